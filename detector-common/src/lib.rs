@@ -1,0 +1,119 @@
+//! Types shared by the kernel programs (`detector-ebpf`) and user space (`detector::agent`).
+//!
+//! Every struct here is `#[repr(C)]` and made of fixed-size fields only, so both sides agree
+//! on the byte layout without any serialisation. Keep padding explicit.
+#![no_std]
+
+/// Kinds of records that travel through the ring buffer; the first `u32` of every record.
+pub mod kind {
+    pub const OPEN: u32 = 1;
+    pub const EXEC: u32 = 2;
+    pub const FORK: u32 = 3;
+    pub const EXIT: u32 = 4;
+}
+
+/// Indexes into the per-CPU `LOST` array: failed ring-buffer reserves, by record kind.
+pub mod lost {
+    pub const OPEN: u32 = 0;
+    pub const PROCESS: u32 = 1;
+    pub const SLOTS: u32 = 2;
+}
+
+pub const COMM_LEN: usize = 16;
+pub const EXEC_FILENAME_LEN: usize = 256;
+pub const EXEC_ARGS_LEN: usize = 512;
+
+/// Identity of a watched file: kernel-encoded device (`MKDEV(major, minor)` = `major << 20 |
+/// minor`, as in `super_block.s_dev`) and inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub ino: u64,
+    pub dev: u32,
+    pub _pad: u32,
+}
+
+/// Byte offsets of the kernel struct fields the programs read, computed by user space from
+/// `/sys/kernel/btf/vmlinux` and set as a global before load, so one object runs on any kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offsets {
+    pub task_files: u32,
+    pub task_real_parent: u32,
+    pub task_tgid: u32,
+    pub task_mm: u32,
+    pub files_fdt: u32,
+    pub fdtable_fd: u32,
+    pub fdtable_max_fds: u32,
+    pub file_inode: u32,
+    pub file_flags: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    /// Non-zero once user space has filled the table; programs do nothing until then.
+    pub ready: u32,
+    pub _pad: u32,
+}
+
+/// An open of a watched file, emitted at syscall exit (the fd already refers to the file).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OpenEvent {
+    pub kind: u32,
+    /// Which syscall: 0 = open, 1 = openat, 2 = openat2.
+    pub syscall: u32,
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `file->f_flags` of the opened file (O_ACCMODE and friends).
+    pub flags: u32,
+    /// The syscall's return value: the new fd.
+    pub result: i64,
+    pub cgroup_id: u64,
+    pub key: FileKey,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `sched_process_exec`: the new image's path and its argv, read while the process exists.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecEvent {
+    pub kind: u32,
+    pub tgid: u32,
+    pub ktime_ns: u64,
+    pub ppid: u32,
+    pub uid: u32,
+    /// Bytes of `args` that hold argv (NUL-separated), at most `EXEC_ARGS_LEN`.
+    pub args_len: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+    pub filename: [u8; EXEC_FILENAME_LEN],
+    pub args: [u8; EXEC_ARGS_LEN],
+}
+
+/// `sched_process_fork` (`child` may be a thread) and `sched_process_exit` (`tid == tgid`
+/// when the whole process is gone).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TaskEvent {
+    pub kind: u32,
+    pub tgid: u32,
+    pub ktime_ns: u64,
+    pub tid: u32,
+    /// FORK: the child's pid (tid); EXIT: unused.
+    pub child: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain-old-data: repr(C), only integers and byte arrays, padding explicit.
+    unsafe impl aya::Pod for super::FileKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Offsets {}
+}

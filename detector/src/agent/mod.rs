@@ -1,0 +1,1 @@
+//! The eBPF agent: loading, process table, watch set, events.

@@ -1,0 +1,107 @@
+//! Command-line definitions, and nothing else: every flag lives here.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "detector",
+    version,
+    about = "Find and watch the API keys MCP servers use"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan targets (dir:, file:, git:, docker:, docker-archive:, oci-dir:, oci-archive:, mcp:)
+    /// and write one report grouped by key.
+    Scan(ScanArgs),
+    /// Load the eBPF programs and log every open of a watched file, with the process identity.
+    Agent(AgentArgs),
+    /// List or check detection rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, or a bare path.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// A directory of extra rule files (*.toml), added to the built-in rules.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Exit 1 when a key at or above this severity is found.
+    #[arg(long, value_enum, default_value_t = FailOn::High)]
+    pub fail_on: FailOn,
+    /// Rotation policy: a live key older than this is overdue.
+    #[arg(long, default_value_t = 90, value_name = "N")]
+    pub max_age_days: u64,
+    /// Skip files larger than this many bytes (outside archives).
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_file_size: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Report format (default: text on a terminal, json in a pipe or file).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print secrets in clear. Off by default: reports carry fingerprints and redacted previews.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Print the rules (built-in plus `--rules DIR`).
+    List {
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+    },
+    /// Prove every example and counter-example of the rules in DIR (default: the built-in rules).
+    Check { dir: Option<PathBuf> },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// Watch exactly these files (default: the MCP client configs of every home on the host).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub watch: Vec<PathBuf>,
+    /// Where the JSON-lines events go: a file (appended) or `-` for standard output.
+    #[arg(long, default_value = "-", value_name = "FILE|-")]
+    pub events: String,
+    /// Seconds between heartbeat records.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub heartbeat_secs: u64,
+    /// Size of the kernel-to-user ring buffer, in MiB (a power of two).
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    pub ring_buffer_mib: u32,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+}

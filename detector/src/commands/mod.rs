@@ -1,0 +1,9 @@
+//! One function per subcommand: glue between the CLI and the pipeline stages.
+pub mod agent;
+pub mod rules;
+pub mod scan;
+
+/// Exit codes of DESIGN.md.
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;

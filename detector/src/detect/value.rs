@@ -1,0 +1,204 @@
+//! What a configured value is: a literal secret, a reference to one kept elsewhere, a prompt,
+//! a placeholder or nothing. Shared by the context rule (references and placeholders are never
+//! keys) and the MCP field classification of the report.
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueClass {
+    /// The secret itself, in clear.
+    Literal,
+    /// `${VAR}`, `${env:VAR}`, `$VAR`, `{env:VAR}`, `${{ secrets.X }}`, `%VAR%`.
+    EnvRef,
+    /// `op://…`, `$(aws secretsmanager …)`, `vault kv get`, `gcloud secrets`, … .
+    SecretManager,
+    /// `${input:…}`: the client prompts for it.
+    InputPrompt,
+    /// Documentation filler: `your-api-key-here`, `<YOUR_KEY>`, `xxxx`, `changeme`, `sk-...`.
+    Placeholder,
+    Empty,
+}
+
+impl ValueClass {
+    /// Only a literal is a leaked key; everything else is how it should be done (or nothing).
+    pub fn is_secret(self) -> bool {
+        self == ValueClass::Literal
+    }
+}
+
+const SECRET_MANAGER_MARKERS: &[&str] = &[
+    "op://",
+    "op read",
+    "secretsmanager",
+    "get-secret-value",
+    "ssm get-parameter",
+    "vault kv get",
+    "vault read",
+    "gcloud secrets",
+    "az keyvault secret",
+    "keyring get",
+    "security find-generic-password",
+    "pass show",
+    "bw get",
+    "doppler secrets",
+    "infisical secrets",
+    "secret-tool lookup",
+    "sops -d",
+    "sops --decrypt",
+];
+
+/// Classify one configured value (already unquoted).
+pub fn classify(value: &str) -> ValueClass {
+    let v = value.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+    if v.is_empty() {
+        return ValueClass::Empty;
+    }
+    let lower = v.to_ascii_lowercase();
+    if lower.starts_with("${input:") {
+        return ValueClass::InputPrompt;
+    }
+    if SECRET_MANAGER_MARKERS.iter().any(|m| lower.contains(m)) {
+        return ValueClass::SecretManager;
+    }
+    if is_env_reference(v) {
+        return ValueClass::EnvRef;
+    }
+    if is_placeholder(&lower) {
+        return ValueClass::Placeholder;
+    }
+    ValueClass::Literal
+}
+
+/// The whole value (after an optional scheme such as `Bearer `) is a variable reference.
+fn is_env_reference(v: &str) -> bool {
+    let v = strip_auth_scheme(v);
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    };
+    if let Some(inner) = v.strip_prefix("${{").and_then(|s| s.strip_suffix("}}")) {
+        return !inner.trim().is_empty();
+    }
+    if let Some(inner) = v.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
+        let inner = inner.strip_prefix("env:").unwrap_or(inner);
+        let name = inner.split(":-").next().unwrap_or(inner);
+        return ident(name);
+    }
+    if let Some(inner) = v.strip_prefix("{env:").and_then(|s| s.strip_suffix('}')) {
+        return ident(inner);
+    }
+    if let Some(inner) = v.strip_prefix("{{").and_then(|s| s.strip_suffix("}}")) {
+        return !inner.trim().is_empty();
+    }
+    if let Some(name) = v.strip_prefix('$') {
+        return ident(name);
+    }
+    if let Some(inner) = v.strip_prefix('%').and_then(|s| s.strip_suffix('%')) {
+        return ident(inner);
+    }
+    false
+}
+
+fn strip_auth_scheme(v: &str) -> &str {
+    for scheme in ["Bearer ", "bearer ", "Token ", "token ", "Basic ", "Bot "] {
+        if let Some(rest) = v.strip_prefix(scheme) {
+            return rest.trim();
+        }
+    }
+    v
+}
+
+/// Documentation filler rather than a key. `lower` is already lower-cased.
+pub fn is_placeholder(lower: &str) -> bool {
+    let v = strip_auth_scheme(lower);
+    const WORDS: &[&str] = &[
+        "your-",
+        "your_",
+        "yourkey",
+        "<",
+        "changeme",
+        "change-me",
+        "change_me",
+        "replace",
+        "placeholder",
+        "example",
+        "dummy",
+        "redacted",
+        "insert",
+        "todo",
+        "fixme",
+        "xxxx",
+        "****",
+        "...",
+        "…",
+        "secret-here",
+        "key-here",
+        "token-here",
+        "here>",
+        "enter-",
+        "put-your",
+        "my-api-key",
+        "my_api_key",
+        "api-key-here",
+        "null",
+        "none",
+        "undefined",
+    ];
+    if WORDS.iter().any(|w| v.contains(w)) {
+        return true;
+    }
+    // A single repeated character ("aaaaaaaa", "00000000").
+    let mut chars = v.chars().filter(|c| c.is_ascii_alphanumeric());
+    if let Some(first) = chars.next() {
+        if chars.all(|c| c == first) {
+            return true;
+        }
+    }
+    matches!(
+        v,
+        "true" | "false" | "test" | "password" | "secret" | "token" | "apikey" | "api_key"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_references() {
+        for v in [
+            "${OPENAI_API_KEY}",
+            "${env:GITHUB_TOKEN}",
+            "$TOKEN",
+            "{env:X}",
+            "${{ secrets.X }}",
+            "Bearer ${API_KEY}",
+        ] {
+            assert_eq!(classify(v), ValueClass::EnvRef, "{v}");
+        }
+        assert_eq!(classify("${input:apiKey}"), ValueClass::InputPrompt);
+        assert_eq!(classify("op://vault/item/field"), ValueClass::SecretManager);
+        assert_eq!(
+            classify("$(aws secretsmanager get-secret-value --secret-id x)"),
+            ValueClass::SecretManager
+        );
+        assert_eq!(classify(""), ValueClass::Empty);
+    }
+
+    #[test]
+    fn placeholders_are_not_keys() {
+        for v in [
+            "your-api-key-here",
+            "<YOUR_KEY>",
+            "xxxxxxxxxxxx",
+            "changeme",
+            "sk-...",
+            "REPLACE_ME",
+        ] {
+            assert_eq!(classify(v), ValueClass::Placeholder, "{v}");
+        }
+        let key = ["sc-live-", "9f8e7d6c5b4a3f2e1d0c"].concat();
+        assert_eq!(classify(&key), ValueClass::Literal);
+    }
+}

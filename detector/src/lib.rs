@@ -1,0 +1,12 @@
+//! detector: finds the API keys MCP servers use wherever they leak (git history, directories,
+//! backups, images) and watches, in the kernel, which processes open the files that hold them.
+//!
+//! The pipeline, one folder per stage: `source` (bytes + provenance) → `detect` (matches) →
+//! `audit` (keys) → `report` (writers). `mcp` knows MCP clients and their configs; `agent`
+//! loads the eBPF programs and feeds the same pipeline when a watched config changes.
+pub mod agent;
+pub mod cli;
+pub mod commands;
+pub mod detect;
+pub mod logging;
+pub mod mcp;

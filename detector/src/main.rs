@@ -1,0 +1,21 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use detector::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    detector::logging::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => detector::commands::scan::run(&args),
+        Command::Agent(args) => detector::commands::agent::run(&args),
+        Command::Rules { command } => detector::commands::rules::run(&command),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("detector: {err:#}");
+            detector::commands::EXIT_ERROR.into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The MCP client catalogue, config parsers, and reference-vs-literal classification.
