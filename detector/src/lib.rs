@@ -5,8 +5,11 @@
 //! `audit` (keys) → `report` (writers). `mcp` knows MCP clients and their configs; `agent`
 //! loads the eBPF programs and feeds the same pipeline when a watched config changes.
 pub mod agent;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod detect;
 pub mod logging;
 pub mod mcp;
+pub mod report;
+pub mod source;

@@ -1,0 +1,1 @@
+//! Match → Key: fingerprint, scope (project, environment, MCP server), rotation, violations.

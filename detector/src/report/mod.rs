@@ -1,0 +1,1 @@
+//! Report writers: json, sarif, markdown, html, text. A writer never re-reads a source.
