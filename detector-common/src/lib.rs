@@ -41,6 +41,7 @@ pub struct Offsets {
     pub task_files: u32,
     pub task_real_parent: u32,
     pub task_tgid: u32,
+    pub task_pid: u32,
     pub task_mm: u32,
     pub files_fdt: u32,
     pub fdtable_fd: u32,
@@ -52,9 +53,9 @@ pub struct Offsets {
     pub sb_dev: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
-    /// Non-zero once user space has filled the table; programs do nothing until then.
-    pub ready: u32,
-    pub _pad: u32,
+    /// Field offsets inside tracepoint records, from tracefs `format` files.
+    pub tp_exec_filename: u32,
+    pub tp_exit_group_dead: u32,
 }
 
 /// An open of a watched file, emitted at syscall exit (the fd already refers to the file).
@@ -96,8 +97,8 @@ pub struct ExecEvent {
     pub args: [u8; EXEC_ARGS_LEN],
 }
 
-/// `sched_process_fork` (`child` may be a thread) and `sched_process_exit` (`tid == tgid`
-/// when the whole process is gone).
+/// `sched_process_fork` of a new process (threads are left out in the kernel) and
+/// `sched_process_exit` of a whole process.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TaskEvent {
@@ -105,8 +106,8 @@ pub struct TaskEvent {
     pub tgid: u32,
     pub ktime_ns: u64,
     pub tid: u32,
-    /// FORK: the child's pid (tid); EXIT: unused.
-    pub child: u32,
+    /// FORK: the child's pid; EXIT: unused (0).
+    pub arg: u32,
     pub comm: [u8; COMM_LEN],
 }
 

@@ -1,1 +1,95 @@
-fn main() {}
+//! Developer tasks. `cargo xtask setup` prepares a fresh machine, `cargo xtask test` runs every
+//! test (setup first), `cargo xtask bench …` prints the benchmark tables of README.
+mod bench;
+mod setup;
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what this machine lacks: Debian packages, nightly + rust-src, bpf-linker.
+    Setup,
+    /// Build the eBPF programs (and the binary), failing if they cannot be built.
+    BuildEbpf,
+    /// Setup, then formatting, clippy and every test (kernel and Docker tests included).
+    Test,
+    /// Setup, then run `detector agent` on this host's MCP client configs.
+    Run {
+        /// Extra arguments for `detector agent`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks, ours beside the peers on the same input in the same run.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> Result<()> {
+    // `cargo install` puts bpf-linker in ~/.cargo/bin, which a fresh shell may not have on PATH.
+    std::env::set_var("PATH", path_with_cargo_bin());
+    match Cli::parse().task {
+        Task::Setup => setup::setup(),
+        Task::BuildEbpf => build(&["build", "--release"]),
+        Task::Test => {
+            setup::setup()?;
+            cargo(&["fmt", "--all", "--", "--check"])?;
+            build(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
+            build(&["test", "--no-fail-fast"])
+        }
+        Task::Run { args } => {
+            setup::setup()?;
+            build(&["build", "--release"])?;
+            let mut cmd = Command::new("target/release/detector");
+            cmd.arg("agent").args(args);
+            run(&mut cmd)
+        }
+        Task::Bench { which } => {
+            setup::setup()?;
+            build(&["build", "--release"])?;
+            bench::run(which)
+        }
+    }
+}
+
+/// A cargo command that must embed the eBPF programs.
+fn build(args: &[&str]) -> Result<()> {
+    run(Command::new("cargo").args(args).env("DETECTOR_REQUIRE_EBPF", "1"))
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    run(Command::new("cargo").args(args))
+}
+
+fn path_with_cargo_bin() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    match std::env::var("HOME") {
+        Ok(home) if !path.split(':').any(|p| p == format!("{home}/.cargo/bin")) => {
+            format!("{home}/.cargo/bin:{path}")
+        }
+        _ => path,
+    }
+}
+
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+pub(crate) fn command_ok(cmd: &mut Command) -> bool {
+    cmd.output().map(|o| o.status.success()).unwrap_or(false)
+}

@@ -1,0 +1,22 @@
+//! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
+//! this machine. README carries the latest tables with the command that made them.
+mod agent;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Which {
+    /// Open-path overhead of the agent vs no agent, auditd and bpftrace; burst loss; idle
+    /// footprint with 10,000 watched files.
+    Agent {
+        /// open+close pairs per measurement (each measurement is the median of 3 runs).
+        #[arg(long, default_value_t = 1_000_000)]
+        iterations: u64,
+    },
+}
+
+pub fn run(which: Which) -> anyhow::Result<()> {
+    match which {
+        Which::Agent { iterations } => agent::run(iterations),
+    }
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask setup`: make a fresh machine of this project's kind (Debian 12, root, only the
+//! package registries reachable) able to build and test everything. Every step checks first,
+//! so a second run takes seconds.
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{command_ok, run};
+
+/// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
+/// (git, a Docker engine, busybox for image rootfs), and the peers the benchmarks compare with.
+const PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "libclang-22-dev",
+    "clang-22",
+    "libzstd-dev",
+    "zlib1g-dev",
+    "git",
+    "docker.io",
+    "busybox-static",
+    "bpftrace",
+    "auditd",
+    "python3-venv",
+];
+
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+pub fn setup() -> Result<()> {
+    apt_packages()?;
+    rust_toolchains()?;
+    bpf_linker()?;
+    eprintln!("xtask setup: ready");
+    Ok(())
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn apt_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn rust_toolchains() -> Result<()> {
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .context("rustup is required")?;
+    if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.starts_with("nightly")) {
+        eprintln!("xtask setup: installing the nightly toolchain");
+        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+    }
+    let components = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .output()?;
+    if !String::from_utf8_lossy(&components.stdout).lines().any(|l| l.starts_with("rust-src")) {
+        eprintln!("xtask setup: adding rust-src to nightly");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+    let stable = Command::new("rustup").args(["component", "list", "--installed"]).output()?;
+    let stable = String::from_utf8_lossy(&stable.stdout);
+    for component in ["clippy", "rustfmt"] {
+        if !stable.lines().any(|l| l.starts_with(component)) {
+            run(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
+}
+
+fn bpf_linker() -> Result<()> {
+    if command_ok(Command::new("bpf-linker").arg("--version")) {
+        return Ok(());
+    }
+    eprintln!("xtask setup: building bpf-linker against LLVM 22 (a few minutes)");
+    let path = format!("{LLVM_PREFIX}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    run(Command::new("cargo")
+        .args(["install", "bpf-linker", "--version", "0.13.0"])
+        .args(["--no-default-features", "--features", "llvm-22"])
+        .env("PATH", path)
+        .env("LLVM_SYS_221_PREFIX", LLVM_PREFIX))?;
+    if !command_ok(Command::new("bpf-linker").arg("--version")) {
+        bail!("bpf-linker was installed but is not on PATH: add ~/.cargo/bin to PATH");
+    }
+    Ok(())
+}
