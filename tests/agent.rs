@@ -1,1 +1,389 @@
+//! The eBPF open watcher on the real kernel: the real `detector agent` binary watches a file,
+//! child processes open it in every way a path can name it, and the JSON lines must say
+//! exactly who did.
+//!
+//! Needs root, BPF and BTF. Elsewhere these tests skip with a reason; under `CI=true` a
+//! missing prerequisite fails them.
+use std::{
+    ffi::CString,
+    fs,
+    io::{BufRead, BufReader},
+    os::unix::{ffi::OsStrExt, fs::MetadataExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
 
+use serde_json::Value;
+
+const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
+/// Set in a child process of this test binary: what to open, then exit.
+const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
+
+/// Not a test: the body of the child processes. This test binary re-runs itself with
+/// `--exact opener` and `DETECTOR_TEST_OPENER` set, so the children are real processes with a
+/// known exe, cmdline and parent, and each opens the file exactly as asked.
+#[test]
+fn opener() {
+    let Ok(spec) = std::env::var(OPENER_ENV) else { return };
+    let parts: Vec<&str> = spec.splitn(3, '\t').collect();
+    let result = match parts.as_slice() {
+        ["path", path] => open_path(path),
+        ["cwd", dir, name] => {
+            std::env::set_current_dir(dir).unwrap();
+            open_path(name)
+        }
+        ["dirfd", dir, name] => with_dirfd(dir, |dirfd, name| {
+            // SAFETY: valid fd and C string.
+            unsafe { libc::openat(dirfd, name.as_ptr(), libc::O_RDONLY) as i64 }
+        }, name),
+        ["openat2", dir, name] => with_dirfd(dir, |dirfd, name| {
+            let how = OpenHow { flags: libc::O_RDONLY as u64, mode: 0, resolve: 0 };
+            // SAFETY: the openat2 ABI: dirfd, path, struct open_how, its size.
+            unsafe {
+                libc::syscall(libc::SYS_openat2, dirfd, name.as_ptr(), &how, size_of::<OpenHow>())
+            }
+        }, name),
+        ["open", path] => {
+            let path = CString::new(*path).unwrap();
+            // SAFETY: the legacy open(2) syscall with a valid C string.
+            unsafe { libc::syscall(libc::SYS_open, path.as_ptr(), libc::O_RDONLY) }
+        }
+        ["repeat", path, count] => {
+            let path = CString::new(*path).unwrap();
+            for _ in 0..count.parse::<u64>().unwrap() {
+                // SAFETY: valid C string; the fd is closed at once.
+                let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+                assert!(fd >= 0);
+                // SAFETY: our own fd.
+                unsafe { libc::close(fd) };
+            }
+            0
+        }
+        ["many", dir, count] => {
+            for i in 0..count.parse::<u64>().unwrap() {
+                drop(fs::File::open(Path::new(dir).join(format!("f{i}"))).unwrap());
+            }
+            0
+        }
+        other => panic!("unknown opener spec {other:?}"),
+    };
+    assert!(result >= 0, "open failed: {}", std::io::Error::last_os_error());
+    // Exit at once, before the harness prints anything: the agent must still name us.
+    std::process::exit(0);
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+fn open_path(path: &str) -> i64 {
+    let path = CString::new(path).unwrap();
+    // SAFETY: valid C string (glibc's open is the openat syscall with AT_FDCWD).
+    unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) as i64 }
+}
+
+fn with_dirfd(dir: &str, open: impl Fn(i32, &CString) -> i64, name: &str) -> i64 {
+    let c_dir = CString::new(dir).unwrap();
+    // SAFETY: valid C string.
+    let dirfd = unsafe { libc::open(c_dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+    assert!(dirfd >= 0);
+    open(dirfd, &CString::new(name).unwrap())
+}
+
+/// Runs this binary as an opener child; returns its pid.
+fn run_opener(spec: &[&str]) -> u32 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "opener", "--nocapture", "--test-threads=1"])
+        .env(OPENER_ENV, spec.join("\t"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success(), "opener {spec:?} failed");
+    pid
+}
+
+/// Root, BPF and BTF, or a reason to skip (a failure under CI).
+fn kernel_available() -> bool {
+    // SAFETY: no preconditions.
+    let reason = if unsafe { libc::geteuid() } != 0 {
+        "not root"
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        "no kernel BTF"
+    } else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the eBPF tests cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
+
+struct Agent {
+    child: Child,
+    events: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(watch: &[&Path]) -> Agent {
+        Agent::start_with(watch, &[])
+    }
+
+    fn start_with(watch: &[&Path], options: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("events.jsonl");
+        let child = Command::new(DETECTOR)
+            .arg("agent")
+            .args(options)
+            .arg("--events")
+            .arg(&events)
+            .arg("--watch")
+            .args(watch)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = Agent { child, events, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !agent.records().iter().any(|r| r["type"] == "ready") {
+            assert!(Instant::now() < deadline, "agent never printed ready");
+            thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    fn records(&self) -> Vec<Value> {
+        let Ok(file) = fs::File::open(&self.events) else { return Vec::new() };
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.ends_with('}'))
+            .map(|l| serde_json::from_str(&l).expect("every line is JSON"))
+            .collect()
+    }
+
+    /// SIGINT, wait, and every record written.
+    fn stop(mut self) -> Vec<Value> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "agent exited with {status}");
+        let records = self.records();
+        let last = records.last().expect("records");
+        assert_eq!(last["type"], "heartbeat");
+        assert_eq!(last["final"], true);
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record["seq"], (i + 1) as u64, "seq is contiguous");
+            assert!(record["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        }
+        records
+    }
+}
+
+fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
+    records.iter().filter(|r| r["type"] == "open" && r["pid"] == pid).collect()
+}
+
+fn canonical_test_exe() -> String {
+    fs::canonicalize(std::env::current_exe().unwrap()).unwrap().display().to_string()
+}
+
+#[test]
+fn every_way_of_naming_a_watched_file_is_one_open_event() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let watched = root.join("mcp.json");
+    fs::write(&watched, "{\"mcpServers\":{}}").unwrap();
+    std::os::unix::fs::symlink(&watched, root.join("symlink.json")).unwrap();
+    fs::hard_link(&watched, root.join("hardlink.json")).unwrap();
+    let bind = root.join("bind");
+    fs::create_dir(&bind).unwrap();
+    let agent = Agent::start(&[&watched]);
+
+    let root_str = root.to_str().unwrap();
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        ("absolute path", vec!["path".into(), watched.display().to_string()], "openat"),
+        ("relative to the cwd", vec!["cwd".into(), root_str.into(), "mcp.json".into()], "openat"),
+        ("through a symlink", vec!["path".into(), root.join("symlink.json").display().to_string()], "openat"),
+        ("through a hard link", vec!["path".into(), root.join("hardlink.json").display().to_string()], "openat"),
+        ("openat with a dirfd", vec!["dirfd".into(), root_str.into(), "mcp.json".into()], "openat"),
+        ("openat2", vec!["openat2".into(), root_str.into(), "mcp.json".into()], "openat2"),
+        ("legacy open", vec!["open".into(), watched.display().to_string()], "open"),
+    ];
+    let mut pids = Vec::new();
+    for (name, spec, _) in &cases {
+        let spec: Vec<&str> = spec.iter().map(String::as_str).collect();
+        pids.push((name, run_opener(&spec)));
+    }
+    // A bind mount of the directory: same superblock and inode, another path.
+    let bind_pid = with_bind_mount(root, &bind, || {
+        run_opener(&["path", bind.join("mcp.json").to_str().unwrap()])
+    });
+    let records = agent.stop();
+
+    let me = std::process::id();
+    let exe = canonical_test_exe();
+    let ino = fs::metadata(&watched).unwrap().ino();
+    let mut all = pids.clone();
+    if let Some(pid) = bind_pid {
+        all.push((&"through a bind mount", pid));
+    }
+    for (i, (name, pid)) in all.iter().enumerate() {
+        let opens = opens_by(&records, *pid);
+        assert_eq!(opens.len(), 1, "{name}: exactly one open event, got {opens:#?}");
+        let open = opens[0];
+        assert_eq!(open["file"], watched.display().to_string(), "{name}");
+        assert_eq!(open["ino"], ino, "{name}");
+        assert_eq!(open["ppid"], me, "{name}");
+        assert_eq!(open["uid"], 0, "{name}");
+        assert_eq!(open["gid"], 0, "{name}");
+        assert_eq!(open["exe"], exe.as_str(), "{name}");
+        assert_eq!(open["access"], "read", "{name}");
+        assert!(open["result"].as_i64().unwrap() >= 3, "{name}");
+        assert!(open["cgroup_id"].as_u64().unwrap() > 0, "{name}");
+        // The harness runs the opener in a thread named after the test: comm and tid are the
+        // thread's own, pid is the process's.
+        assert_eq!(open["comm"], "opener", "{name}");
+        assert_ne!(open["tid"], open["pid"], "{name}");
+        let cmdline: Vec<&str> = open["cmdline"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(&cmdline[1..], ["--exact", "opener", "--nocapture", "--test-threads=1"], "{name}");
+        let ancestry = open["ancestry"].as_array().unwrap();
+        assert_eq!(ancestry[0]["pid"], me, "{name}: parent first in ancestry");
+        assert_eq!(ancestry[0]["exe"], exe.as_str(), "{name}");
+        if let Some((_, _, syscall)) = cases.get(i) {
+            assert_eq!(open["syscall"], *syscall, "{name}");
+        }
+    }
+    let heartbeat = records.last().unwrap();
+    assert_eq!(heartbeat["lost"], 0);
+    assert_eq!(heartbeat["canary"], "ok");
+}
+
+/// Runs `f` with `source` bind-mounted on `target`; None when this host forbids mounts.
+fn with_bind_mount<T>(source: &Path, target: &Path, f: impl FnOnce() -> T) -> Option<T> {
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (src, dst) = (c(source), c(target));
+    // SAFETY: valid C strings; a bind mount has no data argument.
+    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        assert!(std::env::var("CI").is_err(), "bind mount failed under CI: {err}");
+        eprintln!("bind-mount case skipped: {err}");
+        return None;
+    }
+    let result = f();
+    // SAFETY: unmounting what we mounted.
+    unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+    Some(result)
+}
+
+#[test]
+fn unwatched_opens_produce_nothing() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched.json");
+    fs::write(&watched, "{}").unwrap();
+    let others = dir.path().join("others");
+    fs::create_dir(&others).unwrap();
+    for i in 0..10_000 {
+        fs::write(others.join(format!("f{i}")), "x").unwrap();
+    }
+    let agent = Agent::start(&[&watched]);
+    let pid = run_opener(&["many", others.to_str().unwrap(), "10000"]);
+    let records = agent.stop();
+    assert_eq!(opens_by(&records, pid).len(), 0);
+    assert_eq!(records.iter().filter(|r| r["type"] == "open").count(), 0);
+}
+
+#[test]
+fn a_burst_is_delivered_or_counted_as_lost() {
+    burst(&[]);
+}
+
+/// A ring buffer far too small for the burst: records are lost, and every one is counted.
+#[test]
+fn a_burst_into_a_tiny_buffer_counts_every_loss() {
+    let lost = burst(&["--ring-buffer-kib", "16"]);
+    assert!(lost.is_some_and(|lost| lost > 0), "a 16 KiB buffer must overflow");
+}
+
+/// 100,000 opens of a watched file; returns how many records were lost.
+fn burst(options: &[&str]) -> Option<u64> {
+    if !kernel_available() {
+        return None;
+    }
+    const BURST: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("burst.json");
+    fs::write(&watched, "{}").unwrap();
+    let agent = Agent::start_with(&[&watched], options);
+    let pid = run_opener(&["repeat", watched.to_str().unwrap(), &BURST.to_string()]);
+    let records = agent.stop();
+    let delivered = opens_by(&records, pid).len() as u64;
+    let heartbeat = records.last().unwrap();
+    let lost = heartbeat["lost_open"].as_u64().unwrap();
+    eprintln!("burst of {BURST}: {delivered} delivered, {lost} lost");
+    assert_eq!(delivered + lost, BURST, "delivered {delivered} + lost {lost}");
+    assert_eq!(heartbeat["events"].as_u64().unwrap(), delivered);
+    let gaps: u64 = records.iter().filter(|r| r["type"] == "gap").map(|r| r["lost_open"].as_u64().unwrap()).sum();
+    assert_eq!(gaps, lost, "every loss is announced by a gap record");
+    Some(lost)
+}
+
+#[test]
+fn a_process_that_exits_at_once_is_still_named() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("quick.json");
+    fs::write(&watched, "{}").unwrap();
+    let agent = Agent::start(&[&watched]);
+    // /bin/cat runs, opens, exits: by the time its record is read it is gone from /proc.
+    let mut pids = Vec::new();
+    for _ in 0..5 {
+        let mut child = Command::new("/bin/cat").arg(&watched).stdout(Stdio::null()).spawn().unwrap();
+        pids.push(child.id());
+        child.wait().unwrap();
+    }
+    let records = agent.stop();
+    let cat = fs::canonicalize("/bin/cat").unwrap().display().to_string();
+    for pid in pids {
+        let opens = opens_by(&records, pid);
+        assert_eq!(opens.len(), 1);
+        assert_eq!(opens[0]["exe"], cat.as_str());
+        assert_eq!(opens[0]["comm"], "cat");
+        assert_eq!(opens[0]["cmdline"], serde_json::json!(["/bin/cat", watched.display().to_string()]));
+    }
+}
+
+#[test]
+fn the_agent_refuses_clearly_without_root() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("x.json");
+    fs::write(&watched, "{}").unwrap();
+    // setpriv (util-linux) drops to nobody for this one command.
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", DETECTOR, "agent", "--watch"])
+        .arg(&watched)
+        .output()
+        .expect("setpriv");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must run as root"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}

@@ -23,6 +23,17 @@ pub const COMM_LEN: usize = 16;
 pub const EXEC_FILENAME_LEN: usize = 256;
 pub const EXEC_ARGS_LEN: usize = 512;
 
+/// Words of the inode bitmap: the first, cheapest test of every open (an array lookup the
+/// verifier inlines). A set bit only means "maybe watched"; the hash maps decide.
+pub const INODE_BITMAP_WORDS: u32 = 1 << 15;
+
+/// Bit of the inode bitmap for an inode number (Fibonacci hashing spreads sequential inodes).
+#[inline(always)]
+pub fn inode_bit(ino: u64) -> (u32, u64) {
+    let hash = ino.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 21);
+    (((hash >> 6) as u32) & (INODE_BITMAP_WORDS - 1), 1u64 << (hash & 63))
+}
+
 /// Identity of a watched file: kernel-encoded device (`MKDEV(major, minor)` = `major << 20 |
 /// minor`, as in `super_block.s_dev`) and inode number.
 #[repr(C)]

@@ -98,9 +98,10 @@ pub struct AgentArgs {
     /// Seconds between heartbeat records.
     #[arg(long, default_value_t = 60, value_name = "N")]
     pub heartbeat_secs: u64,
-    /// Size of the kernel-to-user ring buffer, in MiB (a power of two).
-    #[arg(long, default_value_t = 16, value_name = "MIB")]
-    pub ring_buffer_mib: u32,
+    /// Size of the kernel-to-user ring buffer, in KiB (a power of two, at least 4). Its memory
+    /// is mapped twice into the agent, so it counts double in resident memory.
+    #[arg(long, default_value_t = 4096, value_name = "KIB")]
+    pub ring_buffer_kib: u32,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,

@@ -55,6 +55,7 @@ fn main() -> Result<()> {
             cmd.arg("agent").args(args);
             run(&mut cmd)
         }
+        Task::Bench { which: which @ bench::Which::OpenLoop { .. } } => bench::run(which),
         Task::Bench { which } => {
             setup::setup()?;
             build(&["build", "--release"])?;

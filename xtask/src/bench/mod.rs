@@ -13,10 +13,17 @@ pub enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
     },
+    /// (internal) One measuring loop in a fresh process; prints ns per open+close.
+    #[command(hide = true)]
+    OpenLoop { path: std::path::PathBuf, iterations: u64 },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
+        Which::OpenLoop { path, iterations } => {
+            println!("{}", agent::open_close_once(&path, iterations)?);
+            Ok(())
+        }
     }
 }

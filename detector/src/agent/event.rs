@@ -1,0 +1,144 @@
+//! The agent's output: JSON lines, one record each, every one with `type`, `time` (RFC 3339,
+//! nanoseconds) and `seq`.
+use std::{
+    fs::OpenOptions,
+    io::{self, BufWriter, Write},
+    path::PathBuf,
+};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::process::Ancestor;
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+    Ready(Ready),
+    Open(Box<Open>),
+    Heartbeat(Heartbeat),
+    Gap(Gap),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    pub pid: u32,
+    pub programs: Vec<String>,
+    pub ring_buffer_bytes: u32,
+    pub watched: Vec<WatchedFile>,
+    /// Paths asked for that could not be watched, with the reason.
+    pub not_watched: Vec<NotWatched>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchedFile {
+    pub file: String,
+    pub dev: String,
+    pub ino: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_client: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotWatched {
+    pub file: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Open {
+    pub file: String,
+    pub dev: String,
+    pub ino: u64,
+    pub syscall: &'static str,
+    pub flags: u32,
+    pub access: &'static str,
+    pub result: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: String,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub ancestry: Vec<Ancestor>,
+    pub cgroup_id: u64,
+    pub verdict: &'static str,
+    pub policy_rule: Option<String>,
+    pub mcp_client: Option<String>,
+    pub mcp_server: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Heartbeat {
+    /// `open` records written since start.
+    pub events: u64,
+    /// Records the kernel could not queue (ring buffer full), since start.
+    pub lost: u64,
+    pub lost_open: u64,
+    pub lost_process: u64,
+    pub canary: &'static str,
+    pub watched: usize,
+    pub processes: usize,
+    #[serde(rename = "final", skip_serializing_if = "std::ops::Not::not")]
+    pub last: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub lost_open: u64,
+    pub lost_process: u64,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    seq: u64,
+    #[serde(flatten)]
+    record: &'a Record,
+}
+
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Where records go: standard output or a file (appended).
+pub struct Sink {
+    out: BufWriter<Box<dyn Write + Send>>,
+    seq: u64,
+}
+
+impl Sink {
+    pub fn open(target: &str) -> Result<Sink> {
+        let out: Box<dyn Write + Send> = if target == "-" {
+            Box::new(io::stdout())
+        } else {
+            let path = PathBuf::from(target);
+            Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot open events file {}", path.display()))?,
+            )
+        };
+        Ok(Sink { out: BufWriter::with_capacity(1 << 16, out), seq: 0 })
+    }
+
+    pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<()> {
+        self.seq += 1;
+        let line = Line { time: rfc3339(time), seq: self.seq, record };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().context("cannot write events")
+    }
+}

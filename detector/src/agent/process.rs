@@ -1,0 +1,179 @@
+//! The process table: who every process is (exe, cmdline, parent), kept from the kernel's
+//! exec/fork/exit records and seeded from /proc, so an open can be named even after its
+//! process has exited.
+use std::{
+    collections::HashMap,
+    fs,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+/// How long an exited process stays in the table, so that the opens and children it left
+/// behind in the ring buffer can still be named.
+const EXITED_GRACE: Duration = Duration::from_secs(60);
+const MAX_ANCESTRY: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub ppid: u32,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    exited: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub exe: String,
+}
+
+#[derive(Default)]
+pub struct ProcessTable {
+    processes: HashMap<u32, Process>,
+}
+
+impl ProcessTable {
+    /// Every process running now, from /proc.
+    pub fn from_proc() -> ProcessTable {
+        let mut table = ProcessTable::default();
+        let Ok(entries) = fs::read_dir("/proc") else { return table };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(process) = read_proc(pid) {
+                table.processes.insert(pid, process);
+            }
+        }
+        table
+    }
+
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&Process> {
+        self.processes.get(&pid)
+    }
+
+    /// A new image: `filename` as the kernel saw it, `args` the NUL-separated argv it read.
+    pub fn exec(&mut self, pid: u32, ppid: u32, filename: &str, args: &[u8]) {
+        let exe = resolve_exe(pid, filename);
+        let mut cmdline = split_args(args);
+        if cmdline.is_empty() {
+            cmdline = read_cmdline(pid);
+        }
+        self.processes.insert(pid, Process { ppid, exe, cmdline, exited: None });
+    }
+
+    /// A new process: it runs its parent's image until it execs.
+    pub fn fork(&mut self, parent: u32, child: u32) {
+        let inherited = self.processes.get(&parent).cloned().or_else(|| read_proc(parent));
+        let (exe, cmdline) = inherited.map(|p| (p.exe, p.cmdline)).unwrap_or_default();
+        self.processes.insert(child, Process { ppid: parent, exe, cmdline, exited: None });
+    }
+
+    pub fn exit(&mut self, pid: u32) {
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.exited = Some(Instant::now());
+        }
+    }
+
+    /// Looks up a process, learning it from /proc if the table missed it.
+    pub fn lookup(&mut self, pid: u32) -> Option<&Process> {
+        if !self.processes.contains_key(&pid) {
+            let process = read_proc(pid)?;
+            self.processes.insert(pid, process);
+        }
+        self.processes.get(&pid)
+    }
+
+    /// The chain of parents, nearest first, up to (and including) pid 1.
+    pub fn ancestry(&mut self, pid: u32) -> Vec<Ancestor> {
+        let mut chain = Vec::new();
+        let mut current = self.lookup(pid).map(|p| p.ppid);
+        while let Some(ppid) = current {
+            if ppid == 0 || chain.len() >= MAX_ANCESTRY || chain.iter().any(|a: &Ancestor| a.pid == ppid) {
+                break;
+            }
+            let parent = self.lookup(ppid).cloned();
+            chain.push(Ancestor {
+                pid: ppid,
+                exe: parent.as_ref().map(|p| p.exe.clone()).unwrap_or_default(),
+            });
+            current = parent.map(|p| p.ppid);
+        }
+        chain
+    }
+
+    /// Forgets processes that exited more than the grace period ago.
+    pub fn collect_garbage(&mut self) {
+        let now = Instant::now();
+        self.processes
+            .retain(|_, p| p.exited.is_none_or(|at| now.duration_since(at) < EXITED_GRACE));
+    }
+}
+
+fn read_proc(pid: u32) -> Option<Process> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may contain spaces and parentheses.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let ppid = after_comm.split_whitespace().nth(1)?.parse().ok()?;
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Some(Process { ppid, exe, cmdline: read_cmdline(pid), exited: None })
+}
+
+fn read_cmdline(pid: u32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/cmdline")).map(|raw| split_args(&raw)).unwrap_or_default()
+}
+
+fn split_args(raw: &[u8]) -> Vec<String> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// The executable's real path: the kernel's filename with links resolved, else /proc's view.
+fn resolve_exe(pid: u32, filename: &str) -> String {
+    let path = Path::new(filename);
+    if path.is_absolute() {
+        if let Ok(real) = fs::canonicalize(path) {
+            return real.to_string_lossy().into_owned();
+        }
+    }
+    fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| filename.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_exited_processes_and_their_ancestry() {
+        let mut table = ProcessTable::default();
+        table.exec(100, 1, "/bin/sh", b"sh\0-c\0true\0");
+        table.fork(100, 101);
+        table.exec(101, 100, "/definitely/not/here", b"tool\0--flag\0");
+        table.exit(101);
+        table.exit(100);
+        table.collect_garbage();
+        let child = table.get(101).unwrap();
+        assert_eq!(child.cmdline, vec!["tool", "--flag"]);
+        assert_eq!(child.exe, "/definitely/not/here");
+        let ancestry = table.ancestry(101);
+        assert_eq!(ancestry[0].pid, 100);
+        assert_eq!(ancestry[0].exe, fs::canonicalize("/bin/sh").unwrap().to_string_lossy());
+    }
+}
