@@ -4,7 +4,7 @@
 //! Paths are relative: to a home directory (`Scope::Global`) or to a project directory
 //! (`Scope::Project`). A path component may hold `*` wildcards (`.continue/mcpServers/*.yaml`,
 //! `.config/*/User/globalStorage/…` for every VS Code fork that hosts an extension).
-use std::path::{Component, Path};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -127,22 +127,13 @@ pub fn client_by_id(id: &str) -> Option<&'static Client> {
 /// When `path` ends with the components of `pattern` (wildcards allowed), the part of `path`
 /// before them: the home or project directory. `None` when it does not end that way.
 pub fn split_suffix<'p>(path: &'p Path, pattern: &str) -> Option<&'p Path> {
-    let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
-    let components: Vec<Component> = path.components().collect();
-    if components.len() < pattern.len() {
-        return None;
-    }
-    let tail = &components[components.len() - pattern.len()..];
-    for (component, want) in tail.iter().zip(&pattern) {
-        let Component::Normal(name) = component else {
-            return None;
-        };
+    // Called for every file of a directory walk: no allocation unless a name is not UTF-8.
+    let mut base = path;
+    for want in pattern.rsplit('/').filter(|c| !c.is_empty()) {
+        let name = base.file_name()?;
         if !wildcard_match(want, &name.to_string_lossy()) {
             return None;
         }
-    }
-    let mut base = path;
-    for _ in 0..pattern.len() {
         base = base.parent()?;
     }
     Some(base)

@@ -401,13 +401,20 @@ fn env_fields(out: &mut Fields, prefix: &str, env: Option<&Value>) {
         if value.is_object() || value.is_array() {
             continue;
         }
-        let value = scalar_text(value);
-        let field = format!("{prefix}.{name}");
-        if is_secret_name(name) && !is_file_path(&value) || is_reference(&value) {
-            out.push(field, value, Some(name.clone()));
-        } else if has_scheme(&value) {
-            url_fields(out, &field, &value);
-        }
+        named_value(out, format!("{prefix}.{name}"), name, &scalar_text(value));
+    }
+}
+
+/// The one decision for a named value (variable, flag, parameter, key): a reference is
+/// secret-bearing whatever its name; a URL carries its secrets inside (user info, query); a
+/// file path points at the secret rather than holding it; else the name decides.
+fn named_value(out: &mut Fields, field: String, name: &str, value: &str) {
+    if is_reference(value) {
+        out.push(field, value.to_string(), Some(name.to_string()));
+    } else if has_scheme(value) {
+        url_fields(out, &field, value);
+    } else if is_secret_name(name) && !is_file_path(value) {
+        out.push(field, value.to_string(), Some(name.to_string()));
     }
 }
 
@@ -467,8 +474,8 @@ fn args_fields(out: &mut Fields, prefix: &str, args: &[&str], skip: &[usize]) {
             if let Some((name, value)) = flag.split_once('=') {
                 if is_header_flag(name) {
                     header_arg(out, field_at(i), value);
-                } else if is_secret_name(name) && !is_file_path(value) {
-                    out.push(field_at(i), value.to_string(), Some(name.to_string()));
+                } else if is_secret_name(name) {
+                    named_value(out, field_at(i), name, value);
                 } else {
                     value_arg(out, &field_at(i), value);
                 }
@@ -477,8 +484,8 @@ fn args_fields(out: &mut Fields, prefix: &str, args: &[&str], skip: &[usize]) {
                 if is_header_flag(flag) {
                     header_arg(out, field_at(i + 1), next);
                     i += 1;
-                } else if is_secret_name(flag) && !is_file_path(next) {
-                    out.push(field_at(i + 1), next.to_string(), Some(flag.to_string()));
+                } else if is_secret_name(flag) {
+                    named_value(out, field_at(i + 1), flag, next);
                     i += 1;
                 }
             }
@@ -492,11 +499,7 @@ fn args_fields(out: &mut Fields, prefix: &str, args: &[&str], skip: &[usize]) {
 /// A positional argument (or a flag's value whose flag says nothing).
 fn value_arg(out: &mut Fields, field: &str, arg: &str) {
     if let Some((name, value)) = shell::assignment(arg) {
-        if is_secret_name(name) && !is_file_path(value) || is_reference(value) {
-            out.push(field.to_string(), value.to_string(), Some(name.to_string()));
-        } else if has_scheme(value) {
-            url_fields(out, field, value);
-        }
+        named_value(out, field.to_string(), name, value);
     } else if has_scheme(arg) {
         url_fields(out, field, arg);
     } else if arg.trim_start().starts_with('{') {
@@ -555,11 +558,7 @@ fn script_fields(out: &mut Fields, script: &str) {
 /// Assignments and secret-named flags of a command line, all named `command:NAME`.
 fn command_words(out: &mut Fields, words: &[shell::Word]) {
     for (name, value) in shell::assignments(words) {
-        if is_secret_name(&name) && !is_file_path(&value) || is_reference(&value) {
-            out.push(format!("command:{name}"), value, Some(name));
-        } else if has_scheme(&value) {
-            url_fields(out, &format!("command:{name}"), &value);
-        }
+        named_value(out, format!("command:{name}"), &name, &value);
     }
     let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
     let mut scratch = Fields::default();
@@ -665,13 +664,7 @@ fn walk(out: &mut Fields, path: &str, key: &str, value: &Value, depth: usize) {
                 walk(out, &format!("{path}.{k}"), k, v, depth - 1);
             }
         }
-        Value::String(s) => {
-            if is_secret_name(key) && !is_file_path(s) || is_reference(s) {
-                out.push(path.to_string(), s.clone(), Some(key.to_string()));
-            } else if has_scheme(s) {
-                url_fields(out, path, s);
-            }
-        }
+        Value::String(s) => named_value(out, path.to_string(), key, s),
         Value::Number(n) if is_secret_name(key) => {
             out.push(path.to_string(), n.to_string(), Some(key.to_string()));
         }
@@ -776,6 +769,15 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         "PREFIX",
         "ENV",
         "VAR",
+        "REQUIRED",
+        "SERVER",
+        "REALM",
+        "TENANT",
+        "FLOW",
+    ];
+    // Switches about a secret, not the secret: `--no-auth`, `--skip-token-check`.
+    const SWITCH_FIRST: &[&str] = &[
+        "NO", "SKIP", "DISABLE", "ENABLE", "USE", "WITHOUT", "IGNORE",
     ];
     const KEY_WORDS: &[&str] = &[
         "APIKEY",
@@ -807,7 +809,7 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     let Some(last) = words.last() else {
         return false;
     };
-    if NOT_SECRET_LAST.contains(&last.as_str()) {
+    if NOT_SECRET_LAST.contains(&last.as_str()) || SWITCH_FIRST.contains(&words[0].as_str()) {
         return false;
     }
     words.iter().any(|w| {
@@ -868,6 +870,8 @@ mod tests {
             "BYPASS",
             "AUTH_URL",
             "bearer_token_env_var",
+            "no-auth",
+            "auth-server",
         ] {
             assert!(!is_secret_name(name), "{name}");
         }

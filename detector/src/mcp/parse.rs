@@ -250,18 +250,43 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Strin
             }
         }
         ConfigFormat::Toml => {
-            let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+            let value: toml::Value = toml::from_str(text).map_err(|e| {
+                let message = e.message().trim().replace('\n', "; ");
+                match e.span() {
+                    Some(span) => {
+                        let (line, column) = line_column(text, span.start);
+                        format!("{message} on line {line} column {column}")
+                    }
+                    None => message,
+                }
+            })?;
             serde_json::to_value(value).map_err(|e| e.to_string())
         }
         ConfigFormat::Yaml => {
             if text.trim().is_empty() {
                 return Err("the file is empty".to_string());
             }
-            let value: serde_norway::Value =
-                serde_norway::from_str(text).map_err(|e| e.to_string())?;
+            let mut value: serde_norway::Value =
+                serde_norway::from_str(text).map_err(|e| e.to_string().replace('\n', "; "))?;
+            // `<<: *defaults` is how YAML configs share an env block between servers.
+            value
+                .apply_merge()
+                .map_err(|e| e.to_string().replace('\n', "; "))?;
             Ok(yaml_to_json(value))
         }
     }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
 }
 
 /// YAML allows keys JSON does not (numbers, booleans, nested values): they become strings.

@@ -445,6 +445,17 @@ mcpServers:
     );
     assert_eq!(server(&parsed, "Remote").transport, "http");
 
+    // Anchors and merge keys share an env block between servers.
+    let key = fake_key("", "Ee3r");
+    let merged = format!(
+        "shared: &shared\n  SEARCH_API_KEY: {key}\nmcpServers:\n  - name: one\n    command: npx\n    env:\n      <<: *shared\n      MODE: fast\n"
+    );
+    let parsed = parse_at("/home/hal/.continue/config.yaml", &merged);
+    assert_eq!(
+        class_of(&parsed.servers[0], "env.SEARCH_API_KEY"),
+        ValueClass::Literal
+    );
+
     let block = "name: Playwright\nversion: 0.0.1\nschema: v1\nmcpServers:\n  - name: Browser\n    command: npx\n    args: [\"@playwright/mcp@latest\"]\n";
     let parsed = parse_at("/srv/site/.continue/mcpServers/playwright.yaml", block);
     assert_eq!(parsed.servers[0].project.as_deref(), Some("/srv/site"));
