@@ -33,6 +33,7 @@ const KNOWN_KEYS: &[&str] = &[
     "env_vars",
     "headers",
     "http_headers",
+    "requestInit",
     "env_http_headers",
     "bearer_token_env_var",
     "url",
@@ -172,7 +173,7 @@ pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
     }
 
     for (key, value) in &server {
-        if !KNOWN_KEYS.contains(&key.as_str()) && key != "requestInit" {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
             walk(&mut out, key, key, value, WALK_DEPTH);
         }
     }

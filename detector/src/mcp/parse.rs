@@ -4,7 +4,7 @@
 //! A file that does not parse yields its error and no servers; the caller still scans its
 //! bytes as text, so a broken config never hides a key.
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -480,7 +480,7 @@ pub fn check_per_project_keys(servers: &mut [McpServer]) {
                         field.field,
                         other.name,
                         other_scope,
-                        display_path(&other.config)
+                        other.config.display()
                     );
                     if !shared_with.contains(&label) {
                         shared_with.push(label);
@@ -508,8 +508,4 @@ pub fn check_per_project_keys(servers: &mut [McpServer]) {
         server.checks.retain(|c| c.check != CHECK_PER_PROJECT_KEY);
         server.checks.push(result);
     }
-}
-
-fn display_path(path: &Path) -> String {
-    path.display().to_string()
 }
