@@ -485,6 +485,12 @@ env = {{ LINEAR_API_KEY = "$(aws secretsmanager get-secret-value --secret-id lin
         "{\n  \"mcpServers\": {\n    \"broken\": {\n      \"command\": \"npx\",\n      \"env\": {\"API_KEY\": ",
     );
 
+    // An ordinary file: only a walk reads it.
+    write(
+        &dev.join(".env"),
+        &format!("NODE_ENV=development\nGITHUB_TOKEN={github}\n"),
+    );
+
     // Things a walk must not open or must not choke on.
     let fifo = home.join("work/events.pipe");
     let c = CString::new(fifo.to_str().unwrap()).unwrap();
@@ -731,6 +737,11 @@ fn scope_environments_and_violations() {
     assert!(strings(&scavio["scope"]["environments"]).contains(&"production".to_string()));
     assert!(strings(&scavio["violations"]).contains(&"shared-across-projects".to_string()));
     assert_eq!(scavio["slots"], json!(["SCAVIO_API_KEY"]));
+    // A client's own path names nothing (Cline lives under `saoudrizwan.claude-dev`).
+    assert_eq!(
+        strings(&find("pplx-")["scope"]["environments"]),
+        ["unknown"]
+    );
     // The staging server name names the environment.
     let neon = find("napi_");
     assert_eq!(strings(&neon["scope"]["environments"]), ["staging"]);
@@ -806,6 +817,36 @@ fn dir_target_finds_the_same_keys_and_never_opens_a_fifo() {
         fixture.broken.display().to_string()
     );
     assert_no_secret(&stdout(&output), &fixture, "the dir: report");
+
+    // The walk also reads ordinary files: the GitHub token in a project's .env.
+    let github = fixture
+        .plants
+        .iter()
+        .find(|p| p.secret.starts_with("ghp_"))
+        .unwrap();
+    let github = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), &github.secret)).unwrap();
+    let env_file = fixture.dev.join(".env").display().to_string();
+    assert!(
+        github["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "file" && l["path"] == env_file && l["line"] == 2),
+        "{}",
+        github["locations"]
+    );
+
+    // Binary and oversized files are skipped and counted, not scanned.
+    fs::write(fixture.path("work/blob.bin"), b"\x7fELF\0\0binary").unwrap();
+    fs::write(fixture.path("work/huge.log"), vec![b'x'; 300_000]).unwrap();
+    let limited = json(&fixture.scan(
+        &format!("dir:{}", fixture.home.display()),
+        &["--format", "json", "--max-file-size", "200000"],
+    ));
+    let skipped = &limited["targets"][0]["skipped"];
+    assert_eq!(skipped["binary"], 1, "{skipped}");
+    assert_eq!(skipped["too-large"], 1, "{skipped}");
+    assert_eq!(report_fingerprints(&limited), fixture.fingerprints());
 
     // A bare directory path is a dir: target.
     let bare = fixture.scan(fixture.home.to_str().unwrap(), &["--format", "json"]);
@@ -979,4 +1020,30 @@ fn output_file_gets_json_by_default() {
     let report: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
     assert_eq!(report["schema"], "detector/report/v1");
     assert_eq!(report["summary"]["keys"], 1);
+}
+
+#[test]
+fn keys_older_than_the_policy_are_overdue() {
+    let fixture = fixture();
+    let config = fixture.path(".config/zed/settings.json");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(200 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let target = format!("file:{}", config.display());
+
+    let report = json(&fixture.scan(&target, &["--format", "json", "--max-age-days", "90"]));
+    let key = &keys(&report)[0];
+    assert_eq!(key["overdue"], true);
+    assert!(key["age_days"].as_i64().unwrap() >= 199);
+    assert!(key["violations"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("overdue")));
+
+    let report = json(&fixture.scan(&target, &["--format", "json", "--max-age-days", "365"]));
+    assert_eq!(keys(&report)[0]["overdue"], false);
 }

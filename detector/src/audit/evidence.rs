@@ -7,7 +7,7 @@ use super::key::{Location, McpServerRef};
 use crate::{
     detect::{value::ValueClass, Engine, Match, Severity},
     mcp::{McpServer, ParsedConfig, SecretField},
-    source::{Blob, Provenance},
+    source::{Blob, LocationKind, Provenance},
 };
 
 /// The rule id of a literal secret in an MCP server field that no rule matched.
@@ -159,7 +159,12 @@ fn finding(
     mcp_servers: Vec<McpServerRef>,
 ) -> Finding {
     let slot = slot.or_else(|| holder.and_then(|h| h.field.name.clone()));
-    let mut context = vec![relative_path(provenance)];
+    // An MCP config's path is the client's choice (`…/saoudrizwan.claude-dev/…`) and says
+    // nothing about the key; any other file's path may (`deploy/prod/.env`).
+    let mut context = Vec::new();
+    if provenance.kind != LocationKind::McpConfig {
+        context.push(relative_path(provenance));
+    }
     if let Some(h) = holder {
         context.push(h.server.name.clone());
         context.push(h.field.field.clone());

@@ -197,6 +197,8 @@ pub struct ServerEntry {
     pub config: PathBuf,
     pub server: String,
     pub project: Option<String>,
+    /// The user whose global config defines the server.
+    pub user: Option<String>,
     pub transport: String,
     /// The program only (`npx`, `uvx`, `docker`).
     #[serde(skip_serializing_if = "Option::is_none")]

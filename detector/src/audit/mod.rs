@@ -238,6 +238,7 @@ impl Auditor {
                     config: server.config.clone(),
                     server: server.name.clone(),
                     project: server.project.clone(),
+                    user: server.user.clone(),
                     transport: server.transport.clone(),
                     command: server.command.as_deref().map(|c| scrubber.scrub(c)),
                     url: server.url.as_deref().map(|u| scrubber.scrub(u)),
