@@ -48,6 +48,8 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
         })
         .build();
     walker.par_bridge().for_each(|entry| match entry {
+        // The root itself (maybe a symlink to the directory, checked above).
+        Ok(entry) if entry.depth() == 0 => {}
         Ok(entry) => {
             if let Some(file_type) = entry.file_type() {
                 visit(entry.path(), file_type, root, options, sink);
@@ -163,25 +165,32 @@ fn read_file(path: &Path, max_size: u64) -> FileRead {
     if meta.len() > max_size {
         return FileRead::Skipped(SkipReason::TooLarge);
     }
-    let bytes = match read_at_most(file, max_size) {
-        Ok(bytes) => bytes,
+    let bytes = match read_text(file, meta.len(), max_size) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return FileRead::Skipped(SkipReason::Binary),
         Err(e) => return FileRead::Failed(io_reason(&e)),
     };
     if bytes.len() as u64 > max_size {
         // It grew between fstat and read.
         return FileRead::Skipped(SkipReason::TooLarge);
     }
-    if is_binary(&bytes) {
-        return FileRead::Skipped(SkipReason::Binary);
-    }
     FileRead::Loaded(LoadedFile { bytes, meta })
 }
 
-fn read_at_most(file: File, max_size: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    file.take(max_size.saturating_add(1))
+/// The file's bytes (at most `max_size + 1` of them), or `None` when its first bytes say it
+/// is binary: then the rest is never read.
+fn read_text(file: File, size_hint: u64, max_size: u64) -> io::Result<Option<Vec<u8>>> {
+    let capacity = size_hint.min(max_size).saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    let mut file = file.take(max_size.saturating_add(1));
+    (&mut file)
+        .take(BINARY_PROBE as u64)
         .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    if is_binary(&bytes) {
+        return Ok(None);
+    }
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// A NUL byte near the start: how git and ripgrep tell binary from text.
