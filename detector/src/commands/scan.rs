@@ -191,7 +191,7 @@ fn write_report(report: &Report, args: &ScanArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write report file {}", path.display()))?;
         }
         None => {
-            let color = out.output.is_none() && report::text::stdout_supports_color();
+            let color = report::text::stdout_supports_color();
             let stdout = io::stdout();
             let mut writer = BufWriter::new(stdout.lock());
             match render(&mut writer, color).and_then(|()| writer.flush()) {

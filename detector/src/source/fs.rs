@@ -16,7 +16,7 @@ use ignore::WalkBuilder;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::{Blob, LocationKind, Provenance, Sink, SkipReason, SourceError, SourceOptions};
-use crate::mcp::{self, ConfigRef, ConfigScope};
+use crate::mcp::{self, ConfigRef};
 
 /// How many leading bytes decide whether a file is binary (a NUL byte among them).
 const BINARY_PROBE: usize = 8 * 1024;
@@ -205,7 +205,7 @@ pub fn file_blob(path: &Path, loaded: LoadedFile, root: &Path, config: Option<Co
     let meta = &loaded.meta;
     let project = config
         .as_ref()
-        .map(|c| scope_project(&c.scope))
+        .map(|c| c.scope.label())
         .unwrap_or_else(|| root.display().to_string());
     let provenance = Provenance {
         kind: if config.is_some() {
@@ -229,15 +229,6 @@ pub fn file_blob(path: &Path, loaded: LoadedFile, root: &Path, config: Option<Co
         bytes: loaded.bytes,
         provenance,
         mcp,
-    }
-}
-
-/// The project of DESIGN.md for a config: its directory for a project-level config,
-/// `user:<name>` for a user-global one.
-pub fn scope_project(scope: &ConfigScope) -> String {
-    match scope {
-        ConfigScope::User(name) => format!("user:{name}"),
-        ConfigScope::Project(dir) => dir.display().to_string(),
     }
 }
 
