@@ -175,3 +175,42 @@ fn hostname() -> Option<String> {
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_status_and_severity() {
+        let targets = vec![TargetReport {
+            target: "dir:/x".into(),
+            kind: "dir".into(),
+            failed: true,
+            errors: vec![TargetIssue {
+                path: "/x".into(),
+                reason: "no such file or directory".into(),
+            }],
+            ..TargetReport::default()
+        }];
+        let report = Report::new(Vec::new(), Vec::new(), targets, Severity::High, Utc::now());
+        let value = serde_json::to_value(&report).unwrap();
+        assert_eq!(value["schema"], SCHEMA);
+        let summary = &value["summary"];
+        for status in ["live", "rotated", "removed"] {
+            assert_eq!(summary["by_status"][status], 0);
+        }
+        for severity in ["critical", "high", "medium", "low"] {
+            assert_eq!(summary["by_severity"][severity], 0);
+        }
+        assert_eq!(summary["fail_on"], "high");
+        assert_eq!(summary["targets_failed"], 1);
+        assert_eq!(summary["errors"], 1);
+
+        let mut text = Vec::new();
+        text::write(&report, &mut text, text::TextOptions { color: false }).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.starts_with("detector: 0 keys"));
+        assert!(text.contains("dir:/x FAILED"));
+        assert!(text.contains("/x: no such file or directory"));
+    }
+}
