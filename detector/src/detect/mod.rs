@@ -17,3 +17,6 @@ pub mod value;
 pub use check::{check_rules, CheckReport, Failure};
 pub use engine::{Engine, Match, Span};
 pub use rules::{EnvironmentHint, Example, Rule, RuleSet, Severity};
+
+#[cfg(test)]
+mod tests;
