@@ -1,1 +1,167 @@
+//! `detector rules check|list`, driven through the real binary.
+use std::path::Path;
+use std::process::{Command, Output};
 
+const RULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+
+fn detector(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_detector"))
+        .args(args)
+        .output()
+        .expect("run detector")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The rule count of a `N rules, M examples, K counter-examples: …` summary line.
+fn summary_rule_count(out: &str) -> usize {
+    let line = out
+        .lines()
+        .find(|l| l.contains(" rules, ") && l.contains(" counter-examples"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{out}"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn repository_rules_pass_their_own_check() {
+    let output = detector(&["rules", "check", RULES_DIR]);
+    let out = stdout(&output);
+    assert!(
+        output.status.success(),
+        "rules check failed:\n{out}\n{}",
+        stderr(&output)
+    );
+    assert!(out.trim_end().ends_with(": ok"), "{out}");
+    let rules = summary_rule_count(&out);
+    assert!(rules >= 80, "only {rules} rules");
+}
+
+#[test]
+fn builtin_rules_are_the_repository_rules() {
+    let builtin = detector(&["rules", "check"]);
+    assert!(builtin.status.success(), "{}", stdout(&builtin));
+    let repo = detector(&["rules", "check", RULES_DIR]);
+    assert_eq!(
+        summary_rule_count(&stdout(&builtin)),
+        summary_rule_count(&stdout(&repo))
+    );
+}
+
+fn write_rules(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A passing rule; its example key is assembled at run time so this file holds none.
+fn good_rule() -> String {
+    let key = ["acme_", "0123456789abcdef"].concat();
+    format!(
+        r#"
+[[rules]]
+id = "acme-token"
+provider = "Acme"
+description = "Acme API token"
+severity = "high"
+regex = '''\b(acme_[a-z0-9]{{16}})\b'''
+keywords = ["acme_"]
+examples = [{{ text = "ACME_TOKEN={key}", secret = "{key}" }}]
+counter_examples = ["acme_short"]
+"#
+    )
+}
+
+#[test]
+fn a_broken_example_fails_with_the_rule_id() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(dir.path(), "acme.toml", &good_rule());
+    write_rules(
+        dir.path(),
+        "broken.toml",
+        r#"
+[[rules]]
+id = "broken-widget-key"
+provider = "Widget"
+description = "Widget key whose example does not match"
+severity = "low"
+regex = '''\b(wk_[0-9]{10})\b'''
+keywords = ["wk_"]
+examples = [{ text = "WIDGET_KEY=wk_abc", secret = "wk_abc" }]
+"#,
+    );
+    // Policy files share the directory and are not rules.
+    write_rules(dir.path(), "policy.toml", "this is not a rule file = [");
+
+    let output = detector(&["rules", "check", dir.path().to_str().unwrap()]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}\n{}", stderr(&output));
+    let failures: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(failures[0].contains("broken-widget-key"), "{out}");
+    assert!(failures[0].contains("wk_abc"), "{out}");
+    assert!(
+        out.contains("2 rules, 2 examples, 1 counter-examples"),
+        "{out}"
+    );
+}
+
+#[test]
+fn malformed_toml_is_a_load_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(dir.path(), "acme.toml", &good_rule());
+    write_rules(
+        dir.path(),
+        "mangled.toml",
+        "[[rules]]\nid = \"x\"\nregex = '''(unclosed\n",
+    );
+    let output = detector(&["rules", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("mangled.toml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_invalid_regex_is_a_load_error_naming_file_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(
+        dir.path(),
+        "bad-regex.toml",
+        &good_rule().replace("[a-z0-9]{16})", "[a-z0-9]{16}"),
+    );
+    let output = detector(&["rules", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("bad-regex.toml") && err.contains("acme-token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_prints_builtin_and_extra_rules() {
+    let output = detector(&["rules", "list"]);
+    assert!(output.status.success());
+    let out = stdout(&output);
+    assert!(out.lines().count() >= 80);
+    let github = out
+        .lines()
+        .find(|l| l.starts_with("github-pat-classic "))
+        .expect("github rule listed");
+    let fields: Vec<&str> = github.split_whitespace().collect();
+    assert_eq!(&fields[..3], ["github-pat-classic", "GitHub", "critical"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(dir.path(), "acme.toml", &good_rule());
+    let output = detector(&["rules", "list", "--rules", dir.path().to_str().unwrap()]);
+    assert!(output.status.success());
+    let extended = stdout(&output);
+    assert_eq!(extended.lines().count(), out.lines().count() + 1);
+    assert!(extended.lines().any(|l| l.starts_with("acme-token ")));
+}

@@ -1,1 +1,1049 @@
+//! `detector scan` over a home directory holding the MCP configs of many clients, each in its
+//! real location and format, driven through the real binary.
+mod common;
 
+use std::{
+    collections::BTreeSet,
+    ffi::CString,
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use common::{detector, fingerprint, json, key, random, stderr, stdout, ALNUM, DIGITS, HEX};
+use serde_json::{json, Value};
+
+const ORG_KEY: &str = "scan-mcp-test-org";
+
+/// A literal key written into one server field of one config.
+struct Plant {
+    secret: String,
+    client: &'static str,
+    server: &'static str,
+    field: &'static str,
+    config: PathBuf,
+}
+
+/// A reference or placeholder written into one server field: never a key.
+struct NotAKey {
+    client: &'static str,
+    server: &'static str,
+    field: &'static str,
+    class: &'static str,
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    /// `…/home/alice`
+    home: PathBuf,
+    /// `…/home/alice/work/payments-prod`, a project with its own configs.
+    prod: PathBuf,
+    /// `…/home/alice/work/webapp-dev`, a project configured in `~/.claude.json`.
+    dev: PathBuf,
+    plants: Vec<Plant>,
+    not_keys: Vec<NotAKey>,
+    broken: PathBuf,
+    fifo: PathBuf,
+    dangling: PathBuf,
+}
+
+impl Fixture {
+    fn secrets(&self) -> BTreeSet<String> {
+        self.plants.iter().map(|p| p.secret.clone()).collect()
+    }
+
+    fn fingerprints(&self) -> BTreeSet<String> {
+        self.secrets()
+            .iter()
+            .map(|s| fingerprint(ORG_KEY.as_bytes(), s))
+            .collect()
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.home.join(rel)
+    }
+
+    fn scan(&self, target: &str, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["scan", target];
+        args.extend_from_slice(extra);
+        detector(&args, &self.home, Some(ORG_KEY))
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn write_json(path: &Path, value: &Value) {
+    write(path, &serde_json::to_string_pretty(value).unwrap());
+}
+
+/// The home of user `alice`, with configs of fifteen clients.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home/alice");
+    let prod = home.join("work/payments-prod");
+    let dev = home.join("work/webapp-dev");
+    fs::create_dir_all(&prod).unwrap();
+    fs::create_dir_all(&dev).unwrap();
+
+    let github = key("ghp_", ALNUM, 36, 1);
+    let openai = key("sk-proj-", ALNUM, 48, 2);
+    let anthropic = [&key("sk-ant-api03-", ALNUM, 93, 3), "AA"].concat();
+    let slack = [
+        "xoxb-",
+        &random(DIGITS, 12, 4),
+        "-",
+        &random(DIGITS, 13, 5),
+        "-",
+        &random(ALNUM, 24, 6),
+    ]
+    .concat();
+    let stripe_live = key("sk_live_", ALNUM, 32, 7);
+    let stripe_test = key("sk_test_", ALNUM, 32, 8);
+    let scavio = key("sc-live-", HEX, 32, 9);
+    let huggingface = key("hf_", ALNUM, 34, 10);
+    let perplexity = key("pplx-", ALNUM, 48, 11);
+    let exa = [
+        &random(HEX, 8, 12),
+        "-",
+        &random(HEX, 4, 13),
+        "-",
+        &random(HEX, 4, 14),
+        "-",
+        &random(HEX, 4, 15),
+        "-",
+        &random(HEX, 12, 16),
+    ]
+    .concat();
+    let neon = key("napi_", ALNUM, 64, 17);
+    let linear = key("lin_api_", ALNUM, 40, 18);
+    let brave = key("BSA", ALNUM, 28, 19);
+    let remote_token = key("rt", ALNUM, 40, 20);
+    let tavily = key("tvly-", ALNUM, 32, 21);
+    let gitlab = key("glpat-", ALNUM, 20, 22);
+    let context7 = key("ctx7sk-", HEX, 32, 23);
+
+    let mut plants = Vec::new();
+    let mut not_keys = Vec::new();
+    let mut plant = |secret: &String, client, server, field, config: &Path| {
+        plants.push(Plant {
+            secret: secret.clone(),
+            client,
+            server,
+            field,
+            config: config.to_path_buf(),
+        })
+    };
+    let mut not_key = |client, server, field, class| {
+        not_keys.push(NotAKey {
+            client,
+            server,
+            field,
+            class,
+        })
+    };
+
+    // Claude Desktop
+    let path = home.join(".config/Claude/claude_desktop_config.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                       "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": github}},
+            "github-ref": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                           "env": {"GITHUB_TOKEN": "${GITHUB_TOKEN}"}}
+        }}),
+    );
+    plant(
+        &github,
+        "claude-desktop",
+        "github",
+        "env.GITHUB_PERSONAL_ACCESS_TOKEN",
+        &path,
+    );
+    not_key(
+        "claude-desktop",
+        "github-ref",
+        "env.GITHUB_TOKEN",
+        "env-ref",
+    );
+
+    // Claude Code: user servers, per-project servers, and a project's .mcp.json
+    let path = home.join(".claude.json");
+    let mut projects = serde_json::Map::new();
+    projects.insert(
+        prod.display().to_string(),
+        json!({"allowedTools": [], "mcpServers": {}}),
+    );
+    projects.insert(
+        dev.display().to_string(),
+        json!({"allowedTools": [], "mcpServers": {
+            "stripe": {"command": "npx", "args": ["-y", "@stripe/mcp", "--tools=all"],
+                       "env": {"STRIPE_SECRET_KEY": stripe_test}},
+            "github": {"command": "docker",
+                       "args": ["run", "-i", "--rm", "-e", "GITHUB_PERSONAL_ACCESS_TOKEN", "ghcr.io/github/github-mcp-server"],
+                       "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": github}}
+        }}),
+    );
+    write_json(
+        &path,
+        &json!({
+            "numStartups": 12,
+            "mcpServers": {"openai": {"type": "stdio", "command": "npx", "args": ["-y", "openai-mcp"],
+                                      "env": {"OPENAI_API_KEY": openai}}},
+            "projects": projects,
+        }),
+    );
+    plant(
+        &openai,
+        "claude-code",
+        "openai",
+        "env.OPENAI_API_KEY",
+        &path,
+    );
+    plant(
+        &stripe_test,
+        "claude-code",
+        "stripe",
+        "env.STRIPE_SECRET_KEY",
+        &path,
+    );
+    plant(
+        &github,
+        "claude-code",
+        "github",
+        "env.GITHUB_PERSONAL_ACCESS_TOKEN",
+        &path,
+    );
+
+    let path = prod.join(".mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "stripe": {"command": "npx", "args": ["-y", "@stripe/mcp"],
+                       "env": {"STRIPE_SECRET_KEY": stripe_live}},
+            "stripe-ci": {"command": "npx", "args": ["-y", "@stripe/mcp"],
+                          "env": {"STRIPE_API_KEY": "${{ secrets.STRIPE_KEY }}"}}
+        }}),
+    );
+    plant(
+        &stripe_live,
+        "claude-code",
+        "stripe",
+        "env.STRIPE_SECRET_KEY",
+        &path,
+    );
+    not_key("claude-code", "stripe-ci", "env.STRIPE_API_KEY", "env-ref");
+
+    // Cursor: global and project
+    let path = home.join(".cursor/mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "anthropic": {"command": "npx", "args": ["-y", "anthropic-mcp"],
+                          "env": {"ANTHROPIC_API_KEY": anthropic}},
+            "openai-ref": {"command": "npx", "args": ["-y", "openai-mcp"],
+                           "env": {"OPENAI_API_KEY": "${env:OPENAI_API_KEY}"}}
+        }}),
+    );
+    plant(
+        &anthropic,
+        "cursor",
+        "anthropic",
+        "env.ANTHROPIC_API_KEY",
+        &path,
+    );
+    not_key("cursor", "openai-ref", "env.OPENAI_API_KEY", "env-ref");
+
+    let path = prod.join(".cursor/mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {"scavio": {"command": "npx", "args": ["-y", "scavio-mcp"],
+                                          "env": {"SCAVIO_API_KEY": scavio}}}}),
+    );
+    plant(&scavio, "cursor", "scavio", "env.SCAVIO_API_KEY", &path);
+
+    // VS Code: a project config with an input prompt, and a user config without secrets
+    let path = prod.join(".vscode/mcp.json");
+    write(
+        &path,
+        &format!(
+            r#"{{
+  // Inputs are prompted for when the server starts.
+  "inputs": [
+    {{ "type": "promptString", "id": "github-token", "description": "GitHub token", "password": true }}
+  ],
+  "servers": {{
+    "github-remote": {{
+      "type": "http",
+      "url": "https://api.githubcopilot.com/mcp/",
+      "headers": {{ "Authorization": "Bearer ${{input:github-token}}" }}
+    }},
+    "huggingface": {{
+      "command": "uvx",
+      "args": ["hf-mcp"],
+      "env": {{ "HF_TOKEN": "{huggingface}" }},
+    }},
+  }}
+}}
+"#
+        ),
+    );
+    plant(&huggingface, "vscode", "huggingface", "env.HF_TOKEN", &path);
+    not_key(
+        "vscode",
+        "github-remote",
+        "headers.Authorization",
+        "input-prompt",
+    );
+    write_json(
+        &home.join(".config/Code/User/mcp.json"),
+        &json!({"servers": {"memory": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]}}}),
+    );
+
+    // Windsurf
+    let path = home.join(".codeium/windsurf/mcp_config.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "slack": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-slack"],
+                      "env": {"SLACK_BOT_TOKEN": slack, "SLACK_TEAM_ID": "T01234567"}},
+            "slack-ref": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-slack"],
+                          "env": {"SLACK_BOT_TOKEN": "$SLACK_TOKEN"}}
+        }}),
+    );
+    plant(&slack, "windsurf", "slack", "env.SLACK_BOT_TOKEN", &path);
+    not_key("windsurf", "slack-ref", "env.SLACK_BOT_TOKEN", "env-ref");
+
+    // Cline (a VS Code extension's global storage)
+    let path = home.join(
+        ".config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
+    );
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "perplexity": {"command": "npx", "args": ["-y", "perplexity-mcp"],
+                           "env": {"PERPLEXITY_API_KEY": perplexity}, "disabled": false, "autoApprove": []},
+            "filler": {"command": "npx", "args": ["-y", "openai-mcp"],
+                       "env": {"OPENAI_API_KEY": "xxxxxxxxxxxxxxxx"}}
+        }}),
+    );
+    plant(
+        &perplexity,
+        "cline",
+        "perplexity",
+        "env.PERPLEXITY_API_KEY",
+        &path,
+    );
+    not_key("cline", "filler", "env.OPENAI_API_KEY", "placeholder");
+
+    // Continue (YAML, servers in a list)
+    let path = home.join(".continue/config.yaml");
+    write(
+        &path,
+        &format!(
+            "name: Local Assistant\nversion: 1.0.0\nschema: v1\nmcpServers:\n  - name: exa\n    command: npx\n    args:\n      - -y\n      - exa-mcp-server\n    env:\n      EXA_API_KEY: \"{exa}\"\n"
+        ),
+    );
+    plant(&exa, "continue", "exa", "env.EXA_API_KEY", &path);
+
+    // Zed (JSONC: comments and trailing commas)
+    let path = home.join(".config/zed/settings.json");
+    write(
+        &path,
+        &format!(
+            r#"// Zed settings
+{{
+  "theme": "One Dark",
+  /* MCP context servers */
+  "context_servers": {{
+    "neon-staging": {{
+      "source": "custom",
+      "command": "npx",
+      "args": ["-y", "@neondatabase/mcp-server-neon", "start"],
+      "env": {{ "NEON_API_KEY": "{neon}" }}, // the key
+    }},
+  }},
+}}
+"#
+        ),
+    );
+    plant(&neon, "zed", "neon-staging", "env.NEON_API_KEY", &path);
+
+    // Gemini CLI
+    let path = home.join(".gemini/settings.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "scavio": {"command": "npx", "args": ["-y", "scavio-mcp"], "env": {"SCAVIO_API_KEY": scavio}},
+            "docs": {"httpUrl": "https://docs.example.com/mcp", "headers": {"X-API-Key": "your-api-key-here"}}
+        }}),
+    );
+    plant(&scavio, "gemini-cli", "scavio", "env.SCAVIO_API_KEY", &path);
+    not_key("gemini-cli", "docs", "headers.X-API-Key", "placeholder");
+
+    // Codex (TOML)
+    let path = home.join(".codex/config.toml");
+    write(
+        &path,
+        &format!(
+            r#"model = "o3"
+
+[mcp_servers.linear]
+command = "npx"
+args = ["-y", "linear-mcp"]
+env = {{ LINEAR_API_KEY = "{linear}" }}
+
+[mcp_servers.vault]
+command = "npx"
+args = ["-y", "linear-mcp"]
+env = {{ LINEAR_API_KEY = "$(aws secretsmanager get-secret-value --secret-id linear --query SecretString --output text)" }}
+"#
+        ),
+    );
+    plant(&linear, "codex", "linear", "env.LINEAR_API_KEY", &path);
+    not_key("codex", "vault", "env.LINEAR_API_KEY", "secret-manager");
+
+    // Goose (YAML extensions)
+    let path = home.join(".config/goose/config.yaml");
+    write(
+        &path,
+        &format!(
+            "GOOSE_PROVIDER: openai\nextensions:\n  brave:\n    name: brave\n    cmd: npx\n    args: [-y, \"@modelcontextprotocol/server-brave-search\"]\n    enabled: true\n    envs:\n      BRAVE_API_KEY: {brave}\n    type: stdio\n    timeout: 300\n  notion:\n    name: notion\n    cmd: npx\n    args: [-y, notion-mcp]\n    enabled: true\n    envs:\n      NOTION_TOKEN: \"op://Private/Notion/credential\"\n    type: stdio\n  developer:\n    name: developer\n    enabled: true\n    type: builtin\n"
+        ),
+    );
+    plant(&brave, "goose", "brave", "envs.BRAVE_API_KEY", &path);
+    not_key("goose", "notion", "envs.NOTION_TOKEN", "secret-manager");
+
+    // opencode
+    let path = home.join(".config/opencode/opencode.json");
+    write_json(
+        &path,
+        &json!({"$schema": "https://opencode.ai/config.json", "mcp": {
+            "remote": {"type": "remote", "url": "https://mcp.example.com/mcp",
+                       "headers": {"Authorization": format!("Bearer {remote_token}")}, "enabled": true},
+            "local-ref": {"type": "local", "command": ["npx", "-y", "some-mcp"],
+                          "environment": {"API_TOKEN": "{env:SENTRY_TOKEN}"}}
+        }}),
+    );
+    plant(
+        &remote_token,
+        "opencode",
+        "remote",
+        "headers.Authorization",
+        &path,
+    );
+    not_key("opencode", "local-ref", "environment.API_TOKEN", "env-ref");
+
+    // Kiro (key in a URL query)
+    let path = home.join(".kiro/settings/mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "tavily": {"url": format!("https://mcp.tavily.com/mcp/?tavilyApiKey={tavily}")},
+            "todo": {"command": "npx", "args": ["-y", "github-mcp"], "env": {"GITHUB_TOKEN": "<YOUR_TOKEN>"}}
+        }}),
+    );
+    plant(&tavily, "kiro", "tavily", "url?tavilyApiKey", &path);
+    not_key("kiro", "todo", "env.GITHUB_TOKEN", "placeholder");
+
+    // Amazon Q (key in an argument)
+    let path = home.join(".aws/amazonq/mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "gitlab": {"command": "npx", "args": ["-y", "@zereight/mcp-gitlab", "--token", gitlab],
+                       "env": {"OPENAI_API_KEY": "sk-..."}}
+        }}),
+    );
+    plant(&gitlab, "amazon-q", "gitlab", "args[3]", &path);
+    not_key("amazon-q", "gitlab", "env.OPENAI_API_KEY", "placeholder");
+
+    // GitHub Copilot CLI (key in a header)
+    let path = home.join(".copilot/mcp-config.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "context7": {"type": "http", "url": "https://mcp.context7.com/mcp",
+                         "headers": {"CONTEXT7_API_KEY": context7}, "tools": ["*"]}
+        }}),
+    );
+    plant(
+        &context7,
+        "copilot-cli",
+        "context7",
+        "headers.CONTEXT7_API_KEY",
+        &path,
+    );
+
+    // LM Studio: a config cut off in the middle
+    let broken = home.join(".lmstudio/mcp.json");
+    write(
+        &broken,
+        "{\n  \"mcpServers\": {\n    \"broken\": {\n      \"command\": \"npx\",\n      \"env\": {\"API_KEY\": ",
+    );
+
+    // An ordinary file: only a walk reads it.
+    write(
+        &dev.join(".env"),
+        &format!("NODE_ENV=development\nGITHUB_TOKEN={github}\n"),
+    );
+
+    // Things a walk must not open or must not choke on.
+    let fifo = home.join("work/events.pipe");
+    let c = CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let dangling = home.join(".config/old-link.json");
+    std::os::unix::fs::symlink(home.join("gone.json"), &dangling).unwrap();
+
+    Fixture {
+        _tmp: tmp,
+        home,
+        prod,
+        dev,
+        plants,
+        not_keys,
+        broken,
+        fifo,
+        dangling,
+    }
+}
+
+fn keys(report: &Value) -> &Vec<Value> {
+    report["keys"].as_array().expect("keys[]")
+}
+
+fn key_with<'r>(report: &'r Value, fingerprint: &str) -> Option<&'r Value> {
+    keys(report)
+        .iter()
+        .find(|k| k["fingerprint"].as_str() == Some(fingerprint))
+}
+
+fn report_fingerprints(report: &Value) -> BTreeSet<String> {
+    keys(report)
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn server<'r>(report: &'r Value, client: &str, name: &str) -> &'r Value {
+    report["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["client"] == client && s["server"] == name)
+        .unwrap_or_else(|| panic!("server {client}/{name} in mcp_servers[]"))
+}
+
+fn assert_no_secret(text: &str, fixture: &Fixture, what: &str) {
+    for secret in fixture.secrets() {
+        assert!(
+            !text.contains(&secret),
+            "{what} shows a planted secret in clear (starts {:?})",
+            &secret[..4]
+        );
+    }
+}
+
+/// Every planted key is a key, with its client, server, field and config in scope; nothing
+/// else is.
+fn assert_every_plant_found(report: &Value, fixture: &Fixture) {
+    let expected = fixture.fingerprints();
+    let found = report_fingerprints(report);
+    let unexpected: Vec<&Value> = keys(report)
+        .iter()
+        .filter(|k| !expected.contains(k["fingerprint"].as_str().unwrap()))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "keys that were never planted: {}",
+        serde_json::to_string_pretty(&unexpected).unwrap()
+    );
+    for plant in &fixture.plants {
+        let fp = fingerprint(ORG_KEY.as_bytes(), &plant.secret);
+        let key = key_with(report, &fp).unwrap_or_else(|| {
+            panic!(
+                "the key in {} `{}` {} was not reported",
+                plant.client, plant.server, plant.field
+            )
+        });
+        let servers = key["scope"]["mcp_servers"].as_array().unwrap();
+        assert!(
+            servers.iter().any(|s| s["client"] == plant.client
+                && s["server"] == plant.server
+                && s["field"] == plant.field
+                && s["config"] == plant.config.display().to_string()),
+            "{} `{}` {} is not in the key's scope: {}",
+            plant.client,
+            plant.server,
+            plant.field,
+            serde_json::to_string_pretty(servers).unwrap()
+        );
+        assert!(
+            key["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["path"] == plant.config.display().to_string()
+                    && l["kind"] == "mcp-config"),
+            "no mcp-config location in {} for {}",
+            plant.config.display(),
+            plant.field
+        );
+    }
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn mcp_target_finds_every_literal_key_and_nothing_else() {
+    let fixture = fixture();
+    let target = format!("mcp:{}", fixture.home.display());
+    let output = fixture.scan(&target, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["schema"], "detector/report/v1");
+    assert_every_plant_found(&report, &fixture);
+
+    // Every key: redacted, no secret, live, with its scope and violations.
+    for key in keys(&report) {
+        assert!(key.get("secret").is_none());
+        assert!(key["redacted"].as_str().unwrap().contains('…'));
+        assert_eq!(key["status"], "live");
+        assert!(key["violations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("plaintext-in-mcp-config")));
+        assert!(!key["remediation"].as_array().unwrap().is_empty());
+        assert!(!key["scope"]["projects"].as_array().unwrap().is_empty());
+    }
+
+    // References and placeholders: classified on their server, never keys.
+    for nk in &fixture.not_keys {
+        let server = server(&report, nk.client, nk.server);
+        let field = server["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == nk.field)
+            .unwrap_or_else(|| panic!("{} `{}` has no field {}", nk.client, nk.server, nk.field));
+        assert_eq!(
+            field["class"], nk.class,
+            "{} `{}` {}",
+            nk.client, nk.server, nk.field
+        );
+        assert!(field.get("fingerprint").is_none());
+        assert!(field.get("value").is_none());
+    }
+    // Every planted field is `literal` and points at its key.
+    for plant in &fixture.plants {
+        let server = report["mcp_servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["client"] == plant.client
+                    && s["server"] == plant.server
+                    && s["config"] == plant.config.display().to_string()
+            })
+            .unwrap();
+        let field = server["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == plant.field)
+            .unwrap();
+        assert_eq!(field["class"], "literal");
+        assert_eq!(
+            field["fingerprint"],
+            fingerprint(ORG_KEY.as_bytes(), &plant.secret)
+        );
+    }
+    // A server without secrets is listed too; a Goose built-in is not a server.
+    server(&report, "vscode", "memory");
+    assert!(!report["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["server"] == "developer"));
+
+    // The broken config is listed as unparsed; the target read every config.
+    let target = &report["targets"][0];
+    assert_eq!(target["kind"], "mcp");
+    assert_eq!(target["failed"], false);
+    let unparsed = target["unparsed_configs"].as_array().unwrap();
+    assert_eq!(unparsed.len(), 1, "{unparsed:?}");
+    assert_eq!(unparsed[0]["path"], fixture.broken.display().to_string());
+    assert_eq!(unparsed[0]["client"], "lm-studio");
+    assert!(target["objects_scanned"].as_u64().unwrap() >= 17);
+    assert_eq!(report["summary"]["keys"], fixture.secrets().len());
+
+    assert_no_secret(&stdout(&output), &fixture, "the JSON report");
+    assert_no_secret(&stderr(&output), &fixture, "standard error");
+}
+
+#[test]
+fn scope_environments_and_violations() {
+    let fixture = fixture();
+    let target = format!("mcp:{}", fixture.home.display());
+    let report = json(&fixture.scan(&target, &["--format", "json"]));
+    let find = |needle: &str| {
+        let plant = fixture
+            .plants
+            .iter()
+            .find(|p| p.secret.starts_with(needle))
+            .unwrap();
+        key_with(&report, &fingerprint(ORG_KEY.as_bytes(), &plant.secret))
+            .unwrap()
+            .clone()
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // sk_live_ in the payments-prod project: production, scoped to that project.
+    let live = find("sk_live_");
+    assert_eq!(strings(&live["scope"]["environments"]), ["production"]);
+    assert_eq!(
+        strings(&live["scope"]["projects"]),
+        [fixture.prod.display().to_string()]
+    );
+    // sk_test_ in the webapp-dev project of ~/.claude.json.
+    let test = find("sk_test_");
+    let envs = strings(&test["scope"]["environments"]);
+    assert!(envs.contains(&"test".to_string()), "{envs:?}");
+    assert!(!envs.contains(&"production".to_string()));
+    assert_eq!(
+        strings(&test["scope"]["projects"]),
+        [fixture.dev.display().to_string()]
+    );
+    // The same GitHub token for the user and for a project: shared.
+    let github = find("ghp_");
+    assert_eq!(
+        strings(&github["scope"]["projects"]),
+        [fixture.dev.display().to_string(), "user:alice".to_string()]
+    );
+    assert!(strings(&github["violations"]).contains(&"shared-across-projects".to_string()));
+    assert_eq!(github["scope"]["mcp_servers"].as_array().unwrap().len(), 2);
+    // The context-only key: found, production by its prefix, shared between Gemini (user)
+    // and Cursor (the prod project).
+    let scavio = find("sc-live-");
+    assert_eq!(scavio["redacted"].as_str().unwrap().get(..4), Some("sc-l"));
+    assert!(strings(&scavio["scope"]["environments"]).contains(&"production".to_string()));
+    assert!(strings(&scavio["violations"]).contains(&"shared-across-projects".to_string()));
+    assert_eq!(scavio["slots"], json!(["SCAVIO_API_KEY"]));
+    // A client's own path names nothing (Cline lives under `saoudrizwan.claude-dev`).
+    assert_eq!(
+        strings(&find("pplx-")["scope"]["environments"]),
+        ["unknown"]
+    );
+    // The staging server name names the environment.
+    let neon = find("napi_");
+    assert_eq!(strings(&neon["scope"]["environments"]), ["staging"]);
+    // Files written with the default umask are world-readable.
+    assert!(strings(&neon["violations"]).contains(&"world-readable".to_string()));
+}
+
+#[test]
+fn private_files_are_not_world_readable() {
+    let fixture = fixture();
+    let config = fixture.path(".config/zed/settings.json");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+    let output = fixture.scan(&format!("file:{}", config.display()), &["--format", "json"]);
+    let report = json(&output);
+    assert_eq!(keys(&report).len(), 1);
+    let violations = keys(&report)[0]["violations"].as_array().unwrap();
+    assert!(
+        !violations.contains(&json!("world-readable")),
+        "{violations:?}"
+    );
+    assert_eq!(keys(&report)[0]["locations"][0]["mode"], "0600");
+}
+
+#[test]
+fn text_report_hides_secrets_and_show_secrets_reveals_them() {
+    let fixture = fixture();
+    let target = format!("mcp:{}", fixture.home.display());
+
+    let text = fixture.scan(&target, &["--format", "text"]);
+    assert_eq!(text.status.code(), Some(1));
+    let out = stdout(&text);
+    assert_no_secret(&out, &fixture, "the text report");
+    assert!(out.contains("plaintext-in-mcp-config"));
+    assert!(out.contains("SCAVIO_API_KEY"));
+    assert!(!out.contains('\u{1b}'), "no colour codes in a pipe");
+
+    let shown = fixture.scan(&target, &["--format", "json", "--show-secrets"]);
+    let report = json(&shown);
+    for secret in fixture.secrets() {
+        let fp = fingerprint(ORG_KEY.as_bytes(), &secret);
+        assert_eq!(key_with(&report, &fp).unwrap()["secret"], secret.as_str());
+    }
+    let shown_text = stdout(&fixture.scan(&target, &["--format", "text", "--show-secrets"]));
+    for secret in fixture.secrets() {
+        assert!(shown_text.contains(&secret));
+    }
+}
+
+#[test]
+fn dir_target_finds_the_same_keys_and_never_opens_a_fifo() {
+    let fixture = fixture();
+    let target = format!("dir:{}", fixture.home.display());
+    let output = fixture.scan(&target, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    assert_every_plant_found(&report, &fixture);
+
+    let target = &report["targets"][0];
+    assert_eq!(target["kind"], "dir");
+    let errors = target["errors"].as_array().unwrap();
+    let reason_for = |path: &Path| {
+        errors
+            .iter()
+            .find(|e| e["path"] == path.display().to_string())
+            .and_then(|e| e["reason"].as_str())
+            .unwrap_or_else(|| panic!("no error for {}: {errors:?}", path.display()))
+            .to_string()
+    };
+    assert!(reason_for(&fixture.fifo).contains("FIFO"));
+    assert!(reason_for(&fixture.dangling).contains("dangling symlink"));
+    assert_eq!(
+        target["unparsed_configs"][0]["path"],
+        fixture.broken.display().to_string()
+    );
+    assert_no_secret(&stdout(&output), &fixture, "the dir: report");
+
+    // The walk also reads ordinary files: the GitHub token in a project's .env.
+    let github = fixture
+        .plants
+        .iter()
+        .find(|p| p.secret.starts_with("ghp_"))
+        .unwrap();
+    let github = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), &github.secret)).unwrap();
+    let env_file = fixture.dev.join(".env").display().to_string();
+    assert!(
+        github["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "file" && l["path"] == env_file && l["line"] == 2),
+        "{}",
+        github["locations"]
+    );
+
+    // Binary and oversized files are skipped and counted, not scanned.
+    fs::write(fixture.path("work/blob.bin"), b"\x7fELF\0\0binary").unwrap();
+    fs::write(fixture.path("work/huge.log"), vec![b'x'; 300_000]).unwrap();
+    let limited = json(&fixture.scan(
+        &format!("dir:{}", fixture.home.display()),
+        &["--format", "json", "--max-file-size", "200000"],
+    ));
+    let skipped = &limited["targets"][0]["skipped"];
+    assert_eq!(skipped["binary"], 1, "{skipped}");
+    assert_eq!(skipped["too-large"], 1, "{skipped}");
+    assert_eq!(report_fingerprints(&limited), fixture.fingerprints());
+
+    // A bare directory path is a dir: target.
+    let bare = fixture.scan(fixture.home.to_str().unwrap(), &["--format", "json"]);
+    let bare = json(&bare);
+    assert_eq!(bare["targets"][0]["kind"], "dir");
+    assert_eq!(report_fingerprints(&bare), fixture.fingerprints());
+}
+
+#[test]
+fn file_target_reads_one_config() {
+    let fixture = fixture();
+    let config = fixture.path(".codex/config.toml");
+    let output = fixture.scan(&format!("file:{}", config.display()), &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    let linear = fixture.plants.iter().find(|p| p.client == "codex").unwrap();
+    assert_eq!(
+        report_fingerprints(&report),
+        BTreeSet::from([fingerprint(ORG_KEY.as_bytes(), &linear.secret)])
+    );
+    let key = &keys(&report)[0];
+    assert_eq!(key["scope"]["mcp_servers"][0]["server"], "linear");
+    assert_eq!(key["scope"]["projects"], json!(["user:alice"]));
+    assert_eq!(report["targets"][0]["kind"], "file");
+    assert_eq!(report["targets"][0]["objects_scanned"], 1);
+    assert_eq!(report["mcp_servers"].as_array().unwrap().len(), 2);
+
+    // A bare file path is a file: target.
+    let bare = json(&fixture.scan(config.to_str().unwrap(), &["--format", "json"]));
+    assert_eq!(bare["targets"][0]["kind"], "file");
+}
+
+#[test]
+fn unreadable_targets_exit_2_with_one_line_naming_the_path() {
+    let fixture = fixture();
+    let missing = fixture.home.join("no-such-dir");
+    for target in [
+        format!("dir:{}", missing.display()),
+        format!("file:{}", missing.display()),
+        format!("mcp:{}", missing.display()),
+        missing.display().to_string(),
+    ] {
+        let output = fixture.scan(&target, &["--format", "json"]);
+        assert_eq!(output.status.code(), Some(2), "{target}");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{target}: {err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        // The report is still written, and says what failed.
+        let report = json(&output);
+        assert_eq!(report["targets"][0]["failed"], true);
+        assert_eq!(report["summary"]["targets_failed"], 1);
+    }
+
+    // One readable target is enough for the run to count: its keys decide the exit code.
+    let ok = fixture.path(".config/zed/settings.json");
+    let output = detector(
+        &[
+            "scan",
+            &format!("dir:{}", missing.display()),
+            &format!("file:{}", ok.display()),
+            "--format",
+            "json",
+        ],
+        &fixture.home,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 2);
+    assert_eq!(report["summary"]["targets_failed"], 1);
+    assert_eq!(report["summary"]["keys"], 1);
+
+    // An unknown scheme is a usage error.
+    let output = fixture.scan("ftp:somewhere", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ftp:"), "{err}");
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let fixture = fixture();
+    // One literal that no provider rule knows: reported as `mcp-literal-secret`, high.
+    let config = fixture.home.join("one/.mcp.json");
+    let secret = key("q", ALNUM, 40, 99);
+    write_json(
+        &config,
+        &json!({"mcpServers": {"internal": {"command": "internal-mcp",
+                                            "env": {"INTERNAL_SERVICE_TOKEN": secret}}}}),
+    );
+    let target = format!("file:{}", config.display());
+    let report = json(&fixture.scan(&target, &["--format", "json"]));
+    assert_eq!(keys(&report).len(), 1);
+    assert_eq!(keys(&report)[0]["rule"], "mcp-literal-secret");
+    assert_eq!(keys(&report)[0]["severity"], "high");
+
+    for (fail_on, code) in [("low", 1), ("medium", 1), ("high", 1), ("critical", 0)] {
+        let output = fixture.scan(&target, &["--format", "json", "--fail-on", fail_on]);
+        assert_eq!(output.status.code(), Some(code), "--fail-on {fail_on}");
+    }
+
+    // References only: nothing to fail on, whatever the threshold.
+    let clean = fixture.home.join("clean/.mcp.json");
+    write_json(
+        &clean,
+        &json!({"mcpServers": {"gh": {"command": "npx", "env": {"GITHUB_TOKEN": "${GITHUB_TOKEN}"}}}}),
+    );
+    let output = fixture.scan(
+        &format!("file:{}", clean.display()),
+        &["--format", "json", "--fail-on", "low"],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json(&output)["summary"]["keys"], 0);
+}
+
+#[test]
+fn org_key_file_is_created_and_keys_the_fingerprints() {
+    let fixture = fixture();
+    let key_file = fixture.home.join("keys/org.key");
+    let config = fixture.path(".config/zed/settings.json");
+    let output = detector(
+        &[
+            "scan",
+            &format!("file:{}", config.display()),
+            "--format",
+            "json",
+            "--org-key-file",
+            key_file.to_str().unwrap(),
+        ],
+        &fixture.home,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let mode = fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let org_key = fs::read_to_string(&key_file).unwrap();
+    let neon = fixture.plants.iter().find(|p| p.client == "zed").unwrap();
+    let report = json(&output);
+    assert_eq!(
+        keys(&report)[0]["fingerprint"],
+        fingerprint(org_key.trim().as_bytes(), &neon.secret)
+    );
+
+    // Without a flag or the variable, the default key file under $HOME is used (and made).
+    let output = detector(
+        &[
+            "scan",
+            &format!("file:{}", config.display()),
+            "--format",
+            "json",
+        ],
+        &fixture.home,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    assert!(fixture.home.join(".config/detector/org.key").is_file());
+}
+
+#[test]
+fn output_file_gets_json_by_default() {
+    let fixture = fixture();
+    let out = fixture.home.join("report.json");
+    let config = fixture.path(".config/zed/settings.json");
+    let output = fixture.scan(
+        &format!("file:{}", config.display()),
+        &["--output", out.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let report: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["schema"], "detector/report/v1");
+    assert_eq!(report["summary"]["keys"], 1);
+}
+
+#[test]
+fn keys_older_than_the_policy_are_overdue() {
+    let fixture = fixture();
+    let config = fixture.path(".config/zed/settings.json");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(200 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let target = format!("file:{}", config.display());
+
+    let report = json(&fixture.scan(&target, &["--format", "json", "--max-age-days", "90"]));
+    let key = &keys(&report)[0];
+    assert_eq!(key["overdue"], true);
+    assert!(key["age_days"].as_i64().unwrap() >= 199);
+    assert!(key["violations"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("overdue")));
+
+    let report = json(&fixture.scan(&target, &["--format", "json", "--max-age-days", "365"]));
+    assert_eq!(keys(&report)[0]["overdue"], false);
+}

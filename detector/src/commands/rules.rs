@@ -1,7 +1,64 @@
+//! `detector rules list|check`.
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::RulesCommand;
+use crate::commands::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use crate::detect::{check_rules, Engine, RuleSet};
 
-pub fn run(_command: &RulesCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("rules is not built yet")
+pub fn run(command: &RulesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RulesCommand::List { rules } => list(rules.as_deref()),
+        RulesCommand::Check { dir } => check(dir.as_deref()),
+    }
+}
+
+/// `id  provider  severity  description`, one rule a line: built-in rules plus `--rules DIR`.
+fn list(extra: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut set = RuleSet::builtin()?;
+    if let Some(dir) = extra {
+        set.extend(RuleSet::load_dir(dir)?);
+    }
+    let rules = set.rules();
+    let id_width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    let provider_width = rules.iter().map(|r| r.provider.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for rule in rules {
+        out.push_str(&format!(
+            "{:id_width$}  {:provider_width$}  {:8}  {}\n",
+            rule.id, rule.provider, rule.severity, rule.description
+        ));
+    }
+    print!("{out}");
+    Ok(ExitCode::from(EXIT_CLEAN))
+}
+
+/// Prove every example and counter-example of DIR's rules (default: the built-in ones).
+fn check(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let loaded = match dir {
+        Some(dir) => RuleSet::load_dir(dir),
+        None => RuleSet::builtin(),
+    };
+    let engine = match loaded.and_then(Engine::new) {
+        Ok(engine) => engine,
+        Err(err) => {
+            eprintln!("detector: {err:#}");
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+    };
+    let report = check_rules(&engine);
+    for failure in &report.failures {
+        println!("FAIL {failure}");
+    }
+    let summary = format!(
+        "{} rules, {} examples, {} counter-examples",
+        report.rules, report.examples, report.counter_examples
+    );
+    if report.is_ok() {
+        println!("{summary}: ok");
+        Ok(ExitCode::from(EXIT_CLEAN))
+    } else {
+        println!("{summary}: {} failed", report.failures.len());
+        Ok(ExitCode::from(EXIT_FINDINGS))
+    }
 }

@@ -1,7 +1,383 @@
-use std::process::ExitCode;
+//! `detector scan TARGET…`: every target's blobs through one engine, in parallel, then one
+//! audit over all findings and one report.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs::File,
+    io::{self, BufWriter, IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
 
-use crate::cli::ScanArgs;
+use anyhow::Context;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub fn run(_args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("scan is not built yet")
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use crate::{
+    audit::{self, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
+    cli::{FailOn, Format, ScanArgs},
+    detect::{Engine, RuleSet, Severity},
+    mcp::ParsedConfig,
+    report::{self, Report, TargetIssue, TargetReport, UnparsedConfig},
+    source::{self, Blob, Sink, SkipReason, SourceOptions, Target},
+};
+
+pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let mut targets = Vec::new();
+    for raw in &args.targets {
+        match Target::parse(raw) {
+            Ok(target) => targets.push(target),
+            Err(err) => {
+                eprintln!("detector: {err}");
+                return Ok(EXIT_ERROR.into());
+            }
+        }
+    }
+
+    let org_key = OrgKey::load(args.org_key_file.as_deref())?;
+    tracing::debug!(origin = %org_key.origin, "org key loaded");
+    let mut rules = RuleSet::builtin()?;
+    if let Some(dir) = &args.rules {
+        rules.extend(RuleSet::load_dir(dir)?);
+    }
+    let engine = Engine::new(rules)?;
+    let now = chrono::Utc::now();
+    let auditor = Auditor::new(
+        org_key,
+        AuditOptions {
+            show_secrets: args.output.show_secrets,
+            max_age_days: args.max_age_days,
+            now,
+        },
+    );
+
+    let progress = Progress::new();
+    let options = SourceOptions {
+        max_file_size: args.max_file_size,
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
+    let mut scanned: Vec<(TargetReport, Vec<RawUnparsed>)> = Vec::new();
+    for target in &targets {
+        let collector = Collector::new(&engine, &progress);
+        let started = Instant::now();
+        tracing::info!(%target, "scanning");
+        let result = source::scan(target, &options, &collector);
+        let (mut target_report, found, parsed, unparsed) =
+            collector.finish(target, started.elapsed());
+        if let Err(err) = result {
+            target_report.failed = true;
+            target_report.errors.insert(
+                0,
+                TargetIssue {
+                    path: err.path.clone(),
+                    reason: err.reason.clone(),
+                },
+            );
+            progress.suspend(|| eprintln!("detector: {}", failure_message(target, &err)));
+        }
+        findings.extend(found);
+        configs.extend(parsed);
+        scanned.push((target_report, unparsed));
+    }
+    progress.finish();
+
+    let configs = unique_configs(configs);
+    let scrubber = Scrubber::new(&findings, &configs);
+    let targets_report: Vec<TargetReport> = scanned
+        .into_iter()
+        .map(|(mut t, unparsed)| {
+            t.unparsed_configs = unparsed
+                .into_iter()
+                .map(|u| UnparsedConfig {
+                    path: u.path,
+                    client: u.client.to_string(),
+                    reason: scrubber.scrub(first_line(&u.reason)),
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            t
+        })
+        .collect();
+    let keys = auditor.keys(findings);
+    let servers = auditor.servers(&configs, &keys, &scrubber);
+    let report = Report::new(
+        keys,
+        servers,
+        targets_report,
+        fail_on_severity(args.fail_on),
+        now,
+    );
+
+    write_report(&report, args)?;
+
+    let all_failed = report.targets.iter().all(|t| t.failed);
+    Ok(if all_failed {
+        EXIT_ERROR
+    } else if report.summary.failing > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+    .into())
+}
+
+fn fail_on_severity(fail_on: FailOn) -> Severity {
+    match fail_on {
+        FailOn::Low => Severity::Low,
+        FailOn::Medium => Severity::Medium,
+        FailOn::High => Severity::High,
+        FailOn::Critical => Severity::Critical,
+    }
+}
+
+/// One line naming the target and the file and the problem.
+fn failure_message(target: &Target, err: &source::SourceError) -> String {
+    let named = match target {
+        Target::Dir(p) | Target::File(p) | Target::Mcp(Some(p)) => p == &err.path,
+        Target::Mcp(None) => false,
+    };
+    if named {
+        format!("cannot read {target}: {}", err.reason)
+    } else {
+        format!("cannot read {target}: {err}")
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// One parse per config file, however many targets read it.
+fn unique_configs(configs: Vec<Arc<ParsedConfig>>) -> Vec<Arc<ParsedConfig>> {
+    let mut by_path: BTreeMap<PathBuf, Arc<ParsedConfig>> = BTreeMap::new();
+    for config in configs {
+        by_path.entry(config.path.clone()).or_insert(config);
+    }
+    by_path.into_values().collect()
+}
+
+fn write_report(report: &Report, args: &ScanArgs) -> anyhow::Result<()> {
+    let out = &args.output;
+    let to_terminal = out.output.is_none() && io::stdout().is_terminal();
+    let format = out.format.unwrap_or(if to_terminal {
+        Format::Text
+    } else {
+        Format::Json
+    });
+    let render = |writer: &mut dyn Write, color: bool| -> io::Result<()> {
+        match format {
+            Format::Json => report::json::write(report, writer),
+            Format::Text => {
+                report::text::write(report, writer, report::text::TextOptions { color })
+            }
+        }
+    };
+    match &out.output {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot create report file {}", path.display()))?;
+            let mut writer = BufWriter::new(file);
+            render(&mut writer, false)
+                .and_then(|()| writer.flush())
+                .with_context(|| format!("cannot write report file {}", path.display()))?;
+        }
+        None => {
+            let color = report::text::stdout_supports_color();
+            let stdout = io::stdout();
+            let mut writer = BufWriter::new(stdout.lock());
+            match render(&mut writer, color).and_then(|()| writer.flush()) {
+                Ok(()) => {}
+                // `detector scan … | head`: the reader left, nothing is wrong.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(e).context("cannot write the report to standard output"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An MCP config that did not parse, before its reason is scrubbed of secrets.
+struct RawUnparsed {
+    path: PathBuf,
+    client: &'static str,
+    reason: String,
+}
+
+/// The sink of one target: runs the engine over each blob as it arrives and keeps the
+/// findings, the parsed configs and the counts.
+struct Collector<'a> {
+    engine: &'a Engine,
+    progress: &'a Progress,
+    objects: AtomicU64,
+    bytes: AtomicU64,
+    mcp_configs: AtomicU64,
+    skipped: Mutex<BTreeMap<&'static str, u64>>,
+    errors: Mutex<Vec<TargetIssue>>,
+    findings: Mutex<Vec<Finding>>,
+    configs: Mutex<Vec<Arc<ParsedConfig>>>,
+    unparsed: Mutex<Vec<RawUnparsed>>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(engine: &'a Engine, progress: &'a Progress) -> Collector<'a> {
+        Collector {
+            engine,
+            progress,
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            mcp_configs: AtomicU64::new(0),
+            skipped: Mutex::default(),
+            errors: Mutex::default(),
+            findings: Mutex::default(),
+            configs: Mutex::default(),
+            unparsed: Mutex::default(),
+        }
+    }
+
+    fn finish(
+        self,
+        target: &Target,
+        elapsed: Duration,
+    ) -> (
+        TargetReport,
+        Vec<Finding>,
+        Vec<Arc<ParsedConfig>>,
+        Vec<RawUnparsed>,
+    ) {
+        let mut errors = into_inner(self.errors);
+        errors.sort();
+        let report = TargetReport {
+            target: target.to_string(),
+            kind: target.kind().to_string(),
+            failed: false,
+            objects_scanned: self.objects.into_inner(),
+            bytes_scanned: self.bytes.into_inner(),
+            skipped: into_inner(self.skipped)
+                .into_iter()
+                .map(|(reason, n)| (reason.to_string(), n))
+                .collect(),
+            duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
+            mcp_configs: self.mcp_configs.into_inner(),
+            unparsed_configs: Vec::new(),
+            errors,
+        };
+        (
+            report,
+            into_inner(self.findings),
+            into_inner(self.configs),
+            into_inner(self.unparsed),
+        )
+    }
+}
+
+fn into_inner<T>(mutex: Mutex<T>) -> T {
+    mutex
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Sink for Collector<'_> {
+    fn blob(&self, blob: Blob) {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(blob.bytes.len() as u64, Ordering::Relaxed);
+        self.progress.object(blob.bytes.len() as u64);
+        if let Some(config) = &blob.mcp {
+            self.mcp_configs.fetch_add(1, Ordering::Relaxed);
+            if let Some(reason) = &config.parse_error {
+                tracing::debug!(path = %config.path.display(), "MCP config does not parse");
+                lock(&self.unparsed).push(RawUnparsed {
+                    path: config.path.clone(),
+                    client: config.client,
+                    reason: reason.clone(),
+                });
+            }
+            lock(&self.configs).push(Arc::clone(config));
+        }
+        let matches = self.engine.scan(&blob.bytes);
+        let found = audit::findings(&blob, &matches, self.engine);
+        tracing::trace!(
+            path = %blob.provenance.path.display(),
+            matches = matches.len(),
+            findings = found.len(),
+            "scanned"
+        );
+        if !found.is_empty() {
+            lock(&self.findings).extend(found);
+        }
+    }
+
+    fn skipped(&self, path: &Path, reason: SkipReason) {
+        tracing::debug!(path = %path.display(), reason = reason.as_str(), "skipped");
+        *lock(&self.skipped).entry(reason.as_str()).or_default() += 1;
+    }
+
+    fn error(&self, path: &Path, reason: &str) {
+        tracing::debug!(path = %path.display(), reason, "cannot read");
+        lock(&self.errors).push(TargetIssue {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        });
+    }
+}
+
+/// Files and bytes read so far, on standard error when it is a terminal; nothing otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    files: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} scanning: {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            files: AtomicU64::new(0),
+        }
+    }
+
+    fn object(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            let files = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.inc(bytes);
+            bar.set_message(format!("{files} files, {}", HumanBytes(bar.position())));
+        }
+    }
+
+    /// Print without tearing the progress line.
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

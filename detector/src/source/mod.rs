@@ -1,1 +1,306 @@
-//! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp (client configs). A source never knows about rules.
+//! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp
+//! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
+//! to a [`Sink`], and says which objects it skipped and which it could not read.
+pub mod fs;
+pub mod mcp;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::mcp::ParsedConfig;
+
+/// One scan target of the command line (`dir:PATH`, `file:PATH`, `mcp:[HOME]`, bare path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Dir(PathBuf),
+    File(PathBuf),
+    /// `None`: every home on the host when root, else `$HOME`.
+    Mcp(Option<PathBuf>),
+}
+
+/// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
+/// rather than "unknown scheme".
+const PLANNED_SCHEMES: &[&str] = &["git", "docker", "docker-archive", "oci-dir", "oci-archive"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME] or a bare path)")]
+    UnknownScheme { scheme: String, raw: String },
+    #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
+    NotYetSupported { scheme: String, raw: String },
+    #[error("`{scheme}:` needs a path (e.g. `{scheme}:/srv/app`)")]
+    MissingPath { scheme: String },
+}
+
+impl Target {
+    /// Parse a command-line target. A bare path that is a directory is `dir:`, anything else
+    /// `file:` (a missing path fails later, when it is read, with the path in the message).
+    pub fn parse(raw: &str) -> Result<Target, TargetError> {
+        if let Some((scheme, rest)) = split_scheme(raw) {
+            let path = || {
+                if rest.is_empty() {
+                    Err(TargetError::MissingPath {
+                        scheme: scheme.to_string(),
+                    })
+                } else {
+                    Ok(PathBuf::from(rest))
+                }
+            };
+            return match scheme {
+                "dir" => Ok(Target::Dir(path()?)),
+                "file" => Ok(Target::File(path()?)),
+                "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
+                s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
+                    scheme: s.to_string(),
+                    raw: raw.to_string(),
+                }),
+                // `notes:v2.txt` may well be a file name: only an existing path is taken as one.
+                _ if Path::new(raw).exists() => Ok(bare(raw)),
+                s => Err(TargetError::UnknownScheme {
+                    scheme: s.to_string(),
+                    raw: raw.to_string(),
+                }),
+            };
+        }
+        Ok(bare(raw))
+    }
+
+    /// The scheme, as it appears in the report's `targets[].kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Dir(_) => "dir",
+            Target::File(_) => "file",
+            Target::Mcp(_) => "mcp",
+        }
+    }
+}
+
+fn bare(raw: &str) -> Target {
+    let path = PathBuf::from(raw);
+    if path.is_dir() {
+        Target::Dir(path)
+    } else {
+        Target::File(path)
+    }
+}
+
+/// `scheme:rest` when the part before the first colon looks like a scheme (a letter, then
+/// letters, digits or `-`), so `./a:b` and `/tmp/x:y` stay paths.
+fn split_scheme(raw: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = raw.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let schemey = first.is_ascii_lowercase()
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    schemey.then_some((scheme, rest))
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Dir(p) => write!(f, "dir:{}", p.display()),
+            Target::File(p) => write!(f, "file:{}", p.display()),
+            Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
+            Target::Mcp(None) => f.write_str("mcp:"),
+        }
+    }
+}
+
+/// What kind of place a blob was read from; the report's `locations[].kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocationKind {
+    #[default]
+    File,
+    McpConfig,
+    Git,
+    ImageLayer,
+    ImageConfig,
+    ArchiveMember,
+}
+
+impl LocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationKind::File => "file",
+            LocationKind::McpConfig => "mcp-config",
+            LocationKind::Git => "git",
+            LocationKind::ImageLayer => "image-layer",
+            LocationKind::ImageConfig => "image-config",
+            LocationKind::ArchiveMember => "archive-member",
+        }
+    }
+}
+
+/// Where a blob's bytes came from. File sources fill the file fields; git, image and archive
+/// sources fill theirs; the rest stay `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub kind: LocationKind,
+    /// The file on disk (for git: the path inside the tree; for images: inside the layer).
+    pub path: PathBuf,
+    /// True when the object is current: a file on disk now, a HEAD tree, an image's final
+    /// filesystem. Keys only ever seen in non-current objects are rotated or removed.
+    pub current: bool,
+    pub mtime: Option<DateTime<Utc>>,
+    /// Unix permission bits (`st_mode & 0o7777`).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    /// Device and inode, to join the agent's access log.
+    pub dev: Option<u64>,
+    pub inode: Option<u64>,
+    /// The directory the target scanned, to make paths relative when inferring scope.
+    pub root: Option<PathBuf>,
+    /// The project the source knows the object belongs to: a project-level MCP config's
+    /// directory, `user:<name>` for a user-global config, the scanned directory otherwise.
+    pub project: Option<String>,
+    pub commit: Option<String>,
+    pub commit_time: Option<DateTime<Utc>>,
+    pub in_head: Option<bool>,
+    pub image: Option<String>,
+    pub layer: Option<String>,
+    pub layer_index: Option<usize>,
+    pub archive: Option<PathBuf>,
+    pub member: Option<String>,
+}
+
+/// Bytes to scan and where they came from. An MCP client config also carries its parse, so
+/// that matches can be joined to the server and field that hold them.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub bytes: Vec<u8>,
+    pub provenance: Provenance,
+    pub mcp: Option<Arc<ParsedConfig>>,
+}
+
+/// Why an object was not scanned (counted in the report, not an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    TooLarge,
+    Binary,
+    /// A symlink to a directory: not followed, so walks never loop.
+    SymlinkToDirectory,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::TooLarge => "too-large",
+            SkipReason::Binary => "binary",
+            SkipReason::SymlinkToDirectory => "symlink-to-directory",
+        }
+    }
+}
+
+/// Where a source sends what it finds. Called from many threads at once.
+pub trait Sink: Sync {
+    fn blob(&self, blob: Blob);
+    fn skipped(&self, path: &Path, reason: SkipReason);
+    /// An object that could not be read; the scan goes on.
+    fn error(&self, path: &Path, reason: &str);
+}
+
+/// Limits every source honours.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceOptions {
+    pub max_file_size: u64,
+}
+
+/// A target that could not be read at all (its root is missing, unreadable, of the wrong
+/// type). Objects inside a readable target that fail go to [`Sink::error`] instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct SourceError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl SourceError {
+    pub fn new(path: &Path, reason: impl fmt::Display) -> SourceError {
+        SourceError {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Read every object of one target into `sink`.
+pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result<(), SourceError> {
+    match target {
+        Target::Dir(root) => fs::scan_dir(root, options, sink),
+        Target::File(path) => fs::scan_file(path, options, sink),
+        Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_schemes() {
+        assert_eq!(
+            Target::parse("dir:/srv").unwrap(),
+            Target::Dir("/srv".into())
+        );
+        assert_eq!(
+            Target::parse("file:a:b.txt").unwrap(),
+            Target::File("a:b.txt".into())
+        );
+        assert_eq!(Target::parse("mcp:").unwrap(), Target::Mcp(None));
+        assert_eq!(
+            Target::parse("mcp:/home/al").unwrap(),
+            Target::Mcp(Some("/home/al".into()))
+        );
+        assert!(matches!(
+            Target::parse("ftp:/x"),
+            Err(TargetError::UnknownScheme { .. })
+        ));
+        assert!(matches!(
+            Target::parse("git:."),
+            Err(TargetError::NotYetSupported { .. })
+        ));
+        assert!(matches!(
+            Target::parse("dir:"),
+            Err(TargetError::MissingPath { .. })
+        ));
+    }
+
+    #[test]
+    fn bare_paths_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.txt");
+        std::fs::write(&file, "x").unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(Target::parse(d).unwrap(), Target::Dir(dir.path().into()));
+        assert_eq!(
+            Target::parse(file.to_str().unwrap()).unwrap(),
+            Target::File(file.clone())
+        );
+        assert_eq!(
+            Target::parse("./no/such").unwrap(),
+            Target::File("./no/such".into())
+        );
+        assert_eq!(
+            Target::parse("/abs/path").unwrap(),
+            Target::File("/abs/path".into())
+        );
+        assert_eq!(
+            Target::parse("C:/x").unwrap(),
+            Target::File("C:/x".into()),
+            "upper-case prefixes are not schemes"
+        );
+    }
+
+    #[test]
+    fn displays_like_the_command_line() {
+        assert_eq!(Target::Dir("/a".into()).to_string(), "dir:/a");
+        assert_eq!(Target::Mcp(None).to_string(), "mcp:");
+    }
+}

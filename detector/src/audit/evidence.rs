@@ -1,0 +1,337 @@
+//! One blob's matches → findings: each occurrence of a secret with its location, and, in an
+//! MCP config, the server and field that hold it. A literal secret in a server field that no
+//! rule recognised is still a finding (`mcp-literal-secret`): the config says it is a secret.
+use std::{path::Path, sync::Arc};
+
+use super::key::{Location, McpServerRef};
+use crate::{
+    detect::{value::ValueClass, Engine, Match, Severity},
+    mcp::{McpServer, ParsedConfig, SecretField},
+    source::{Blob, LocationKind, Provenance},
+};
+
+/// The rule id of a literal secret in an MCP server field that no rule matched.
+pub const MCP_LITERAL_RULE: &str = "mcp-literal-secret";
+
+/// One occurrence of a secret. Lives in memory only; the report gets [`super::Key`]s.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub secret: String,
+    pub rule: RuleRef,
+    pub location: Location,
+    /// The object is current (on disk now).
+    pub current: bool,
+    pub project: Option<String>,
+    /// Every server field in the same config that holds this secret.
+    pub mcp_servers: Vec<McpServerRef>,
+    /// Words that may name an environment: server name, relative path, variable name.
+    pub context: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleRef {
+    pub id: String,
+    pub provider: String,
+    pub description: String,
+    pub severity: Severity,
+    /// Preference among rules that matched the same secret: lower wins on equal severity;
+    /// `usize::MAX` for [`MCP_LITERAL_RULE`], which loses to any real rule.
+    pub rank: usize,
+}
+
+impl RuleRef {
+    fn mcp_literal() -> RuleRef {
+        RuleRef {
+            id: MCP_LITERAL_RULE.to_string(),
+            provider: "unknown".to_string(),
+            description: "A literal secret in an MCP server's config field".to_string(),
+            severity: Severity::High,
+            rank: usize::MAX,
+        }
+    }
+}
+
+/// A literal secret-bearing field of a server in the blob's config.
+struct LiteralField<'a> {
+    server: &'a McpServer,
+    field: &'a SecretField,
+    /// The value without an auth scheme (`Bearer …`).
+    secret: &'a str,
+}
+
+/// Turn one blob's matches into findings.
+pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding> {
+    let literals = blob.mcp.as_deref().map(literal_fields).unwrap_or_default();
+    let mut covered = vec![false; literals.len()];
+    let mut out = Vec::new();
+    for m in matches {
+        let rule = engine.rule(m.rule);
+        // The rule's own word on the environment (`sk_live_` → production) joins the context.
+        let rule_environment = rule.environment(&m.secret).map(str::to_string);
+        let rule = RuleRef {
+            id: rule.id.clone(),
+            provider: rule.provider.clone(),
+            description: rule.description.clone(),
+            severity: rule.severity,
+            rank: m.rule,
+        };
+        let holders: Vec<usize> = literals
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| holds(f.secret, &m.secret))
+            .map(|(i, _)| i)
+            .collect();
+        for &i in &holders {
+            covered[i] = true;
+        }
+        let refs: Vec<McpServerRef> = holders
+            .iter()
+            .map(|&i| server_ref(blob.mcp.as_ref(), &literals[i]))
+            .collect();
+        let positions: Vec<Option<(usize, usize)>> = if m.spans.is_empty() {
+            vec![None]
+        } else {
+            m.spans.iter().map(|s| Some((s.line, s.column))).collect()
+        };
+        let count = positions.len();
+        for (nth, position) in positions.into_iter().enumerate() {
+            let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
+            let mut found = finding(
+                &blob.provenance,
+                blob.mcp.as_ref(),
+                &m.secret,
+                rule.clone(),
+                position,
+                holder.map(|i| &literals[i]),
+                m.slot.clone(),
+                refs.clone(),
+            );
+            found.context.extend(rule_environment.clone());
+            out.push(found);
+        }
+    }
+
+    // Literal values no rule recognised, each at its own occurrence in the file.
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (i, literal) in literals.iter().enumerate() {
+        if covered[i] || covered_elsewhere(&literals, &covered, literal.secret) {
+            continue;
+        }
+        let nth = match seen.iter_mut().find(|(s, _)| *s == literal.secret) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                seen.push((literal.secret, 0));
+                0
+            }
+        };
+        let position = nth_position(&blob.bytes, literal.secret, nth);
+        let refs = literals
+            .iter()
+            .filter(|l| l.secret == literal.secret)
+            .map(|l| server_ref(blob.mcp.as_ref(), l))
+            .collect();
+        out.push(finding(
+            &blob.provenance,
+            blob.mcp.as_ref(),
+            literal.secret,
+            RuleRef::mcp_literal(),
+            position,
+            Some(literal),
+            literal.field.name.clone(),
+            refs,
+        ));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    provenance: &Provenance,
+    config: Option<&Arc<ParsedConfig>>,
+    secret: &str,
+    rule: RuleRef,
+    position: Option<(usize, usize)>,
+    holder: Option<&LiteralField<'_>>,
+    slot: Option<String>,
+    mcp_servers: Vec<McpServerRef>,
+) -> Finding {
+    let slot = slot.or_else(|| holder.and_then(|h| h.field.name.clone()));
+    // An MCP config's path is the client's choice (`…/saoudrizwan.claude-dev/…`) and says
+    // nothing about the key; any other file's path may (`deploy/prod/.env`).
+    let mut context = Vec::new();
+    if provenance.kind != LocationKind::McpConfig {
+        context.push(relative_path(provenance));
+    }
+    if let Some(h) = holder {
+        context.push(h.server.name.clone());
+        context.push(h.field.field.clone());
+    }
+    context.extend(slot.clone());
+    let project = holder
+        .and_then(|h| h.server.project.clone())
+        .or_else(|| provenance.project.clone());
+    if let Some(p) = project.as_deref().and_then(|p| Path::new(p).file_name()) {
+        context.push(p.to_string_lossy().into_owned());
+    }
+    let location = Location {
+        kind: provenance.kind,
+        path: provenance.path.clone(),
+        line: position.map(|p| p.0),
+        column: position.map(|p| p.1),
+        mcp_client: config.map(|c| c.client.to_string()),
+        mcp_server: holder.map(|h| h.server.name.clone()),
+        mcp_field: holder.map(|h| h.field.field.clone()),
+        slot,
+        mtime: provenance.mtime,
+        mode: provenance.mode,
+        dev: provenance.dev,
+        inode: provenance.inode,
+        commit: provenance.commit.clone(),
+        commit_time: provenance.commit_time,
+        in_head: provenance.in_head,
+        removed_in: None,
+        image: provenance.image.clone(),
+        layer: provenance.layer.clone(),
+        layer_index: provenance.layer_index,
+        deleted_in_layer: None,
+        archive: provenance.archive.clone(),
+        member: provenance.member.clone(),
+    };
+    Finding {
+        secret: secret.to_string(),
+        rule,
+        location,
+        current: provenance.current,
+        project,
+        mcp_servers,
+        context,
+    }
+}
+
+fn literal_fields(config: &ParsedConfig) -> Vec<LiteralField<'_>> {
+    config
+        .servers
+        .iter()
+        .flat_map(|server| server.fields.iter().map(move |field| (server, field)))
+        .filter(|(_, field)| field.class == ValueClass::Literal)
+        .filter_map(|(server, field)| {
+            let secret = strip_auth_scheme(field.value.trim());
+            (!secret.is_empty()).then_some(LiteralField {
+                server,
+                field,
+                secret,
+            })
+        })
+        .collect()
+}
+
+/// `Bearer abc` → `abc`: the credential, not the header syntax.
+fn strip_auth_scheme(value: &str) -> &str {
+    for scheme in ["Bearer ", "bearer ", "Token ", "token ", "Basic ", "Bot "] {
+        if let Some(rest) = value.strip_prefix(scheme) {
+            return rest.trim();
+        }
+    }
+    value
+}
+
+/// A field holds a matched secret when its value contains it, or (the rule matched more
+/// than the value, e.g. with quotes) when the secret contains the whole value.
+fn holds(field_secret: &str, matched: &str) -> bool {
+    field_secret.contains(matched) || (field_secret.len() >= 8 && matched.contains(field_secret))
+}
+
+/// The holder of the `nth` of `count` occurrences: the field named like the match's slot,
+/// else the nth holder when there is one per occurrence, else the first.
+fn pick_holder(
+    holders: &[usize],
+    literals: &[LiteralField<'_>],
+    nth: usize,
+    count: usize,
+    slot: Option<&str>,
+) -> Option<usize> {
+    if holders.len() == count {
+        return holders.get(nth).copied();
+    }
+    if let Some(slot) = slot {
+        if let Some(&i) = holders
+            .iter()
+            .find(|&&i| literals[i].field.name.as_deref() == Some(slot))
+        {
+            return Some(i);
+        }
+    }
+    holders.first().copied()
+}
+
+fn covered_elsewhere(literals: &[LiteralField<'_>], covered: &[bool], secret: &str) -> bool {
+    literals
+        .iter()
+        .zip(covered)
+        .any(|(l, &c)| c && l.secret == secret)
+}
+
+fn server_ref(config: Option<&Arc<ParsedConfig>>, literal: &LiteralField<'_>) -> McpServerRef {
+    McpServerRef {
+        client: literal.server.client.clone(),
+        server: literal.server.name.clone(),
+        config: config
+            .map(|c| c.path.clone())
+            .unwrap_or_else(|| literal.server.config.clone()),
+        field: literal.field.field.clone(),
+        project: literal.server.project.clone(),
+    }
+}
+
+/// 1-based (line, byte column) of the `nth` occurrence of `needle`, like the engine's spans.
+fn nth_position(haystack: &[u8], needle: &str, nth: usize) -> Option<(usize, usize)> {
+    let start = memchr::memmem::find_iter(haystack, needle.as_bytes())
+        .nth(nth)
+        .or_else(|| memchr::memmem::find(haystack, needle.as_bytes()))?;
+    let before = &haystack[..start];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    Some((line, start - line_start + 1))
+}
+
+/// The path as it reads under the scanned directory (for environment words): the directories
+/// above the scan root say nothing about the key.
+fn relative_path(provenance: &Provenance) -> String {
+    let path = &provenance.path;
+    match provenance
+        .root
+        .as_deref()
+        .and_then(|r| path.strip_prefix(r).ok())
+    {
+        Some(rel) => rel.display().to_string(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_byte_columns() {
+        let text = "a\nkey: é tok123\nx tok123";
+        assert_eq!(nth_position(text.as_bytes(), "tok123", 0), Some((2, 9)));
+        assert_eq!(nth_position(text.as_bytes(), "tok123", 1), Some((3, 3)));
+        assert_eq!(nth_position(text.as_bytes(), "absent", 0), None);
+    }
+
+    #[test]
+    fn auth_schemes_are_not_part_of_the_secret() {
+        assert_eq!(strip_auth_scheme("Bearer abc"), "abc");
+        assert_eq!(strip_auth_scheme("abc"), "abc");
+        assert!(holds("Bearer-less value abcdefgh", "abcdefgh"));
+        assert!(holds("abcdefgh", "\"abcdefgh\""));
+        assert!(!holds("abc", "xabcx"), "short values must equal the match");
+    }
+}

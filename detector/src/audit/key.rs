@@ -1,0 +1,250 @@
+//! What the audit hands the report: one [`Key`] per secret, and every MCP server found.
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::{detect::value::ValueClass, detect::Severity, source::LocationKind};
+
+/// One exposed secret, with everywhere it was seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Key {
+    /// `hmac-sha256:<hex>` under the org key.
+    pub fingerprint: String,
+    pub rule: String,
+    pub provider: String,
+    pub severity: Severity,
+    pub description: String,
+    /// `sc-l…f456`: enough for the owner to recognise it, never more than a third of it.
+    pub redacted: String,
+    /// The secret in clear, only with `--show-secrets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub status: Status,
+    #[serde(serialize_with = "time_opt")]
+    pub first_seen: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time_opt")]
+    pub last_seen: Option<DateTime<Utc>>,
+    pub age_days: Option<i64>,
+    pub overdue: bool,
+    /// The variables and fields the key is assigned to (`OPENAI_API_KEY`, `env.GITHUB_TOKEN`).
+    pub slots: Vec<String>,
+    pub scope: Scope,
+    pub violations: Vec<Violation>,
+    pub locations: Vec<Location>,
+    /// Processes that opened a file holding the key (joined from agent events).
+    pub accessed_by: Vec<Access>,
+    /// What to do about it, most urgent first.
+    pub remediation: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In a current location: a file on disk now, an MCP config now, a HEAD tree, an image.
+    Live,
+    /// Not current anywhere, and its slot holds another value or a reference now.
+    Rotated,
+    /// Not current anywhere, and nothing took its place.
+    Removed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Live => "live",
+            Status::Rotated => "rotated",
+            Status::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scope {
+    pub projects: Vec<String>,
+    pub environments: Vec<Environment>,
+    pub mcp_servers: Vec<McpServerRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Production,
+    Staging,
+    Development,
+    Test,
+    Unknown,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Staging => "staging",
+            Environment::Development => "development",
+            Environment::Test => "test",
+            Environment::Unknown => "unknown",
+        }
+    }
+}
+
+/// An MCP server field that holds the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct McpServerRef {
+    pub client: String,
+    pub server: String,
+    pub config: PathBuf,
+    pub field: String,
+    /// The project a per-project server belongs to (Claude Code's `projects.*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Violation {
+    PlaintextInMcpConfig,
+    InGitHistory,
+    InImageLayer,
+    InImageConfig,
+    InBackup,
+    SharedAcrossProjects,
+    DevProdReuse,
+    WorldReadable,
+    Overdue,
+}
+
+impl Violation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Violation::PlaintextInMcpConfig => "plaintext-in-mcp-config",
+            Violation::InGitHistory => "in-git-history",
+            Violation::InImageLayer => "in-image-layer",
+            Violation::InImageConfig => "in-image-config",
+            Violation::InBackup => "in-backup",
+            Violation::SharedAcrossProjects => "shared-across-projects",
+            Violation::DevProdReuse => "dev-prod-reuse",
+            Violation::WorldReadable => "world-readable",
+            Violation::Overdue => "overdue",
+        }
+    }
+}
+
+/// One place the key was seen. Fields that do not apply to the kind are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub kind: LocationKind,
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_field: Option<String>,
+    /// The variable the secret is assigned to there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<DateTime<Utc>>,
+    /// Permission bits, octal (`"0644"`).
+    #[serde(serialize_with = "mode_opt", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_head: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_in_layer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+/// A process that opened a file holding the key (from the agent's events).
+#[derive(Debug, Clone, Serialize)]
+pub struct Access {
+    #[serde(serialize_with = "time")]
+    pub time: DateTime<Utc>,
+    pub pid: u32,
+    pub exe: String,
+    pub comm: String,
+    pub uid: u32,
+    pub file: PathBuf,
+    pub allowed: bool,
+}
+
+/// One MCP server, as configured: which fields carry secrets and how (never their values).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerEntry {
+    pub client: String,
+    pub config: PathBuf,
+    pub server: String,
+    pub project: Option<String>,
+    /// The user whose global config defines the server.
+    pub user: Option<String>,
+    pub transport: String,
+    /// The program only (`npx`, `uvx`, `docker`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `scheme://host[:port]` of a remote server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub fields: Vec<FieldEntry>,
+    pub checks: Vec<CheckEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldEntry {
+    /// `env.OPENAI_API_KEY`, `headers.Authorization`, `args[3]`, `url?apiKey`.
+    pub field: String,
+    /// The variable or header name, when the field has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub class: ValueClass,
+    /// The key a literal value is, when the audit reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// A seed pattern checked on a server (env-injection, secret-manager, per-project key).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckEntry {
+    pub check: String,
+    pub pass: bool,
+    pub reason: String,
+}
+
+fn time_opt<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(t) => time(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn time<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&value.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn mode_opt<S: Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(mode) => s.serialize_str(&format!("{mode:04o}")),
+        None => s.serialize_none(),
+    }
+}

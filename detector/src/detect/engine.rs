@@ -1,0 +1,275 @@
+//! The matching engine: keyword prefilter → windows → regex → checks → matches grouped by secret.
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use anyhow::Context;
+use regex_automata::meta;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::util::syntax;
+use regex_automata::Input;
+
+use super::filter::{is_filler, is_literal_secret, is_suppressed, shannon_entropy};
+use super::prefilter::{Prefilter, Windows};
+use super::rules::{parse_regex, secret_group, Rule, RuleSet, MAX_WINDOW};
+use super::slot::slot_at;
+
+/// How far a window reaches around a keyword hit for a regex without a longest match
+/// (unbounded repetition) unless the rule sets `window`.
+const UNBOUNDED_REACH: usize = 1024;
+
+/// Where a secret sits in a blob: byte offsets, and the 1-based line and byte column of `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One secret found by one rule in one blob, with every place it appears there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// Index into [`Engine::rules`].
+    pub rule: usize,
+    /// The captured secret (lossy UTF-8).
+    pub secret: String,
+    /// Every place this secret appears, in blob order.
+    pub spans: Vec<Span>,
+    /// The key name the secret is assigned to, when the context shows one.
+    pub slot: Option<String>,
+}
+
+struct CompiledRule {
+    regex: meta::Regex,
+    /// The capture group holding the secret.
+    group: usize,
+}
+
+/// The compiled rules. Built once; `Send + Sync`, shared by every scanning thread.
+pub struct Engine {
+    rules: Vec<Rule>,
+    compiled: Vec<CompiledRule>,
+    prefilter: Prefilter,
+}
+
+/// A regex match that passed the checks, before grouping by secret.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    rule: usize,
+    start: usize,
+    end: usize,
+}
+
+thread_local! {
+    /// Reused between scans on one thread: windows of the last blob.
+    static WINDOWS: RefCell<Windows> = RefCell::new(Windows::default());
+}
+
+impl Engine {
+    pub fn new(rules: RuleSet) -> anyhow::Result<Engine> {
+        let rules = rules.rules().to_vec();
+        let mut compiled = Vec::with_capacity(rules.len());
+        let mut reach = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let group = secret_group(rule).with_context(|| format!("rule {}", rule.id))?;
+            let regex = meta::Regex::builder()
+                .syntax(syntax::Config::new().unicode(false).utf8(false))
+                .configure(meta::Config::new().utf8_empty(false))
+                .build(&rule.regex)
+                .with_context(|| format!("rule {}: compiling its regex", rule.id))?;
+            let longest = parse_regex(&rule.regex)
+                .with_context(|| format!("rule {}", rule.id))?
+                .properties()
+                .maximum_len();
+            reach.push(
+                rule.window
+                    .or(longest)
+                    .unwrap_or(UNBOUNDED_REACH)
+                    .min(MAX_WINDOW),
+            );
+            compiled.push(CompiledRule { regex, group });
+        }
+        let prefilter = Prefilter::new(&rules, reach)?;
+        Ok(Engine {
+            rules,
+            compiled,
+            prefilter,
+        })
+    }
+
+    pub fn rule(&self, index: usize) -> &Rule {
+        &self.rules[index]
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The index of the rule with this id.
+    pub fn rule_index(&self, id: &str) -> Option<usize> {
+        self.rules.iter().position(|r| r.id == id)
+    }
+
+    /// Every secret in one blob, in order of first appearance.
+    pub fn scan(&self, data: &[u8]) -> Vec<Match> {
+        let hits = WINDOWS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut windows) => self.find(data, &mut windows),
+            Err(_) => self.find(data, &mut Windows::default()),
+        });
+        if hits.is_empty() {
+            return Vec::new();
+        }
+        self.group(data, resolve_overlaps(hits, &self.rules))
+    }
+
+    /// Run each rule's regex over its windows; keep the matches that pass the rule's checks.
+    fn find(&self, data: &[u8], windows: &mut Windows) -> Vec<Hit> {
+        self.prefilter.windows(data, windows);
+        let mut hits = Vec::new();
+        let mut slots: Vec<Option<NonMaxUsize>> = Vec::new();
+        for (index, ranges) in windows.iter() {
+            let compiled = &self.compiled[index];
+            let rule = &self.rules[index];
+            slots.clear();
+            slots.resize(2 * (compiled.group + 1), None);
+            for range in ranges {
+                let mut at = range.start;
+                while at < range.end {
+                    let input = Input::new(data).span(at..range.end);
+                    if compiled.regex.search_slots(&input, &mut slots).is_none() {
+                        break;
+                    }
+                    let (Some(match_start), Some(match_end)) = (slots[0], slots[1]) else {
+                        break;
+                    };
+                    let (match_start, match_end) = (match_start.get(), match_end.get());
+                    at = if match_end > match_start {
+                        match_end
+                    } else {
+                        match_end + 1
+                    };
+                    let (Some(start), Some(end)) =
+                        (slots[2 * compiled.group], slots[2 * compiled.group + 1])
+                    else {
+                        continue;
+                    };
+                    let (start, end) = (start.get(), end.get());
+                    if start < end && passes_checks(rule, data, start, end) {
+                        hits.push(Hit {
+                            rule: index,
+                            start,
+                            end,
+                        });
+                    }
+                }
+            }
+        }
+        hits
+    }
+
+    /// Group hits by (rule, secret), with line and column for every span.
+    fn group(&self, data: &[u8], mut hits: Vec<Hit>) -> Vec<Match> {
+        hits.sort_by_key(|h| (h.start, h.rule, h.end));
+        hits.dedup_by_key(|h| (h.start, h.rule, h.end));
+        let mut lines = LineCounter::default();
+        let mut matches: Vec<Match> = Vec::new();
+        let mut by_secret: HashMap<(usize, &[u8]), usize> = HashMap::new();
+        for hit in hits {
+            let (line, column) = lines.locate(data, hit.start);
+            let span = Span {
+                start: hit.start,
+                end: hit.end,
+                line,
+                column,
+            };
+            let secret = &data[hit.start..hit.end];
+            match by_secret.get(&(hit.rule, secret)) {
+                Some(&index) => {
+                    let existing = &mut matches[index];
+                    existing.spans.push(span);
+                    if existing.slot.is_none() {
+                        existing.slot = slot_at(data, hit.start);
+                    }
+                }
+                None => {
+                    by_secret.insert((hit.rule, secret), matches.len());
+                    matches.push(Match {
+                        rule: hit.rule,
+                        secret: String::from_utf8_lossy(secret).into_owned(),
+                        spans: vec![span],
+                        slot: slot_at(data, hit.start),
+                    });
+                }
+            }
+        }
+        matches
+    }
+}
+
+fn passes_checks(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
+    let secret = &data[start..end];
+    if is_filler(secret) {
+        return false;
+    }
+    if let Some(min) = rule.min_entropy {
+        if shannon_entropy(secret) < min {
+            return false;
+        }
+    }
+    if rule.require_literal && !is_literal_secret(&String::from_utf8_lossy(secret)) {
+        return false;
+    }
+    !is_suppressed(data, start, end)
+}
+
+/// Where matches of rules with different priorities overlap, only the higher-priority ones
+/// stay: a provider rule beats the generic context rule on the same bytes.
+fn resolve_overlaps(mut hits: Vec<Hit>, rules: &[Rule]) -> Vec<Hit> {
+    if hits.len() < 2 {
+        return hits;
+    }
+    hits.sort_by_key(|h| (h.start, h.end));
+    let mut dropped = vec![false; hits.len()];
+    for i in 0..hits.len() {
+        for j in i + 1..hits.len() {
+            if hits[j].start >= hits[i].end {
+                break;
+            }
+            let (pi, pj) = (rules[hits[i].rule].priority, rules[hits[j].rule].priority);
+            if pi < pj {
+                dropped[i] = true;
+            } else if pj < pi {
+                dropped[j] = true;
+            }
+        }
+    }
+    hits.into_iter()
+        .zip(dropped)
+        .filter(|(_, d)| !d)
+        .map(|(h, _)| h)
+        .collect()
+}
+
+/// Line and column of ascending offsets, reading each byte of the blob at most once.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    /// Newlines before `offset`.
+    newlines: usize,
+    line_start: usize,
+}
+
+impl LineCounter {
+    fn locate(&mut self, data: &[u8], at: usize) -> (usize, usize) {
+        if at < self.offset {
+            *self = LineCounter::default();
+        }
+        let segment = &data[self.offset..at];
+        if let Some(last) = memchr::memrchr(b'\n', segment) {
+            self.newlines += memchr::memchr_iter(b'\n', segment).count();
+            self.line_start = self.offset + last + 1;
+        }
+        self.offset = at;
+        (self.newlines + 1, at - self.line_start + 1)
+    }
+}

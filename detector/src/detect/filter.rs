@@ -1,0 +1,231 @@
+//! Checks a regex match must pass before it is reported: entropy of the secret, the literal
+//! test of context rules, and inline suppression.
+use memchr::memmem;
+
+use super::value::{classify, ValueClass};
+
+/// The marker that silences every match on its line.
+pub const ALLOW_MARKER: &str = "detector:allow";
+
+/// Shannon entropy of `bytes`, in bits per byte.
+pub fn shannon_entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let len = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A value assigned to a secret-named key is a leaked secret only when it is a literal: not a
+/// reference or placeholder (see [`classify`]), and not a path, a URL without credentials, a
+/// number, a boolean or a code expression.
+pub fn is_literal_secret(value: &str) -> bool {
+    if classify(value) != ValueClass::Literal {
+        return false;
+    }
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "nil" | "required" | "optional"
+    ) {
+        return false;
+    }
+    // Numbers, dates, times (ISO 8601 too) and versions.
+    if v.bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b':' | b'+' | b'T' | b'Z'))
+    {
+        return false;
+    }
+    if looks_like_path(v, &lower) {
+        return false;
+    }
+    if let Some(scheme_end) = v.find("://") {
+        // A URL is a secret only through its credentials (`user:pass@`); a provider rule for
+        // the scheme captures the password part.
+        let rest = &v[scheme_end + 3..];
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if !authority.contains('@') {
+            return false;
+        }
+    }
+    !looks_like_code(v)
+}
+
+fn looks_like_path(v: &str, lower: &str) -> bool {
+    let b = v.as_bytes();
+    if v.starts_with('/') || v.starts_with("./") || v.starts_with("../") || v.starts_with("~/") {
+        return true;
+    }
+    if b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
+    {
+        return true;
+    }
+    const FILE_EXTENSIONS: &[&str] = &[
+        ".pem",
+        ".key",
+        ".json",
+        ".txt",
+        ".crt",
+        ".cer",
+        ".p12",
+        ".pfx",
+        ".env",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".conf",
+        ".cfg",
+        ".jks",
+        ".keystore",
+        ".gpg",
+        ".asc",
+    ];
+    (v.contains('/') || v.contains('\\') || !v.contains(['+', '=']))
+        && FILE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
+}
+
+/// Program text rather than a value: `config.apiKey`, `process.env.X`, `getToken`, and words
+/// without any digit such as `refresh_token`. A real key nearly always has a digit; one without
+/// has to mix at least three of lowercase, uppercase and symbols (`Sup3r…` aside, `Pass!Word`).
+fn looks_like_code(v: &str) -> bool {
+    let has_digit = v.bytes().any(|b| b.is_ascii_digit());
+    if has_digit {
+        return false;
+    }
+    let lower = v.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = v.bytes().any(|b| b.is_ascii_uppercase());
+    let symbol = v.bytes().any(|b| !b.is_ascii_alphanumeric());
+    let dotted_identifiers = v.split('.').count() > 1
+        && v.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+        });
+    dotted_identifiers || (lower as u8 + upper as u8 + symbol as u8) < 3
+}
+
+/// Documentation filler in the shape of a key: `AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`, `sk-...`,
+/// `<token>`, one repeated character. Every rule drops these, not only context rules; the
+/// markers are long enough that a random key carries one by chance about once in 10^4.
+pub fn is_filler(secret: &[u8]) -> bool {
+    const MARKERS: &[&[u8]] = &[
+        b"example",
+        b"xxxx",
+        b"****",
+        b"...",
+        b"\xe2\x80\xa6",
+        b"your-",
+        b"your_",
+        b"<",
+        b">",
+        b"placeholder",
+        b"redacted",
+        b"dummy",
+        b"changeme",
+    ];
+    let lower = secret.to_ascii_lowercase();
+    if MARKERS.iter().any(|m| memmem::find(&lower, m).is_some()) {
+        return true;
+    }
+    let mut alnum = secret.iter().filter(|b| b.is_ascii_alphanumeric());
+    match alnum.next() {
+        Some(first) => alnum.all(|b| b == first),
+        None => true,
+    }
+}
+
+/// Whether a `detector:allow` marker sits on any line the span `start..end` touches.
+pub fn is_suppressed(data: &[u8], start: usize, end: usize) -> bool {
+    let line_start = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
+    let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
+    memmem::find(&data[line_start..line_end], ALLOW_MARKER.as_bytes()).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_simple_strings() {
+        assert_eq!(shannon_entropy(b""), 0.0);
+        assert_eq!(shannon_entropy(b"aaaa"), 0.0);
+        assert!((shannon_entropy(b"abcd") - 2.0).abs() < 1e-9);
+        assert!((shannon_entropy(b"abcdefgh") - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn literal_secrets() {
+        let key = ["sc-live-", "9f8e7d6c5b4a3f2e1d0c"].concat();
+        assert!(is_literal_secret(&key));
+        assert!(is_literal_secret(&["Sup3r", "S3cret!"].concat()));
+        assert!(is_literal_secret(
+            &["postgres://app:", "pw9x@db/x"].concat()
+        ));
+        for not_secret in [
+            "${OPENAI_API_KEY}",
+            "$OPENAI_API_KEY",
+            "{env:OPENAI_API_KEY}",
+            "${{ secrets.OPENAI_API_KEY }}",
+            "${input:openai-key}",
+            "op://Private/OpenAI/credential",
+            "$(cat /run/secrets/key)",
+            "your-api-key-here",
+            "<YOUR_API_KEY>",
+            "xxxxxxxxxxxxxxxx",
+            "changeme",
+            "sk-...",
+            "",
+            "12345678901234",
+            "2024-01-01T00:00:00",
+            "/run/secrets/openai",
+            "~/.config/key.txt",
+            "C:\\keys\\openai.txt",
+            "secrets/service-account.json",
+            "https://api.example.com/v1",
+            "process.env.OPENAI_API_KEY",
+            "config.apiKey",
+            "refresh_token",
+            "getAccessToken",
+            "true",
+        ] {
+            assert!(!is_literal_secret(not_secret), "{not_secret:?}");
+        }
+    }
+
+    #[test]
+    fn filler_in_the_shape_of_a_key() {
+        assert!(is_filler(b"AKIAIOSFODNN7EXAMPLE"));
+        assert!(is_filler(b"ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+        assert!(is_filler("sk-\u{2026}".as_bytes()));
+        assert!(is_filler(b"00000000-0000-0000-0000-000000000000"));
+        assert!(is_filler(b"<token>"));
+        let key = ["ghp_", &"a1B2".repeat(9)].concat();
+        assert!(!is_filler(key.as_bytes()));
+    }
+
+    #[test]
+    fn suppression_is_per_line() {
+        let data = b"a = 1\nkey = 2 # detector:allow\nkey = 3\n";
+        let second = 10;
+        let third = 36;
+        assert!(is_suppressed(data, second, second + 1));
+        assert!(!is_suppressed(data, third, third + 1));
+        assert!(!is_suppressed(data, 0, 1));
+        // A span that ends on the marker's line.
+        assert!(is_suppressed(data, 4, second + 1));
+    }
+}

@@ -1,0 +1,205 @@
+//! The keyword prefilter: one Aho-Corasick pass over a blob finds every rule keyword (ASCII
+//! case-insensitive) and turns each hit into a window where that rule's regex has to run.
+//! A rule's keywords occur inside its matches, so a window that reaches the regex's longest
+//! possible match on either side of a hit holds every match that contains the hit.
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::rules::Rule;
+
+pub(crate) struct Prefilter {
+    /// `None` when no rule has keywords.
+    keywords: Option<AhoCorasick>,
+    /// Keyword pattern id → the rules that listed that keyword.
+    rules_of: Vec<Vec<usize>>,
+    /// Rules without keywords: they run over the whole blob.
+    unconditional: Vec<usize>,
+    /// Per rule: how far a window reaches on either side of a keyword hit.
+    reach: Vec<usize>,
+}
+
+/// Per-rule merged windows of one blob, kept between scans to reuse the allocations.
+#[derive(Default)]
+pub(crate) struct Windows {
+    per_rule: Vec<Vec<Range<usize>>>,
+    /// Rules with at least one window, in the order they first got one.
+    active: Vec<usize>,
+}
+
+impl Windows {
+    fn reset(&mut self, rules: usize) {
+        for &rule in &self.active {
+            self.per_rule[rule].clear();
+        }
+        self.active.clear();
+        if self.per_rule.len() != rules {
+            self.per_rule.clear();
+            self.per_rule.resize_with(rules, Vec::new);
+        }
+    }
+
+    fn add(&mut self, rule: usize, window: Range<usize>) {
+        let windows = &mut self.per_rule[rule];
+        match windows.last_mut() {
+            // Hits arrive in order of their end, so a new window either overlaps (or touches)
+            // the last one or lies after it.
+            Some(last) if window.start <= last.end => {
+                last.start = last.start.min(window.start);
+                last.end = last.end.max(window.end);
+            }
+            Some(_) => windows.push(window),
+            None => {
+                self.active.push(rule);
+                windows.push(window);
+            }
+        }
+    }
+
+    /// `(rule, windows)` for every rule with work to do.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &[Range<usize>])> {
+        self.active
+            .iter()
+            .map(|&rule| (rule, self.per_rule[rule].as_slice()))
+    }
+}
+
+impl Prefilter {
+    /// `reach[i]`: the longest match rule `i`'s regex can produce.
+    pub(crate) fn new(rules: &[Rule], reach: Vec<usize>) -> anyhow::Result<Prefilter> {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut rules_of: Vec<Vec<usize>> = Vec::new();
+        let mut unconditional = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.keywords.is_empty() {
+                unconditional.push(index);
+            }
+            for keyword in &rule.keywords {
+                let keyword = keyword.as_str();
+                match patterns
+                    .iter()
+                    .position(|p| p.eq_ignore_ascii_case(keyword))
+                {
+                    Some(id) => {
+                        if !rules_of[id].contains(&index) {
+                            rules_of[id].push(index);
+                        }
+                    }
+                    None => {
+                        patterns.push(keyword);
+                        rules_of.push(vec![index]);
+                    }
+                }
+            }
+        }
+        let keywords = if patterns.is_empty() {
+            None
+        } else {
+            // Standard semantics with overlapping search: a keyword that is a prefix or a
+            // substring of another one still reports its own hits.
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&patterns)
+                    .map_err(|e| anyhow::anyhow!("building the keyword prefilter: {e}"))?,
+            )
+        };
+        Ok(Prefilter {
+            keywords,
+            rules_of,
+            unconditional,
+            reach,
+        })
+    }
+
+    /// Fill `out` with every rule's merged windows over `data`.
+    pub(crate) fn windows(&self, data: &[u8], out: &mut Windows) {
+        out.reset(self.reach.len());
+        if data.is_empty() {
+            return;
+        }
+        for &rule in &self.unconditional {
+            out.add(rule, 0..data.len());
+        }
+        let Some(keywords) = &self.keywords else {
+            return;
+        };
+        for hit in keywords.find_overlapping_iter(data) {
+            for &rule in &self.rules_of[hit.pattern().as_usize()] {
+                let reach = self.reach[rule];
+                let window = hit.start().saturating_sub(reach)
+                    ..hit.end().saturating_add(reach).min(data.len());
+                out.add(rule, window);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // windows are lists of ranges
+mod tests {
+    use super::*;
+    use crate::detect::rules::Severity;
+
+    fn rule(id: &str, keywords: &[&str]) -> Rule {
+        Rule {
+            id: id.into(),
+            provider: "Test".into(),
+            description: String::new(),
+            severity: Severity::Low,
+            regex: "(x)".into(),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            min_entropy: None,
+            require_literal: false,
+            priority: 0,
+            window: None,
+            environment_hints: Vec::new(),
+            references: Vec::new(),
+            examples: Vec::new(),
+            counter_examples: Vec::new(),
+        }
+    }
+
+    fn windows_of(pre: &Prefilter, data: &[u8]) -> Vec<(usize, Vec<Range<usize>>)> {
+        let mut out = Windows::default();
+        pre.windows(data, &mut out);
+        let mut all: Vec<_> = out.iter().map(|(r, w)| (r, w.to_vec())).collect();
+        all.sort_by_key(|(r, _)| *r);
+        all
+    }
+
+    #[test]
+    fn windows_are_clipped_at_blob_edges() {
+        let pre = Prefilter::new(&[rule("a", &["key"])], vec![10]).unwrap();
+        // A hit at the very start and one at the very end of the blob.
+        let data = b"KEY.......................................key";
+        let got = windows_of(&pre, data);
+        assert_eq!(got, vec![(0, vec![0..13, data.len() - 13..data.len()])]);
+        // A blob that is only the keyword.
+        assert_eq!(windows_of(&pre, b"kEy"), vec![(0, vec![0..3])]);
+        assert!(windows_of(&pre, b"").is_empty());
+        assert!(windows_of(&pre, b"ke").is_empty());
+    }
+
+    #[test]
+    fn overlapping_windows_merge_and_substring_keywords_both_fire() {
+        let pre = Prefilter::new(
+            &[rule("a", &["tok"]), rule("b", &["token"]), rule("c", &[])],
+            vec![4, 4, 4],
+        )
+        .unwrap();
+        let data = b"token tok ................ token";
+        let got = windows_of(&pre, data);
+        let len = data.len();
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![0..13, len - 9..len]),
+                (1, vec![0..9, len - 9..len]),
+                (2, vec![0..len]),
+            ]
+        );
+    }
+}

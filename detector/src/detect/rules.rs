@@ -1,0 +1,384 @@
+//! Detection rules as data: the TOML schema, loading (built-in or from a directory) and the
+//! checks a rule must pass before the engine accepts it. The schema is documented for rule
+//! authors at the top of `rules/README.md`.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use include_dir::{include_dir, Dir};
+use serde::{Deserialize, Serialize};
+
+static BUILTIN_RULES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../rules");
+
+/// The widest window a rule may ask for around a keyword hit.
+pub const MAX_WINDOW: usize = 1024 * 1024;
+
+/// How bad a leak of this kind of secret is. Ordered: `Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A text the rule must match, capturing exactly `secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    pub text: String,
+    pub secret: String,
+}
+
+/// A secret prefix that tells which environment a key belongs to (`sk_live_` → production).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentHint {
+    pub prefix: String,
+    pub environment: String,
+}
+
+/// One detection rule, as written in `rules/*.toml` under `[[rules]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub provider: String,
+    pub description: String,
+    pub severity: Severity,
+    /// Rust `regex` syntax, compiled over bytes with Unicode classes off. Exactly one capture
+    /// group, or a group named `secret`, captures the secret.
+    pub regex: String,
+    /// Lowercase literals, matched ASCII case-insensitively; each must occur inside a match.
+    /// Empty: the rule runs over the whole blob.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Minimum Shannon entropy (bits per byte) of the captured secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_entropy: Option<f64>,
+    /// The captured value must be a literal: not a reference (`${VAR}`, `op://…`), placeholder,
+    /// path, URL without credentials, number, boolean or code expression.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_literal: bool,
+    /// Where matches of two rules overlap, the higher priority wins (default 0; fallback
+    /// rules such as the generic context rule are negative).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// How many bytes either side of a keyword hit the regex runs over. Default: the regex's
+    /// longest possible match, or 1024 when it has none (unbounded repetition). Set it for
+    /// unbounded regexes with long matches, such as private key blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment_hints: Vec<EnvironmentHint>,
+    /// Where the format is documented.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<Example>,
+    #[serde(default)]
+    pub counter_examples: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+impl Rule {
+    /// The environment a secret of this rule belongs to, when its prefix tells.
+    pub fn environment(&self, secret: &str) -> Option<&str> {
+        self.environment_hints
+            .iter()
+            .find(|h| secret.starts_with(&h.prefix))
+            .map(|h| h.environment.as_str())
+    }
+
+    /// Everything about the rule that can be proven without compiling it for the engine.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            bail!(
+                "rule id {:?} must be non-empty lowercase kebab-case",
+                self.id
+            );
+        }
+        for keyword in &self.keywords {
+            if keyword.is_empty() {
+                bail!("rule {}: empty keyword", self.id);
+            }
+            if keyword.bytes().any(|b| b.is_ascii_uppercase()) {
+                bail!("rule {}: keyword {keyword:?} must be lowercase", self.id);
+            }
+        }
+        if let Some(w) = self.window {
+            if w == 0 || w > MAX_WINDOW {
+                bail!("rule {}: window {w} is outside 1..={MAX_WINDOW}", self.id);
+            }
+        }
+        if let Some(e) = self.min_entropy {
+            if !(0.0..=8.0).contains(&e) {
+                bail!("rule {}: min_entropy {e} is outside 0..=8", self.id);
+            }
+        }
+        secret_group(self).with_context(|| format!("rule {}", self.id))?;
+        Ok(())
+    }
+}
+
+/// Parse a rule's regex with the syntax the engine compiles it with.
+pub(crate) fn parse_regex(pattern: &str) -> anyhow::Result<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| anyhow::anyhow!("invalid regex: {e}"))
+}
+
+/// Index of the capture group holding the secret: the group named `secret`, else the only one.
+pub(crate) fn secret_group(rule: &Rule) -> anyhow::Result<usize> {
+    let hir = parse_regex(&rule.regex)?;
+    let mut names = Vec::new();
+    collect_group_names(&hir, &mut names);
+    if let Some((index, _)) = names.iter().find(|(_, n)| n.as_deref() == Some("secret")) {
+        return Ok(*index as usize);
+    }
+    match names.len() {
+        1 => Ok(names[0].0 as usize),
+        0 => bail!("regex has no capture group for the secret"),
+        n => bail!("regex has {n} capture groups: name the secret's `(?P<secret>…)` or use one"),
+    }
+}
+
+fn collect_group_names(hir: &regex_syntax::hir::Hir, out: &mut Vec<(u32, Option<String>)>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(cap) => {
+            out.push((cap.index, cap.name.as_ref().map(|n| n.to_string())));
+            collect_group_names(&cap.sub, out);
+        }
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            for sub in subs {
+                collect_group_names(sub, out);
+            }
+        }
+        HirKind::Repetition(rep) => collect_group_names(&rep.sub, out),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rules: Vec<Rule>,
+}
+
+/// An ordered set of rules with unique ids.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn new() -> RuleSet {
+        RuleSet::default()
+    }
+
+    /// The rules under `rules/` at build time, compiled into the binary.
+    pub fn builtin() -> anyhow::Result<RuleSet> {
+        let mut files: Vec<(&Path, &str)> = Vec::new();
+        for file in BUILTIN_RULES.files() {
+            if !is_rule_file(file.path()) {
+                continue;
+            }
+            let text = file
+                .contents_utf8()
+                .with_context(|| format!("built-in {}: not UTF-8", file.path().display()))?;
+            files.push((file.path(), text));
+        }
+        files.sort_by_key(|(path, _)| *path);
+        let mut set = RuleSet::new();
+        for (path, text) in files {
+            set.add_file(&Path::new("rules").join(path), text)?;
+        }
+        Ok(set)
+    }
+
+    /// Every `*.toml` (except `policy*`) directly in `dir`, in file-name order.
+    pub fn load_dir(dir: &Path) -> anyhow::Result<RuleSet> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot read rules directory", dir.display()))?;
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+            let path = entry.path();
+            if is_rule_file(&path) && path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut set = RuleSet::new();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            set.add_file(&path, &text)?;
+        }
+        Ok(set)
+    }
+
+    /// Parse one rule file's text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<RuleSet> {
+        let mut set = RuleSet::new();
+        set.add_file(path, text)?;
+        Ok(set)
+    }
+
+    fn add_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
+        let file: RuleFile = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        for rule in file.rules {
+            rule.validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+            if self.rules.iter().any(|r| r.id == rule.id) {
+                bail!(
+                    "{}: rule {} is defined twice in this rule set",
+                    path.display(),
+                    rule.id
+                );
+            }
+            self.rules.push(rule);
+        }
+        Ok(())
+    }
+
+    /// Add `other`'s rules; a rule whose id already exists replaces the existing one in place.
+    pub fn extend(&mut self, other: RuleSet) {
+        for rule in other.rules {
+            match self.rules.iter_mut().find(|r| r.id == rule.id) {
+                Some(existing) => *existing = rule,
+                None => self.rules.push(rule),
+            }
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+impl From<Vec<Rule>> for RuleSet {
+    fn from(rules: Vec<Rule>) -> RuleSet {
+        RuleSet { rules }
+    }
+}
+
+/// `*.toml`, except the agent's `policy*` files that share the directory.
+fn is_rule_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    path.extension().is_some_and(|e| e == "toml") && !name.starts_with("policy")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_RULE: &str = r#"
+[[rules]]
+id = "demo-token"
+provider = "Demo"
+description = "Demo token"
+severity = "high"
+regex = '''\b(demo_[a-z0-9]{8})\b'''
+keywords = ["demo_"]
+"#;
+
+    #[test]
+    fn severity_orders_and_prints_lowercase() {
+        assert!(Severity::Low < Severity::Medium);
+        assert!(Severity::High < Severity::Critical);
+        assert_eq!(Severity::Critical.to_string(), "critical");
+        assert_eq!(format!("{:>6}", Severity::Low), "   low");
+    }
+
+    #[test]
+    fn parses_and_extends_by_id() {
+        let mut set = RuleSet::parse(Path::new("a.toml"), ONE_RULE).unwrap();
+        let mut replaced = set.rules()[0].clone();
+        replaced.description = "Replaced".into();
+        set.extend(RuleSet::from(vec![replaced]));
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.rules()[0].description, "Replaced");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_problem() {
+        let err = RuleSet::parse(Path::new("bad.toml"), "[[rules]]\nid = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bad.toml: "), "{err}");
+
+        let two_groups = ONE_RULE.replace(r"(demo_[a-z0-9]{8})", r"(demo_)([a-z0-9]{8})");
+        let err = RuleSet::parse(Path::new("groups.toml"), &two_groups)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("groups.toml") && err.contains("demo-token"),
+            "{err}"
+        );
+        assert!(err.contains("2 capture groups"), "{err}");
+
+        let upper = ONE_RULE.replace(r#"["demo_"]"#, r#"["DEMO_"]"#);
+        let err = RuleSet::parse(Path::new("k.toml"), &upper)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lowercase"), "{err}");
+    }
+
+    #[test]
+    fn named_secret_group_wins() {
+        let named = ONE_RULE.replace(r"(demo_[a-z0-9]{8})", r"(demo_)(?P<secret>[a-z0-9]{8})");
+        let set = RuleSet::parse(Path::new("n.toml"), &named).unwrap();
+        assert_eq!(secret_group(&set.rules()[0]).unwrap(), 2);
+    }
+
+    #[test]
+    fn builtin_rules_load() {
+        let set = RuleSet::builtin().unwrap();
+        assert!(set.len() >= 80, "only {} built-in rules", set.len());
+    }
+}

@@ -1,0 +1,193 @@
+//! The slot of a secret: the key name it is assigned to, read backwards from the secret on its
+//! line. `OPENAI_API_KEY=…`, `"OPENAI_API_KEY": "…"`, `OPENAI_API_KEY: …`,
+//! `OPENAI_API_KEY = "…"`, `export OPENAI_API_KEY=…`, `ENV OPENAI_API_KEY=…`,
+//! `ENV OPENAI_API_KEY …`, `"Authorization": "Bearer …"` and `?api_key=…` all name one. A
+//! secret inside a larger value (the password of `DATABASE_URL=postgres://u:p@h`) belongs to
+//! the key of that value.
+
+/// How far back from the secret the key name may start.
+const LOOKBACK: usize = 512;
+
+/// The key name `data[start..]` is assigned to, if the text before it on its line shows one.
+pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
+    let floor = start.saturating_sub(LOOKBACK);
+    let line_start = memchr::memrchr(b'\n', &data[floor..start]).map_or(floor, |i| floor + i + 1);
+    let line = &data[line_start..start];
+    let mut i = line.len();
+
+    // The rest of the value that holds the secret (URL, connection string, …).
+    while i > 0 && !is_value_delimiter(line[i - 1]) {
+        i -= 1;
+    }
+    // An authorization scheme: `Bearer …`, `Basic …`, `token …`, `Bot …`.
+    let before_scheme = skip_back(line, i, |b| b == b' ' || b == b'\t');
+    if before_scheme < i {
+        let word_start = skip_back(line, before_scheme, |b| b.is_ascii_alphabetic());
+        let word = &line[word_start..before_scheme];
+        if ["bearer", "basic", "token", "bot"]
+            .iter()
+            .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
+        {
+            i = word_start;
+        }
+    }
+    // The value's opening quote.
+    if i > 0 && matches!(line[i - 1], b'"' | b'\'' | b'`') {
+        i -= 1;
+    }
+    // The operator: `=`, `:`, `:=`, `=>`, or plain whitespace after a Dockerfile ENV name.
+    let after_op = i;
+    i = skip_back(line, i, |b| b == b' ' || b == b'\t');
+    let spaced = i < after_op;
+    let operator = if i > 0 && line[i - 1] == b'=' {
+        i -= 1;
+        if i > 0 && line[i - 1] == b':' {
+            i -= 1;
+        }
+        true
+    } else if i > 0 && line[i - 1] == b':' {
+        i -= 1;
+        true
+    } else if i > 1 && line[i - 1] == b'>' && line[i - 2] == b'=' {
+        i -= 2;
+        true
+    } else {
+        false
+    };
+    if !operator && !spaced {
+        return None;
+    }
+    if operator {
+        i = skip_back(line, i, |b| b == b' ' || b == b'\t');
+    }
+    // The key's closing quote, then the key.
+    let quoted = i > 0 && matches!(line[i - 1], b'"' | b'\'');
+    if quoted {
+        i -= 1;
+    }
+    let name_end = i;
+    i = skip_back(line, i, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+    });
+    let name = &line[i..name_end];
+    let name = trim_leading(name, b'-');
+    if name.is_empty() || !name.iter().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    if !operator {
+        // `NAME value` is an assignment only in a Dockerfile `ENV` (or `ARG`) instruction.
+        let head = trim_ascii(&line[..i]);
+        if !(head.eq_ignore_ascii_case(b"ENV") || head.eq_ignore_ascii_case(b"ARG")) || quoted {
+            return None;
+        }
+    }
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// Bytes that end a value when walking back from the secret.
+fn is_value_delimiter(b: u8) -> bool {
+    matches!(
+        b,
+        b'"' | b'\'' | b'`' | b' ' | b'\t' | b'\r' | b'=' | b',' | b'{' | b'(' | b'[' | b';'
+    )
+}
+
+fn skip_back(line: &[u8], mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
+    while i > 0 && pred(line[i - 1]) {
+        i -= 1;
+    }
+    i
+}
+
+fn trim_leading(mut s: &[u8], byte: u8) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if *first != byte {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+fn trim_ascii(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slot of the first occurrence of `secret` in `text`.
+    fn slot(text: &str, secret: &str) -> Option<String> {
+        let start = text.find(secret).expect("secret in text");
+        slot_at(text.as_bytes(), start)
+    }
+
+    #[test]
+    fn assignment_forms_name_the_slot() {
+        let s = "abc123secretvalue";
+        let cases = [
+            format!("OPENAI_API_KEY={s}"),
+            format!("export OPENAI_API_KEY=\"{s}\""),
+            format!("ENV OPENAI_API_KEY={s}"),
+            format!("ENV OPENAI_API_KEY {s}"),
+            format!("ARG OPENAI_API_KEY={s}"),
+            format!("  \"OPENAI_API_KEY\": \"{s}\","),
+            format!("    OPENAI_API_KEY: {s}"),
+            format!("OPENAI_API_KEY = '{s}'"),
+            format!("OPENAI_API_KEY := {s}"),
+            format!("'OPENAI_API_KEY' => '{s}',"),
+            format!("  - OPENAI_API_KEY={s}"),
+        ];
+        for case in &cases {
+            assert_eq!(slot(case, s).as_deref(), Some("OPENAI_API_KEY"), "{case}");
+        }
+    }
+
+    #[test]
+    fn headers_urls_and_nested_values() {
+        let s = "abc123secretvalue";
+        assert_eq!(
+            slot(&format!("\"Authorization\": \"Bearer {s}\""), s).as_deref(),
+            Some("Authorization")
+        );
+        assert_eq!(
+            slot(&format!("-H 'x-api-key: {s}'"), s).as_deref(),
+            Some("x-api-key")
+        );
+        assert_eq!(
+            slot(
+                &format!("\"url\": \"https://api.example.com/v1?api_key={s}&q=1\""),
+                s
+            )
+            .as_deref(),
+            Some("api_key")
+        );
+        assert_eq!(
+            slot(&format!("DATABASE_URL=postgres://app:{s}@db:5432/app"), s).as_deref(),
+            Some("DATABASE_URL")
+        );
+        assert_eq!(
+            slot(&format!("\"args\": [\"--api-key={s}\"]"), s).as_deref(),
+            Some("api-key")
+        );
+    }
+
+    #[test]
+    fn no_slot_without_an_assignment() {
+        let s = "abc123secretvalue";
+        assert_eq!(slot(s, s), None);
+        assert_eq!(slot(&format!("the key {s} leaked"), s), None);
+        assert_eq!(slot(&format!("\"args\": [\"--key\", \"{s}\"]"), s), None);
+        assert_eq!(slot(&format!("KEY=1\n{s}"), s), None);
+        assert_eq!(slot(&format!("= {s}"), s), None);
+    }
+}

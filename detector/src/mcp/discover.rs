@@ -1,0 +1,406 @@
+//! Where MCP configs are on this host: the homes to look in, the config files of every client
+//! under a home (and under the projects that home's clients know about), and whether a file
+//! met while walking a directory is one of them.
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::catalogue::{
+    client_by_id, clients, split_suffix, wildcard_match, Client, ConfigFile, ConfigFormat, Scope,
+    UNIQUE_FILE_NAMES,
+};
+use super::parse::parse_document;
+
+/// A user's home directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Home {
+    pub user: String,
+    pub uid: u32,
+    pub dir: PathBuf,
+}
+
+/// Whose config a file is: a user's (global to that user) or a project's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigScope {
+    /// The user name.
+    User(String),
+    /// The project directory.
+    Project(PathBuf),
+}
+
+impl ConfigScope {
+    /// `user:<name>` or the project directory, as the report's scope names it.
+    pub fn label(&self) -> String {
+        match self {
+            ConfigScope::User(user) => format!("user:{user}"),
+            ConfigScope::Project(dir) => dir.display().to_string(),
+        }
+    }
+}
+
+/// A config file of a client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ConfigRef {
+    #[serde(serialize_with = "client_id")]
+    pub client: &'static Client,
+    pub path: PathBuf,
+    pub scope: ConfigScope,
+}
+
+fn client_id<S: Serializer>(client: &&'static Client, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(client.id)
+}
+
+/// The homes to look in: every user's when running as root (from `/etc/passwd`, plus
+/// `/root`, plus `/Users/*` on macOS), else the current user's.
+pub fn homes() -> Vec<Home> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return current_home(euid).into_iter().collect();
+    }
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let mut homes = homes_from_passwd(&passwd, uid_min());
+    let mut seen: BTreeSet<PathBuf> = homes.iter().map(|h| h.dir.clone()).collect();
+    let root = PathBuf::from("/root");
+    if root.is_dir() && seen.insert(root.clone()) {
+        homes.push(Home {
+            user: "root".into(),
+            uid: 0,
+            dir: root,
+        });
+    }
+    // macOS keeps its users in Directory Services, not in /etc/passwd.
+    if let Ok(entries) = fs::read_dir("/Users") {
+        use std::os::unix::fs::MetadataExt;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_dir() || name == "Shared" || name.starts_with('.') {
+                continue;
+            }
+            if seen.insert(dir.clone()) {
+                homes.push(Home {
+                    user: name,
+                    uid: meta.uid(),
+                    dir,
+                });
+            }
+        }
+    }
+    homes
+}
+
+fn current_home(uid: u32) -> Option<Home> {
+    let entry = passwd_entries().iter().find(|e| e.uid == uid);
+    let dir = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| entry.map(|e| e.dir.clone()))?;
+    let user = entry
+        .map(|e| e.user.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| uid.to_string());
+    Some(Home { user, uid, dir })
+}
+
+/// Homes of `/etc/passwd` worth looking in: root's and those of regular users (uid from
+/// `UID_MIN`), plus any system account's home that holds an MCP config (a CI runner, a
+/// service running an agent). Skips homes that do not exist and `/`.
+pub(crate) fn homes_from_passwd(passwd: &str, uid_min: u32) -> Vec<Home> {
+    let mut seen = BTreeSet::new();
+    let mut homes = Vec::new();
+    for entry in parse_passwd(passwd) {
+        if entry.dir == Path::new("/") || !entry.dir.is_dir() || seen.contains(&entry.dir) {
+            continue;
+        }
+        let home = Home {
+            user: entry.user,
+            uid: entry.uid,
+            dir: entry.dir,
+        };
+        let regular = home.uid == 0 || (home.uid >= uid_min && home.uid != 65534);
+        if regular || !config_paths(&home).is_empty() {
+            seen.insert(home.dir.clone());
+            homes.push(home);
+        }
+    }
+    homes
+}
+
+#[derive(Debug, Clone)]
+struct PasswdEntry {
+    user: String,
+    uid: u32,
+    dir: PathBuf,
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() < 6 || fields[5].is_empty() {
+                return None;
+            }
+            Some(PasswdEntry {
+                user: fields[0].to_string(),
+                uid: fields[2].parse().ok()?,
+                dir: PathBuf::from(fields[5]),
+            })
+        })
+        .collect()
+}
+
+fn passwd_entries() -> &'static [PasswdEntry] {
+    static ENTRIES: OnceLock<Vec<PasswdEntry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| parse_passwd(&fs::read_to_string("/etc/passwd").unwrap_or_default()))
+}
+
+fn uid_min() -> u32 {
+    fs::read_to_string("/etc/login.defs")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut parts = line.split_whitespace();
+                (parts.next() == Some("UID_MIN"))
+                    .then(|| parts.next()?.parse().ok())
+                    .flatten()
+            })
+        })
+        .unwrap_or(1000)
+}
+
+/// The existing global config files of every client under `home` (what the agent watches).
+pub fn config_paths(home: &Home) -> Vec<PathBuf> {
+    global_configs(home).into_iter().map(|c| c.path).collect()
+}
+
+fn global_configs(home: &Home) -> Vec<ConfigRef> {
+    let mut out = Vec::new();
+    for client in clients() {
+        for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
+            for path in expand(&home.dir, file.path) {
+                out.push(ConfigRef {
+                    client,
+                    path,
+                    scope: ConfigScope::User(home.user.clone()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every existing config file under `home`: the clients' global configs, then the project
+/// configs of projects the clients know about (`~/.claude.json` `projects`, Codex trusted
+/// projects, VS Code-family workspaces) when those directories exist.
+pub fn discover(home: &Home) -> Vec<ConfigRef> {
+    let mut found = global_configs(home);
+    for project in known_projects(home) {
+        found.extend(project_configs(&project));
+    }
+    let mut seen = BTreeSet::new();
+    found.retain(|c| seen.insert(c.path.clone()));
+    found
+}
+
+/// The config files of every client inside one project directory.
+pub fn project_configs(project: &Path) -> Vec<ConfigRef> {
+    let mut out = Vec::new();
+    for client in clients() {
+        for file in client.files.iter().filter(|f| f.scope == Scope::Project) {
+            for path in expand(project, file.path) {
+                out.push(ConfigRef {
+                    client,
+                    path,
+                    scope: ConfigScope::Project(project.to_path_buf()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Existing files matching a catalogue path (wildcards expanded) under `base`.
+fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
+    let mut current = vec![base.to_path_buf()];
+    for component in pattern.split('/').filter(|c| !c.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &current {
+            if component.contains('*') {
+                let Ok(entries) = fs::read_dir(dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    if wildcard_match(component, &entry.file_name().to_string_lossy()) {
+                        next.push(entry.path());
+                    }
+                }
+            } else {
+                next.push(dir.join(component));
+            }
+        }
+        current = next;
+    }
+    current.retain(|p| p.is_file());
+    current.sort();
+    current
+}
+
+/// Project directories named by the clients' own state under `home`.
+fn known_projects(home: &Home) -> Vec<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    let read_json = |path: &Path, format: ConfigFormat| -> Option<Value> {
+        let bytes = fs::read(path).ok()?;
+        parse_document(format, &bytes).ok()
+    };
+
+    // Claude Code: `projects` of ~/.claude.json.
+    if let Some(Value::Object(projects)) =
+        read_json(&home.dir.join(".claude.json"), ConfigFormat::Json)
+            .as_ref()
+            .and_then(|v| v.get("projects"))
+            .cloned()
+    {
+        dirs.extend(projects.keys().map(PathBuf::from));
+    }
+    // Codex: `[projects."/path"]` trust entries.
+    if let Some(Value::Object(projects)) =
+        read_json(&home.dir.join(".codex/config.toml"), ConfigFormat::Toml)
+            .as_ref()
+            .and_then(|v| v.get("projects"))
+            .cloned()
+    {
+        dirs.extend(projects.keys().map(PathBuf::from));
+    }
+    // VS Code and its forks: one `workspace.json` per opened folder.
+    for storage in [
+        ".config/*/User/workspaceStorage/*/workspace.json",
+        "Library/Application Support/*/User/workspaceStorage/*/workspace.json",
+    ] {
+        for path in expand(&home.dir, storage) {
+            let folder = read_json(&path, ConfigFormat::Json)
+                .and_then(|v| v.get("folder").and_then(Value::as_str).map(str::to_string));
+            if let Some(dir) = folder.as_deref().and_then(file_uri_path) {
+                dirs.insert(dir);
+            }
+        }
+    }
+    dirs.into_iter()
+        .filter(|d| d.is_absolute() && d.is_dir())
+        .collect()
+}
+
+/// `file:///home/a/my%20proj` → `/home/a/my proj`; other schemes (remote workspaces) → None.
+fn file_uri_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// Is this file (met while walking a directory, an archive or an image) an MCP config, and
+/// whose? A global config's user comes from the home it sits in (`/etc/passwd`, else the
+/// directory name under `home/` or `Users/`, else `unknown`). A path that both a global and a
+/// project config could explain (`~/.cursor/mcp.json`) is global when its base looks like a
+/// home. Looks at the path only, never at the file.
+pub fn recognise(path: &Path) -> Option<ConfigRef> {
+    let mut best: Option<(usize, &'static Client, &'static ConfigFile, &Path)> = None;
+    for client in clients() {
+        for file in client.files {
+            let Some(base) = split_suffix(path, file.path) else {
+                continue;
+            };
+            let specificity = file.path.split('/').filter(|c| !c.is_empty()).count();
+            let better = match best {
+                None => true,
+                Some((s, _, current, _)) => {
+                    specificity > s
+                        || specificity == s
+                            && current.scope != file.scope
+                            && (file.scope == Scope::Global) == looks_like_home(base)
+                }
+            };
+            if better {
+                best = Some((specificity, client, file, base));
+            }
+        }
+    }
+    if let Some((_, client, file, base)) = best {
+        let scope = match file.scope {
+            Scope::Global => ConfigScope::User(user_of_home(base)),
+            Scope::Project => ConfigScope::Project(project_dir(base)),
+        };
+        return Some(ConfigRef {
+            client,
+            path: path.to_path_buf(),
+            scope,
+        });
+    }
+    let name = path.file_name()?.to_str()?;
+    let (_, id) = UNIQUE_FILE_NAMES.iter().find(|(n, _)| *n == name)?;
+    Some(ConfigRef {
+        client: client_by_id(id)?,
+        path: path.to_path_buf(),
+        scope: ConfigScope::Project(project_dir(path.parent()?)),
+    })
+}
+
+fn project_dir(base: &Path) -> PathBuf {
+    if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base.to_path_buf()
+    }
+}
+
+fn looks_like_home(base: &Path) -> bool {
+    if passwd_entries().iter().any(|e| e.dir == base) {
+        return true;
+    }
+    let parent_name = base
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str());
+    let name = base.file_name().and_then(|n| n.to_str());
+    matches!(parent_name, Some("home" | "Users"))
+        || name == Some("root") && base.parent().is_some_and(|p| p.file_name().is_none())
+}
+
+fn user_of_home(base: &Path) -> String {
+    if let Some(entry) = passwd_entries().iter().find(|e| e.dir == base) {
+        return entry.user.clone();
+    }
+    let parent_name = base
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str());
+    let name = base.file_name().and_then(|n| n.to_str());
+    match (parent_name, name) {
+        (Some("home" | "Users"), Some(name)) => name.to_string(),
+        (None, Some("root")) => "root".to_string(),
+        _ => "unknown".to_string(),
+    }
+}

@@ -1,0 +1,511 @@
+//! Reading a client config: the document (JSON, JSONC, TOML, YAML), its servers, the
+//! secret-bearing fields of each server, and the seed checks.
+//!
+//! A file that does not parse yields its error and no servers; the caller still scans its
+//! bytes as text, so a broken config never hides a key.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::detect::value::ValueClass;
+
+use super::catalogue::{ConfigFormat, ServerLayout};
+use super::discover::{ConfigRef, ConfigScope};
+use super::fields::{looks_like_server, server_parts};
+
+/// One parsed config file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParsedConfig {
+    pub client: &'static str,
+    pub path: PathBuf,
+    pub servers: Vec<McpServer>,
+    /// Set when the file did not parse (then `servers` is empty).
+    pub parse_error: Option<String>,
+}
+
+/// One MCP server as configured in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct McpServer {
+    pub client: String,
+    pub config: PathBuf,
+    pub name: String,
+    /// The project directory for project-scoped entries (a project config file, or
+    /// `projects.<dir>` of `~/.claude.json`); `None` for user-wide servers.
+    pub project: Option<String>,
+    /// The user whose global config defines the server; `None` for project config files.
+    pub user: Option<String>,
+    /// `stdio`, `http` or `sse`.
+    pub transport: String,
+    /// The program only (`npx`, `docker`, `/usr/bin/uvx`): arguments may carry secrets.
+    pub command: Option<String>,
+    /// `scheme://host[:port]` of a remote server, without credentials, path or query.
+    pub url: Option<String>,
+    pub fields: Vec<SecretField>,
+    pub checks: Vec<ServerCheck>,
+}
+
+/// A secret-bearing value of a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretField {
+    /// The slot: `env.OPENAI_API_KEY`, `headers.Authorization`, `args[3]`, `url?apiKey`,
+    /// `command:GITHUB_TOKEN`.
+    pub field: String,
+    /// The configured value, verbatim. Never serialized: the report writer decides.
+    #[serde(skip)]
+    pub value: String,
+    pub class: ValueClass,
+    /// The variable, header, flag or parameter name (`OPENAI_API_KEY`, `Authorization`).
+    pub name: Option<String>,
+}
+
+/// The result of one seed check on one server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCheck {
+    /// `env-injection`, `secret-manager` or `per-project-key`.
+    pub check: &'static str,
+    pub pass: bool,
+    pub reason: String,
+}
+
+pub const CHECK_ENV_INJECTION: &str = "env-injection";
+pub const CHECK_SECRET_MANAGER: &str = "secret-manager";
+pub const CHECK_PER_PROJECT_KEY: &str = "per-project-key";
+
+impl McpServer {
+    /// Fields whose value is the secret itself, in clear.
+    pub fn literal_fields(&self) -> impl Iterator<Item = &SecretField> {
+        self.fields
+            .iter()
+            .filter(|f| f.class == ValueClass::Literal)
+    }
+
+    /// The scope a key of this server belongs to: its project, else its user.
+    pub fn scope_key(&self) -> String {
+        match (&self.project, &self.user) {
+            (Some(project), _) => format!("project:{project}"),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => format!("config:{}", self.config.display()),
+        }
+    }
+
+    pub fn check(&self, name: &str) -> Option<&ServerCheck> {
+        self.checks.iter().find(|c| c.check == name)
+    }
+}
+
+/// Parse one config file. Never panics: a file that does not parse yields `parse_error`.
+pub fn parse(config: &ConfigRef, bytes: &[u8]) -> ParsedConfig {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_inner(config, bytes)));
+    let (servers, parse_error) = match outcome {
+        Ok(Ok(servers)) => (servers, None),
+        Ok(Err(error)) => (Vec::new(), Some(error)),
+        Err(_) => (
+            Vec::new(),
+            Some("the parser crashed on this file".to_string()),
+        ),
+    };
+    ParsedConfig {
+        client: config.client.id,
+        path: config.path.clone(),
+        servers,
+        parse_error,
+    }
+}
+
+fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, String> {
+    let (format, layouts) = match config.client.file_for(&config.path) {
+        Some(file) => (file.format, file.servers.to_vec()),
+        None => (
+            ConfigFormat::from_path(&config.path),
+            config.client.all_layouts(),
+        ),
+    };
+    let document = parse_document(format, bytes)?;
+
+    let (scope_project, user) = match &config.scope {
+        ConfigScope::Project(dir) => (Some(dir.display().to_string()), None),
+        ConfigScope::User(user) => (None, Some(user.clone())),
+    };
+    let mut servers = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut add = |name: String, project: Option<String>, definition: &Map<String, Value>| {
+        if !seen.insert((project.clone(), name.clone())) {
+            return;
+        }
+        let parts = server_parts(definition);
+        servers.push(McpServer {
+            client: config.client.id.to_string(),
+            config: config.path.clone(),
+            name,
+            project,
+            user: user.clone(),
+            transport: parts.transport,
+            command: parts.program,
+            url: parts.origin,
+            fields: parts.fields,
+            checks: Vec::new(),
+        });
+    };
+
+    for layout in layouts {
+        match layout {
+            ServerLayout::At(path) => {
+                if let Some(found) = lookup(&document, path) {
+                    for (name, definition) in server_entries(found) {
+                        add(name, scope_project.clone(), definition);
+                    }
+                }
+            }
+            ServerLayout::ClaudeProjects => {
+                if let Some(Value::Object(projects)) = document.get("projects") {
+                    for (dir, project) in projects {
+                        let Some(found) = project.get("mcpServers") else {
+                            continue;
+                        };
+                        for (name, definition) in server_entries(found) {
+                            add(name, Some(dir.clone()), definition);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    for server in &mut servers {
+        server.checks = vec![env_injection(server), secret_manager(server)];
+    }
+    check_per_project_keys(&mut servers);
+    Ok(servers)
+}
+
+/// The servers under a layout's key: a `name → definition` object, or a list of definitions
+/// named by their `name` (Continue), else by position.
+fn server_entries(found: &Value) -> Vec<(String, &Map<String, Value>)> {
+    match found {
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(name, v)| v.as_object().map(|o| (name.clone(), o)))
+            .filter(|(_, o)| looks_like_server(o))
+            .collect(),
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_object().map(|o| (i, o)))
+            .filter(|(_, o)| looks_like_server(o))
+            .map(|(i, o)| {
+                let name = ["name", "id", "title"]
+                    .iter()
+                    .find_map(|k| o.get(*k).and_then(Value::as_str))
+                    .map_or_else(|| format!("#{i}"), str::to_string);
+                (name, o)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A dotted key path; a flat key containing the dots matches too (`"mcp.servers": {…}`).
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    let obj = value.as_object()?;
+    if let Some(found) = obj.get(path) {
+        return Some(found);
+    }
+    let mut split_at = path.find('.');
+    while let Some(at) = split_at {
+        if let Some(inner) = obj.get(&path[..at]) {
+            if let Some(found) = lookup(inner, &path[at + 1..]) {
+                return Some(found);
+            }
+        }
+        split_at = path[at + 1..].find('.').map(|next| at + 1 + next);
+    }
+    None
+}
+
+/// Deeper nesting than any real config; refusing it keeps hostile files from exhausting the
+/// stack of a recursive parser.
+const MAX_NESTING: usize = 200;
+
+/// Parse a document into a JSON value whatever its format.
+pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    match format {
+        ConfigFormat::Json | ConfigFormat::Jsonc => {
+            if nesting_depth(text) > MAX_NESTING {
+                return Err(format!("nested deeper than {MAX_NESTING} levels"));
+            }
+            let options = jsonc_parser::ParseOptions {
+                allow_comments: true,
+                allow_loose_object_property_names: true,
+                allow_trailing_commas: true,
+            };
+            match jsonc_parser::parse_to_serde_value(text, &options) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err("the file is empty".to_string()),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+        ConfigFormat::Toml => {
+            let value: toml::Value = toml::from_str(text).map_err(|e| {
+                let message = e.message().trim().replace('\n', "; ");
+                match e.span() {
+                    Some(span) => {
+                        let (line, column) = line_column(text, span.start);
+                        format!("{message} on line {line} column {column}")
+                    }
+                    None => message,
+                }
+            })?;
+            serde_json::to_value(value).map_err(|e| e.to_string())
+        }
+        ConfigFormat::Yaml => {
+            if text.trim().is_empty() {
+                return Err("the file is empty".to_string());
+            }
+            let mut value: serde_norway::Value =
+                serde_norway::from_str(text).map_err(|e| e.to_string().replace('\n', "; "))?;
+            // `<<: *defaults` is how YAML configs share an env block between servers.
+            value
+                .apply_merge()
+                .map_err(|e| e.to_string().replace('\n', "; "))?;
+            Ok(yaml_to_json(value))
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// YAML allows keys JSON does not (numbers, booleans, nested values): they become strings.
+fn yaml_to_json(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number)
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Bool(b) => b.to_string(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Null => "null".to_string(),
+                    other => serde_norway::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                out.insert(key, yaml_to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(tagged) => yaml_to_json(tagged.value),
+    }
+}
+
+/// The deepest bracket nesting of a JSON(C) text, strings and comments skipped.
+fn nesting_depth(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => {
+                let quote = bytes[i];
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
+/// Values that configure a secret (placeholders and empty values configure nothing).
+fn configured(server: &McpServer) -> impl Iterator<Item = &SecretField> {
+    server
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.class, ValueClass::Placeholder | ValueClass::Empty))
+}
+
+fn field_list<'a>(fields: impl Iterator<Item = &'a SecretField>) -> String {
+    fields
+        .map(|f| f.field.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Secrets reach the server as references, never as literals in the file.
+fn env_injection(server: &McpServer) -> ServerCheck {
+    let literals = field_list(server.literal_fields());
+    let (pass, reason) = if !literals.is_empty() {
+        (false, format!("literal secret in {literals}"))
+    } else if configured(server).next().is_none() {
+        (true, "no secret is configured in the file".to_string())
+    } else {
+        (
+            true,
+            "every secret is a reference resolved at run time".to_string(),
+        )
+    };
+    ServerCheck {
+        check: CHECK_ENV_INJECTION,
+        pass,
+        reason,
+    }
+}
+
+/// Secrets come from a secret manager or are prompted for, not from plain variables.
+fn secret_manager(server: &McpServer) -> ServerCheck {
+    let not_managed: Vec<&SecretField> = configured(server)
+        .filter(|f| !matches!(f.class, ValueClass::SecretManager | ValueClass::InputPrompt))
+        .collect();
+    let (pass, reason) = if configured(server).next().is_none() {
+        (true, "no secret is configured in the file".to_string())
+    } else if not_managed.is_empty() {
+        (
+            true,
+            "every secret comes from a secret manager or a prompt".to_string(),
+        )
+    } else {
+        let mut parts = Vec::new();
+        let literal = field_list(
+            not_managed
+                .iter()
+                .copied()
+                .filter(|f| f.class == ValueClass::Literal),
+        );
+        let env = field_list(
+            not_managed
+                .iter()
+                .copied()
+                .filter(|f| f.class == ValueClass::EnvRef),
+        );
+        if !literal.is_empty() {
+            parts.push(format!("literal in the file: {literal}"));
+        }
+        if !env.is_empty() {
+            parts.push(format!("plain environment variable: {env}"));
+        }
+        (false, parts.join("; "))
+    };
+    ServerCheck {
+        check: CHECK_SECRET_MANAGER,
+        pass,
+        reason,
+    }
+}
+
+/// The `per-project-key` check over any set of servers: a literal used by servers of more than
+/// one scope (project, or user for user-wide servers) fails for each of them. `parse` runs it
+/// per file; the audit stage runs it again over every file of a host (or of many hosts) to
+/// catch reuse across configs. An existing result is replaced.
+pub fn check_per_project_keys(servers: &mut [McpServer]) {
+    // literal value → scopes → servers (by index) using it
+    let mut uses: BTreeMap<&str, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+    for (i, server) in servers.iter().enumerate() {
+        let scope = server.scope_key();
+        for field in server.literal_fields() {
+            uses.entry(field.value.as_str())
+                .or_default()
+                .entry(scope.clone())
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut results: Vec<ServerCheck> = Vec::with_capacity(servers.len());
+    for server in servers.iter() {
+        let scope = server.scope_key();
+        let mut shared_with: Vec<String> = Vec::new();
+        let mut has_literal = false;
+        for field in server.literal_fields() {
+            has_literal = true;
+            let Some(scopes) = uses.get(field.value.as_str()) else {
+                continue;
+            };
+            for (other_scope, users) in scopes {
+                if *other_scope == scope {
+                    continue;
+                }
+                for &j in users {
+                    let other = &servers[j];
+                    let label = format!(
+                        "{} shared with server '{}' of {} ({})",
+                        field.field,
+                        other.name,
+                        other_scope,
+                        other.config.display()
+                    );
+                    if !shared_with.contains(&label) {
+                        shared_with.push(label);
+                    }
+                }
+            }
+        }
+        let (pass, reason) = if !shared_with.is_empty() {
+            (
+                false,
+                format!("same key in another scope: {}", shared_with.join("; ")),
+            )
+        } else if has_literal {
+            (true, format!("its literal keys are used only in {scope}"))
+        } else {
+            (true, "no literal key".to_string())
+        };
+        results.push(ServerCheck {
+            check: CHECK_PER_PROJECT_KEY,
+            pass,
+            reason,
+        });
+    }
+    for (server, result) in servers.iter_mut().zip(results) {
+        server.checks.retain(|c| c.check != CHECK_PER_PROJECT_KEY);
+        server.checks.push(result);
+    }
+}

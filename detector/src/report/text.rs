@@ -1,0 +1,334 @@
+//! The human report: one block per key, then the MCP servers and the targets. Coloured on a
+//! terminal, plain anywhere else.
+use std::{
+    fmt::Display,
+    io::{self, Write},
+};
+
+use owo_colors::{OwoColorize, Style};
+
+use super::{Report, TargetReport};
+use crate::{
+    audit::{FieldEntry, Key, Location, ServerEntry},
+    detect::{value::ValueClass, Severity},
+};
+
+/// Whether to colour: decided by the caller (a terminal that supports colour, or not).
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    pub color: bool,
+}
+
+/// True when standard output is a terminal that supports colour (honours `NO_COLOR` and
+/// `FORCE_COLOR` through owo-colors' detection).
+pub fn stdout_supports_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+        && format!(
+            "{}",
+            "x".if_supports_color(owo_colors::Stream::Stdout, |t| t.bold())
+        ) != "x"
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn with(&self, text: impl Display, style: Style) -> String {
+        if self.on {
+            text.style(style).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn dim(&self, text: impl Display) -> String {
+        self.with(text, Style::new().dimmed())
+    }
+
+    fn bold(&self, text: impl Display) -> String {
+        self.with(text, Style::new().bold())
+    }
+
+    fn severity(&self, severity: Severity) -> String {
+        let label = format!("{:<8}", severity.to_string().to_uppercase());
+        let style = match severity {
+            Severity::Critical => Style::new().red().bold(),
+            Severity::High => Style::new().red(),
+            Severity::Medium => Style::new().yellow(),
+            Severity::Low => Style::new().blue(),
+        };
+        self.with(label, style)
+    }
+
+    fn pass(&self, pass: bool) -> String {
+        if pass {
+            self.with("pass", Style::new().green())
+        } else {
+            self.with("FAIL", Style::new().red())
+        }
+    }
+}
+
+pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::Result<()> {
+    let paint = Paint { on: options.color };
+    let s = &report.summary;
+    let severities: Vec<String> = s
+        .by_severity
+        .iter()
+        .rev()
+        .filter(|(_, n)| **n > 0)
+        .map(|(sev, n)| format!("{n} {sev}"))
+        .collect();
+    let breakdown = if severities.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", severities.join(", "))
+    };
+    writeln!(
+        out,
+        "{} {} key{}{} · {} MCP server{} in {} config{} · {} target{}",
+        paint.bold("detector:"),
+        s.keys,
+        plural(s.keys),
+        breakdown,
+        s.mcp_servers,
+        plural(s.mcp_servers),
+        s.mcp_configs,
+        plural(s.mcp_configs as usize),
+        s.targets,
+        plural(s.targets),
+    )?;
+    if s.failing > 0 {
+        writeln!(
+            out,
+            "{} key{} at or above {}",
+            s.failing,
+            plural(s.failing),
+            s.fail_on
+        )?;
+    }
+
+    for key in &report.keys {
+        writeln!(out)?;
+        write_key(out, &paint, key)?;
+    }
+
+    if !report.mcp_servers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint.bold("MCP servers"))?;
+        for server in &report.mcp_servers {
+            write_server(out, &paint, server)?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(out, "{}", paint.bold("Targets"))?;
+    for target in &report.targets {
+        write_target(out, &paint, target)?;
+    }
+    Ok(())
+}
+
+fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {} · {} · {} · {}",
+        paint.severity(key.severity),
+        paint.bold(&key.rule),
+        key.provider,
+        paint.bold(key.secret.as_deref().unwrap_or(&key.redacted)),
+        key.status.as_str(),
+    )?;
+    let label = |name: &str| paint.dim(format!("  {name:<12}"));
+    writeln!(out, "{}{}", label("fingerprint"), key.fingerprint)?;
+    if !key.slots.is_empty() {
+        writeln!(out, "{}{}", label("assigned to"), key.slots.join(", "))?;
+    }
+    let envs: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
+    writeln!(
+        out,
+        "{}{} · {}",
+        label("scope"),
+        if key.scope.projects.is_empty() {
+            "no project".to_string()
+        } else {
+            key.scope.projects.join(", ")
+        },
+        envs.join(", ")
+    )?;
+    for server in &key.scope.mcp_servers {
+        writeln!(
+            out,
+            "{}{} `{}` {}",
+            label("mcp server"),
+            server.client,
+            server.server,
+            server.field
+        )?;
+    }
+    if let Some(first) = key.first_seen {
+        let age = key
+            .age_days
+            .map(|d| {
+                format!(
+                    " ({d} day{} old{})",
+                    plural(d as usize),
+                    if key.overdue { ", overdue" } else { "" }
+                )
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{}{}",
+            label("first seen"),
+            first.format("%Y-%m-%d %H:%M UTC"),
+            age
+        )?;
+    }
+    if !key.violations.is_empty() {
+        let names: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
+        writeln!(
+            out,
+            "{}{}",
+            label("violations"),
+            paint.with(names.join(", "), Style::new().yellow())
+        )?;
+    }
+    for (i, location) in key.locations.iter().enumerate() {
+        let name = if i == 0 { "locations" } else { "" };
+        writeln!(out, "{}{}", label(name), describe_location(location))?;
+    }
+    for (i, step) in key.remediation.iter().enumerate() {
+        let name = if i == 0 { "fix" } else { "" };
+        writeln!(out, "{}{}. {}", label(name), i + 1, step)?;
+    }
+    Ok(())
+}
+
+fn describe_location(location: &Location) -> String {
+    let mut text = location.path.display().to_string();
+    if let (Some(line), Some(column)) = (location.line, location.column) {
+        text.push_str(&format!(":{line}:{column}"));
+    }
+    text.push_str(&format!("  {}", location.kind.as_str()));
+    if let Some(server) = &location.mcp_server {
+        text.push_str(&format!(
+            " {} `{}`",
+            location.mcp_client.as_deref().unwrap_or("?"),
+            server
+        ));
+    }
+    if let Some(field) = &location.mcp_field {
+        text.push_str(&format!(" {field}"));
+    }
+    if let Some(mode) = location.mode {
+        text.push_str(&format!(" mode {mode:04o}"));
+    }
+    if let Some(commit) = &location.commit {
+        text.push_str(&format!(" commit {commit}"));
+    }
+    if let Some(member) = &location.member {
+        text.push_str(&format!(" member {member}"));
+    }
+    text
+}
+
+fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerEntry) -> io::Result<()> {
+    let project = server
+        .project
+        .as_deref()
+        .map(|p| format!(" [{p}]"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "  {} `{}`{} {} {}",
+        server.client,
+        paint.bold(&server.server),
+        project,
+        server.transport,
+        paint.dim(server.config.display())
+    )?;
+    for field in &server.fields {
+        writeln!(out, "      {}", describe_field(paint, field))?;
+    }
+    for check in &server.checks {
+        writeln!(
+            out,
+            "      {} {}: {}",
+            paint.pass(check.pass),
+            check.check,
+            check.reason
+        )?;
+    }
+    Ok(())
+}
+
+fn describe_field(paint: &Paint, field: &FieldEntry) -> String {
+    let class = match field.class {
+        ValueClass::Literal => paint.with("literal", Style::new().red()),
+        ValueClass::EnvRef => paint.with("env-ref", Style::new().green()),
+        ValueClass::SecretManager => paint.with("secret-manager", Style::new().green()),
+        ValueClass::InputPrompt => paint.with("input-prompt", Style::new().green()),
+        ValueClass::Placeholder => "placeholder".to_string(),
+        ValueClass::Empty => "empty".to_string(),
+    };
+    match &field.fingerprint {
+        Some(fp) => format!("{} {class} → {}", field.field, paint.dim(fp)),
+        None => format!("{} {class}", field.field),
+    }
+}
+
+fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io::Result<()> {
+    let skipped: Vec<String> = target
+        .skipped
+        .iter()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect();
+    let status = if target.failed {
+        paint.with("FAILED", Style::new().red().bold())
+    } else {
+        format!(
+            "{} object{}, {}, {} ms",
+            target.objects_scanned,
+            plural(target.objects_scanned as usize),
+            indicatif::HumanBytes(target.bytes_scanned),
+            target.duration_ms
+        )
+    };
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(", skipped {}", skipped.join(", "))
+    };
+    writeln!(out, "  {} {status}{skipped}", paint.bold(&target.target))?;
+    for config in &target.unparsed_configs {
+        writeln!(
+            out,
+            "      {} {} ({}): {}",
+            paint.with("unparsed", Style::new().yellow()),
+            config.path.display(),
+            config.client,
+            config.reason
+        )?;
+    }
+    for error in &target.errors {
+        writeln!(
+            out,
+            "      {} {}: {}",
+            paint.with("error", Style::new().red()),
+            error.path.display(),
+            error.reason
+        )?;
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,125 @@
+//! `mcp:[HOME]` targets: the MCP client configs the catalogue knows, under one home or under
+//! every home on the host. Each config is read like any file (never blocking) and parsed, so
+//! its blob carries the servers and fields the keys sit in.
+use std::{
+    ffi::CStr,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+};
+
+use rayon::prelude::*;
+
+use super::{
+    fs::{file_blob, read_path, FileRead},
+    Sink, SkipReason, SourceError, SourceOptions,
+};
+use crate::mcp::{self, ConfigRef, Home};
+
+/// Scan the configs under `home`, or under [`mcp::homes`] when no home is given.
+pub fn scan(
+    home: Option<&Path>,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+) -> Result<(), SourceError> {
+    let homes = match home {
+        Some(dir) => vec![home_at(dir)?],
+        None => {
+            let homes = mcp::homes();
+            if homes.is_empty() {
+                return Err(SourceError::new(
+                    Path::new("$HOME"),
+                    "no home directory found (set HOME or give mcp:HOME)",
+                ));
+            }
+            homes
+        }
+    };
+    for home in &homes {
+        if !home.dir.is_dir() {
+            sink.error(&home.dir, "home directory does not exist");
+            continue;
+        }
+        let configs: Vec<ConfigRef> = mcp::discover(home);
+        tracing::debug!(home = %home.dir.display(), configs = configs.len(), "MCP configs discovered");
+        configs
+            .into_par_iter()
+            .for_each(|config| read_config(config, &home.dir, options, sink));
+    }
+    Ok(())
+}
+
+fn read_config(config: ConfigRef, home: &Path, options: &SourceOptions, sink: &dyn Sink) {
+    let path = config.path.clone();
+    match read_path(&path, options.max_file_size) {
+        FileRead::Loaded(loaded) => sink.blob(file_blob(&path, loaded, home, Some(config))),
+        FileRead::Skipped(reason) => sink.skipped(&path, reason),
+        FileRead::Failed(reason) => sink.error(&path, &reason),
+        FileRead::Directory => sink.skipped(&path, SkipReason::SymlinkToDirectory),
+    }
+}
+
+/// The home at `dir`: its owner's uid, and the owner's user name when `dir` is that user's
+/// home in the password database, else the directory's name.
+pub fn home_at(dir: &Path) -> Result<Home, SourceError> {
+    let meta =
+        std::fs::metadata(dir).map_err(|e| SourceError::new(dir, super::fs::io_reason(&e)))?;
+    if !meta.is_dir() {
+        return Err(SourceError::new(
+            dir,
+            "not a directory (mcp: takes a home directory)",
+        ));
+    }
+    let uid = meta.uid();
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let user = match passwd_entry(uid) {
+        Some((name, pw_dir))
+            if std::fs::canonicalize(&pw_dir).ok().as_ref() == Some(&canonical) =>
+        {
+            name
+        }
+        _ => canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| uid.to_string()),
+    };
+    Ok(Home {
+        user,
+        uid,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// (name, home directory) of `uid` in the password database.
+fn passwd_entry(uid: u32) -> Option<(String, PathBuf)> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, whose sizes we pass, and sets
+    // `result` to `&pwd` on success; the strings it points to live in `buf`.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, NUL-terminated strings inside `buf`, which outlives these borrows.
+    let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
+    Some((
+        name.to_string_lossy().into_owned(),
+        PathBuf::from(dir.to_string_lossy().into_owned()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_that_is_nobodys_home_is_named_after_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("alice");
+        std::fs::create_dir(&home).unwrap();
+        let found = home_at(&home).unwrap();
+        assert_eq!(found.user, "alice");
+        assert_eq!(found.dir, home);
+        assert!(home_at(&dir.path().join("nobody")).is_err());
+    }
+}
