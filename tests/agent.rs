@@ -26,7 +26,9 @@ const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
 /// known exe, cmdline and parent, and each opens the file exactly as asked.
 #[test]
 fn opener() {
-    let Ok(spec) = std::env::var(OPENER_ENV) else { return };
+    let Ok(spec) = std::env::var(OPENER_ENV) else {
+        return;
+    };
     let parts: Vec<&str> = spec.splitn(3, '\t').collect();
     let result = match parts.as_slice() {
         ["path", path] => open_path(path),
@@ -34,17 +36,35 @@ fn opener() {
             std::env::set_current_dir(dir).unwrap();
             open_path(name)
         }
-        ["dirfd", dir, name] => with_dirfd(dir, |dirfd, name| {
-            // SAFETY: valid fd and C string.
-            unsafe { libc::openat(dirfd, name.as_ptr(), libc::O_RDONLY) as i64 }
-        }, name),
-        ["openat2", dir, name] => with_dirfd(dir, |dirfd, name| {
-            let how = OpenHow { flags: libc::O_RDONLY as u64, mode: 0, resolve: 0 };
-            // SAFETY: the openat2 ABI: dirfd, path, struct open_how, its size.
-            unsafe {
-                libc::syscall(libc::SYS_openat2, dirfd, name.as_ptr(), &how, size_of::<OpenHow>())
-            }
-        }, name),
+        ["dirfd", dir, name] => with_dirfd(
+            dir,
+            |dirfd, name| {
+                // SAFETY: valid fd and C string.
+                unsafe { libc::openat(dirfd, name.as_ptr(), libc::O_RDONLY) as i64 }
+            },
+            name,
+        ),
+        ["openat2", dir, name] => with_dirfd(
+            dir,
+            |dirfd, name| {
+                let how = OpenHow {
+                    flags: libc::O_RDONLY as u64,
+                    mode: 0,
+                    resolve: 0,
+                };
+                // SAFETY: the openat2 ABI: dirfd, path, struct open_how, its size.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_openat2,
+                        dirfd,
+                        name.as_ptr(),
+                        &how,
+                        size_of::<OpenHow>(),
+                    )
+                }
+            },
+            name,
+        ),
         ["open", path] => {
             let path = CString::new(*path).unwrap();
             // SAFETY: the legacy open(2) syscall with a valid C string.
@@ -69,7 +89,11 @@ fn opener() {
         }
         other => panic!("unknown opener spec {other:?}"),
     };
-    assert!(result >= 0, "open failed: {}", std::io::Error::last_os_error());
+    assert!(
+        result >= 0,
+        "open failed: {}",
+        std::io::Error::last_os_error()
+    );
     // Exit at once, before the harness prints anything: the agent must still name us.
     std::process::exit(0);
 }
@@ -149,7 +173,11 @@ impl Agent {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let agent = Agent { child, events, _dir: dir };
+        let agent = Agent {
+            child,
+            events,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !agent.records().iter().any(|r| r["type"] == "ready") {
             assert!(Instant::now() < deadline, "agent never printed ready");
@@ -159,7 +187,9 @@ impl Agent {
     }
 
     fn records(&self) -> Vec<Value> {
-        let Ok(file) = fs::File::open(&self.events) else { return Vec::new() };
+        let Ok(file) = fs::File::open(&self.events) else {
+            return Vec::new();
+        };
         BufReader::new(file)
             .lines()
             .map_while(Result::ok)
@@ -187,11 +217,17 @@ impl Agent {
 }
 
 fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
-    records.iter().filter(|r| r["type"] == "open" && r["pid"] == pid).collect()
+    records
+        .iter()
+        .filter(|r| r["type"] == "open" && r["pid"] == pid)
+        .collect()
 }
 
 fn canonical_test_exe() -> String {
-    fs::canonicalize(std::env::current_exe().unwrap()).unwrap().display().to_string()
+    fs::canonicalize(std::env::current_exe().unwrap())
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -211,13 +247,47 @@ fn every_way_of_naming_a_watched_file_is_one_open_event() {
 
     let root_str = root.to_str().unwrap();
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
-        ("absolute path", vec!["path".into(), watched.display().to_string()], "openat"),
-        ("relative to the cwd", vec!["cwd".into(), root_str.into(), "mcp.json".into()], "openat"),
-        ("through a symlink", vec!["path".into(), root.join("symlink.json").display().to_string()], "openat"),
-        ("through a hard link", vec!["path".into(), root.join("hardlink.json").display().to_string()], "openat"),
-        ("openat with a dirfd", vec!["dirfd".into(), root_str.into(), "mcp.json".into()], "openat"),
-        ("openat2", vec!["openat2".into(), root_str.into(), "mcp.json".into()], "openat2"),
-        ("legacy open", vec!["open".into(), watched.display().to_string()], "open"),
+        (
+            "absolute path",
+            vec!["path".into(), watched.display().to_string()],
+            "openat",
+        ),
+        (
+            "relative to the cwd",
+            vec!["cwd".into(), root_str.into(), "mcp.json".into()],
+            "openat",
+        ),
+        (
+            "through a symlink",
+            vec![
+                "path".into(),
+                root.join("symlink.json").display().to_string(),
+            ],
+            "openat",
+        ),
+        (
+            "through a hard link",
+            vec![
+                "path".into(),
+                root.join("hardlink.json").display().to_string(),
+            ],
+            "openat",
+        ),
+        (
+            "openat with a dirfd",
+            vec!["dirfd".into(), root_str.into(), "mcp.json".into()],
+            "openat",
+        ),
+        (
+            "openat2",
+            vec!["openat2".into(), root_str.into(), "mcp.json".into()],
+            "openat2",
+        ),
+        (
+            "legacy open",
+            vec!["open".into(), watched.display().to_string()],
+            "open",
+        ),
     ];
     let mut pids = Vec::new();
     for (name, spec, _) in &cases {
@@ -239,7 +309,11 @@ fn every_way_of_naming_a_watched_file_is_one_open_event() {
     }
     for (i, (name, pid)) in all.iter().enumerate() {
         let opens = opens_by(&records, *pid);
-        assert_eq!(opens.len(), 1, "{name}: exactly one open event, got {opens:#?}");
+        assert_eq!(
+            opens.len(),
+            1,
+            "{name}: exactly one open event, got {opens:#?}"
+        );
         let open = opens[0];
         assert_eq!(open["file"], watched.display().to_string(), "{name}");
         assert_eq!(open["ino"], ino, "{name}");
@@ -254,8 +328,17 @@ fn every_way_of_naming_a_watched_file_is_one_open_event() {
         // thread's own, pid is the process's.
         assert_eq!(open["comm"], "opener", "{name}");
         assert_ne!(open["tid"], open["pid"], "{name}");
-        let cmdline: Vec<&str> = open["cmdline"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        assert_eq!(&cmdline[1..], ["--exact", "opener", "--nocapture", "--test-threads=1"], "{name}");
+        let cmdline: Vec<&str> = open["cmdline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &cmdline[1..],
+            ["--exact", "opener", "--nocapture", "--test-threads=1"],
+            "{name}"
+        );
         let ancestry = open["ancestry"].as_array().unwrap();
         assert_eq!(ancestry[0]["pid"], me, "{name}: parent first in ancestry");
         assert_eq!(ancestry[0]["exe"], exe.as_str(), "{name}");
@@ -273,10 +356,21 @@ fn with_bind_mount<T>(source: &Path, target: &Path, f: impl FnOnce() -> T) -> Op
     let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
     let (src, dst) = (c(source), c(target));
     // SAFETY: valid C strings; a bind mount has no data argument.
-    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
-        assert!(std::env::var("CI").is_err(), "bind mount failed under CI: {err}");
+        assert!(
+            std::env::var("CI").is_err(),
+            "bind mount failed under CI: {err}"
+        );
         eprintln!("bind-mount case skipped: {err}");
         return None;
     }
@@ -315,7 +409,10 @@ fn a_burst_is_delivered_or_counted_as_lost() {
 #[test]
 fn a_burst_into_a_tiny_buffer_counts_every_loss() {
     let lost = burst(&["--ring-buffer-kib", "16"]);
-    assert!(lost.is_some_and(|lost| lost > 0), "a 16 KiB buffer must overflow");
+    assert!(
+        lost.is_some_and(|lost| lost > 0),
+        "a 16 KiB buffer must overflow"
+    );
 }
 
 /// 100,000 opens of a watched file; returns how many records were lost.
@@ -334,9 +431,17 @@ fn burst(options: &[&str]) -> Option<u64> {
     let heartbeat = records.last().unwrap();
     let lost = heartbeat["lost_open"].as_u64().unwrap();
     eprintln!("burst of {BURST}: {delivered} delivered, {lost} lost");
-    assert_eq!(delivered + lost, BURST, "delivered {delivered} + lost {lost}");
+    assert_eq!(
+        delivered + lost,
+        BURST,
+        "delivered {delivered} + lost {lost}"
+    );
     assert_eq!(heartbeat["events"].as_u64().unwrap(), delivered);
-    let gaps: u64 = records.iter().filter(|r| r["type"] == "gap").map(|r| r["lost_open"].as_u64().unwrap()).sum();
+    let gaps: u64 = records
+        .iter()
+        .filter(|r| r["type"] == "gap")
+        .map(|r| r["lost_open"].as_u64().unwrap())
+        .sum();
     assert_eq!(gaps, lost, "every loss is announced by a gap record");
     Some(lost)
 }
@@ -353,7 +458,11 @@ fn a_process_that_exits_at_once_is_still_named() {
     // /bin/cat runs, opens, exits: by the time its record is read it is gone from /proc.
     let mut pids = Vec::new();
     for _ in 0..5 {
-        let mut child = Command::new("/bin/cat").arg(&watched).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new("/bin/cat")
+            .arg(&watched)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         pids.push(child.id());
         child.wait().unwrap();
     }
@@ -364,7 +473,10 @@ fn a_process_that_exits_at_once_is_still_named() {
         assert_eq!(opens.len(), 1);
         assert_eq!(opens[0]["exe"], cat.as_str());
         assert_eq!(opens[0]["comm"], "cat");
-        assert_eq!(opens[0]["cmdline"], serde_json::json!(["/bin/cat", watched.display().to_string()]));
+        assert_eq!(
+            opens[0]["cmdline"],
+            serde_json::json!(["/bin/cat", watched.display().to_string()])
+        );
     }
 }
 
@@ -378,7 +490,14 @@ fn the_agent_refuses_clearly_without_root() {
     fs::write(&watched, "{}").unwrap();
     // setpriv (util-linux) drops to nobody for this one command.
     let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", DETECTOR, "agent", "--watch"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            DETECTOR,
+            "agent",
+            "--watch",
+        ])
         .arg(&watched)
         .output()
         .expect("setpriv");

@@ -31,7 +31,10 @@ pub const INODE_BITMAP_WORDS: u32 = 1 << 15;
 #[inline(always)]
 pub fn inode_bit(ino: u64) -> (u32, u64) {
     let hash = ino.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 21);
-    (((hash >> 6) as u32) & (INODE_BITMAP_WORDS - 1), 1u64 << (hash & 63))
+    (
+        ((hash >> 6) as u32) & (INODE_BITMAP_WORDS - 1),
+        1u64 << (hash & 63),
+    )
 }
 
 /// Identity of a watched file: kernel-encoded device (`MKDEV(major, minor)` = `major << 20 |

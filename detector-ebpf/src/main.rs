@@ -12,9 +12,8 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user_buf,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_buf,
         generated::{bpf_get_current_cgroup_id, bpf_get_current_task},
     },
     macros::{map, raw_tracepoint, tracepoint},
@@ -68,15 +67,13 @@ static WATCHED: HashMap<FileKey, u32> = HashMap::with_max_entries(1 << 16, 0);
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost::SLOTS, 0);
 
 macro_rules! offset {
-    ($field:ident) => {
-        {
-            // SAFETY: reading our own global; volatile so the loader-set value is not
-            // const-folded.
-            #[allow(unused_unsafe)]
-            let value = unsafe { core::ptr::read_volatile(&OFFSETS.$field) };
-            value as usize
-        }
-    };
+    ($field:ident) => {{
+        // SAFETY: reading our own global; volatile so the loader-set value is not
+        // const-folded.
+        #[allow(unused_unsafe)]
+        let value = unsafe { core::ptr::read_volatile(&OFFSETS.$field) };
+        value as usize
+    }};
 }
 
 #[inline(always)]
@@ -226,7 +223,11 @@ fn fill_exec(ctx: &TracePointContext, event: *mut ExecEvent) -> Result<(), i64> 
     let arg_start: u64 = read(mm, offset!(mm_arg_start))?;
     let arg_end: u64 = read(mm, offset!(mm_arg_end))?;
     let len = arg_end.saturating_sub(arg_start) as usize;
-    let len = if len > EXEC_ARGS_LEN { EXEC_ARGS_LEN } else { len };
+    let len = if len > EXEC_ARGS_LEN {
+        EXEC_ARGS_LEN
+    } else {
+        len
+    };
     // Fixed-size reads keep the verifier happy; argv is followed by envp on the stack, so a
     // full read normally succeeds, and shorter ones are the fallback near a page end.
     for size in [EXEC_ARGS_LEN, 128, 32] {

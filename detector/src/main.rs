@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Command::Rules { command } => detector::commands::rules::run(&command),
     };
     match result {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(err) => {
             eprintln!("detector: {err:#}");
             detector::commands::EXIT_ERROR.into()

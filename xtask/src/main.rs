@@ -55,7 +55,9 @@ fn main() -> Result<()> {
             cmd.arg("agent").args(args);
             run(&mut cmd)
         }
-        Task::Bench { which: which @ bench::Which::OpenLoop { .. } } => bench::run(which),
+        Task::Bench {
+            which: which @ bench::Which::OpenLoop { .. },
+        } => bench::run(which),
         Task::Bench { which } => {
             setup::setup()?;
             build(&["build", "--release"])?;
@@ -66,7 +68,9 @@ fn main() -> Result<()> {
 
 /// A cargo command that must embed the eBPF programs.
 fn build(args: &[&str]) -> Result<()> {
-    run(Command::new("cargo").args(args).env("DETECTOR_REQUIRE_EBPF", "1"))
+    run(Command::new("cargo")
+        .args(args)
+        .env("DETECTOR_REQUIRE_EBPF", "1"))
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -84,7 +88,9 @@ fn path_with_cargo_bin() -> String {
 }
 
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }

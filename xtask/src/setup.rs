@@ -60,18 +60,38 @@ fn rust_toolchains() -> Result<()> {
         .args(["toolchain", "list"])
         .output()
         .context("rustup is required")?;
-    if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.starts_with("nightly")) {
+    if !String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .any(|l| l.starts_with("nightly"))
+    {
         eprintln!("xtask setup: installing the nightly toolchain");
-        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
     }
     let components = Command::new("rustup")
         .args(["component", "list", "--installed", "--toolchain", "nightly"])
         .output()?;
-    if !String::from_utf8_lossy(&components.stdout).lines().any(|l| l.starts_with("rust-src")) {
+    if !String::from_utf8_lossy(&components.stdout)
+        .lines()
+        .any(|l| l.starts_with("rust-src"))
+    {
         eprintln!("xtask setup: adding rust-src to nightly");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
-    let stable = Command::new("rustup").args(["component", "list", "--installed"]).output()?;
+    let stable = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()?;
     let stable = String::from_utf8_lossy(&stable.stdout);
     for component in ["clippy", "rustfmt"] {
         if !stable.lines().any(|l| l.starts_with(component)) {
@@ -86,7 +106,10 @@ fn bpf_linker() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: building bpf-linker against LLVM 22 (a few minutes)");
-    let path = format!("{LLVM_PREFIX}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{LLVM_PREFIX}/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
     run(Command::new("cargo")
         .args(["install", "bpf-linker", "--version", "0.13.0"])
         .args(["--no-default-features", "--features", "llvm-22"])

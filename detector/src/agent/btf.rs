@@ -46,16 +46,21 @@ pub struct Btf {
 
 impl Btf {
     pub fn from_file(path: &Path) -> Result<Btf> {
-        let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let data =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         Btf::parse(&data).with_context(|| format!("{} is not valid BTF", path.display()))
     }
 
     pub fn parse(data: &[u8]) -> Result<Btf> {
         let u16_at = |at: usize| -> Result<u16> {
-            Ok(u16::from_le_bytes(data.get(at..at + 2).context("truncated")?.try_into()?))
+            Ok(u16::from_le_bytes(
+                data.get(at..at + 2).context("truncated")?.try_into()?,
+            ))
         };
         let u32_at = |at: usize| -> Result<u32> {
-            Ok(u32::from_le_bytes(data.get(at..at + 4).context("truncated")?.try_into()?))
+            Ok(u32::from_le_bytes(
+                data.get(at..at + 4).context("truncated")?.try_into()?,
+            ))
         };
         if u16_at(0)? != MAGIC {
             bail!("bad magic (big-endian BTF is not supported)");
@@ -70,7 +75,12 @@ impl Btf {
             .context("string section out of bounds")?
             .to_vec();
 
-        let mut types = vec![Type { name: 0, kind: 0, referred: 0, members: Vec::new() }];
+        let mut types = vec![Type {
+            name: 0,
+            kind: 0,
+            referred: 0,
+            members: Vec::new(),
+        }];
         let mut at = type_off;
         let end = type_off + type_len;
         while at < end {
@@ -91,7 +101,11 @@ impl Btf {
                         members.push(Member {
                             name: u32_at(at)?,
                             type_id: u32_at(at + 4)?,
-                            bit_offset: if kind_flag { offset & 0x00ff_ffff } else { offset },
+                            bit_offset: if kind_flag {
+                                offset & 0x00ff_ffff
+                            } else {
+                                offset
+                            },
                         });
                         at += 12;
                     }
@@ -100,10 +114,19 @@ impl Btf {
                 KIND_DATASEC | KIND_ENUM64 => at += 12 * vlen,
                 _ => {}
             }
-            types.push(Type { name, kind, referred: size_or_type, members });
+            types.push(Type {
+                name,
+                kind,
+                referred: size_or_type,
+                members,
+            });
         }
 
-        let mut btf = Btf { strings, types, structs_by_name: HashMap::new() };
+        let mut btf = Btf {
+            strings,
+            types,
+            structs_by_name: HashMap::new(),
+        };
         for (id, ty) in btf.types.iter().enumerate() {
             if ty.kind == KIND_STRUCT && ty.name != 0 {
                 let name = btf.string(ty.name).to_string();

@@ -127,12 +127,19 @@ impl Sink {
                     .with_context(|| format!("cannot open events file {}", path.display()))?,
             )
         };
-        Ok(Sink { out: BufWriter::with_capacity(1 << 16, out), seq: 0 })
+        Ok(Sink {
+            out: BufWriter::with_capacity(1 << 16, out),
+            seq: 0,
+        })
     }
 
     pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<()> {
         self.seq += 1;
-        let line = Line { time: rfc3339(time), seq: self.seq, record };
+        let line = Line {
+            time: rfc3339(time),
+            seq: self.seq,
+            record,
+        };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")?;
         Ok(())

@@ -37,8 +37,12 @@ const STRUCT_MEMBERS: &[(&str, &str, Field)] = &[
 
 /// (tracepoint category, name, record field, where it goes).
 const TRACEPOINT_FIELDS: &[(&str, &str, &str, Field)] = &[
-    ("sched", "sched_process_exec", "filename", |o| &mut o.tp_exec_filename),
-    ("sched", "sched_process_exit", "group_dead", |o| &mut o.tp_exit_group_dead),
+    ("sched", "sched_process_exec", "filename", |o| {
+        &mut o.tp_exec_filename
+    }),
+    ("sched", "sched_process_exit", "group_dead", |o| {
+        &mut o.tp_exit_group_dead
+    }),
 ];
 
 /// The offsets table handed to the programs.
@@ -59,13 +63,28 @@ pub fn offsets(tracefs: &Path) -> Result<Offsets> {
 }
 
 /// The offset of `field` in the records of tracepoint `category/name`, from its `format` file.
-pub fn tracepoint_field_offset(tracefs: &Path, category: &str, name: &str, field: &str) -> Result<u32> {
-    let path = tracefs.join("events").join(category).join(name).join("format");
-    let format = fs::read_to_string(&path)
-        .with_context(|| format!("tracepoint {category}/{name}: cannot read {}", path.display()))?;
+pub fn tracepoint_field_offset(
+    tracefs: &Path,
+    category: &str,
+    name: &str,
+    field: &str,
+) -> Result<u32> {
+    let path = tracefs
+        .join("events")
+        .join(category)
+        .join(name)
+        .join("format");
+    let format = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "tracepoint {category}/{name}: cannot read {}",
+            path.display()
+        )
+    })?;
     for line in format.lines() {
         let line = line.trim();
-        let Some(decl) = line.strip_prefix("field:") else { continue };
+        let Some(decl) = line.strip_prefix("field:") else {
+            continue;
+        };
         let mut parts = decl.split(';');
         let declaration = parts.next().unwrap_or_default();
         let declared_name = declaration
@@ -86,7 +105,10 @@ pub fn tracepoint_field_offset(tracefs: &Path, category: &str, name: &str, field
             }
         }
     }
-    bail!("tracepoint {category}/{name} has no field {field} ({})", path.display())
+    bail!(
+        "tracepoint {category}/{name} has no field {field} ({})",
+        path.display()
+    )
 }
 
 /// Where tracefs is, mounting it when it is not (it is not mounted at boot on some hosts).
@@ -98,13 +120,22 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
     }
     let target = Path::new("/sys/kernel/tracing");
     if !target.is_dir() {
-        bail!("tracefs is not available: {} does not exist (kernel without CONFIG_TRACING?)", target.display());
+        bail!(
+            "tracefs is not available: {} does not exist (kernel without CONFIG_TRACING?)",
+            target.display()
+        );
     }
     let source = CString::new("tracefs").unwrap();
     let dir = CString::new(target.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: valid NUL-terminated strings; no data argument.
     let rc = unsafe {
-        libc::mount(source.as_ptr(), dir.as_ptr(), source.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            source.as_ptr(),
+            dir.as_ptr(),
+            source.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
@@ -128,9 +159,13 @@ mod tests {
             "name: sched_process_exit\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:bool group_dead;\toffset:32;\tsize:1;\tsigned:0;\n",
         )
         .unwrap();
-        let offset = |field| tracepoint_field_offset(dir.path(), "sched", "sched_process_exit", field);
+        let offset =
+            |field| tracepoint_field_offset(dir.path(), "sched", "sched_process_exit", field);
         assert_eq!(offset("group_dead").unwrap(), 32);
         assert_eq!(offset("comm").unwrap(), 8);
-        assert!(offset("missing").unwrap_err().to_string().contains("no field missing"));
+        assert!(offset("missing")
+            .unwrap_err()
+            .to_string()
+            .contains("no field missing"));
     }
 }

@@ -46,12 +46,27 @@ pub struct Options {
 
 /// (program, how it attaches).
 const PROGRAMS: &[(&str, Attach)] = &[
-    ("detector_exit_open", Attach::TracePoint("syscalls", "sys_exit_open")),
-    ("detector_exit_openat", Attach::TracePoint("syscalls", "sys_exit_openat")),
-    ("detector_exit_openat2", Attach::TracePoint("syscalls", "sys_exit_openat2")),
-    ("detector_exec", Attach::TracePoint("sched", "sched_process_exec")),
+    (
+        "detector_exit_open",
+        Attach::TracePoint("syscalls", "sys_exit_open"),
+    ),
+    (
+        "detector_exit_openat",
+        Attach::TracePoint("syscalls", "sys_exit_openat"),
+    ),
+    (
+        "detector_exit_openat2",
+        Attach::TracePoint("syscalls", "sys_exit_openat2"),
+    ),
+    (
+        "detector_exec",
+        Attach::TracePoint("sched", "sched_process_exec"),
+    ),
     ("detector_fork", Attach::RawTracePoint("sched_process_fork")),
-    ("detector_exit", Attach::TracePoint("sched", "sched_process_exit")),
+    (
+        "detector_exit",
+        Attach::TracePoint("sched", "sched_process_exit"),
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -91,7 +106,10 @@ pub fn run(options: Options) -> Result<()> {
         watch.add_mcp_configs();
     } else {
         for path in &options.watch {
-            watch.add(path, /*TEMPSTUB*/None);
+            watch.add(
+                path,
+                crate::mcp::recognise(path).map(|c| c.client.id.to_string()),
+            );
         }
     }
     let canary = Canary::create()?;
@@ -115,8 +133,12 @@ pub fn run(options: Options) -> Result<()> {
     for key in watch.iter().map(|(k, _)| *k).chain([canary_key]) {
         let (word, bit) = detector_common::inode_bit(key.ino);
         let bits = bitmap.get(&word, 0).context("reading the inode bitmap")?;
-        bitmap.set(word, bits | bit, 0).context("filling the inode bitmap")?;
-        files.insert(key, 1, 0).context("filling the file watch map")?;
+        bitmap
+            .set(word, bits | bit, 0)
+            .context("filling the inode bitmap")?;
+        files
+            .insert(key, 1, 0)
+            .context("filling the file watch map")?;
     }
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
@@ -144,7 +166,12 @@ pub fn run(options: Options) -> Result<()> {
         canary_seen: false,
         clock: Clock::now(),
         open_events: 0,
-        lost: LostCounters { map: lost_counters, open: 0, process: 0, checked_at: Utc::now() },
+        lost: LostCounters {
+            map: lost_counters,
+            open: 0,
+            process: 0,
+            checked_at: Utc::now(),
+        },
         own_pid: std::process::id(),
     };
     let ready = Ready {
@@ -168,7 +195,9 @@ fn take_map<M>(ebpf: &mut Ebpf, name: &str) -> Result<M>
 where
     M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf.take_map(name).ok_or_else(|| anyhow!("the eBPF object has no map {name}"))?;
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))?;
     M::try_from(map).map_err(|e| anyhow!("map {name}: {e}"))
 }
 
@@ -200,14 +229,19 @@ struct Clock {
 impl Clock {
     fn now() -> Clock {
         let read = |clock| {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: valid out-pointer.
             unsafe { libc::clock_gettime(clock, &mut ts) };
             ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
         };
         let mono = read(libc::CLOCK_MONOTONIC);
         let wall = read(libc::CLOCK_REALTIME);
-        Clock { wall_minus_mono_ns: wall - mono }
+        Clock {
+            wall_minus_mono_ns: wall - mono,
+        }
     }
 
     fn wall(&self, ktime_ns: u64) -> DateTime<Utc> {
@@ -238,7 +272,11 @@ impl Canary {
     fn key(&self) -> Result<FileKey> {
         use std::os::unix::fs::MetadataExt;
         let meta = fs::metadata(&self.path)?;
-        Ok(FileKey { ino: meta.ino(), dev: watch::kernel_dev(meta.dev()), _pad: 0 })
+        Ok(FileKey {
+            ino: meta.ino(),
+            dev: watch::kernel_dev(meta.dev()),
+            _pad: 0,
+        })
     }
 
     fn probe(&self) {
@@ -263,7 +301,10 @@ struct LostCounters {
 
 impl LostCounters {
     fn read(&self, slot: u32) -> u64 {
-        self.map.get(&slot, 0).map(|values| values.iter().sum()).unwrap_or(0)
+        self.map
+            .get(&slot, 0)
+            .map(|values| values.iter().sum())
+            .unwrap_or(0)
     }
 
     /// A `gap` record when the kernel dropped records since the last check.
@@ -403,7 +444,10 @@ impl Agent {
     }
 
     fn handle(&mut self, record: &[u8]) -> Result<()> {
-        let Some(kind) = record.get(..4).map(|b| u32::from_ne_bytes(b.try_into().unwrap())) else {
+        let Some(kind) = record
+            .get(..4)
+            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+        else {
             return Ok(());
         };
         match kind {
@@ -445,8 +489,10 @@ impl Agent {
             // Watched when the record was queued, since dropped from the set.
             return Ok(());
         };
-        let (file, mcp_client) =
-            (watched.path.display().to_string(), watched.mcp_client.clone());
+        let (file, mcp_client) = (
+            watched.path.display().to_string(),
+            watched.mcp_client.clone(),
+        );
         let (exe, cmdline) = match self.processes.lookup(open.tgid) {
             Some(process) => (process.exe.clone(), process.cmdline.clone()),
             None => (String::new(), Vec::new()),
@@ -455,7 +501,10 @@ impl Agent {
             file,
             dev: dev_string(open.key.dev),
             ino: open.key.ino,
-            syscall: ["open", "openat", "openat2"].get(open.syscall as usize).copied().unwrap_or("?"),
+            syscall: ["open", "openat", "openat2"]
+                .get(open.syscall as usize)
+                .copied()
+                .unwrap_or("?"),
             flags: open.flags,
             access: access(open.flags),
             result: open.result,
@@ -476,7 +525,10 @@ impl Agent {
             mcp_server: None,
         };
         self.open_events += 1;
-        self.sink.write(self.clock.wall(open.ktime_ns), &Record::Open(Box::new(record)))
+        self.sink.write(
+            self.clock.wall(open.ktime_ns),
+            &Record::Open(Box::new(record)),
+        )
     }
 }
 

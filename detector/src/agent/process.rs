@@ -38,9 +38,15 @@ impl ProcessTable {
     /// Every process running now, from /proc.
     pub fn from_proc() -> ProcessTable {
         let mut table = ProcessTable::default();
-        let Ok(entries) = fs::read_dir("/proc") else { return table };
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return table;
+        };
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Some(process) = read_proc(pid) {
@@ -69,14 +75,34 @@ impl ProcessTable {
         if cmdline.is_empty() {
             cmdline = read_cmdline(pid);
         }
-        self.processes.insert(pid, Process { ppid, exe, cmdline, exited: None });
+        self.processes.insert(
+            pid,
+            Process {
+                ppid,
+                exe,
+                cmdline,
+                exited: None,
+            },
+        );
     }
 
     /// A new process: it runs its parent's image until it execs.
     pub fn fork(&mut self, parent: u32, child: u32) {
-        let inherited = self.processes.get(&parent).cloned().or_else(|| read_proc(parent));
+        let inherited = self
+            .processes
+            .get(&parent)
+            .cloned()
+            .or_else(|| read_proc(parent));
         let (exe, cmdline) = inherited.map(|p| (p.exe, p.cmdline)).unwrap_or_default();
-        self.processes.insert(child, Process { ppid: parent, exe, cmdline, exited: None });
+        self.processes.insert(
+            child,
+            Process {
+                ppid: parent,
+                exe,
+                cmdline,
+                exited: None,
+            },
+        );
     }
 
     pub fn exit(&mut self, pid: u32) {
@@ -87,11 +113,11 @@ impl ProcessTable {
 
     /// Looks up a process, learning it from /proc if the table missed it.
     pub fn lookup(&mut self, pid: u32) -> Option<&Process> {
-        if !self.processes.contains_key(&pid) {
-            let process = read_proc(pid)?;
-            self.processes.insert(pid, process);
+        match self.processes.entry(pid) {
+            std::collections::hash_map::Entry::Occupied(entry) => Some(entry.into_mut()),
+            std::collections::hash_map::Entry::Vacant(entry) => Some(entry.insert(read_proc(pid)?)),
         }
-        self.processes.get(&pid)
+        .map(|p| &*p)
     }
 
     /// The chain of parents, nearest first, up to (and including) pid 1.
@@ -99,7 +125,10 @@ impl ProcessTable {
         let mut chain = Vec::new();
         let mut current = self.lookup(pid).map(|p| p.ppid);
         while let Some(ppid) = current {
-            if ppid == 0 || chain.len() >= MAX_ANCESTRY || chain.iter().any(|a: &Ancestor| a.pid == ppid) {
+            if ppid == 0
+                || chain.len() >= MAX_ANCESTRY
+                || chain.iter().any(|a: &Ancestor| a.pid == ppid)
+            {
                 break;
             }
             let parent = self.lookup(ppid).cloned();
@@ -115,8 +144,10 @@ impl ProcessTable {
     /// Forgets processes that exited more than the grace period ago.
     pub fn collect_garbage(&mut self) {
         let now = Instant::now();
-        self.processes
-            .retain(|_, p| p.exited.is_none_or(|at| now.duration_since(at) < EXITED_GRACE));
+        self.processes.retain(|_, p| {
+            p.exited
+                .is_none_or(|at| now.duration_since(at) < EXITED_GRACE)
+        });
     }
 }
 
@@ -128,11 +159,18 @@ fn read_proc(pid: u32) -> Option<Process> {
     let exe = fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Some(Process { ppid, exe, cmdline: read_cmdline(pid), exited: None })
+    Some(Process {
+        ppid,
+        exe,
+        cmdline: read_cmdline(pid),
+        exited: None,
+    })
 }
 
 fn read_cmdline(pid: u32) -> Vec<String> {
-    fs::read(format!("/proc/{pid}/cmdline")).map(|raw| split_args(&raw)).unwrap_or_default()
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| split_args(&raw))
+        .unwrap_or_default()
 }
 
 fn split_args(raw: &[u8]) -> Vec<String> {
@@ -140,7 +178,9 @@ fn split_args(raw: &[u8]) -> Vec<String> {
     if raw.is_empty() {
         return Vec::new();
     }
-    raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+    raw.split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The executable's real path: the kernel's filename with links resolved, else /proc's view.
@@ -174,6 +214,9 @@ mod tests {
         assert_eq!(child.exe, "/definitely/not/here");
         let ancestry = table.ancestry(101);
         assert_eq!(ancestry[0].pid, 100);
-        assert_eq!(ancestry[0].exe, fs::canonicalize("/bin/sh").unwrap().to_string_lossy());
+        assert_eq!(
+            ancestry[0].exe,
+            fs::canonicalize("/bin/sh").unwrap().to_string_lossy()
+        );
     }
 }

@@ -38,10 +38,15 @@ impl WatchSet {
     pub fn add(&mut self, path: &Path, mcp_client: Option<String>) {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_file() => {
-                let key = FileKey { ino: meta.ino(), dev: kernel_dev(meta.dev()), _pad: 0 };
-                self.files
-                    .entry(key)
-                    .or_insert_with(|| Watched { path: path.to_path_buf(), mcp_client });
+                let key = FileKey {
+                    ino: meta.ino(),
+                    dev: kernel_dev(meta.dev()),
+                    _pad: 0,
+                };
+                self.files.entry(key).or_insert_with(|| Watched {
+                    path: path.to_path_buf(),
+                    mcp_client,
+                });
             }
             Ok(_) => self.not_watched.push(NotWatched {
                 file: path.display().to_string(),
@@ -56,7 +61,11 @@ impl WatchSet {
 
     /// Every MCP client config that exists now, in every home on the host.
     pub fn add_mcp_configs(&mut self) {
-        /*TEMPSTUB*/
+        for home in crate::mcp::homes() {
+            for config in crate::mcp::discover(&home) {
+                self.add(&config.path, Some(config.client.id.to_string()));
+            }
+        }
     }
 
     pub fn get(&self, key: &FileKey) -> Option<&Watched> {

@@ -23,7 +23,9 @@ const BURST: u64 = 100_000;
 const IDLE_WATCHED: usize = 10_000;
 
 pub fn run(iterations: u64) -> Result<()> {
-    let dir = tempfile::Builder::new().prefix("detector-bench-").tempdir_in("/tmp")?;
+    let dir = tempfile::Builder::new()
+        .prefix("detector-bench-")
+        .tempdir_in("/tmp")?;
     let unwatched = dir.path().join("unwatched.json");
     let watched = dir.path().join("watched.json");
     fs::write(&unwatched, "{}")?;
@@ -33,8 +35,11 @@ pub fn run(iterations: u64) -> Result<()> {
     let mut baseline = vec![open_close_ns(&unwatched, iterations)?];
 
     let events = dir.path().join("events.jsonl");
-    let agent = Agent::start(&[watched.clone()], &events)?;
-    rows.push(("detector agent (1 watched file)".into(), open_close_ns(&unwatched, iterations)?));
+    let agent = Agent::start(std::slice::from_ref(&watched), &events)?;
+    rows.push((
+        "detector agent (1 watched file)".into(),
+        open_close_ns(&unwatched, iterations)?,
+    ));
     let watched_ns = open_close_in_child(&watched, BURST)?;
     let agent_stats = agent.stop()?;
     let delivered = count_opens(&events, &watched)?;
@@ -43,7 +48,10 @@ pub fn run(iterations: u64) -> Result<()> {
 
     match Auditd::start(&watched) {
         Ok(auditd) => {
-            rows.push(("auditd, `-w FILE -p r`".into(), open_close_ns(&unwatched, iterations)?));
+            rows.push((
+                "auditd, `-w FILE -p r`".into(),
+                open_close_ns(&unwatched, iterations)?,
+            ));
             auditd.stop();
         }
         Err(err) => eprintln!("auditd: skipped: {err:#}"),
@@ -91,10 +99,22 @@ pub fn run(iterations: u64) -> Result<()> {
     println!("|---|---:|");
     println!("| ns per open+close of the watched file ({BURST} in a burst) | {watched_ns:.0} |");
     println!("| records delivered in the burst | {delivered} |");
-    println!("| records lost (reported by the kernel side) | {} |", agent_stats.lost_open);
-    println!("| delivered + lost | {} of {BURST} |", delivered + agent_stats.lost_open);
-    println!("| idle, {IDLE_WATCHED} watched files: resident memory | {:.1} MiB |", idle.rss_kib as f64 / 1024.0);
-    println!("| idle, {IDLE_WATCHED} watched files: CPU over {} s | {} ms |", idle.seconds, idle.cpu_ms);
+    println!(
+        "| records lost (reported by the kernel side) | {} |",
+        agent_stats.lost_open
+    );
+    println!(
+        "| delivered + lost | {} of {BURST} |",
+        delivered + agent_stats.lost_open
+    );
+    println!(
+        "| idle, {IDLE_WATCHED} watched files: resident memory | {:.1} MiB |",
+        idle.rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| idle, {IDLE_WATCHED} watched files: CPU over {} s | {} ms |",
+        idle.seconds, idle.cpu_ms
+    );
     Ok(())
 }
 
@@ -116,7 +136,10 @@ fn open_close_in_child(path: &Path, iterations: u64) -> Result<f64> {
         .arg(iterations.to_string())
         .output()?;
     if !output.status.success() {
-        bail!("open loop failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "open loop failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
@@ -129,7 +152,11 @@ pub fn open_close_once(path: &Path, iterations: u64) -> Result<f64> {
         // SAFETY: a valid C string; the fd is closed right away.
         let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if fd < 0 {
-            bail!("open {}: {}", path.display(), std::io::Error::last_os_error());
+            bail!(
+                "open {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
         }
         // SAFETY: fd was just opened by us.
         unsafe { libc::close(fd) };
@@ -159,10 +186,16 @@ impl Agent {
             .stdin(Stdio::null())
             .spawn()
             .context("cannot start detector agent")?;
-        let agent = Agent { child, events: events.to_path_buf() };
+        let agent = Agent {
+            child,
+            events: events.to_path_buf(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if fs::read_to_string(events).unwrap_or_default().contains("\"type\":\"ready\"") {
+            if fs::read_to_string(events)
+                .unwrap_or_default()
+                .contains("\"type\":\"ready\"")
+            {
                 return Ok(agent);
             }
             thread::sleep(Duration::from_millis(50));
@@ -212,12 +245,19 @@ impl Auditd {
             crate::run(&mut Command::new("auditd"))?;
             thread::sleep(Duration::from_secs(1));
         }
-        crate::run(Command::new("auditctl").arg("-w").arg(watched).args(["-p", "r", "-k", "detector-bench"]))?;
+        crate::run(Command::new("auditctl").arg("-w").arg(watched).args([
+            "-p",
+            "r",
+            "-k",
+            "detector-bench",
+        ]))?;
         Ok(Auditd)
     }
 
     fn stop(self) {
-        let _ = Command::new("auditctl").args(["-D", "-k", "detector-bench"]).output();
+        let _ = Command::new("auditctl")
+            .args(["-D", "-k", "detector-bench"])
+            .output();
         if let Ok(pid) = fs::read_to_string("/var/run/auditd.pid") {
             if let Ok(pid) = pid.trim().parse::<i32>() {
                 // SAFETY: stopping the daemon this benchmark started.
@@ -288,17 +328,26 @@ fn idle_footprint(dir: &Path) -> Result<Idle> {
     let cpu_after = cpu_ticks(agent.pid())?;
     let rss_kib = fs::read_to_string(format!("/proc/{}/status", agent.pid()))?
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>()))
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>())
+        })
         .context("no VmRSS")??;
     agent.stop()?;
     // SAFETY: sysconf has no preconditions.
     let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Ok(Idle { rss_kib, cpu_ms: (cpu_after - cpu_before) * 1000 / ticks_per_second, seconds })
+    Ok(Idle {
+        rss_kib,
+        cpu_ms: (cpu_after - cpu_before) * 1000 / ticks_per_second,
+        seconds,
+    })
 }
 
 fn cpu_ticks(pid: u32) -> Result<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 2..].split_whitespace().collect();
+    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 2..]
+        .split_whitespace()
+        .collect();
     // utime and stime are fields 14 and 15 of stat; 12 and 13 after "pid (comm) ".
     Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
 }

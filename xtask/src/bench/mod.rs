@@ -15,7 +15,10 @@ pub enum Which {
     },
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
-    OpenLoop { path: std::path::PathBuf, iterations: u64 },
+    OpenLoop {
+        path: std::path::PathBuf,
+        iterations: u64,
+    },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
