@@ -7,6 +7,7 @@ pub mod btf;
 pub mod event;
 pub mod kernel;
 pub mod process;
+pub mod sink;
 pub mod watch;
 
 use std::{
@@ -26,8 +27,9 @@ use detector_common::{kind, lost, ExecEvent, FileKey, OpenEvent, TaskEvent, COMM
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
-    event::{Gap, Heartbeat, Open, Ready, Record, Sink},
+    event::{Gap, Heartbeat, Open, Ready, Record},
     process::ProcessTable,
+    sink::Sink,
     watch::{dev_string, WatchSet},
 };
 
@@ -362,8 +364,11 @@ impl Agent {
         }
         let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut next_heartbeat = Instant::now() + options.heartbeat;
+        // No periodic wake-up besides the heartbeat: an idle agent costs no CPU.
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + options.heartbeat,
+            options.heartbeat,
+        );
         let stop_at = options.duration.map(|d| tokio::time::Instant::now() + d);
         let stop = async {
             match stop_at {
@@ -379,15 +384,13 @@ impl Agent {
                     let mut guard = guard?;
                     self.drain(guard.get_inner_mut())?;
                     guard.clear_ready();
+                    self.check_lost()?;
                 }
-                _ = tick.tick() => {
+                _ = heartbeat.tick() => {
                     self.check_lost()?;
                     self.processes.collect_garbage();
-                    if Instant::now() >= next_heartbeat {
-                        next_heartbeat += options.heartbeat;
-                        self.heartbeat(false)?;
-                        self.canary.probe();
-                    }
+                    self.heartbeat(false)?;
+                    self.canary.probe();
                 }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
