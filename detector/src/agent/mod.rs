@@ -4,6 +4,7 @@
 //! Kernel side: `detector-ebpf`. Filtering by file identity happens there; what reaches this
 //! module is only opens of watched files plus exec/fork/exit records for the process table.
 pub mod btf;
+pub mod chain;
 pub mod event;
 pub mod kernel;
 pub mod process;
@@ -40,7 +41,7 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("DETECTOR_EBPF_OBJE
 /// What the agent is asked to do; filled from the command line.
 pub struct Options {
     pub watch: Vec<PathBuf>,
-    pub events: String,
+    pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
     pub duration: Option<Duration>,
@@ -160,7 +161,7 @@ pub fn run(options: Options) -> Result<()> {
         .build()
         .context("cannot start the event loop")?;
     let mut agent = Agent {
-        sink: Sink::open(&options.events)?,
+        sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
         watch,
         canary,
