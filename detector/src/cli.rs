@@ -126,13 +126,14 @@ pub struct AgentArgs {
     /// Rotated events files to keep (FILE.1 … FILE.N); older ones are deleted.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub rotate_keep: u32,
-    /// Also send every record to syslog as RFC 5424: `unix:/dev/log`, `udp:HOST:PORT` or
-    /// `tcp:HOST:PORT` (octet-counted framing). Repeatable.
+    /// Send every record to syslog as RFC 5424 (the JSON line is the message):
+    /// `unix:/dev/log`, `udp:HOST:PORT` or `tcp:HOST:PORT` (octet-counted framing).
+    /// Repeatable, and combines with --events.
     #[arg(long, value_name = "unix:PATH|udp:HOST:PORT|tcp:HOST:PORT")]
     pub syslog: Vec<String>,
     /// Syslog facility of the records (alerts, gaps and a missed canary are `warning`, the
     /// rest `info`).
-    #[arg(long, value_enum, default_value_t = SyslogFacility::Authpriv)]
+    #[arg(long, value_enum, default_value_t = SyslogFacility::Authpriv, value_name = "FACILITY")]
     pub syslog_facility: SyslogFacility,
     /// Seconds between heartbeat records.
     #[arg(long, default_value_t = 60, value_name = "N")]
