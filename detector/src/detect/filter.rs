@@ -35,6 +35,10 @@ pub fn is_literal_secret(value: &str) -> bool {
         return false;
     }
     let v = value.trim();
+    // Binary data (compiled files, images) is not a configured value.
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
     let lower = v.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
@@ -102,7 +106,7 @@ fn looks_like_path(v: &str, lower: &str) -> bool {
 /// `refresh_token`. A real key nearly always has a digit inside a run of mixed characters; one
 /// without a digit has to mix at least three of lowercase, uppercase and symbols.
 fn looks_like_code(v: &str) -> bool {
-    if v.contains("::") || v.contains("->") {
+    if v.contains("::") || v.contains("->") || is_format_string(v) {
         return true;
     }
     let has_digit = v.bytes().any(|b| b.is_ascii_digit());
@@ -121,6 +125,13 @@ fn looks_like_code(v: &str) -> bool {
     }
     v.split(['_', '-', '.', '$'])
         .all(|part| part.is_empty() || is_identifier_word(part))
+}
+
+/// A printf-style template (`%s`, `%d`, `%(name)s`) rather than a value.
+fn is_format_string(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'%' && matches!(w[1], b's' | b'd' | b'r' | b'x' | b'('))
 }
 
 /// A word of an identifier: letters in one case, `Capitalized` or `camelCase` (never two
@@ -238,6 +249,8 @@ mod tests {
             "_bindgen_ty_7",
             "SOME_CONSTANT_2",
             "Password1",
+            "%szValid",
+            "r\u{1}\u{0}submitzServer",
         ] {
             assert!(!is_literal_secret(not_secret), "{not_secret:?}");
         }
