@@ -4,15 +4,16 @@
 //! possible match on either side of a hit holds every match that contains the hit.
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
+use super::keywords::{Hit, KeywordScanner};
 use super::rules::Rule;
 
 pub(crate) struct Prefilter {
     /// `None` when no rule has keywords.
-    keywords: Option<AhoCorasick>,
-    /// Keyword pattern id → the rules that listed that keyword.
+    keywords: Option<KeywordScanner>,
+    /// Keyword id → the rules that listed that keyword.
     rules_of: Vec<Vec<usize>>,
+    /// Keyword id → its length in bytes.
+    keyword_len: Vec<usize>,
     /// Rules without keywords: they run over the whole blob.
     unconditional: Vec<usize>,
     /// Per rule: how far a window reaches on either side of a keyword hit.
@@ -25,6 +26,8 @@ pub(crate) struct Windows {
     per_rule: Vec<Vec<Range<usize>>>,
     /// Rules with at least one window, in the order they first got one.
     active: Vec<usize>,
+    /// Keyword hits of the blob.
+    hits: Vec<Hit>,
 }
 
 impl Windows {
@@ -95,18 +98,10 @@ impl Prefilter {
         let keywords = if patterns.is_empty() {
             None
         } else {
-            // Standard semantics with overlapping search: a keyword that is a prefix or a
-            // substring of another one still reports its own hits.
-            Some(
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| anyhow::anyhow!("building the keyword prefilter: {e}"))?,
-            )
+            Some(KeywordScanner::new(&patterns)?)
         };
         Ok(Prefilter {
+            keyword_len: patterns.iter().map(|p| p.len()).collect(),
             keywords,
             rules_of,
             unconditional,
@@ -126,14 +121,18 @@ impl Prefilter {
         let Some(keywords) = &self.keywords else {
             return;
         };
-        for hit in keywords.find_overlapping_iter(data) {
-            for &rule in &self.rules_of[hit.pattern().as_usize()] {
+        let mut hits = std::mem::take(&mut out.hits);
+        keywords.find_all(data, &mut hits);
+        for hit in &hits {
+            let start = hit.end - self.keyword_len[hit.keyword];
+            for &rule in &self.rules_of[hit.keyword] {
                 let reach = self.reach[rule];
-                let window = hit.start().saturating_sub(reach)
-                    ..hit.end().saturating_add(reach).min(data.len());
+                let window =
+                    start.saturating_sub(reach)..hit.end.saturating_add(reach).min(data.len());
                 out.add(rule, window);
             }
         }
+        out.hits = hits;
     }
 }
 

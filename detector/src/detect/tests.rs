@@ -326,7 +326,7 @@ description = "Demo"
 severity = "low"
 regex = '''\b(demo_[a-z0-9]{8})\b'''
 keywords = ["demo_"]
-examples = [{ text = "demo_ab12cd34", secret = "demo_ab12cd3" }, { text = "nothing", secret = "x" }]
+examples = [{ text = "demo_ab12cd34", secret = "demo_" }, { text = "nothing", secret = "x" }]
 counter_examples = ["demo_99887766"]
 "#,
     )
