@@ -10,9 +10,9 @@ use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind};
 
 /// Parts walked in lockstep.
-const LANES: usize = 4;
+pub(crate) const LANES: usize = 4;
 /// Below this many bytes per part, one plain walk is as fast.
-const MIN_LANE_LEN: usize = 2048;
+const MIN_LANE_LEN: usize = 256;
 
 pub(crate) struct KeywordScanner {
     dfa: DFA,
@@ -48,12 +48,14 @@ impl KeywordScanner {
         })
     }
 
-    /// Every keyword occurrence in `data`, in order of `end` (ties in any order).
-    pub(crate) fn find_all(&self, data: &[u8], hits: &mut Vec<Hit>) {
-        hits.clear();
+    /// Call `on_hit(lane, hit)` for every keyword occurrence in `data`. The hits of one lane
+    /// come in order of `end` (ties in any order); lanes interleave.
+    pub(crate) fn find_all(&self, data: &[u8], mut on_hit: impl FnMut(usize, Hit)) {
         let lane_len = data.len() / LANES;
         if lane_len < MIN_LANE_LEN.max(self.longest) {
-            self.walk(data, 0, 0, data.len(), self.start, hits);
+            self.walk(data, 0, 0, data.len(), self.start, &mut |hit| {
+                on_hit(0, hit)
+            });
             return;
         }
         // Part j owns the hits that end in (owned[j], owned[j + 1]] and starts reading
@@ -66,11 +68,11 @@ impl KeywordScanner {
             .map(|j| owned[j + 1] - read_from[j])
             .min()
             .unwrap_or(0);
-        let mut lane_hits: [Vec<Hit>; LANES] = Default::default();
-        let mut states = [self.start; LANES];
         let lanes: [&[u8]; LANES] =
             std::array::from_fn(|j| &data[read_from[j]..read_from[j] + lockstep]);
         let dfa = &self.dfa;
+        // Four plain locals (not an array) so that the states stay in registers.
+        let (mut s0, mut s1, mut s2, mut s3) = (self.start, self.start, self.start, self.start);
         for (i, (((&b0, &b1), &b2), &b3)) in lanes[0]
             .iter()
             .zip(lanes[1])
@@ -78,28 +80,25 @@ impl KeywordScanner {
             .zip(lanes[3])
             .enumerate()
         {
-            states[0] = dfa.next_state(Anchored::No, states[0], b0);
-            states[1] = dfa.next_state(Anchored::No, states[1], b1);
-            states[2] = dfa.next_state(Anchored::No, states[2], b2);
-            states[3] = dfa.next_state(Anchored::No, states[3], b3);
-            if dfa.is_match(states[0])
-                | dfa.is_match(states[1])
-                | dfa.is_match(states[2])
-                | dfa.is_match(states[3])
-            {
-                for j in 0..LANES {
+            s0 = dfa.next_state(Anchored::No, s0, b0);
+            s1 = dfa.next_state(Anchored::No, s1, b1);
+            s2 = dfa.next_state(Anchored::No, s2, b2);
+            s3 = dfa.next_state(Anchored::No, s3, b3);
+            if dfa.is_match(s0) | dfa.is_match(s1) | dfa.is_match(s2) | dfa.is_match(s3) {
+                for (j, state) in [s0, s1, s2, s3].into_iter().enumerate() {
                     let end = read_from[j] + i + 1;
-                    if end > owned[j] && dfa.is_match(states[j]) {
-                        self.report(states[j], end, &mut lane_hits[j]);
+                    if end > owned[j] && dfa.is_match(state) {
+                        self.report(state, end, &mut |hit| on_hit(j, hit));
                     }
                 }
             }
         }
+        let states = [s0, s1, s2, s3];
         for j in 0..LANES {
             let from = read_from[j] + lockstep;
-            let mut lane = std::mem::take(&mut lane_hits[j]);
-            self.walk(data, from, owned[j], owned[j + 1], states[j], &mut lane);
-            hits.append(&mut lane);
+            self.walk(data, from, owned[j], owned[j + 1], states[j], &mut |hit| {
+                on_hit(j, hit)
+            });
         }
     }
 
@@ -111,24 +110,23 @@ impl KeywordScanner {
         owned_from: usize,
         to: usize,
         mut state: StateID,
-        hits: &mut Vec<Hit>,
+        on_hit: &mut impl FnMut(Hit),
     ) {
         for (at, &byte) in data[from..to].iter().enumerate() {
             state = self.dfa.next_state(Anchored::No, state, byte);
             if self.dfa.is_match(state) {
                 let end = from + at + 1;
                 if end > owned_from {
-                    self.report(state, end, hits);
+                    self.report(state, end, on_hit);
                 }
             }
         }
     }
 
-    #[inline(never)]
-    fn report(&self, state: StateID, end: usize, hits: &mut Vec<Hit>) {
+    fn report(&self, state: StateID, end: usize, on_hit: &mut impl FnMut(Hit)) {
         for index in 0..self.dfa.match_len(state) {
             let keyword = self.dfa.match_pattern(state, index).as_usize();
-            hits.push(Hit { keyword, end });
+            on_hit(Hit { keyword, end });
         }
     }
 }
@@ -171,8 +169,15 @@ mod tests {
         for len in [0, 1, 3, 100, 8191, 8192, 8193, 40_000, 100_003] {
             let data: Vec<u8> = unit.bytes().cycle().take(len).collect();
             let mut hits = Vec::new();
-            scanner.find_all(&data, &mut hits);
-            assert!(hits.windows(2).all(|w| w[0].end <= w[1].end), "len {len}");
+            let mut lane_ends = [0; LANES];
+            scanner.find_all(&data, |lane, hit| {
+                assert!(
+                    hit.end >= lane_ends[lane],
+                    "len {len}: lane {lane} out of order"
+                );
+                lane_ends[lane] = hit.end;
+                hits.push(hit);
+            });
             assert_eq!(sorted(hits), naive(&keywords, &data), "len {len}");
         }
     }
@@ -188,7 +193,7 @@ mod tests {
                 let start = boundary - shift;
                 data[start..start + keywords[0].len()].copy_from_slice(keywords[0].as_bytes());
                 let mut hits = Vec::new();
-                scanner.find_all(&data, &mut hits);
+                scanner.find_all(&data, |_, hit| hits.push(hit));
                 assert_eq!(
                     hits,
                     vec![Hit {
