@@ -4,6 +4,7 @@
 //! Kernel side: `detector-ebpf`. Filtering by file identity happens there; what reaches this
 //! module is only opens of watched files plus exec/fork/exit records for the process table.
 pub mod btf;
+pub mod chain;
 pub mod event;
 pub mod kernel;
 pub mod live;
@@ -54,7 +55,7 @@ pub struct Options {
     /// The policy file (default: the built-in `rules/policy.toml`).
     pub policy: Option<PathBuf>,
     pub org_key_file: Option<PathBuf>,
-    pub events: String,
+    pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
     pub duration: Option<Duration>,
@@ -164,7 +165,7 @@ pub fn run(options: Options) -> Result<()> {
         .context("cannot start the event loop")?;
     let mut agent = Agent {
         ebpf: None,
-        sink: Sink::open(&options.events)?,
+        sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
         files,
         canary,
