@@ -163,23 +163,26 @@ impl Agent {
     fn start_with(watch: &[&Path], options: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events.jsonl");
-        let child = Command::new(DETECTOR)
+        let mut command = Command::new(DETECTOR);
+        command
             .arg("agent")
             .args(options)
             .arg("--events")
-            .arg(&events)
-            .arg("--watch")
-            .args(watch)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent {
+            .arg(&events);
+        if !watch.is_empty() {
+            command.arg("--watch").args(watch);
+        }
+        let child = command.stdin(Stdio::null()).spawn().unwrap();
+        let mut agent = Agent {
             child,
             events,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !agent.records().iter().any(|r| r["type"] == "ready") {
+            if let Some(status) = agent.child.try_wait().unwrap() {
+                panic!("the agent exited before it was ready: {status}");
+            }
             assert!(Instant::now() < deadline, "agent never printed ready");
             thread::sleep(Duration::from_millis(20));
         }
@@ -717,4 +720,68 @@ fn check_policy_explains_and_rejects_clearly() {
         stderr.contains("no-such-client") && stderr.lines().count() == 1,
         "{stderr}"
     );
+}
+
+#[test]
+fn files_the_policy_names_are_picked_up_when_they_appear() {
+    if !kernel_available() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path();
+    // The built-in policy, on a home of our own: nothing to watch yet.
+    let agent = Agent::start_with(
+        &[],
+        &[
+            "--home",
+            home_dir.to_str().unwrap(),
+            "--heartbeat-secs",
+            "3600",
+        ],
+    );
+    let ready = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "ready");
+    assert_eq!(ready["watched"].as_array().unwrap().len(), 0, "{ready}");
+
+    // A client installed later: its config directory and config appear, with a plaintext key.
+    fs::create_dir(home_dir.join(".cursor")).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let config = home_dir.join(".cursor/mcp.json");
+    let secret = ["xoxb-", "1234567890-", "1234567890123-", &"aB3d".repeat(6)].concat();
+    let text = serde_json::json!({"mcpServers": {"slack": {"command": "npx",
+        "args": ["-y", "@modelcontextprotocol/server-slack"], "env": {"SLACK_BOT_TOKEN": secret}}}});
+    save_by_rename(&config, &text.to_string());
+    let change = agent.wait_for(Duration::from_secs(2), |r| r["type"] == "config-change");
+    assert_eq!(change["file"], config.display().to_string());
+    assert_eq!(change["verdict"], "alert");
+    assert_eq!(change["mcp_client"], "cursor");
+    assert_eq!(change["policy_rule"], "cursor");
+
+    // An SSH key created later is a policy file too.
+    fs::create_dir(home_dir.join(".ssh")).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let ssh_key = home_dir.join(".ssh/id_ed25519");
+    fs::write(&ssh_key, "not really a key").unwrap();
+    thread::sleep(Duration::from_millis(300));
+
+    let mut readers = Vec::new();
+    for path in [&config, &ssh_key] {
+        let mut cat = Command::new("/bin/cat")
+            .arg(path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        readers.push(cat.id());
+        cat.wait().unwrap();
+    }
+    // Deleted: dropped (a later reader of a file of that name sees nothing until it returns).
+    fs::remove_file(&ssh_key).unwrap();
+    let records = agent.stop();
+    let config_open = opens_by(&records, readers[0]);
+    assert_eq!(config_open.len(), 1);
+    assert_eq!(config_open[0]["policy_rule"], "cursor");
+    assert_eq!(config_open[0]["verdict"], "alert");
+    let key_open = opens_by(&records, readers[1]);
+    assert_eq!(key_open.len(), 1);
+    assert_eq!(key_open[0]["policy_rule"], "ssh-keys");
+    assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
 }

@@ -121,6 +121,10 @@ pub struct AgentArgs {
     /// Parse a policy, explain it and list what it would watch on this host; then exit.
     #[arg(long, value_name = "FILE", conflicts_with = "policy")]
     pub check_policy: Option<PathBuf>,
+    /// Watch these home directories instead of every home on the host (e.g. the host's homes
+    /// as mounted into a container). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub home: Vec<PathBuf>,
     /// The org key for the fingerprints of `config-change` records (as for `detector scan`).
     #[arg(long, value_name = "FILE")]
     pub org_key_file: Option<PathBuf>,

@@ -27,6 +27,8 @@ use crate::mcp::{self, Home, McpServer};
 pub struct LiveFiles {
     policy: Policy,
     homes: Vec<Home>,
+    /// `--home`: these homes only, not every home on the host.
+    fixed_homes: bool,
     /// `--watch`: exactly these paths (re-armed when replaced); otherwise the policy's files.
     explicit: Option<BTreeSet<PathBuf>>,
     watch: WatchSet,
@@ -45,6 +47,7 @@ impl LiveFiles {
     /// Builds the watch set, fills the kernel maps, and takes every file's baseline.
     pub fn start(
         policy: Policy,
+        homes: Option<Vec<Home>>,
         explicit: &[PathBuf],
         kernel: KernelWatch,
         rescanner: Rescanner,
@@ -61,7 +64,8 @@ impl LiveFiles {
             .context("cannot start inotify")?;
         let mut live = LiveFiles {
             policy,
-            homes: mcp::homes(),
+            fixed_homes: homes.is_some(),
+            homes: homes.unwrap_or_else(mcp::homes),
             explicit: (!explicit.is_empty()).then(|| explicit.iter().cloned().collect()),
             watch: WatchSet::default(),
             kernel,
@@ -167,7 +171,9 @@ impl LiveFiles {
         let mut records = Vec::new();
         if new_directory && self.explicit.is_none() {
             // A new home or config directory: everything the policy names is looked for again.
-            self.homes = mcp::homes();
+            if !self.fixed_homes {
+                self.homes = mcp::homes();
+            }
             for (path, _) in self.desired() {
                 if !self.watch.contains_path(&path) {
                     records.extend(self.reconcile(&path)?);
@@ -261,6 +267,11 @@ impl LiveFiles {
             .collect();
     }
 
+    /// A command line fit for the log (secrets redacted).
+    pub fn scrub(&self, cmdline: &[String]) -> Vec<String> {
+        self.rescanner.scrub(cmdline)
+    }
+
     /// The policy's verdict on a reader of a file of `group`.
     pub fn verdict(&self, group: Option<usize>, reader: &Reader) -> Verdict {
         self.policy.verdict(group, reader)
@@ -274,6 +285,19 @@ impl LiveFiles {
                 .iter()
                 .any(|(exe, cmdline)| server_matches(&server.argv, exe, cmdline))
         })
+    }
+}
+
+/// A directory named with `--home`, as a home: its owner and its name.
+pub fn home_at(dir: &Path) -> Home {
+    use std::os::unix::fs::MetadataExt;
+    Home {
+        user: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        uid: std::fs::metadata(dir).map(|m| m.uid()).unwrap_or(0),
+        dir: dir.to_path_buf(),
     }
 }
 

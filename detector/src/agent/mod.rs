@@ -55,6 +55,8 @@ pub struct Options {
     /// The policy file (default: the built-in `rules/policy.toml`).
     pub policy: Option<PathBuf>,
     pub org_key_file: Option<PathBuf>,
+    /// Watch these homes (default: every home on the host).
+    pub homes: Vec<PathBuf>,
     pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
@@ -143,8 +145,13 @@ pub fn run(options: Options) -> Result<()> {
         take_map(&mut ebpf, "INODE_BITMAP")?,
         take_map(&mut ebpf, "WATCHED")?,
     );
-    let (mut files, changes, not_watched) =
-        LiveFiles::start(policy, &options.watch, kernel_watch, rescanner)?;
+    let (mut files, changes, not_watched) = LiveFiles::start(
+        policy,
+        homes(&options.homes),
+        &options.watch,
+        kernel_watch,
+        rescanner,
+    )?;
     files.insert_kernel_key(canary_key)?;
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
@@ -197,6 +204,11 @@ pub fn run(options: Options) -> Result<()> {
     // Detach: dropping the object closes the links and programs.
     agent.ebpf = None;
     result
+}
+
+/// The homes named with `--home`, if any.
+pub fn homes(dirs: &[PathBuf]) -> Option<Vec<crate::mcp::Home>> {
+    (!dirs.is_empty()).then(|| dirs.iter().map(|d| live::home_at(d)).collect())
 }
 
 fn take_map<M>(ebpf: &mut Ebpf, name: &str) -> Result<M>
@@ -566,7 +578,7 @@ impl Agent {
             gid: open.gid,
             comm: c_string(&open.comm[..COMM_LEN]),
             exe,
-            cmdline,
+            cmdline: self.files.scrub(&cmdline),
             ancestry: self.processes.ancestry(open.tgid),
             cgroup_id: open.cgroup_id,
             verdict: if verdict.allowed { "allow" } else { "alert" },

@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, path::Path, sync::Mutex};
 use anyhow::Result;
 
 use crate::{
-    audit::{evidence, OrgKey},
+    audit::{evidence, redact, OrgKey},
     detect::{Engine, RuleSet},
     mcp::McpServer,
     source::{self, Blob, SkipReason, SourceOptions},
@@ -59,6 +59,26 @@ impl Rescanner {
             }
         }
         contents
+    }
+}
+
+impl Rescanner {
+    /// A command line with every secret the engine finds in it redacted: a key passed as an
+    /// argument (`--api-key …`, `TOKEN=…`) must not reach the event log in clear.
+    pub fn scrub(&self, cmdline: &[String]) -> Vec<String> {
+        let joined = cmdline.join(" ");
+        let matches = self.engine.scan(joined.as_bytes());
+        if matches.is_empty() {
+            return cmdline.to_vec();
+        }
+        cmdline
+            .iter()
+            .map(|arg| {
+                matches.iter().fold(arg.clone(), |arg, m| {
+                    arg.replace(&m.secret, &redact(&m.secret))
+                })
+            })
+            .collect()
     }
 }
 
@@ -136,6 +156,21 @@ mod tests {
             &argv("mcp-db --port 1")
         ));
         assert!(!server_matches(&[], "/bin/x", &argv("x")));
+    }
+
+    #[test]
+    fn secrets_in_command_lines_are_redacted() {
+        let scanner = Rescanner::new(OrgKey::from_bytes(b"test", "test")).unwrap();
+        let key = ["sk-ant-api03-", &"Qw3r".repeat(20), "AA"].concat();
+        let cmdline: Vec<String> = ["mcp-server", "--api-key", &key, "--port", "8080"]
+            .map(String::from)
+            .to_vec();
+        let scrubbed = scanner.scrub(&cmdline);
+        assert_eq!(scrubbed.len(), 5);
+        assert!(!scrubbed.join(" ").contains(&key), "{scrubbed:?}");
+        assert_eq!(scrubbed[4], "8080");
+        let plain: Vec<String> = ["cat", "/etc/hosts"].map(String::from).to_vec();
+        assert_eq!(scanner.scrub(&plain), plain);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::{
 pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.check_policy {
         let policy = Policy::load(path)?;
-        print!("{}", policy.explain(&crate::mcp::homes()));
+        let homes = agent::homes(&args.home).unwrap_or_else(crate::mcp::homes);
+        print!("{}", policy.explain(&homes));
         return Ok(ExitCode::from(super::EXIT_CLEAN));
     }
     let sinks = sink::Options::new(
@@ -22,6 +23,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         watch: args.watch.clone(),
         policy: args.policy.clone(),
         org_key_file: args.org_key_file.clone(),
+        homes: args.home.clone(),
         sinks,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         ring_buffer_bytes: args.ring_buffer_kib.saturating_mul(1024),
