@@ -64,6 +64,9 @@ pub struct ScanArgs {
     /// Skip files larger than this many bytes (outside archives).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Scanning threads (default: one per CPU core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// The org key that fingerprints are keyed with (default: `$DETECTOR_ORG_KEY`, else
     /// `$XDG_CONFIG_HOME/detector/org.key`, created on first use). Share it across hosts to
     /// get the same fingerprint for the same key everywhere.

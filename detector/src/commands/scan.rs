@@ -38,6 +38,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    if let Some(threads) = args.threads {
+        // Every parallel source runs on rayon's global pool, so this bounds the whole scan.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.get())
+            .build_global()
+            .context("cannot set up the scanning threads")?;
+    }
+
     let org_key = OrgKey::load(args.org_key_file.as_deref())?;
     tracing::debug!(origin = %org_key.origin, "org key loaded");
     let mut rules = RuleSet::builtin()?;
