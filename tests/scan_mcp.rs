@@ -1064,3 +1064,15 @@ fn keys_older_than_the_policy_are_overdue() {
     let report = json(&fixture.scan(&target, &["--format", "json", "--max-age-days", "365"]));
     assert_eq!(keys(&report)[0]["overdue"], false);
 }
+
+#[test]
+fn one_scanning_thread_finds_the_same_keys() {
+    let fixture = fixture();
+    let target = format!("dir:{}", fixture.home.display());
+    let one = fixture.scan(&target, &["--format", "json", "--threads", "1"]);
+    assert_eq!(one.status.code(), Some(1), "stderr: {}", stderr(&one));
+    assert_every_plant_found(&json(&one), &fixture);
+
+    let zero = fixture.scan(&target, &["--threads", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "stderr: {}", stderr(&zero));
+}

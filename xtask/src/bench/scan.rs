@@ -30,7 +30,7 @@ const SITES: usize = 128;
 const MAX_SOURCE_FILE: u64 = 1024 * 1024;
 /// How many leading bytes decide that a source file is binary (a NUL among them).
 const BINARY_PROBE: usize = 8 * 1024;
-const SEED: u64 = 0x5ca1_ab1e_0f_5eed;
+const SEED: u64 = 0x005c_a1ab_1e0f_5eed;
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
@@ -999,4 +999,66 @@ fn print_tables(
         tree.sources.join(", "),
         tree.dir.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planted_secret_is_in_its_block_and_counts_as_found() {
+        let mut rng = Rng(SEED);
+        for kind in KINDS {
+            let (text, secrets) = planted_block(kind, &mut rng);
+            assert!(!secrets.is_empty());
+            let planted: Vec<Planted> = secrets
+                .into_iter()
+                .map(|(kind, secret)| Planted {
+                    kind,
+                    secret,
+                    path: String::new(),
+                    line: 0,
+                })
+                .collect();
+            for p in &planted {
+                assert!(text.contains(&p.secret), "{text}");
+                assert!(planted_kind_name(p.kind).is_some());
+            }
+            // Found when reported whole, even re-wrapped or with escaped newlines.
+            let escaped = text.replace('\n', "\\n");
+            assert!(recall(&planted, &[escaped]).iter().all(|f| *f));
+            // Not found when cut short.
+            let cut: Vec<String> = planted
+                .iter()
+                .map(|p| p.secret[..p.secret.len() - 2].to_string())
+                .collect();
+            assert!(recall(&planted, &cut).iter().all(|f| !*f));
+        }
+    }
+
+    #[test]
+    fn github_tokens_carry_their_checksum() {
+        let mut rng = Rng(1);
+        let token = github_token(&mut rng);
+        assert_eq!(token.len(), 40);
+        let (random, checksum) = token[4..].split_at(30);
+        let value = checksum.bytes().fold(0u64, |n, b| {
+            n * 62 + BASE62.iter().position(|&c| c == b).unwrap() as u64
+        });
+        assert_eq!(value, u64::from(crc32fast::hash(random.as_bytes())));
+    }
+
+    #[test]
+    fn plants_go_in_at_a_line_boundary() {
+        let mut rng = Rng(2);
+        let mut body = b"first line\nsecond line\nthird".to_vec();
+        let mut planted = Vec::new();
+        plant(&mut body, 3, Kind::GitlabPat, &mut rng, "f", &mut planted);
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "first line");
+        assert!(lines[1].contains(&planted[0].secret));
+        assert_eq!(planted[0].line, 2);
+        assert_eq!(lines[2], "second line");
+    }
 }
