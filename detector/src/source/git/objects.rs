@@ -210,9 +210,9 @@ fn read_leftovers(repo: &gix::ThreadSafeRepository, shared: &Shared<'_>) {
     }
 }
 
-/// A gix error on one line: its message chain joined, without the debug detail.
+/// A gix error on one line.
 pub fn one_line(err: &dyn std::fmt::Display) -> String {
-    let text = format!("{err:#}");
+    let text = format!("{err}");
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
