@@ -466,7 +466,7 @@ fn build_repository(
                     )
                     .into_bytes(),
                 ));
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     // One in the middle of real code.
                     let (name, key) = keys.next();
                     planted.push(key.clone());
@@ -476,7 +476,7 @@ fn build_repository(
                     );
                     batch.push((path.clone(), code));
                 }
-            } else if n % plant_every == 0 && n > 0 {
+            } else if n.is_multiple_of(plant_every) && n > 0 {
                 // The config's key replaced by a reference.
                 batch.push((
                     ".mcp.json".into(),
