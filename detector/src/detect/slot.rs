@@ -99,9 +99,12 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     if before_scheme < i {
         let word_start = skip_back(line, before_scheme, |b| b.is_ascii_alphabetic());
         let word = &line[word_start..before_scheme];
-        if ["bearer", "basic", "token", "bot"]
-            .iter()
-            .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
+        // `--token value` is a flag, not the `token` scheme.
+        let flag = word_start > 0 && line[word_start - 1] == b'-';
+        if !flag
+            && ["bearer", "basic", "token", "bot"]
+                .iter()
+                .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
         {
             i = word_start;
         }
@@ -114,7 +117,12 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     let after_op = i;
     i = skip_back(line, i, |b| b == b' ' || b == b'\t');
     let spaced = i < after_op;
-    let operator = if i > 0 && line[i - 1] == b'=' {
+    // `"--api-key", "value"` in an args array: the comma separates a flag from its value.
+    let comma = i > 0 && line[i - 1] == b',';
+    let operator = if comma {
+        i -= 1;
+        true
+    } else if i > 0 && line[i - 1] == b'=' {
         i -= 1;
         if i > 0 && line[i - 1] == b':' {
             i -= 1;
@@ -144,13 +152,18 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     i = skip_back(line, i, |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
     });
-    let name = &line[i..name_end];
-    let name = trim_leading(name, b'-');
+    let full_name = &line[i..name_end];
+    let is_flag = full_name.starts_with(b"-");
+    let name = trim_leading(full_name, b'-');
     if name.is_empty() || !name.iter().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    if !operator {
-        // `NAME value` is an assignment only in a Dockerfile `ENV` (or `ARG`) instruction.
+    if comma && !(is_flag && quoted) {
+        return None;
+    }
+    if !operator && !is_flag {
+        // `NAME value` is an assignment only in a Dockerfile `ENV` (or `ARG`) instruction,
+        // or after a command-line flag (`--api-key value`).
         let head = trim_ascii(&line[..i]);
         if !(head.eq_ignore_ascii_case(b"ENV") || head.eq_ignore_ascii_case(b"ARG")) || quoted {
             return None;
@@ -254,6 +267,14 @@ mod tests {
             slot(&format!("\"args\": [\"--api-key={s}\"]"), s).as_deref(),
             Some("api-key")
         );
+        assert_eq!(
+            slot(&format!("\"args\": [\"--api-key\", \"{s}\"]"), s).as_deref(),
+            Some("api-key")
+        );
+        assert_eq!(
+            slot(&format!("npx acme-mcp --api-key {s}"), s).as_deref(),
+            Some("api-key")
+        );
     }
 
     #[test]
@@ -288,7 +309,8 @@ mod tests {
         let s = "abc123secretvalue";
         assert_eq!(slot(s, s), None);
         assert_eq!(slot(&format!("the key {s} leaked"), s), None);
-        assert_eq!(slot(&format!("\"args\": [\"--key\", \"{s}\"]"), s), None);
+        assert_eq!(slot(&format!("\"args\": [\"run\", \"{s}\"]"), s), None);
+        assert_eq!(slot(&format!("a, {s}"), s), None);
         assert_eq!(slot(&format!("KEY=1\n{s}"), s), None);
         assert_eq!(slot(&format!("= {s}"), s), None);
     }
