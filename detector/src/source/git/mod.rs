@@ -80,7 +80,10 @@ fn open(path: &Path) -> Result<gix::ThreadSafeRepository, SourceError> {
     }
     // Only the repository's own config: what a user's global config says must not change
     // what a scan finds.
-    let options = gix::open::Options::isolated().strict_config(false);
+    // A delta-base cache sized for walking many versions of the same trees.
+    let options = gix::open::Options::isolated()
+        .strict_config(false)
+        .config_overrides(["core.deltaBaseCacheLimit=64m"]);
     gix::ThreadSafeRepository::open_opts(path, options).map_err(|e| {
         SourceError::new(
             path,
