@@ -114,9 +114,23 @@ pub enum RulesCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct AgentArgs {
-    /// Watch exactly these files (default: the MCP client configs of every home on the host).
+    /// Watch exactly these files (default: what the policy names, in every home on the host).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub watch: Vec<PathBuf>,
+    /// The policy: file groups and their allowed readers (default: the built-in
+    /// `rules/policy.toml`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Parse a policy, explain it and list what it would watch on this host; then exit.
+    #[arg(long, value_name = "FILE", conflicts_with = "policy")]
+    pub check_policy: Option<PathBuf>,
+    /// Watch these home directories instead of every home on the host (e.g. the host's homes
+    /// as mounted into a container). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub home: Vec<PathBuf>,
+    /// The org key for the fingerprints of `config-change` records (as for `detector scan`).
+    #[arg(long, value_name = "FILE")]
+    pub org_key_file: Option<PathBuf>,
     /// Where the JSON-lines events go: a file (appended, rotated, its hash chain continued
     /// across restarts) or `-` for standard output. Repeatable (one FILE at most); with
     /// neither --events nor --syslog, standard output.

@@ -7,11 +7,15 @@ pub mod btf;
 pub mod chain;
 pub mod event;
 pub mod kernel;
+pub mod live;
+pub mod policy;
 pub mod process;
+pub mod rescan;
 pub mod sink;
 pub mod watch;
 
 use std::{
+    collections::BTreeSet,
     fs,
     path::PathBuf,
     time::{Duration, Instant},
@@ -19,7 +23,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
@@ -29,10 +33,17 @@ use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
     event::{Gap, Heartbeat, Open, Ready, Record},
+    live::LiveFiles,
+    policy::{Policy, Reader},
     process::ProcessTable,
+    rescan::Rescanner,
     sink::Sink,
-    watch::{dev_string, WatchSet},
+    watch::{dev_string, KernelWatch},
 };
+use crate::audit::OrgKey;
+
+/// How long changed paths wait before they are re-scanned, so a burst of writes is read once.
+const CHANGE_SETTLE: Duration = Duration::from_millis(30);
 
 /// The kernel programs, built by `detector/build.rs` (empty when the eBPF toolchain was
 /// missing at build time).
@@ -41,6 +52,11 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("DETECTOR_EBPF_OBJE
 /// What the agent is asked to do; filled from the command line.
 pub struct Options {
     pub watch: Vec<PathBuf>,
+    /// The policy file (default: the built-in `rules/policy.toml`).
+    pub policy: Option<PathBuf>,
+    pub org_key_file: Option<PathBuf>,
+    /// Watch these homes (default: every home on the host).
+    pub homes: Vec<PathBuf>,
     pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
@@ -104,17 +120,11 @@ pub fn run(options: Options) -> Result<()> {
     let offsets = kernel::offsets(&tracefs)?;
     tracing::debug!(?offsets, "kernel offsets from BTF");
 
-    let mut watch = WatchSet::default();
-    if options.watch.is_empty() {
-        watch.add_mcp_configs();
-    } else {
-        for path in &options.watch {
-            watch.add(
-                path,
-                crate::mcp::recognise(path).map(|c| c.client.id.to_string()),
-            );
-        }
-    }
+    let policy = match &options.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::builtin()?,
+    };
+    let rescanner = Rescanner::new(OrgKey::load(options.org_key_file.as_deref())?)?;
     let canary = Canary::create()?;
     let canary_key = canary.key()?;
 
@@ -131,18 +141,18 @@ pub fn run(options: Options) -> Result<()> {
         }
     };
 
-    let mut bitmap: Array<MapData, u64> = take_map(&mut ebpf, "INODE_BITMAP")?;
-    let mut files: BpfHashMap<MapData, FileKey, u32> = take_map(&mut ebpf, "WATCHED")?;
-    for key in watch.iter().map(|(k, _)| *k).chain([canary_key]) {
-        let (word, bit) = detector_common::inode_bit(key.ino);
-        let bits = bitmap.get(&word, 0).context("reading the inode bitmap")?;
-        bitmap
-            .set(word, bits | bit, 0)
-            .context("filling the inode bitmap")?;
-        files
-            .insert(key, 1, 0)
-            .context("filling the file watch map")?;
-    }
+    let kernel_watch = KernelWatch::new(
+        take_map(&mut ebpf, "INODE_BITMAP")?,
+        take_map(&mut ebpf, "WATCHED")?,
+    );
+    let (mut files, changes, not_watched) = LiveFiles::start(
+        policy,
+        homes(&options.homes),
+        &options.watch,
+        kernel_watch,
+        rescanner,
+    )?;
+    files.insert_kernel_key(canary_key)?;
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
 
@@ -161,9 +171,10 @@ pub fn run(options: Options) -> Result<()> {
         .build()
         .context("cannot start the event loop")?;
     let mut agent = Agent {
+        ebpf: None,
         sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
-        watch,
+        files,
         canary,
         canary_key,
         canary_seen: false,
@@ -181,17 +192,23 @@ pub fn run(options: Options) -> Result<()> {
         pid: agent.own_pid,
         programs,
         ring_buffer_bytes: options.ring_buffer_bytes,
-        watched: agent.watch.describe(),
-        not_watched: std::mem::take(&mut agent.watch.not_watched),
+        watched: agent.files.describe(),
+        not_watched,
     };
     agent.sink.write(Utc::now(), &Record::Ready(ready))?;
     agent.sink.flush()?;
     agent.canary.probe();
 
-    let result = runtime.block_on(agent.event_loop(ring, logger, &options));
+    agent.ebpf = Some(ebpf);
+    let result = runtime.block_on(agent.event_loop(ring, logger, changes, &options));
     // Detach: dropping the object closes the links and programs.
-    drop(ebpf);
+    agent.ebpf = None;
     result
+}
+
+/// The homes named with `--home`, if any.
+pub fn homes(dirs: &[PathBuf]) -> Option<Vec<crate::mcp::Home>> {
+    (!dirs.is_empty()).then(|| dirs.iter().map(|d| live::home_at(d)).collect())
 }
 
 fn take_map<M>(ebpf: &mut Ebpf, name: &str) -> Result<M>
@@ -330,9 +347,11 @@ impl LostCounters {
 }
 
 struct Agent {
+    /// The loaded programs; dropping it detaches them (the maps were taken out and live on).
+    ebpf: Option<Ebpf>,
     sink: Sink,
     processes: ProcessTable,
-    watch: WatchSet,
+    files: LiveFiles,
     canary: Canary,
     canary_key: FileKey,
     canary_seen: bool,
@@ -347,6 +366,7 @@ impl Agent {
         &mut self,
         ring: RingBuf<MapData>,
         logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+        mut changes: live::Changes,
         options: &Options,
     ) -> Result<()> {
         // SAFETY: the ring buffer owns its fd, which stays open while registered.
@@ -365,6 +385,9 @@ impl Agent {
         }
         let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
+        // Self-test: SIGUSR1 detaches the kernel programs, as a broken pipeline would be; the
+        // next heartbeats must then report the canary `missed`.
+        let mut detach = tokio::signal::unix::signal(SignalKind::user_defined1())?;
         // No periodic wake-up besides the heartbeat: an idle agent costs no CPU.
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + options.heartbeat,
@@ -378,9 +401,26 @@ impl Agent {
             }
         };
         tokio::pin!(stop);
+        // Changed paths wait a moment, so that a burst of writes is re-scanned once.
+        let mut changed: BTreeSet<PathBuf> = BTreeSet::new();
+        let settle = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(settle);
 
         loop {
             tokio::select! {
+                Some(paths) = changes.recv() => {
+                    if changed.is_empty() {
+                        settle.as_mut().reset(tokio::time::Instant::now() + CHANGE_SETTLE);
+                    }
+                    changed.extend(paths);
+                }
+                _ = &mut settle, if !changed.is_empty() => {
+                    let records = self.files.changed(std::mem::take(&mut changed))?;
+                    for record in records {
+                        self.sink.write(Utc::now(), &Record::ConfigChange(record))?;
+                    }
+                    self.sink.flush()?;
+                }
                 guard = ring.readable_mut() => {
                     let mut guard = guard?;
                     self.drain(guard.get_inner_mut())?;
@@ -392,6 +432,10 @@ impl Agent {
                     self.processes.collect_garbage();
                     self.heartbeat(false)?;
                     self.canary.probe();
+                }
+                _ = detach.recv() => {
+                    tracing::warn!("SIGUSR1: detaching the kernel programs (self-test)");
+                    self.ebpf = None;
                 }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
@@ -437,7 +481,7 @@ impl Agent {
             lost_open: self.lost.open,
             lost_process: self.lost.process,
             canary: if self.canary_seen { "ok" } else { "missed" },
-            watched: self.watch.len(),
+            watched: self.files.len(),
             processes: self.processes.len(),
             last,
         };
@@ -483,24 +527,39 @@ impl Agent {
     }
 
     fn on_open(&mut self, open: &OpenEvent) -> Result<()> {
-        if open.key == self.canary_key {
-            if open.tgid == self.own_pid {
+        if open.tgid == self.own_pid {
+            // The canary round trip, and the agent's own re-scans of changed files.
+            if open.key == self.canary_key {
                 self.canary_seen = true;
             }
             return Ok(());
         }
-        let Some(watched) = self.watch.get(&open.key) else {
-            // Watched when the record was queued, since dropped from the set.
+        let Some(watched) = self.files.watched(&open.key) else {
+            // Watched when the record was queued, since dropped from the set (or the canary,
+            // opened by someone else).
             return Ok(());
         };
-        let (file, mcp_client) = (
+        let (file, group, mcp_client) = (
             watched.path.display().to_string(),
+            watched.group,
             watched.mcp_client.clone(),
         );
-        let (exe, cmdline) = match self.processes.lookup(open.tgid) {
-            Some(process) => (process.exe.clone(), process.cmdline.clone()),
-            None => (String::new(), Vec::new()),
-        };
+        let lineage: Vec<(String, Vec<String>)> = self
+            .processes
+            .lineage(open.tgid)
+            .into_iter()
+            .map(|(_, p)| (p.exe, p.cmdline))
+            .collect();
+        let (exe, cmdline) = lineage.first().cloned().unwrap_or_default();
+        let verdict = self.files.verdict(
+            group,
+            &Reader {
+                exe: &exe,
+                parent_exe: lineage.get(1).map(|(exe, _)| exe.as_str()),
+                cmdline: &cmdline,
+            },
+        );
+        let mcp_server = self.files.server_of(&lineage).map(|s| s.name.clone());
         let record = Open {
             file,
             dev: dev_string(open.key.dev),
@@ -519,14 +578,13 @@ impl Agent {
             gid: open.gid,
             comm: c_string(&open.comm[..COMM_LEN]),
             exe,
-            cmdline,
+            cmdline: self.files.scrub(&cmdline),
             ancestry: self.processes.ancestry(open.tgid),
             cgroup_id: open.cgroup_id,
-            // Without a policy every reader is reported for review.
-            verdict: "alert",
-            policy_rule: None,
+            verdict: if verdict.allowed { "allow" } else { "alert" },
+            policy_rule: Some(verdict.rule),
             mcp_client,
-            mcp_server: None,
+            mcp_server,
         };
         self.open_events += 1;
         self.sink.write(
