@@ -47,7 +47,7 @@ pub enum LogCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, or a bare path.
+    /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, or a bare path.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
@@ -64,6 +64,9 @@ pub struct ScanArgs {
     /// Skip files larger than this many bytes (outside archives).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Skip git blobs larger than this many bytes (they are counted in the report).
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_blob_size: u64,
     /// Scanning threads (default: one per CPU core).
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,

@@ -1,6 +1,7 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod git;
 pub mod peers;
 mod scan;
 
@@ -16,6 +17,16 @@ pub enum Which {
         /// open+close pairs per measurement (each measurement is the median of 3 runs).
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
+    },
+    /// Full-history scan of a large repository built from the local crate sources (cached
+    /// under target/bench-git): ours, Kingfisher and gitleaks, wall time, peak memory, recall.
+    Git {
+        /// At least this many commits.
+        #[arg(long, default_value_t = 20_000)]
+        commits: usize,
+        /// At least this many bytes of distinct blob content.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
     },
     /// `detector scan dir:` beside gitleaks and Kingfisher on a 1 GiB tree of real source text
     /// with planted keys: throughput, peak RSS and recall of the planted keys.
@@ -38,6 +49,7 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
+        Which::Git { commits, bytes } => git::run(commits, bytes),
         Which::Scan { size_mib, runs } => scan::run(size_mib, runs),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
