@@ -114,7 +114,7 @@ pub fn run(size_mib: u64, runs: usize) -> Result<()> {
     for tool in &tools {
         let out = work.join(format!("{}-warmup.json", tool.slug()));
         tool.measure(&warmup.dir, &out, &work)?;
-        let found = recall(&warmup.planted, &tool.secrets(&out)?);
+        let found = recall(&warmup.planted, &tool.report(&out)?.secrets);
         eprintln!(
             "bench: warm-up, {} ({} thread(s)): {}/{} planted keys",
             tool.label,
@@ -132,7 +132,8 @@ pub fn run(size_mib: u64, runs: usize) -> Result<()> {
             let out = work.join(format!("{}.json", tool.slug()));
             let _ = fs::remove_file(&out);
             let run = tool.measure(&tree.dir, &out, &work)?;
-            let found = recall(&tree.planted, &tool.secrets(&out)?);
+            let reported = tool.report(&out)?;
+            let found = recall(&tree.planted, &reported.secrets);
             eprintln!(
                 "bench: run {}/{runs}, {} ({} thread(s)): {:.2} s, {:.0} MiB, {}/{} planted keys",
                 round + 1,
@@ -145,6 +146,7 @@ pub fn run(size_mib: u64, runs: usize) -> Result<()> {
             );
             tool.runs.push(run);
             tool.found.push(found);
+            tool.entries = reported.entries;
         }
     }
     let load_after = loadavg();
@@ -171,6 +173,8 @@ struct Tool {
     runs: Vec<Run>,
     /// Per run: which planted secrets it reported.
     found: Vec<Vec<bool>>,
+    /// Entries in the last run's report.
+    entries: usize,
 }
 
 struct Run {
@@ -187,6 +191,7 @@ impl Tool {
             threads,
             runs: Vec::new(),
             found: Vec::new(),
+            entries: 0,
         }
     }
 
@@ -283,7 +288,7 @@ impl Tool {
     }
 
     /// Every secret the tool reported, as it reported it.
-    fn secrets(&self, out: &Path) -> Result<Vec<String>> {
+    fn report(&self, out: &Path) -> Result<Reported> {
         let text =
             fs::read_to_string(out).with_context(|| format!("cannot read {}", out.display()))?;
         let report: Value = serde_json::from_str(&text)
@@ -295,18 +300,24 @@ impl Tool {
                 .collect()
         };
         Ok(match self.family {
-            Family::Detector => strings(
-                array(&report["keys"], out)?
-                    .iter()
-                    .map(|k| &k["secret"])
-                    .collect(),
-            ),
+            Family::Detector => {
+                let keys = array(&report["keys"], out)?;
+                Reported {
+                    entries: keys.len(),
+                    secrets: strings(keys.iter().map(|k| &k["secret"]).collect()),
+                }
+            }
             Family::Gitleaks => {
-                strings(array(&report, out)?.iter().map(|f| &f["Secret"]).collect())
+                let findings = array(&report, out)?;
+                Reported {
+                    entries: findings.len(),
+                    secrets: strings(findings.iter().map(|f| &f["Secret"]).collect()),
+                }
             }
             Family::Kingfisher => {
+                let findings = array(&report["findings"], out)?;
                 let mut values = Vec::new();
-                for finding in array(&report["findings"], out)? {
+                for finding in findings {
                     let finding = &finding["finding"];
                     values.push(&finding["snippet"]);
                     // The second half of a pair (the AWS secret beside its key id).
@@ -314,10 +325,20 @@ impl Tool {
                         values.extend(captures.values());
                     }
                 }
-                strings(values)
+                Reported {
+                    entries: findings.len(),
+                    secrets: strings(values),
+                }
             }
         })
     }
+}
+
+/// What a tool's JSON report holds: how many entries (keys for ours, findings for the peers),
+/// and every secret in them.
+struct Reported {
+    entries: usize,
+    secrets: Vec<String>,
 }
 
 fn array<'a>(value: &'a Value, file: &Path) -> Result<&'a Vec<Value>> {
@@ -920,15 +941,16 @@ fn print_tables(
          {cores} cores, load average {load_before} before and {load_after} after; \
          each tool ran {runs} times, round-robin, page cache warm. MB/s is 10^6 bytes per \
          second of wall time; peak RSS is the largest of the runs; recall is the lowest of \
-         the runs.\n",
+         the runs; report entries are keys for detector (one per secret) and findings for \
+         the peers, planted or not.\n",
         tree.dir.display(),
         bytes as f64 / (1024.0 * 1024.0),
         tree.files,
     );
     println!(
-        "| tool | threads | wall s (median of {runs}) | MB/s | peak RSS MiB | recall (found/planted) | throughput vs Kingfisher (same threads) |"
+        "| tool | threads | wall s (median of {runs}) | MB/s | peak RSS MiB | recall (found/planted) | throughput vs Kingfisher (same threads) | report entries |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for tool in tools {
         let wall = median(&tool.runs);
         let rss = tool.runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0);
@@ -943,13 +965,14 @@ fn print_tables(
             None => "—".to_string(),
         };
         println!(
-            "| {} | {} | {:.2} | {:.0} | {:.0} | {found}/{planted} ({:.1} %) | {ratio} |",
+            "| {} | {} | {:.2} | {:.0} | {:.0} | {found}/{planted} ({:.1} %) | {ratio} | {} |",
             tool.label,
             tool.threads,
             wall.as_secs_f64(),
             bytes as f64 / 1e6 / wall.as_secs_f64(),
             rss as f64 / 1024.0,
             100.0 * found as f64 / planted.max(1) as f64,
+            tool.entries,
         );
     }
 
