@@ -30,7 +30,8 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, or a bare path.
+    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, `docker:NAME[:TAG]`,
+    /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
@@ -47,6 +48,10 @@ pub struct ScanArgs {
     /// Skip files larger than this many bytes (outside archives).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Images: scan only the image of this platform in a multi-platform index (default:
+    /// every image).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     /// The org key that fingerprints are keyed with (default: `$DETECTOR_ORG_KEY`, else
     /// `$XDG_CONFIG_HOME/detector/org.key`, created on first use). Share it across hosts to
     /// get the same fingerprint for the same key everywhere.

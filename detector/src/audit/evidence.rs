@@ -196,7 +196,9 @@ fn finding(
         image: provenance.image.clone(),
         layer: provenance.layer.clone(),
         layer_index: provenance.layer_index,
-        deleted_in_layer: None,
+        created_by: provenance.created_by.clone(),
+        deleted_in_layer: provenance.deleted_in_layer.clone(),
+        replaced_in_layer: provenance.replaced_in_layer.clone(),
         archive: provenance.archive.clone(),
         member: provenance.member.clone(),
     };

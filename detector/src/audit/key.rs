@@ -169,8 +169,15 @@ pub struct Location {
     pub layer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer_index: Option<usize>,
+    /// The build instruction that made the layer (`history[].created_by`), secrets scrubbed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The later layer whose whiteout deleted the file: hidden, still extractable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_in_layer: Option<String>,
+    /// The later layer that put another file at the same path: hidden, still extractable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_in_layer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]

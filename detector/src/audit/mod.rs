@@ -414,8 +414,37 @@ fn remediation(
             }
         };
         steps.push(step);
+        if *violation == Violation::InImageLayer {
+            steps.extend(hidden_layer_note(locations));
+        }
     }
     steps
+}
+
+/// Why deleting a file in a later layer did not help, for each file that was.
+fn hidden_layer_note(locations: &[Location]) -> Option<String> {
+    let hidden: BTreeSet<String> = locations
+        .iter()
+        .filter(|l| l.kind == LocationKind::ImageLayer)
+        .filter_map(|l| {
+            let (verb, by) = match (&l.deleted_in_layer, &l.replaced_in_layer) {
+                (Some(by), _) => ("deleted", by),
+                (None, Some(by)) => ("replaced", by),
+                (None, None) => return None,
+            };
+            Some(format!(
+                "{} ({verb} in layer {by}, still in layer {})",
+                l.path.display(),
+                l.layer_index.map_or("?".to_string(), |i| i.to_string())
+            ))
+        })
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        format!(
+            "A later layer only hides {}: layers are never rewritten, so anyone who pulls the image can extract the earlier layer and read the key.",
+            hidden.into_iter().collect::<Vec<_>>().join("; ")
+        )
+    })
 }
 
 /// Replaces every known secret with its redacted form in free text that came from a source

@@ -58,6 +58,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new();
     let options = SourceOptions {
         max_file_size: args.max_file_size,
+        platform: args.platform.clone(),
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
@@ -79,6 +80,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 },
             );
             progress.suspend(|| eprintln!("detector: {}", failure_message(target, &err)));
+        }
+        if target.is_image() {
+            // An image's errors are few and each one is a layer or config not scanned.
+            for issue in target_report.errors.iter().skip(usize::from(target_report.failed)) {
+                progress.suspend(|| {
+                    eprintln!("detector: {target}: {}: {}", issue.path.display(), issue.reason)
+                });
+            }
         }
         findings.extend(found);
         configs.extend(parsed);
@@ -104,7 +113,13 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             t
         })
         .collect();
-    let keys = auditor.keys(findings);
+    let mut keys = auditor.keys(findings);
+    // Build instructions carry `--build-arg` values in clear.
+    for location in keys.iter_mut().flat_map(|k| k.locations.iter_mut()) {
+        if let Some(created_by) = &mut location.created_by {
+            *created_by = scrubber.scrub(created_by);
+        }
+    }
     let servers = auditor.servers(&configs, &keys, &scrubber);
     let report = Report::new(
         keys,
@@ -139,7 +154,13 @@ fn fail_on_severity(fail_on: FailOn) -> Severity {
 /// One line naming the target and the file and the problem.
 fn failure_message(target: &Target, err: &source::SourceError) -> String {
     let named = match target {
-        Target::Dir(p) | Target::File(p) | Target::Mcp(Some(p)) => p == &err.path,
+        Target::Dir(p)
+        | Target::File(p)
+        | Target::Mcp(Some(p))
+        | Target::DockerArchive(p)
+        | Target::OciDir(p)
+        | Target::OciArchive(p) => p == &err.path,
+        Target::Docker(name) => Path::new(name) == err.path,
         Target::Mcp(None) => false,
     };
     if named {

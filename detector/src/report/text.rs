@@ -232,7 +232,59 @@ fn describe_location(location: &Location) -> String {
     if let Some(member) = &location.member {
         text.push_str(&format!(" member {member}"));
     }
+    if let Some(image) = &location.image {
+        text.push_str(&format!(" image {image}"));
+    }
+    if let Some(layer) = &location.layer {
+        let index = location.layer_index.map(|i| format!(" {i}")).unwrap_or_default();
+        text.push_str(&format!(", layer{index} ({})", short_digest(layer)));
+    }
+    if let Some(created_by) = &location.created_by {
+        text.push_str(&format!(", `{}`", instruction(created_by)));
+    }
+    if let Some(layer) = &location.deleted_in_layer {
+        text.push_str(&format!(", deleted in layer {} (still extractable)", short_digest(layer)));
+    }
+    if let Some(layer) = &location.replaced_in_layer {
+        text.push_str(&format!(", replaced in layer {} (still extractable)", short_digest(layer)));
+    }
     text
+}
+
+/// `sha256:0123456789ab…`
+fn short_digest(digest: &str) -> String {
+    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
+    if digest.len() > end {
+        format!("{}…", &digest[..end])
+    } else {
+        digest.to_string()
+    }
+}
+
+/// A build history entry as the Dockerfile said it: `/bin/sh -c #(nop)  COPY …` → `COPY …`,
+/// `/bin/sh -c make` → `RUN make`; BuildKit's entries already read that way.
+fn instruction(created_by: &str) -> String {
+    let text = created_by.trim();
+    let text = text.strip_suffix("# buildkit").unwrap_or(text).trim_end();
+    // `|2 A=1 B=2 /bin/sh -c …`: the build args in scope, then the command.
+    let (args, command) = match text.strip_prefix('|') {
+        Some(rest) => match rest.find("/bin/sh -c ") {
+            Some(at) => (Some(rest[..at].trim()), &rest[at..]),
+            None => (None, text),
+        },
+        None => (None, text),
+    };
+    let tidy = if let Some(nop) = command.strip_prefix("/bin/sh -c #(nop) ") {
+        nop.trim().to_string()
+    } else if let Some(run) = command.strip_prefix("/bin/sh -c ") {
+        format!("RUN {}", run.trim())
+    } else {
+        command.to_string()
+    };
+    match args.and_then(|a| a.split_once(' ')) {
+        Some((_, args)) => format!("{tidy} (build args {args})"),
+        None => tidy,
+    }
 }
 
 fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerEntry) -> io::Result<()> {

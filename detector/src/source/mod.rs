@@ -2,6 +2,7 @@
 //! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod fs;
+pub mod image;
 pub mod mcp;
 
 use std::{
@@ -15,27 +16,38 @@ use serde::Serialize;
 
 use crate::mcp::ParsedConfig;
 
-/// One scan target of the command line (`dir:PATH`, `file:PATH`, `mcp:[HOME]`, bare path).
+/// One scan target of the command line (`dir:PATH`, `file:PATH`, `mcp:[HOME]`, an image,
+/// bare path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Dir(PathBuf),
     File(PathBuf),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
+    /// `docker:NAME[:TAG]`: an image of the local Docker daemon.
+    Docker(String),
+    /// `docker-archive:PATH`: a `docker save` tarball (maybe gzip- or zstd-compressed).
+    DockerArchive(PathBuf),
+    /// `oci-dir:PATH`: an OCI image layout directory.
+    OciDir(PathBuf),
+    /// `oci-archive:PATH`: an OCI image layout in a tar.
+    OciArchive(PathBuf),
 }
 
 /// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
 /// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &["git", "docker", "docker-archive", "oci-dir", "oci-archive"];
+const PLANNED_SCHEMES: &[&str] = &["git"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME] or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
     NotYetSupported { scheme: String, raw: String },
     #[error("`{scheme}:` needs a path (e.g. `{scheme}:/srv/app`)")]
     MissingPath { scheme: String },
+    #[error("`docker:` needs an image name (e.g. `docker:app:prod`)")]
+    MissingImage,
 }
 
 impl Target {
@@ -56,6 +68,11 @@ impl Target {
                 "dir" => Ok(Target::Dir(path()?)),
                 "file" => Ok(Target::File(path()?)),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
+                "docker" if rest.is_empty() => Err(TargetError::MissingImage),
+                "docker" => Ok(Target::Docker(rest.to_string())),
+                "docker-archive" => Ok(Target::DockerArchive(path()?)),
+                "oci-dir" => Ok(Target::OciDir(path()?)),
+                "oci-archive" => Ok(Target::OciArchive(path()?)),
                 s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
                     scheme: s.to_string(),
                     raw: raw.to_string(),
@@ -71,19 +88,33 @@ impl Target {
         Ok(bare(raw))
     }
 
+    /// A container image (`docker:`, `docker-archive:`, `oci-dir:`, `oci-archive:`).
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            Target::Docker(_) | Target::DockerArchive(_) | Target::OciDir(_) | Target::OciArchive(_)
+        )
+    }
+
     /// The scheme, as it appears in the report's `targets[].kind`.
     pub fn kind(&self) -> &'static str {
         match self {
             Target::Dir(_) => "dir",
             Target::File(_) => "file",
             Target::Mcp(_) => "mcp",
+            Target::Docker(_) => "docker",
+            Target::DockerArchive(_) => "docker-archive",
+            Target::OciDir(_) => "oci-dir",
+            Target::OciArchive(_) => "oci-archive",
         }
     }
 }
 
 fn bare(raw: &str) -> Target {
     let path = PathBuf::from(raw);
-    if path.is_dir() {
+    if let Some(image) = image::layout_at(&path) {
+        image
+    } else if path.is_dir() {
         Target::Dir(path)
     } else {
         Target::File(path)
@@ -108,6 +139,10 @@ impl fmt::Display for Target {
             Target::File(p) => write!(f, "file:{}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
+            Target::Docker(name) => write!(f, "docker:{name}"),
+            Target::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
+            Target::OciDir(p) => write!(f, "oci-dir:{}", p.display()),
+            Target::OciArchive(p) => write!(f, "oci-archive:{}", p.display()),
         }
     }
 }
@@ -163,9 +198,16 @@ pub struct Provenance {
     pub commit: Option<String>,
     pub commit_time: Option<DateTime<Utc>>,
     pub in_head: Option<bool>,
+    /// The image reference (`app:prod`), its layer's digest and 1-based position (the base
+    /// layer is 1), the build instruction that made the layer (`history[].created_by`), and
+    /// the later layer that deleted (whiteout) or replaced the file, which hides it from the
+    /// image's filesystem but not from anyone who extracts the layer.
     pub image: Option<String>,
     pub layer: Option<String>,
     pub layer_index: Option<usize>,
+    pub created_by: Option<String>,
+    pub deleted_in_layer: Option<String>,
+    pub replaced_in_layer: Option<String>,
     pub archive: Option<PathBuf>,
     pub member: Option<String>,
 }
@@ -206,10 +248,13 @@ pub trait Sink: Sync {
     fn error(&self, path: &Path, reason: &str);
 }
 
-/// Limits every source honours.
-#[derive(Debug, Clone, Copy)]
+/// Limits and choices every source honours.
+#[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
     pub max_file_size: u64,
+    /// Image sources: only the images of this platform (`linux/amd64`, `linux/arm64/v8`);
+    /// `None`: every image of an index.
+    pub platform: Option<String>,
 }
 
 /// A target that could not be read at all (its root is missing, unreadable, of the wrong
@@ -236,6 +281,10 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
+        Target::Docker(name) => image::scan_daemon(name, options, sink),
+        Target::DockerArchive(path) => image::scan_archive(path, image::Layout::Docker, options, sink),
+        Target::OciDir(path) => image::scan_oci_dir(path, options, sink),
+        Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, options, sink),
     }
 }
 
@@ -261,6 +310,18 @@ mod tests {
         assert!(matches!(
             Target::parse("ftp:/x"),
             Err(TargetError::UnknownScheme { .. })
+        ));
+        assert_eq!(
+            Target::parse("docker:registry.local:5000/app:prod").unwrap(),
+            Target::Docker("registry.local:5000/app:prod".into())
+        );
+        assert_eq!(
+            Target::parse("oci-archive:/x/img.tar").unwrap(),
+            Target::OciArchive("/x/img.tar".into())
+        );
+        assert!(matches!(
+            Target::parse("docker:"),
+            Err(TargetError::MissingImage)
         ));
         assert!(matches!(
             Target::parse("git:."),
