@@ -83,9 +83,17 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         }
         if target.is_image() {
             // An image's errors are few and each one is a layer or config not scanned.
-            for issue in target_report.errors.iter().skip(usize::from(target_report.failed)) {
+            for issue in target_report
+                .errors
+                .iter()
+                .skip(usize::from(target_report.failed))
+            {
                 progress.suspend(|| {
-                    eprintln!("detector: {target}: {}: {}", issue.path.display(), issue.reason)
+                    eprintln!(
+                        "detector: {target}: {}: {}",
+                        issue.path.display(),
+                        issue.reason
+                    )
                 });
             }
         }

@@ -236,17 +236,26 @@ fn describe_location(location: &Location) -> String {
         text.push_str(&format!(" image {image}"));
     }
     if let Some(layer) = &location.layer {
-        let index = location.layer_index.map(|i| format!(" {i}")).unwrap_or_default();
+        let index = location
+            .layer_index
+            .map(|i| format!(" {i}"))
+            .unwrap_or_default();
         text.push_str(&format!(", layer{index} ({})", short_digest(layer)));
     }
     if let Some(created_by) = &location.created_by {
         text.push_str(&format!(", `{}`", instruction(created_by)));
     }
     if let Some(layer) = &location.deleted_in_layer {
-        text.push_str(&format!(", deleted in layer {} (still extractable)", short_digest(layer)));
+        text.push_str(&format!(
+            ", deleted in layer {} (still extractable)",
+            short_digest(layer)
+        ));
     }
     if let Some(layer) = &location.replaced_in_layer {
-        text.push_str(&format!(", replaced in layer {} (still extractable)", short_digest(layer)));
+        text.push_str(&format!(
+            ", replaced in layer {} (still extractable)",
+            short_digest(layer)
+        ));
     }
     text
 }

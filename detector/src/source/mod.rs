@@ -92,7 +92,10 @@ impl Target {
     pub fn is_image(&self) -> bool {
         matches!(
             self,
-            Target::Docker(_) | Target::DockerArchive(_) | Target::OciDir(_) | Target::OciArchive(_)
+            Target::Docker(_)
+                | Target::DockerArchive(_)
+                | Target::OciDir(_)
+                | Target::OciArchive(_)
         )
     }
 
@@ -282,7 +285,9 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
         Target::File(path) => fs::scan_file(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
         Target::Docker(name) => image::scan_daemon(name, options, sink),
-        Target::DockerArchive(path) => image::scan_archive(path, image::Layout::Docker, options, sink),
+        Target::DockerArchive(path) => {
+            image::scan_archive(path, image::Layout::Docker, options, sink)
+        }
         Target::OciDir(path) => image::scan_oci_dir(path, options, sink),
         Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, options, sink),
     }

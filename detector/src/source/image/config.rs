@@ -64,7 +64,8 @@ pub fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 impl ImageConfig {
     pub fn parse(bytes: &[u8]) -> Result<ImageConfig, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("the image config is not valid JSON: {e}"))
+        serde_json::from_slice(bytes)
+            .map_err(|e| format!("the image config is not valid JSON: {e}"))
     }
 
     pub fn diff_ids(&self) -> &[String] {

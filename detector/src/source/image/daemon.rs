@@ -41,7 +41,12 @@ pub fn save(name: &str) -> Result<File, String> {
         // Inspect first: a missing image gets a clear 404 rather than a broken stream.
         get(&socket, &format!("/images/{}/json", escape(name)), None).await?;
         let mut spool = super::store::temp_file()?;
-        get(&socket, &format!("/images/{}/get", escape(name)), Some(&mut spool)).await?;
+        get(
+            &socket,
+            &format!("/images/{}/get", escape(name)),
+            Some(&mut spool),
+        )
+        .await?;
         Ok(spool)
     })
 }

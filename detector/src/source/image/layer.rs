@@ -37,7 +37,10 @@ impl Compression {
     }
 
     /// A reader of the decompressed bytes.
-    pub fn decoder<'a, R: BufRead + Send + 'a>(self, reader: R) -> io::Result<Box<dyn Read + Send + 'a>> {
+    pub fn decoder<'a, R: BufRead + Send + 'a>(
+        self,
+        reader: R,
+    ) -> io::Result<Box<dyn Read + Send + 'a>> {
         Ok(match self {
             Compression::None => Box::new(reader),
             // Concatenated gzip members are one stream (pigz, some registries).
@@ -85,7 +88,16 @@ pub fn read_layer(
 ) -> LayerRead {
     let mut changes = LayerChanges::default();
     let mut files = 0;
-    let error = match read_entries(reader, place, overlay, digests, max_file_size, out, &mut changes, &mut files) {
+    let error = match read_entries(
+        reader,
+        place,
+        overlay,
+        digests,
+        max_file_size,
+        out,
+        &mut changes,
+        &mut files,
+    ) {
         Ok(()) => None,
         Err(e) if files == 0 && changes.entries.is_empty() => {
             Some(format!("not a readable layer: {}", io_reason(&e)))
@@ -154,9 +166,13 @@ fn read_entries(
                 .filter(|h| h.how == how)
                 .and_then(|h| digests.get(h.layer).cloned())
         };
-        let mtime = place
-            .created
-            .or_else(|| entry.header().mtime().ok().and_then(|t| DateTime::from_timestamp(t as i64, 0)));
+        let mtime = place.created.or_else(|| {
+            entry
+                .header()
+                .mtime()
+                .ok()
+                .and_then(|t| DateTime::from_timestamp(t as i64, 0))
+        });
         out.blob(Blob {
             bytes,
             provenance: Provenance {

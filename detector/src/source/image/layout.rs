@@ -137,7 +137,9 @@ pub fn short(digest: &str) -> &str {
 pub fn blob_name(digest: &str) -> Option<String> {
     let (algorithm, hex) = digest.split_once(':')?;
     let ok = !algorithm.is_empty()
-        && algorithm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'.' || b == b'_' || b == b'-')
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'.' || b == b'_' || b == b'-')
         && !hex.is_empty()
         && hex.bytes().all(|b| b.is_ascii_alphanumeric());
     ok.then(|| format!("blobs/{algorithm}/{hex}"))
@@ -172,11 +174,7 @@ fn walk_index(
     };
     for descriptor in manifests {
         let annotations = descriptor.get("annotations");
-        let annotation = |key: &str| {
-            annotations
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_str)
-        };
+        let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
         // BuildKit's provenance/SBOM attestations are manifests too, of no image.
         if annotation("vnd.docker.reference.type") == Some("attestation-manifest") {
             continue;
@@ -197,7 +195,9 @@ fn walk_index(
         let Some(digest) = descriptor.get("digest").and_then(Value::as_str) else {
             continue;
         };
-        let label = name.clone().unwrap_or_else(|| format!("{layout}@{}", short(digest)));
+        let label = name
+            .clone()
+            .unwrap_or_else(|| format!("{layout}@{}", short(digest)));
         let Some(blob) = blob_name(digest) else {
             errors.push((label, format!("invalid digest {digest:?} in an index")));
             continue;
@@ -222,7 +222,15 @@ fn walk_index(
         };
         if manifest.get("manifests").is_some() {
             if depth < MAX_INDEX_DEPTH {
-                walk_index(store, &manifest, name.as_deref(), layout, depth + 1, images, errors);
+                walk_index(
+                    store,
+                    &manifest,
+                    name.as_deref(),
+                    layout,
+                    depth + 1,
+                    images,
+                    errors,
+                );
             } else {
                 errors.push((label, "indexes nested too deep".to_string()));
             }
@@ -290,9 +298,15 @@ mod tests {
             digest_of_name(&format!("{}.json", "a".repeat(64))),
             Some(format!("sha256:{}", "a".repeat(64)))
         );
-        assert_eq!(digest_of_name("blobs/sha256/abc").as_deref(), Some("sha256:abc"));
+        assert_eq!(
+            digest_of_name("blobs/sha256/abc").as_deref(),
+            Some("sha256:abc")
+        );
         assert_eq!(digest_of_name("x/layer.tar"), None);
-        assert_eq!(blob_name("sha256:ab12").as_deref(), Some("blobs/sha256/ab12"));
+        assert_eq!(
+            blob_name("sha256:ab12").as_deref(),
+            Some("blobs/sha256/ab12")
+        );
         assert_eq!(blob_name("sha256:../../etc"), None);
         assert_eq!(short("sha256:0123456789abcdef"), "sha256:0123456789ab");
     }

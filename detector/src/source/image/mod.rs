@@ -55,7 +55,15 @@ pub fn scan_archive(
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
     let store = TarStore::open_path(path).map_err(|reason| SourceError::new(path, reason))?;
-    scan_store(&store, path, expected, &layout_name(path), None, options, sink)
+    scan_store(
+        &store,
+        path,
+        expected,
+        &layout_name(path),
+        None,
+        options,
+        sink,
+    )
 }
 
 /// `oci-dir:PATH`.
@@ -72,7 +80,15 @@ pub fn scan_oci_dir(
         ));
     }
     let store = DirStore::new(path);
-    scan_store(&store, path, Layout::Oci, &layout_name(path), None, options, sink)
+    scan_store(
+        &store,
+        path,
+        Layout::Oci,
+        &layout_name(path),
+        None,
+        options,
+        sink,
+    )
 }
 
 /// `docker:NAME[:TAG]`.
@@ -86,7 +102,15 @@ pub fn scan_daemon(
     let store = TarStore::index(spool).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
     })?;
-    scan_store(&store, origin, Layout::Docker, name, Some(name), options, sink)
+    scan_store(
+        &store,
+        origin,
+        Layout::Docker,
+        name,
+        Some(name),
+        options,
+        sink,
+    )
 }
 
 /// The image target a bare path is, if it is one: a directory with `oci-layout` and
@@ -110,7 +134,9 @@ pub fn layout_at(path: &Path) -> Option<Target> {
     let mut archive = tar::Archive::new(&file);
     for entry in archive.entries_with_seek().ok()? {
         let entry = entry.ok()?;
-        let name = store::member_name(&entry.path_bytes())?;
+        let Some(name) = store::member_name(&entry.path_bytes()) else {
+            continue; // `./`
+        };
         let top = name.split('/').next().unwrap_or_default();
         match name.as_str() {
             "manifest.json" => docker = true,
@@ -203,10 +229,6 @@ fn scan_store(
             ));
         }
     });
-    for (path, reason) in &outcome.errors {
-        sink.error(path, reason);
-    }
-
     if let Some(wanted) = &options.platform {
         if outcome.selected == 0 {
             let found: Vec<&str> = outcome.platforms.iter().map(String::as_str).collect();
@@ -224,12 +246,19 @@ fn scan_store(
         }
     }
     if !outcome.readable {
-        let reason = outcome
-            .errors
-            .first()
+        // The first error becomes the target's; the rest are listed after it.
+        let mut errors = outcome.errors.into_iter();
+        let reason = errors
+            .next()
             .map(|(path, reason)| format!("{}: {reason}", path.display()))
             .unwrap_or_else(|| "nothing in the image could be read".to_string());
+        for (path, reason) in errors {
+            sink.error(&path, &reason);
+        }
         return Err(SourceError::new(origin, reason));
+    }
+    for (path, reason) in &outcome.errors {
+        sink.error(path, reason);
     }
     Ok(())
 }
@@ -304,7 +333,9 @@ fn scan_image(
         .clone()
         .or_else(|| config.as_ref().and_then(ImageConfig::platform));
     if let Some(wanted) = &options.platform {
-        let matches = platform.as_deref().is_some_and(|p| platform_matches(p, wanted));
+        let matches = platform
+            .as_deref()
+            .is_some_and(|p| platform_matches(p, wanted));
         if let Some(p) = platform {
             outcome.platforms.push(p);
         }
@@ -335,7 +366,10 @@ fn scan_image(
         }
     }
 
-    let made_by = config.as_ref().map(ImageConfig::layer_history).unwrap_or_default();
+    let made_by = config
+        .as_ref()
+        .map(ImageConfig::layer_history)
+        .unwrap_or_default();
     let mut overlay = Overlay::default();
     let mut this_image: HashSet<&str> = HashSet::new();
     for (i, layer) in image.layers.iter().enumerate().rev() {

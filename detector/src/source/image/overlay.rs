@@ -210,7 +210,11 @@ mod tests {
                 how: How::Deleted
             })
         );
-        assert_eq!(hidden("etc/other"), None, "a directory entry hides nothing below");
+        assert_eq!(
+            hidden("etc/other"),
+            None,
+            "a directory entry hides nothing below"
+        );
         assert_eq!(hidden("srv/keep"), None);
     }
 

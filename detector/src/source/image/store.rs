@@ -92,7 +92,10 @@ impl TarStore {
                 tar::EntryType::Symlink | tar::EntryType::Link => {
                     if let Some(target) = entry.link_name_bytes() {
                         let base = if entry.header().entry_type() == tar::EntryType::Symlink {
-                            Path::new(&name).parent().unwrap_or(Path::new("")).to_path_buf()
+                            Path::new(&name)
+                                .parent()
+                                .unwrap_or(Path::new(""))
+                                .to_path_buf()
                         } else {
                             PathBuf::new()
                         };
@@ -241,7 +244,10 @@ pub fn read_small(store: &dyn Store, name: &str, limit: u64) -> Result<Option<Ve
         return Ok(None);
     };
     if opened.size > limit {
-        return Err(format!("{name} is {} bytes, more than a metadata file may be", opened.size));
+        return Err(format!(
+            "{name} is {} bytes, more than a metadata file may be",
+            opened.size
+        ));
     }
     let mut bytes = Vec::with_capacity(opened.size as usize);
     opened
