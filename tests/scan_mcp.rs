@@ -930,9 +930,10 @@ fn unreadable_targets_exit_2_with_one_line_naming_the_path() {
 #[test]
 fn exit_codes_follow_fail_on() {
     let fixture = fixture();
-    // One literal that no provider rule knows: reported as `mcp-literal-secret`, high.
+    // A literal too short for any rule, even the generic one: the config still says it is a
+    // secret, so it is reported as `mcp-literal-secret`, high.
     let config = fixture.home.join("one/.mcp.json");
-    let secret = key("q", ALNUM, 40, 99);
+    let secret = random(ALNUM, 7, 99);
     write_json(
         &config,
         &json!({"mcpServers": {"internal": {"command": "internal-mcp",
@@ -941,13 +942,29 @@ fn exit_codes_follow_fail_on() {
     let target = format!("file:{}", config.display());
     let report = json(&fixture.scan(&target, &["--format", "json"]));
     assert_eq!(keys(&report).len(), 1);
-    assert_eq!(keys(&report)[0]["rule"], "mcp-literal-secret");
-    assert_eq!(keys(&report)[0]["severity"], "high");
+    let key = &keys(&report)[0];
+    assert_eq!(key["rule"], "mcp-literal-secret");
+    assert_eq!(key["provider"], "unknown");
+    assert_eq!(key["severity"], "high");
+    assert_eq!(
+        key["locations"][0]["mcp_field"],
+        "env.INTERNAL_SERVICE_TOKEN"
+    );
+    assert_eq!(key["locations"][0]["line"], 6);
 
     for (fail_on, code) in [("low", 1), ("medium", 1), ("high", 1), ("critical", 0)] {
         let output = fixture.scan(&target, &["--format", "json", "--fail-on", fail_on]);
         assert_eq!(output.status.code(), Some(code), "--fail-on {fail_on}");
     }
+
+    // A GitHub token is critical: even --fail-on critical fails.
+    let desktop = fixture.path(".config/Claude/claude_desktop_config.json");
+    let output = fixture.scan(
+        &format!("file:{}", desktop.display()),
+        &["--format", "json", "--fail-on", "critical"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json(&output)["keys"][0]["severity"], "critical");
 
     // References only: nothing to fail on, whatever the threshold.
     let clean = fixture.home.join("clean/.mcp.json");

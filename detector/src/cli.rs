@@ -26,6 +26,23 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work with the agent's event logs.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Check the hash chain of event logs: exit 0 when intact, 1 when a record was removed,
+    /// altered or moved (each place is named), 2 when a file cannot be read.
+    Verify {
+        /// The log and its rotated files, in any order (e.g. `events.jsonl*`): they are
+        /// taken in the order of their records' seq.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -102,9 +119,27 @@ pub struct AgentArgs {
     /// Watch exactly these files (default: the MCP client configs of every home on the host).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub watch: Vec<PathBuf>,
-    /// Where the JSON-lines events go: a file (appended) or `-` for standard output.
-    #[arg(long, default_value = "-", value_name = "FILE|-")]
-    pub events: String,
+    /// Where the JSON-lines events go: a file (appended, rotated, its hash chain continued
+    /// across restarts) or `-` for standard output. Repeatable (one FILE at most); with
+    /// neither --events nor --syslog, standard output.
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Vec<String>,
+    /// Rotate the events file before it grows past this many bytes (0: never): FILE becomes
+    /// FILE.1, FILE.1 becomes FILE.2, and so on.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub rotate_size: u64,
+    /// Rotated events files to keep (FILE.1 … FILE.N); older ones are deleted.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub rotate_keep: u32,
+    /// Send every record to syslog as RFC 5424 (the JSON line is the message):
+    /// `unix:/dev/log`, `udp:HOST:PORT` or `tcp:HOST:PORT` (octet-counted framing).
+    /// Repeatable, and combines with --events.
+    #[arg(long, value_name = "unix:PATH|udp:HOST:PORT|tcp:HOST:PORT")]
+    pub syslog: Vec<String>,
+    /// Syslog facility of the records (alerts, gaps and a missed canary are `warning`, the
+    /// rest `info`).
+    #[arg(long, value_enum, default_value_t = SyslogFacility::Authpriv, value_name = "FACILITY")]
+    pub syslog_facility: SyslogFacility,
     /// Seconds between heartbeat records.
     #[arg(long, default_value_t = 60, value_name = "N")]
     pub heartbeat_secs: u64,
@@ -115,4 +150,21 @@ pub struct AgentArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
+}
+
+/// Syslog facilities (RFC 5424 §6.2.1) that suit a security agent.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFacility {
+    User,
+    Daemon,
+    Auth,
+    Authpriv,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
 }

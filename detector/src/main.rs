@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => detector::commands::scan::run(&args),
         Command::Agent(args) => detector::commands::agent::run(&args),
         Command::Rules { command } => detector::commands::rules::run(&command),
+        Command::Log { command } => detector::commands::log::run(&command),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use crate::{command_ok, run};
 
 /// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
-/// (git, a Docker engine, busybox for image rootfs), and the peers the benchmarks compare with.
+/// (git, a Docker engine, busybox for image rootfs, rsyslog as a real syslog collector,
+/// systemd-analyze for the unit file), and the peers the benchmarks compare with.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -22,6 +23,8 @@ const PACKAGES: &[&str] = &[
     "bpftrace",
     "auditd",
     "python3-venv",
+    "rsyslog",
+    "systemd",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

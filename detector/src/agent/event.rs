@@ -1,12 +1,5 @@
 //! The agent's output: JSON lines, one record each, every one with `type`, `time` (RFC 3339,
 //! nanoseconds) and `seq`.
-use std::{
-    fs::OpenOptions,
-    io::{self, BufWriter, Write},
-    path::PathBuf,
-};
-
-use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -95,57 +88,6 @@ pub struct Gap {
     pub lost_process: u64,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    time: String,
-    seq: u64,
-    #[serde(flatten)]
-    record: &'a Record,
-}
-
 pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-/// Where records go: standard output or a file (appended).
-pub struct Sink {
-    out: BufWriter<Box<dyn Write + Send>>,
-    seq: u64,
-}
-
-impl Sink {
-    pub fn open(target: &str) -> Result<Sink> {
-        let out: Box<dyn Write + Send> = if target == "-" {
-            Box::new(io::stdout())
-        } else {
-            let path = PathBuf::from(target);
-            Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .with_context(|| format!("cannot open events file {}", path.display()))?,
-            )
-        };
-        Ok(Sink {
-            out: BufWriter::with_capacity(1 << 16, out),
-            seq: 0,
-        })
-    }
-
-    pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<()> {
-        self.seq += 1;
-        let line = Line {
-            time: rfc3339(time),
-            seq: self.seq,
-            record,
-        };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")?;
-        Ok(())
-    }
-
-    pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().context("cannot write events")
-    }
 }

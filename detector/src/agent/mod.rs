@@ -4,9 +4,11 @@
 //! Kernel side: `detector-ebpf`. Filtering by file identity happens there; what reaches this
 //! module is only opens of watched files plus exec/fork/exit records for the process table.
 pub mod btf;
+pub mod chain;
 pub mod event;
 pub mod kernel;
 pub mod process;
+pub mod sink;
 pub mod watch;
 
 use std::{
@@ -26,8 +28,9 @@ use detector_common::{kind, lost, ExecEvent, FileKey, OpenEvent, TaskEvent, COMM
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
-    event::{Gap, Heartbeat, Open, Ready, Record, Sink},
+    event::{Gap, Heartbeat, Open, Ready, Record},
     process::ProcessTable,
+    sink::Sink,
     watch::{dev_string, WatchSet},
 };
 
@@ -38,7 +41,7 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("DETECTOR_EBPF_OBJE
 /// What the agent is asked to do; filled from the command line.
 pub struct Options {
     pub watch: Vec<PathBuf>,
-    pub events: String,
+    pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
     pub duration: Option<Duration>,
@@ -158,7 +161,7 @@ pub fn run(options: Options) -> Result<()> {
         .build()
         .context("cannot start the event loop")?;
     let mut agent = Agent {
-        sink: Sink::open(&options.events)?,
+        sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
         watch,
         canary,
@@ -362,8 +365,11 @@ impl Agent {
         }
         let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut next_heartbeat = Instant::now() + options.heartbeat;
+        // No periodic wake-up besides the heartbeat: an idle agent costs no CPU.
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + options.heartbeat,
+            options.heartbeat,
+        );
         let stop_at = options.duration.map(|d| tokio::time::Instant::now() + d);
         let stop = async {
             match stop_at {
@@ -379,15 +385,13 @@ impl Agent {
                     let mut guard = guard?;
                     self.drain(guard.get_inner_mut())?;
                     guard.clear_ready();
+                    self.check_lost()?;
                 }
-                _ = tick.tick() => {
+                _ = heartbeat.tick() => {
                     self.check_lost()?;
                     self.processes.collect_garbage();
-                    if Instant::now() >= next_heartbeat {
-                        next_heartbeat += options.heartbeat;
-                        self.heartbeat(false)?;
-                        self.canary.probe();
-                    }
+                    self.heartbeat(false)?;
+                    self.canary.probe();
                 }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,

@@ -1,14 +1,42 @@
 use std::{process::ExitCode, time::Duration};
 
-use crate::{agent, cli::AgentArgs};
+use crate::{
+    agent::{self, sink},
+    cli::{AgentArgs, SyslogFacility},
+};
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    let sinks = sink::Options::new(
+        &args.events,
+        args.rotate_size,
+        args.rotate_keep,
+        &args.syslog,
+        facility(args.syslog_facility),
+    )?;
     agent::run(agent::Options {
         watch: args.watch.clone(),
-        events: args.events.clone(),
+        sinks,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         ring_buffer_bytes: args.ring_buffer_kib.saturating_mul(1024),
         duration: args.duration.map(Duration::from_secs),
     })?;
     Ok(ExitCode::from(super::EXIT_CLEAN))
+}
+
+fn facility(facility: SyslogFacility) -> sink::syslog::Facility {
+    use SyslogFacility::*;
+    sink::syslog::Facility(match facility {
+        User => 1,
+        Daemon => 3,
+        Auth => 4,
+        Authpriv => 10,
+        Local0 => 16,
+        Local1 => 17,
+        Local2 => 18,
+        Local3 => 19,
+        Local4 => 20,
+        Local5 => 21,
+        Local6 => 22,
+        Local7 => 23,
+    })
 }

@@ -1,5 +1,6 @@
 //! One function per subcommand: glue between the CLI and the pipeline stages.
 pub mod agent;
+pub mod log;
 pub mod rules;
 pub mod scan;
 

@@ -143,23 +143,26 @@ impl Engine {
                         break;
                     };
                     let (match_start, match_end) = (match_start.get(), match_end.get());
-                    at = if match_end > match_start {
-                        match_end
-                    } else {
-                        match_end + 1
+                    let secret = match (slots[2 * compiled.group], slots[2 * compiled.group + 1]) {
+                        (Some(start), Some(end)) if start < end => Some((start.get(), end.get())),
+                        _ => None,
                     };
-                    let (Some(start), Some(end)) =
-                        (slots[2 * compiled.group], slots[2 * compiled.group + 1])
-                    else {
-                        continue;
+                    // The next search starts where the secret ends, not where the match does:
+                    // a match may consume the byte after the secret (a terminator such as
+                    // `[^A-Za-z0-9]` or a newline) that the next match needs as its boundary.
+                    at = match secret {
+                        Some((_, end)) => end,
+                        None if match_end > match_start => match_end,
+                        None => match_end + 1,
                     };
-                    let (start, end) = (start.get(), end.get());
-                    if start < end && passes_checks(rule, data, start, end) {
-                        hits.push(Hit {
-                            rule: index,
-                            start,
-                            end,
-                        });
+                    if let Some((start, end)) = secret {
+                        if passes_checks(rule, data, start, end) {
+                            hits.push(Hit {
+                                rule: index,
+                                start,
+                                end,
+                            });
+                        }
                     }
                 }
             }

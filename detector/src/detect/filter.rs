@@ -35,6 +35,10 @@ pub fn is_literal_secret(value: &str) -> bool {
         return false;
     }
     let v = value.trim();
+    // Binary data (compiled files, images) is not a configured value.
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
     let lower = v.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
@@ -97,25 +101,59 @@ fn looks_like_path(v: &str, lower: &str) -> bool {
         && FILE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
 }
 
-/// Program text rather than a value: `config.apiKey`, `process.env.X`, `getToken`, and words
-/// without any digit such as `refresh_token`. A real key nearly always has a digit; one without
-/// has to mix at least three of lowercase, uppercase and symbols (`Sup3r…` aside, `Pass!Word`).
+/// Program text rather than a value: `config.apiKey`, `process.env.X`, `token::Paren`,
+/// `getToken`, `node.or1_token`, `_bindgen_ty_7`, and words without any digit such as
+/// `refresh_token`. A real key nearly always has a digit inside a run of mixed characters; one
+/// without a digit has to mix at least three of lowercase, uppercase and symbols.
 fn looks_like_code(v: &str) -> bool {
+    if v.contains("::") || v.contains("->") || is_format_string(v) {
+        return true;
+    }
     let has_digit = v.bytes().any(|b| b.is_ascii_digit());
-    if has_digit {
+    if !has_digit {
+        let lower = v.bytes().any(|b| b.is_ascii_lowercase());
+        let upper = v.bytes().any(|b| b.is_ascii_uppercase());
+        let symbol = v.bytes().any(|b| !b.is_ascii_alphanumeric());
+        let dotted_identifiers = v.split('.').count() > 1
+            && v.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+            });
+        return dotted_identifiers || (lower as u8 + upper as u8 + symbol as u8) < 3;
+    }
+    v.split(['_', '-', '.', '$'])
+        .all(|part| part.is_empty() || is_identifier_word(part))
+}
+
+/// A printf-style template (`%s`, `%d`, `%(name)s`) rather than a value.
+fn is_format_string(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'%' && matches!(w[1], b's' | b'd' | b'r' | b'x' | b'('))
+}
+
+/// A word of an identifier: letters in one case, `Capitalized` or `camelCase` (never two
+/// capitals in a row), with at most two trailing digits; or a number of at most three digits.
+fn is_identifier_word(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    let letters_end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let (letters, digits) = bytes.split_at(letters_end);
+    if letters.is_empty() {
+        return digits.len() <= 3;
+    }
+    if digits.len() > 2 || !letters.iter().all(|b| b.is_ascii_alphabetic()) {
         return false;
     }
-    let lower = v.bytes().any(|b| b.is_ascii_lowercase());
-    let upper = v.bytes().any(|b| b.is_ascii_uppercase());
-    let symbol = v.bytes().any(|b| !b.is_ascii_alphanumeric());
-    let dotted_identifiers = v.split('.').count() > 1
-        && v.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
-        });
-    dotted_identifiers || (lower as u8 + upper as u8 + symbol as u8) < 3
+    let all_upper = letters.iter().all(|b| b.is_ascii_uppercase());
+    let no_adjacent_capitals = letters
+        .windows(2)
+        .all(|w| !(w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()));
+    all_upper || no_adjacent_capitals
 }
 
 /// Documentation filler in the shape of a key: `AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`, `sk-...`,
@@ -172,6 +210,11 @@ mod tests {
         let key = ["sc-live-", "9f8e7d6c5b4a3f2e1d0c"].concat();
         assert!(is_literal_secret(&key));
         assert!(is_literal_secret(&["Sup3r", "S3cret!"].concat()));
+        assert!(is_literal_secret(&["Summer", "2024!"].concat()));
+        assert!(is_literal_secret(
+            &["123e4567-e89b-12d3", "-a456-426614174000"].concat()
+        ));
+        assert!(is_literal_secret(&["Zq4Lm8", "Rt2Vx6Nb1"].concat()));
         assert!(is_literal_secret(
             &["postgres://app:", "pw9x@db/x"].concat()
         ));
@@ -201,6 +244,13 @@ mod tests {
             "refresh_token",
             "getAccessToken",
             "true",
+            "token::Paren",
+            "node.or1_token",
+            "_bindgen_ty_7",
+            "SOME_CONSTANT_2",
+            "Password1",
+            "%szValid",
+            "r\u{1}\u{0}submitzServer",
         ] {
             assert!(!is_literal_secret(not_secret), "{not_secret:?}");
         }

@@ -9,6 +9,7 @@
 pub mod check;
 mod engine;
 pub mod filter;
+mod keywords;
 mod prefilter;
 mod rules;
 pub mod slot;

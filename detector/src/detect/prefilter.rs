@@ -4,15 +4,16 @@
 //! possible match on either side of a hit holds every match that contains the hit.
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
+use super::keywords::{KeywordScanner, LANES};
 use super::rules::Rule;
 
 pub(crate) struct Prefilter {
     /// `None` when no rule has keywords.
-    keywords: Option<AhoCorasick>,
-    /// Keyword pattern id → the rules that listed that keyword.
+    keywords: Option<KeywordScanner>,
+    /// Keyword id → the rules that listed that keyword.
     rules_of: Vec<Vec<usize>>,
+    /// Keyword id → its length in bytes.
+    keyword_len: Vec<usize>,
     /// Rules without keywords: they run over the whole blob.
     unconditional: Vec<usize>,
     /// Per rule: how far a window reaches on either side of a keyword hit.
@@ -20,9 +21,15 @@ pub(crate) struct Prefilter {
 }
 
 /// Per-rule merged windows of one blob, kept between scans to reuse the allocations.
+///
+/// Hits come from several lanes of the keyword scan at once, each lane in order of hit end.
+/// A window merges into the last window the same lane opened for the rule, so a run of hits
+/// (`token token token …`) costs one window per lane; `finish` sorts and merges across lanes.
 #[derive(Default)]
 pub(crate) struct Windows {
     per_rule: Vec<Vec<Range<usize>>>,
+    /// Per rule and lane: 1 + index of the lane's last window in `per_rule`, 0 for none.
+    last_of_lane: Vec<[u32; LANES]>,
     /// Rules with at least one window, in the order they first got one.
     active: Vec<usize>,
 }
@@ -31,32 +38,58 @@ impl Windows {
     fn reset(&mut self, rules: usize) {
         for &rule in &self.active {
             self.per_rule[rule].clear();
+            self.last_of_lane[rule] = [0; LANES];
         }
         self.active.clear();
         if self.per_rule.len() != rules {
             self.per_rule.clear();
             self.per_rule.resize_with(rules, Vec::new);
+            self.last_of_lane.clear();
+            self.last_of_lane.resize(rules, [0; LANES]);
         }
     }
 
-    fn add(&mut self, rule: usize, window: Range<usize>) {
+    fn add(&mut self, rule: usize, lane: usize, window: Range<usize>) {
         let windows = &mut self.per_rule[rule];
-        match windows.last_mut() {
-            // Hits arrive in order of their end, so a new window either overlaps (or touches)
-            // the last one or lies after it.
-            Some(last) if window.start <= last.end => {
-                last.start = last.start.min(window.start);
-                last.end = last.end.max(window.end);
+        if windows.is_empty() {
+            self.active.push(rule);
+        }
+        let last = &mut self.last_of_lane[rule][lane];
+        // Within a lane hits arrive in order of their end, so a new window either overlaps
+        // (or touches) the lane's last one or lies after it.
+        if let Some(previous) = (*last as usize).checked_sub(1).map(|i| &mut windows[i]) {
+            if window.start <= previous.end {
+                previous.start = previous.start.min(window.start);
+                previous.end = previous.end.max(window.end);
+                return;
             }
-            Some(_) => windows.push(window),
-            None => {
-                self.active.push(rule);
-                windows.push(window);
+        }
+        windows.push(window);
+        *last = windows.len() as u32;
+    }
+
+    /// Sort every rule's windows and merge the ones that overlap.
+    fn finish(&mut self) {
+        for &rule in &self.active {
+            let windows = &mut self.per_rule[rule];
+            if windows.len() < 2 {
+                continue;
             }
+            windows.sort_unstable_by_key(|w| w.start);
+            let mut merged = 0;
+            for i in 1..windows.len() {
+                if windows[i].start <= windows[merged].end {
+                    windows[merged].end = windows[merged].end.max(windows[i].end);
+                } else {
+                    merged += 1;
+                    windows[merged] = windows[i].clone();
+                }
+            }
+            windows.truncate(merged + 1);
         }
     }
 
-    /// `(rule, windows)` for every rule with work to do.
+    /// `(rule, windows)` for every rule with work to do; windows sorted and disjoint.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &[Range<usize>])> {
         self.active
             .iter()
@@ -95,18 +128,10 @@ impl Prefilter {
         let keywords = if patterns.is_empty() {
             None
         } else {
-            // Standard semantics with overlapping search: a keyword that is a prefix or a
-            // substring of another one still reports its own hits.
-            Some(
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| anyhow::anyhow!("building the keyword prefilter: {e}"))?,
-            )
+            Some(KeywordScanner::new(&patterns)?)
         };
         Ok(Prefilter {
+            keyword_len: patterns.iter().map(|p| p.len()).collect(),
             keywords,
             rules_of,
             unconditional,
@@ -121,19 +146,20 @@ impl Prefilter {
             return;
         }
         for &rule in &self.unconditional {
-            out.add(rule, 0..data.len());
+            out.add(rule, 0, 0..data.len());
         }
-        let Some(keywords) = &self.keywords else {
-            return;
-        };
-        for hit in keywords.find_overlapping_iter(data) {
-            for &rule in &self.rules_of[hit.pattern().as_usize()] {
-                let reach = self.reach[rule];
-                let window = hit.start().saturating_sub(reach)
-                    ..hit.end().saturating_add(reach).min(data.len());
-                out.add(rule, window);
-            }
+        if let Some(keywords) = &self.keywords {
+            keywords.find_all(data, |lane, hit| {
+                let start = hit.end - self.keyword_len[hit.keyword];
+                for &rule in &self.rules_of[hit.keyword] {
+                    let reach = self.reach[rule];
+                    let window =
+                        start.saturating_sub(reach)..hit.end.saturating_add(reach).min(data.len());
+                    out.add(rule, lane, window);
+                }
+            });
         }
+        out.finish();
     }
 }
 
@@ -201,5 +227,28 @@ mod tests {
                 (2, vec![0..len]),
             ]
         );
+    }
+
+    #[test]
+    fn windows_from_every_lane_merge_into_sorted_disjoint_windows() {
+        let pre = Prefilter::new(&[rule("a", &["token"])], vec![8]).unwrap();
+        // Hits everywhere: every lane reports, and everything merges into one window.
+        let dense = "token ".repeat(10_000);
+        assert_eq!(
+            windows_of(&pre, dense.as_bytes()),
+            vec![(0, vec![0..dense.len()])]
+        );
+        // Isolated hits, one near each lane boundary and at both ends.
+        let len = 64 * 1024;
+        let mut data = vec![b'.'; len];
+        let starts = [0, 16_380, 32_766, 49_150, len - 5];
+        for &s in &starts {
+            data[s..s + 5].copy_from_slice(b"TOKEN");
+        }
+        let want: Vec<Range<usize>> = starts
+            .iter()
+            .map(|&s| s.saturating_sub(8)..(s + 5 + 8).min(len))
+            .collect();
+        assert_eq!(windows_of(&pre, &data), vec![(0, want)]);
     }
 }

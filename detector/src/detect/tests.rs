@@ -151,6 +151,27 @@ fn context_rule_rejects_references_and_placeholders() {
 }
 
 #[test]
+fn adjacent_matches_sharing_a_boundary_byte_are_all_found() {
+    let a = ["Zq4", "Lm8Rt2Vx6Nb1"].concat();
+    let b = ["k9", "Hd73Jf62Ls91Pq"].concat();
+    // The first match ends by consuming the newline (or space) the second needs before it.
+    for text in [
+        format!("A_TOKEN={a}\nB_TOKEN={b}\n"),
+        format!("A_TOKEN={a} B_TOKEN={b}"),
+    ] {
+        let got: Vec<String> = found(&text).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(got, vec![a.clone(), b.clone()], "{text}");
+    }
+    let bot = |id: &str| [id, ":AA", &"h7Rk2Lq9Xw4Zm1Tb6Yc3Vn8Pd5Sf0Gj2Ke"[..33]].concat();
+    let (t1, t2) = (bot("123456789"), bot("987654321"));
+    let got: Vec<String> = found(&format!("{t1},{t2}"))
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(got, vec![t1, t2]);
+}
+
+#[test]
 fn provider_rule_wins_over_the_context_rule() {
     let key = github_token();
     let text = format!("\"env\": {{\"GITHUB_PERSONAL_ACCESS_TOKEN\": \"{key}\"}}");
@@ -326,7 +347,7 @@ description = "Demo"
 severity = "low"
 regex = '''\b(demo_[a-z0-9]{8})\b'''
 keywords = ["demo_"]
-examples = [{ text = "demo_ab12cd34", secret = "demo_ab12cd3" }, { text = "nothing", secret = "x" }]
+examples = [{ text = "demo_ab12cd34", secret = "demo_" }, { text = "nothing", secret = "x" }]
 counter_examples = ["demo_99887766"]
 "#,
     )

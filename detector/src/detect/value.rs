@@ -54,13 +54,14 @@ pub fn classify(value: &str) -> ValueClass {
         return ValueClass::Empty;
     }
     let lower = v.to_ascii_lowercase();
-    if lower.starts_with("${input:") {
+    let unschemed = strip_auth_scheme(&lower);
+    if unschemed.starts_with("${input:") {
         return ValueClass::InputPrompt;
     }
     if SECRET_MANAGER_MARKERS.iter().any(|m| lower.contains(m)) {
         return ValueClass::SecretManager;
     }
-    if is_env_reference(v) {
+    if is_env_reference(v) || is_command_substitution(strip_auth_scheme(v)) {
         return ValueClass::EnvRef;
     }
     if is_placeholder(&lower) {
@@ -98,6 +99,13 @@ fn is_env_reference(v: &str) -> bool {
         return ident(inner);
     }
     false
+}
+
+/// `$(…)` or a backquoted command: the value is computed when the shell runs, not stored here
+/// (which secret manager, if any, the markers above tell).
+fn is_command_substitution(v: &str) -> bool {
+    (v.starts_with("$(") && v.ends_with(')'))
+        || (v.len() > 1 && v.starts_with('`') && v.ends_with('`'))
 }
 
 fn strip_auth_scheme(v: &str) -> &str {
@@ -178,6 +186,8 @@ mod tests {
             assert_eq!(classify(v), ValueClass::EnvRef, "{v}");
         }
         assert_eq!(classify("${input:apiKey}"), ValueClass::InputPrompt);
+        assert_eq!(classify("Bearer ${input:token}"), ValueClass::InputPrompt);
+        assert_eq!(classify("$(cat ~/.config/token)"), ValueClass::EnvRef);
         assert_eq!(classify("op://vault/item/field"), ValueClass::SecretManager);
         assert_eq!(
             classify("$(aws secretsmanager get-secret-value --secret-id x)"),

@@ -283,7 +283,7 @@ struct Fields {
 
 impl Fields {
     fn push(&mut self, field: String, value: String, name: Option<String>) {
-        let class = classify_value(&value);
+        let class = classify(&value);
         self.push_class(field, value, class, name);
     }
 
@@ -306,39 +306,10 @@ impl Fields {
     }
 }
 
-/// `classify`, plus two cases it leaves as literals: an auth scheme in front of a prompt
-/// (`Bearer ${input:token}`), and a command substitution that no secret-manager marker names
-/// (`$(cat ~/.token)`), which is fetched at run time and so is a reference, not the secret.
-pub(crate) fn classify_value(value: &str) -> ValueClass {
-    let class = classify(value);
-    if class != ValueClass::Literal {
-        return class;
-    }
-    let v = value.trim();
-    if let Some((scheme, rest)) = v.split_once(' ') {
-        let is_scheme = ["bearer", "basic", "token", "bot"]
-            .iter()
-            .any(|s| scheme.eq_ignore_ascii_case(s));
-        if is_scheme && !rest.trim().is_empty() {
-            let inner = classify_value(rest);
-            if inner != ValueClass::Placeholder {
-                return inner;
-            }
-        }
-    }
-    let substituted = (v.starts_with("$(") && v.ends_with(')'))
-        || (v.len() > 1 && v.starts_with('`') && v.ends_with('`'));
-    if substituted {
-        ValueClass::EnvRef
-    } else {
-        class
-    }
-}
-
 /// A reference or a secret-manager call: secret-bearing whatever its name, unless it merely
 /// points at a well-known non-secret variable (`${HOME}`, `${workspaceFolder}`).
 fn is_reference(value: &str) -> bool {
-    match classify_value(value) {
+    match classify(value) {
         ValueClass::SecretManager | ValueClass::InputPrompt => true,
         ValueClass::EnvRef => !references_ordinary_variable(value),
         _ => false,
@@ -514,7 +485,7 @@ fn value_arg(out: &mut Fields, field: &str, arg: &str) {
             out.push(field.to_string(), value.to_string(), Some(name.to_string()));
         }
     } else if matches!(
-        classify_value(arg),
+        classify(arg),
         ValueClass::SecretManager | ValueClass::InputPrompt
     ) {
         out.push(field.to_string(), arg.to_string(), None);
@@ -915,10 +886,7 @@ mod tests {
 
     #[test]
     fn command_substitution_is_not_a_literal() {
-        assert_eq!(classify_value("$(cat ~/.token)"), ValueClass::EnvRef);
-        assert_eq!(
-            classify_value("$(op read op://v/i/f)"),
-            ValueClass::SecretManager
-        );
+        assert_eq!(classify("$(cat ~/.token)"), ValueClass::EnvRef);
+        assert_eq!(classify("$(op read op://v/i/f)"), ValueClass::SecretManager);
     }
 }

@@ -1,0 +1,187 @@
+//! Where the agent's records go: standard output, a file with size-based rotation, and any
+//! number of syslog destinations, in any combination.
+//!
+//! Every record is serialized once and the same line goes everywhere, with its `seq` and
+//! `prev` (the hash chain, see [`super::chain`]). Appending to an existing file continues that
+//! file's chain and first writes a `gap` record for the time the agent was not running.
+mod file;
+pub mod syslog;
+
+use std::io::{self, BufWriter, Stdout, Write};
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use self::file::FileOptions;
+use self::{file::RotatingFile, syslog::Destination};
+use super::{
+    chain::{self, Link},
+    event::{rfc3339, Gap, Record},
+};
+
+/// Which outputs, from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stdout: bool,
+    pub file: Option<FileOptions>,
+    pub syslog: Vec<Destination>,
+    pub facility: syslog::Facility,
+}
+
+impl Options {
+    /// `--events` values (`-` or one FILE) and `--syslog` destinations; standard output when
+    /// neither is given.
+    pub fn new(
+        events: &[String],
+        rotate_size: u64,
+        rotate_keep: u32,
+        syslog: &[String],
+        facility: syslog::Facility,
+    ) -> Result<Options> {
+        let mut options = Options {
+            stdout: events.is_empty() && syslog.is_empty(),
+            file: None,
+            syslog: Vec::new(),
+            facility,
+        };
+        for target in events {
+            if target == "-" {
+                options.stdout = true;
+                continue;
+            }
+            if let Some(file) = &options.file {
+                bail!(
+                    "--events names two files ({} and {target}): give at most one FILE (and `-`); one file holds one hash chain",
+                    file.path.display()
+                );
+            }
+            options.file = Some(FileOptions {
+                path: target.into(),
+                rotate_size,
+                rotate_keep,
+            });
+        }
+        for destination in syslog {
+            options.syslog.push(destination.parse()?);
+        }
+        Ok(options)
+    }
+}
+
+/// One record as written: the envelope every type shares, then the record's own fields.
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    seq: u64,
+    prev: &'a str,
+    #[serde(flatten)]
+    record: &'a Record,
+}
+
+pub struct Sink {
+    /// The last record written: the next one's `seq - 1` and `prev`.
+    last: Link,
+    line: Vec<u8>,
+    stdout: Option<BufWriter<Stdout>>,
+    file: Option<RotatingFile>,
+    syslog: Vec<syslog::Sender>,
+    formatter: syslog::Formatter,
+}
+
+impl Sink {
+    pub fn open(options: &Options) -> Result<Sink> {
+        let (file, resumed) = match &options.file {
+            Some(file_options) => {
+                let (file, resumed) = RotatingFile::open(file_options)?;
+                (Some(file), resumed)
+            }
+            None => (None, None),
+        };
+        let syslog = options
+            .syslog
+            .iter()
+            .map(syslog::Sender::start)
+            .collect::<Result<Vec<_>>>()?;
+        let mut sink = Sink {
+            last: resumed
+                .as_ref()
+                .map_or_else(Link::genesis, |r| r.tail.link.clone()),
+            line: Vec::with_capacity(4096),
+            stdout: options
+                .stdout
+                .then(|| BufWriter::with_capacity(1 << 16, io::stdout())),
+            file,
+            syslog,
+            formatter: syslog::Formatter::new(options.facility),
+        };
+        if let Some(resumed) = resumed {
+            // The time between the last record of the file and now is time nobody watched.
+            let now = Utc::now();
+            let mut reason = String::from("agent was not running");
+            if !resumed.tail.clean_stop {
+                reason.push_str(" (it stopped without a final heartbeat: killed or crashed)");
+            }
+            if resumed.torn_bytes > 0 {
+                reason.push_str(&format!(
+                    "; the {} bytes of a record cut short by that stop were dropped",
+                    resumed.torn_bytes
+                ));
+            }
+            let gap = Gap {
+                from: resumed.tail.time,
+                to: rfc3339(now),
+                reason,
+                lost_open: 0,
+                lost_process: 0,
+            };
+            sink.write(now, &Record::Gap(gap))?;
+            sink.flush()?;
+        }
+        Ok(sink)
+    }
+
+    pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<()> {
+        let seq = self.last.seq + 1;
+        self.line.clear();
+        serde_json::to_writer(
+            &mut self.line,
+            &Line {
+                time: rfc3339(time),
+                seq,
+                prev: &self.last.hash,
+                record,
+            },
+        )?;
+        self.last = Link {
+            seq,
+            hash: chain::hash(&self.line),
+        };
+        if let Some(out) = &mut self.stdout {
+            out.write_all(&self.line)
+                .and_then(|()| out.write_all(b"\n"))
+                .context("cannot write events to standard output")?;
+        }
+        if let Some(file) = &mut self.file {
+            file.write_line(&self.line)?;
+        }
+        if !self.syslog.is_empty() {
+            let message = self.formatter.format(time, seq, &self.line);
+            for destination in &mut self.syslog {
+                destination.send(message.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(out) = &mut self.stdout {
+            out.flush()
+                .context("cannot write events to standard output")?;
+        }
+        if let Some(file) = &mut self.file {
+            file.flush()?;
+        }
+        Ok(())
+    }
+}
