@@ -1,6 +1,7 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod image;
 
 use clap::Subcommand;
 
@@ -13,6 +14,9 @@ pub enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
     },
+    /// Scanning a ≥1 GiB `docker save` archive built from real files: MB/s of layer data and
+    /// peak memory, ours vs Kingfisher `scan docker --archive`, with what each found.
+    Image,
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
     OpenLoop {
@@ -24,6 +28,7 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
+        Which::Image => image::run(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
             Ok(())
