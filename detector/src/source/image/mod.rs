@@ -19,7 +19,7 @@ mod overlay;
 mod store;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     fs::File,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
@@ -270,7 +270,7 @@ struct Outcome {
     /// Images that passed the platform filter.
     selected: usize,
     /// The platforms seen, to say what there was when none matched.
-    platforms: Vec<String>,
+    platforms: BTreeSet<String>,
     errors: Vec<(PathBuf, String)>,
 }
 
@@ -337,7 +337,7 @@ fn scan_image(
             .as_deref()
             .is_some_and(|p| platform_matches(p, wanted));
         if let Some(p) = platform {
-            outcome.platforms.push(p);
+            outcome.platforms.insert(p);
         }
         if !matches {
             return;
