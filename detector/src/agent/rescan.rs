@@ -34,6 +34,7 @@ impl Rescanner {
             org_key,
             options: SourceOptions {
                 max_file_size: 16 * 1024 * 1024,
+                ..SourceOptions::default()
             },
         })
     }

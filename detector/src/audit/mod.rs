@@ -16,7 +16,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-pub use evidence::{findings, Finding, RuleRef, MCP_LITERAL_RULE};
+pub use evidence::{findings, Finding, RuleRef, FILE_LITERAL_RULE, MCP_LITERAL_RULE};
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
@@ -292,6 +292,10 @@ fn violations(
 ) -> Vec<Violation> {
     let mut found = BTreeSet::new();
     for location in locations {
+        // A backup (or archived copy) of an MCP config is still the config, in clear.
+        if location.mcp_server.is_some() {
+            found.insert(Violation::PlaintextInMcpConfig);
+        }
         match location.kind {
             LocationKind::McpConfig => {
                 found.insert(Violation::PlaintextInMcpConfig);
@@ -307,7 +311,7 @@ fn violations(
             }
             _ => {}
         }
-        if location.mode.is_some_and(|mode| mode & 0o004 != 0) {
+        if location.is_readable_by_others() {
             found.insert(Violation::WorldReadable);
         }
         if is_backup(location) {
@@ -329,27 +333,13 @@ fn violations(
     found.into_iter().collect()
 }
 
-/// A copy made to keep, not to use: `*.bak`, `*~`, `*.orig`, inside a `backup` directory or
-/// an archive.
+/// A copy made to keep, not to use: what the source recognised as a backup (editor
+/// leftovers, dotfile managers' sources, archive members), or a path that names one (for
+/// sources that do not say, such as git trees and image layers).
 fn is_backup(location: &Location) -> bool {
-    if location.kind == LocationKind::ArchiveMember {
-        return true;
-    }
-    let path = location.path.to_string_lossy().to_ascii_lowercase();
-    let name = location
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    name.ends_with('~')
-        || [".bak", ".backup", ".orig", ".old", ".save", ".swp"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        || location.path.components().any(|c| {
-            let c = c.as_os_str().to_string_lossy().to_ascii_lowercase();
-            c == "backup" || c == "backups" || c.starts_with("backup-") || c.ends_with(".bak")
-        })
-        || path.contains("/.snapshots/")
+    location.backup.is_some()
+        || location.kind == LocationKind::ArchiveMember
+        || crate::source::backup::recognise(&location.path).is_some()
 }
 
 fn remediation(
@@ -386,8 +376,8 @@ fn remediation(
             Violation::WorldReadable => {
                 let files: BTreeSet<String> = locations
                     .iter()
-                    .filter(|l| l.mode.is_some_and(|m| m & 0o004 != 0))
-                    .map(|l| l.path.display().to_string())
+                    .filter(|l| l.is_readable_by_others())
+                    .map(|l| l.archive.as_ref().unwrap_or(&l.path).display().to_string())
                     .collect();
                 format!(
                     "Make the files private: chmod 600 {}",

@@ -23,7 +23,7 @@ use crate::{
     detect::{Engine, RuleSet, Severity},
     mcp::ParsedConfig,
     report::{self, Report, TargetIssue, TargetReport, UnparsedConfig},
-    source::{self, Blob, Sink, SkipReason, SourceOptions, Target},
+    source::{self, archive::ArchiveLimits, Blob, Sink, SkipReason, SourceOptions, Target},
 };
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +58,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new();
     let options = SourceOptions {
         max_file_size: args.max_file_size,
+        respect_gitignore: args.respect_gitignore,
+        excludes: args.exclude.clone(),
+        archive: ArchiveLimits {
+            max_bytes: args.max_archive_bytes,
+            max_ratio: args.max_archive_ratio,
+            max_members: args.max_archive_members,
+            max_depth: args.max_archive_depth,
+        },
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
@@ -222,6 +230,7 @@ struct Collector<'a> {
     mcp_configs: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<Vec<TargetIssue>>,
+    repositories: Mutex<Vec<PathBuf>>,
     findings: Mutex<Vec<Finding>>,
     configs: Mutex<Vec<Arc<ParsedConfig>>>,
     unparsed: Mutex<Vec<RawUnparsed>>,
@@ -237,6 +246,7 @@ impl<'a> Collector<'a> {
             mcp_configs: AtomicU64::new(0),
             skipped: Mutex::default(),
             errors: Mutex::default(),
+            repositories: Mutex::default(),
             findings: Mutex::default(),
             configs: Mutex::default(),
             unparsed: Mutex::default(),
@@ -255,6 +265,8 @@ impl<'a> Collector<'a> {
     ) {
         let mut errors = into_inner(self.errors);
         errors.sort();
+        let mut repositories = into_inner(self.repositories);
+        repositories.sort();
         let report = TargetReport {
             target: target.to_string(),
             kind: target.kind().to_string(),
@@ -268,6 +280,7 @@ impl<'a> Collector<'a> {
             duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
             mcp_configs: self.mcp_configs.into_inner(),
             unparsed_configs: Vec::new(),
+            repositories,
             errors,
         };
         (
@@ -333,6 +346,11 @@ impl Sink for Collector<'_> {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         });
+    }
+
+    fn repository(&self, path: &Path) {
+        tracing::debug!(path = %path.display(), "git repository");
+        lock(&self.repositories).push(path.to_path_buf());
     }
 }
 

@@ -11,6 +11,7 @@ pub mod parse;
 mod shell;
 
 pub use catalogue::{client_by_id, clients, Client, ConfigFile, ConfigFormat, Scope, ServerLayout};
+pub(crate) use fields::is_secret_name;
 pub use discover::{
     config_paths, discover, homes, project_configs, recognise, ConfigRef, ConfigScope, Home,
 };

@@ -54,6 +54,10 @@ pub struct TargetReport {
     /// MCP client configs read (parsed or not).
     pub mcp_configs: u64,
     pub unparsed_configs: Vec<UnparsedConfig>,
+    /// Git repositories met in a directory walk: their internals were not read as files;
+    /// `git:PATH` (or `detector audit`) reads their history.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<PathBuf>,
     pub errors: Vec<TargetIssue>,
 }
 
