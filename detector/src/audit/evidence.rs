@@ -123,7 +123,10 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
             let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
             // In a credential file, the field the match sits in names the slot.
             let field = file.zip(m.spans.get(nth)).and_then(|(file, span)| {
-                let i = file.fields.iter().position(|f| f.range.contains(&span.start))?;
+                let i = file
+                    .fields
+                    .iter()
+                    .position(|f| f.range.contains(&span.start))?;
                 file_covered[i] = true;
                 Some(file.fields[i].slot.clone())
             });

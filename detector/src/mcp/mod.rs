@@ -11,10 +11,10 @@ pub mod parse;
 mod shell;
 
 pub use catalogue::{client_by_id, clients, Client, ConfigFile, ConfigFormat, Scope, ServerLayout};
-pub(crate) use fields::is_secret_name;
 pub use discover::{
     config_paths, discover, homes, project_configs, recognise, ConfigRef, ConfigScope, Home,
 };
+pub(crate) use fields::is_secret_name;
 pub use parse::{check_per_project_keys, parse, McpServer, ParsedConfig, SecretField, ServerCheck};
 
 #[cfg(test)]

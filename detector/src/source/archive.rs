@@ -119,7 +119,13 @@ fn is_tar_header(head: &[u8]) -> bool {
     let sum: u32 = head[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u32
+            }
+        })
         .sum();
     head[0] != 0 && stored == sum
 }
@@ -237,9 +243,7 @@ impl Budget {
 
     /// Room left for a nested zip read into memory.
     fn room(&self) -> u64 {
-        self.limits
-            .max_bytes
-            .saturating_sub(self.expanded.get())
+        self.limits.max_bytes.saturating_sub(self.expanded.get())
     }
 }
 
@@ -446,8 +450,7 @@ impl<'a> Walk<'a> {
             Ok(entries) => entries,
             Err(e) => return self.check(e, chain, "not a readable tar"),
         };
-        let mut read = 0u64;
-        for entry in entries {
+        for (read, entry) in entries.enumerate() {
             let mut entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
@@ -455,7 +458,6 @@ impl<'a> Walk<'a> {
                     return self.check(e, chain, &context);
                 }
             };
-            read += 1;
             if let Err(e) = self.budget.member() {
                 return self.check(e, chain, "");
             }
@@ -484,7 +486,10 @@ impl<'a> Walk<'a> {
         depth: usize,
         head: Option<Vec<u8>>,
     ) -> Outcome {
-        let room = self.budget.room().min(self.options.max_member_size.max(256 << 20));
+        let room = self
+            .budget
+            .room()
+            .min(self.options.max_member_size.max(256 << 20));
         let mut data = head.unwrap_or_default();
         if let Err(e) = reader
             .take(room.saturating_sub(data.len() as u64) + 1)
@@ -580,7 +585,8 @@ impl<'a> Walk<'a> {
         if file.encrypted() {
             let mut path = chain.to_vec();
             path.push(name);
-            self.sink.error(&self.shown(&path), "encrypted zip member, not read");
+            self.sink
+                .error(&self.shown(&path), "encrypted zip member, not read");
             return Ok(());
         }
         let mtime = file.last_modified().and_then(zip_time);

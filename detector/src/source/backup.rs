@@ -410,12 +410,8 @@ mod tests {
     use super::*;
 
     fn original(path: &str) -> Option<(BackupKind, Option<String>)> {
-        recognise(Path::new(path)).map(|b| {
-            (
-                b.kind,
-                b.original.map(|p| p.to_string_lossy().into_owned()),
-            )
-        })
+        recognise(Path::new(path))
+            .map(|b| (b.kind, b.original.map(|p| p.to_string_lossy().into_owned())))
     }
 
     #[test]
@@ -436,7 +432,10 @@ mod tests {
             ("/h/config.toml.save", "/h/config.toml"),
             ("/h/mcp.json.bak.1", "/h/mcp.json"),
             ("/h/mcp.json.bak-20240101", "/h/mcp.json"),
-            ("/h/claude_desktop_config.bak.json", "/h/claude_desktop_config.json"),
+            (
+                "/h/claude_desktop_config.bak.json",
+                "/h/claude_desktop_config.json",
+            ),
             ("/etc/app.conf.dpkg-old", "/etc/app.conf"),
         ] {
             assert_eq!(
@@ -445,7 +444,13 @@ mod tests {
                 "{path}"
             );
         }
-        for path in ["/h/.zshrc", "/h/oldies.txt", "/h/.bak", "/h/#", "/h/backup.sh"] {
+        for path in [
+            "/h/.zshrc",
+            "/h/oldies.txt",
+            "/h/.bak",
+            "/h/#",
+            "/h/backup.sh",
+        ] {
             assert_eq!(original(path), None, "{path}");
         }
     }
@@ -466,7 +471,9 @@ mod tests {
         );
         assert_eq!(
             backup.recognition_path().as_deref(),
-            Some(Path::new("/home/al/.config/Claude/claude_desktop_config.json"))
+            Some(Path::new(
+                "/home/al/.config/Claude/claude_desktop_config.json"
+            ))
         );
         assert_eq!(
             original("/src/my-dots/executable_dot_local/bin/x"),

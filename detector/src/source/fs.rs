@@ -265,9 +265,17 @@ fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
     if is_binary(&bytes) && !swap {
         return FileRead::Skipped(SkipReason::Binary);
     }
-    bytes.reserve(usize::try_from(capacity).unwrap_or(0).saturating_sub(bytes.len()));
+    bytes.reserve(
+        usize::try_from(capacity)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
     if let Err(e) = file
-        .take(max_size.saturating_add(1).saturating_sub(bytes.len() as u64))
+        .take(
+            max_size
+                .saturating_add(1)
+                .saturating_sub(bytes.len() as u64),
+        )
         .read_to_end(&mut bytes)
     {
         return FileRead::Failed(io_reason(&e));
@@ -401,7 +409,11 @@ fn readable_by_others(meta: &Metadata) -> bool {
 fn group_has_others(gid: u32, owner: u32) -> bool {
     static CACHE: OnceLock<Mutex<HashMap<(u32, u32), bool>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
-    if let Some(&known) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&(gid, owner)) {
+    if let Some(&known) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(gid, owner))
+    {
         return known;
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -422,7 +434,11 @@ fn group_members(passwd: &str, group: &str, gid: u32) -> Vec<u32> {
         .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            Some((*f.first()?, f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+            Some((
+                *f.first()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
         })
         .collect();
     let mut members: Vec<u32> = users
@@ -587,7 +603,13 @@ mod tests {
         let blobs = std::mem::take(&mut *sink.blobs.lock().unwrap());
         assert_eq!(
             names(&blobs, root),
-            [".git/config", ".gitignore", ".hidden/.env", "filelink", "ignored.txt"]
+            [
+                ".git/config",
+                ".gitignore",
+                ".hidden/.env",
+                "filelink",
+                "ignored.txt"
+            ]
         );
         assert_eq!(*sink.repositories.lock().unwrap(), [root.to_path_buf()]);
         let mut skipped = sink.skipped.into_inner().unwrap();

@@ -137,13 +137,15 @@ pub fn recognise(path: &Path) -> Option<SecretFileKind> {
         "application_default_credentials.json" if parent == "gcloud" => Gcloud,
         "adc.json" if grandparent == "legacy_credentials" => Gcloud,
         ".bashrc" | ".bash_profile" | ".bash_login" | ".bash_aliases" | ".profile" | ".zshrc"
-        | ".zshenv" | ".zprofile" | ".zlogin" | ".kshrc" | ".mkshrc" | ".aliases"
-        | ".exports" | ".extra" | ".envrc" | ".zshrc.local" | ".bashrc.local"
-        | ".profile.local" | "config.fish" => ShellProfile,
-        _ if matches!(parent, ".zshrc.d" | ".bashrc.d" | "profile.d" | "conf.d" | "custom")
-            && [".sh", ".zsh", ".bash", ".fish"]
-                .iter()
-                .any(|ext| name.ends_with(ext)) =>
+        | ".zshenv" | ".zprofile" | ".zlogin" | ".kshrc" | ".mkshrc" | ".aliases" | ".exports"
+        | ".extra" | ".envrc" | ".zshrc.local" | ".bashrc.local" | ".profile.local"
+        | "config.fish" => ShellProfile,
+        _ if matches!(
+            parent,
+            ".zshrc.d" | ".bashrc.d" | "profile.d" | "conf.d" | "custom"
+        ) && [".sh", ".zsh", ".bash", ".fish"]
+            .iter()
+            .any(|ext| name.ends_with(ext)) =>
         {
             ShellProfile
         }
@@ -199,7 +201,13 @@ fn assignments(text: &str) -> Vec<FileField> {
             continue;
         }
         let mut spaced = false;
-        for keyword in ["export ", "declare -x ", "typeset -x ", "readonly ", "local "] {
+        for keyword in [
+            "export ",
+            "declare -x ",
+            "typeset -x ",
+            "readonly ",
+            "local ",
+        ] {
             if let Some(r) = rest.strip_prefix(keyword) {
                 at += keyword.len();
                 rest = r;
@@ -369,13 +377,17 @@ fn ini(text: &str, kind: SecretFileKind) -> Vec<FileField> {
         if key.is_empty() || value_text.is_empty() {
             continue;
         }
-        let value_at = start + (line.len() - trimmed.len()) + eq + 1 + (raw.len() - raw.trim_start().len());
+        let value_at =
+            start + (line.len() - trimmed.len()) + eq + 1 + (raw.len() - raw.trim_start().len());
         let (value, range) = match value_text.chars().next() {
             Some(q @ ('"' | '\'')) if value_text.len() > 1 && value_text.ends_with(q) => (
                 value_text[1..value_text.len() - 1].to_string(),
                 value_at + 1..value_at + value_text.len() - 1,
             ),
-            _ => (value_text.to_string(), value_at..value_at + value_text.len()),
+            _ => (
+                value_text.to_string(),
+                value_at..value_at + value_text.len(),
+            ),
         };
         let lower = key.to_ascii_lowercase();
         let (secrecy, decoded) = match kind {
@@ -666,13 +678,24 @@ mod tests {
             ("/h/.aws/credentials", Aws),
             ("/h/.docker/config.json", DockerConfig),
             ("/h/.kube/config", KubeConfig),
-            ("/h/.config/gcloud/application_default_credentials.json", Gcloud),
-            ("/h/.config/gcloud/legacy_credentials/a@b.c/adc.json", Gcloud),
+            (
+                "/h/.config/gcloud/application_default_credentials.json",
+                Gcloud,
+            ),
+            (
+                "/h/.config/gcloud/legacy_credentials/a@b.c/adc.json",
+                Gcloud,
+            ),
             ("/h/.git-credentials", GitCredentials),
         ] {
             assert_eq!(recognise(Path::new(path)), Some(kind), "{path}");
         }
-        for path in ["/h/config.json", "/h/env", "/h/.env-tools/x", "/h/credentials"] {
+        for path in [
+            "/h/config.json",
+            "/h/env",
+            "/h/.env-tools/x",
+            "/h/credentials",
+        ] {
             assert_eq!(recognise(Path::new(path)), None, "{path}");
         }
     }
@@ -700,7 +723,11 @@ mod tests {
             slots(SecretFileKind::Netrc, text),
             vec![
                 s("machine api.example.com login", "bob", Secrecy::No),
-                s("machine api.example.com password", "hunter2", Secrecy::Field),
+                s(
+                    "machine api.example.com password",
+                    "hunter2",
+                    Secrecy::Field
+                ),
                 s("default login", "anon", Secrecy::No),
                 s("default password", "guest", Secrecy::Field),
             ]
