@@ -47,7 +47,7 @@ pub enum LogCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, or a bare path.
+    /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, or a bare path.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
@@ -88,6 +88,9 @@ pub struct ScanArgs {
     /// not open archives).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub max_archive_depth: usize,
+    /// Skip git blobs larger than this many bytes (they are counted in the report).
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_blob_size: u64,
     /// The org key that fingerprints are keyed with (default: `$DETECTOR_ORG_KEY`, else
     /// `$XDG_CONFIG_HOME/detector/org.key`, created on first use). Share it across hosts to
     /// get the same fingerprint for the same key everywhere.

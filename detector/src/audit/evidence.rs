@@ -12,6 +12,7 @@ use crate::{
     },
     mcp::{McpServer, ParsedConfig, SecretField},
     source::{
+        git::BlobRef,
         secret_file::{Secrecy, SecretFile, SecretFileKind},
         Blob, LocationKind, Provenance,
     },
@@ -36,6 +37,8 @@ pub struct Finding {
     pub mcp_servers: Vec<McpServerRef>,
     /// Words that may name an environment: server name, relative path, variable name.
     pub context: Vec<String>,
+    /// The git blob it is in, to be placed in history by the audit.
+    pub git: Option<BlobRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +304,9 @@ fn finding(
         commit_time: provenance.commit_time,
         in_head: provenance.in_head,
         removed_in: None,
+        blob: provenance.git.as_ref().map(|g| g.id.clone()),
+        refs: Vec::new(),
+        reachable: None,
         image: provenance.image.clone(),
         layer: provenance.layer.clone(),
         layer_index: provenance.layer_index,
@@ -318,6 +324,7 @@ fn finding(
         project,
         mcp_servers,
         context,
+        git: provenance.git.clone(),
     }
 }
 

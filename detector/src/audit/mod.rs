@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod key;
 pub mod scope;
+pub mod timeline;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -20,8 +21,9 @@ pub use evidence::{findings, Finding, RuleRef, FILE_LITERAL_RULE, MCP_LITERAL_RU
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
-    Status, Violation,
+    Status, Successor, Violation,
 };
+pub use timeline::{assignments, Assignment};
 
 use crate::{
     detect::value::ValueClass,
@@ -55,6 +57,16 @@ impl Auditor {
 
     /// Group findings into one key per fingerprint, most severe first.
     pub fn keys(&self, findings: Vec<Finding>) -> Vec<Key> {
+        self.keys_with_history(findings, &[])
+    }
+
+    /// [`Auditor::keys`], with the references found in git blobs' slots: a key whose slot
+    /// holds another key or a reference in a later version of its file is rotated.
+    pub fn keys_with_history(
+        &self,
+        findings: Vec<Finding>,
+        assignments: &[Assignment],
+    ) -> Vec<Key> {
         let mut groups: HashMap<String, Vec<Finding>> = HashMap::new();
         for finding in findings {
             groups
@@ -62,9 +74,13 @@ impl Auditor {
                 .or_default()
                 .push(finding);
         }
+        let slots = timeline::SlotIndex::new(groups.iter(), assignments);
         let mut keys: Vec<Key> = groups
             .into_iter()
-            .map(|(fingerprint, group)| self.key(fingerprint, group))
+            .map(|(fingerprint, group)| {
+                let (group, successor) = timeline::place(&fingerprint, group, &slots);
+                self.key(fingerprint, group, successor)
+            })
             .collect();
         keys.sort_by(|a, b| {
             b.severity
@@ -75,7 +91,7 @@ impl Auditor {
         keys
     }
 
-    fn key(&self, fingerprint: String, group: Vec<Finding>) -> Key {
+    fn key(&self, fingerprint: String, group: Vec<Finding>, successor: Option<Successor>) -> Key {
         // The most telling rule: a real rule over the MCP fallback, then severity, then the
         // rule listed first.
         let best = group
@@ -122,7 +138,14 @@ impl Auditor {
 
         let live = group.iter().any(|f| f.current);
         // Rotation needs history (git, image layers): on-disk sources only see current files.
-        let status = if live { Status::Live } else { Status::Removed };
+        let rotated_to = if live { None } else { successor };
+        let status = if live {
+            Status::Live
+        } else if rotated_to.is_some() {
+            Status::Rotated
+        } else {
+            Status::Removed
+        };
         let seen: Vec<DateTime<Utc>> = group
             .iter()
             .filter_map(|f| f.location.commit_time.or(f.location.mtime))
@@ -152,6 +175,7 @@ impl Auditor {
             redacted: redact(&secret),
             secret: self.options.show_secrets.then_some(secret),
             status,
+            rotated_to,
             first_seen,
             last_seen,
             age_days,
@@ -271,6 +295,7 @@ fn merge_location(locations: &mut Vec<Location>, location: Location) {
             && a.line == location.line
             && a.column == location.column
             && a.commit == location.commit
+            && a.blob == location.blob
             && a.layer == location.layer
             && a.member == location.member
     };

@@ -18,6 +18,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
+    audit::Assignment,
     audit::{self, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
     cli::{FailOn, Format, ScanArgs},
     detect::{Engine, RuleSet, Severity},
@@ -58,6 +59,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new();
     let options = SourceOptions {
         max_file_size: args.max_file_size,
+        max_blob_size: args.max_blob_size,
         respect_gitignore: args.respect_gitignore,
         excludes: args.exclude.clone(),
         archive: ArchiveLimits {
@@ -68,6 +70,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let mut findings: Vec<Finding> = Vec::new();
+    let mut assignments: Vec<Assignment> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
     let mut scanned: Vec<(TargetReport, Vec<RawUnparsed>)> = Vec::new();
     for target in &targets {
@@ -75,6 +78,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         tracing::info!(%target, "scanning");
         let result = source::scan(target, &options, &collector);
+        assignments.append(&mut lock(&collector.assignments));
         let (mut target_report, found, parsed, unparsed) =
             collector.finish(target, started.elapsed());
         if let Err(err) = result {
@@ -112,7 +116,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             t
         })
         .collect();
-    let keys = auditor.keys(findings);
+    let keys = auditor.keys_with_history(findings, &assignments);
     let servers = auditor.servers(&configs, &keys, &scrubber);
     let report = Report::new(
         keys,
@@ -147,7 +151,7 @@ fn fail_on_severity(fail_on: FailOn) -> Severity {
 /// One line naming the target and the file and the problem.
 fn failure_message(target: &Target, err: &source::SourceError) -> String {
     let named = match target {
-        Target::Dir(p) | Target::File(p) | Target::Mcp(Some(p)) => p == &err.path,
+        Target::Dir(p) | Target::File(p) | Target::Git(p) | Target::Mcp(Some(p)) => p == &err.path,
         Target::Mcp(None) => false,
     };
     if named {
@@ -232,6 +236,8 @@ struct Collector<'a> {
     errors: Mutex<Vec<TargetIssue>>,
     repositories: Mutex<Vec<PathBuf>>,
     findings: Mutex<Vec<Finding>>,
+    /// References in git blobs' slots: what may have replaced a key.
+    assignments: Mutex<Vec<Assignment>>,
     configs: Mutex<Vec<Arc<ParsedConfig>>>,
     unparsed: Mutex<Vec<RawUnparsed>>,
 }
@@ -248,6 +254,7 @@ impl<'a> Collector<'a> {
             errors: Mutex::default(),
             repositories: Mutex::default(),
             findings: Mutex::default(),
+            assignments: Mutex::default(),
             configs: Mutex::default(),
             unparsed: Mutex::default(),
         }
@@ -332,6 +339,10 @@ impl Sink for Collector<'_> {
         );
         if !found.is_empty() {
             lock(&self.findings).extend(found);
+        }
+        let assigned = audit::assignments(&blob);
+        if !assigned.is_empty() {
+            lock(&self.assignments).extend(assigned);
         }
     }
 

@@ -594,6 +594,7 @@ mod tests {
             root,
             &SourceOptions {
                 max_file_size: 1024,
+                max_blob_size: 1024,
                 ..SourceOptions::default()
             },
             &sink,
@@ -701,6 +702,7 @@ mod tests {
         let sink = Collect::default();
         let options = SourceOptions {
             max_file_size: 1024,
+            max_blob_size: 1024,
             ..SourceOptions::default()
         };
         let missing = dir.path().join("missing.json");

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod backup;
 pub mod fs;
+pub mod git;
 pub mod mcp;
 pub mod secret_file;
 
@@ -23,17 +24,18 @@ use crate::mcp::ParsedConfig;
 pub enum Target {
     Dir(PathBuf),
     File(PathBuf),
+    Git(PathBuf),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
 }
 
 /// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
 /// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &["git", "docker", "docker-archive", "oci-dir", "oci-archive"];
+const PLANNED_SCHEMES: &[&str] = &["docker", "docker-archive", "oci-dir", "oci-archive"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME] or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME] or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
     NotYetSupported { scheme: String, raw: String },
@@ -58,6 +60,7 @@ impl Target {
             return match scheme {
                 "dir" => Ok(Target::Dir(path()?)),
                 "file" => Ok(Target::File(path()?)),
+                "git" => Ok(Target::Git(path()?)),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
                 s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
                     scheme: s.to_string(),
@@ -79,6 +82,7 @@ impl Target {
         match self {
             Target::Dir(_) => "dir",
             Target::File(_) => "file",
+            Target::Git(_) => "git",
             Target::Mcp(_) => "mcp",
         }
     }
@@ -86,7 +90,9 @@ impl Target {
 
 fn bare(raw: &str) -> Target {
     let path = PathBuf::from(raw);
-    if path.is_dir() {
+    if path.is_dir() && git::is_repository(&path) {
+        Target::Git(path)
+    } else if path.is_dir() {
         Target::Dir(path)
     } else {
         Target::File(path)
@@ -109,6 +115,7 @@ impl fmt::Display for Target {
         match self {
             Target::Dir(p) => write!(f, "dir:{}", p.display()),
             Target::File(p) => write!(f, "file:{}", p.display()),
+            Target::Git(p) => write!(f, "git:{}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
         }
@@ -177,6 +184,8 @@ pub struct Provenance {
     /// Users other than the owner can read the file (world-readable, or group-readable
     /// with others in the group); `None` when the source cannot tell.
     pub readable_by_others: Option<bool>,
+    /// A git blob: its id and the history that places it.
+    pub git: Option<git::BlobRef>,
 }
 
 /// Bytes to scan and where they came from. An MCP client config also carries its parse, and
@@ -236,12 +245,15 @@ pub struct SourceOptions {
     pub excludes: Vec<String>,
     /// What an archive may expand to; `max_depth` 0 leaves archives closed.
     pub archive: archive::ArchiveLimits,
+    /// Git blobs larger than this are not read.
+    pub max_blob_size: u64,
 }
 
 impl Default for SourceOptions {
     fn default() -> Self {
         SourceOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_blob_size: DEFAULT_MAX_FILE_SIZE,
             respect_gitignore: false,
             excludes: Vec::new(),
             archive: archive::ArchiveLimits::default(),
@@ -272,6 +284,7 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
     match target {
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
+        Target::Git(path) => git::scan(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
     }
 }
@@ -299,8 +312,9 @@ mod tests {
             Target::parse("ftp:/x"),
             Err(TargetError::UnknownScheme { .. })
         ));
+        assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
         assert!(matches!(
-            Target::parse("git:."),
+            Target::parse("docker:alpine"),
             Err(TargetError::NotYetSupported { .. })
         ));
         assert!(matches!(
@@ -319,6 +333,20 @@ mod tests {
         assert_eq!(
             Target::parse(file.to_str().unwrap()).unwrap(),
             Target::File(file.clone())
+        );
+        let work_tree = dir.path().join("app");
+        std::fs::create_dir_all(work_tree.join(".git")).unwrap();
+        assert_eq!(
+            Target::parse(work_tree.to_str().unwrap()).unwrap(),
+            Target::Git(work_tree.clone())
+        );
+        let bare = dir.path().join("app.git");
+        std::fs::create_dir_all(bare.join("objects")).unwrap();
+        std::fs::create_dir_all(bare.join("refs")).unwrap();
+        std::fs::write(bare.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(
+            Target::parse(bare.to_str().unwrap()).unwrap(),
+            Target::Git(bare.clone())
         );
         assert_eq!(
             Target::parse("./no/such").unwrap(),
