@@ -755,3 +755,193 @@ fn zip_time(t: zip::DateTime) -> Option<DateTime<Utc>> {
         .and_hms_opt(t.hour().into(), t.minute().into(), t.second().into())
         .map(|naive| naive.and_utc())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write, sync::Mutex};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        blobs: Mutex<Vec<Blob>>,
+        skipped: Mutex<Vec<(PathBuf, SkipReason)>>,
+        errors: Mutex<Vec<(PathBuf, String)>>,
+    }
+
+    impl Sink for Collect {
+        fn blob(&self, blob: Blob) {
+            self.blobs.lock().unwrap().push(blob);
+        }
+        fn skipped(&self, path: &Path, reason: SkipReason) {
+            self.skipped.lock().unwrap().push((path.into(), reason));
+        }
+        fn error(&self, path: &Path, reason: &str) {
+            self.errors
+                .lock()
+                .unwrap()
+                .push((path.into(), reason.into()));
+        }
+    }
+
+    fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut header = tar::Header::new_old();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            // Written by hand: the builder refuses `..` in names.
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read(data: &[u8], name: &str, limits: ArchiveLimits) -> Collect {
+        let sink = Collect::default();
+        let place = ArchivePlace {
+            archive: PathBuf::from(name),
+            base: Provenance::default(),
+        };
+        let options = ArchiveOptions {
+            limits,
+            max_member_size: 1 << 20,
+        };
+        let format = sniff(data).expect("an archive");
+        scan_reader(&mut Cursor::new(data), format, &place, &options, &sink);
+        sink
+    }
+
+    fn shown(sink: &Collect) -> Vec<String> {
+        let mut names: Vec<String> = sink
+            .blobs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b.provenance.path.display().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn formats_are_told_by_their_bytes() {
+        let plain = tar(&[("a.txt", b"x")]);
+        assert_eq!(sniff(&plain), Some(Format::Tar));
+        assert_eq!(sniff(&gzip(b"x")), Some(Format::Gzip));
+        assert_eq!(sniff(b"PK\x03\x04rest"), Some(Format::Zip));
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Format::Zstd));
+        assert_eq!(sniff(b"\xfd7zXZ\x00\x00"), Some(Format::Xz));
+        assert_eq!(sniff(b"BZh91AY&SYrest"), Some(Format::Bzip2));
+        assert_eq!(sniff(b"just text"), None);
+        assert_eq!(sniff(&[0u8; 512]), None, "zeros are not a tar header");
+        // A v7 tar has no magic: its checksum says it is one.
+        assert_eq!(&plain[257..262], b"\0\0\0\0\0");
+        assert!(is_tar_header(&plain));
+    }
+
+    #[test]
+    fn members_keep_their_names_and_nesting() {
+        let inner = gzip(&tar(&[("../../etc/evil.txt", b"TOKEN=1\n")]));
+        let outer = tar(&[
+            ("./notes.txt", b"hello\n"),
+            ("bin.dat", b"a\0b"),
+            ("inner.tgz", &inner),
+            ("lone.txt.gz", &gzip(b"lone\n")),
+        ]);
+        let sink = read(&outer, "/b/home.tar", ArchiveLimits::default());
+        assert_eq!(
+            shown(&sink),
+            [
+                "/b/home.tar!inner.tgz!../../etc/evil.txt",
+                "/b/home.tar!lone.txt.gz!lone.txt",
+                "/b/home.tar!notes.txt",
+            ]
+        );
+        let blobs = sink.blobs.lock().unwrap();
+        let evil = blobs
+            .iter()
+            .find(|b| b.provenance.path.to_string_lossy().contains("evil"))
+            .unwrap();
+        assert_eq!(evil.provenance.kind, LocationKind::ArchiveMember);
+        assert_eq!(
+            evil.provenance.archive.as_deref(),
+            Some(Path::new("/b/home.tar"))
+        );
+        assert_eq!(
+            evil.provenance.member.as_deref(),
+            Some("inner.tgz!../../etc/evil.txt")
+        );
+        assert_eq!(
+            *sink.skipped.lock().unwrap(),
+            [(PathBuf::from("/b/home.tar!bin.dat"), SkipReason::Binary)]
+        );
+        assert!(sink.errors.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn limits_stop_the_whole_archive() {
+        // 32 MiB of text in a small gzip: past the ratio once 4 MiB are out.
+        let bomb = gzip(&tar(&[
+            ("big.txt", &vec![b'a'; 32 << 20]),
+            ("after.txt", b"x"),
+        ]));
+        let sink = read(&bomb, "bomb.tgz", ArchiveLimits::default());
+        assert!(shown(&sink).is_empty());
+        let errors = sink.errors.lock().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].1.contains("--max-archive-ratio"), "{errors:?}");
+
+        let many = tar(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
+        let limits = ArchiveLimits {
+            max_members: 2,
+            ..ArchiveLimits::default()
+        };
+        let sink = read(&many, "many.tar", limits);
+        assert_eq!(shown(&sink), ["many.tar!a", "many.tar!b"]);
+        assert!(sink.errors.lock().unwrap()[0]
+            .1
+            .contains("--max-archive-members"));
+
+        let limits = ArchiveLimits {
+            max_bytes: 1024,
+            ..ArchiveLimits::default()
+        };
+        let sink = read(&gzip(&vec![b'z'; 4096]), "z.gz", limits);
+        assert!(sink.errors.lock().unwrap()[0]
+            .1
+            .contains("--max-archive-bytes"));
+    }
+
+    #[test]
+    fn a_truncated_archive_keeps_what_was_readable() {
+        let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        let whole = gzip(&tar(&[
+            ("first.txt", b"first\n"),
+            ("second.txt", text.as_bytes()),
+        ]));
+        let cut = &whole[..whole.len() / 2];
+        let sink = read(cut, "cut.tgz", ArchiveLimits::default());
+        assert_eq!(shown(&sink), ["cut.tgz!first.txt", "cut.tgz!second.txt"]);
+        let errors = sink.errors.lock().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, PathBuf::from("cut.tgz!second.txt"));
+    }
+
+    #[test]
+    fn names_of_decompressed_content() {
+        assert_eq!(decompressed_name("notes.txt.gz"), "notes.txt");
+        assert_eq!(decompressed_name("home.tgz"), "home.tar");
+        assert_eq!(decompressed_name("blob"), "blob.decompressed");
+        assert_eq!(member_name(b"./a/b"), "a/b");
+        assert_eq!(member_name(b"/etc/x"), "etc/x");
+        assert_eq!(member_name(b"../x"), "../x");
+    }
+}

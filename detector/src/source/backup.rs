@@ -30,6 +30,20 @@ pub enum BackupKind {
     Archive,
 }
 
+impl BackupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupKind::Leftover => "leftover",
+            BackupKind::Chezmoi => "chezmoi",
+            BackupKind::Yadm => "yadm",
+            BackupKind::Stow => "stow",
+            BackupKind::Dotfiles => "dotfiles",
+            BackupKind::BackupDirectory => "backup-directory",
+            BackupKind::Archive => "archive",
+        }
+    }
+}
+
 /// A file recognised as a backup, and the original it stands for when the name tells.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Backup {
@@ -196,9 +210,14 @@ fn chezmoi(path: &Path, names: &[&str]) -> Option<Backup> {
     let (root, home) = match find_sequence(names, &[".local", "share", "chezmoi"]) {
         Some(at) => (at + 3, (at > 0).then(|| prefix_path(path, at))),
         None => {
-            // The first component named like a chezmoi target with a dot (`dot_zshrc`,
-            // `private_dot_ssh`) marks the source directory.
-            let at = names.iter().position(|n| is_chezmoi_dotted(n))?;
+            // Elsewhere, the first component named like a chezmoi target with a dot marks the
+            // source directory, when the name is surely chezmoi's: attributes before `dot_`
+            // (`private_dot_ssh`), a dotfile's name (`dot_zshrc`), or a `chezmoi` directory
+            // above. `dot_product.py` alone is just a name.
+            let in_chezmoi = names.iter().any(|n| n.contains("chezmoi"));
+            let at = names
+                .iter()
+                .position(|n| is_chezmoi_dotted(n) && (in_chezmoi || surely_chezmoi(n)))?;
             (at, None)
         }
     };
@@ -224,6 +243,42 @@ fn chezmoi(path: &Path, names: &[&str]) -> Option<Backup> {
         home,
     })
 }
+
+fn surely_chezmoi(name: &str) -> bool {
+    let stripped = strip_chezmoi_attributes(name);
+    if stripped.len() != name.len() {
+        return true;
+    }
+    let target = stripped.trim_start_matches("dot_");
+    let target = target.strip_suffix(".tmpl").unwrap_or(target);
+    UNDOTTED.contains(&target) || KNOWN_DOT_DIRECTORIES.contains(&target)
+}
+
+/// Dot-directories of a home that hold credentials or MCP configs.
+const KNOWN_DOT_DIRECTORIES: &[&str] = &[
+    "config",
+    "local",
+    "ssh",
+    "aws",
+    "docker",
+    "kube",
+    "gnupg",
+    "codex",
+    "cursor",
+    "claude",
+    "claude.json",
+    "gemini",
+    "vscode",
+    "continue",
+    "codeium",
+    "mcp.json",
+    "envrc",
+    "git-credentials",
+    "npmrc",
+    "yarnrc",
+    "gcloud",
+    "azure",
+];
 
 fn is_chezmoi_dotted(name: &str) -> bool {
     let stripped = strip_chezmoi_attributes(name);
@@ -508,5 +563,10 @@ mod tests {
             Some((BackupKind::BackupDirectory, None))
         );
         assert_eq!(original("/home/al/src/dotted/file"), None);
+        assert_eq!(original("/home/al/src/math/dot_product.py"), None);
+        assert_eq!(
+            original("/home/al/src/my-dots/dot_config/app.toml"),
+            Some((BackupKind::Chezmoi, Some("~/.config/app.toml".into())))
+        );
     }
 }

@@ -697,6 +697,15 @@ mod tests {
     }
 
     #[test]
+    fn group_members_come_from_group_and_passwd() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nal:x:1000:1000::/home/al:/bin/sh\nbo:x:1001:1000::/home/bo:/bin/sh\ncy:x:1002:1002::/home/cy:/bin/sh\n";
+        let group = "al:x:1000:\ncy:x:1002:\ndev:x:2000:al,cy\n";
+        assert_eq!(group_members(passwd, group, 1000), [1000, 1001]);
+        assert_eq!(group_members(passwd, group, 1002), [1002]);
+        assert_eq!(group_members(passwd, group, 2000), [1000, 1002]);
+    }
+
+    #[test]
     fn file_target_failures_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let sink = Collect::default();

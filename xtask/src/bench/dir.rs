@@ -78,10 +78,7 @@ pub fn run() -> Result<()> {
             .arg(&kingfisher_report),
     )?;
     rows.push((
-        format!(
-            "{}, `scan --no-validate`",
-            version(&kingfisher)
-        ),
+        format!("{}, `scan --no-validate`", version(&kingfisher)),
         kf,
         found_in_text(&kingfisher_report, &planted)?,
     ));
@@ -92,10 +89,7 @@ pub fn run() -> Result<()> {
             .arg(&gitleaks_report),
     )?;
     rows.push((
-        format!(
-            "{}, `dir --max-archive-depth 4`",
-            version(&gitleaks)
-        ),
+        format!("{}, `dir --max-archive-depth 4`", version(&gitleaks)),
         gl,
         found_in_text(&gitleaks_report, &planted)?,
     ));
@@ -159,8 +153,8 @@ fn tree_stats(tree: &Path) -> Result<TreeStats> {
             }
         }
     }
-    let members = fs::read_to_string(tree.parent().unwrap_or(tree).join("archives.txt"))
-        .unwrap_or_default();
+    let members =
+        fs::read_to_string(tree.parent().unwrap_or(tree).join("archives.txt")).unwrap_or_default();
     for line in members.lines() {
         stats.archives += 1;
         stats.archive_members += line.parse::<u64>().unwrap_or(0);
@@ -197,7 +191,10 @@ impl Keys {
             0 => ("GITHUB_TOKEN", ["ghp_", &self.random(ALNUM, 36)].concat()),
             1 => ("GITLAB_TOKEN", ["glpat-", &self.random(ALNUM, 20)].concat()),
             2 => ("NPM_TOKEN", ["npm_", &self.random(ALNUM, 36)].concat()),
-            3 => ("STRIPE_SECRET_KEY", ["sk_live_", &self.random(ALNUM, 32)].concat()),
+            3 => (
+                "STRIPE_SECRET_KEY",
+                ["sk_live_", &self.random(ALNUM, 32)].concat(),
+            ),
             _ => {
                 let (a, b, c) = (
                     self.random(DIGITS, 12),
@@ -226,7 +223,10 @@ fn build_tree(tree: &Path, planted_file: &Path) -> Result<()> {
 
     // Where keys leak in a home.
     let (var, secret) = keys.next();
-    fs::write(home.join(".zshrc"), format!("alias ll='ls -l'\nexport {var}={secret}\n"))?;
+    fs::write(
+        home.join(".zshrc"),
+        format!("alias ll='ls -l'\nexport {var}={secret}\n"),
+    )?;
     let (var, secret) = keys.next();
     fs::write(home.join(".bashrc.bak"), format!("export {var}={secret}\n"))?;
     fs::create_dir_all(home.join(".config/Claude"))?;
@@ -350,7 +350,11 @@ fn version(binary: &Path) -> String {
         .arg("--version")
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().replace(" version ", " "))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .replace(" version ", " ")
+        })
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| binary.display().to_string())
 }
