@@ -1,9 +1,9 @@
 //! What a configured value is: a literal secret, a reference to one kept elsewhere, a prompt,
 //! a placeholder or nothing. Shared by the context rule (references and placeholders are never
 //! keys) and the MCP field classification of the report.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueClass {
     /// The secret itself, in clear.
