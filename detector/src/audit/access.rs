@@ -119,7 +119,10 @@ impl AccessLog {
             if let (Some(dev), Some(ino)) = (&open.dev, open.ino) {
                 by_identity.entry((dev.as_str(), ino)).or_default().push(i);
             }
-            by_path.entry(open.access.file.as_path()).or_default().push(i);
+            by_path
+                .entry(open.access.file.as_path())
+                .or_default()
+                .push(i);
         }
         for key in keys.iter_mut() {
             let mut matched: BTreeSet<usize> = BTreeSet::new();
@@ -164,8 +167,8 @@ fn parse_line(text: &str) -> Result<Option<OpenRecord>, String> {
     if kind != "open" {
         return Ok(None);
     }
-    let raw =
-        RawOpen::deserialize(&value).map_err(|e| format!("`open` record without what a join needs: {e}"))?;
+    let raw = RawOpen::deserialize(&value)
+        .map_err(|e| format!("`open` record without what a join needs: {e}"))?;
     let allowed = match raw.verdict.as_str() {
         "allow" => true,
         "alert" => false,

@@ -41,8 +41,7 @@ pub fn write_report(report: &Report, out: &OutputArgs) -> anyhow::Result<()> {
             let color = report::text::stdout_supports_color();
             let stdout = io::stdout();
             let mut writer = BufWriter::new(stdout.lock());
-            match report::render(report, format(color), &mut writer).and_then(|()| writer.flush())
-            {
+            match report::render(report, format(color), &mut writer).and_then(|()| writer.flush()) {
                 Ok(()) => {}
                 // `detector scan … | head`: the reader left, nothing is wrong.
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}

@@ -74,7 +74,10 @@ fn parse_fingerprints(bytes: &[u8]) -> anyhow::Result<BTreeSet<String>> {
     let value: serde_json::Value = serde_json::from_slice(bytes).context("not JSON")?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
     if schema != BASELINE_SCHEMA && schema != super::SCHEMA {
-        bail!("neither a baseline (`{BASELINE_SCHEMA}`) nor a report (`{}`)", super::SCHEMA);
+        bail!(
+            "neither a baseline (`{BASELINE_SCHEMA}`) nor a report (`{}`)",
+            super::SCHEMA
+        );
     }
     let Some(keys) = value.get("keys").and_then(|k| k.as_array()) else {
         bail!("no `keys` list");
@@ -110,8 +113,14 @@ mod tests {
         });
         let set = parse_fingerprints(baseline.to_string().as_bytes()).unwrap();
         assert!(set.contains("hmac-sha256:aa"));
-        let report = serde_json::json!({"schema": super::super::SCHEMA, "keys": [{"fingerprint": "f"}]});
-        assert_eq!(parse_fingerprints(report.to_string().as_bytes()).unwrap().len(), 1);
+        let report =
+            serde_json::json!({"schema": super::super::SCHEMA, "keys": [{"fingerprint": "f"}]});
+        assert_eq!(
+            parse_fingerprints(report.to_string().as_bytes())
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(parse_fingerprints(b"{\"keys\": []}").is_err());
         assert!(parse_fingerprints(b"not json").is_err());
         let broken = serde_json::json!({"schema": BASELINE_SCHEMA, "keys": [{"rule": "x"}]});

@@ -152,7 +152,11 @@ pub fn render(report: &Report) -> String {
         })
         .collect();
     html.push_str(&bar_chart("chart-status", "Keys by status", &by_status));
-    html.push_str(&bar_chart("chart-severity", "Keys by severity", &by_severity));
+    html.push_str(&bar_chart(
+        "chart-severity",
+        "Keys by severity",
+        &by_severity,
+    ));
     html.push_str(&bar_chart(
         "chart-environment",
         "Keys by environment",
@@ -250,17 +254,20 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
     );
     html.push_str("<table class=\"facts\"><tbody>\n");
     let row = |html: &mut String, name: &str, value: String| {
-        let _ = writeln!(html, "<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>");
+        let _ = writeln!(
+            html,
+            "<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>"
+        );
     };
-    row(html, "Fingerprint", format!("<code>{}</code>", esc(&key.fingerprint)));
+    row(
+        html,
+        "Fingerprint",
+        format!("<code>{}</code>", esc(&key.fingerprint)),
+    );
     row(
         html,
         "Rule",
-        format!(
-            "<code>{}</code> {}",
-            esc(&key.rule),
-            esc(&key.description)
-        ),
+        format!("<code>{}</code> {}", esc(&key.rule), esc(&key.description)),
     );
     if !key.slots.is_empty() {
         row(html, "Assigned to", codes(&key.slots));
@@ -477,7 +484,13 @@ fn targets_section(html: &mut String, report: &Report) {
             let list: Vec<String> = t
                 .errors
                 .iter()
-                .map(|e| format!("<code>{}</code>: {}", esc(&e.path.display().to_string()), esc(&e.reason)))
+                .map(|e| {
+                    format!(
+                        "<code>{}</code>: {}",
+                        esc(&e.path.display().to_string()),
+                        esc(&e.reason)
+                    )
+                })
                 .collect();
             format!(
                 "<details><summary>{} error{}</summary>{}</details>",
@@ -669,7 +682,10 @@ fn detail(location: &Location) -> String {
         parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
     }
     if let Some(removed) = &location.removed_in {
-        parts.push(format!("removed in {}", removed.get(..12).unwrap_or(removed)));
+        parts.push(format!(
+            "removed in {}",
+            removed.get(..12).unwrap_or(removed)
+        ));
     }
     if let Some(image) = &location.image {
         parts.push(format!("image {image}"));
@@ -866,6 +882,9 @@ mod tests {
 
     #[test]
     fn escapes_everything_that_could_open_markup() {
-        assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

@@ -115,7 +115,11 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "| Target | Objects | Bytes | Duration | Result |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     for t in &report.targets {
-        let host = t.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+        let host = t
+            .host
+            .as_deref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
         let result = if t.failed {
             format!(
                 "**failed**: {}",
@@ -269,7 +273,11 @@ fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
                 access.pid,
                 access.uid,
                 code(&access.file.display().to_string()),
-                if access.allowed { "allowed" } else { "**alert**" }
+                if access.allowed {
+                    "allowed"
+                } else {
+                    "**alert**"
+                }
             )?;
         }
         writeln!(out)?;
@@ -309,7 +317,11 @@ fn write_servers(out: &mut dyn Write, servers: &[ServerEntry]) -> io::Result<()>
             (None, Some(user)) => format!("user:{user}"),
             (None, None) => String::new(),
         };
-        let host = server.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+        let host = server
+            .host
+            .as_deref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
         let fields: Vec<String> = server
             .fields
             .iter()
@@ -395,7 +407,10 @@ fn detail(location: &Location) -> String {
         parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
     }
     if let Some(removed) = &location.removed_in {
-        parts.push(format!("removed in {}", removed.get(..12).unwrap_or(removed)));
+        parts.push(format!(
+            "removed in {}",
+            removed.get(..12).unwrap_or(removed)
+        ));
     }
     if let Some(image) = &location.image {
         parts.push(format!("image {image}"));
@@ -443,11 +458,7 @@ fn cell(text: &str) -> String {
 /// Inline code that survives backticks and pipes in the text.
 fn code(text: &str) -> String {
     let text = text.replace(['\n', '\r'], " ");
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     // Pipes end a table cell even inside code: GitHub takes `\|` there.
     let text = text.replace('|', "\\|");

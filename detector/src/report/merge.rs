@@ -44,7 +44,12 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
             server.host = server.host.take().or_else(|| host.clone());
             let same = |s: &ServerEntry| {
                 (&s.host, &s.config, &s.project, &s.server)
-                    == (&server.host, &server.config, &server.project, &server.server)
+                    == (
+                        &server.host,
+                        &server.config,
+                        &server.project,
+                        &server.server,
+                    )
             };
             if !servers.iter().any(same) {
                 servers.push(server);
@@ -68,7 +73,8 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
     });
     check_keys_across_hosts(&mut servers);
     servers.sort_by(|a, b| {
-        (&a.host, &a.config, &a.project, &a.server).cmp(&(&b.host, &b.config, &b.project, &b.server))
+        (&a.host, &a.config, &a.project, &a.server)
+            .cmp(&(&b.host, &b.config, &b.project, &b.server))
     });
 
     let mut merged = Report::new(
@@ -119,16 +125,17 @@ fn join_key(key: &mut Key, other: Key) {
 /// Recompute what follows from the joined facts: age, overdue, violations, remediation.
 fn settle(key: &mut Key, options: &MergeOptions) {
     if key.scope.environments.len() > 1 {
-        key.scope.environments.retain(|e| *e != Environment::Unknown);
+        key.scope
+            .environments
+            .retain(|e| *e != Environment::Unknown);
     }
     key.locations.sort_by(|a, b| {
-        (&a.host, a.kind, &a.path, a.line, a.column).cmp(&(&b.host, b.kind, &b.path, b.line, b.column))
+        (&a.host, a.kind, &a.path, a.line, a.column)
+            .cmp(&(&b.host, b.kind, &b.path, b.line, b.column))
     });
     key.accessed_by
         .sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));
-    key.age_days = key
-        .first_seen
-        .map(|t| (options.now - t).num_days().max(0));
+    key.age_days = key.first_seen.map(|t| (options.now - t).num_days().max(0));
     key.overdue = is_overdue(key.status, key.age_days, options.max_age_days);
     assess(key, options.max_age_days);
 }
@@ -198,7 +205,10 @@ fn check_keys_across_hosts(servers: &mut [ServerEntry]) {
             }
         }
         if !shared.is_empty() {
-            failures.push((i, format!("same key on another host: {}", shared.join("; "))));
+            failures.push((
+                i,
+                format!("same key on another host: {}", shared.join("; ")),
+            ));
         }
     }
     for (i, reason) in failures {

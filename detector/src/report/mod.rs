@@ -153,7 +153,9 @@ impl Summary {
         let mut by_environment: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_violation: BTreeMap<String, usize> = BTreeMap::new();
         for key in keys {
-            *by_status.entry(key.status.as_str().to_string()).or_default() += 1;
+            *by_status
+                .entry(key.status.as_str().to_string())
+                .or_default() += 1;
             *by_severity.entry(key.severity.to_string()).or_default() += 1;
             for environment in &key.scope.environments {
                 *by_environment
@@ -233,8 +235,8 @@ impl Report {
     }
 
     pub fn from_slice(bytes: &[u8]) -> anyhow::Result<Report> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .context("not JSON (save reports with --format json)")?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).context("not JSON (save reports with --format json)")?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
             Some(other) => bail!("schema `{other}` is not `{SCHEMA}`"),
