@@ -22,34 +22,76 @@ struct Fixture {
     root: PathBuf,
     /// `…/home/alice`: her Cursor config runs the production GitHub server.
     home: PathBuf,
-    /// `…/home/alice/work/webapp-dev`: a development project that holds the same token.
+    /// `…/home/alice/work/webapp-dev`: a development project, a git repository whose history
+    /// holds the same token.
     dev: PathBuf,
     /// The GitHub token both use.
     shared: String,
-    /// A Hugging Face token only the development project has.
+    /// A Hugging Face token only the development project has (still in its HEAD).
     dev_only: String,
+    /// A deploy token the development project replaced with a reference: rotated.
+    rotated: String,
 }
 
+/// The keys the fixture's scan finds.
+const KEYS: usize = 3;
+
 impl Fixture {
+    /// `detector scan mcp:HOME git:DEV EXTRA…`.
     fn scan(&self, extra: &[&str]) -> Output {
-        let home = self.home.display().to_string();
-        let dev = self.dev.display().to_string();
-        let mut args = vec!["scan", &*format!("mcp:{home}"), &*format!("dir:{dev}")]
-            .into_iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let home = format!("mcp:{}", self.home.display());
+        let dev = format!("git:{}", self.dev.display());
+        let mut args = vec!["scan", &home, &dev];
+        args.extend_from_slice(extra);
         detector(&args, &self.root, Some(ORG_KEY))
     }
 
-    fn secrets(&self) -> [&str; 2] {
-        [&self.shared, &self.dev_only]
+    fn secrets(&self) -> [&str; 3] {
+        [&self.shared, &self.dev_only, &self.rotated]
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
+
+    /// `git ARGS…` in the development project, as `date` (`YYYY-MM-DD`).
+    fn git(&self, date: &str, args: &[&str]) -> String {
+        git(&self.dev, &self.root, date, args)
+    }
+
+    /// Write the files and commit them all on `date`.
+    fn commit(&self, date: &str, files: &[(&str, &str)]) -> String {
+        for (rel, text) in files {
+            write(&self.dev.join(rel), text);
+        }
+        self.git(date, &["add", "-A"]);
+        self.git(date, &["commit", "--quiet", "-m", "update"]);
+        self.git(date, &["rev-parse", "HEAD"])
+    }
+}
+
+/// `git ARGS…` in `dir` with a fixed identity and `date` as author and committer time.
+fn git(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
+    let stamp = format!("{date}T12:00:00Z");
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_AUTHOR_DATE", &stamp)
+        .env("GIT_COMMITTER_DATE", &stamp)
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 fn write(path: &Path, text: &str) {
@@ -64,6 +106,7 @@ fn fixture() -> Fixture {
     let dev = home.join("work/webapp-dev");
     let shared = key("ghp_", ALNUM, 36, 101);
     let dev_only = key("hf_", ALNUM, 34, 102);
+    let rotated = key("ghp_", ALNUM, 36, 105);
 
     let config = json!({"mcpServers": {
         "github-prod": {
@@ -76,18 +119,29 @@ fn fixture() -> Fixture {
         &home.join(".cursor/mcp.json"),
         &serde_json::to_string_pretty(&config).unwrap(),
     );
-    write(
-        &dev.join(".env"),
-        &format!("GITHUB_TOKEN={shared}\nHF_TOKEN={dev_only}\n"),
-    );
-    Fixture {
+    let fixture = Fixture {
         _tmp: tmp,
         root,
         home,
         dev,
         shared,
         dev_only,
-    }
+        rotated,
+    };
+    fs::create_dir_all(&fixture.dev).unwrap();
+    fixture.git("2024-01-10", &["init", "--quiet", "-b", "main"]);
+    let first = format!(
+        "GITHUB_TOKEN={}\nHF_TOKEN={}\nDEPLOY_TOKEN={}\n",
+        fixture.shared, fixture.dev_only, fixture.rotated
+    );
+    fixture.commit("2024-01-10", &[(".env", &first)]);
+    // The project moved its tokens to references, all but the Hugging Face one.
+    let second = format!(
+        "GITHUB_TOKEN=${{GITHUB_TOKEN}}\nHF_TOKEN={}\nDEPLOY_TOKEN=${{DEPLOY_TOKEN}}\n",
+        fixture.dev_only
+    );
+    fixture.commit("2024-03-01", &[(".env", &second)]);
+    fixture
 }
 
 fn schema(name: &str) -> Value {
@@ -158,8 +212,9 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert_report_valid(&report, "the scan report");
     assert_no_secret(&stdout(&output), &f.secrets(), "the JSON report");
 
-    assert_eq!(report["keys"].as_array().unwrap().len(), 2, "{report:#}");
+    assert_eq!(report["keys"].as_array().unwrap().len(), KEYS, "{report:#}");
     let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    // Live: the MCP config holds it now, though only the project's history has it there.
     assert_eq!(shared["status"], "live");
     assert_eq!(shared["severity"], "critical");
     let kinds: Vec<String> = shared["locations"]
@@ -169,7 +224,18 @@ fn one_key_across_a_production_server_and_a_development_project() {
         .map(|l| l["kind"].as_str().unwrap().to_string())
         .collect();
     assert!(kinds.contains(&"mcp-config".to_string()), "{kinds:?}");
-    assert!(kinds.contains(&"file".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"git".to_string()), "{kinds:?}");
+    let in_history = shared["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "git")
+        .unwrap();
+    assert_eq!(in_history["path"], ".env");
+    assert_eq!(in_history["in_head"], false);
+    assert_eq!(in_history["commit_time"], "2024-01-10T12:00:00Z");
+    assert_eq!(shared["first_seen"], "2024-01-10T12:00:00Z");
+    assert_eq!(shared["overdue"], true, "live and older than 90 days");
     let projects = strings(&shared["scope"]["projects"]);
     assert!(projects.contains(&"user:alice".to_string()), "{projects:?}");
     assert!(
@@ -188,8 +254,10 @@ fn one_key_across_a_production_server_and_a_development_project() {
     let violations = strings(&shared["violations"]);
     for v in [
         "plaintext-in-mcp-config",
+        "in-git-history",
         "shared-across-projects",
         "dev-prod-reuse",
+        "overdue",
     ] {
         assert!(
             violations.contains(&v.to_string()),
@@ -219,6 +287,16 @@ fn one_key_across_a_production_server_and_a_development_project() {
         [f.dev.display().to_string()]
     );
     assert!(!strings(&dev_only["violations"]).contains(&"shared-across-projects".to_string()));
+    assert_eq!(dev_only["status"], "live", "HEAD still holds it");
+
+    // The deploy token is only in history, and its slot holds a reference now.
+    let rotated = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.rotated));
+    assert_eq!(rotated["status"], "rotated");
+    assert_eq!(rotated["rotated_to"]["slot"], "DEPLOY_TOKEN");
+    assert_eq!(rotated["rotated_to"]["reference"], "env-ref");
+    assert_eq!(rotated["overdue"], false, "only a live key is overdue");
+    assert!(strings(&rotated["remediation"])[0].contains("revoked"));
+    assert_eq!(report["summary"]["by_status"]["rotated"], 1);
 
     // The servers carry the seed checks, with the config's git status.
     let servers = report["mcp_servers"].as_array().unwrap();
@@ -240,7 +318,7 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert_eq!(check(prod, "config-git-ignored")["pass"], true);
     let search = servers.iter().find(|s| s["server"] == "search").unwrap();
     assert_eq!(check(search, "env-injection")["pass"], true);
-    assert_eq!(report["summary"]["by_environment"]["development"], 2);
+    assert_eq!(report["summary"]["by_environment"]["development"], KEYS);
 }
 
 #[test]
@@ -303,7 +381,7 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     assert_eq!(output.status.code(), Some(1));
     let written: Value = serde_json::from_slice(&fs::read(&baseline).unwrap()).unwrap();
     assert_eq!(written["schema"], "detector/baseline/v1");
-    assert_eq!(written["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(written["keys"].as_array().unwrap().len(), KEYS);
     assert_no_secret(&written.to_string(), &f.secrets(), "the baseline");
 
     let output = f.scan(&["--baseline", &baseline_arg]);
@@ -311,19 +389,19 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     let report = json(&output);
     assert_report_valid(&report, "the baselined report");
     assert_eq!(report["summary"]["keys"], 0);
-    assert_eq!(report["summary"]["suppressed"], 2);
+    assert_eq!(report["summary"]["suppressed"], KEYS);
 
     // A new high key fails `--fail-on high` but not `--fail-on critical`.
     let new = key("hf_", ALNUM, 34, 103);
-    write(
-        &f.dev.join("config/settings.env"),
-        &format!("HF_TOKEN={new}\n"),
+    f.commit(
+        "2024-04-01",
+        &[("config/settings.env", &format!("HF_TOKEN={new}\n"))],
     );
     let output = f.scan(&["--baseline", &baseline_arg]);
     assert_eq!(output.status.code(), Some(1));
     let report = json(&output);
     assert_eq!(report["summary"]["keys"], 1);
-    assert_eq!(report["summary"]["suppressed"], 2);
+    assert_eq!(report["summary"]["suppressed"], KEYS);
     assert_eq!(
         report["keys"][0]["fingerprint"],
         fingerprint(ORG_KEY.as_bytes(), &new)
@@ -331,13 +409,13 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     let output = f.scan(&["--baseline", &baseline_arg, "--fail-on", "critical"]);
     assert_eq!(output.status.code(), Some(0));
     let text = f.scan(&["--baseline", &baseline_arg, "--format", "text"]);
-    assert!(stdout(&text).contains("2 keys suppressed by the baseline"));
+    assert!(stdout(&text).contains(&format!("{KEYS} keys suppressed by the baseline")));
 
     // A saved report is a baseline too.
     let saved = f.path("saved.json");
     fs::write(&saved, f.scan(&[]).stdout).unwrap();
     let output = f.scan(&["--baseline", &saved.display().to_string()]);
-    assert_eq!(json(&output)["summary"]["suppressed"], 3);
+    assert_eq!(json(&output)["summary"]["suppressed"], KEYS + 1);
 
     // A baseline that cannot be read is a usage error, named.
     let broken = f.path("broken.json");
@@ -470,7 +548,7 @@ fn reports_of_many_hosts_merge_into_one_map() {
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let merged: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
     assert_report_valid(&merged, "the merged report");
-    assert_eq!(merged["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(merged["keys"].as_array().unwrap().len(), KEYS + 1);
     let shared = key_by(&merged, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
     assert_eq!(shared["status"], "live", "live anywhere is live");
     assert_eq!(shared["first_seen"], "2020-01-01T00:00:00Z");
@@ -544,7 +622,7 @@ fn reports_of_many_hosts_merge_into_one_map() {
     );
     let rendered = json(&render);
     assert_eq!(rendered["summary"]["keys"], 1);
-    assert_eq!(rendered["summary"]["suppressed"], 2);
+    assert_eq!(rendered["summary"]["suppressed"], KEYS);
 
     // A file that is not a report is named.
     let output = detector(
@@ -594,8 +672,15 @@ fn every_format_hides_secrets_and_sarif_validates() {
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
     let results = run["results"].as_array().unwrap();
-    // One result per place: the shared key is in two files, the other key in one.
-    assert_eq!(results.len(), 3, "{results:#?}");
+    // One result per place a key was seen.
+    let report = json(&f.scan(&["--format", "json"]));
+    let places: usize = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["locations"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(results.len(), places, "{results:#?}");
     let fp = fingerprint(ORG_KEY.as_bytes(), &f.shared);
     let hex = fp.trim_start_matches("hmac-sha256:");
     let shared: Vec<&Value> = results
@@ -684,20 +769,26 @@ fn html_report_renders_in_chromium_without_script_errors() {
     );
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console output: {console:#?}");
-    assert!(dom.contains("Rendered 2 keys, 2 shown."), "{dom}");
-    assert!(dom.contains("2 of 2 keys shown"));
+    assert!(dom.contains("Rendered 3 keys, 3 shown."), "{dom}");
+    assert!(dom.contains("3 of 3 keys shown"));
     assert!(dom.contains("id=\"chart-status\""));
     assert!(dom.contains("id=\"chart-severity\""));
     assert!(dom.contains("id=\"chart-environment\""));
     assert!(dom.contains("class=\"timeline\""));
 
     // Filters, set from the fragment: by severity, then by a text no key has.
+    assert!(
+        dom.contains("class=\"rotated\""),
+        "the rotated key's timeline marks it"
+    );
     let (dom, _) = chromium(&page, "#severity=critical", &profile);
-    assert!(dom.contains("Rendered 2 keys, 1 shown."), "{dom}");
+    assert!(dom.contains("Rendered 3 keys, 2 shown."), "{dom}");
     let (dom, _) = chromium(&page, "#environment=development&q=hugging", &profile);
-    assert!(dom.contains("Rendered 2 keys, 1 shown."), "{dom}");
+    assert!(dom.contains("Rendered 3 keys, 1 shown."), "{dom}");
     let (dom, _) = chromium(&page, "#status=rotated", &profile);
-    assert!(dom.contains("Rendered 2 keys, 0 shown."), "{dom}");
+    assert!(dom.contains("Rendered 3 keys, 1 shown."), "{dom}");
+    let (dom, _) = chromium(&page, "#status=removed", &profile);
+    assert!(dom.contains("Rendered 3 keys, 0 shown."), "{dom}");
     assert!(
         !dom.contains("id=\"no-match\" class=\"empty\" hidden"),
         "the no-match note shows"
@@ -729,7 +820,18 @@ fn audit_scans_the_homes_it_is_given() {
         .collect();
     assert!(targets.contains(&format!("mcp:{home}")), "{targets:?}");
     assert!(targets.contains(&format!("dir:{home}")), "{targets:?}");
-    assert_eq!(report["keys"].as_array().unwrap().len(), 2);
+    // The repositories under the home, history and all.
+    assert!(
+        targets.contains(&format!("git:{}", f.dev.display())),
+        "{targets:?}"
+    );
+    assert!(
+        targets.contains(&format!("git:{}", repo.display())),
+        "{targets:?}"
+    );
+    assert_eq!(report["keys"].as_array().unwrap().len(), KEYS);
+    let rotated = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.rotated));
+    assert_eq!(rotated["status"], "rotated");
     let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
     assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");

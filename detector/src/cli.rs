@@ -96,7 +96,7 @@ pub enum LogCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// What to scan: `dir:PATH`, `file:PATH`, `mcp:[HOME]`, or a bare path.
+    /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, or a bare path.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
@@ -150,6 +150,9 @@ pub struct ScanOptions {
     /// Skip files larger than this many bytes (outside archives).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Skip git blobs larger than this many bytes (they are counted in the report).
+    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    pub max_blob_size: u64,
     /// The org key that fingerprints are keyed with (default: `$DETECTOR_ORG_KEY`, else
     /// `$XDG_CONFIG_HOME/detector/org.key`, created on first use). Share it across hosts to
     /// get the same fingerprint for the same key everywhere.

@@ -223,6 +223,7 @@ mod tests {
             redacted: "…".into(),
             secret: None,
             status: super::super::Status::Live,
+            rotated_to: None,
             first_seen: None,
             last_seen: None,
             age_days: None,

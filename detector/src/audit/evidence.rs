@@ -7,7 +7,7 @@ use super::key::{Location, McpServerRef};
 use crate::{
     detect::{value::ValueClass, Engine, Match, Severity},
     mcp::{McpServer, ParsedConfig, SecretField},
-    source::{Blob, LocationKind, Provenance},
+    source::{git::BlobRef, Blob, LocationKind, Provenance},
 };
 
 /// The rule id of a literal secret in an MCP server field that no rule matched.
@@ -26,6 +26,8 @@ pub struct Finding {
     pub mcp_servers: Vec<McpServerRef>,
     /// Words that may name an environment: server name, relative path, variable name.
     pub context: Vec<String>,
+    /// The git blob it is in, to be placed in history by the audit.
+    pub git: Option<BlobRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +195,9 @@ fn finding(
         commit_time: provenance.commit_time,
         in_head: provenance.in_head,
         removed_in: None,
+        blob: provenance.git.as_ref().map(|g| g.id.clone()),
+        refs: Vec::new(),
+        reachable: None,
         image: provenance.image.clone(),
         layer: provenance.layer.clone(),
         layer_index: provenance.layer_index,
@@ -209,6 +214,7 @@ fn finding(
         project,
         mcp_servers,
         context,
+        git: provenance.git.clone(),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Key {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub status: Status,
+    /// What took the key's place in its slot when it was rotated: a newer key or a reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_to: Option<Successor>,
     #[serde(serialize_with = "time_opt")]
     pub first_seen: Option<DateTime<Utc>>,
     #[serde(serialize_with = "time_opt")]
@@ -38,6 +41,25 @@ pub struct Key {
     /// What to do about it, most urgent first.
     #[serde(default)]
     pub remediation: Vec<String>,
+}
+
+/// The value that replaced a key in its slot (same file, same variable or field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Successor {
+    /// The key now in the slot, when a key replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// How the slot is filled when a reference replaced it (`env-ref`, `secret-manager`,
+    /// `input-prompt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ValueClass>,
+    pub path: PathBuf,
+    pub slot: String,
+    /// The commit that made the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -171,8 +193,19 @@ pub struct Location {
     pub commit_time: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_head: Option<bool>,
+    /// The commit that took the key out of this path on the history leading to HEAD.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_in: Option<String>,
+    /// The git blob holding the key (`git cat-file -p <blob>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    /// The refs (branches, tags, remote-tracking refs, stash, notes) whose history holds it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<String>,
+    /// False for a git object no ref reaches (left by `reset --hard`, a force-push, a
+    /// dropped stash) that is still in the object database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ pub mod fingerprint;
 pub mod ignored;
 pub mod key;
 pub mod scope;
+pub mod timeline;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -23,8 +24,9 @@ pub use evidence::{findings, Finding, RuleRef, MCP_LITERAL_RULE};
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
-    Status, Violation,
+    Status, Successor, Violation,
 };
+pub use timeline::{assignments, Assignment};
 
 use crate::{
     detect::value::ValueClass,
@@ -58,6 +60,16 @@ impl Auditor {
 
     /// Group findings into one key per fingerprint, most severe first.
     pub fn keys(&self, findings: Vec<Finding>) -> Vec<Key> {
+        self.keys_with_history(findings, &[])
+    }
+
+    /// [`Auditor::keys`], with the references found in git blobs' slots: a key whose slot
+    /// holds another key or a reference in a later version of its file is rotated.
+    pub fn keys_with_history(
+        &self,
+        findings: Vec<Finding>,
+        assignments: &[Assignment],
+    ) -> Vec<Key> {
         let mut groups: HashMap<String, Vec<Finding>> = HashMap::new();
         for finding in findings {
             groups
@@ -65,9 +77,13 @@ impl Auditor {
                 .or_default()
                 .push(finding);
         }
+        let slots = timeline::SlotIndex::new(groups.iter(), assignments);
         let mut keys: Vec<Key> = groups
             .into_iter()
-            .map(|(fingerprint, group)| self.key(fingerprint, group))
+            .map(|(fingerprint, group)| {
+                let (group, successor) = timeline::place(&fingerprint, group, &slots);
+                self.key(fingerprint, group, successor)
+            })
             .collect();
         keys.sort_by(|a, b| {
             b.severity
@@ -78,7 +94,7 @@ impl Auditor {
         keys
     }
 
-    fn key(&self, fingerprint: String, group: Vec<Finding>) -> Key {
+    fn key(&self, fingerprint: String, group: Vec<Finding>, successor: Option<Successor>) -> Key {
         // The most telling rule: a real rule over the MCP fallback, then severity, then the
         // rule listed first.
         let best = group
@@ -125,7 +141,14 @@ impl Auditor {
 
         let live = group.iter().any(|f| f.current);
         // Rotation needs history (git, image layers): on-disk sources only see current files.
-        let status = if live { Status::Live } else { Status::Removed };
+        let rotated_to = if live { None } else { successor };
+        let status = if live {
+            Status::Live
+        } else if rotated_to.is_some() {
+            Status::Rotated
+        } else {
+            Status::Removed
+        };
         let seen: Vec<DateTime<Utc>> = group
             .iter()
             .filter_map(|f| f.location.commit_time.or(f.location.mtime))
@@ -144,6 +167,7 @@ impl Auditor {
             redacted: redact(&secret),
             secret: self.options.show_secrets.then_some(secret),
             status,
+            rotated_to,
             first_seen,
             last_seen,
             age_days,
@@ -288,6 +312,7 @@ pub fn merge_location(locations: &mut Vec<Location>, location: Location) {
             && a.line == location.line
             && a.column == location.column
             && a.commit == location.commit
+            && a.blob == location.blob
             && a.layer == location.layer
             && a.member == location.member
     };
@@ -393,9 +418,28 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
         Status::Live => format!(
             "Rotate, then revoke: issue a new key at {who}, give it to the servers below through a reference (not a literal), restart them, then revoke this key at {who}. It has been stored in clear, so assume it is known."
         ),
-        Status::Rotated => format!(
-            "Its slot holds another value now; make sure the old key was revoked at {who}: every copy listed below still holds it."
-        ),
+        Status::Rotated => {
+            let successor = match &key.rotated_to {
+                Some(next) => format!(
+                    "{} in {} holds {} now{}",
+                    next.slot,
+                    next.path.display(),
+                    match (&next.fingerprint, next.reference) {
+                        (Some(_), _) => "another key".to_string(),
+                        (None, Some(class)) => format!("a reference ({})", class.as_str()),
+                        (None, None) => "another value".to_string(),
+                    },
+                    next.commit
+                        .as_deref()
+                        .map(|c| format!(" (since commit {})", c.get(..12).unwrap_or(c)))
+                        .unwrap_or_default()
+                ),
+                None => "its slot holds another value now".to_string(),
+            };
+            format!(
+                "It was rotated ({successor}); make sure the old key was revoked at {who}: every copy listed below still holds it."
+            )
+        }
         Status::Removed => format!(
             "Revoke it at {who}: it is no longer in use here, but every copy listed below still holds it."
         ),

@@ -16,7 +16,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{output, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
-    audit::{self, AccessLog, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
+    audit::{self, AccessLog, Assignment, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
     cli::{ScanArgs, ScanOptions},
     detect::{Engine, RuleSet},
     mcp::ParsedConfig,
@@ -69,8 +69,10 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
     let progress = Progress::new();
     let options = SourceOptions {
         max_file_size: args.max_file_size,
+        max_blob_size: args.max_blob_size,
     };
     let mut findings: Vec<Finding> = Vec::new();
+    let mut assignments: Vec<Assignment> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
     let mut on_disk: BTreeSet<PathBuf> = BTreeSet::new();
     let mut scanned: Vec<(TargetReport, Vec<RawUnparsed>)> = Vec::new();
@@ -81,6 +83,7 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
         progress.target(target);
         let result = source::scan(target, &options, &collector);
         on_disk.append(&mut lock(&collector.on_disk));
+        assignments.append(&mut lock(&collector.assignments));
         let (mut target_report, found, parsed, unparsed) =
             collector.finish(target, started.elapsed());
         if let Err(err) = result {
@@ -119,7 +122,7 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
             t
         })
         .collect();
-    let mut keys = auditor.keys(findings);
+    let mut keys = auditor.keys_with_history(findings, &assignments);
     targets_report.extend(join_access_logs(
         &mut keys,
         &args.access_log,
@@ -205,7 +208,7 @@ fn join_access_logs(
 /// One line naming the target and the file and the problem.
 fn failure_message(target: &Target, err: &source::SourceError) -> String {
     let named = match target {
-        Target::Dir(p) | Target::File(p) | Target::Mcp(Some(p)) => p == &err.path,
+        Target::Dir(p) | Target::File(p) | Target::Git(p) | Target::Mcp(Some(p)) => p == &err.path,
         Target::Mcp(None) => false,
     };
     if named {
@@ -249,6 +252,8 @@ struct Collector<'a> {
     skipped: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<Vec<TargetIssue>>,
     findings: Mutex<Vec<Finding>>,
+    /// References in git blobs' slots: what may have replaced a key.
+    assignments: Mutex<Vec<Assignment>>,
     configs: Mutex<Vec<Arc<ParsedConfig>>>,
     /// Configs read from this host's disk (not from an image or a git blob).
     on_disk: Mutex<BTreeSet<PathBuf>>,
@@ -266,6 +271,7 @@ impl<'a> Collector<'a> {
             skipped: Mutex::default(),
             errors: Mutex::default(),
             findings: Mutex::default(),
+            assignments: Mutex::default(),
             configs: Mutex::default(),
             on_disk: Mutex::default(),
             unparsed: Mutex::default(),
@@ -352,6 +358,10 @@ impl Sink for Collector<'_> {
         );
         if !found.is_empty() {
             lock(&self.findings).extend(found);
+        }
+        let assigned = audit::assignments(&blob);
+        if !assigned.is_empty() {
+            lock(&self.assignments).extend(assigned);
         }
     }
 

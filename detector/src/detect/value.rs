@@ -24,6 +24,18 @@ impl ValueClass {
     pub fn is_secret(self) -> bool {
         self == ValueClass::Literal
     }
+
+    /// The name the report uses (`env-ref`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueClass::Literal => "literal",
+            ValueClass::EnvRef => "env-ref",
+            ValueClass::SecretManager => "secret-manager",
+            ValueClass::InputPrompt => "input-prompt",
+            ValueClass::Placeholder => "placeholder",
+            ValueClass::Empty => "empty",
+        }
+    }
 }
 
 const SECRET_MANAGER_MARKERS: &[&str] = &[

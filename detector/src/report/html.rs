@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::{time_text, Report};
 use crate::{
     audit::{Environment, Key, Location, ServerEntry, Status},
-    detect::{value::ValueClass, Severity},
+    detect::Severity,
 };
 
 const STATUSES: [Status; 3] = [Status::Live, Status::Rotated, Status::Removed];
@@ -274,15 +274,7 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
     }
     row(html, "First seen", opt_time(key.first_seen));
     row(html, "Last seen", opt_time(key.last_seen));
-    row(
-        html,
-        "Rotation",
-        match key.status {
-            Status::Live => "not rotated: still in a current location".to_string(),
-            Status::Rotated => "rotated: its slot holds another value now".to_string(),
-            Status::Removed => "removed: no current location, no successor".to_string(),
-        },
-    );
+    row(html, "Rotation", rotation(key));
     if let Some(days) = key.age_days {
         row(
             html,
@@ -436,8 +428,8 @@ fn servers_section(html: &mut String, servers: &[ServerEntry]) {
                 format!(
                     "<code>{}</code> <span class=\"class-{}\">{}</span>",
                     esc(&f.field),
-                    class_name(f.class),
-                    class_name(f.class)
+                    f.class.as_str(),
+                    f.class.as_str()
                 )
             })
             .collect();
@@ -534,6 +526,7 @@ impl TimeAxis {
             k.first_seen
                 .into_iter()
                 .chain(k.last_seen)
+                .chain(k.rotated_to.as_ref().and_then(|r| r.commit_time))
                 .chain(k.locations.iter().filter_map(location_time))
         });
         let start = times.clone().min().unwrap_or(now).min(now);
@@ -592,9 +585,14 @@ impl TimeAxis {
             esc(&first.format("%Y-%m-%d").to_string())
         );
         if key.status == Status::Rotated {
+            // When the slot changed, if the history says; else just after the last sighting.
+            let (xr, label) = match key.rotated_to.as_ref().and_then(|r| r.commit_time) {
+                Some(t) => (self.x(t), format!("rotated {}", t.format("%Y-%m-%d"))),
+                None => (xl, "rotated after".to_string()),
+            };
             let _ = write!(
                 svg,
-                r##"<path d="M{xl:.1},18 l5,-8 h-10 z" fill="{color}"/><text x="{xl:.1}" y="8" font-size="10" text-anchor="middle" fill="#333">rotated after</text>"##,
+                r##"<path class="rotated" d="M{xr:.1},18 l5,-8 h-10 z" fill="{color}"/><text x="{xr:.1}" y="8" font-size="10" text-anchor="middle" fill="#333">{label}</text>"##,
             );
         }
         if last != first || key.status != Status::Live {
@@ -607,6 +605,35 @@ impl TimeAxis {
         }
         svg.push_str("</svg></figure>\n");
         svg
+    }
+}
+
+fn rotation(key: &Key) -> String {
+    match (key.status, &key.rotated_to) {
+        (Status::Live, _) => "not rotated: still in a current location".to_string(),
+        (Status::Rotated, Some(next)) => {
+            let by = match (&next.fingerprint, next.reference) {
+                (Some(fp), _) => format!("another key (<code>{}</code>)", esc(fp)),
+                (None, Some(class)) => format!("a reference ({})", class.as_str()),
+                (None, None) => "another value".to_string(),
+            };
+            let when = match (&next.commit, next.commit_time) {
+                (Some(commit), Some(t)) => format!(
+                    " in commit <code>{}</code>, {}",
+                    esc(commit.get(..12).unwrap_or(commit)),
+                    esc(&time_text(&t))
+                ),
+                (Some(commit), None) => format!(" in commit <code>{}</code>", esc(commit)),
+                _ => String::new(),
+            };
+            format!(
+                "rotated: <code>{}</code> in <code>{}</code> holds {by}{when}",
+                esc(&next.slot),
+                esc(&next.path.display().to_string())
+            )
+        }
+        (Status::Rotated, None) => "rotated: its slot holds another value now".to_string(),
+        (Status::Removed, _) => "removed: no current location, no successor".to_string(),
     }
 }
 
@@ -703,17 +730,6 @@ fn detail(location: &Location) -> String {
         parts.push(format!("member {member}"));
     }
     parts.join(", ")
-}
-
-fn class_name(class: ValueClass) -> &'static str {
-    match class {
-        ValueClass::Literal => "literal",
-        ValueClass::EnvRef => "env-ref",
-        ValueClass::SecretManager => "secret-manager",
-        ValueClass::InputPrompt => "input-prompt",
-        ValueClass::Placeholder => "placeholder",
-        ValueClass::Empty => "empty",
-    }
 }
 
 fn opt_time(t: Option<DateTime<Utc>>) -> String {

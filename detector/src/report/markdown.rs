@@ -197,6 +197,23 @@ fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
     if !seen.is_empty() {
         writeln!(out, "- **Timeline:** {}", seen.join(" · "))?;
     }
+    if let Some(next) = &key.rotated_to {
+        let by = match (&next.fingerprint, next.reference) {
+            (Some(fp), _) => format!("another key {}", code(fp)),
+            (None, Some(class)) => format!("a reference ({})", class.as_str()),
+            (None, None) => "another value".to_string(),
+        };
+        writeln!(
+            out,
+            "- **Rotated:** {} in {} holds {by}{}",
+            code(&next.slot),
+            code(&next.path.display().to_string()),
+            next.commit
+                .as_deref()
+                .map(|c| format!(" since commit {}", code(c.get(..12).unwrap_or(c))))
+                .unwrap_or_default()
+        )?;
+    }
     writeln!(
         out,
         "- **Projects:** {}",
@@ -369,15 +386,11 @@ fn write_servers(out: &mut dyn Write, servers: &[ServerEntry]) -> io::Result<()>
     Ok(())
 }
 
-fn class_name(class: crate::detect::value::ValueClass) -> &'static str {
-    use crate::detect::value::ValueClass;
-    match class {
-        ValueClass::Literal => "**literal**",
-        ValueClass::EnvRef => "env-ref",
-        ValueClass::SecretManager => "secret-manager",
-        ValueClass::InputPrompt => "input-prompt",
-        ValueClass::Placeholder => "placeholder",
-        ValueClass::Empty => "empty",
+fn class_name(class: crate::detect::value::ValueClass) -> String {
+    if class.is_secret() {
+        format!("**{}**", class.as_str())
+    } else {
+        class.as_str().to_string()
     }
 }
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Report, TargetReport};
 use crate::{
-    audit::{assess, is_overdue, merge_location, Environment, Key, ServerEntry, MCP_LITERAL_RULE},
+    audit::{
+        assess, is_overdue, merge_location, Environment, Key, ServerEntry, Status, MCP_LITERAL_RULE,
+    },
     detect::Severity,
 };
 
@@ -106,6 +108,9 @@ fn join_key(key: &mut Key, other: Key) {
     }
     // Live < Rotated < Removed: the most current status wins.
     key.status = key.status.min(other.status);
+    if key.rotated_to.is_none() {
+        key.rotated_to = other.rotated_to;
+    }
     key.first_seen = min_opt(key.first_seen, other.first_seen);
     key.last_seen = key.last_seen.max(other.last_seen);
     union(&mut key.slots, other.slots);
@@ -137,6 +142,10 @@ fn settle(key: &mut Key, options: &MergeOptions) {
         .sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));
     key.age_days = key.first_seen.map(|t| (options.now - t).num_days().max(0));
     key.overdue = is_overdue(key.status, key.age_days, options.max_age_days);
+    // A successor says how the key was rotated; a key live somewhere was not.
+    if key.status != Status::Rotated {
+        key.rotated_to = None;
+    }
     assess(key, options.max_age_days);
 }
 

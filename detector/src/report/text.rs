@@ -198,6 +198,25 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
             age
         )?;
     }
+    if let Some(next) = &key.rotated_to {
+        let what = match (&next.fingerprint, next.reference) {
+            (Some(fingerprint), _) => format!("key {fingerprint}"),
+            (None, Some(class)) => format!("a reference ({})", class_name(class)),
+            (None, None) => "another value".to_string(),
+        };
+        let commit = next
+            .commit
+            .as_deref()
+            .map(|c| format!(" in commit {}", short(c)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{what} at {} {}{commit}",
+            label("rotated to"),
+            next.path.display(),
+            next.slot
+        )?;
+    }
     if !key.violations.is_empty() {
         let names: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
         writeln!(
@@ -259,12 +278,39 @@ fn describe_location(location: &Location) -> String {
         text.push_str(&format!(" mode {mode:04o}"));
     }
     if let Some(commit) = &location.commit {
-        text.push_str(&format!(" commit {commit}"));
+        text.push_str(&format!(" commit {}", short(commit)));
+    }
+    if location.in_head == Some(true) {
+        text.push_str(" in HEAD");
+    }
+    if let Some(commit) = &location.removed_in {
+        text.push_str(&format!(" removed in {}", short(commit)));
+    }
+    if !location.refs.is_empty() {
+        text.push_str(&format!(" on {}", location.refs.join(", ")));
+    } else if location.reachable == Some(false) {
+        text.push_str(" unreachable");
     }
     if let Some(member) = &location.member {
         text.push_str(&format!(" member {member}"));
     }
     text
+}
+
+/// A commit id as git shows it in one-line logs.
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn class_name(class: ValueClass) -> &'static str {
+    match class {
+        ValueClass::EnvRef => "environment variable",
+        ValueClass::SecretManager => "secret manager",
+        ValueClass::InputPrompt => "input prompt",
+        ValueClass::Literal => "literal",
+        ValueClass::Placeholder => "placeholder",
+        ValueClass::Empty => "empty",
+    }
 }
 
 fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerEntry) -> io::Result<()> {

@@ -355,6 +355,7 @@ mod tests {
             root,
             &SourceOptions {
                 max_file_size: 1024,
+                max_blob_size: 1024,
             },
             &sink,
         )
@@ -402,6 +403,7 @@ mod tests {
         let sink = Collect::default();
         let options = SourceOptions {
             max_file_size: 1024,
+            max_blob_size: 1024,
         };
         let missing = dir.path().join("missing.json");
         let err = scan_file(&missing, &options, &sink).unwrap_err();

@@ -2,6 +2,7 @@
 //! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod fs;
+pub mod git;
 pub mod mcp;
 
 use std::{
@@ -20,17 +21,18 @@ use crate::mcp::ParsedConfig;
 pub enum Target {
     Dir(PathBuf),
     File(PathBuf),
+    Git(PathBuf),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
 }
 
 /// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
 /// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &["git", "docker", "docker-archive", "oci-dir", "oci-archive"];
+const PLANNED_SCHEMES: &[&str] = &["docker", "docker-archive", "oci-dir", "oci-archive"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME] or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME] or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
     NotYetSupported { scheme: String, raw: String },
@@ -55,6 +57,7 @@ impl Target {
             return match scheme {
                 "dir" => Ok(Target::Dir(path()?)),
                 "file" => Ok(Target::File(path()?)),
+                "git" => Ok(Target::Git(path()?)),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
                 s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
                     scheme: s.to_string(),
@@ -76,6 +79,7 @@ impl Target {
         match self {
             Target::Dir(_) => "dir",
             Target::File(_) => "file",
+            Target::Git(_) => "git",
             Target::Mcp(_) => "mcp",
         }
     }
@@ -83,7 +87,9 @@ impl Target {
 
 fn bare(raw: &str) -> Target {
     let path = PathBuf::from(raw);
-    if path.is_dir() {
+    if path.is_dir() && git::is_repository(&path) {
+        Target::Git(path)
+    } else if path.is_dir() {
         Target::Dir(path)
     } else {
         Target::File(path)
@@ -106,6 +112,7 @@ impl fmt::Display for Target {
         match self {
             Target::Dir(p) => write!(f, "dir:{}", p.display()),
             Target::File(p) => write!(f, "file:{}", p.display()),
+            Target::Git(p) => write!(f, "git:{}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
         }
@@ -170,6 +177,8 @@ pub struct Provenance {
     pub layer_index: Option<usize>,
     pub archive: Option<PathBuf>,
     pub member: Option<String>,
+    /// A git blob: its id and the history that places it.
+    pub git: Option<git::BlobRef>,
 }
 
 /// Bytes to scan and where they came from. An MCP client config also carries its parse, so
@@ -212,6 +221,8 @@ pub trait Sink: Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct SourceOptions {
     pub max_file_size: u64,
+    /// Git blobs larger than this are not read.
+    pub max_blob_size: u64,
 }
 
 /// A target that could not be read at all (its root is missing, unreadable, of the wrong
@@ -237,6 +248,7 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
     match target {
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
+        Target::Git(path) => git::scan(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
     }
 }
@@ -264,8 +276,9 @@ mod tests {
             Target::parse("ftp:/x"),
             Err(TargetError::UnknownScheme { .. })
         ));
+        assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
         assert!(matches!(
-            Target::parse("git:."),
+            Target::parse("docker:alpine"),
             Err(TargetError::NotYetSupported { .. })
         ));
         assert!(matches!(
@@ -284,6 +297,20 @@ mod tests {
         assert_eq!(
             Target::parse(file.to_str().unwrap()).unwrap(),
             Target::File(file.clone())
+        );
+        let work_tree = dir.path().join("app");
+        std::fs::create_dir_all(work_tree.join(".git")).unwrap();
+        assert_eq!(
+            Target::parse(work_tree.to_str().unwrap()).unwrap(),
+            Target::Git(work_tree.clone())
+        );
+        let bare = dir.path().join("app.git");
+        std::fs::create_dir_all(bare.join("objects")).unwrap();
+        std::fs::create_dir_all(bare.join("refs")).unwrap();
+        std::fs::write(bare.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(
+            Target::parse(bare.to_str().unwrap()).unwrap(),
+            Target::Git(bare.clone())
         );
         assert_eq!(
             Target::parse("./no/such").unwrap(),

@@ -1,6 +1,7 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod git;
 
 use clap::Subcommand;
 
@@ -13,6 +14,16 @@ pub enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
     },
+    /// Full-history scan of a large repository built from the local crate sources (cached
+    /// under target/bench-git): ours, Kingfisher and gitleaks, wall time, peak memory, recall.
+    Git {
+        /// At least this many commits.
+        #[arg(long, default_value_t = 20_000)]
+        commits: usize,
+        /// At least this many bytes of distinct blob content.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+    },
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
     OpenLoop {
@@ -24,6 +35,7 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
+        Which::Git { commits, bytes } => git::run(commits, bytes),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
             Ok(())
