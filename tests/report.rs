@@ -832,7 +832,29 @@ fn audit_scans_the_homes_it_is_given() {
     assert_eq!(report["keys"].as_array().unwrap().len(), KEYS);
     let rotated = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.rotated));
     assert_eq!(rotated["status"], "rotated");
+    // The home's walk and the repository's history see the same `.env`: one project, the
+    // repository's, not the home's too.
+    let dev_only = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.dev_only));
+    let kinds: Vec<&str> = dev_only["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"file") && kinds.contains(&"git"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        strings(&dev_only["scope"]["projects"]),
+        [f.dev.display().to_string()]
+    );
+    assert!(!strings(&dev_only["violations"]).contains(&"shared-across-projects".to_string()));
     let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    assert_eq!(
+        strings(&shared["scope"]["projects"]),
+        [f.dev.display().to_string(), "user:alice".to_string()]
+    );
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
     assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
 

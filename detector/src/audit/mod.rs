@@ -26,6 +26,7 @@ pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
     Status, Successor, Violation,
 };
+pub use scope::{place_in_scope_roots, ScopeRoot};
 pub use timeline::{assignments, Assignment};
 
 use crate::{

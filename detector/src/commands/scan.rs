@@ -16,7 +16,9 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{output, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
-    audit::{self, AccessLog, Assignment, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
+    audit::{
+        self, AccessLog, Assignment, AuditOptions, Auditor, Finding, OrgKey, ScopeRoot, Scrubber,
+    },
     cli::{ScanArgs, ScanOptions},
     detect::{Engine, RuleSet},
     mcp::ParsedConfig,
@@ -75,6 +77,7 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
     let mut assignments: Vec<Assignment> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
     let mut on_disk: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut scope_roots: BTreeSet<ScopeRoot> = BTreeSet::new();
     let mut scanned: Vec<(TargetReport, Vec<RawUnparsed>)> = Vec::new();
     for target in targets {
         let collector = Collector::new(&engine, &progress);
@@ -83,6 +86,7 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
         progress.target(target);
         let result = source::scan(target, &options, &collector);
         on_disk.append(&mut lock(&collector.on_disk));
+        scope_roots.append(&mut lock(&collector.scope_roots));
         assignments.append(&mut lock(&collector.assignments));
         let (mut target_report, found, parsed, unparsed) =
             collector.finish(target, started.elapsed());
@@ -122,6 +126,7 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
             t
         })
         .collect();
+    audit::place_in_scope_roots(&mut findings, &scope_roots.into_iter().collect::<Vec<_>>());
     let mut keys = auditor.keys_with_history(findings, &assignments);
     targets_report.extend(join_access_logs(
         &mut keys,
@@ -257,6 +262,8 @@ struct Collector<'a> {
     configs: Mutex<Vec<Arc<ParsedConfig>>>,
     /// Configs read from this host's disk (not from an image or a git blob).
     on_disk: Mutex<BTreeSet<PathBuf>>,
+    /// Directories whose files belong to one project (repositories, homes).
+    scope_roots: Mutex<BTreeSet<ScopeRoot>>,
     unparsed: Mutex<Vec<RawUnparsed>>,
 }
 
@@ -274,6 +281,7 @@ impl<'a> Collector<'a> {
             assignments: Mutex::default(),
             configs: Mutex::default(),
             on_disk: Mutex::default(),
+            scope_roots: Mutex::default(),
             unparsed: Mutex::default(),
         }
     }
@@ -347,6 +355,9 @@ impl Sink for Collector<'_> {
                 lock(&self.on_disk).insert(config.path.clone());
             }
             lock(&self.configs).push(Arc::clone(config));
+        }
+        if let Some(root) = ScopeRoot::of(&blob.provenance) {
+            lock(&self.scope_roots).insert(root);
         }
         let matches = self.engine.scan(&blob.bytes);
         let found = audit::findings(&blob, &matches, self.engine);
