@@ -14,7 +14,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use super::{time_text, Report};
+use super::{location_detail, plural, time_text, Report};
 use crate::{
     audit::{Environment, Key, Location, ServerEntry, Status},
     detect::Severity,
@@ -358,7 +358,7 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
             location.kind.as_str(),
             esc(&location.path.display().to_string()),
             location.line.map(|l| l.to_string()).unwrap_or_default(),
-            esc(&detail(location))
+            esc(&location_detail(location))
         );
     }
     html.push_str("</tbody></table></details>\n");
@@ -677,61 +677,6 @@ fn select<'a>(name: &str, label: &str, options: impl Iterator<Item = &'a str>) -
     html
 }
 
-fn detail(location: &Location) -> String {
-    let mut parts = Vec::new();
-    if let Some(host) = &location.host {
-        parts.push(format!("host {host}"));
-    }
-    if let Some(server) = &location.mcp_server {
-        parts.push(format!(
-            "{} `{}` {}",
-            location.mcp_client.as_deref().unwrap_or("?"),
-            server,
-            location.mcp_field.as_deref().unwrap_or("")
-        ));
-    }
-    if let Some(slot) = &location.slot {
-        parts.push(format!("slot {slot}"));
-    }
-    if let Some(mode) = location.mode {
-        parts.push(format!("mode {mode:04o}"));
-    }
-    if let Some(t) = location.mtime {
-        parts.push(format!("modified {}", time_text(&t)));
-    }
-    if let Some(commit) = &location.commit {
-        parts.push(format!("commit {}", commit.get(..12).unwrap_or(commit)));
-    }
-    if let Some(t) = location.commit_time {
-        parts.push(format!("committed {}", time_text(&t)));
-    }
-    if let Some(in_head) = location.in_head {
-        parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
-    }
-    if let Some(removed) = &location.removed_in {
-        parts.push(format!(
-            "removed in {}",
-            removed.get(..12).unwrap_or(removed)
-        ));
-    }
-    if let Some(image) = &location.image {
-        parts.push(format!("image {image}"));
-    }
-    if let Some(i) = location.layer_index {
-        parts.push(format!("layer {i}"));
-    }
-    if let Some(layer) = &location.deleted_in_layer {
-        parts.push(format!("deleted in layer {layer}"));
-    }
-    if let Some(archive) = &location.archive {
-        parts.push(format!("archive {}", archive.display()));
-    }
-    if let Some(member) = &location.member {
-        parts.push(format!("member {member}"));
-    }
-    parts.join(", ")
-}
-
 fn opt_time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| esc(&time_text(&t)))
         .unwrap_or_else(|| "unknown".to_string())
@@ -786,14 +731,6 @@ fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 const CSS: &str = r#"

@@ -3,8 +3,8 @@
 //! their checks, and the targets.
 use std::io::{self, Write};
 
-use super::{time_text, Report};
-use crate::audit::{Key, Location, ServerEntry};
+use super::{location_detail, plural, time_text, Report};
+use crate::audit::{Key, ServerEntry};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
@@ -263,7 +263,7 @@ fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
             location.kind.as_str(),
             code(&location.path.display().to_string()),
             location.line.map(|l| l.to_string()).unwrap_or_default(),
-            cell(&detail(location))
+            cell(&location_detail(location))
         )?;
     }
     writeln!(out)?;
@@ -394,55 +394,6 @@ fn class_name(class: crate::detect::value::ValueClass) -> String {
     }
 }
 
-fn detail(location: &Location) -> String {
-    let mut parts = Vec::new();
-    if let Some(host) = &location.host {
-        parts.push(format!("host {host}"));
-    }
-    if let Some(server) = &location.mcp_server {
-        parts.push(format!(
-            "{} `{}` {}",
-            location.mcp_client.as_deref().unwrap_or("?"),
-            server,
-            location.mcp_field.as_deref().unwrap_or("")
-        ));
-    }
-    if let Some(slot) = &location.slot {
-        parts.push(format!("slot {slot}"));
-    }
-    if let Some(mode) = location.mode {
-        parts.push(format!("mode {mode:04o}"));
-    }
-    if let Some(commit) = &location.commit {
-        parts.push(format!("commit {}", commit.get(..12).unwrap_or(commit)));
-    }
-    if let Some(in_head) = location.in_head {
-        parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
-    }
-    if let Some(removed) = &location.removed_in {
-        parts.push(format!(
-            "removed in {}",
-            removed.get(..12).unwrap_or(removed)
-        ));
-    }
-    if let Some(image) = &location.image {
-        parts.push(format!("image {image}"));
-    }
-    if let Some(i) = location.layer_index {
-        parts.push(format!("layer {i}"));
-    }
-    if let Some(layer) = &location.deleted_in_layer {
-        parts.push(format!("deleted in layer {layer}"));
-    }
-    if let Some(archive) = &location.archive {
-        parts.push(format!("archive {}", archive.display()));
-    }
-    if let Some(member) = &location.member {
-        parts.push(format!("member {member}"));
-    }
-    parts.join(", ")
-}
-
 fn counts(map: &std::collections::BTreeMap<String, usize>) -> String {
     let parts: Vec<String> = map
         .iter()
@@ -484,14 +435,6 @@ fn code(text: &str) -> String {
 
 fn codes(items: &[String]) -> String {
     items.iter().map(|i| code(i)).collect::<Vec<_>>().join(", ")
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, ServerEntry, Status},
+    audit::{Key, Location, ServerEntry, Status},
     detect::Severity,
 };
 
@@ -280,6 +280,76 @@ fn hostname() -> Option<String> {
 
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time_text(time))
+}
+
+/// What a location says beyond its kind, path and line, for the writers' detail columns.
+pub(crate) fn location_detail(location: &Location) -> String {
+    let mut parts = Vec::new();
+    if let Some(host) = &location.host {
+        parts.push(format!("host {host}"));
+    }
+    if let Some(server) = &location.mcp_server {
+        parts.push(format!(
+            "{} `{}` {}",
+            location.mcp_client.as_deref().unwrap_or("?"),
+            server,
+            location.mcp_field.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(slot) = &location.slot {
+        parts.push(format!("slot {slot}"));
+    }
+    if let Some(mode) = location.mode {
+        parts.push(format!("mode {mode:04o}"));
+    }
+    if let Some(t) = location.mtime {
+        parts.push(format!("modified {}", time_text(&t)));
+    }
+    if let Some(commit) = &location.commit {
+        parts.push(format!("commit {}", commit.get(..12).unwrap_or(commit)));
+    }
+    if let Some(t) = location.commit_time {
+        parts.push(format!("committed {}", time_text(&t)));
+    }
+    if let Some(in_head) = location.in_head {
+        parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
+    }
+    if !location.refs.is_empty() {
+        parts.push(format!("refs {}", location.refs.join(" ")));
+    }
+    if location.reachable == Some(false) {
+        parts.push("unreachable (no ref holds it)".to_string());
+    }
+    if let Some(removed) = &location.removed_in {
+        parts.push(format!(
+            "removed in {}",
+            removed.get(..12).unwrap_or(removed)
+        ));
+    }
+    if let Some(image) = &location.image {
+        parts.push(format!("image {image}"));
+    }
+    if let Some(i) = location.layer_index {
+        parts.push(format!("layer {i}"));
+    }
+    if let Some(layer) = &location.deleted_in_layer {
+        parts.push(format!("deleted in layer {layer}"));
+    }
+    if let Some(archive) = &location.archive {
+        parts.push(format!("archive {}", archive.display()));
+    }
+    if let Some(member) = &location.member {
+        parts.push(format!("member {member}"));
+    }
+    parts.join(", ")
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// A time as every writer shows it: RFC 3339, seconds, UTC (`2025-06-01T12:00:00Z`).

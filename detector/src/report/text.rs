@@ -7,7 +7,7 @@ use std::{
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Report, TargetReport};
+use super::{plural, Report, TargetReport};
 use crate::{
     audit::{FieldEntry, Key, Location, ServerEntry},
     detect::{value::ValueClass, Severity},
@@ -401,12 +401,4 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
         )?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
