@@ -367,6 +367,26 @@ fn a_config_inside_a_work_tree_must_be_git_ignored() {
         check["reason"].as_str().unwrap().contains("`.cursor/`"),
         "{check}"
     );
+
+    // Committed before it was ignored: git still tracks it, and ignore rules do not apply.
+    git(
+        &project,
+        &f.root,
+        "2024-05-01",
+        &["add", "-f", ".cursor/mcp.json"],
+    );
+    git(
+        &project,
+        &f.root,
+        "2024-05-01",
+        &["commit", "-q", "-m", "config"],
+    );
+    let check = checks(&detector(&["scan", &target, &dev], &f.root, Some(ORG_KEY)));
+    assert_eq!(check["pass"], false, "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("tracked"),
+        "{check}"
+    );
 }
 
 #[test]

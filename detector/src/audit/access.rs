@@ -143,11 +143,24 @@ impl AccessLog {
             if matched.is_empty() {
                 continue;
             }
+            // One entry per process and file (its first open): a client that re-reads its
+            // config is one reader, not hundreds.
             let mut accessed: Vec<Access> = key.accessed_by.clone();
             for i in matched {
                 let access = &self.opens[i].access;
-                if !accessed.contains(access) {
-                    accessed.push(access.clone());
+                let same = |a: &Access| {
+                    (a.pid, a.uid, &a.exe, &a.file, a.allowed)
+                        == (
+                            access.pid,
+                            access.uid,
+                            &access.exe,
+                            &access.file,
+                            access.allowed,
+                        )
+                };
+                match accessed.iter_mut().find(|a| same(a)) {
+                    Some(seen) => seen.time = seen.time.min(access.time),
+                    None => accessed.push(access.clone()),
                 }
             }
             accessed.sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));
@@ -262,11 +275,13 @@ mod tests {
             // The same inode under another name (a hard link).
             open("/h/link.json", "8:1", 42, "alert", 11),
             open("/elsewhere", "8:1", 43, "alert", 12),
+            // The same process opening the same file again.
+            open("/h/.cursor/mcp.json", "8:1", 42, "allow", 10),
         ]
         .join("\n");
         let mut log = AccessLog::default();
         let read = log.read(events.as_bytes()).unwrap();
-        assert_eq!((read.records, read.opens), (4, 3));
+        assert_eq!((read.records, read.opens), (5, 4));
         assert!(read.malformed.is_empty());
 
         let mut keys = vec![

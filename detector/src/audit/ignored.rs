@@ -1,5 +1,6 @@
 //! The `config-git-ignored` check: an MCP config that sits inside a git work tree must be
-//! ignored by it, or the next `git add -A` publishes its keys. Decided the way
+//! ignored by it, or the next `git add -A` publishes its keys. A config the index tracks fails
+//! whatever the ignore files say (git ignores only untracked files). Otherwise decided the way
 //! `git check-ignore` decides: `.gitignore` files from the config's directory up to the work
 //! tree's root (the nearest match wins, a later line over an earlier one), then
 //! `.git/info/exclude`, then the user's global excludes file; a file inside an ignored
@@ -9,6 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use gix::bstr::ByteSlice;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use super::key::CheckEntry;
@@ -24,6 +26,8 @@ pub struct IgnoreCache {
     excludes: HashMap<PathBuf, Option<Gitignore>>,
     /// The user's global excludes, read once.
     global: Option<Option<Gitignore>>,
+    /// Work tree root → its index (`None`: no index could be read).
+    indexes: HashMap<PathBuf, Option<gix::worktree::Index>>,
 }
 
 /// Why a path is ignored: the pattern, and where it was written.
@@ -39,6 +43,14 @@ impl IgnoreCache {
         let config = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
         let (pass, reason) = match work_tree_of(&config) {
             None => (true, "not inside a git work tree".to_string()),
+            Some(root) if self.is_tracked(&root, &config) => (
+                false,
+                format!(
+                    "tracked by the git work tree at {}: it is committed, and ignore rules do not apply to tracked files; run `git rm --cached {}`, ignore it, and treat its keys as published",
+                    root.display(),
+                    config.strip_prefix(&root).unwrap_or(&config).display()
+                ),
+            ),
             Some(root) => match self.ignored(&root, &config) {
                 Some(by) => {
                     let source = by
@@ -75,6 +87,21 @@ impl IgnoreCache {
             pass,
             reason,
         }
+    }
+
+    /// Whether the index of the work tree at `root` has an entry for `path`.
+    fn is_tracked(&mut self, root: &Path, path: &Path) -> bool {
+        let Some(rel) = path.strip_prefix(root).ok().and_then(|r| r.to_str()) else {
+            return false;
+        };
+        let index = self
+            .indexes
+            .entry(root.to_path_buf())
+            .or_insert_with(|| gix::open(root).ok()?.index_or_empty().ok());
+        let wanted = rel.replace(std::path::MAIN_SEPARATOR, "/");
+        index
+            .as_ref()
+            .is_some_and(|index| index.entry_by_path(wanted.as_bytes().as_bstr()).is_some())
     }
 
     /// The first of `path`'s directories (from the top) or `path` itself that git ignores.
