@@ -641,6 +641,7 @@ fn reports_of_many_hosts_merge_into_one_map() {
         "the other host's key remains"
     );
     let rendered = json(&render);
+    assert_report_valid(&rendered, "the rendered report");
     assert_eq!(rendered["summary"]["keys"], 1);
     assert_eq!(rendered["summary"]["suppressed"], KEYS);
 
