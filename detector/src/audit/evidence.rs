@@ -315,6 +315,7 @@ fn finding(
         member: provenance.member.clone(),
         backup: provenance.backup.clone(),
         readable_by_others: provenance.readable_by_others,
+        host: None,
     };
     Finding {
         secret: secret.to_string(),

@@ -62,6 +62,7 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
             member: None,
             backup: None,
             readable_by_others: None,
+            host: None,
         },
         current: true,
         project: Some(project.to_string()),

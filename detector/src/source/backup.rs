@@ -7,10 +7,10 @@
 //! Recognition looks at the path only, never at the file.
 use std::path::{Component, Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a backup was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackupKind {
     /// `name.bak`, `name.orig`, `name.old`, `name.save`, `name~`, `#name#`, `.name.swp`,
@@ -45,7 +45,7 @@ impl BackupKind {
 }
 
 /// A file recognised as a backup, and the original it stands for when the name tells.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
     pub kind: BackupKind,
     /// The original path: `~/…` for dotfile managers (relative to the home they install
