@@ -19,6 +19,9 @@ pub enum Command {
     /// Scan targets (dir:, file:, git:, docker:, docker-archive:, oci-dir:, oci-archive:, mcp:)
     /// and write one report grouped by key.
     Scan(ScanArgs),
+    /// Audit this host: every home's MCP configs, the homes as directories, the git
+    /// repositories found in them and the local Docker images, in one report.
+    Audit(AuditArgs),
     /// Load the eBPF programs and log every open of a watched file, with the process identity.
     Agent(AgentArgs),
     /// List or check detection rules.
@@ -26,11 +29,57 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work with saved JSON reports: merge many hosts' reports into one, or render one again.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Work with the agent's event logs.
     Log {
         #[command(subcommand)]
         command: LogCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Join reports of many hosts and CI jobs into one org-wide map: a key shared across
+    /// reports (same fingerprint, same org key) becomes one entry with every location, and
+    /// its status is recomputed (live anywhere is live).
+    Merge {
+        /// Reports saved with `--format json`.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Rotation policy for the merged keys' `overdue`.
+        #[arg(long, default_value_t = 90, value_name = "N")]
+        max_age_days: u64,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Render a saved JSON report in another format.
+    Render {
+        /// A report saved with `--format json`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+}
+
+/// Baseline and failure threshold for commands that read saved reports.
+#[derive(Args, Debug, Clone)]
+pub struct GateArgs {
+    /// Leave out the keys of this baseline (or saved report), counting them as suppressed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Exit 1 when a key at or above this severity remains (default: exit 0 whatever the
+    /// report holds).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -51,7 +100,44 @@ pub struct ScanArgs {
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Audit these home directories instead of every home on the host (when root) or
+    /// `$HOME`. Repeatable.
+    #[arg(long = "home", value_name = "DIR")]
+    pub homes: Vec<PathBuf>,
+    /// Leave out the local Docker daemon's images.
+    #[arg(long)]
+    pub no_images: bool,
+    /// More targets to scan with the host's (as for `detector scan`).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+/// What `scan` and `audit` share: output, rules, policy, baseline, access logs.
+#[derive(Args, Debug, Clone)]
+pub struct ScanOptions {
+    #[command(flatten)]
     pub output: OutputArgs,
+    /// Print secrets in clear. Off by default: reports carry fingerprints and redacted previews.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Agent events (JSON lines, `detector agent --events`) to join: each key lists the
+    /// processes that opened a file holding it. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Vec<PathBuf>,
+    /// Leave out the keys of this baseline (or saved JSON report): they are counted in
+    /// `summary.suppressed` and never fail the run.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record every key of this run (by fingerprint) as a baseline in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
     /// A directory of extra rule files (*.toml), added to the built-in rules.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
@@ -82,15 +168,20 @@ pub struct OutputArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Print secrets in clear. Off by default: reports carry fingerprints and redacted previews.
-    #[arg(long)]
-    pub show_secrets: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Grouped by key, coloured on a terminal.
     Text,
+    /// The v1 report (`schema/report-v1.json`): what merge, render and baselines read.
     Json,
+    /// SARIF 2.1.0 for code scanning (GitHub).
+    Sarif,
+    /// For pull-request comments and audit binders.
+    Markdown,
+    /// One self-contained page with charts, timelines and filters.
+    Html,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -204,6 +204,7 @@ fn finding(
         deleted_in_layer: None,
         archive: provenance.archive.clone(),
         member: provenance.member.clone(),
+        host: None,
     };
     Finding {
         secret: secret.to_string(),

@@ -60,6 +60,7 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
             deleted_in_layer: None,
             archive: None,
             member: None,
+            host: None,
         },
         current: true,
         project: Some(project.to_string()),

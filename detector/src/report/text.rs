@@ -7,7 +7,7 @@ use std::{
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Report, TargetReport};
+use super::{plural, Report, TargetReport};
 use crate::{
     audit::{FieldEntry, Key, Location, ServerEntry},
     detect::{value::ValueClass, Severity},
@@ -108,6 +108,17 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
             plural(s.failing),
             s.fail_on
         )?;
+    }
+    if s.suppressed > 0 {
+        writeln!(
+            out,
+            "{} key{} suppressed by the baseline",
+            s.suppressed,
+            plural(s.suppressed)
+        )?;
+    }
+    if !report.hosts.is_empty() {
+        writeln!(out, "merged from {}", report.hosts.join(", "))?;
     }
 
     for key in &report.keys {
@@ -219,6 +230,24 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
         let name = if i == 0 { "locations" } else { "" };
         writeln!(out, "{}{}", label(name), describe_location(location))?;
     }
+    for (i, access) in key.accessed_by.iter().enumerate() {
+        let name = if i == 0 { "read by" } else { "" };
+        let verdict = if access.allowed {
+            "allowed".to_string()
+        } else {
+            paint.with("ALERT", Style::new().red().bold())
+        };
+        writeln!(
+            out,
+            "{}{} {} (pid {}, uid {}) opened {} {verdict}",
+            label(name),
+            access.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            access.exe,
+            access.pid,
+            access.uid,
+            access.file.display()
+        )?;
+    }
     for (i, step) in key.remediation.iter().enumerate() {
         let name = if i == 0 { "fix" } else { "" };
         writeln!(out, "{}{}. {}", label(name), i + 1, step)?;
@@ -227,7 +256,10 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
 }
 
 fn describe_location(location: &Location) -> String {
-    let mut text = location.path.display().to_string();
+    let mut text = match &location.host {
+        Some(host) => format!("{host}:{}", location.path.display()),
+        None => location.path.display().to_string(),
+    };
     if let (Some(line), Some(column)) = (location.line, location.column) {
         text.push_str(&format!(":{line}:{column}"));
     }
@@ -369,12 +401,4 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
         )?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
