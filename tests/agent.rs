@@ -163,23 +163,27 @@ impl Agent {
     fn start_with(watch: &[&Path], options: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events.jsonl");
-        let child = Command::new(DETECTOR)
+        let mut command = Command::new(DETECTOR);
+        // One file: rotation has tests of its own (agent_log.rs).
+        command
             .arg("agent")
             .args(options)
-            .arg("--events")
-            .arg(&events)
-            .arg("--watch")
-            .args(watch)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent {
+            .args(["--rotate-size", "0", "--events"])
+            .arg(&events);
+        if !watch.is_empty() {
+            command.arg("--watch").args(watch);
+        }
+        let child = command.stdin(Stdio::null()).spawn().unwrap();
+        let mut agent = Agent {
             child,
             events,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !agent.records().iter().any(|r| r["type"] == "ready") {
+            if let Some(status) = agent.child.try_wait().unwrap() {
+                panic!("the agent exited before it was ready: {status}");
+            }
             assert!(Instant::now() < deadline, "agent never printed ready");
             thread::sleep(Duration::from_millis(20));
         }
@@ -213,6 +217,14 @@ impl Agent {
             assert!(record["time"].as_str().is_some_and(|t| t.ends_with('Z')));
         }
         records
+    }
+}
+
+impl Drop for Agent {
+    /// A failed test must not leave its agent running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -505,4 +517,272 @@ fn the_agent_refuses_clearly_without_root() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must run as root"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+impl Agent {
+    /// Waits until a record satisfies `found`, or fails after `limit`.
+    fn wait_for(&self, limit: Duration, found: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(record) = self.records().into_iter().find(|r| found(r)) {
+                return record;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such record in {limit:?}: {:#?}",
+                self.records()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn write_policy(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("policy.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Writes `contents` the way editors save: a temporary file renamed over the original.
+fn save_by_rename(path: &Path, contents: &str) {
+    let temp = path.with_extension("tmp-save");
+    fs::write(&temp, contents).unwrap();
+    fs::rename(&temp, path).unwrap();
+}
+
+#[test]
+fn the_policy_judges_readers_and_names_the_mcp_server() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = canonical_test_exe();
+    // A project MCP config whose one server is this test binary running the opener: when the
+    // opener reads the config, the reader is that server.
+    let config = dir.path().join(".mcp.json");
+    let server = serde_json::json!({"mcpServers": {"self-test": {
+        "command": exe, "args": ["--exact", "opener"]}}});
+    fs::write(&config, server.to_string()).unwrap();
+    let policy = write_policy(
+        dir.path(),
+        "[[group]]\nname = \"project-configs\"\nmcp_clients = [\"claude-code\"]\nallow = [{ exe = \"**/cat\" }]\n",
+    );
+    let agent = Agent::start_with(&[&config], &["--policy", policy.to_str().unwrap()]);
+    let mut cat = Command::new("/bin/cat")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cat_pid = cat.id();
+    cat.wait().unwrap();
+    let server_pid = run_opener(&["path", config.to_str().unwrap()]);
+    let records = agent.stop();
+
+    let allowed = opens_by(&records, cat_pid);
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0]["verdict"], "allow");
+    assert_eq!(allowed[0]["policy_rule"], "project-configs/allow[0]");
+    assert_eq!(allowed[0]["mcp_client"], "claude-code");
+    assert!(allowed[0]["mcp_server"].is_null());
+
+    let alerted = opens_by(&records, server_pid);
+    assert_eq!(alerted.len(), 1);
+    assert_eq!(alerted[0]["verdict"], "alert");
+    assert_eq!(alerted[0]["policy_rule"], "project-configs");
+    assert_eq!(alerted[0]["mcp_server"], "self-test");
+}
+
+#[test]
+fn a_saved_config_stays_watched_and_a_new_plaintext_key_alerts_at_once() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join(".mcp.json");
+    let with = |value: &str| {
+        serde_json::json!({"mcpServers": {"gh": {"command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-github"],
+            "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": value}}}})
+        .to_string()
+    };
+    fs::write(&config, with("${GITHUB_PERSONAL_ACCESS_TOKEN}")).unwrap();
+    let agent = Agent::start_with(&[&config], &["--heartbeat-secs", "3600"]);
+
+    // A reference written in place of a reference: nothing to say.
+    save_by_rename(&config, &with("${GH_TOKEN}"));
+    thread::sleep(Duration::from_millis(300));
+    assert!(!agent.records().iter().any(|r| r["type"] == "config-change"));
+
+    // Keep the current inode allocated (so the save cannot reuse its number), and learn it.
+    let old_name = dir.path().join("old-inode.json");
+    fs::hard_link(&config, &old_name).unwrap();
+    let first_ino = fs::metadata(&config).unwrap().ino();
+
+    // A plaintext key: a config-change alert within a second of the write.
+    let secret = ["ghp_", &"Zx9Q".repeat(9)].concat();
+    let written = chrono::Utc::now();
+    save_by_rename(&config, &with(&secret));
+    let change = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "config-change");
+    let reported = chrono::DateTime::parse_from_rfc3339(change["time"].as_str().unwrap()).unwrap();
+    assert!(
+        (reported.to_utc() - written).num_milliseconds() < 1000,
+        "alert after {reported} for a write at {written}"
+    );
+    assert_eq!(change["verdict"], "alert");
+    assert_eq!(change["file"], config.display().to_string());
+    assert_eq!(change["added"].as_array().unwrap().len(), 1);
+    assert!(change["added"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:"));
+
+    // The rename gave the path a new inode; it is watched.
+    let second_ino = fs::metadata(&config).unwrap().ino();
+    assert_ne!(first_ino, second_ino);
+    let mut cat = Command::new("/bin/cat")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cat_pid = cat.id();
+    cat.wait().unwrap();
+    // … and the replaced one is not.
+    let old_reader = run_opener(&["path", old_name.to_str().unwrap()]);
+
+    // Back to a reference: the key is gone from the file, which is no alert.
+    save_by_rename(&config, &with("${GITHUB_PERSONAL_ACCESS_TOKEN}"));
+    let back = agent.wait_for(Duration::from_secs(2), |r| {
+        r["type"] == "config-change" && r["removed"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert_eq!(back["verdict"], "allow");
+    let records = agent.stop();
+    let opens = opens_by(&records, cat_pid);
+    assert_eq!(opens.len(), 1, "the new inode is watched");
+    assert_eq!(opens[0]["ino"], second_ino);
+    assert!(
+        opens_by(&records, old_reader).is_empty(),
+        "the replaced inode is dropped"
+    );
+    let alerts = records
+        .iter()
+        .filter(|r| r["type"] == "config-change" && r["verdict"] == "alert")
+        .count();
+    assert_eq!(alerts, 1);
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(!all.contains(&secret), "the secret never reaches the log");
+}
+
+#[test]
+fn the_canary_notices_a_detached_kernel_side() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("w.json");
+    fs::write(&watched, "{}").unwrap();
+    let agent = Agent::start_with(&[&watched], &["--heartbeat-secs", "1"]);
+    agent.wait_for(Duration::from_secs(5), |r| {
+        r["type"] == "heartbeat" && r["canary"] == "ok"
+    });
+    // SAFETY: signalling our own child: SIGUSR1 detaches its kernel programs (self-test).
+    unsafe { libc::kill(agent.child.id() as i32, libc::SIGUSR1) };
+    agent.wait_for(Duration::from_secs(5), |r| {
+        r["type"] == "heartbeat" && r["canary"] == "missed"
+    });
+    let records = agent.stop();
+    assert_eq!(records.last().unwrap()["canary"], "missed");
+}
+
+#[test]
+fn check_policy_explains_and_rejects_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/policy.toml");
+    let output = Command::new(DETECTOR)
+        .args(["agent", "--check-policy", builtin])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for group in ["claude-desktop", "cursor", "ssh-keys", "dotenv"] {
+        assert!(text.contains(&format!("group {group}")), "{text}");
+    }
+    let bad = write_policy(
+        dir.path(),
+        "[[group]]\nname = \"x\"\nmcp_clients = [\"no-such-client\"]\n",
+    );
+    let output = Command::new(DETECTOR)
+        .args(["agent", "--check-policy"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no-such-client") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn files_the_policy_names_are_picked_up_when_they_appear() {
+    if !kernel_available() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path();
+    // The built-in policy, on a home of our own: nothing to watch yet.
+    let agent = Agent::start_with(
+        &[],
+        &[
+            "--home",
+            home_dir.to_str().unwrap(),
+            "--heartbeat-secs",
+            "3600",
+        ],
+    );
+    let ready = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "ready");
+    assert_eq!(ready["watched"].as_array().unwrap().len(), 0, "{ready}");
+
+    // A client installed later: its config directory and config appear, with a plaintext key.
+    fs::create_dir(home_dir.join(".cursor")).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let config = home_dir.join(".cursor/mcp.json");
+    let secret = ["xoxb-", "1234567890-", "1234567890123-", &"aB3d".repeat(6)].concat();
+    let text = serde_json::json!({"mcpServers": {"slack": {"command": "npx",
+        "args": ["-y", "@modelcontextprotocol/server-slack"], "env": {"SLACK_BOT_TOKEN": secret}}}});
+    save_by_rename(&config, &text.to_string());
+    let change = agent.wait_for(Duration::from_secs(2), |r| r["type"] == "config-change");
+    assert_eq!(change["file"], config.display().to_string());
+    assert_eq!(change["verdict"], "alert");
+    assert_eq!(change["mcp_client"], "cursor");
+    assert_eq!(change["policy_rule"], "cursor");
+
+    // An SSH key created later is a policy file too.
+    fs::create_dir(home_dir.join(".ssh")).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let ssh_key = home_dir.join(".ssh/id_ed25519");
+    fs::write(&ssh_key, "not really a key").unwrap();
+    thread::sleep(Duration::from_millis(300));
+
+    let mut readers = Vec::new();
+    for path in [&config, &ssh_key] {
+        let mut cat = Command::new("/bin/cat")
+            .arg(path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        readers.push(cat.id());
+        cat.wait().unwrap();
+    }
+    // Deleted: dropped (a later reader of a file of that name sees nothing until it returns).
+    fs::remove_file(&ssh_key).unwrap();
+    let records = agent.stop();
+    let config_open = opens_by(&records, readers[0]);
+    assert_eq!(config_open.len(), 1);
+    assert_eq!(config_open[0]["policy_rule"], "cursor");
+    assert_eq!(config_open[0]["verdict"], "alert");
+    let key_open = opens_by(&records, readers[1]);
+    assert_eq!(key_open.len(), 1);
+    assert_eq!(key_open[0]["policy_rule"], "ssh-keys");
+    assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
 }

@@ -679,6 +679,8 @@ struct OciFixture {
     truncated_key: String,
     /// amd64's config Env.
     env_key: String,
+    /// In `/srv/backup.tgz` of the base layer.
+    archived_key: String,
     base_digest: String,
     amd64_top_digest: String,
 }
@@ -691,6 +693,12 @@ fn oci_fixture() -> OciFixture {
     let zstd_key = key("hf_", ALNUM, 34, 203);
     let truncated_key = key("ghp_", ALNUM, 36, 204);
     let env_key = [&key("sk-ant-api03-", ALNUM, 93, 205), "AA"].concat();
+    let archived_key = key("ghp_", ALNUM, 36, 207);
+    // A backup archive in a layer: opened like one on disk.
+    let backup = gzip(&layer_tar(&[(
+        "config/.env",
+        format!("GITHUB_TOKEN={archived_key}\n").as_bytes(),
+    )]));
 
     let base = layer_tar(&[
         ("etc/", b""),
@@ -704,6 +712,7 @@ fn oci_fixture() -> OciFixture {
             "srv/notes.txt",
             format!("deploy\ngitlab token: {kept_key}\n").as_bytes(),
         ),
+        ("srv/backup.tgz", &backup),
     ]);
     let amd64_top = layer_tar(&[
         ("etc/app/", b""),
@@ -761,6 +770,7 @@ fn oci_fixture() -> OciFixture {
         zstd_key,
         truncated_key,
         env_key,
+        archived_key,
         base_digest: sha256(&base),
         amd64_top_digest: sha256(&amd64_top),
         _tmp: tmp,
@@ -775,6 +785,7 @@ impl OciFixture {
             &self.zstd_key,
             &self.truncated_key,
             &self.env_key,
+            &self.archived_key,
         ]
     }
 }
@@ -817,6 +828,18 @@ fn assert_oci_report(out: &Output, fixture: &OciFixture, target: &str) {
 
     let truncated = &locations(key_of(&report, &fixture.truncated_key))[0];
     assert_eq!(truncated["path"], "/opt/first.env");
+
+    let archived = key_of(&report, &fixture.archived_key);
+    assert!(strings(&archived["violations"]).contains(&"in-image-layer"));
+    let member = &locations(archived)[0];
+    assert_eq!(member["kind"], "archive-member");
+    assert_eq!(member["archive"], "/srv/backup.tgz");
+    assert!(
+        member["member"].as_str().unwrap().contains("config/.env"),
+        "{member}"
+    );
+    assert_eq!(member["image"], image);
+    assert_eq!(member["layer_index"], 1);
 
     let env = key_of(&report, &fixture.env_key);
     assert_eq!(locations(env)[0]["path"], "config.Env");
@@ -891,6 +914,7 @@ fn oci_layouts_with_zstd_opaque_whiteout_platforms_and_a_truncated_layer() {
         &fixture.hidden_key,
         &fixture.kept_key,
         &fixture.truncated_key,
+        &fixture.archived_key,
     ]
     .iter()
     .map(|s| fp(s))

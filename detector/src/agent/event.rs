@@ -12,6 +12,26 @@ pub enum Record {
     Open(Box<Open>),
     Heartbeat(Heartbeat),
     Gap(Gap),
+    ConfigChange(ConfigChange),
+}
+
+/// A watched file's keys changed: fingerprints only, never the secrets.
+#[derive(Debug, Serialize)]
+pub struct ConfigChange {
+    pub file: String,
+    /// Keys in the file now that were not before: a plaintext key was just written.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// `alert` when a key was added, else `allow`.
+    pub verdict: &'static str,
+    pub policy_rule: Option<String>,
+    pub mcp_client: Option<String>,
+    /// The file is gone (deleted or renamed away).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Why the new contents could not be read, if they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,7 +53,7 @@ pub struct WatchedFile {
     pub mcp_client: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct NotWatched {
     pub file: String,
     pub reason: String,

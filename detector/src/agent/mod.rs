@@ -7,11 +7,15 @@ pub mod btf;
 pub mod chain;
 pub mod event;
 pub mod kernel;
+pub mod live;
+pub mod policy;
 pub mod process;
+pub mod rescan;
 pub mod sink;
 pub mod watch;
 
 use std::{
+    collections::{BTreeSet, HashMap},
     fs,
     path::PathBuf,
     time::{Duration, Instant},
@@ -19,7 +23,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
@@ -29,10 +33,17 @@ use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
     event::{Gap, Heartbeat, Open, Ready, Record},
+    live::LiveFiles,
+    policy::{Policy, Reader, Verdict},
     process::ProcessTable,
+    rescan::Rescanner,
     sink::Sink,
-    watch::{dev_string, WatchSet},
+    watch::{dev_string, KernelWatch},
 };
+use crate::audit::OrgKey;
+
+/// How long changed paths wait before they are re-scanned, so a burst of writes is read once.
+const CHANGE_SETTLE: Duration = Duration::from_millis(30);
 
 /// The kernel programs, built by `detector/build.rs` (empty when the eBPF toolchain was
 /// missing at build time).
@@ -41,6 +52,11 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("DETECTOR_EBPF_OBJE
 /// What the agent is asked to do; filled from the command line.
 pub struct Options {
     pub watch: Vec<PathBuf>,
+    /// The policy file (default: the built-in `rules/policy.toml`).
+    pub policy: Option<PathBuf>,
+    pub org_key_file: Option<PathBuf>,
+    /// Watch these homes (default: every home on the host).
+    pub homes: Vec<PathBuf>,
     pub sinks: sink::Options,
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
@@ -104,17 +120,11 @@ pub fn run(options: Options) -> Result<()> {
     let offsets = kernel::offsets(&tracefs)?;
     tracing::debug!(?offsets, "kernel offsets from BTF");
 
-    let mut watch = WatchSet::default();
-    if options.watch.is_empty() {
-        watch.add_mcp_configs();
-    } else {
-        for path in &options.watch {
-            watch.add(
-                path,
-                crate::mcp::recognise(path).map(|c| c.client.id.to_string()),
-            );
-        }
-    }
+    let policy = match &options.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::builtin()?,
+    };
+    let rescanner = Rescanner::new(OrgKey::load(options.org_key_file.as_deref())?)?;
     let canary = Canary::create()?;
     let canary_key = canary.key()?;
 
@@ -131,18 +141,18 @@ pub fn run(options: Options) -> Result<()> {
         }
     };
 
-    let mut bitmap: Array<MapData, u64> = take_map(&mut ebpf, "INODE_BITMAP")?;
-    let mut files: BpfHashMap<MapData, FileKey, u32> = take_map(&mut ebpf, "WATCHED")?;
-    for key in watch.iter().map(|(k, _)| *k).chain([canary_key]) {
-        let (word, bit) = detector_common::inode_bit(key.ino);
-        let bits = bitmap.get(&word, 0).context("reading the inode bitmap")?;
-        bitmap
-            .set(word, bits | bit, 0)
-            .context("filling the inode bitmap")?;
-        files
-            .insert(key, 1, 0)
-            .context("filling the file watch map")?;
-    }
+    let kernel_watch = KernelWatch::new(
+        take_map(&mut ebpf, "INODE_BITMAP")?,
+        take_map(&mut ebpf, "WATCHED")?,
+    );
+    let (mut files, changes, not_watched) = LiveFiles::start(
+        policy,
+        homes(&options.homes),
+        &options.watch,
+        kernel_watch,
+        rescanner,
+    )?;
+    files.insert_kernel_key(canary_key)?;
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
 
@@ -152,8 +162,9 @@ pub fn run(options: Options) -> Result<()> {
         programs.push(format!("{name} ({})", attach.describe()));
     }
 
-    // Parsing BTF and seeding the process table leave megabytes of freed heap behind; give
-    // them back, since this process is meant to sit idle for days.
+    // Parsing BTF, seeding the process table and the baseline scan leave megabytes of freed
+    // heap behind; give them back, since this process is meant to sit idle for days.
+    files.release_idle_memory();
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -161,9 +172,11 @@ pub fn run(options: Options) -> Result<()> {
         .build()
         .context("cannot start the event loop")?;
     let mut agent = Agent {
+        views: HashMap::new(),
+        ebpf: None,
         sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
-        watch,
+        files,
         canary,
         canary_key,
         canary_seen: false,
@@ -181,17 +194,26 @@ pub fn run(options: Options) -> Result<()> {
         pid: agent.own_pid,
         programs,
         ring_buffer_bytes: options.ring_buffer_bytes,
-        watched: agent.watch.describe(),
-        not_watched: std::mem::take(&mut agent.watch.not_watched),
+        watched: agent.files.describe(),
+        not_watched,
     };
     agent.sink.write(Utc::now(), &Record::Ready(ready))?;
+    // The ready record of a large watch set is big; give its memory back too.
+    // SAFETY: as above.
+    unsafe { libc::malloc_trim(0) };
     agent.sink.flush()?;
     agent.canary.probe();
 
-    let result = runtime.block_on(agent.event_loop(ring, logger, &options));
+    agent.ebpf = Some(ebpf);
+    let result = runtime.block_on(agent.event_loop(ring, logger, changes, &options));
     // Detach: dropping the object closes the links and programs.
-    drop(ebpf);
+    agent.ebpf = None;
     result
+}
+
+/// The homes named with `--home`, if any.
+pub fn homes(dirs: &[PathBuf]) -> Option<Vec<crate::mcp::Home>> {
+    (!dirs.is_empty()).then(|| dirs.iter().map(|d| live::home_at(d)).collect())
 }
 
 fn take_map<M>(ebpf: &mut Ebpf, name: &str) -> Result<M>
@@ -330,9 +352,12 @@ impl LostCounters {
 }
 
 struct Agent {
+    views: HashMap<u32, ProcessView>,
+    /// The loaded programs; dropping it detaches them (the maps were taken out and live on).
+    ebpf: Option<Ebpf>,
     sink: Sink,
     processes: ProcessTable,
-    watch: WatchSet,
+    files: LiveFiles,
     canary: Canary,
     canary_key: FileKey,
     canary_seen: bool,
@@ -347,6 +372,7 @@ impl Agent {
         &mut self,
         ring: RingBuf<MapData>,
         logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+        mut changes: live::Changes,
         options: &Options,
     ) -> Result<()> {
         // SAFETY: the ring buffer owns its fd, which stays open while registered.
@@ -365,6 +391,9 @@ impl Agent {
         }
         let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
+        // Self-test: SIGUSR1 detaches the kernel programs, as a broken pipeline would be; the
+        // next heartbeats must then report the canary `missed`.
+        let mut detach = tokio::signal::unix::signal(SignalKind::user_defined1())?;
         // No periodic wake-up besides the heartbeat: an idle agent costs no CPU.
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + options.heartbeat,
@@ -378,9 +407,28 @@ impl Agent {
             }
         };
         tokio::pin!(stop);
+        // Changed paths wait a moment, so that a burst of writes is re-scanned once.
+        let mut changed: BTreeSet<PathBuf> = BTreeSet::new();
+        let settle = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(settle);
 
         loop {
             tokio::select! {
+                Some(paths) = changes.recv() => {
+                    if changed.is_empty() {
+                        settle.as_mut().reset(tokio::time::Instant::now() + CHANGE_SETTLE);
+                    }
+                    changed.extend(paths);
+                }
+                _ = &mut settle, if !changed.is_empty() => {
+                    let records = self.files.changed(std::mem::take(&mut changed))?;
+                    // Configured servers may have changed: who is which server, again.
+                    self.views.clear();
+                    for record in records {
+                        self.sink.write(Utc::now(), &Record::ConfigChange(record))?;
+                    }
+                    self.sink.flush()?;
+                }
                 guard = ring.readable_mut() => {
                     let mut guard = guard?;
                     self.drain(guard.get_inner_mut())?;
@@ -390,8 +438,16 @@ impl Agent {
                 _ = heartbeat.tick() => {
                     self.check_lost()?;
                     self.processes.collect_garbage();
+                    self.views.clear();
+                    self.files.release_idle_memory();
+                    // SAFETY: malloc_trim only releases free memory.
+                    unsafe { libc::malloc_trim(0) };
                     self.heartbeat(false)?;
                     self.canary.probe();
+                }
+                _ = detach.recv() => {
+                    tracing::warn!("SIGUSR1: detaching the kernel programs (self-test)");
+                    self.ebpf = None;
                 }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
@@ -437,7 +493,7 @@ impl Agent {
             lost_open: self.lost.open,
             lost_process: self.lost.process,
             canary: if self.canary_seen { "ok" } else { "missed" },
-            watched: self.watch.len(),
+            watched: self.files.len(),
             processes: self.processes.len(),
             last,
         };
@@ -465,16 +521,19 @@ impl Agent {
                     let filename = c_string(&exec.filename);
                     let args = &exec.args[..(exec.args_len as usize).min(exec.args.len())];
                     self.processes.exec(exec.tgid, exec.ppid, &filename, args);
+                    self.views.remove(&exec.tgid);
                 }
             }
             kind::FORK => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.fork(task.tgid, task.arg);
+                    self.views.remove(&task.arg);
                 }
             }
             kind::EXIT => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.exit(task.tgid);
+                    self.views.remove(&task.tgid);
                 }
             }
             other => tracing::warn!("unknown record kind {other} from the kernel"),
@@ -483,24 +542,31 @@ impl Agent {
     }
 
     fn on_open(&mut self, open: &OpenEvent) -> Result<()> {
-        if open.key == self.canary_key {
-            if open.tgid == self.own_pid {
+        if open.tgid == self.own_pid {
+            // The canary round trip, and the agent's own re-scans of changed files.
+            if open.key == self.canary_key {
                 self.canary_seen = true;
             }
             return Ok(());
         }
-        let Some(watched) = self.watch.get(&open.key) else {
-            // Watched when the record was queued, since dropped from the set.
+        let Some(watched) = self.files.watched(&open.key) else {
+            // Watched when the record was queued, since dropped from the set (or the canary,
+            // opened by someone else).
             return Ok(());
         };
-        let (file, mcp_client) = (
+        let (file, group, mcp_client) = (
             watched.path.display().to_string(),
+            watched.group,
             watched.mcp_client.clone(),
         );
-        let (exe, cmdline) = match self.processes.lookup(open.tgid) {
-            Some(process) => (process.exe.clone(), process.cmdline.clone()),
-            None => (String::new(), Vec::new()),
-        };
+        let view = self.view(open.tgid, group);
+        let (exe, cmdline, ancestry, verdict, mcp_server) = (
+            view.exe.clone(),
+            view.cmdline.clone(),
+            view.ancestry.clone(),
+            view.verdicts[&group].clone(),
+            view.mcp_server.clone(),
+        );
         let record = Open {
             file,
             dev: dev_string(open.key.dev),
@@ -520,13 +586,12 @@ impl Agent {
             comm: c_string(&open.comm[..COMM_LEN]),
             exe,
             cmdline,
-            ancestry: self.processes.ancestry(open.tgid),
+            ancestry,
             cgroup_id: open.cgroup_id,
-            // Without a policy every reader is reported for review.
-            verdict: "alert",
-            policy_rule: None,
+            verdict: if verdict.allowed { "allow" } else { "alert" },
+            policy_rule: Some(verdict.rule),
             mcp_client,
-            mcp_server: None,
+            mcp_server,
         };
         self.open_events += 1;
         self.sink.write(
@@ -534,6 +599,58 @@ impl Agent {
             &Record::Open(Box::new(record)),
         )
     }
+}
+
+impl Agent {
+    /// Who a process is, as the log shows it: worked out once per process (a burst of opens
+    /// by one process costs one lineage walk, one scrub and one policy decision per group),
+    /// forgotten when it execs or exits.
+    fn view(&mut self, pid: u32, group: Option<usize>) -> &ProcessView {
+        if !self.views.contains_key(&pid) {
+            let lineage: Vec<(String, Vec<String>)> = self
+                .processes
+                .lineage(pid)
+                .into_iter()
+                .map(|(_, p)| (p.exe, p.cmdline))
+                .collect();
+            let (exe, cmdline) = lineage.first().cloned().unwrap_or_default();
+            let view = ProcessView {
+                cmdline: self.files.scrub(&cmdline),
+                ancestry: self.processes.ancestry(pid),
+                mcp_server: self.files.server_of(&lineage).map(|s| s.name.clone()),
+                exe,
+                raw_cmdline: cmdline,
+                parent_exe: lineage.get(1).map(|(exe, _)| exe.clone()),
+                verdicts: HashMap::new(),
+            };
+            self.views.insert(pid, view);
+        }
+        let view = self.views.get_mut(&pid).expect("inserted above");
+        if !view.verdicts.contains_key(&group) {
+            let verdict = self.files.verdict(
+                group,
+                &Reader {
+                    exe: &view.exe,
+                    parent_exe: view.parent_exe.as_deref(),
+                    cmdline: &view.raw_cmdline,
+                },
+            );
+            view.verdicts.insert(group, verdict);
+        }
+        view
+    }
+}
+
+/// What the log says about a process (see [`Agent::view`]).
+struct ProcessView {
+    exe: String,
+    /// With secrets redacted.
+    cmdline: Vec<String>,
+    raw_cmdline: Vec<String>,
+    parent_exe: Option<String>,
+    ancestry: Vec<process::Ancestor>,
+    mcp_server: Option<String>,
+    verdicts: HashMap<Option<usize>, Verdict>,
 }
 
 fn read_record<T: Copy>(bytes: &[u8]) -> Option<T> {

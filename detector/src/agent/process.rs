@@ -120,25 +120,37 @@ impl ProcessTable {
         .map(|p| &*p)
     }
 
-    /// The chain of parents, nearest first, up to (and including) pid 1.
-    pub fn ancestry(&mut self, pid: u32) -> Vec<Ancestor> {
-        let mut chain = Vec::new();
-        let mut current = self.lookup(pid).map(|p| p.ppid);
-        while let Some(ppid) = current {
-            if ppid == 0
-                || chain.len() >= MAX_ANCESTRY
-                || chain.iter().any(|a: &Ancestor| a.pid == ppid)
+    /// The process and its parents, nearest first, up to (and including) pid 1. Processes the
+    /// table does not know (and /proc no longer has) appear with an empty exe.
+    pub fn lineage(&mut self, pid: u32) -> Vec<(u32, Process)> {
+        let mut chain: Vec<(u32, Process)> = Vec::new();
+        let mut next = Some(pid);
+        while let Some(current) = next {
+            if current == 0
+                || chain.len() > MAX_ANCESTRY
+                || chain.iter().any(|(p, _)| *p == current)
             {
                 break;
             }
-            let parent = self.lookup(ppid).cloned();
-            chain.push(Ancestor {
-                pid: ppid,
-                exe: parent.as_ref().map(|p| p.exe.clone()).unwrap_or_default(),
+            let process = self.lookup(current).cloned().unwrap_or(Process {
+                ppid: 0,
+                exe: String::new(),
+                cmdline: Vec::new(),
+                exited: None,
             });
-            current = parent.map(|p| p.ppid);
+            next = Some(process.ppid);
+            chain.push((current, process));
         }
         chain
+    }
+
+    /// The chain of parents, nearest first, up to (and including) pid 1.
+    pub fn ancestry(&mut self, pid: u32) -> Vec<Ancestor> {
+        self.lineage(pid)
+            .into_iter()
+            .skip(1)
+            .map(|(pid, p)| Ancestor { pid, exe: p.exe })
+            .collect()
     }
 
     /// Forgets processes that exited more than the grace period ago.

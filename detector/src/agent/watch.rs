@@ -1,24 +1,104 @@
-//! The watch set: files identified by device and inode, as the kernel programs see them.
+//! The watch set: files identified by device and inode, as the kernel programs see them, kept
+//! in step with the kernel's maps as files are added, replaced (an editor's rename-over save
+//! gives the path a new inode) and removed.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
-use detector_common::FileKey;
+use anyhow::{Context, Result};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use detector_common::{inode_bit, FileKey};
 
 use super::event::{NotWatched, WatchedFile};
 
 #[derive(Debug, Clone)]
 pub struct Watched {
     pub path: PathBuf,
+    /// The policy group that claims the file (index into the policy).
+    pub group: Option<usize>,
     pub mcp_client: Option<String>,
+}
+
+/// The kernel's side of the watch set: the inode bitmap and the `(dev, ino)` hash map.
+pub struct KernelWatch {
+    bitmap: Array<MapData, u64>,
+    files: BpfHashMap<MapData, FileKey, u32>,
+}
+
+impl KernelWatch {
+    pub fn new(
+        bitmap: Array<MapData, u64>,
+        files: BpfHashMap<MapData, FileKey, u32>,
+    ) -> KernelWatch {
+        KernelWatch { bitmap, files }
+    }
+
+    pub fn insert(&mut self, key: FileKey) -> Result<()> {
+        let (word, bit) = inode_bit(key.ino);
+        let bits = self
+            .bitmap
+            .get(&word, 0)
+            .context("reading the inode bitmap")?;
+        self.bitmap
+            .set(word, bits | bit, 0)
+            .context("filling the inode bitmap")?;
+        self.files
+            .insert(key, 1, 0)
+            .context("filling the file watch map")
+    }
+
+    /// Removes `key`; `remaining` are the keys still watched, to keep bits they share.
+    pub fn remove<'a>(
+        &mut self,
+        key: FileKey,
+        remaining: impl Iterator<Item = &'a FileKey>,
+    ) -> Result<()> {
+        let _ = self.files.remove(&key);
+        let (word, bit) = inode_bit(key.ino);
+        if !remaining
+            .into_iter()
+            .any(|k| inode_bit(k.ino) == (word, bit))
+        {
+            let bits = self
+                .bitmap
+                .get(&word, 0)
+                .context("reading the inode bitmap")?;
+            self.bitmap
+                .set(word, bits & !bit, 0)
+                .context("clearing the inode bitmap")?;
+        }
+        Ok(())
+    }
+}
+
+/// A path's identity now, following links.
+pub fn file_key(path: &Path) -> std::io::Result<Option<FileKey>> {
+    let meta = std::fs::metadata(path)?;
+    Ok(meta.is_file().then(|| FileKey {
+        ino: meta.ino(),
+        dev: kernel_dev(meta.dev()),
+        _pad: 0,
+    }))
 }
 
 #[derive(Default)]
 pub struct WatchSet {
     files: HashMap<FileKey, Watched>,
-    pub not_watched: Vec<NotWatched>,
+    paths: BTreeMap<PathBuf, FileKey>,
+}
+
+/// What adding a path did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Added {
+    /// A new identity for the kernel (and, when the path had another before, that one to drop).
+    New {
+        key: FileKey,
+        replaced: Option<FileKey>,
+    },
+    /// Already watched as it is.
+    Unchanged,
 }
 
 /// The kernel's internal dev_t (`MKDEV`: 12 bits major, 20 bits minor), which is what
@@ -34,69 +114,101 @@ pub fn dev_string(kernel_dev: u32) -> String {
 }
 
 impl WatchSet {
-    /// Adds a file by its current identity. Links are followed: the file behind them is watched.
-    pub fn add(&mut self, path: &Path, mcp_client: Option<String>) {
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() => {
-                let key = FileKey {
-                    ino: meta.ino(),
-                    dev: kernel_dev(meta.dev()),
-                    _pad: 0,
-                };
-                self.files.entry(key).or_insert_with(|| Watched {
-                    path: path.to_path_buf(),
-                    mcp_client,
-                });
-            }
-            Ok(_) => self.not_watched.push(NotWatched {
-                file: path.display().to_string(),
-                reason: "not a regular file".into(),
-            }),
-            Err(err) => self.not_watched.push(NotWatched {
-                file: path.display().to_string(),
-                reason: err.to_string(),
-            }),
+    /// Watches the file a path names now (links followed). Errors say why it cannot be.
+    pub fn add(
+        &mut self,
+        path: &Path,
+        group: Option<usize>,
+        mcp_client: Option<String>,
+    ) -> Result<Added, NotWatched> {
+        let not_watched = |reason: String| NotWatched {
+            file: path.display().to_string(),
+            reason,
+        };
+        let key = match file_key(path) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(not_watched("not a regular file".into())),
+            Err(err) => return Err(not_watched(err.to_string())),
+        };
+        let previous = self.paths.insert(path.to_path_buf(), key);
+        if previous == Some(key) {
+            return Ok(Added::Unchanged);
         }
+        let replaced = previous.and_then(|old| self.forget_key_if_unused(old));
+        if self.files.contains_key(&key) {
+            // Another name for a file already watched (a hard link): nothing new for the kernel.
+            return Ok(match replaced {
+                Some(old) => Added::New {
+                    key,
+                    replaced: Some(old),
+                },
+                None => Added::Unchanged,
+            });
+        }
+        self.files.insert(
+            key,
+            Watched {
+                path: path.to_path_buf(),
+                group,
+                mcp_client,
+            },
+        );
+        Ok(Added::New { key, replaced })
     }
 
-    /// Every MCP client config that exists now, in every home on the host.
-    pub fn add_mcp_configs(&mut self) {
-        for home in crate::mcp::homes() {
-            for config in crate::mcp::discover(&home) {
-                self.add(&config.path, Some(config.client.id.to_string()));
-            }
+    /// Stops watching a path; returns the identity the kernel should drop, if no other watched
+    /// path still names it.
+    pub fn remove(&mut self, path: &Path) -> Option<FileKey> {
+        let key = self.paths.remove(path)?;
+        self.forget_key_if_unused(key)
+    }
+
+    fn forget_key_if_unused(&mut self, key: FileKey) -> Option<FileKey> {
+        if self.paths.values().any(|k| *k == key) {
+            return None;
         }
+        self.files.remove(&key);
+        Some(key)
     }
 
     pub fn get(&self, key: &FileKey) -> Option<&Watched> {
         self.files.get(key)
     }
 
+    pub fn key_of(&self, path: &Path) -> Option<FileKey> {
+        self.paths.get(path).copied()
+    }
+
+    pub fn contains_path(&self, path: &Path) -> bool {
+        self.paths.contains_key(path)
+    }
+
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.paths.keys()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &FileKey> {
+        self.files.keys()
+    }
+
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.paths.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&FileKey, &Watched)> {
-        self.files.iter()
+        self.paths.is_empty()
     }
 
     pub fn describe(&self) -> Vec<WatchedFile> {
-        let mut list: Vec<WatchedFile> = self
-            .files
+        self.paths
             .iter()
-            .map(|(key, watched)| WatchedFile {
-                file: watched.path.display().to_string(),
+            .map(|(path, key)| WatchedFile {
+                file: path.display().to_string(),
                 dev: dev_string(key.dev),
                 ino: key.ino,
-                mcp_client: watched.mcp_client.clone(),
+                mcp_client: self.files.get(key).and_then(|w| w.mcp_client.clone()),
             })
-            .collect();
-        list.sort_by(|a, b| a.file.cmp(&b.file));
-        list
+            .collect()
     }
 }
 
@@ -105,18 +217,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_file_by_two_names_is_one_entry() {
+    fn same_file_by_two_names_is_one_identity() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.json");
         std::fs::write(&file, "{}").unwrap();
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let mut set = WatchSet::default();
-        set.add(&file, None);
-        set.add(&link, None);
-        set.add(&dir.path().join("missing.json"), None);
-        assert_eq!(set.len(), 1);
-        assert_eq!(set.not_watched.len(), 1);
+        assert!(matches!(
+            set.add(&file, None, None),
+            Ok(Added::New { replaced: None, .. })
+        ));
+        assert_eq!(set.add(&link, None, None), Ok(Added::Unchanged));
+        assert!(set
+            .add(&dir.path().join("missing.json"), None, None)
+            .is_err());
+        assert_eq!(set.keys().count(), 1);
+        assert_eq!(set.remove(&file), None, "the link still names it");
+        assert!(set.remove(&link).is_some());
+    }
+
+    #[test]
+    fn a_rename_over_save_replaces_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, "{}").unwrap();
+        let mut set = WatchSet::default();
+        let Ok(Added::New { key: old, .. }) = set.add(&file, None, None) else {
+            panic!()
+        };
+        let temp = dir.path().join("config.json.tmp");
+        std::fs::write(&temp, "{\"a\":1}").unwrap();
+        std::fs::rename(&temp, &file).unwrap();
+        let Ok(Added::New { key: new, replaced }) = set.add(&file, None, None) else {
+            panic!()
+        };
+        assert_ne!(old, new);
+        assert_eq!(replaced, Some(old));
+        assert_eq!(set.keys().collect::<Vec<_>>(), vec![&new]);
     }
 
     #[test]

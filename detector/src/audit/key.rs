@@ -2,12 +2,14 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{detect::value::ValueClass, detect::Severity, source::LocationKind};
+use crate::{
+    detect::value::ValueClass, detect::Severity, source::backup::Backup, source::LocationKind,
+};
 
 /// One exposed secret, with everywhere it was seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Key {
     /// `hmac-sha256:<hex>` under the org key.
     pub fingerprint: String,
@@ -21,6 +23,9 @@ pub struct Key {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub status: Status,
+    /// What took the key's place in its slot when it was rotated: a newer key or a reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_to: Option<Successor>,
     #[serde(serialize_with = "time_opt")]
     pub first_seen: Option<DateTime<Utc>>,
     #[serde(serialize_with = "time_opt")]
@@ -33,12 +38,33 @@ pub struct Key {
     pub violations: Vec<Violation>,
     pub locations: Vec<Location>,
     /// Processes that opened a file holding the key (joined from agent events).
+    #[serde(default)]
     pub accessed_by: Vec<Access>,
     /// What to do about it, most urgent first.
+    #[serde(default)]
     pub remediation: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// The value that replaced a key in its slot (same file, same variable or field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Successor {
+    /// The key now in the slot, when a key replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// How the slot is filled when a reference replaced it (`env-ref`, `secret-manager`,
+    /// `input-prompt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ValueClass>,
+    pub path: PathBuf,
+    pub slot: String,
+    /// The commit that made the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// In a current location: a file on disk now, an MCP config now, a HEAD tree, an image.
@@ -59,14 +85,14 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scope {
     pub projects: Vec<String>,
     pub environments: Vec<Environment>,
     pub mcp_servers: Vec<McpServerRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Production,
@@ -89,7 +115,7 @@ impl Environment {
 }
 
 /// An MCP server field that holds the key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct McpServerRef {
     pub client: String,
     pub server: String,
@@ -100,7 +126,7 @@ pub struct McpServerRef {
     pub project: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Violation {
     PlaintextInMcpConfig,
@@ -112,6 +138,8 @@ pub enum Violation {
     DevProdReuse,
     WorldReadable,
     Overdue,
+    /// A process that policy does not allow opened a file holding the key (agent events).
+    ReadByUnexpectedProcess,
 }
 
 impl Violation {
@@ -126,12 +154,14 @@ impl Violation {
             Violation::DevProdReuse => "dev-prod-reuse",
             Violation::WorldReadable => "world-readable",
             Violation::Overdue => "overdue",
+            Violation::ReadByUnexpectedProcess => "read-by-unexpected-process",
         }
     }
 }
 
 /// One place the key was seen. Fields that do not apply to the kind are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Location {
     pub kind: LocationKind,
     pub path: PathBuf,
@@ -149,7 +179,11 @@ pub struct Location {
     #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
     pub mtime: Option<DateTime<Utc>>,
     /// Permission bits, octal (`"0644"`).
-    #[serde(serialize_with = "mode_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "mode_opt",
+        deserialize_with = "mode_opt_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mode: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<u64>,
@@ -161,8 +195,19 @@ pub struct Location {
     pub commit_time: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_head: Option<bool>,
+    /// The commit that took the key out of this path on the history leading to HEAD.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_in: Option<String>,
+    /// The git blob holding the key (`git cat-file -p <blob>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    /// The refs (branches, tags, remote-tracking refs, stash, notes) whose history holds it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<String>,
+    /// False for a git object no ref reaches (left by `reset --hard`, a force-push, a
+    /// dropped stash) that is still in the object database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,10 +227,29 @@ pub struct Location {
     pub archive: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// A backup copy (`kind`: leftover, chezmoi, yadm, stow, dotfiles, backup-directory,
+    /// archive), and the `original` path it stands for when its name tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable with
+    /// others in the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readable_by_others: Option<bool>,
+    /// The host whose report named this location (set when reports of many hosts are merged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl Location {
+    /// Can anyone but the owner read it? Sources that cannot tell leave the mode to say.
+    pub fn is_readable_by_others(&self) -> bool {
+        self.readable_by_others
+            .unwrap_or_else(|| self.mode.is_some_and(|mode| mode & 0o004 != 0))
+    }
 }
 
 /// A process that opened a file holding the key (from the agent's events).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
     #[serde(serialize_with = "time")]
     pub time: DateTime<Utc>,
@@ -198,8 +262,11 @@ pub struct Access {
 }
 
 /// One MCP server, as configured: which fields carry secrets and how (never their values).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerEntry {
+    /// The host whose report listed the server (set when reports are merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub client: String,
     pub config: PathBuf,
     pub server: String,
@@ -217,7 +284,7 @@ pub struct ServerEntry {
     pub checks: Vec<CheckEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldEntry {
     /// `env.OPENAI_API_KEY`, `headers.Authorization`, `args[3]`, `url?apiKey`.
     pub field: String,
@@ -231,7 +298,7 @@ pub struct FieldEntry {
 }
 
 /// A seed pattern checked on a server (env-injection, secret-manager, per-project key).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckEntry {
     pub check: String,
     pub pass: bool,
@@ -247,6 +314,16 @@ fn time_opt<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
 
 fn time<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&value.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// `"0644"` → `0o644`.
+fn mode_opt_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    u32::from_str_radix(&text, 8)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("mode `{text}` is not octal")))
 }
 
 fn mode_opt<S: Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {

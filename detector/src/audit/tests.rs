@@ -51,6 +51,9 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
             commit_time: None,
             in_head: None,
             removed_in: None,
+            blob: None,
+            refs: Vec::new(),
+            reachable: None,
             image: None,
             layer: None,
             layer_index: None,
@@ -59,11 +62,15 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
             replaced_in_layer: None,
             archive: None,
             member: None,
+            backup: None,
+            readable_by_others: None,
+            host: None,
         },
         current: true,
         project: Some(project.to_string()),
         mcp_servers: Vec::new(),
         context: context.iter().map(|s| s.to_string()).collect(),
+        git: None,
     }
 }
 

@@ -1,11 +1,17 @@
 use std::{process::ExitCode, time::Duration};
 
 use crate::{
-    agent::{self, sink},
+    agent::{self, policy::Policy, sink},
     cli::{AgentArgs, SyslogFacility},
 };
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.check_policy {
+        let policy = Policy::load(path)?;
+        let homes = agent::homes(&args.home).unwrap_or_else(crate::mcp::homes);
+        print!("{}", policy.explain(&homes));
+        return Ok(ExitCode::from(super::EXIT_CLEAN));
+    }
     let sinks = sink::Options::new(
         &args.events,
         args.rotate_size,
@@ -15,6 +21,9 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     )?;
     agent::run(agent::Options {
         watch: args.watch.clone(),
+        policy: args.policy.clone(),
+        org_key_file: args.org_key_file.clone(),
+        homes: args.home.clone(),
         sinks,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         ring_buffer_bytes: args.ring_buffer_kib.saturating_mul(1024),

@@ -67,7 +67,7 @@ thread_local! {
 
 impl Engine {
     pub fn new(rules: RuleSet) -> anyhow::Result<Engine> {
-        let rules = rules.rules().to_vec();
+        let rules = rules.into_rules();
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
         for rule in &rules {

@@ -109,22 +109,25 @@ fn looks_like_code(v: &str) -> bool {
     if v.contains("::") || v.contains("->") || is_format_string(v) {
         return true;
     }
-    let has_digit = v.bytes().any(|b| b.is_ascii_digit());
-    if !has_digit {
-        let lower = v.bytes().any(|b| b.is_ascii_lowercase());
-        let upper = v.bytes().any(|b| b.is_ascii_uppercase());
-        let symbol = v.bytes().any(|b| !b.is_ascii_alphanumeric());
-        let dotted_identifiers = v.split('.').count() > 1
-            && v.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
-            });
-        return dotted_identifiers || (lower as u8 + upper as u8 + symbol as u8) < 3;
-    }
-    v.split(['_', '-', '.', '$'])
+    if v.split(['_', '-', '.', '$'])
         .all(|part| part.is_empty() || is_identifier_word(part))
+    {
+        return true;
+    }
+    if v.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let lower = v.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = v.bytes().any(|b| b.is_ascii_uppercase());
+    let symbol = v.bytes().any(|b| !b.is_ascii_alphanumeric());
+    let dotted_identifiers = v.split('.').count() > 1
+        && v.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+        });
+    dotted_identifiers || (lower as u8 + upper as u8 + symbol as u8) < 3
 }
 
 /// A printf-style template (`%s`, `%d`, `%(name)s`) rather than a value.
@@ -135,9 +138,18 @@ fn is_format_string(v: &str) -> bool {
 }
 
 /// A word of an identifier: letters in one case, `Capitalized` or `camelCase` (never two
-/// capitals in a row), with at most two trailing digits; or a number of at most three digits.
+/// capitals in a row), with at most two trailing digits; a short `UPPER2CASE` word (`X509`,
+/// `D3DKMT`); or a number of at most three digits.
 fn is_identifier_word(part: &str) -> bool {
     let bytes = part.as_bytes();
+    if bytes.len() <= 8
+        && bytes.iter().any(|b| b.is_ascii_uppercase())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return true;
+    }
     let letters_end = bytes
         .iter()
         .rposition(|b| !b.is_ascii_digit())
@@ -215,6 +227,8 @@ mod tests {
             &["123e4567-e89b-12d3", "-a456-426614174000"].concat()
         ));
         assert!(is_literal_secret(&["Zq4Lm8", "Rt2Vx6Nb1"].concat()));
+        assert!(is_literal_secret(&["SuperSecret", "Password!"].concat()));
+        assert!(is_literal_secret(&["AKIA", "Q3EGRTZ6WLYX5NVD"].concat()));
         assert!(is_literal_secret(
             &["postgres://app:", "pw9x@db/x"].concat()
         ));
@@ -250,6 +264,8 @@ mod tests {
             "SOME_CONSTANT_2",
             "Password1",
             "%szValid",
+            "Uri_PROPERTY",
+            "D3DKMT_DEFRAG_ESCAPE_OPERATION",
             "r\u{1}\u{0}submitzServer",
         ] {
             assert!(!is_literal_secret(not_secret), "{not_secret:?}");

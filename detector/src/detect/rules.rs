@@ -292,6 +292,10 @@ impl RuleSet {
         &self.rules
     }
 
+    pub fn into_rules(self) -> Vec<Rule> {
+        self.rules
+    }
+
     pub fn len(&self) -> usize {
         self.rules.len()
     }

@@ -5,8 +5,83 @@
 //! secret inside a larger value (the password of `DATABASE_URL=postgres://u:p@h`) belongs to
 //! the key of that value.
 
+use super::value::{classify, ValueClass};
+
 /// How far back from the secret the key name may start.
 const LOOKBACK: usize = 512;
+
+/// A slot assigned a reference instead of a value (`X=${X}`, `"X": "op://vault/item/x"`,
+/// `X: ${input:x}`): where a key may have stood before it was rotated out of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub slot: String,
+    /// [`ValueClass::EnvRef`], [`ValueClass::SecretManager`] or [`ValueClass::InputPrompt`].
+    pub class: ValueClass,
+    /// 1-based.
+    pub line: usize,
+}
+
+/// Every slot of `data` assigned a reference. Only values that start with `$` or `op://`
+/// are looked at (env references, input prompts, `$(vault …)`-style commands, 1Password
+/// URIs), so the pass costs one `memchr` over text that has none.
+pub fn references(data: &[u8]) -> Vec<Reference> {
+    let mut found = Vec::new();
+    let mut candidates: Vec<usize> = memchr::memchr_iter(b'$', data).collect();
+    candidates.extend(memchr::memmem::find_iter(data, b"op://"));
+    if candidates.is_empty() {
+        return found;
+    }
+    candidates.sort_unstable();
+    let (mut counted_to, mut line) = (0, 1);
+    let mut consumed = 0;
+    for start in candidates {
+        if start < consumed {
+            continue;
+        }
+        let before = start.checked_sub(1).map(|i| data[i]);
+        let opens_value = match before {
+            None => true,
+            Some(b) => matches!(b, b'"' | b'\'' | b'`' | b'=' | b':' | b' ' | b'\t' | b'\n'),
+        };
+        if !opens_value {
+            continue;
+        }
+        let end = value_end(data, start, before);
+        let Ok(value) = std::str::from_utf8(&data[start..end]) else {
+            continue;
+        };
+        let class = classify(value);
+        if !matches!(
+            class,
+            ValueClass::EnvRef | ValueClass::SecretManager | ValueClass::InputPrompt
+        ) {
+            continue;
+        }
+        consumed = end;
+        if let Some(slot) = slot_at(data, start) {
+            line += memchr::memchr_iter(b'\n', &data[counted_to..start]).count();
+            counted_to = start;
+            found.push(Reference { slot, class, line });
+        }
+    }
+    found
+}
+
+/// Where a value that starts at `start` ends: at its closing quote when `quote` opened it,
+/// at the `)` that closes a `$(…)` command, else at the first blank, comma or semicolon.
+fn value_end(data: &[u8], start: usize, quote: Option<u8>) -> usize {
+    let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+    let line = &data[start..line_end];
+    if let Some(q @ (b'"' | b'\'' | b'`')) = quote {
+        return memchr::memchr(q, line).map_or(line_end, |i| start + i);
+    }
+    if line.starts_with(b"$(") {
+        return memchr::memchr(b')', line).map_or(line_end, |i| start + i + 1);
+    }
+    line.iter()
+        .position(|&b| matches!(b, b' ' | b'\t' | b'\r' | b',' | b';'))
+        .map_or(line_end, |i| start + i)
+}
 
 /// The key name `data[start..]` is assigned to, if the text before it on its line shows one.
 pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
@@ -24,9 +99,12 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     if before_scheme < i {
         let word_start = skip_back(line, before_scheme, |b| b.is_ascii_alphabetic());
         let word = &line[word_start..before_scheme];
-        if ["bearer", "basic", "token", "bot"]
-            .iter()
-            .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
+        // `--token value` is a flag, not the `token` scheme.
+        let flag = word_start > 0 && line[word_start - 1] == b'-';
+        if !flag
+            && ["bearer", "basic", "token", "bot"]
+                .iter()
+                .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
         {
             i = word_start;
         }
@@ -39,7 +117,12 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     let after_op = i;
     i = skip_back(line, i, |b| b == b' ' || b == b'\t');
     let spaced = i < after_op;
-    let operator = if i > 0 && line[i - 1] == b'=' {
+    // `"--api-key", "value"` in an args array: the comma separates a flag from its value.
+    let comma = i > 0 && line[i - 1] == b',';
+    let operator = if comma {
+        i -= 1;
+        true
+    } else if i > 0 && line[i - 1] == b'=' {
         i -= 1;
         if i > 0 && line[i - 1] == b':' {
             i -= 1;
@@ -69,13 +152,18 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     i = skip_back(line, i, |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
     });
-    let name = &line[i..name_end];
-    let name = trim_leading(name, b'-');
+    let full_name = &line[i..name_end];
+    let is_flag = full_name.starts_with(b"-");
+    let name = trim_leading(full_name, b'-');
     if name.is_empty() || !name.iter().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    if !operator {
-        // `NAME value` is an assignment only in a Dockerfile `ENV` (or `ARG`) instruction.
+    if comma && !(is_flag && quoted) {
+        return None;
+    }
+    if !operator && !is_flag {
+        // `NAME value` is an assignment only in a Dockerfile `ENV` (or `ARG`) instruction,
+        // or after a command-line flag (`--api-key value`).
         let head = trim_ascii(&line[..i]);
         if !(head.eq_ignore_ascii_case(b"ENV") || head.eq_ignore_ascii_case(b"ARG")) || quoted {
             return None;
@@ -179,6 +267,41 @@ mod tests {
             slot(&format!("\"args\": [\"--api-key={s}\"]"), s).as_deref(),
             Some("api-key")
         );
+        assert_eq!(
+            slot(&format!("\"args\": [\"--api-key\", \"{s}\"]"), s).as_deref(),
+            Some("api-key")
+        );
+        assert_eq!(
+            slot(&format!("npx acme-mcp --api-key {s}"), s).as_deref(),
+            Some("api-key")
+        );
+    }
+
+    #[test]
+    fn references_name_their_slots() {
+        let text = concat!(
+            "API_KEY=${API_KEY}\n",
+            "  \"TOKEN\": \"${input:token}\",\n",
+            "export DB_PASSWORD=$(vault read -field=pw secret/db)\n",
+            "  \"Authorization\": \"Bearer ${GH_TOKEN}\"\n",
+            "SCAVIO: op://vault/scavio/key\n",
+            "macro_rules! m { ($x:expr) => { $x } }\n",
+            "echo $HOME\n",
+        );
+        let found: Vec<(String, ValueClass, usize)> = references(text.as_bytes())
+            .into_iter()
+            .map(|r| (r.slot, r.class, r.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("API_KEY".to_string(), ValueClass::EnvRef, 1),
+                ("TOKEN".to_string(), ValueClass::InputPrompt, 2),
+                ("DB_PASSWORD".to_string(), ValueClass::SecretManager, 3),
+                ("Authorization".to_string(), ValueClass::EnvRef, 4),
+                ("SCAVIO".to_string(), ValueClass::SecretManager, 5),
+            ]
+        );
     }
 
     #[test]
@@ -186,7 +309,8 @@ mod tests {
         let s = "abc123secretvalue";
         assert_eq!(slot(s, s), None);
         assert_eq!(slot(&format!("the key {s} leaked"), s), None);
-        assert_eq!(slot(&format!("\"args\": [\"--key\", \"{s}\"]"), s), None);
+        assert_eq!(slot(&format!("\"args\": [\"run\", \"{s}\"]"), s), None);
+        assert_eq!(slot(&format!("a, {s}"), s), None);
         assert_eq!(slot(&format!("KEY=1\n{s}"), s), None);
         assert_eq!(slot(&format!("= {s}"), s), None);
     }

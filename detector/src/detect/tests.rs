@@ -113,6 +113,16 @@ fn context_rule_accepts_literals_in_every_config_shape() {
             "FOO_TOKEN",
         ),
         (format!("FOO_TOKEN={foo}"), foo.clone(), "FOO_TOKEN"),
+        (
+            format!("\"args\": [\"-y\", \"acme-mcp\", \"--api-key\", \"{docker}\"]"),
+            docker.clone(),
+            "api-key",
+        ),
+        (
+            format!("npx -y acme-mcp --token {foo}"),
+            foo.clone(),
+            "token",
+        ),
     ];
     for (text, secret, slot) in cases {
         let matches = engine().scan(text.as_bytes());

@@ -17,6 +17,7 @@ use super::shell;
 pub(crate) struct ServerParts {
     pub transport: String,
     pub program: Option<String>,
+    pub argv: Vec<String>,
     pub origin: Option<String>,
     pub fields: Vec<SecretField>,
 }
@@ -184,6 +185,10 @@ pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
         program: program
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty()),
+        argv: argv
+            .into_iter()
+            .skip_while(|w| shell::assignment(w).is_some())
+            .collect(),
         origin,
         fields: out.fields,
     }

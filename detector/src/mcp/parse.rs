@@ -40,6 +40,10 @@ pub struct McpServer {
     pub transport: String,
     /// The program only (`npx`, `docker`, `/usr/bin/uvx`): arguments may carry secrets.
     pub command: Option<String>,
+    /// The whole command line (program first, leading `KEY=value` words dropped), to recognise
+    /// the server's process. Never serialized: arguments may carry secrets.
+    #[serde(skip)]
+    pub argv: Vec<String>,
     /// `scheme://host[:port]` of a remote server, without credentials, path or query.
     pub url: Option<String>,
     pub fields: Vec<SecretField>,
@@ -144,6 +148,7 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Strin
             user: user.clone(),
             transport: parts.transport,
             command: parts.program,
+            argv: parts.argv,
             url: parts.origin,
             fields: parts.fields,
             checks: Vec::new(),

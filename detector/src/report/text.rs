@@ -7,7 +7,7 @@ use std::{
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Report, TargetReport};
+use super::{plural, Report, TargetReport};
 use crate::{
     audit::{FieldEntry, Key, Location, ServerEntry},
     detect::{value::ValueClass, Severity},
@@ -109,6 +109,17 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
             s.fail_on
         )?;
     }
+    if s.suppressed > 0 {
+        writeln!(
+            out,
+            "{} key{} suppressed by the baseline",
+            s.suppressed,
+            plural(s.suppressed)
+        )?;
+    }
+    if !report.hosts.is_empty() {
+        writeln!(out, "merged from {}", report.hosts.join(", "))?;
+    }
 
     for key in &report.keys {
         writeln!(out)?;
@@ -187,6 +198,25 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
             age
         )?;
     }
+    if let Some(next) = &key.rotated_to {
+        let what = match (&next.fingerprint, next.reference) {
+            (Some(fingerprint), _) => format!("key {fingerprint}"),
+            (None, Some(class)) => format!("a reference ({})", class_name(class)),
+            (None, None) => "another value".to_string(),
+        };
+        let commit = next
+            .commit
+            .as_deref()
+            .map(|c| format!(" in commit {}", short(c)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{what} at {} {}{commit}",
+            label("rotated to"),
+            next.path.display(),
+            next.slot
+        )?;
+    }
     if !key.violations.is_empty() {
         let names: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
         writeln!(
@@ -200,6 +230,24 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
         let name = if i == 0 { "locations" } else { "" };
         writeln!(out, "{}{}", label(name), describe_location(location))?;
     }
+    for (i, access) in key.accessed_by.iter().enumerate() {
+        let name = if i == 0 { "read by" } else { "" };
+        let verdict = if access.allowed {
+            "allowed".to_string()
+        } else {
+            paint.with("ALERT", Style::new().red().bold())
+        };
+        writeln!(
+            out,
+            "{}{} {} (pid {}, uid {}) opened {} {verdict}",
+            label(name),
+            access.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            access.exe,
+            access.pid,
+            access.uid,
+            access.file.display()
+        )?;
+    }
     for (i, step) in key.remediation.iter().enumerate() {
         let name = if i == 0 { "fix" } else { "" };
         writeln!(out, "{}{}. {}", label(name), i + 1, step)?;
@@ -208,7 +256,10 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
 }
 
 fn describe_location(location: &Location) -> String {
-    let mut text = location.path.display().to_string();
+    let mut text = match &location.host {
+        Some(host) => format!("{host}:{}", location.path.display()),
+        None => location.path.display().to_string(),
+    };
     if let (Some(line), Some(column)) = (location.line, location.column) {
         text.push_str(&format!(":{line}:{column}"));
     }
@@ -227,7 +278,18 @@ fn describe_location(location: &Location) -> String {
         text.push_str(&format!(" mode {mode:04o}"));
     }
     if let Some(commit) = &location.commit {
-        text.push_str(&format!(" commit {commit}"));
+        text.push_str(&format!(" commit {}", short(commit)));
+    }
+    if location.in_head == Some(true) {
+        text.push_str(" in HEAD");
+    }
+    if let Some(commit) = &location.removed_in {
+        text.push_str(&format!(" removed in {}", short(commit)));
+    }
+    if !location.refs.is_empty() {
+        text.push_str(&format!(" on {}", location.refs.join(", ")));
+    } else if location.reachable == Some(false) {
+        text.push_str(" unreachable");
     }
     if let Some(member) = &location.member {
         text.push_str(&format!(" member {member}"));
@@ -240,59 +302,46 @@ fn describe_location(location: &Location) -> String {
             .layer_index
             .map(|i| format!(" {i}"))
             .unwrap_or_default();
-        text.push_str(&format!(", layer{index} ({})", short_digest(layer)));
+        text.push_str(&format!(", layer{index} ({})", super::short_digest(layer)));
     }
     if let Some(created_by) = &location.created_by {
-        text.push_str(&format!(", `{}`", instruction(created_by)));
+        text.push_str(&format!(", `{}`", super::instruction(created_by)));
     }
     if let Some(layer) = &location.deleted_in_layer {
         text.push_str(&format!(
             ", deleted in layer {} (still extractable)",
-            short_digest(layer)
+            super::short_digest(layer)
         ));
     }
     if let Some(layer) = &location.replaced_in_layer {
         text.push_str(&format!(
             ", replaced in layer {} (still extractable)",
-            short_digest(layer)
+            super::short_digest(layer)
         ));
+    }
+    if let Some(backup) = &location.backup {
+        let kind = backup.kind.as_str();
+        match &backup.original {
+            Some(original) => text.push_str(&format!(" backup ({kind}) of {}", original.display())),
+            None => text.push_str(&format!(" backup ({kind})")),
+        }
     }
     text
 }
 
-/// `sha256:0123456789ab…`
-fn short_digest(digest: &str) -> String {
-    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
-    if digest.len() > end {
-        format!("{}…", &digest[..end])
-    } else {
-        digest.to_string()
-    }
+/// A commit id as git shows it in one-line logs.
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
 }
 
-/// A build history entry as the Dockerfile said it: `/bin/sh -c #(nop)  COPY …` → `COPY …`,
-/// `/bin/sh -c make` → `RUN make`; BuildKit's entries already read that way.
-fn instruction(created_by: &str) -> String {
-    let text = created_by.trim();
-    let text = text.strip_suffix("# buildkit").unwrap_or(text).trim_end();
-    // `|2 A=1 B=2 /bin/sh -c …`: the build args in scope, then the command.
-    let (args, command) = match text.strip_prefix('|') {
-        Some(rest) => match rest.find("/bin/sh -c ") {
-            Some(at) => (Some(rest[..at].trim()), &rest[at..]),
-            None => (None, text),
-        },
-        None => (None, text),
-    };
-    let tidy = if let Some(nop) = command.strip_prefix("/bin/sh -c #(nop) ") {
-        nop.trim().to_string()
-    } else if let Some(run) = command.strip_prefix("/bin/sh -c ") {
-        format!("RUN {}", run.trim())
-    } else {
-        command.to_string()
-    };
-    match args.and_then(|a| a.split_once(' ')) {
-        Some((_, args)) => format!("{tidy} (build args {args})"),
-        None => tidy,
+fn class_name(class: ValueClass) -> &'static str {
+    match class {
+        ValueClass::EnvRef => "environment variable",
+        ValueClass::SecretManager => "secret manager",
+        ValueClass::InputPrompt => "input prompt",
+        ValueClass::Literal => "literal",
+        ValueClass::Placeholder => "placeholder",
+        ValueClass::Empty => "empty",
     }
 }
 
@@ -384,12 +433,4 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
         )?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }

@@ -1,9 +1,13 @@
 //! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp
 //! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
+pub mod archive;
+pub mod backup;
 pub mod fs;
+pub mod git;
 pub mod image;
 pub mod mcp;
+pub mod secret_file;
 
 use std::{
     fmt,
@@ -12,7 +16,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mcp::ParsedConfig;
 
@@ -22,6 +26,7 @@ use crate::mcp::ParsedConfig;
 pub enum Target {
     Dir(PathBuf),
     File(PathBuf),
+    Git(PathBuf),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
     /// `docker:NAME[:TAG]`: an image of the local Docker daemon.
@@ -36,11 +41,11 @@ pub enum Target {
 
 /// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
 /// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &["git"];
+const PLANNED_SCHEMES: &[&str] = &[];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
     NotYetSupported { scheme: String, raw: String },
@@ -67,6 +72,7 @@ impl Target {
             return match scheme {
                 "dir" => Ok(Target::Dir(path()?)),
                 "file" => Ok(Target::File(path()?)),
+                "git" => Ok(Target::Git(path()?)),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
                 "docker" if rest.is_empty() => Err(TargetError::MissingImage),
                 "docker" => Ok(Target::Docker(rest.to_string())),
@@ -104,6 +110,7 @@ impl Target {
         match self {
             Target::Dir(_) => "dir",
             Target::File(_) => "file",
+            Target::Git(_) => "git",
             Target::Mcp(_) => "mcp",
             Target::Docker(_) => "docker",
             Target::DockerArchive(_) => "docker-archive",
@@ -115,7 +122,9 @@ impl Target {
 
 fn bare(raw: &str) -> Target {
     let path = PathBuf::from(raw);
-    if let Some(image) = image::layout_at(&path) {
+    if path.is_dir() && git::is_repository(&path) {
+        Target::Git(path)
+    } else if let Some(image) = image::layout_at(&path) {
         image
     } else if path.is_dir() {
         Target::Dir(path)
@@ -140,6 +149,7 @@ impl fmt::Display for Target {
         match self {
             Target::Dir(p) => write!(f, "dir:{}", p.display()),
             Target::File(p) => write!(f, "file:{}", p.display()),
+            Target::Git(p) => write!(f, "git:{}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
             Target::Docker(name) => write!(f, "docker:{name}"),
@@ -151,7 +161,9 @@ impl fmt::Display for Target {
 }
 
 /// What kind of place a blob was read from; the report's `locations[].kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocationKind {
     #[default]
@@ -213,15 +225,25 @@ pub struct Provenance {
     pub replaced_in_layer: Option<String>,
     pub archive: Option<PathBuf>,
     pub member: Option<String>,
+    /// A backup (editor leftover, dotfile manager's source, archive member), and the
+    /// original it stands for when its name tells.
+    pub backup: Option<backup::Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable
+    /// with others in the group); `None` when the source cannot tell.
+    pub readable_by_others: Option<bool>,
+    /// A git blob: its id and the history that places it.
+    pub git: Option<git::BlobRef>,
 }
 
-/// Bytes to scan and where they came from. An MCP client config also carries its parse, so
-/// that matches can be joined to the server and field that hold them.
-#[derive(Debug, Clone)]
+/// Bytes to scan and where they came from. An MCP client config also carries its parse, and
+/// a credential file its fields, so that matches can be joined to the server and field (or
+/// the file's field) that hold them.
+#[derive(Debug, Clone, Default)]
 pub struct Blob {
     pub bytes: Vec<u8>,
     pub provenance: Provenance,
     pub mcp: Option<Arc<ParsedConfig>>,
+    pub fields: Option<Arc<secret_file::SecretFile>>,
 }
 
 /// Why an object was not scanned (counted in the report, not an error).
@@ -249,15 +271,45 @@ pub trait Sink: Sync {
     fn skipped(&self, path: &Path, reason: SkipReason);
     /// An object that could not be read; the scan goes on.
     fn error(&self, path: &Path, reason: &str);
+    /// A git repository met in a directory walk: its internals are not read as files, its
+    /// history is the git source's to read.
+    fn repository(&self, _path: &Path) {}
 }
 
+/// The default of `--max-file-size`.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
+
 /// Limits and choices every source honours.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SourceOptions {
+    /// Files larger than this (outside archives; members too, as they are held in memory)
+    /// are skipped.
     pub max_file_size: u64,
+    /// Directory walks honour `.gitignore` files (off by default: ignored files are where
+    /// secrets hide).
+    pub respect_gitignore: bool,
+    /// Globs (gitignore syntax) of paths a directory walk leaves out.
+    pub excludes: Vec<String>,
+    /// What an archive may expand to; `max_depth` 0 leaves archives closed.
+    pub archive: archive::ArchiveLimits,
+    /// Git blobs larger than this are not read.
+    pub max_blob_size: u64,
     /// Image sources: only the images of this platform (`linux/amd64`, `linux/arm64/v8`);
     /// `None`: every image of an index.
     pub platform: Option<String>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_blob_size: DEFAULT_MAX_FILE_SIZE,
+            respect_gitignore: false,
+            excludes: Vec::new(),
+            archive: archive::ArchiveLimits::default(),
+            platform: None,
+        }
+    }
 }
 
 /// A target that could not be read at all (its root is missing, unreadable, of the wrong
@@ -283,6 +335,7 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
     match target {
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
+        Target::Git(path) => git::scan(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
         Target::Docker(name) => image::scan_daemon(name, options, sink),
         Target::DockerArchive(path) => {
@@ -328,10 +381,11 @@ mod tests {
             Target::parse("docker:"),
             Err(TargetError::MissingImage)
         ));
-        assert!(matches!(
-            Target::parse("git:."),
-            Err(TargetError::NotYetSupported { .. })
-        ));
+        assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
+        assert_eq!(
+            Target::parse("docker:alpine").unwrap(),
+            Target::Docker("alpine".into())
+        );
         assert!(matches!(
             Target::parse("dir:"),
             Err(TargetError::MissingPath { .. })
@@ -348,6 +402,20 @@ mod tests {
         assert_eq!(
             Target::parse(file.to_str().unwrap()).unwrap(),
             Target::File(file.clone())
+        );
+        let work_tree = dir.path().join("app");
+        std::fs::create_dir_all(work_tree.join(".git")).unwrap();
+        assert_eq!(
+            Target::parse(work_tree.to_str().unwrap()).unwrap(),
+            Target::Git(work_tree.clone())
+        );
+        let bare = dir.path().join("app.git");
+        std::fs::create_dir_all(bare.join("objects")).unwrap();
+        std::fs::create_dir_all(bare.join("refs")).unwrap();
+        std::fs::write(bare.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(
+            Target::parse(bare.to_str().unwrap()).unwrap(),
+            Target::Git(bare.clone())
         );
         assert_eq!(
             Target::parse("./no/such").unwrap(),

@@ -1,6 +1,8 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod dir;
+mod git;
 mod image;
 
 use clap::Subcommand;
@@ -14,6 +16,20 @@ pub enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
     },
+    /// Full-history scan of a large repository built from the local crate sources (cached
+    /// under target/bench-git): ours, Kingfisher and gitleaks, wall time, peak memory, recall.
+    Git {
+        /// At least this many commits.
+        #[arg(long, default_value_t = 20_000)]
+        commits: usize,
+        /// At least this many bytes of distinct blob content.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+    },
+    /// Directory scan of a large home-like tree with archives, built from the local crate
+    /// sources and /usr/share/doc (cached under target/bench-dir): ours, Kingfisher and
+    /// gitleaks, MB/s, peak memory, recall of planted keys.
+    Dir,
     /// Scanning a ≥1 GiB `docker save` archive built from real files: MB/s of layer data and
     /// peak memory, ours vs Kingfisher `scan docker --archive`, with what each found.
     Image,
@@ -28,6 +44,8 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
+        Which::Git { commits, bytes } => git::run(commits, bytes),
+        Which::Dir => dir::run(),
         Which::Image => image::run(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);

@@ -114,6 +114,7 @@ impl ImageConfig {
                         ..provenance
                     },
                     mcp: None,
+                    fields: None,
                 });
             }
         };

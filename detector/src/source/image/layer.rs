@@ -10,11 +10,13 @@ use chrono::{DateTime, Utc};
 
 use super::overlay::{Entry, How, LayerChanges, Overlay};
 use crate::source::{
+    archive::{self, ArchiveOptions, ArchivePlace},
     fs::{io_reason, is_binary},
-    Blob, LocationKind, Provenance, SkipReason,
+    Blob, LocationKind, Provenance, Sink, SkipReason, SourceOptions,
 };
 
-/// How many leading bytes of a file decide whether it is binary (as for files on disk).
+/// How many leading bytes of a file decide whether it is binary, or an archive (as for files
+/// on disk).
 const BINARY_PROBE: u64 = 8 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -74,6 +76,8 @@ pub struct LayerRead {
 pub trait LayerSink {
     fn blob(&mut self, blob: Blob);
     fn skipped(&mut self, path: &Path, reason: SkipReason);
+    /// The target's sink, for the members of archives found in the layer.
+    fn target(&self) -> &dyn Sink;
 }
 
 /// Read one layer. `overlay` holds the changes of every layer above this one, and
@@ -83,7 +87,7 @@ pub fn read_layer(
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
-    max_file_size: u64,
+    options: &SourceOptions,
     out: &mut dyn LayerSink,
 ) -> LayerRead {
     let mut changes = LayerChanges::default();
@@ -93,7 +97,7 @@ pub fn read_layer(
         place,
         overlay,
         digests,
-        max_file_size,
+        options,
         out,
         &mut changes,
         &mut files,
@@ -121,7 +125,7 @@ fn read_entries(
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
-    max_file_size: u64,
+    options: &SourceOptions,
     out: &mut dyn LayerSink,
     changes: &mut LayerChanges,
     files: &mut u64,
@@ -143,23 +147,9 @@ fn read_entries(
             continue;
         }
         *files += 1;
-        let shown = PathBuf::from(format!("/{path}"));
         let size = entry.size();
-        if size > max_file_size {
-            out.skipped(&shown, SkipReason::TooLarge);
-            continue;
-        }
-        // This is the seam where archives inside a layer (a `.tar.gz` backup, a `.jar`)
-        // would be opened, like the directory source does; until a shared reader exists
-        // they are read as files, and compressed ones count as binary.
         let mut bytes = Vec::with_capacity(size.min(BINARY_PROBE) as usize);
         (&mut entry).take(BINARY_PROBE).read_to_end(&mut bytes)?;
-        if is_binary(&bytes) {
-            out.skipped(&shown, SkipReason::Binary);
-            continue;
-        }
-        bytes.reserve(size.saturating_sub(bytes.len() as u64) as usize);
-        entry.read_to_end(&mut bytes)?;
         let hidden = overlay.hidden(&path);
         let hider = |how: How| {
             hidden
@@ -173,25 +163,54 @@ fn read_entries(
                 .ok()
                 .and_then(|t| DateTime::from_timestamp(t as i64, 0))
         });
+        let provenance = Provenance {
+            kind: LocationKind::ImageLayer,
+            path: PathBuf::from(format!("/{path}")),
+            // Hidden or not, the file is in a layer of the image as it ships.
+            current: true,
+            mtime,
+            root: Some(PathBuf::from("/")),
+            project: Some(place.image.clone()),
+            image: Some(place.image.clone()),
+            layer: Some(place.digest.clone()),
+            layer_index: Some(place.index),
+            created_by: place.created_by.clone(),
+            deleted_in_layer: hider(How::Deleted),
+            replaced_in_layer: hider(How::Replaced),
+            ..Provenance::default()
+        };
+        // Archives in the layer (a `.tar.gz` backup, a `.jar`) are opened as the directory
+        // source opens them, within the same limits, their members streamed too.
+        if options.archive.max_depth > 0 {
+            if let Some(format) = archive::sniff(&bytes) {
+                let place = ArchivePlace {
+                    archive: provenance.path.clone(),
+                    base: provenance,
+                };
+                let archive_options = ArchiveOptions {
+                    limits: options.archive,
+                    max_member_size: options.max_file_size,
+                };
+                let mut member = io::Cursor::new(bytes).chain(&mut entry);
+                archive::scan_reader(&mut member, format, &place, &archive_options, out.target());
+                continue;
+            }
+        }
+        if size > options.max_file_size {
+            out.skipped(&provenance.path, SkipReason::TooLarge);
+            continue;
+        }
+        if is_binary(&bytes) {
+            out.skipped(&provenance.path, SkipReason::Binary);
+            continue;
+        }
+        bytes.reserve(size.saturating_sub(bytes.len() as u64) as usize);
+        entry.read_to_end(&mut bytes)?;
         out.blob(Blob {
             bytes,
-            provenance: Provenance {
-                kind: LocationKind::ImageLayer,
-                path: shown,
-                // Hidden or not, the file is in a layer of the image as it ships.
-                current: true,
-                mtime,
-                root: Some(PathBuf::from("/")),
-                project: Some(place.image.clone()),
-                image: Some(place.image.clone()),
-                layer: Some(place.digest.clone()),
-                layer_index: Some(place.index),
-                created_by: place.created_by.clone(),
-                deleted_in_layer: hider(How::Deleted),
-                replaced_in_layer: hider(How::Replaced),
-                ..Provenance::default()
-            },
+            provenance,
             mcp: None,
+            fields: None,
         });
     }
     Ok(())

@@ -289,6 +289,10 @@ impl LayerSink for Pipeline<'_> {
     fn skipped(&mut self, path: &Path, reason: SkipReason) {
         self.sink.skipped(path, reason);
     }
+
+    fn target(&self) -> &dyn Sink {
+        self.sink
+    }
 }
 
 fn scan_image(
@@ -426,14 +430,7 @@ fn scan_image(
             created: history.and_then(|h| config::time(h.created.as_deref())),
         };
         tracing::debug!(layer = %label, "reading");
-        let read = layer::read_layer(
-            opened.reader,
-            &place,
-            &overlay,
-            &digests,
-            options.max_file_size,
-            out,
-        );
+        let read = layer::read_layer(opened.reader, &place, &overlay, &digests, options, out);
         if read.error.is_none() || read.files > 0 || !read.changes.entries.is_empty() {
             outcome.readable = true;
         }

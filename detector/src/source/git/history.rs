@@ -1,0 +1,719 @@
+//! Where each blob lived: which commits put it at which path, which took it away and what came
+//! next, whether HEAD still has it, and which refs reach it. Facts about history only; what a
+//! blob holds is the detector's business.
+//!
+//! Every commit (reachable or not) is diffed against its parents by walking the two trees
+//! side by side and descending only into subtrees whose ids differ, so a commit costs the
+//! trees it changed, not the size of the repository; parsed trees are cached by id, so a tree
+//! shared by consecutive commits is read once. The result is one flat list of changes
+//! (commit, path, old blob, new blob), indexed by blob both ways.
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    path::Path,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use chrono::{DateTime, Utc};
+use gix::{prelude::Find, ObjectId};
+use rayon::prelude::*;
+
+use super::objects::{lock, one_line, ObjectSink};
+
+/// A commit as the object pass parsed it.
+#[derive(Debug, Clone)]
+pub struct CommitRecord {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// Author time (committer time when the author line is unreadable), seconds since the epoch.
+    pub time: i64,
+}
+
+/// Parse the header of a commit object: tree, parents, author time.
+pub fn parse_commit(id: ObjectId, data: &[u8], hash: gix::hash::Kind) -> Option<CommitRecord> {
+    let mut tree = None;
+    let mut parents = Vec::new();
+    let mut author = None;
+    let mut committer = None;
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"tree ") {
+            tree = ObjectId::from_hex(hex).ok();
+        } else if let Some(hex) = line.strip_prefix(b"parent ") {
+            parents.push(ObjectId::from_hex(hex).ok()?);
+        } else if let Some(sig) = line.strip_prefix(b"author ") {
+            author = signature_time(sig);
+        } else if let Some(sig) = line.strip_prefix(b"committer ") {
+            committer = signature_time(sig);
+        }
+    }
+    let tree = tree.filter(|t| t.kind() == hash)?;
+    Some(CommitRecord {
+        id,
+        tree,
+        parents,
+        time: author.or(committer).unwrap_or(0),
+    })
+}
+
+/// `Name <email> 1700000000 +0100` → 1700000000.
+fn signature_time(sig: &[u8]) -> Option<i64> {
+    let after_email = &sig[memchr::memrchr(b'>', sig)? + 1..];
+    let text = std::str::from_utf8(after_email).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// One path a blob was committed at, and what became of it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub path: String,
+    /// The earliest commit (by author time) that put the blob at this path.
+    pub commit: String,
+    pub time: Option<DateTime<Utc>>,
+    /// HEAD's tree has the blob at this path.
+    pub in_head: bool,
+    /// Some ref (branch, tag, remote-tracking ref, stash, note, HEAD) reaches a commit that
+    /// put it here; false when only unreachable commits did.
+    pub reachable: bool,
+    /// The refs that reach a commit holding it here.
+    pub refs: Vec<String>,
+    /// Every commit that replaced or deleted the blob at this path.
+    pub exits: Vec<Exit>,
+}
+
+/// A commit that took a blob away from a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub commit: String,
+    pub time: Option<DateTime<Utc>>,
+    /// The commit is on the history leading to HEAD.
+    pub on_head_line: bool,
+    /// The blob that took its place, or `None` when the path was deleted.
+    pub next: Option<String>,
+}
+
+/// The history of one repository, filled in once its commits are walked (after its blobs were
+/// handed on: the audit reads it once the scan is over).
+#[derive(Default)]
+pub struct GitHistory {
+    timeline: OnceLock<Timeline>,
+}
+
+impl std::fmt::Debug for GitHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHistory")
+            .field("walked", &self.timeline.get().is_some())
+            .finish()
+    }
+}
+
+impl GitHistory {
+    pub(super) fn fill(&self, timeline: Timeline) {
+        let _ = self.timeline.set(timeline);
+    }
+
+    /// Every path `blob` (hex id) was committed at; empty for a blob no commit holds (a
+    /// dangling blob) or before the walk is done.
+    pub fn occurrences(&self, blob: &str) -> Vec<Occurrence> {
+        match (self.timeline.get(), ObjectId::from_hex(blob.as_bytes())) {
+            (Some(timeline), Ok(id)) => timeline.occurrences(&id),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// No blob: the `old` of an addition, the `new` of a deletion.
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    commit: u32,
+    path: u32,
+    old: u32,
+    new: u32,
+}
+
+struct Commit {
+    id: ObjectId,
+    time: i64,
+}
+
+pub(super) struct Timeline {
+    commits: Vec<Commit>,
+    /// Children of each commit, to find the refs that reach it.
+    children: Vec<Vec<u32>>,
+    /// Ref names by the commit they point at (peeled).
+    tips: HashMap<u32, Vec<String>>,
+    reachable: Vec<bool>,
+    head_line: Vec<bool>,
+    head_tree: BTreeSet<(u32, u32)>,
+    paths: Vec<String>,
+    blobs: Vec<ObjectId>,
+    blob_index: HashMap<ObjectId, u32>,
+    changes: Vec<Change>,
+    /// Changes with a `new` blob, sorted by it; and with an `old` one, sorted by that.
+    by_new: Vec<u32>,
+    by_old: Vec<u32>,
+}
+
+impl Timeline {
+    fn occurrences(&self, blob: &ObjectId) -> Vec<Occurrence> {
+        let Some(&blob) = self.blob_index.get(blob) else {
+            return Vec::new();
+        };
+        let mut by_path: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &c in self.range(&self.by_new, blob, |c| c.new) {
+            let change = self.changes[c as usize];
+            by_path.entry(change.path).or_default().push(change.commit);
+        }
+        let mut occurrences: Vec<Occurrence> = by_path
+            .into_iter()
+            .map(|(path, commits)| {
+                let first = *commits
+                    .iter()
+                    .min_by_key(|&&c| (self.commits[c as usize].time, self.commits[c as usize].id))
+                    .expect("a path has at least one commit");
+                let exits = self
+                    .range(&self.by_old, blob, |c| c.old)
+                    .iter()
+                    .map(|&c| self.changes[c as usize])
+                    .filter(|c| c.path == path)
+                    .map(|c| Exit {
+                        commit: self.commits[c.commit as usize].id.to_string(),
+                        time: time(self.commits[c.commit as usize].time),
+                        on_head_line: self.head_line[c.commit as usize],
+                        next: (c.new != NONE).then(|| self.blobs[c.new as usize].to_string()),
+                    })
+                    .collect();
+                Occurrence {
+                    path: self.paths[path as usize].clone(),
+                    commit: self.commits[first as usize].id.to_string(),
+                    time: time(self.commits[first as usize].time),
+                    in_head: self.head_tree.contains(&(blob, path)),
+                    reachable: commits.iter().any(|&c| self.reachable[c as usize]),
+                    refs: self.refs_reaching(&commits),
+                    exits,
+                }
+            })
+            .collect();
+        occurrences.sort_by(|a, b| (a.time, &a.path).cmp(&(b.time, &b.path)));
+        occurrences
+    }
+
+    /// The change indices of `index` whose blob (by `key`) is `blob`.
+    fn range<'a>(&self, index: &'a [u32], blob: u32, key: impl Fn(&Change) -> u32) -> &'a [u32] {
+        let start = index.partition_point(|&c| key(&self.changes[c as usize]) < blob);
+        let end = index.partition_point(|&c| key(&self.changes[c as usize]) <= blob);
+        &index[start..end]
+    }
+
+    /// Names of the refs from which one of `commits` is reachable: every descendant's tips.
+    fn refs_reaching(&self, commits: &[u32]) -> Vec<String> {
+        let mut visited = vec![false; self.commits.len()];
+        let mut queue: VecDeque<u32> = VecDeque::new();
+        for &c in commits {
+            if !visited[c as usize] {
+                visited[c as usize] = true;
+                queue.push_back(c);
+            }
+        }
+        let mut names = BTreeSet::new();
+        while let Some(c) = queue.pop_front() {
+            if let Some(tips) = self.tips.get(&c) {
+                names.extend(tips.iter().cloned());
+            }
+            for &child in &self.children[c as usize] {
+                if !visited[child as usize] {
+                    visited[child as usize] = true;
+                    queue.push_back(child);
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+}
+
+fn time(seconds: i64) -> Option<DateTime<Utc>> {
+    (seconds != 0)
+        .then(|| DateTime::from_timestamp(seconds, 0))
+        .flatten()
+}
+
+/// Walk every commit of `commits` against its parents, read the refs and HEAD's tree.
+pub(super) fn walk(
+    repo: &gix::ThreadSafeRepository,
+    mut records: Vec<CommitRecord>,
+    sink: &dyn ObjectSink,
+) -> Timeline {
+    // Oldest first: consecutive commits share trees, so a worker's cache stays warm.
+    records.sort_by_key(|r| (r.time, r.id));
+    let index: HashMap<ObjectId, u32> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, i as u32))
+        .collect();
+    let local = repo.to_thread_local();
+    let shallow: BTreeSet<ObjectId> = local
+        .shallow_commits()
+        .ok()
+        .flatten()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    if !shallow.is_empty() {
+        sink.error(
+            &repo.git_dir().join("shallow"),
+            &format!(
+                "shallow repository: history before {} boundary commit(s) was not fetched and is not scanned",
+                shallow.len()
+            ),
+        );
+    }
+
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); records.len()];
+    let mut parents: Vec<Vec<u32>> = vec![Vec::new(); records.len()];
+    for (i, record) in records.iter().enumerate() {
+        for parent in &record.parents {
+            match index.get(parent) {
+                Some(&p) => {
+                    parents[i].push(p);
+                    children[p as usize].push(i as u32);
+                }
+                None if shallow.contains(&record.id) => {}
+                None => sink.error(
+                    Path::new(&format!("commit {}", record.id)),
+                    &format!("parent {parent} is missing: diffed against an empty tree"),
+                ),
+            }
+        }
+    }
+
+    let (tips, head) = refs(&local, &index, sink);
+    let mut reachable = vec![false; records.len()];
+    let roots: Vec<u32> = tips.keys().copied().chain(head).collect();
+    mark_ancestors(&roots, &parents, &mut reachable);
+    let mut head_line = vec![false; records.len()];
+    mark_ancestors(
+        &head.into_iter().collect::<Vec<_>>(),
+        &parents,
+        &mut head_line,
+    );
+
+    let paths = Interner::default();
+    let blobs = Interner::default();
+    let failed_trees: Mutex<BTreeSet<(ObjectId, String)>> = Mutex::default();
+    let order: Vec<u32> = (0..records.len() as u32).collect();
+    let changes: Vec<Change> = order
+        .par_chunks(64)
+        .map_init(
+            || TreeReader::new(repo),
+            |reader, chunk| {
+                let mut out = Vec::new();
+                let mut raw = Vec::new();
+                for &c in chunk {
+                    let record = &records[c as usize];
+                    let parent_trees: Vec<Option<ObjectId>> = if parents[c as usize].is_empty() {
+                        vec![None]
+                    } else {
+                        parents[c as usize]
+                            .iter()
+                            .map(|&p| Some(records[p as usize].tree))
+                            .collect()
+                    };
+                    for old in parent_trees {
+                        raw.clear();
+                        if let Err((tree, reason)) =
+                            reader.diff(old, Some(record.tree), &mut Vec::new(), &mut raw)
+                        {
+                            lock(&failed_trees).insert((tree, reason));
+                        }
+                        out.extend(raw.drain(..).map(|(path, old, new)| Change {
+                            commit: c,
+                            path: paths.intern_bytes(&path),
+                            old: old.map_or(NONE, |o| blobs.intern(o)),
+                            new: new.map_or(NONE, |n| blobs.intern(n)),
+                        }));
+                    }
+                }
+                out
+            },
+        )
+        .flatten()
+        .collect();
+
+    let mut head_tree = BTreeSet::new();
+    if let Some(head) = head {
+        let mut reader = TreeReader::new(repo);
+        let mut raw = Vec::new();
+        match reader.diff(
+            None,
+            Some(records[head as usize].tree),
+            &mut Vec::new(),
+            &mut raw,
+        ) {
+            Ok(()) => {
+                for (path, _, new) in raw {
+                    if let Some(new) = new {
+                        head_tree.insert((blobs.intern(new), paths.intern_bytes(&path)));
+                    }
+                }
+            }
+            Err(failure) => {
+                lock(&failed_trees).insert(failure);
+            }
+        }
+    }
+    for (tree, reason) in failed_trees.into_inner().unwrap_or_default() {
+        sink.error(Path::new(&format!("tree {tree}")), &reason);
+    }
+
+    let (paths, _) = paths.into_parts();
+    let (blobs, blob_index) = blobs.into_parts();
+    let mut by_new: Vec<u32> = (0..changes.len() as u32)
+        .filter(|&c| changes[c as usize].new != NONE)
+        .collect();
+    by_new.sort_unstable_by_key(|&c| changes[c as usize].new);
+    let mut by_old: Vec<u32> = (0..changes.len() as u32)
+        .filter(|&c| changes[c as usize].old != NONE)
+        .collect();
+    by_old.sort_unstable_by_key(|&c| changes[c as usize].old);
+
+    Timeline {
+        commits: records
+            .into_iter()
+            .map(|r| Commit {
+                id: r.id,
+                time: r.time,
+            })
+            .collect(),
+        children,
+        tips,
+        reachable,
+        head_line,
+        head_tree,
+        paths: paths
+            .into_iter()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .collect(),
+        blobs,
+        blob_index,
+        changes,
+        by_new,
+        by_old,
+    }
+}
+
+/// Every ref (branches, tags, remote-tracking refs, stash, notes, …) peeled to the commit it
+/// names, by commit; and HEAD's commit. A detached HEAD is listed as `HEAD`.
+fn refs(
+    repo: &gix::Repository,
+    index: &HashMap<ObjectId, u32>,
+    sink: &dyn ObjectSink,
+) -> (HashMap<u32, Vec<String>>, Option<u32>) {
+    let mut tips: HashMap<u32, Vec<String>> = HashMap::new();
+    match repo.references() {
+        Ok(platform) => match platform.all() {
+            Ok(iter) => {
+                for reference in iter {
+                    let mut reference = match reference {
+                        Ok(r) => r,
+                        Err(e) => {
+                            sink.error(&repo.git_dir().join("refs"), &one_line(&e));
+                            continue;
+                        }
+                    };
+                    let name = reference.name().as_bstr().to_string();
+                    match reference.peel_to_id() {
+                        Ok(id) => {
+                            if let Some(&c) = index.get(&id.detach()) {
+                                tips.entry(c).or_default().push(name);
+                            }
+                        }
+                        Err(e) => sink.error(Path::new(&name), &one_line(&e)),
+                    }
+                }
+            }
+            Err(e) => sink.error(&repo.git_dir().join("refs"), &one_line(&e)),
+        },
+        Err(e) => sink.error(&repo.git_dir().join("refs"), &one_line(&e)),
+    }
+    let head = repo
+        .head_id()
+        .ok()
+        .and_then(|id| index.get(&id.detach()).copied());
+    if let (Some(c), true) = (head, repo.head().is_ok_and(|h| h.is_detached())) {
+        tips.entry(c).or_default().push("HEAD".to_string());
+    }
+    (tips, head)
+}
+
+fn mark_ancestors(roots: &[u32], parents: &[Vec<u32>], marked: &mut [bool]) {
+    let mut stack: Vec<u32> = Vec::new();
+    for &root in roots {
+        if !marked[root as usize] {
+            marked[root as usize] = true;
+            stack.push(root);
+        }
+    }
+    while let Some(c) = stack.pop() {
+        for &p in &parents[c as usize] {
+            if !marked[p as usize] {
+                marked[p as usize] = true;
+                stack.push(p);
+            }
+        }
+    }
+}
+
+/// Values numbered in order of first sight, from many threads.
+struct Interner<T> {
+    inner: Mutex<(Vec<T>, HashMap<T, u32>)>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            inner: Mutex::new((Vec::new(), HashMap::new())),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
+    fn intern(&self, value: T) -> u32 {
+        let mut inner = lock(&self.inner);
+        if let Some(&i) = inner.1.get(&value) {
+            return i;
+        }
+        let i = inner.0.len() as u32;
+        inner.0.push(value.clone());
+        inner.1.insert(value, i);
+        i
+    }
+
+    fn into_parts(self) -> (Vec<T>, HashMap<T, u32>) {
+        self.inner
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Interner<Box<[u8]>> {
+    fn intern_bytes(&self, value: &[u8]) -> u32 {
+        let mut inner = lock(&self.inner);
+        if let Some(&i) = inner.1.get(value) {
+            return i;
+        }
+        let i = inner.0.len() as u32;
+        let boxed: Box<[u8]> = value.into();
+        inner.0.push(boxed.clone());
+        inner.1.insert(boxed, i);
+        i
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Tree,
+    Blob,
+    /// A submodule's commit: another repository's history, not walked.
+    Gitlink,
+}
+
+struct TreeEntry {
+    name: Box<[u8]>,
+    kind: EntryKind,
+    id: ObjectId,
+}
+
+impl TreeEntry {
+    /// Git orders tree entries by name, a directory's name as if it ended in `/`.
+    fn cmp_git(&self, other: &TreeEntry) -> std::cmp::Ordering {
+        let a = self
+            .name
+            .iter()
+            .chain((self.kind == EntryKind::Tree).then_some(&b'/'));
+        let b = other
+            .name
+            .iter()
+            .chain((other.kind == EntryKind::Tree).then_some(&b'/'));
+        a.cmp(b)
+    }
+}
+
+/// A path under the root, a blob before and a blob after (`None`: absent).
+type RawChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
+
+/// Parsed trees, read through one thread's object handle and cached by id.
+struct TreeReader {
+    repo: gix::Repository,
+    buf: Vec<u8>,
+    cache: HashMap<ObjectId, Arc<[TreeEntry]>>,
+}
+
+/// Parsed trees kept per thread; the cache is emptied when it reaches this many.
+const TREE_CACHE_ENTRIES: usize = 8 * 1024;
+
+impl TreeReader {
+    fn new(repo: &gix::ThreadSafeRepository) -> TreeReader {
+        let mut repo = repo.to_thread_local();
+        repo.object_cache_size(None);
+        TreeReader {
+            repo,
+            buf: Vec::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    fn read(&mut self, id: ObjectId) -> Result<Arc<[TreeEntry]>, (ObjectId, String)> {
+        if let Some(entries) = self.cache.get(&id) {
+            return Ok(Arc::clone(entries));
+        }
+        let data = match self.repo.objects.try_find(&id, &mut self.buf) {
+            Ok(Some(data)) if data.kind == gix::objs::Kind::Tree => data.data,
+            Ok(Some(data)) => return Err((id, format!("expected a tree, found a {}", data.kind))),
+            Ok(None) => return Err((id, "tree is missing".to_string())),
+            Err(e) => return Err((id, one_line(&e))),
+        };
+        let entries: Arc<[TreeEntry]> = parse_tree(data, id.kind().len_in_bytes())
+            .ok_or_else(|| (id, "tree does not parse".to_string()))?
+            .into();
+        if self.cache.len() >= TREE_CACHE_ENTRIES {
+            self.cache.clear();
+        }
+        self.cache.insert(id, Arc::clone(&entries));
+        Ok(entries)
+    }
+
+    /// The blob changes between two trees under `prefix`, descending only into subtrees whose
+    /// ids differ. A subtree that cannot be read is skipped and its failure returned (the
+    /// rest of the diff is still made).
+    fn diff(
+        &mut self,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
+        prefix: &mut Vec<u8>,
+        out: &mut Vec<RawChange>,
+    ) -> Result<(), (ObjectId, String)> {
+        if old == new {
+            return Ok(());
+        }
+        let mut failure = None;
+        let empty: Arc<[TreeEntry]> = Arc::from(Vec::new());
+        let mut read = |reader: &mut TreeReader, id: Option<ObjectId>| match id {
+            None => Arc::clone(&empty),
+            Some(id) => reader.read(id).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Arc::clone(&empty)
+            }),
+        };
+        let a = read(self, old);
+        let b = read(self, new);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let order = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => x.cmp_git(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (before, after) = match order {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&a[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&b[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    (Some(&a[i - 1]), Some(&b[j - 1]))
+                }
+            };
+            if before.map(|e| e.id) == after.map(|e| e.id) {
+                continue;
+            }
+            let entry = before.or(after).expect("one side has an entry");
+            let len = prefix.len();
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(&entry.name);
+            match entry.kind {
+                EntryKind::Tree => {
+                    let ids = |e: Option<&TreeEntry>| e.map(|e| e.id);
+                    if let Err(e) = self.diff(ids(before), ids(after), prefix, out) {
+                        failure.get_or_insert(e);
+                    }
+                }
+                EntryKind::Blob => {
+                    out.push((prefix.clone(), before.map(|e| e.id), after.map(|e| e.id)))
+                }
+                EntryKind::Gitlink => {}
+            }
+            prefix.truncate(len);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// `<mode> <name>\0<id>` entries; `None` when the bytes are not a tree.
+fn parse_tree(mut data: &[u8], hash_len: usize) -> Option<Vec<TreeEntry>> {
+    let mut entries = Vec::new();
+    while !data.is_empty() {
+        let space = memchr::memchr(b' ', data)?;
+        let mode = &data[..space];
+        let rest = &data[space + 1..];
+        let nul = memchr::memchr(0, rest)?;
+        let name = &rest[..nul];
+        let id = rest.get(nul + 1..nul + 1 + hash_len)?;
+        let kind = match mode {
+            b"40000" | b"040000" => EntryKind::Tree,
+            b"160000" => EntryKind::Gitlink,
+            _ => EntryKind::Blob,
+        };
+        entries.push(TreeEntry {
+            name: name.into(),
+            kind,
+            id: ObjectId::try_from(id).ok()?,
+        });
+        data = &rest[nul + 1 + hash_len..];
+    }
+    Some(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_headers_give_tree_parents_and_author_time() {
+        let tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+        let parent = "0123456789abcdef0123456789abcdef01234567";
+        let text = format!(
+            "tree {tree}\nparent {parent}\nauthor A U <a@x> 1700000000 +0100\ncommitter C <c@x> 1800000000 +0000\n\nmsg\nparent nope\n"
+        );
+        let id = ObjectId::from_hex(parent.as_bytes()).unwrap();
+        let commit = parse_commit(id, text.as_bytes(), gix::hash::Kind::Sha1).unwrap();
+        assert_eq!(commit.tree.to_string(), tree);
+        assert_eq!(commit.parents.len(), 1);
+        assert_eq!(commit.time, 1_700_000_000);
+        assert!(parse_commit(id, b"not a commit", gix::hash::Kind::Sha1).is_none());
+    }
+
+    #[test]
+    fn trees_sort_directories_as_if_slashed() {
+        let entry = |name: &str, kind| TreeEntry {
+            name: name.as_bytes().into(),
+            kind,
+            id: gix::hash::Kind::Sha1.null(),
+        };
+        // git's order: "a.b" < "a/" (tree a) < "a0"
+        let file = entry("a.b", EntryKind::Blob);
+        let dir = entry("a", EntryKind::Tree);
+        let after = entry("a0", EntryKind::Blob);
+        assert!(file.cmp_git(&dir).is_lt());
+        assert!(dir.cmp_git(&after).is_lt());
+    }
+}
