@@ -167,20 +167,9 @@ fn image_targets() -> (Vec<Target>, Option<String>) {
     (targets, None)
 }
 
-/// The daemon's socket: `$DOCKER_HOST` when it is a `unix://` address, else the default.
-fn docker_socket() -> Result<PathBuf, String> {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host
-            .strip_prefix("unix://")
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("DOCKER_HOST={host} is not a unix:// socket")),
-        _ => Ok(PathBuf::from("/var/run/docker.sock")),
-    }
-}
-
 /// The local daemon's images by tag (by id when untagged), from `GET /images/json`.
 fn local_images() -> Result<Vec<String>, String> {
-    let socket = docker_socket()?;
+    let socket = crate::source::image::docker_socket()?;
     if !socket.exists() {
         return Err(format!("no Docker daemon socket at {}", socket.display()));
     }

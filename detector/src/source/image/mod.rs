@@ -19,7 +19,7 @@ mod overlay;
 mod store;
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeSet, HashMap},
     fs::File,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
@@ -28,6 +28,7 @@ use std::{
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
+pub use daemon::socket as docker_socket;
 pub use layout::Layout;
 
 use self::{
@@ -375,7 +376,6 @@ fn scan_image(
         .map(ImageConfig::layer_history)
         .unwrap_or_default();
     let mut overlay = Overlay::default();
-    let mut this_image: HashSet<&str> = HashSet::new();
     for (i, layer) in image.layers.iter().enumerate().rev() {
         let digest = &digests[i];
         let label = format!("{reference} layer {} ({})", i + 1, short(digest));
@@ -385,14 +385,11 @@ fn scan_image(
             .get(digest)
             .cloned();
         if let Some(changes) = known {
+            tracing::debug!(layer = %label, "already read in this run");
             overlay.apply(i, &changes);
             outcome.readable = true;
-            if this_image.insert(digest) {
-                tracing::debug!(layer = %label, "already read in this run");
-            }
             continue;
         }
-        this_image.insert(digest);
         let opened = match store.open(&layer.name) {
             Ok(Some(opened)) => opened,
             Ok(None) => {
