@@ -411,11 +411,18 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     assert_eq!(report["summary"]["keys"], 0);
     assert_eq!(report["summary"]["suppressed"], KEYS);
 
-    // A new high key fails `--fail-on high` but not `--fail-on critical`.
+    // A new high key fails `--fail-on high`; one marked `detector:allow` is not reported.
     let new = key("hf_", ALNUM, 34, 103);
+    let allowed = key("hf_", ALNUM, 34, 106);
     f.commit(
         "2024-04-01",
-        &[("config/settings.env", &format!("HF_TOKEN={new}\n"))],
+        &[
+            ("config/settings.env", &format!("HF_TOKEN={new}\n")),
+            (
+                "config/example.env",
+                &format!("HF_TOKEN={allowed} # detector:allow (documentation sample)\n"),
+            ),
+        ],
     );
     let output = f.scan(&["--baseline", &baseline_arg]);
     assert_eq!(output.status.code(), Some(1));
