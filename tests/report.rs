@@ -745,10 +745,14 @@ fn every_format_hides_secrets_and_sarif_validates() {
     assert!(md.contains("## MCP servers"));
 }
 
-/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error.
+/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error. Output
+/// goes to files (a DOM larger than a pipe's buffer must not stall it), and a browser that
+/// does not finish in two minutes is killed.
 fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
     let url = format!("file://{}{fragment}", file.display());
-    let output = Command::new("chromium")
+    let dom_path = profile.with_extension("dom");
+    let log_path = profile.with_extension("log");
+    let mut child = Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -763,12 +767,29 @@ fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
             "--dump-dom",
             &url,
         ])
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&dom_path).unwrap())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot run chromium ({e}): `cargo xtask setup` installs Debian's chromium")
         });
-    assert!(output.status.success(), "chromium: {}", stderr(&output));
-    (stdout(&output), stderr(&output))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let dom = fs::read_to_string(&dom_path).unwrap();
+    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.success(), "chromium {status}: {log}");
+    (dom, log)
 }
 
 #[test]
