@@ -147,9 +147,33 @@ pub struct ScanOptions {
     /// Rotation policy: a live key older than this is overdue.
     #[arg(long, default_value_t = 90, value_name = "N")]
     pub max_age_days: u64,
-    /// Skip files larger than this many bytes (outside archives).
-    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    /// Skip files larger than this (archives excepted: their limits are below); archive
+    /// members larger than this are skipped too. Sizes take K, M, G suffixes (powers of 1024).
+    #[arg(long, default_value = "50M", value_parser = parse_size, value_name = "SIZE")]
     pub max_file_size: u64,
+    /// dir: honour `.gitignore` files (off by default: ignored files are where secrets hide).
+    #[arg(long)]
+    pub respect_gitignore: bool,
+    /// dir: leave out paths matching this glob (gitignore syntax, relative to the scanned
+    /// directory; `node_modules`, `*.log`, `/build`). Repeatable. A `.detectorignore` file
+    /// (gitignore syntax) at the root or in any subdirectory excludes paths too.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Stop reading an archive (with everything nested in it) once it has expanded to this
+    /// many bytes; the stop is reported and the scan goes on.
+    #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
+    pub max_archive_bytes: u64,
+    /// Stop reading an archive once it has expanded to more than this many times its stored
+    /// size (checked after the first 4 MiB): decompression bombs.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_archive_ratio: u64,
+    /// Stop reading an archive after this many members (all nesting levels together).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_archive_members: u64,
+    /// Open archives nested this many levels deep (1: only archives found as files; 0: do
+    /// not open archives).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_archive_depth: usize,
     /// Skip git blobs larger than this many bytes (they are counted in the report).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_blob_size: u64,
@@ -158,6 +182,29 @@ pub struct ScanOptions {
     /// get the same fingerprint for the same key everywhere.
     #[arg(long, value_name = "FILE")]
     pub org_key_file: Option<PathBuf>,
+}
+
+/// `1048576`, `1024K`, `50M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 10),
+        Some('m') => (&lower[..lower.len() - 1], 20),
+        Some('g') => (&lower[..lower.len() - 1], 30),
+        Some('t') => (&lower[..lower.len() - 1], 40),
+        _ => (lower, 0),
+    };
+    let value: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 1048576, 512K, 50M, 1G)"))?;
+    value
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[derive(Args, Debug, Clone)]

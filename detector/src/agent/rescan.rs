@@ -39,6 +39,7 @@ impl Rescanner {
             options: SourceOptions {
                 max_file_size: 16 * 1024 * 1024,
                 max_blob_size: 16 * 1024 * 1024,
+                ..SourceOptions::default()
             },
         })
     }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{detect::value::ValueClass, detect::Severity, source::LocationKind};
+use crate::{
+    detect::value::ValueClass, detect::Severity, source::backup::Backup, source::LocationKind,
+};
 
 /// One exposed secret, with everywhere it was seen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,9 +220,25 @@ pub struct Location {
     pub archive: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// A backup copy (`kind`: leftover, chezmoi, yadm, stow, dotfiles, backup-directory,
+    /// archive), and the `original` path it stands for when its name tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable with
+    /// others in the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readable_by_others: Option<bool>,
     /// The host whose report named this location (set when reports of many hosts are merged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+}
+
+impl Location {
+    /// Can anyone but the owner read it? Sources that cannot tell leave the mode to say.
+    pub fn is_readable_by_others(&self) -> bool {
+        self.readable_by_others
+            .unwrap_or_else(|| self.mode.is_some_and(|mode| mode & 0o004 != 0))
+    }
 }
 
 /// A process that opened a file holding the key (from the agent's events).

@@ -20,7 +20,7 @@ use std::{
 use chrono::{DateTime, Utc};
 
 pub use access::AccessLog;
-pub use evidence::{findings, Finding, RuleRef, MCP_LITERAL_RULE};
+pub use evidence::{findings, Finding, RuleRef, FILE_LITERAL_RULE, MCP_LITERAL_RULE};
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
@@ -338,6 +338,10 @@ pub fn assess(key: &mut Key, max_age_days: u64) {
 fn violations(key: &Key) -> Vec<Violation> {
     let mut found = BTreeSet::new();
     for location in &key.locations {
+        // A backup (or archived copy) of an MCP config is still the config, in clear.
+        if location.mcp_server.is_some() {
+            found.insert(Violation::PlaintextInMcpConfig);
+        }
         match location.kind {
             LocationKind::McpConfig => {
                 found.insert(Violation::PlaintextInMcpConfig);
@@ -379,31 +383,19 @@ fn violations(key: &Key) -> Vec<Violation> {
     found.into_iter().collect()
 }
 
+/// Users other than the owner can read it (world-readable, or group-readable with others in
+/// the group, when the source can tell).
 fn is_world_readable(location: &Location) -> bool {
-    location.mode.is_some_and(|mode| mode & 0o004 != 0)
+    location.is_readable_by_others()
 }
 
-/// A copy made to keep, not to use: `*.bak`, `*~`, `*.orig`, inside a `backup` directory or
-/// an archive.
+/// A copy made to keep, not to use: what the source recognised as a backup (editor
+/// leftovers, dotfile managers' sources, archive members), or a path that names one (for
+/// sources that do not say, such as git trees and image layers).
 fn is_backup(location: &Location) -> bool {
-    if location.kind == LocationKind::ArchiveMember {
-        return true;
-    }
-    let path = location.path.to_string_lossy().to_ascii_lowercase();
-    let name = location
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    name.ends_with('~')
-        || [".bak", ".backup", ".orig", ".old", ".save", ".swp"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        || location.path.components().any(|c| {
-            let c = c.as_os_str().to_string_lossy().to_ascii_lowercase();
-            c == "backup" || c == "backups" || c.starts_with("backup-") || c.ends_with(".bak")
-        })
-        || path.contains("/.snapshots/")
+    location.backup.is_some()
+        || location.kind == LocationKind::ArchiveMember
+        || crate::source::backup::recognise(&location.path).is_some()
 }
 
 /// Concrete steps, most urgent first, after the seed's patterns: rotate, then revoke the old
@@ -477,7 +469,7 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                     .locations
                     .iter()
                     .filter(|l| is_world_readable(l))
-                    .map(|l| l.path.display().to_string())
+                    .map(|l| l.archive.as_ref().unwrap_or(&l.path).display().to_string())
                     .collect();
                 format!(
                     "Make the files private: chmod 600 {}",

@@ -60,6 +60,8 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
             deleted_in_layer: None,
             archive: None,
             member: None,
+            backup: None,
+            readable_by_others: None,
             host: None,
         },
         current: true,

@@ -23,7 +23,7 @@ use crate::{
     detect::{Engine, RuleSet},
     mcp::ParsedConfig,
     report::{self, baseline::Baseline, Report, TargetIssue, TargetReport, UnparsedConfig},
-    source::{self, Blob, Sink, SkipReason, SourceOptions, Target},
+    source::{self, archive::ArchiveLimits, Blob, Sink, SkipReason, SourceOptions, Target},
 };
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
@@ -72,6 +72,14 @@ pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<Exi
     let options = SourceOptions {
         max_file_size: args.max_file_size,
         max_blob_size: args.max_blob_size,
+        respect_gitignore: args.respect_gitignore,
+        excludes: args.exclude.clone(),
+        archive: ArchiveLimits {
+            max_bytes: args.max_archive_bytes,
+            max_ratio: args.max_archive_ratio,
+            max_members: args.max_archive_members,
+            max_depth: args.max_archive_depth,
+        },
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut assignments: Vec<Assignment> = Vec::new();
@@ -256,6 +264,7 @@ struct Collector<'a> {
     mcp_configs: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<Vec<TargetIssue>>,
+    repositories: Mutex<Vec<PathBuf>>,
     findings: Mutex<Vec<Finding>>,
     /// References in git blobs' slots: what may have replaced a key.
     assignments: Mutex<Vec<Assignment>>,
@@ -277,6 +286,7 @@ impl<'a> Collector<'a> {
             mcp_configs: AtomicU64::new(0),
             skipped: Mutex::default(),
             errors: Mutex::default(),
+            repositories: Mutex::default(),
             findings: Mutex::default(),
             assignments: Mutex::default(),
             configs: Mutex::default(),
@@ -298,6 +308,8 @@ impl<'a> Collector<'a> {
     ) {
         let mut errors = into_inner(self.errors);
         errors.sort();
+        let mut repositories = into_inner(self.repositories);
+        repositories.sort();
         let report = TargetReport {
             host: None,
             target: target.to_string(),
@@ -312,6 +324,7 @@ impl<'a> Collector<'a> {
             duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
             mcp_configs: self.mcp_configs.into_inner(),
             unparsed_configs: Vec::new(),
+            repositories,
             errors,
         };
         (
@@ -387,6 +400,11 @@ impl Sink for Collector<'_> {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         });
+    }
+
+    fn repository(&self, path: &Path) {
+        tracing::debug!(path = %path.display(), "git repository");
+        lock(&self.repositories).push(path.to_path_buf());
     }
 }
 

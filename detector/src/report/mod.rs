@@ -75,6 +75,10 @@ pub struct TargetReport {
     pub mcp_configs: u64,
     #[serde(default)]
     pub unparsed_configs: Vec<UnparsedConfig>,
+    /// Git repositories met in a directory walk: their internals were not read as files;
+    /// `git:PATH` (or `detector audit`) reads their history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<PathBuf>,
     #[serde(default)]
     pub errors: Vec<TargetIssue>,
 }

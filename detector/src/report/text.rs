@@ -294,6 +294,13 @@ fn describe_location(location: &Location) -> String {
     if let Some(member) = &location.member {
         text.push_str(&format!(" member {member}"));
     }
+    if let Some(backup) = &location.backup {
+        let kind = backup.kind.as_str();
+        match &backup.original {
+            Some(original) => text.push_str(&format!(" backup ({kind}) of {}", original.display())),
+            None => text.push_str(&format!(" backup ({kind})")),
+        }
+    }
     text
 }
 

@@ -1,9 +1,12 @@
 //! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp
 //! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
+pub mod archive;
+pub mod backup;
 pub mod fs;
 pub mod git;
 pub mod mcp;
+pub mod secret_file;
 
 use std::{
     fmt,
@@ -177,17 +180,25 @@ pub struct Provenance {
     pub layer_index: Option<usize>,
     pub archive: Option<PathBuf>,
     pub member: Option<String>,
+    /// A backup (editor leftover, dotfile manager's source, archive member), and the
+    /// original it stands for when its name tells.
+    pub backup: Option<backup::Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable
+    /// with others in the group); `None` when the source cannot tell.
+    pub readable_by_others: Option<bool>,
     /// A git blob: its id and the history that places it.
     pub git: Option<git::BlobRef>,
 }
 
-/// Bytes to scan and where they came from. An MCP client config also carries its parse, so
-/// that matches can be joined to the server and field that hold them.
-#[derive(Debug, Clone)]
+/// Bytes to scan and where they came from. An MCP client config also carries its parse, and
+/// a credential file its fields, so that matches can be joined to the server and field (or
+/// the file's field) that hold them.
+#[derive(Debug, Clone, Default)]
 pub struct Blob {
     pub bytes: Vec<u8>,
     pub provenance: Provenance,
     pub mcp: Option<Arc<ParsedConfig>>,
+    pub fields: Option<Arc<secret_file::SecretFile>>,
 }
 
 /// Why an object was not scanned (counted in the report, not an error).
@@ -215,14 +226,41 @@ pub trait Sink: Sync {
     fn skipped(&self, path: &Path, reason: SkipReason);
     /// An object that could not be read; the scan goes on.
     fn error(&self, path: &Path, reason: &str);
+    /// A git repository met in a directory walk: its internals are not read as files, its
+    /// history is the git source's to read.
+    fn repository(&self, _path: &Path) {}
 }
 
-/// Limits every source honours.
-#[derive(Debug, Clone, Copy)]
+/// The default of `--max-file-size`.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
+
+/// Limits and choices every source honours.
+#[derive(Debug, Clone)]
 pub struct SourceOptions {
+    /// Files larger than this (outside archives; members too, as they are held in memory)
+    /// are skipped.
     pub max_file_size: u64,
+    /// Directory walks honour `.gitignore` files (off by default: ignored files are where
+    /// secrets hide).
+    pub respect_gitignore: bool,
+    /// Globs (gitignore syntax) of paths a directory walk leaves out.
+    pub excludes: Vec<String>,
+    /// What an archive may expand to; `max_depth` 0 leaves archives closed.
+    pub archive: archive::ArchiveLimits,
     /// Git blobs larger than this are not read.
     pub max_blob_size: u64,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_blob_size: DEFAULT_MAX_FILE_SIZE,
+            respect_gitignore: false,
+            excludes: Vec::new(),
+            archive: archive::ArchiveLimits::default(),
+        }
+    }
 }
 
 /// A target that could not be read at all (its root is missing, unreadable, of the wrong

@@ -1,6 +1,7 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod dir;
 mod git;
 
 use clap::Subcommand;
@@ -24,6 +25,10 @@ pub enum Which {
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
     },
+    /// Directory scan of a large home-like tree with archives, built from the local crate
+    /// sources and /usr/share/doc (cached under target/bench-dir): ours, Kingfisher and
+    /// gitleaks, MB/s, peak memory, recall of planted keys.
+    Dir,
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
     OpenLoop {
@@ -36,6 +41,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
         Which::Git { commits, bytes } => git::run(commits, bytes),
+        Which::Dir => dir::run(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
             Ok(())
