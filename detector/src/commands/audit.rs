@@ -13,7 +13,7 @@ use super::{scan, EXIT_ERROR};
 use crate::{
     cli::AuditArgs,
     mcp::{self, Home},
-    source::{mcp::home_at, Target, TargetError},
+    source::{git, mcp::home_at, Target, TargetError},
 };
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +45,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .flat_map(|h| repositories_under(&h.dir))
         .collect();
-    let (git, git_note) = history_targets(&repositories);
+    let git = history_targets(&repositories);
     let git_count = git.len();
     targets.extend(git);
 
@@ -78,7 +78,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         image_count,
         if image_count == 1 { "" } else { "s" },
     );
-    for note in git_note.into_iter().chain(image_note) {
+    if let Some(note) = image_note {
         eprintln!("detector audit: {note}");
     }
     scan::run_targets(&targets, &args.scan)
@@ -90,11 +90,12 @@ pub fn repositories_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        if dir.join(".git").exists() {
+        if git::is_repository(&dir) {
             found.push(dir.clone());
-        } else if is_bare_repository(&dir) {
-            found.push(dir);
-            continue;
+            if !dir.join(".git").exists() {
+                // A bare repository: its insides are objects, not work trees.
+                continue;
+            }
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -110,35 +111,12 @@ pub fn repositories_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// `HEAD`, `objects/` and `refs/` side by side: a bare repository (or a `.git` directory).
-fn is_bare_repository(dir: &Path) -> bool {
-    dir.file_name().is_some_and(|n| n != ".git")
-        && dir.join("HEAD").is_file()
-        && dir.join("objects").is_dir()
-        && dir.join("refs").is_dir()
-}
-
-/// `git:` targets for the repositories, or a note when this build cannot read history (the
-/// work trees are still read by the homes' `dir:` targets).
-fn history_targets(repositories: &[PathBuf]) -> (Vec<Target>, Option<String>) {
-    let mut targets = Vec::new();
-    for repo in repositories {
-        match Target::parse(&format!("git:{}", repo.display())) {
-            Ok(target) => targets.push(target),
-            Err(TargetError::NotYetSupported { .. }) => {
-                return (
-                    Vec::new(),
-                    Some(format!(
-                        "{} git repositor{} found, but this build reads no git history (`git:`); their work trees are scanned as files",
-                        repositories.len(),
-                        if repositories.len() == 1 { "y" } else { "ies" }
-                    )),
-                )
-            }
-            Err(err) => tracing::debug!(repo = %repo.display(), %err, "not a git target"),
-        }
-    }
-    (targets, None)
+/// `git:` targets for the repositories.
+fn history_targets(repositories: &[PathBuf]) -> Vec<Target> {
+    repositories
+        .iter()
+        .map(|repo| Target::Git(repo.clone()))
+        .collect()
 }
 
 /// `docker:` targets for the local daemon's images, or a note saying why there are none.
