@@ -849,6 +849,13 @@ fn audit_scans_the_homes_it_is_given() {
     let f = fixture();
     let repo = f.home.join("work/api");
     write(&repo.join("README.md"), "api\n");
+    // Downloaded code in a tool's tree is left out unless asked for.
+    let vendored = key("ghp_", ALNUM, 36, 107);
+    write(
+        &f.home
+            .join(".cargo/registry/src/index/crate-1.0/tests/data.txt"),
+        &format!("token = \"{vendored}\"\n"),
+    );
     run_ok(Command::new("git").args(["init", "-q"]).current_dir(&repo));
     let home = f.home.display().to_string();
     let output = detector(
@@ -906,6 +913,23 @@ fn audit_scans_the_homes_it_is_given() {
     );
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
     assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
+
+    let all = detector(
+        &[
+            "audit",
+            "--home",
+            &home,
+            "--no-images",
+            "--all-files",
+            "--format",
+            "json",
+        ],
+        &f.root,
+        Some(ORG_KEY),
+    );
+    let all = json(&all);
+    assert_eq!(all["keys"].as_array().unwrap().len(), KEYS + 1);
+    key_by(&all, &fingerprint(ORG_KEY.as_bytes(), &vendored));
 
     let missing = f.path("nobody");
     let output = detector(

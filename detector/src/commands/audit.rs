@@ -9,12 +9,39 @@ use std::{
     time::Duration,
 };
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
 use super::{scan, EXIT_ERROR};
 use crate::{
     cli::AuditArgs,
     mcp::{self, Home},
     source::{git, mcp::home_at, Target, TargetError},
 };
+
+/// Trees that tools manage inside a home (gitignore syntax, from the home): downloaded
+/// toolchains, package registries and build caches. Gigabytes of text that no person writes a
+/// key into, left out of the homes' walks unless `--all-files`. The credentials these tools
+/// keep (`.cargo/credentials.toml`, `.npmrc`, `.docker/config.json`, `.cache/huggingface`) sit
+/// outside them and are still read.
+pub const TOOL_TREES: &[&str] = &[
+    "/.rustup/toolchains/",
+    "/.rustup/downloads/",
+    "/.cargo/registry/",
+    "/.cargo/git/",
+    "/.pyenv/versions/",
+    "/.nvm/versions/",
+    "/.npm/_cacache/",
+    "/.cache/pip/",
+    "/.cache/go-build/",
+    "/.cache/yarn/",
+    "/.cache/ms-playwright/",
+    "/go/pkg/mod/",
+    "/.m2/repository/",
+    "/.gradle/caches/",
+    "/.vscode-server/bin/",
+    "/.cursor-server/bin/",
+    "node_modules/",
+];
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let homes: Vec<Home> = if args.homes.is_empty() {
@@ -43,7 +70,10 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 
     let repositories: Vec<PathBuf> = homes
         .iter()
-        .flat_map(|h| repositories_under(&h.dir))
+        .flat_map(|h| {
+            let skip = (!args.all_files).then(|| tool_trees(&h.dir));
+            repositories_under(&h.dir, skip.as_ref())
+        })
         .collect();
     let git = history_targets(&repositories);
     let git_count = git.len();
@@ -81,15 +111,40 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(note) = image_note {
         eprintln!("detector audit: {note}");
     }
-    scan::run_targets(&targets, &args.scan)
+    if !args.all_files {
+        eprintln!(
+            "detector audit: tool-managed trees (toolchains, package caches, node_modules) left out; --all-files reads them"
+        );
+    }
+    let mut options = args.scan.clone();
+    if !args.all_files {
+        options
+            .exclude
+            .extend(TOOL_TREES.iter().map(|t| t.to_string()));
+    }
+    scan::run_targets(&targets, &options)
+}
+
+/// [`TOOL_TREES`] under `home`, as a matcher.
+fn tool_trees(home: &Path) -> Gitignore {
+    let mut builder = GitignoreBuilder::new(home);
+    for tree in TOOL_TREES {
+        // The patterns are constants, tested below.
+        let _ = builder.add_line(None, tree);
+    }
+    builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
 /// Work trees (a `.git` directory or file) and bare repositories under `dir`, not following
-/// symlinks, never entering a `.git` directory or a bare repository.
-pub fn repositories_under(dir: &Path) -> Vec<PathBuf> {
+/// symlinks, never entering a `.git` directory, a bare repository or a directory `skip`
+/// matches.
+pub fn repositories_under(dir: &Path, skip: Option<&Gitignore>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
+        if skip.is_some_and(|s| s.matched(&dir, true).is_ignore()) {
+            continue;
+        }
         if git::is_repository(&dir) {
             found.push(dir.clone());
             if !dir.join(".git").exists() {
@@ -226,7 +281,8 @@ mod tests {
         std::fs::create_dir_all(home.join("mirror.git/refs")).unwrap();
         std::fs::write(home.join("mirror.git/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::fs::create_dir_all(home.join("notes")).unwrap();
-        let found = repositories_under(home);
+        std::fs::create_dir_all(home.join(".cargo/git/checkouts/dep/.git")).unwrap();
+        let found = repositories_under(home, Some(&tool_trees(home)));
         assert_eq!(
             found,
             [
@@ -235,6 +291,26 @@ mod tests {
                 home.join("src/app/vendor/lib")
             ]
         );
+    }
+
+    #[test]
+    fn tool_trees_are_valid_globs() {
+        let home = Path::new("/home/al");
+        let mut builder = GitignoreBuilder::new(home);
+        for tree in TOOL_TREES {
+            builder.add_line(None, tree).unwrap();
+        }
+        let trees = builder.build().unwrap();
+        assert!(trees
+            .matched("/home/al/.rustup/toolchains", true)
+            .is_ignore());
+        assert!(trees
+            .matched("/home/al/work/app/node_modules", true)
+            .is_ignore());
+        assert!(!trees.matched("/home/al/.cargo", true).is_ignore());
+        assert!(!trees
+            .matched("/home/al/.cache/huggingface", true)
+            .is_ignore());
     }
 
     #[test]
