@@ -411,11 +411,18 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     assert_eq!(report["summary"]["keys"], 0);
     assert_eq!(report["summary"]["suppressed"], KEYS);
 
-    // A new high key fails `--fail-on high` but not `--fail-on critical`.
+    // A new high key fails `--fail-on high`; one marked `detector:allow` is not reported.
     let new = key("hf_", ALNUM, 34, 103);
+    let allowed = key("hf_", ALNUM, 34, 106);
     f.commit(
         "2024-04-01",
-        &[("config/settings.env", &format!("HF_TOKEN={new}\n"))],
+        &[
+            ("config/settings.env", &format!("HF_TOKEN={new}\n")),
+            (
+                "config/example.env",
+                &format!("HF_TOKEN={allowed} # detector:allow (documentation sample)\n"),
+            ),
+        ],
     );
     let output = f.scan(&["--baseline", &baseline_arg]);
     assert_eq!(output.status.code(), Some(1));
@@ -738,10 +745,14 @@ fn every_format_hides_secrets_and_sarif_validates() {
     assert!(md.contains("## MCP servers"));
 }
 
-/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error.
+/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error. Output
+/// goes to files (a DOM larger than a pipe's buffer must not stall it), and a browser that
+/// does not finish in two minutes is killed.
 fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
     let url = format!("file://{}{fragment}", file.display());
-    let output = Command::new("chromium")
+    let dom_path = profile.with_extension("dom");
+    let log_path = profile.with_extension("log");
+    let mut child = Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -756,12 +767,29 @@ fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
             "--dump-dom",
             &url,
         ])
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&dom_path).unwrap())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot run chromium ({e}): `cargo xtask setup` installs Debian's chromium")
         });
-    assert!(output.status.success(), "chromium: {}", stderr(&output));
-    (stdout(&output), stderr(&output))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let dom = fs::read_to_string(&dom_path).unwrap();
+    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.success(), "chromium {status}: {log}");
+    (dom, log)
 }
 
 #[test]
@@ -821,6 +849,13 @@ fn audit_scans_the_homes_it_is_given() {
     let f = fixture();
     let repo = f.home.join("work/api");
     write(&repo.join("README.md"), "api\n");
+    // Downloaded code in a tool's tree is left out unless asked for.
+    let vendored = key("ghp_", ALNUM, 36, 107);
+    write(
+        &f.home
+            .join(".cargo/registry/src/index/crate-1.0/tests/data.txt"),
+        &format!("token = \"{vendored}\"\n"),
+    );
     run_ok(Command::new("git").args(["init", "-q"]).current_dir(&repo));
     let home = f.home.display().to_string();
     let output = detector(
@@ -878,6 +913,23 @@ fn audit_scans_the_homes_it_is_given() {
     );
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
     assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
+
+    let all = detector(
+        &[
+            "audit",
+            "--home",
+            &home,
+            "--no-images",
+            "--all-files",
+            "--format",
+            "json",
+        ],
+        &f.root,
+        Some(ORG_KEY),
+    );
+    let all = json(&all);
+    assert_eq!(all["keys"].as_array().unwrap().len(), KEYS + 1);
+    key_by(&all, &fingerprint(ORG_KEY.as_bytes(), &vendored));
 
     let missing = f.path("nobody");
     let output = detector(

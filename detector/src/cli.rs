@@ -113,6 +113,11 @@ pub struct AuditArgs {
     /// Leave out the local Docker daemon's images.
     #[arg(long)]
     pub no_images: bool,
+    /// Walk the homes' tool-managed trees too (toolchains, package registries and caches such
+    /// as `.rustup/toolchains`, `.cargo/registry`, `node_modules`), which are left out by
+    /// default: gigabytes of downloaded code, and no place a person keeps a key.
+    #[arg(long)]
+    pub all_files: bool,
     /// More targets to scan with the host's (as for `detector scan`).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,

@@ -9,12 +9,39 @@ use std::{
     time::Duration,
 };
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
 use super::{scan, EXIT_ERROR};
 use crate::{
     cli::AuditArgs,
     mcp::{self, Home},
-    source::{mcp::home_at, Target, TargetError},
+    source::{git, mcp::home_at, Target, TargetError},
 };
+
+/// Trees that tools manage inside a home (gitignore syntax, from the home): downloaded
+/// toolchains, package registries and build caches. Gigabytes of text that no person writes a
+/// key into, left out of the homes' walks unless `--all-files`. The credentials these tools
+/// keep (`.cargo/credentials.toml`, `.npmrc`, `.docker/config.json`, `.cache/huggingface`) sit
+/// outside them and are still read.
+pub const TOOL_TREES: &[&str] = &[
+    "/.rustup/toolchains/",
+    "/.rustup/downloads/",
+    "/.cargo/registry/",
+    "/.cargo/git/",
+    "/.pyenv/versions/",
+    "/.nvm/versions/",
+    "/.npm/_cacache/",
+    "/.cache/pip/",
+    "/.cache/go-build/",
+    "/.cache/yarn/",
+    "/.cache/ms-playwright/",
+    "/go/pkg/mod/",
+    "/.m2/repository/",
+    "/.gradle/caches/",
+    "/.vscode-server/bin/",
+    "/.cursor-server/bin/",
+    "node_modules/",
+];
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let homes: Vec<Home> = if args.homes.is_empty() {
@@ -43,9 +70,12 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 
     let repositories: Vec<PathBuf> = homes
         .iter()
-        .flat_map(|h| repositories_under(&h.dir))
+        .flat_map(|h| {
+            let skip = (!args.all_files).then(|| tool_trees(&h.dir));
+            repositories_under(&h.dir, skip.as_ref())
+        })
         .collect();
-    let (git, git_note) = history_targets(&repositories);
+    let git = history_targets(&repositories);
     let git_count = git.len();
     targets.extend(git);
 
@@ -78,23 +108,49 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         image_count,
         if image_count == 1 { "" } else { "s" },
     );
-    for note in git_note.into_iter().chain(image_note) {
+    if let Some(note) = image_note {
         eprintln!("detector audit: {note}");
     }
-    scan::run_targets(&targets, &args.scan)
+    if !args.all_files {
+        eprintln!(
+            "detector audit: tool-managed trees (toolchains, package caches, node_modules) left out; --all-files reads them"
+        );
+    }
+    let mut options = args.scan.clone();
+    if !args.all_files {
+        options
+            .exclude
+            .extend(TOOL_TREES.iter().map(|t| t.to_string()));
+    }
+    scan::run_targets(&targets, &options)
+}
+
+/// [`TOOL_TREES`] under `home`, as a matcher.
+fn tool_trees(home: &Path) -> Gitignore {
+    let mut builder = GitignoreBuilder::new(home);
+    for tree in TOOL_TREES {
+        // The patterns are constants, tested below.
+        let _ = builder.add_line(None, tree);
+    }
+    builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
 /// Work trees (a `.git` directory or file) and bare repositories under `dir`, not following
-/// symlinks, never entering a `.git` directory or a bare repository.
-pub fn repositories_under(dir: &Path) -> Vec<PathBuf> {
+/// symlinks, never entering a `.git` directory, a bare repository or a directory `skip`
+/// matches.
+pub fn repositories_under(dir: &Path, skip: Option<&Gitignore>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        if dir.join(".git").exists() {
-            found.push(dir.clone());
-        } else if is_bare_repository(&dir) {
-            found.push(dir);
+        if skip.is_some_and(|s| s.matched(&dir, true).is_ignore()) {
             continue;
+        }
+        if git::is_repository(&dir) {
+            found.push(dir.clone());
+            if !dir.join(".git").exists() {
+                // A bare repository: its insides are objects, not work trees.
+                continue;
+            }
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -110,35 +166,12 @@ pub fn repositories_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// `HEAD`, `objects/` and `refs/` side by side: a bare repository (or a `.git` directory).
-fn is_bare_repository(dir: &Path) -> bool {
-    dir.file_name().is_some_and(|n| n != ".git")
-        && dir.join("HEAD").is_file()
-        && dir.join("objects").is_dir()
-        && dir.join("refs").is_dir()
-}
-
-/// `git:` targets for the repositories, or a note when this build cannot read history (the
-/// work trees are still read by the homes' `dir:` targets).
-fn history_targets(repositories: &[PathBuf]) -> (Vec<Target>, Option<String>) {
-    let mut targets = Vec::new();
-    for repo in repositories {
-        match Target::parse(&format!("git:{}", repo.display())) {
-            Ok(target) => targets.push(target),
-            Err(TargetError::NotYetSupported { .. }) => {
-                return (
-                    Vec::new(),
-                    Some(format!(
-                        "{} git repositor{} found, but this build reads no git history (`git:`); their work trees are scanned as files",
-                        repositories.len(),
-                        if repositories.len() == 1 { "y" } else { "ies" }
-                    )),
-                )
-            }
-            Err(err) => tracing::debug!(repo = %repo.display(), %err, "not a git target"),
-        }
-    }
-    (targets, None)
+/// `git:` targets for the repositories.
+fn history_targets(repositories: &[PathBuf]) -> Vec<Target> {
+    repositories
+        .iter()
+        .map(|repo| Target::Git(repo.clone()))
+        .collect()
 }
 
 /// `docker:` targets for the local daemon's images, or a note saying why there are none.
@@ -237,7 +270,8 @@ mod tests {
         std::fs::create_dir_all(home.join("mirror.git/refs")).unwrap();
         std::fs::write(home.join("mirror.git/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::fs::create_dir_all(home.join("notes")).unwrap();
-        let found = repositories_under(home);
+        std::fs::create_dir_all(home.join(".cargo/git/checkouts/dep/.git")).unwrap();
+        let found = repositories_under(home, Some(&tool_trees(home)));
         assert_eq!(
             found,
             [
@@ -246,6 +280,26 @@ mod tests {
                 home.join("src/app/vendor/lib")
             ]
         );
+    }
+
+    #[test]
+    fn tool_trees_are_valid_globs() {
+        let home = Path::new("/home/al");
+        let mut builder = GitignoreBuilder::new(home);
+        for tree in TOOL_TREES {
+            builder.add_line(None, tree).unwrap();
+        }
+        let trees = builder.build().unwrap();
+        assert!(trees
+            .matched("/home/al/.rustup/toolchains", true)
+            .is_ignore());
+        assert!(trees
+            .matched("/home/al/work/app/node_modules", true)
+            .is_ignore());
+        assert!(!trees.matched("/home/al/.cargo", true).is_ignore());
+        assert!(!trees
+            .matched("/home/al/.cache/huggingface", true)
+            .is_ignore());
     }
 
     #[test]
