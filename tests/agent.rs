@@ -164,10 +164,11 @@ impl Agent {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events.jsonl");
         let mut command = Command::new(DETECTOR);
+        // One file: rotation has tests of its own (agent_log.rs).
         command
             .arg("agent")
             .args(options)
-            .arg("--events")
+            .args(["--rotate-size", "0", "--events"])
             .arg(&events);
         if !watch.is_empty() {
             command.arg("--watch").args(watch);

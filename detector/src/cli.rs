@@ -19,6 +19,9 @@ pub enum Command {
     /// Scan targets (dir:, file:, git:, docker:, docker-archive:, oci-dir:, oci-archive:, mcp:)
     /// and write one report grouped by key.
     Scan(ScanArgs),
+    /// Audit this host: every home's MCP configs, the homes as directories, the git
+    /// repositories found in them and the local Docker images, in one report.
+    Audit(AuditArgs),
     /// Load the eBPF programs and log every open of a watched file, with the process identity.
     Agent(AgentArgs),
     /// List or check detection rules.
@@ -26,11 +29,57 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work with saved JSON reports: merge many hosts' reports into one, or render one again.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Work with the agent's event logs.
     Log {
         #[command(subcommand)]
         command: LogCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Join reports of many hosts and CI jobs into one org-wide map: a key shared across
+    /// reports (same fingerprint, same org key) becomes one entry with every location, and
+    /// its status is recomputed (live anywhere is live).
+    Merge {
+        /// Reports saved with `--format json`.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Rotation policy for the merged keys' `overdue`.
+        #[arg(long, default_value_t = 90, value_name = "N")]
+        max_age_days: u64,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Render a saved JSON report in another format.
+    Render {
+        /// A report saved with `--format json`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+}
+
+/// Baseline and failure threshold for commands that read saved reports.
+#[derive(Args, Debug, Clone)]
+pub struct GateArgs {
+    /// Leave out the keys of this baseline (or saved report), counting them as suppressed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Exit 1 when a key at or above this severity remains (default: exit 0 whatever the
+    /// report holds).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,11 +96,54 @@ pub enum LogCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, or a bare path.
+    /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, `docker:NAME[:TAG]`,
+    /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Audit these home directories instead of every home on the host (when root) or
+    /// `$HOME`. Repeatable.
+    #[arg(long = "home", value_name = "DIR")]
+    pub homes: Vec<PathBuf>,
+    /// Leave out the local Docker daemon's images.
+    #[arg(long)]
+    pub no_images: bool,
+    /// Walk the homes' tool-managed trees too (toolchains, package registries and caches such
+    /// as `.rustup/toolchains`, `.cargo/registry`, `node_modules`), which are left out by
+    /// default: gigabytes of downloaded code, and no place a person keeps a key.
+    #[arg(long)]
+    pub all_files: bool,
+    /// More targets to scan with the host's (as for `detector scan`).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+/// What `scan` and `audit` share: output, rules, policy, baseline, access logs.
+#[derive(Args, Debug, Clone)]
+pub struct ScanOptions {
+    #[command(flatten)]
     pub output: OutputArgs,
+    /// Print secrets in clear. Off by default: reports carry fingerprints and redacted previews.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Agent events (JSON lines, `detector agent --events`) to join: each key lists the
+    /// processes that opened a file holding it. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Vec<PathBuf>,
+    /// Leave out the keys of this baseline (or saved JSON report): they are counted in
+    /// `summary.suppressed` and never fail the run.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record every key of this run (by fingerprint) as a baseline in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
     /// A directory of extra rule files (*.toml), added to the built-in rules.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
@@ -61,12 +153,40 @@ pub struct ScanArgs {
     /// Rotation policy: a live key older than this is overdue.
     #[arg(long, default_value_t = 90, value_name = "N")]
     pub max_age_days: u64,
-    /// Skip files larger than this many bytes (outside archives).
-    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    /// Skip files larger than this (archives excepted: their limits are below); archive
+    /// members larger than this are skipped too. Sizes take K, M, G suffixes (powers of 1024).
+    #[arg(long, default_value = "50M", value_parser = parse_size, value_name = "SIZE")]
     pub max_file_size: u64,
+    /// dir: honour `.gitignore` files (off by default: ignored files are where secrets hide).
+    #[arg(long)]
+    pub respect_gitignore: bool,
+    /// dir: leave out paths matching this glob (gitignore syntax, relative to the scanned
+    /// directory; `node_modules`, `*.log`, `/build`). Repeatable. A `.detectorignore` file
+    /// (gitignore syntax) at the root or in any subdirectory excludes paths too.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Stop reading an archive (with everything nested in it) once it has expanded to this
+    /// many bytes; the stop is reported and the scan goes on.
+    #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
+    pub max_archive_bytes: u64,
+    /// Stop reading an archive once it has expanded to more than this many times its stored
+    /// size (checked after the first 4 MiB): decompression bombs.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_archive_ratio: u64,
+    /// Stop reading an archive after this many members (all nesting levels together).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_archive_members: u64,
+    /// Open archives nested this many levels deep (1: only archives found as files; 0: do
+    /// not open archives).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_archive_depth: usize,
     /// Skip git blobs larger than this many bytes (they are counted in the report).
     #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
     pub max_blob_size: u64,
+    /// Images: scan only the image of this platform in a multi-platform index (default:
+    /// every image).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     /// Scanning threads (default: one per CPU core).
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
@@ -77,6 +197,29 @@ pub struct ScanArgs {
     pub org_key_file: Option<PathBuf>,
 }
 
+/// `1048576`, `1024K`, `50M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 10),
+        Some('m') => (&lower[..lower.len() - 1], 20),
+        Some('g') => (&lower[..lower.len() - 1], 30),
+        Some('t') => (&lower[..lower.len() - 1], 40),
+        _ => (lower, 0),
+    };
+    let value: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 1048576, 512K, 50M, 1G)"))?;
+    value
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Report format (default: text on a terminal, json in a pipe or file).
@@ -85,15 +228,20 @@ pub struct OutputArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Print secrets in clear. Off by default: reports carry fingerprints and redacted previews.
-    #[arg(long)]
-    pub show_secrets: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Grouped by key, coloured on a terminal.
     Text,
+    /// The v1 report (`schema/report-v1.json`): what merge, render and baselines read.
     Json,
+    /// SARIF 2.1.0 for code scanning (GitHub).
+    Sarif,
+    /// For pull-request comments and audit binders.
+    Markdown,
+    /// One self-contained page with charts, timelines and filters.
+    Html,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,6 +8,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => detector::commands::scan::run(&args),
+        Command::Audit(args) => detector::commands::audit::run(&args),
+        Command::Report { command } => detector::commands::report::run(&command),
         Command::Agent(args) => detector::commands::agent::run(&args),
         Command::Rules { command } => detector::commands::rules::run(&command),
         Command::Log { command } => detector::commands::log::run(&command),

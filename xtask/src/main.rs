@@ -23,9 +23,10 @@ enum Task {
     BuildEbpf,
     /// Setup, then formatting, clippy and every test (kernel and Docker tests included).
     Test,
-    /// Setup, then run `detector agent` on this host's MCP client configs.
+    /// Setup, then the main job: `detector audit` of this host (every home's MCP configs, the
+    /// homes, their git repositories, local Docker images), one report grouped by key.
     Run {
-        /// Extra arguments for `detector agent`.
+        /// Extra arguments for `detector audit` (e.g. `--format html -o audit.html`).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -52,8 +53,13 @@ fn main() -> Result<()> {
             setup::setup()?;
             build(&["build", "--release"])?;
             let mut cmd = Command::new("target/release/detector");
-            cmd.arg("agent").args(args);
-            run(&mut cmd)
+            cmd.arg("audit").args(args);
+            // Exit code 1 means keys were found: the report is the result, not a failure.
+            let status = cmd.status().context("cannot run detector audit")?;
+            match status.code() {
+                Some(0) | Some(1) => Ok(()),
+                _ => bail!("detector audit failed: {status}"),
+            }
         }
         Task::Bench {
             which: which @ bench::Which::OpenLoop { .. },

@@ -9,7 +9,8 @@ use crate::{command_ok, run};
 
 /// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
 /// (git, a Docker engine, busybox for image rootfs, rsyslog as a real syslog collector,
-/// systemd-analyze for the unit file), and the peers the benchmarks compare with.
+/// systemd-analyze for the unit file, headless Chromium for the HTML report), and the peers
+/// the benchmarks compare with.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -25,6 +26,7 @@ const PACKAGES: &[&str] = &[
     "python3-venv",
     "rsyslog",
     "systemd",
+    "chromium",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -84,7 +84,7 @@ impl LiveFiles {
             }
             if live.watch.contains_path(&path) {
                 let contents = live.rescanner.scan(&path);
-                live.contents.insert(path, contents);
+                live.remember(path, contents);
             }
         }
         live.refresh_servers();
@@ -225,12 +225,10 @@ impl LiveFiles {
         } else {
             Contents::default()
         };
-        let before = if exists {
-            self.contents.insert(path.to_path_buf(), now.clone())
-        } else {
-            self.contents.remove(path)
+        let before = self.contents.remove(path).unwrap_or_default();
+        if exists {
+            self.remember(path.to_path_buf(), now.clone());
         }
-        .unwrap_or_default();
         if !before.servers.is_empty() || !now.servers.is_empty() {
             self.refresh_servers();
         }
@@ -259,12 +257,24 @@ impl LiveFiles {
         }))
     }
 
+    /// Keeps what a file holds; most watched files hold no key and no server, and cost nothing.
+    fn remember(&mut self, path: PathBuf, contents: Contents) {
+        if !contents.fingerprints.is_empty() || !contents.servers.is_empty() {
+            self.contents.insert(path, contents);
+        }
+    }
+
     fn refresh_servers(&mut self) {
         self.servers = self
             .contents
             .values()
             .flat_map(|c| c.servers.iter().cloned())
             .collect();
+    }
+
+    /// Frees what only re-scans need (the agent calls this when it has been quiet).
+    pub fn release_idle_memory(&self) {
+        self.rescanner.release();
     }
 
     /// A command line fit for the log (secrets redacted).

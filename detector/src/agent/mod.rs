@@ -15,7 +15,7 @@ pub mod sink;
 pub mod watch;
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     fs,
     path::PathBuf,
     time::{Duration, Instant},
@@ -34,7 +34,7 @@ use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 use self::{
     event::{Gap, Heartbeat, Open, Ready, Record},
     live::LiveFiles,
-    policy::{Policy, Reader},
+    policy::{Policy, Reader, Verdict},
     process::ProcessTable,
     rescan::Rescanner,
     sink::Sink,
@@ -162,8 +162,9 @@ pub fn run(options: Options) -> Result<()> {
         programs.push(format!("{name} ({})", attach.describe()));
     }
 
-    // Parsing BTF and seeding the process table leave megabytes of freed heap behind; give
-    // them back, since this process is meant to sit idle for days.
+    // Parsing BTF, seeding the process table and the baseline scan leave megabytes of freed
+    // heap behind; give them back, since this process is meant to sit idle for days.
+    files.release_idle_memory();
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -171,6 +172,7 @@ pub fn run(options: Options) -> Result<()> {
         .build()
         .context("cannot start the event loop")?;
     let mut agent = Agent {
+        views: HashMap::new(),
         ebpf: None,
         sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
@@ -196,6 +198,9 @@ pub fn run(options: Options) -> Result<()> {
         not_watched,
     };
     agent.sink.write(Utc::now(), &Record::Ready(ready))?;
+    // The ready record of a large watch set is big; give its memory back too.
+    // SAFETY: as above.
+    unsafe { libc::malloc_trim(0) };
     agent.sink.flush()?;
     agent.canary.probe();
 
@@ -347,6 +352,7 @@ impl LostCounters {
 }
 
 struct Agent {
+    views: HashMap<u32, ProcessView>,
     /// The loaded programs; dropping it detaches them (the maps were taken out and live on).
     ebpf: Option<Ebpf>,
     sink: Sink,
@@ -416,6 +422,8 @@ impl Agent {
                 }
                 _ = &mut settle, if !changed.is_empty() => {
                     let records = self.files.changed(std::mem::take(&mut changed))?;
+                    // Configured servers may have changed: who is which server, again.
+                    self.views.clear();
                     for record in records {
                         self.sink.write(Utc::now(), &Record::ConfigChange(record))?;
                     }
@@ -430,6 +438,10 @@ impl Agent {
                 _ = heartbeat.tick() => {
                     self.check_lost()?;
                     self.processes.collect_garbage();
+                    self.views.clear();
+                    self.files.release_idle_memory();
+                    // SAFETY: malloc_trim only releases free memory.
+                    unsafe { libc::malloc_trim(0) };
                     self.heartbeat(false)?;
                     self.canary.probe();
                 }
@@ -509,16 +521,19 @@ impl Agent {
                     let filename = c_string(&exec.filename);
                     let args = &exec.args[..(exec.args_len as usize).min(exec.args.len())];
                     self.processes.exec(exec.tgid, exec.ppid, &filename, args);
+                    self.views.remove(&exec.tgid);
                 }
             }
             kind::FORK => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.fork(task.tgid, task.arg);
+                    self.views.remove(&task.arg);
                 }
             }
             kind::EXIT => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.exit(task.tgid);
+                    self.views.remove(&task.tgid);
                 }
             }
             other => tracing::warn!("unknown record kind {other} from the kernel"),
@@ -544,22 +559,14 @@ impl Agent {
             watched.group,
             watched.mcp_client.clone(),
         );
-        let lineage: Vec<(String, Vec<String>)> = self
-            .processes
-            .lineage(open.tgid)
-            .into_iter()
-            .map(|(_, p)| (p.exe, p.cmdline))
-            .collect();
-        let (exe, cmdline) = lineage.first().cloned().unwrap_or_default();
-        let verdict = self.files.verdict(
-            group,
-            &Reader {
-                exe: &exe,
-                parent_exe: lineage.get(1).map(|(exe, _)| exe.as_str()),
-                cmdline: &cmdline,
-            },
+        let view = self.view(open.tgid, group);
+        let (exe, cmdline, ancestry, verdict, mcp_server) = (
+            view.exe.clone(),
+            view.cmdline.clone(),
+            view.ancestry.clone(),
+            view.verdicts[&group].clone(),
+            view.mcp_server.clone(),
         );
-        let mcp_server = self.files.server_of(&lineage).map(|s| s.name.clone());
         let record = Open {
             file,
             dev: dev_string(open.key.dev),
@@ -578,8 +585,8 @@ impl Agent {
             gid: open.gid,
             comm: c_string(&open.comm[..COMM_LEN]),
             exe,
-            cmdline: self.files.scrub(&cmdline),
-            ancestry: self.processes.ancestry(open.tgid),
+            cmdline,
+            ancestry,
             cgroup_id: open.cgroup_id,
             verdict: if verdict.allowed { "allow" } else { "alert" },
             policy_rule: Some(verdict.rule),
@@ -592,6 +599,58 @@ impl Agent {
             &Record::Open(Box::new(record)),
         )
     }
+}
+
+impl Agent {
+    /// Who a process is, as the log shows it: worked out once per process (a burst of opens
+    /// by one process costs one lineage walk, one scrub and one policy decision per group),
+    /// forgotten when it execs or exits.
+    fn view(&mut self, pid: u32, group: Option<usize>) -> &ProcessView {
+        if !self.views.contains_key(&pid) {
+            let lineage: Vec<(String, Vec<String>)> = self
+                .processes
+                .lineage(pid)
+                .into_iter()
+                .map(|(_, p)| (p.exe, p.cmdline))
+                .collect();
+            let (exe, cmdline) = lineage.first().cloned().unwrap_or_default();
+            let view = ProcessView {
+                cmdline: self.files.scrub(&cmdline),
+                ancestry: self.processes.ancestry(pid),
+                mcp_server: self.files.server_of(&lineage).map(|s| s.name.clone()),
+                exe,
+                raw_cmdline: cmdline,
+                parent_exe: lineage.get(1).map(|(exe, _)| exe.clone()),
+                verdicts: HashMap::new(),
+            };
+            self.views.insert(pid, view);
+        }
+        let view = self.views.get_mut(&pid).expect("inserted above");
+        if !view.verdicts.contains_key(&group) {
+            let verdict = self.files.verdict(
+                group,
+                &Reader {
+                    exe: &view.exe,
+                    parent_exe: view.parent_exe.as_deref(),
+                    cmdline: &view.raw_cmdline,
+                },
+            );
+            view.verdicts.insert(group, verdict);
+        }
+        view
+    }
+}
+
+/// What the log says about a process (see [`Agent::view`]).
+struct ProcessView {
+    exe: String,
+    /// With secrets redacted.
+    cmdline: Vec<String>,
+    raw_cmdline: Vec<String>,
+    parent_exe: Option<String>,
+    ancestry: Vec<process::Ancestor>,
+    mcp_server: Option<String>,
+    verdicts: HashMap<Option<usize>, Verdict>,
 }
 
 fn read_record<T: Copy>(bytes: &[u8]) -> Option<T> {

@@ -1,6 +1,6 @@
 //! Re-scanning a watched file when it changes, with the scanner's own pipeline (source → detect
 //! → audit findings), so the agent and `detector scan` agree on what is a key.
-use std::{collections::BTreeSet, path::Path, sync::Mutex};
+use std::{cell::RefCell, collections::BTreeSet, path::Path, sync::Mutex};
 
 use anyhow::Result;
 
@@ -21,22 +21,41 @@ pub struct Contents {
     pub error: Option<String>,
 }
 
+/// Holds the engine only while it is in use: compiled rules cost megabytes and an idle agent
+/// should not, and building them again takes tens of milliseconds.
 pub struct Rescanner {
-    engine: Engine,
+    engine: RefCell<Option<Engine>>,
     org_key: OrgKey,
     options: SourceOptions,
 }
 
 impl Rescanner {
     pub fn new(org_key: OrgKey) -> Result<Rescanner> {
+        // Built once now, so that bad rules fail the start rather than the first re-scan.
+        let engine = Engine::new(RuleSet::builtin()?)?;
         Ok(Rescanner {
-            engine: Engine::new(RuleSet::builtin()?)?,
+            engine: RefCell::new(Some(engine)),
             org_key,
             options: SourceOptions {
                 max_file_size: 16 * 1024 * 1024,
                 max_blob_size: 16 * 1024 * 1024,
+                ..SourceOptions::default()
             },
         })
+    }
+
+    fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        let mut slot = self.engine.borrow_mut();
+        let engine = slot.get_or_insert_with(|| {
+            Engine::new(RuleSet::builtin().expect("built-in rules load (checked at start)"))
+                .expect("built-in rules compile (checked at start)")
+        });
+        f(engine)
+    }
+
+    /// Drops the compiled rules until they are needed again.
+    pub fn release(&self) {
+        self.engine.borrow_mut().take();
     }
 
     pub fn scan(&self, path: &Path) -> Contents {
@@ -49,8 +68,9 @@ impl Rescanner {
         let collected = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
         contents.error = collected.error;
         for blob in &collected.blobs {
-            let matches = self.engine.scan(&blob.bytes);
-            for finding in evidence::findings(blob, &matches, &self.engine) {
+            let findings = self
+                .with_engine(|engine| evidence::findings(blob, &engine.scan(&blob.bytes), engine));
+            for finding in findings {
                 contents
                     .fingerprints
                     .insert(self.org_key.fingerprint(&finding.secret));
@@ -68,7 +88,7 @@ impl Rescanner {
     /// argument (`--api-key …`, `TOKEN=…`) must not reach the event log in clear.
     pub fn scrub(&self, cmdline: &[String]) -> Vec<String> {
         let joined = cmdline.join(" ");
-        let matches = self.engine.scan(joined.as_bytes());
+        let matches = self.with_engine(|engine| engine.scan(joined.as_bytes()));
         if matches.is_empty() {
             return cmdline.to_vec();
         }

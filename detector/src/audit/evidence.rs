@@ -5,13 +5,24 @@ use std::{path::Path, sync::Arc};
 
 use super::key::{Location, McpServerRef};
 use crate::{
-    detect::{value::ValueClass, Engine, Match, Severity},
+    detect::{
+        filter::is_literal_secret,
+        value::{classify, ValueClass},
+        Engine, Match, Severity,
+    },
     mcp::{McpServer, ParsedConfig, SecretField},
-    source::{git::BlobRef, Blob, LocationKind, Provenance},
+    source::{
+        git::BlobRef,
+        secret_file::{Secrecy, SecretFile, SecretFileKind},
+        Blob, LocationKind, Provenance,
+    },
 };
 
 /// The rule id of a literal secret in an MCP server field that no rule matched.
 pub const MCP_LITERAL_RULE: &str = "mcp-literal-secret";
+/// The rule id of a literal secret in a credential file's secret field (`.netrc` password,
+/// `aws_secret_access_key`, …) that no rule matched.
+pub const FILE_LITERAL_RULE: &str = "file-literal-secret";
 
 /// One occurrence of a secret. Lives in memory only; the report gets [`super::Key`]s.
 #[derive(Debug, Clone)]
@@ -42,6 +53,19 @@ pub struct RuleRef {
 }
 
 impl RuleRef {
+    fn file_literal(kind: SecretFileKind) -> RuleRef {
+        RuleRef {
+            id: FILE_LITERAL_RULE.to_string(),
+            provider: kind.provider().to_string(),
+            description: format!(
+                "A literal secret in a secret field of a credential file ({})",
+                kind.as_str()
+            ),
+            severity: Severity::High,
+            rank: usize::MAX,
+        }
+    }
+
     fn mcp_literal() -> RuleRef {
         RuleRef {
             id: MCP_LITERAL_RULE.to_string(),
@@ -65,6 +89,8 @@ struct LiteralField<'a> {
 pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding> {
     let literals = blob.mcp.as_deref().map(literal_fields).unwrap_or_default();
     let mut covered = vec![false; literals.len()];
+    let file = blob.fields.as_deref();
+    let mut file_covered = vec![false; file.map_or(0, |f| f.fields.len())];
     let mut out = Vec::new();
     for m in matches {
         let rule = engine.rule(m.rule);
@@ -98,6 +124,15 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
         let count = positions.len();
         for (nth, position) in positions.into_iter().enumerate() {
             let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
+            // In a credential file, the field the match sits in names the slot.
+            let field = file.zip(m.spans.get(nth)).and_then(|(file, span)| {
+                let i = file
+                    .fields
+                    .iter()
+                    .position(|f| f.range.contains(&span.start))?;
+                file_covered[i] = true;
+                Some(file.fields[i].slot.clone())
+            });
             let mut found = finding(
                 &blob.provenance,
                 blob.mcp.as_ref(),
@@ -105,7 +140,7 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
                 rule.clone(),
                 position,
                 holder.map(|i| &literals[i]),
-                m.slot.clone(),
+                field.or_else(|| m.slot.clone()),
                 refs.clone(),
             );
             found.context.extend(rule_environment.clone());
@@ -146,7 +181,81 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
             refs,
         ));
     }
+    if let Some(file) = file {
+        out.extend(file_field_findings(blob, file, &file_covered, engine));
+    }
     out
+}
+
+/// Secret fields of a credential file that no match covered: the credential inside an
+/// encoded value as the engine sees it, else the literal itself (`file-literal-secret`).
+/// References and placeholders are not secrets; a value in a variable named like a secret
+/// must also look like one.
+fn file_field_findings(
+    blob: &Blob,
+    file: &SecretFile,
+    covered: &[bool],
+    engine: &Engine,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (field, _) in file.fields.iter().zip(covered).filter(|(_, c)| !**c) {
+        let position = Some(byte_position(&blob.bytes, field.range.start));
+        let slot = Some(field.slot.clone());
+        let value = field.decoded.as_deref().unwrap_or(&field.value);
+        let literal = match field.secrecy {
+            Secrecy::No => continue,
+            Secrecy::Named => is_literal_secret(value),
+            Secrecy::Field => classify(value) == ValueClass::Literal,
+        };
+        if !literal {
+            continue;
+        }
+        if field.decoded.is_some() {
+            let inner = engine.scan(value.as_bytes());
+            if !inner.is_empty() {
+                for m in inner {
+                    let rule = engine.rule(m.rule);
+                    let rule = RuleRef {
+                        id: rule.id.clone(),
+                        provider: rule.provider.clone(),
+                        description: rule.description.clone(),
+                        severity: rule.severity,
+                        rank: m.rule,
+                    };
+                    out.push(finding(
+                        &blob.provenance,
+                        None,
+                        &m.secret,
+                        rule,
+                        position,
+                        None,
+                        slot.clone(),
+                        Vec::new(),
+                    ));
+                }
+                continue;
+            }
+        }
+        out.push(finding(
+            &blob.provenance,
+            None,
+            value.trim(),
+            RuleRef::file_literal(file.kind),
+            position,
+            None,
+            slot,
+            Vec::new(),
+        ));
+    }
+    out
+}
+
+/// 1-based (line, byte column) of a byte offset.
+fn byte_position(haystack: &[u8], start: usize) -> (usize, usize) {
+    let before = &haystack[..start.min(haystack.len())];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    (line, start - line_start + 1)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,9 +310,14 @@ fn finding(
         image: provenance.image.clone(),
         layer: provenance.layer.clone(),
         layer_index: provenance.layer_index,
-        deleted_in_layer: None,
+        created_by: provenance.created_by.clone(),
+        deleted_in_layer: provenance.deleted_in_layer.clone(),
+        replaced_in_layer: provenance.replaced_in_layer.clone(),
         archive: provenance.archive.clone(),
         member: provenance.member.clone(),
+        backup: provenance.backup.clone(),
+        readable_by_others: provenance.readable_by_others,
+        host: None,
     };
     Finding {
         secret: secret.to_string(),

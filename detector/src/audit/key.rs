@@ -2,12 +2,14 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{detect::value::ValueClass, detect::Severity, source::LocationKind};
+use crate::{
+    detect::value::ValueClass, detect::Severity, source::backup::Backup, source::LocationKind,
+};
 
 /// One exposed secret, with everywhere it was seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Key {
     /// `hmac-sha256:<hex>` under the org key.
     pub fingerprint: String,
@@ -36,13 +38,15 @@ pub struct Key {
     pub violations: Vec<Violation>,
     pub locations: Vec<Location>,
     /// Processes that opened a file holding the key (joined from agent events).
+    #[serde(default)]
     pub accessed_by: Vec<Access>,
     /// What to do about it, most urgent first.
+    #[serde(default)]
     pub remediation: Vec<String>,
 }
 
 /// The value that replaced a key in its slot (same file, same variable or field).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Successor {
     /// The key now in the slot, when a key replaced it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,7 +64,7 @@ pub struct Successor {
     pub commit_time: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// In a current location: a file on disk now, an MCP config now, a HEAD tree, an image.
@@ -81,14 +85,14 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scope {
     pub projects: Vec<String>,
     pub environments: Vec<Environment>,
     pub mcp_servers: Vec<McpServerRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Production,
@@ -111,7 +115,7 @@ impl Environment {
 }
 
 /// An MCP server field that holds the key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct McpServerRef {
     pub client: String,
     pub server: String,
@@ -122,7 +126,7 @@ pub struct McpServerRef {
     pub project: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Violation {
     PlaintextInMcpConfig,
@@ -134,6 +138,8 @@ pub enum Violation {
     DevProdReuse,
     WorldReadable,
     Overdue,
+    /// A process that policy does not allow opened a file holding the key (agent events).
+    ReadByUnexpectedProcess,
 }
 
 impl Violation {
@@ -148,12 +154,14 @@ impl Violation {
             Violation::DevProdReuse => "dev-prod-reuse",
             Violation::WorldReadable => "world-readable",
             Violation::Overdue => "overdue",
+            Violation::ReadByUnexpectedProcess => "read-by-unexpected-process",
         }
     }
 }
 
 /// One place the key was seen. Fields that do not apply to the kind are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Location {
     pub kind: LocationKind,
     pub path: PathBuf,
@@ -171,7 +179,11 @@ pub struct Location {
     #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
     pub mtime: Option<DateTime<Utc>>,
     /// Permission bits, octal (`"0644"`).
-    #[serde(serialize_with = "mode_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "mode_opt",
+        deserialize_with = "mode_opt_de",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mode: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<u64>,
@@ -202,16 +214,42 @@ pub struct Location {
     pub layer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer_index: Option<usize>,
+    /// The build instruction that made the layer (`history[].created_by`), secrets scrubbed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The later layer whose whiteout deleted the file: hidden, still extractable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_in_layer: Option<String>,
+    /// The later layer that put another file at the same path: hidden, still extractable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_in_layer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// A backup copy (`kind`: leftover, chezmoi, yadm, stow, dotfiles, backup-directory,
+    /// archive), and the `original` path it stands for when its name tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable with
+    /// others in the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readable_by_others: Option<bool>,
+    /// The host whose report named this location (set when reports of many hosts are merged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl Location {
+    /// Can anyone but the owner read it? Sources that cannot tell leave the mode to say.
+    pub fn is_readable_by_others(&self) -> bool {
+        self.readable_by_others
+            .unwrap_or_else(|| self.mode.is_some_and(|mode| mode & 0o004 != 0))
+    }
 }
 
 /// A process that opened a file holding the key (from the agent's events).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
     #[serde(serialize_with = "time")]
     pub time: DateTime<Utc>,
@@ -224,8 +262,11 @@ pub struct Access {
 }
 
 /// One MCP server, as configured: which fields carry secrets and how (never their values).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerEntry {
+    /// The host whose report listed the server (set when reports are merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub client: String,
     pub config: PathBuf,
     pub server: String,
@@ -243,7 +284,7 @@ pub struct ServerEntry {
     pub checks: Vec<CheckEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldEntry {
     /// `env.OPENAI_API_KEY`, `headers.Authorization`, `args[3]`, `url?apiKey`.
     pub field: String,
@@ -257,7 +298,7 @@ pub struct FieldEntry {
 }
 
 /// A seed pattern checked on a server (env-injection, secret-manager, per-project key).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckEntry {
     pub check: String,
     pub pass: bool,
@@ -273,6 +314,16 @@ fn time_opt<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
 
 fn time<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&value.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// `"0644"` → `0o644`.
+fn mode_opt_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    u32::from_str_radix(&text, 8)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("mode `{text}` is not octal")))
 }
 
 fn mode_opt<S: Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {

@@ -3,26 +3,30 @@
 //! [`evidence::findings`] turns one blob's matches into findings as blobs stream by; once all
 //! targets are read, [`Auditor::keys`] groups the findings by fingerprint into [`Key`]s and
 //! [`Auditor::servers`] lists every MCP server with its fields classified.
+pub mod access;
 pub mod evidence;
 pub mod fingerprint;
+pub mod ignored;
 pub mod key;
 pub mod scope;
 pub mod timeline;
 
 use std::{
     collections::{BTreeSet, HashMap},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
 };
 
 use chrono::{DateTime, Utc};
 
-pub use evidence::{findings, Finding, RuleRef, MCP_LITERAL_RULE};
+pub use access::AccessLog;
+pub use evidence::{findings, Finding, RuleRef, FILE_LITERAL_RULE, MCP_LITERAL_RULE};
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
     Status, Successor, Violation,
 };
+pub use scope::{place_in_scope_roots, ScopeRoot};
 pub use timeline::{assignments, Assignment};
 
 use crate::{
@@ -153,20 +157,9 @@ impl Auditor {
         let first_seen = seen.iter().min().copied();
         let last_seen = seen.iter().max().copied();
         let age_days = first_seen.map(|t| (self.options.now - t).num_days().max(0));
-        let overdue = live
-            && age_days
-                .is_some_and(|age| age > self.options.max_age_days.min(i64::MAX as u64) as i64);
+        let overdue = is_overdue(status, age_days, self.options.max_age_days);
 
-        let violations = violations(&locations, &projects, &environments, overdue);
-        let remediation = remediation(
-            &best.provider,
-            &violations,
-            &mcp_servers,
-            &locations,
-            self.options.max_age_days,
-        );
-
-        Key {
+        let mut key = Key {
             fingerprint,
             rule: best.id,
             provider: best.provider,
@@ -186,21 +179,33 @@ impl Auditor {
                 environments: environments.into_iter().collect(),
                 mcp_servers: mcp_servers.into_iter().collect(),
             },
-            violations,
+            violations: Vec::new(),
             locations,
             accessed_by: Vec::new(),
-            remediation,
-        }
+            remediation: Vec::new(),
+        };
+        assess(&mut key, self.options.max_age_days);
+        key
     }
 
     /// Every MCP server of every parsed config (each config once), with its fields classified
-    /// and, for a literal, the fingerprint of the key it holds. No values.
+    /// and, for a literal, the fingerprint of the key it holds. No values. Configs read from
+    /// this host's disk (`on_disk`) are also checked for being git-ignored where they sit in a
+    /// work tree; a config from an image or a git blob has no such place.
     pub fn servers(
         &self,
         configs: &[Arc<ParsedConfig>],
         keys: &[Key],
         scrubber: &Scrubber,
+        on_disk: &BTreeSet<PathBuf>,
     ) -> Vec<ServerEntry> {
+        let mut ignore_checks: HashMap<&Path, CheckEntry> = HashMap::new();
+        let mut ignore_cache = ignored::IgnoreCache::default();
+        for config in configs {
+            if on_disk.contains(&config.path) && !config.servers.is_empty() {
+                ignore_checks.insert(&config.path, ignore_cache.check(&config.path));
+            }
+        }
         // (config, project, server, field) → fingerprint
         let mut holders: HashMap<(PathBuf, Option<String>, String, String), String> =
             HashMap::new();
@@ -258,6 +263,7 @@ impl Auditor {
                     })
                     .collect();
                 ServerEntry {
+                    host: None,
                     client: server.client.clone(),
                     config: server.config.clone(),
                     server: server.name.clone(),
@@ -273,7 +279,12 @@ impl Auditor {
                         .map(|c| CheckEntry {
                             check: c.check.to_string(),
                             pass: c.pass,
+                            reason: c.reason.clone(),
+                        })
+                        .chain(ignore_checks.get(server.config.as_path()).cloned())
+                        .map(|c| CheckEntry {
                             reason: scrubber.scrub(&c.reason),
+                            ..c
                         })
                         .collect(),
                 }
@@ -286,11 +297,18 @@ impl Auditor {
     }
 }
 
+/// A live key first seen longer ago than the rotation policy allows.
+pub fn is_overdue(status: Status, age_days: Option<i64>, max_age_days: u64) -> bool {
+    let max = i64::try_from(max_age_days).unwrap_or(i64::MAX);
+    status == Status::Live && age_days.is_some_and(|age| age > max)
+}
+
 /// Add a location unless the same place is already there (two targets may read one file);
 /// keep whichever copy knows the MCP server.
-fn merge_location(locations: &mut Vec<Location>, location: Location) {
+pub fn merge_location(locations: &mut Vec<Location>, location: Location) {
     let same = |a: &Location| {
         a.kind == location.kind
+            && a.host == location.host
             && a.path == location.path
             && a.line == location.line
             && a.column == location.column
@@ -309,14 +327,21 @@ fn merge_location(locations: &mut Vec<Location>, location: Location) {
     }
 }
 
-fn violations(
-    locations: &[Location],
-    projects: &BTreeSet<String>,
-    environments: &BTreeSet<Environment>,
-    overdue: bool,
-) -> Vec<Violation> {
+/// Set a key's violations and remediation from what the key is: its locations, scope, age and
+/// readers. Run when the key is built, and again whenever those change (agent events joined,
+/// reports of many hosts merged), so the three never disagree.
+pub fn assess(key: &mut Key, max_age_days: u64) {
+    key.violations = violations(key);
+    key.remediation = remediation(key, max_age_days);
+}
+
+fn violations(key: &Key) -> Vec<Violation> {
     let mut found = BTreeSet::new();
-    for location in locations {
+    for location in &key.locations {
+        // A backup (or archived copy) of an MCP config is still the config, in clear.
+        if location.mcp_server.is_some() {
+            found.insert(Violation::PlaintextInMcpConfig);
+        }
         match location.kind {
             LocationKind::McpConfig => {
                 found.insert(Violation::PlaintextInMcpConfig);
@@ -327,120 +352,212 @@ fn violations(
             LocationKind::ImageLayer => {
                 found.insert(Violation::InImageLayer);
             }
+            // An archive inside an image layer ships with the image too.
+            LocationKind::ArchiveMember if location.layer.is_some() => {
+                found.insert(Violation::InImageLayer);
+            }
             LocationKind::ImageConfig => {
                 found.insert(Violation::InImageConfig);
             }
             _ => {}
         }
-        if location.mode.is_some_and(|mode| mode & 0o004 != 0) {
+        if is_world_readable(location) {
             found.insert(Violation::WorldReadable);
         }
         if is_backup(location) {
             found.insert(Violation::InBackup);
         }
     }
-    if projects.len() > 1 {
+    if key.scope.projects.len() > 1 {
         found.insert(Violation::SharedAcrossProjects);
     }
+    let environments = &key.scope.environments;
     let prod = environments.contains(&Environment::Production);
     let non_prod = environments.contains(&Environment::Development)
         || environments.contains(&Environment::Test);
     if prod && non_prod {
         found.insert(Violation::DevProdReuse);
     }
-    if overdue {
+    if key.overdue {
         found.insert(Violation::Overdue);
+    }
+    if key.accessed_by.iter().any(|a| !a.allowed) {
+        found.insert(Violation::ReadByUnexpectedProcess);
     }
     found.into_iter().collect()
 }
 
-/// A copy made to keep, not to use: `*.bak`, `*~`, `*.orig`, inside a `backup` directory or
-/// an archive.
-fn is_backup(location: &Location) -> bool {
-    if location.kind == LocationKind::ArchiveMember {
-        return true;
-    }
-    let path = location.path.to_string_lossy().to_ascii_lowercase();
-    let name = location
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    name.ends_with('~')
-        || [".bak", ".backup", ".orig", ".old", ".save", ".swp"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        || location.path.components().any(|c| {
-            let c = c.as_os_str().to_string_lossy().to_ascii_lowercase();
-            c == "backup" || c == "backups" || c.starts_with("backup-") || c.ends_with(".bak")
-        })
-        || path.contains("/.snapshots/")
+/// Users other than the owner can read it (world-readable, or group-readable with others in
+/// the group, when the source can tell).
+fn is_world_readable(location: &Location) -> bool {
+    location.is_readable_by_others()
 }
 
-fn remediation(
-    provider: &str,
-    violations: &[Violation],
-    servers: &BTreeSet<McpServerRef>,
-    locations: &[Location],
-    max_age_days: u64,
-) -> Vec<String> {
-    let who = if provider.is_empty() || provider == "unknown" {
+/// A copy made to keep, not to use: what the source recognised as a backup (editor
+/// leftovers, dotfile managers' sources, archive members), or a path that names one (for
+/// sources that do not say, such as git trees and image layers).
+fn is_backup(location: &Location) -> bool {
+    location.backup.is_some()
+        || location.kind == LocationKind::ArchiveMember
+        || crate::source::backup::recognise(&location.path).is_some()
+}
+
+/// Concrete steps, most urgent first, after the seed's patterns: rotate, then revoke the old
+/// key; inject it from the environment or a secret manager instead of writing it down; one key
+/// per project and environment.
+fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
+    let who = if key.provider.is_empty() || key.provider == "unknown" {
         "its issuer".to_string()
     } else {
-        provider.to_string()
+        key.provider.clone()
     };
-    let mut steps = vec![format!(
-        "Revoke this key at {who} and issue a new one: it has been stored in clear, so assume it is known."
-    )];
-    for violation in violations {
+    let mut steps = vec![match key.status {
+        Status::Live => format!(
+            "Rotate, then revoke: issue a new key at {who}, give it to the servers below through a reference (not a literal), restart them, then revoke this key at {who}. It has been stored in clear, so assume it is known."
+        ),
+        Status::Rotated => {
+            let successor = match &key.rotated_to {
+                Some(next) => format!(
+                    "{} in {} holds {} now{}",
+                    next.slot,
+                    next.path.display(),
+                    match (&next.fingerprint, next.reference) {
+                        (Some(_), _) => "another key".to_string(),
+                        (None, Some(class)) => format!("a reference ({})", class.as_str()),
+                        (None, None) => "another value".to_string(),
+                    },
+                    next.commit
+                        .as_deref()
+                        .map(|c| format!(" (since commit {})", c.get(..12).unwrap_or(c)))
+                        .unwrap_or_default()
+                ),
+                None => "its slot holds another value now".to_string(),
+            };
+            format!(
+                "It was rotated ({successor}); make sure the old key was revoked at {who}: every copy listed below still holds it."
+            )
+        }
+        Status::Removed => format!(
+            "Revoke it at {who}: it is no longer in use here, but every copy listed below still holds it."
+        ),
+    }];
+    for violation in &key.violations {
         let step = match violation {
             Violation::PlaintextInMcpConfig => {
-                let fields: Vec<String> = servers
+                let fields: BTreeSet<String> = key
+                    .scope
+                    .mcp_servers
                     .iter()
-                    .map(|s| format!("{} `{}` {} in {}", s.client, s.server, s.field, s.config.display()))
+                    .map(|s| {
+                        let name = s.field.rsplit(['.', ':']).next().unwrap_or(&s.field);
+                        format!(
+                            "{} `{}` {} in {} → `${{{name}}}`",
+                            s.client,
+                            s.server,
+                            s.field,
+                            s.config.display()
+                        )
+                    })
                     .collect();
                 let place = if fields.is_empty() {
                     "the MCP config".to_string()
                 } else {
-                    fields.join("; ")
+                    fields.into_iter().collect::<Vec<_>>().join("; ")
                 };
                 format!(
-                    "Replace the literal in {place} with a reference: an environment variable (`${{VAR}}`), the client's input prompt (`${{input:…}}`), or a secret manager (`op://…`)."
+                    "Inject the key instead of writing it down: replace the literal ({place}) with an environment reference set where the client starts, or with a secret manager reference (`op://vault/item/field`, `${{input:…}}` prompts)."
                 )
             }
             Violation::WorldReadable => {
-                let files: BTreeSet<String> = locations
+                let files: BTreeSet<String> = key
+                    .locations
                     .iter()
-                    .filter(|l| l.mode.is_some_and(|m| m & 0o004 != 0))
-                    .map(|l| l.path.display().to_string())
+                    .filter(|l| is_world_readable(l))
+                    .map(|l| l.archive.as_ref().unwrap_or(&l.path).display().to_string())
                     .collect();
                 format!(
                     "Make the files private: chmod 600 {}",
                     files.into_iter().collect::<Vec<_>>().join(" ")
                 )
             }
-            Violation::SharedAcrossProjects => {
-                "Issue one key per project, so that one leak can be revoked without breaking the others.".to_string()
-            }
+            Violation::SharedAcrossProjects => format!(
+                "Issue one key per project ({}), so that one leak can be revoked without breaking the others.",
+                key.scope.projects.join(", ")
+            ),
             Violation::DevProdReuse => {
-                "Use separate keys for production and for development/test.".to_string()
+                "Use separate keys for production and for development/test: a development machine or CI job must not hold the production key.".to_string()
             }
-            Violation::Overdue => {
-                format!("Rotate it: it is older than the {max_age_days}-day rotation policy.")
-            }
+            Violation::Overdue => format!(
+                "Rotate it now: first seen {} days ago, past the {max_age_days}-day rotation policy.",
+                key.age_days.unwrap_or_default()
+            ),
             Violation::InBackup => {
-                "Delete the backup copies, or keep backups encrypted.".to_string()
+                let copies: BTreeSet<String> = key
+                    .locations
+                    .iter()
+                    .filter(|l| is_backup(l))
+                    .map(|l| match &l.archive {
+                        Some(archive) => archive.display().to_string(),
+                        None => l.path.display().to_string(),
+                    })
+                    .collect();
+                format!(
+                    "Delete the backup copies ({}), or keep backups encrypted.",
+                    copies.into_iter().collect::<Vec<_>>().join(", ")
+                )
             }
             Violation::InGitHistory => {
-                "Rewriting git history does not un-leak it: revoke it, then purge it from history.".to_string()
+                "Revoke it even though the file changed: every clone keeps the history. Then purge it from history (git filter-repo) and git-ignore the file that held it.".to_string()
             }
             Violation::InImageLayer | Violation::InImageConfig => {
                 "Rebuild the image without the key (build secrets, not ENV/ARG or COPY) and delete the old tags.".to_string()
             }
+            Violation::ReadByUnexpectedProcess => {
+                let readers: BTreeSet<String> = key
+                    .accessed_by
+                    .iter()
+                    .filter(|a| !a.allowed)
+                    .map(|a| format!("{} (uid {}) opened {}", a.exe, a.uid, a.file.display()))
+                    .collect();
+                format!(
+                    "Find out why policy-denied processes read it: {}. Unless each is explained, treat the key as stolen and rotate it now.",
+                    readers.into_iter().collect::<Vec<_>>().join("; ")
+                )
+            }
         };
         steps.push(step);
+        if *violation == Violation::InImageLayer {
+            steps.extend(hidden_layer_note(&key.locations));
+        }
     }
     steps
+}
+
+/// Why deleting a file in a later layer did not help, for each file that was.
+fn hidden_layer_note(locations: &[Location]) -> Option<String> {
+    let hidden: BTreeSet<String> = locations
+        .iter()
+        .filter(|l| l.kind == LocationKind::ImageLayer)
+        .filter_map(|l| {
+            let (verb, by) = match (&l.deleted_in_layer, &l.replaced_in_layer) {
+                (Some(by), _) => ("deleted", by),
+                (None, Some(by)) => ("replaced", by),
+                (None, None) => return None,
+            };
+            let by = by.get(..19).unwrap_or(by);
+            Some(format!(
+                "{} ({verb} in layer {by}…, still in layer {})",
+                l.path.display(),
+                l.layer_index.map_or("?".to_string(), |i| i.to_string())
+            ))
+        })
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        format!(
+            "A later layer only hides {}: layers are never rewritten, so anyone who pulls the image can extract the earlier layer and read the key.",
+            hidden.into_iter().collect::<Vec<_>>().join("; ")
+        )
+    })
 }
 
 /// Replaces every known secret with its redacted form in free text that came from a source

@@ -1,8 +1,72 @@
-//! Which environment a key serves, inferred from the words around it: server names, config
-//! paths, variable names, project names, and the key's own prefix (`sk_live_` vs `sk_test_`).
-use std::collections::BTreeSet;
+//! Which project and environment a key serves. Projects: a file inside a git work tree read
+//! for history belongs to that repository's project, a file of a home whose MCP configs were
+//! read to that user; environments are inferred from the words around the key: server names,
+//! config paths, variable names, project names, and the key's own prefix (`sk_live_` vs
+//! `sk_test_`).
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
 
-use super::key::Environment;
+use super::{evidence::Finding, key::Environment};
+use crate::source::{LocationKind, Provenance};
+
+/// A directory whose files all belong to one project, learnt from what a run read: a git
+/// work tree scanned for history (the project is its remote URL, else its path), or a home
+/// whose MCP configs were read (`user:<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScopeRoot {
+    pub dir: PathBuf,
+    pub project: String,
+}
+
+impl ScopeRoot {
+    /// The scope root a blob shows, if any: a git blob's repository, or the home of a
+    /// user-global MCP config.
+    pub fn of(provenance: &Provenance) -> Option<ScopeRoot> {
+        let project = provenance.project.as_ref()?;
+        let dir = provenance.root.as_ref()?;
+        let is_root = provenance.git.is_some()
+            || (provenance.kind == LocationKind::McpConfig && project.starts_with("user:"));
+        is_root.then(|| ScopeRoot {
+            dir: dir.clone(),
+            project: project.clone(),
+        })
+    }
+}
+
+/// Give each file read from disk the project of the deepest scope root that holds it, unless
+/// it already names a narrower project (a project MCP config below the root). So a `.env`
+/// found by `dir:$HOME` inside a repository that was also read as `git:` is that repository's
+/// project, not the home's, and one key in both is not "shared across projects".
+pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
+    if roots.is_empty() {
+        return;
+    }
+    for finding in findings.iter_mut() {
+        let location = &finding.location;
+        let path: &Path = match location.kind {
+            LocationKind::File | LocationKind::McpConfig => &location.path,
+            LocationKind::ArchiveMember => location.archive.as_deref().unwrap_or(&location.path),
+            LocationKind::Git | LocationKind::ImageLayer | LocationKind::ImageConfig => continue,
+        };
+        let Some(project) = finding.project.as_deref() else {
+            continue;
+        };
+        if project.starts_with("user:") {
+            continue;
+        }
+        let root = roots
+            .iter()
+            .filter(|r| path.starts_with(&r.dir))
+            // The project the source gave is a directory: a root no deeper than it says less.
+            .filter(|r| r.dir.starts_with(Path::new(project)))
+            .max_by_key(|r| r.dir.components().count());
+        if let Some(root) = root {
+            finding.project = Some(root.project.clone());
+        }
+    }
+}
 
 /// The environment one word names, if any (`prod`, `staging`, `dev`, `test`, …).
 fn word_environment(word: &str) -> Option<Environment> {
@@ -61,6 +125,78 @@ pub fn key_prefix_environment(secret: &str) -> Option<Environment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{key::Location, RuleRef};
+
+    fn found(kind: LocationKind, path: &str, project: &str) -> Finding {
+        Finding {
+            secret: "s".into(),
+            rule: RuleRef {
+                id: "r".into(),
+                provider: String::new(),
+                description: String::new(),
+                severity: crate::detect::Severity::High,
+                rank: 0,
+            },
+            location: Location {
+                kind,
+                path: path.into(),
+                ..Location::default()
+            },
+            current: true,
+            project: Some(project.into()),
+            mcp_servers: Vec::new(),
+            context: Vec::new(),
+            git: None,
+        }
+    }
+
+    #[test]
+    fn files_take_the_project_of_the_deepest_root_holding_them() {
+        let roots = [
+            ScopeRoot {
+                dir: "/home/al".into(),
+                project: "user:al".into(),
+            },
+            ScopeRoot {
+                dir: "/home/al/work/app".into(),
+                project: "https://git.example/org/app".into(),
+            },
+        ];
+        let mut findings = vec![
+            found(LocationKind::File, "/home/al/.bashrc", "/home/al"),
+            found(LocationKind::File, "/home/al/work/app/.env", "/home/al"),
+            // A project config names its own directory: the repository is that project.
+            found(
+                LocationKind::McpConfig,
+                "/home/al/work/app/.mcp.json",
+                "/home/al/work/app",
+            ),
+            // A project below the roots stays itself.
+            found(
+                LocationKind::McpConfig,
+                "/home/al/work/other/.mcp.json",
+                "/home/al/work/other",
+            ),
+            found(LocationKind::Git, ".env", "https://git.example/org/app"),
+            found(LocationKind::File, "/srv/x", "/srv"),
+        ];
+        place_in_scope_roots(&mut findings, &roots);
+        let projects: Vec<&str> = findings
+            .iter()
+            .map(|f| f.project.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            projects,
+            [
+                "user:al",
+                "https://git.example/org/app",
+                "https://git.example/org/app",
+                "/home/al/work/other",
+                "https://git.example/org/app",
+                "/srv"
+            ]
+        );
+    }
 
     #[test]
     fn words_name_environments() {

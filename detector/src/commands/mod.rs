@@ -1,6 +1,9 @@
 //! One function per subcommand: glue between the CLI and the pipeline stages.
 pub mod agent;
+pub mod audit;
 pub mod log;
+pub mod output;
+pub mod report;
 pub mod rules;
 pub mod scan;
 

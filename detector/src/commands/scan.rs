@@ -2,8 +2,7 @@
 //! audit over all findings and one report.
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs::File,
-    io::{self, BufWriter, IsTerminal, Write},
+    io::{self, IsTerminal},
     path::{Path, PathBuf},
     process::ExitCode,
     sync::{
@@ -16,15 +15,16 @@ use std::{
 use anyhow::Context;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{output, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
-    audit::Assignment,
-    audit::{self, AuditOptions, Auditor, Finding, OrgKey, Scrubber},
-    cli::{FailOn, Format, ScanArgs},
-    detect::{Engine, RuleSet, Severity},
+    audit::{
+        self, AccessLog, Assignment, AuditOptions, Auditor, Finding, OrgKey, ScopeRoot, Scrubber,
+    },
+    cli::{ScanArgs, ScanOptions},
+    detect::{Engine, RuleSet},
     mcp::ParsedConfig,
-    report::{self, Report, TargetIssue, TargetReport, UnparsedConfig},
-    source::{self, Blob, Sink, SkipReason, SourceOptions, Target},
+    report::{self, baseline::Baseline, Report, TargetIssue, TargetReport, UnparsedConfig},
+    source::{self, archive::ArchiveLimits, Blob, Sink, SkipReason, SourceOptions, Target},
 };
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +38,20 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    run_targets(&targets, &args.scan)
+}
+
+/// Scan `targets` into one report, join the access logs, apply the baseline and write it.
+/// The exit code of DESIGN.md: 2 when no target could be read, else 1 when an unsuppressed
+/// key is at or above `--fail-on`, else 0.
+pub fn run_targets(targets: &[Target], args: &ScanOptions) -> anyhow::Result<ExitCode> {
+    // A baseline that cannot be read is a usage error, found before a long scan.
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(Baseline::fingerprints)
+        .transpose()?;
+    let fail_on = output::severity(args.fail_on);
 
     if let Some(threads) = args.threads {
         // Every parallel source runs on rayon's global pool, so this bounds the whole scan.
@@ -58,7 +72,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let auditor = Auditor::new(
         org_key,
         AuditOptions {
-            show_secrets: args.output.show_secrets,
+            show_secrets: args.show_secrets,
             max_age_days: args.max_age_days,
             now,
         },
@@ -68,16 +82,30 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let options = SourceOptions {
         max_file_size: args.max_file_size,
         max_blob_size: args.max_blob_size,
+        respect_gitignore: args.respect_gitignore,
+        excludes: args.exclude.clone(),
+        archive: ArchiveLimits {
+            max_bytes: args.max_archive_bytes,
+            max_ratio: args.max_archive_ratio,
+            max_members: args.max_archive_members,
+            max_depth: args.max_archive_depth,
+        },
+        platform: args.platform.clone(),
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut assignments: Vec<Assignment> = Vec::new();
     let mut configs: Vec<Arc<ParsedConfig>> = Vec::new();
+    let mut on_disk: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut scope_roots: BTreeSet<ScopeRoot> = BTreeSet::new();
     let mut scanned: Vec<(TargetReport, Vec<RawUnparsed>)> = Vec::new();
-    for target in &targets {
+    for target in targets {
         let collector = Collector::new(&engine, &progress);
         let started = Instant::now();
         tracing::info!(%target, "scanning");
+        progress.target(target);
         let result = source::scan(target, &options, &collector);
+        on_disk.append(&mut lock(&collector.on_disk));
+        scope_roots.append(&mut lock(&collector.scope_roots));
         assignments.append(&mut lock(&collector.assignments));
         let (mut target_report, found, parsed, unparsed) =
             collector.finish(target, started.elapsed());
@@ -92,15 +120,32 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             );
             progress.suspend(|| eprintln!("detector: {}", failure_message(target, &err)));
         }
+        if target.is_image() {
+            // An image's errors are few and each one is a layer or config not scanned.
+            for issue in target_report
+                .errors
+                .iter()
+                .skip(usize::from(target_report.failed))
+            {
+                progress.suspend(|| {
+                    eprintln!(
+                        "detector: {target}: {}: {}",
+                        issue.path.display(),
+                        issue.reason
+                    )
+                });
+            }
+        }
         findings.extend(found);
         configs.extend(parsed);
         scanned.push((target_report, unparsed));
     }
     progress.finish();
+    let all_failed = scanned.iter().all(|(t, _)| t.failed);
 
     let configs = unique_configs(configs);
     let scrubber = Scrubber::new(&findings, &configs);
-    let targets_report: Vec<TargetReport> = scanned
+    let mut targets_report: Vec<TargetReport> = scanned
         .into_iter()
         .map(|(mut t, unparsed)| {
             t.unparsed_configs = unparsed
@@ -116,19 +161,37 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             t
         })
         .collect();
-    let keys = auditor.keys_with_history(findings, &assignments);
-    let servers = auditor.servers(&configs, &keys, &scrubber);
-    let report = Report::new(
+    audit::place_in_scope_roots(&mut findings, &scope_roots.into_iter().collect::<Vec<_>>());
+    let mut keys = auditor.keys_with_history(findings, &assignments);
+    // Build instructions carry `--build-arg` values in clear.
+    for location in keys.iter_mut().flat_map(|k| k.locations.iter_mut()) {
+        if let Some(created_by) = &mut location.created_by {
+            *created_by = scrubber.scrub(created_by);
+        }
+    }
+    targets_report.extend(join_access_logs(
+        &mut keys,
+        &args.access_log,
+        args.max_age_days,
+    ));
+    let servers = auditor.servers(&configs, &keys, &scrubber, &on_disk);
+    let mut report = Report::new(
         keys,
         servers,
         targets_report,
-        fail_on_severity(args.fail_on),
+        fail_on,
+        args.max_age_days,
         now,
     );
 
-    write_report(&report, args)?;
+    if let Some(path) = &args.write_baseline {
+        Baseline::of(&report).write(path)?;
+    }
+    if let Some(baseline) = &baseline {
+        report::baseline::suppress(&mut report, baseline, fail_on);
+    }
+    output::write_report(&report, &args.output)?;
 
-    let all_failed = report.targets.iter().all(|t| t.failed);
     Ok(if all_failed {
         EXIT_ERROR
     } else if report.summary.failing > 0 {
@@ -139,19 +202,66 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     .into())
 }
 
-fn fail_on_severity(fail_on: FailOn) -> Severity {
-    match fail_on {
-        FailOn::Low => Severity::Low,
-        FailOn::Medium => Severity::Medium,
-        FailOn::High => Severity::High,
-        FailOn::Critical => Severity::Critical,
+/// Read the agent's event files and give each key the opens of its files. Each file is a
+/// target of the report (kind `access-log`), with its malformed lines as errors, each also
+/// said on standard error with the file and line; the scan goes on either way.
+fn join_access_logs(
+    keys: &mut [audit::Key],
+    files: &[PathBuf],
+    max_age_days: u64,
+) -> Vec<TargetReport> {
+    let mut log = AccessLog::default();
+    let mut reports = Vec::new();
+    for path in files {
+        let started = Instant::now();
+        let mut target = TargetReport {
+            target: format!("access-log:{}", path.display()),
+            kind: "access-log".to_string(),
+            ..TargetReport::default()
+        };
+        match log.read_file(path) {
+            Ok(read) => {
+                target.objects_scanned = read.records;
+                target.bytes_scanned = read.bytes;
+                for (line, reason) in read.malformed {
+                    eprintln!("detector: {}:{line}: {reason}", path.display());
+                    target.errors.push(TargetIssue {
+                        path: path.clone(),
+                        reason: format!("line {line}: {reason}"),
+                    });
+                }
+            }
+            Err(err) => {
+                let reason = source::fs::io_reason(&err);
+                eprintln!(
+                    "detector: cannot read access log {}: {reason}",
+                    path.display()
+                );
+                target.failed = true;
+                target.errors.push(TargetIssue {
+                    path: path.clone(),
+                    reason,
+                });
+            }
+        }
+        target.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+        reports.push(target);
     }
+    log.join(keys, max_age_days);
+    reports
 }
 
 /// One line naming the target and the file and the problem.
 fn failure_message(target: &Target, err: &source::SourceError) -> String {
     let named = match target {
-        Target::Dir(p) | Target::File(p) | Target::Git(p) | Target::Mcp(Some(p)) => p == &err.path,
+        Target::Dir(p)
+        | Target::File(p)
+        | Target::Git(p)
+        | Target::Mcp(Some(p))
+        | Target::DockerArchive(p)
+        | Target::OciDir(p)
+        | Target::OciArchive(p) => p == &err.path,
+        Target::Docker(name) => Path::new(name) == err.path,
         Target::Mcp(None) => false,
     };
     if named {
@@ -177,46 +287,6 @@ fn unique_configs(configs: Vec<Arc<ParsedConfig>>) -> Vec<Arc<ParsedConfig>> {
     by_path.into_values().collect()
 }
 
-fn write_report(report: &Report, args: &ScanArgs) -> anyhow::Result<()> {
-    let out = &args.output;
-    let to_terminal = out.output.is_none() && io::stdout().is_terminal();
-    let format = out.format.unwrap_or(if to_terminal {
-        Format::Text
-    } else {
-        Format::Json
-    });
-    let render = |writer: &mut dyn Write, color: bool| -> io::Result<()> {
-        match format {
-            Format::Json => report::json::write(report, writer),
-            Format::Text => {
-                report::text::write(report, writer, report::text::TextOptions { color })
-            }
-        }
-    };
-    match &out.output {
-        Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("cannot create report file {}", path.display()))?;
-            let mut writer = BufWriter::new(file);
-            render(&mut writer, false)
-                .and_then(|()| writer.flush())
-                .with_context(|| format!("cannot write report file {}", path.display()))?;
-        }
-        None => {
-            let color = report::text::stdout_supports_color();
-            let stdout = io::stdout();
-            let mut writer = BufWriter::new(stdout.lock());
-            match render(&mut writer, color).and_then(|()| writer.flush()) {
-                Ok(()) => {}
-                // `detector scan … | head`: the reader left, nothing is wrong.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => return Err(e).context("cannot write the report to standard output"),
-            }
-        }
-    }
-    Ok(())
-}
-
 /// An MCP config that did not parse, before its reason is scrubbed of secrets.
 struct RawUnparsed {
     path: PathBuf,
@@ -234,10 +304,15 @@ struct Collector<'a> {
     mcp_configs: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<Vec<TargetIssue>>,
+    repositories: Mutex<Vec<PathBuf>>,
     findings: Mutex<Vec<Finding>>,
     /// References in git blobs' slots: what may have replaced a key.
     assignments: Mutex<Vec<Assignment>>,
     configs: Mutex<Vec<Arc<ParsedConfig>>>,
+    /// Configs read from this host's disk (not from an image or a git blob).
+    on_disk: Mutex<BTreeSet<PathBuf>>,
+    /// Directories whose files belong to one project (repositories, homes).
+    scope_roots: Mutex<BTreeSet<ScopeRoot>>,
     unparsed: Mutex<Vec<RawUnparsed>>,
 }
 
@@ -251,9 +326,12 @@ impl<'a> Collector<'a> {
             mcp_configs: AtomicU64::new(0),
             skipped: Mutex::default(),
             errors: Mutex::default(),
+            repositories: Mutex::default(),
             findings: Mutex::default(),
             assignments: Mutex::default(),
             configs: Mutex::default(),
+            on_disk: Mutex::default(),
+            scope_roots: Mutex::default(),
             unparsed: Mutex::default(),
         }
     }
@@ -270,7 +348,10 @@ impl<'a> Collector<'a> {
     ) {
         let mut errors = into_inner(self.errors);
         errors.sort();
+        let mut repositories = into_inner(self.repositories);
+        repositories.sort();
         let report = TargetReport {
+            host: None,
             target: target.to_string(),
             kind: target.kind().to_string(),
             failed: false,
@@ -283,6 +364,7 @@ impl<'a> Collector<'a> {
             duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
             mcp_configs: self.mcp_configs.into_inner(),
             unparsed_configs: Vec::new(),
+            repositories,
             errors,
         };
         (
@@ -322,7 +404,13 @@ impl Sink for Collector<'_> {
                     reason: reason.clone(),
                 });
             }
+            if blob.provenance.inode.is_some() {
+                lock(&self.on_disk).insert(config.path.clone());
+            }
             lock(&self.configs).push(Arc::clone(config));
+        }
+        if let Some(root) = ScopeRoot::of(&blob.provenance) {
+            lock(&self.scope_roots).insert(root);
         }
         let matches = self.engine.scan(&blob.bytes);
         let found = audit::findings(&blob, &matches, self.engine);
@@ -353,6 +441,11 @@ impl Sink for Collector<'_> {
             reason: reason.to_string(),
         });
     }
+
+    fn repository(&self, path: &Path) {
+        tracing::debug!(path = %path.display(), "git repository");
+        lock(&self.repositories).push(path.to_path_buf());
+    }
 }
 
 /// Files and bytes read so far, on standard error when it is a terminal; nothing otherwise.
@@ -366,7 +459,7 @@ impl Progress {
         let bar = io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} scanning: {msg} {elapsed}")
+                ProgressStyle::with_template("{spinner} scanning {prefix}: {msg} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -383,6 +476,13 @@ impl Progress {
             let files = self.files.fetch_add(1, Ordering::Relaxed) + 1;
             bar.inc(bytes);
             bar.set_message(format!("{files} files, {}", HumanBytes(bar.position())));
+        }
+    }
+
+    /// The target being read now.
+    fn target(&self, target: &Target) {
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(target.to_string());
         }
     }
 

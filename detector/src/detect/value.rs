@@ -1,9 +1,9 @@
 //! What a configured value is: a literal secret, a reference to one kept elsewhere, a prompt,
 //! a placeholder or nothing. Shared by the context rule (references and placeholders are never
 //! keys) and the MCP field classification of the report.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueClass {
     /// The secret itself, in clear.
@@ -23,6 +23,18 @@ impl ValueClass {
     /// Only a literal is a leaked key; everything else is how it should be done (or nothing).
     pub fn is_secret(self) -> bool {
         self == ValueClass::Literal
+    }
+
+    /// The name the report uses (`env-ref`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueClass::Literal => "literal",
+            ValueClass::EnvRef => "env-ref",
+            ValueClass::SecretManager => "secret-manager",
+            ValueClass::InputPrompt => "input-prompt",
+            ValueClass::Placeholder => "placeholder",
+            ValueClass::Empty => "empty",
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub use catalogue::{client_by_id, clients, Client, ConfigFile, ConfigFormat, Sco
 pub use discover::{
     config_paths, discover, homes, project_configs, recognise, ConfigRef, ConfigScope, Home,
 };
+pub(crate) use fields::is_secret_name;
 pub use parse::{check_per_project_keys, parse, McpServer, ParsedConfig, SecretField, ServerCheck};
 
 #[cfg(test)]

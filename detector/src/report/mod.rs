@@ -1,15 +1,27 @@
 //! Report writers: json, sarif, markdown, html, text. A writer never re-reads a source: it
-//! takes the finished [`Report`] and renders it.
+//! takes the finished [`Report`] and renders it. A report saved as JSON reads back into the
+//! same [`Report`], so saved reports can be rendered again, filtered by a baseline, and merged
+//! across hosts.
+pub mod baseline;
+pub mod html;
 pub mod json;
+pub mod markdown;
+pub mod merge;
+pub mod sarif;
 pub mod text;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
 
+use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, ServerEntry, Status},
+    audit::{Key, Location, ServerEntry, Status},
     detect::Severity,
 };
 
@@ -17,29 +29,35 @@ use crate::{
 pub const SCHEMA: &str = "detector/report/v1";
 
 /// One scan's result, grouped by key. What every writer renders.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub tool: Tool,
     #[serde(serialize_with = "rfc3339")]
     pub generated_at: DateTime<Utc>,
     /// The host the scan ran on, so that merged reports say where each location is.
     pub host: Option<String>,
+    /// The hosts whose reports were merged into this one (empty for a single scan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     pub keys: Vec<Key>,
     pub mcp_servers: Vec<ServerEntry>,
     pub targets: Vec<TargetReport>,
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
 /// What one target was, what was read from it, and what could not be.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TargetReport {
+    /// The host that scanned it (set when reports of many hosts are merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// As given on the command line, normalised (`dir:/srv/app`).
     pub target: String,
     /// `dir`, `file`, `mcp`, …
@@ -49,15 +67,23 @@ pub struct TargetReport {
     pub objects_scanned: u64,
     pub bytes_scanned: u64,
     /// Objects not scanned, by reason (`too-large`, `binary`, `symlink-to-directory`).
+    #[serde(default)]
     pub skipped: BTreeMap<String, u64>,
     pub duration_ms: u64,
     /// MCP client configs read (parsed or not).
+    #[serde(default)]
     pub mcp_configs: u64,
+    #[serde(default)]
     pub unparsed_configs: Vec<UnparsedConfig>,
+    /// Git repositories met in a directory walk: their internals were not read as files;
+    /// `git:PATH` (or `detector audit`) reads their history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<PathBuf>,
+    #[serde(default)]
     pub errors: Vec<TargetIssue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TargetIssue {
     pub path: PathBuf,
     pub reason: String,
@@ -65,23 +91,32 @@ pub struct TargetIssue {
 
 /// An MCP config that was found but could not be parsed: its servers are unknown, though
 /// its bytes were still scanned for keys.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UnparsedConfig {
     pub path: PathBuf,
     pub client: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub keys: usize,
     /// Every status, zeros included.
-    pub by_status: BTreeMap<&'static str, usize>,
+    pub by_status: BTreeMap<String, usize>,
     /// Every severity, zeros included.
     pub by_severity: BTreeMap<String, usize>,
+    /// Keys by environment (a key in two environments counts in both).
+    #[serde(default)]
+    pub by_environment: BTreeMap<String, usize>,
+    /// Keys by violation.
+    #[serde(default)]
+    pub by_violation: BTreeMap<String, usize>,
     /// Keys left out by a baseline.
     pub suppressed: usize,
     pub fail_on: Severity,
+    /// The rotation policy: a live key older than this many days is overdue.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u64,
     /// Keys at or above `fail_on`: the exit code is 1 when this is not zero.
     pub failing: usize,
     pub mcp_servers: usize,
@@ -92,18 +127,23 @@ pub struct Summary {
     pub errors: usize,
 }
 
+fn default_max_age_days() -> u64 {
+    90
+}
+
 impl Summary {
     pub fn new(
         keys: &[Key],
         servers: &[ServerEntry],
         targets: &[TargetReport],
         fail_on: Severity,
+        max_age_days: u64,
         suppressed: usize,
     ) -> Summary {
-        let mut by_status: BTreeMap<&'static str, usize> =
+        let mut by_status: BTreeMap<String, usize> =
             [Status::Live, Status::Rotated, Status::Removed]
                 .into_iter()
-                .map(|s| (s.as_str(), 0))
+                .map(|s| (s.as_str().to_string(), 0))
                 .collect();
         let mut by_severity: BTreeMap<String, usize> = [
             Severity::Critical,
@@ -114,16 +154,33 @@ impl Summary {
         .into_iter()
         .map(|s| (s.to_string(), 0))
         .collect();
+        let mut by_environment: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_violation: BTreeMap<String, usize> = BTreeMap::new();
         for key in keys {
-            *by_status.entry(key.status.as_str()).or_default() += 1;
+            *by_status
+                .entry(key.status.as_str().to_string())
+                .or_default() += 1;
             *by_severity.entry(key.severity.to_string()).or_default() += 1;
+            for environment in &key.scope.environments {
+                *by_environment
+                    .entry(environment.as_str().to_string())
+                    .or_default() += 1;
+            }
+            for violation in &key.violations {
+                *by_violation
+                    .entry(violation.as_str().to_string())
+                    .or_default() += 1;
+            }
         }
         Summary {
             keys: keys.len(),
             by_status,
             by_severity,
+            by_environment,
+            by_violation,
             suppressed,
             fail_on,
+            max_age_days,
             failing: keys.iter().filter(|k| k.severity >= fail_on).count(),
             mcp_servers: servers.len(),
             mcp_configs: targets.iter().map(|t| t.mcp_configs).sum(),
@@ -141,22 +198,75 @@ impl Report {
         mcp_servers: Vec<ServerEntry>,
         targets: Vec<TargetReport>,
         fail_on: Severity,
+        max_age_days: u64,
         generated_at: DateTime<Utc>,
     ) -> Report {
-        let summary = Summary::new(&keys, &mcp_servers, &targets, fail_on, 0);
+        let summary = Summary::new(&keys, &mcp_servers, &targets, fail_on, max_age_days, 0);
         Report {
-            schema: SCHEMA,
+            schema: SCHEMA.to_string(),
             tool: Tool {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
             },
             generated_at,
             host: hostname(),
+            hosts: Vec::new(),
             keys,
             mcp_servers,
             targets,
             summary,
         }
+    }
+
+    /// Count again after keys were removed (a baseline) or joined (a merge), keeping the
+    /// number suppressed so far.
+    pub fn recount(&mut self, fail_on: Severity) {
+        self.summary = Summary::new(
+            &self.keys,
+            &self.mcp_servers,
+            &self.targets,
+            fail_on,
+            self.summary.max_age_days,
+            self.summary.suppressed,
+        );
+    }
+
+    /// A report saved by `--format json`. Errors name the file and what is wrong with it.
+    pub fn read(path: &Path) -> anyhow::Result<Report> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read report {}", path.display()))?;
+        Report::from_slice(&bytes).with_context(|| format!("report {}", path.display()))
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> anyhow::Result<Report> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).context("not JSON (save reports with --format json)")?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => bail!("schema `{other}` is not `{SCHEMA}`"),
+            None => bail!("not a detector report (no `schema`; save reports with --format json)"),
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+}
+
+/// Every output format, for commands that take `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text { color: bool },
+    Json,
+    Sarif,
+    Markdown,
+    Html,
+}
+
+pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text { color } => text::write(report, out, text::TextOptions { color }),
+        Format::Json => json::write(report, out),
+        Format::Sarif => sarif::write(report, out),
+        Format::Markdown => markdown::write(report, out),
+        Format::Html => html::write(report, out),
     }
 }
 
@@ -173,7 +283,134 @@ fn hostname() -> Option<String> {
 }
 
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    s.serialize_str(&time_text(time))
+}
+
+/// What a location says beyond its kind, path and line, for the writers' detail columns.
+pub(crate) fn location_detail(location: &Location) -> String {
+    let mut parts = Vec::new();
+    if let Some(host) = &location.host {
+        parts.push(format!("host {host}"));
+    }
+    if let Some(server) = &location.mcp_server {
+        parts.push(format!(
+            "{} `{}` {}",
+            location.mcp_client.as_deref().unwrap_or("?"),
+            server,
+            location.mcp_field.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(slot) = &location.slot {
+        parts.push(format!("slot {slot}"));
+    }
+    if let Some(mode) = location.mode {
+        parts.push(format!("mode {mode:04o}"));
+    }
+    if let Some(t) = location.mtime {
+        parts.push(format!("modified {}", time_text(&t)));
+    }
+    if let Some(commit) = &location.commit {
+        parts.push(format!("commit {}", commit.get(..12).unwrap_or(commit)));
+    }
+    if let Some(t) = location.commit_time {
+        parts.push(format!("committed {}", time_text(&t)));
+    }
+    if let Some(in_head) = location.in_head {
+        parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
+    }
+    if !location.refs.is_empty() {
+        parts.push(format!("refs {}", location.refs.join(" ")));
+    }
+    if location.reachable == Some(false) {
+        parts.push("unreachable (no ref holds it)".to_string());
+    }
+    if let Some(removed) = &location.removed_in {
+        parts.push(format!(
+            "removed in {}",
+            removed.get(..12).unwrap_or(removed)
+        ));
+    }
+    if let Some(image) = &location.image {
+        parts.push(format!("image {image}"));
+    }
+    if let Some(layer) = &location.layer {
+        let index = location
+            .layer_index
+            .map(|i| format!(" {i}"))
+            .unwrap_or_default();
+        parts.push(format!("layer{index} ({})", short_digest(layer)));
+    }
+    if let Some(created_by) = &location.created_by {
+        parts.push(format!("`{}`", instruction(created_by)));
+    }
+    if let Some(layer) = &location.deleted_in_layer {
+        parts.push(format!(
+            "deleted in layer {} (still extractable)",
+            short_digest(layer)
+        ));
+    }
+    if let Some(layer) = &location.replaced_in_layer {
+        parts.push(format!(
+            "replaced in layer {} (still extractable)",
+            short_digest(layer)
+        ));
+    }
+    if let Some(archive) = &location.archive {
+        parts.push(format!("archive {}", archive.display()));
+    }
+    if let Some(member) = &location.member {
+        parts.push(format!("member {member}"));
+    }
+    parts.join(", ")
+}
+
+/// `sha256:0123456789ab…`
+pub(crate) fn short_digest(digest: &str) -> String {
+    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
+    if digest.len() > end {
+        format!("{}…", &digest[..end])
+    } else {
+        digest.to_string()
+    }
+}
+
+/// A build history entry as the Dockerfile said it: `/bin/sh -c #(nop)  COPY …` → `COPY …`,
+/// `/bin/sh -c make` → `RUN make`; BuildKit's entries already read that way.
+pub(crate) fn instruction(created_by: &str) -> String {
+    let text = created_by.trim();
+    let text = text.strip_suffix("# buildkit").unwrap_or(text).trim_end();
+    // `|2 A=1 B=2 /bin/sh -c …`: the build args in scope, then the command.
+    let (args, command) = match text.strip_prefix('|') {
+        Some(rest) => match rest.find("/bin/sh -c ") {
+            Some(at) => (Some(rest[..at].trim()), &rest[at..]),
+            None => (None, text),
+        },
+        None => (None, text),
+    };
+    let tidy = if let Some(nop) = command.strip_prefix("/bin/sh -c #(nop) ") {
+        nop.trim().to_string()
+    } else if let Some(run) = command.strip_prefix("/bin/sh -c ") {
+        format!("RUN {}", run.trim())
+    } else {
+        command.to_string()
+    };
+    match args.and_then(|a| a.split_once(' ')) {
+        Some((_, args)) => format!("{tidy} (build args {args})"),
+        None => tidy,
+    }
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A time as every writer shows it: RFC 3339, seconds, UTC (`2025-06-01T12:00:00Z`).
+pub fn time_text(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
@@ -192,7 +429,14 @@ mod tests {
             }],
             ..TargetReport::default()
         }];
-        let report = Report::new(Vec::new(), Vec::new(), targets, Severity::High, Utc::now());
+        let report = Report::new(
+            Vec::new(),
+            Vec::new(),
+            targets,
+            Severity::High,
+            90,
+            Utc::now(),
+        );
         let value = serde_json::to_value(&report).unwrap();
         assert_eq!(value["schema"], SCHEMA);
         let summary = &value["summary"];

@@ -7,7 +7,7 @@ use std::{
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Report, TargetReport};
+use super::{plural, Report, TargetReport};
 use crate::{
     audit::{FieldEntry, Key, Location, ServerEntry},
     detect::{value::ValueClass, Severity},
@@ -108,6 +108,17 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
             plural(s.failing),
             s.fail_on
         )?;
+    }
+    if s.suppressed > 0 {
+        writeln!(
+            out,
+            "{} key{} suppressed by the baseline",
+            s.suppressed,
+            plural(s.suppressed)
+        )?;
+    }
+    if !report.hosts.is_empty() {
+        writeln!(out, "merged from {}", report.hosts.join(", "))?;
     }
 
     for key in &report.keys {
@@ -219,6 +230,24 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
         let name = if i == 0 { "locations" } else { "" };
         writeln!(out, "{}{}", label(name), describe_location(location))?;
     }
+    for (i, access) in key.accessed_by.iter().enumerate() {
+        let name = if i == 0 { "read by" } else { "" };
+        let verdict = if access.allowed {
+            "allowed".to_string()
+        } else {
+            paint.with("ALERT", Style::new().red().bold())
+        };
+        writeln!(
+            out,
+            "{}{} {} (pid {}, uid {}) opened {} {verdict}",
+            label(name),
+            access.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            access.exe,
+            access.pid,
+            access.uid,
+            access.file.display()
+        )?;
+    }
     for (i, step) in key.remediation.iter().enumerate() {
         let name = if i == 0 { "fix" } else { "" };
         writeln!(out, "{}{}. {}", label(name), i + 1, step)?;
@@ -227,7 +256,10 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
 }
 
 fn describe_location(location: &Location) -> String {
-    let mut text = location.path.display().to_string();
+    let mut text = match &location.host {
+        Some(host) => format!("{host}:{}", location.path.display()),
+        None => location.path.display().to_string(),
+    };
     if let (Some(line), Some(column)) = (location.line, location.column) {
         text.push_str(&format!(":{line}:{column}"));
     }
@@ -261,6 +293,38 @@ fn describe_location(location: &Location) -> String {
     }
     if let Some(member) = &location.member {
         text.push_str(&format!(" member {member}"));
+    }
+    if let Some(image) = &location.image {
+        text.push_str(&format!(" image {image}"));
+    }
+    if let Some(layer) = &location.layer {
+        let index = location
+            .layer_index
+            .map(|i| format!(" {i}"))
+            .unwrap_or_default();
+        text.push_str(&format!(", layer{index} ({})", super::short_digest(layer)));
+    }
+    if let Some(created_by) = &location.created_by {
+        text.push_str(&format!(", `{}`", super::instruction(created_by)));
+    }
+    if let Some(layer) = &location.deleted_in_layer {
+        text.push_str(&format!(
+            ", deleted in layer {} (still extractable)",
+            super::short_digest(layer)
+        ));
+    }
+    if let Some(layer) = &location.replaced_in_layer {
+        text.push_str(&format!(
+            ", replaced in layer {} (still extractable)",
+            super::short_digest(layer)
+        ));
+    }
+    if let Some(backup) = &location.backup {
+        let kind = backup.kind.as_str();
+        match &backup.original {
+            Some(original) => text.push_str(&format!(" backup ({kind}) of {}", original.display())),
+            None => text.push_str(&format!(" backup ({kind})")),
+        }
     }
     text
 }
@@ -369,12 +433,4 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
         )?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }

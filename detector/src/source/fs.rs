@@ -1,29 +1,41 @@
-//! `dir:` and `file:` targets: files on disk, read without ever blocking.
+//! `dir:` and `file:` targets: files on disk, read without ever blocking, archives opened,
+//! backups and credential files recognised.
 //!
 //! Every object is checked with `symlink_metadata` before it is opened, FIFOs, sockets and
 //! devices are never opened, and regular files are opened with `O_NONBLOCK` and checked again
 //! with `fstat`, so a file swapped for a FIFO between the two checks cannot hang the scan.
+//! A file's first bytes say whether it is an archive (then [`super::archive`] reads it,
+//! whatever its size) or binary (skipped).
 use std::{
+    collections::HashMap,
     fs::{File, FileType, Metadata, OpenOptions},
-    io::{self, Read},
+    io::{self, Read, Seek},
     os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use chrono::{DateTime, Utc};
-use ignore::WalkBuilder;
-use rayon::iter::{ParallelBridge, ParallelIterator};
+use ignore::{overrides::OverrideBuilder, WalkBuilder, WalkState};
 
-use super::{Blob, LocationKind, Provenance, Sink, SkipReason, SourceError, SourceOptions};
+use super::{
+    archive::{self, ArchiveOptions, ArchivePlace, Format},
+    backup::{self, Backup, BackupKind},
+    secret_file, Blob, LocationKind, Provenance, Sink, SkipReason, SourceError, SourceOptions,
+};
 use crate::mcp::{self, ConfigRef};
 
 /// How many leading bytes decide whether a file is binary (a NUL byte among them).
 const BINARY_PROBE: usize = 8 * 1024;
 
-/// Walk `root`: every file, hidden ones included, `.gitignore` not honoured, `.git`
-/// internals skipped (history is the git source's job). Symlinks to files are read,
-/// symlinks to directories are not followed.
+/// The file that excludes paths like a `.gitignore`, at the scan root and in subdirectories.
+pub const IGNORE_FILE: &str = ".detectorignore";
+
+/// Walk `root`: every file, hidden ones included, `.gitignore` honoured only when asked,
+/// `--exclude` globs and `.detectorignore` files honoured, archives opened. A git
+/// repository's internals are not read (history is the git source's job): the repository is
+/// reported, and only its `config` (remote URLs may carry credentials) is scanned. Symlinks
+/// to files are read, symlinks to directories are not followed.
 pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result<(), SourceError> {
     let meta = std::fs::metadata(root).map_err(|e| SourceError::new(root, io_reason(&e)))?;
     if !meta.is_dir() {
@@ -31,66 +43,118 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
     }
     std::fs::read_dir(root).map_err(|e| SourceError::new(root, io_reason(&e)))?;
 
+    let mut overrides = OverrideBuilder::new(root);
+    for glob in &options.excludes {
+        overrides
+            .add(&format!("!{glob}"))
+            .map_err(|e| SourceError::new(root, format!("--exclude {glob}: {e}")))?;
+    }
+    let overrides = overrides
+        .build()
+        .map_err(|e| SourceError::new(root, format!("--exclude: {e}")))?;
+    let respect = options.respect_gitignore;
     let walker = WalkBuilder::new(root)
         .standard_filters(false)
         .hidden(false)
         .parents(false)
         .ignore(false)
-        .git_ignore(false)
-        .git_global(false)
-        .git_exclude(false)
+        .git_ignore(respect)
+        .git_global(respect)
+        .git_exclude(respect)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|entry| {
-            !(entry.depth() > 0
-                && entry.file_name() == ".git"
-                && entry.file_type().is_some_and(|t| t.is_dir()))
-        })
-        .build();
-    walker.par_bridge().for_each(|entry| match entry {
-        // The root itself (maybe a symlink to the directory, checked above).
-        Ok(entry) if entry.depth() == 0 => {}
-        Ok(entry) => {
-            if let Some(file_type) = entry.file_type() {
-                visit(entry.path(), file_type, root, options, sink);
+        .overrides(overrides)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .threads(rayon::current_num_threads().max(1))
+        .build_parallel();
+    walker.run(|| {
+        Box::new(|entry| {
+            match entry {
+                // The root itself (maybe a symlink to the directory, checked above).
+                Ok(entry) if entry.depth() == 0 => {}
+                Ok(entry) => {
+                    let Some(file_type) = entry.file_type() else {
+                        return WalkState::Continue;
+                    };
+                    if file_type.is_dir() {
+                        if let Some(repository) = repository(entry.path()) {
+                            sink.repository(&repository);
+                            let config = entry.path().join("config");
+                            if config.is_file() {
+                                visit(&config, root, options, sink);
+                            }
+                            return WalkState::Skip;
+                        }
+                    } else {
+                        visit(entry.path(), root, options, sink);
+                    }
+                }
+                Err(err) => {
+                    let (path, reason) = walk_error(&err);
+                    sink.error(path.as_deref().unwrap_or(root), &reason);
+                }
             }
-        }
-        Err(err) => {
-            let (path, reason) = walk_error(&err);
-            sink.error(path.as_deref().unwrap_or(root), &reason);
-        }
+            WalkState::Continue
+        })
     });
     Ok(())
 }
 
-/// One file. Anything but a readable regular file (or a symlink to one) fails the target.
+/// The repository a directory met in a walk holds: `.git` (a work tree's, reported as the
+/// work tree) or a bare repository (`*.git` with `HEAD`, `objects/` and `refs/`).
+fn repository(dir: &Path) -> Option<PathBuf> {
+    let name = dir.file_name()?.to_str()?;
+    if name == ".git" {
+        return Some(dir.parent().unwrap_or(dir).to_path_buf());
+    }
+    let bare = name.ends_with(".git")
+        && dir.join("HEAD").is_file()
+        && dir.join("objects").is_dir()
+        && dir.join("refs").is_dir();
+    bare.then(|| dir.to_path_buf())
+}
+
+/// One file: a text file, an archive, or a credential file. Anything but a readable regular
+/// file (or a symlink to one) fails the target.
 pub fn scan_file(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result<(), SourceError> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    match read_path(path, options.max_file_size) {
-        FileRead::Loaded(loaded) => {
-            sink.blob(file_blob(path, loaded, parent, mcp::recognise(path)));
-            Ok(())
-        }
+    match open_path(path, options.max_file_size, options.archive.max_depth > 0) {
         FileRead::Skipped(SkipReason::SymlinkToDirectory) | FileRead::Directory => {
             Err(SourceError::new(path, "is a directory (use dir:PATH)"))
         }
-        FileRead::Skipped(reason) => {
-            sink.skipped(path, reason);
+        FileRead::Failed(reason) => Err(SourceError::new(path, reason)),
+        read => {
+            handle(path, read, parent, options, sink);
             Ok(())
         }
-        FileRead::Failed(reason) => Err(SourceError::new(path, reason)),
     }
 }
 
-fn visit(path: &Path, file_type: FileType, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
-    if file_type.is_dir() {
-        return;
-    }
-    match read_path(path, options.max_file_size) {
-        FileRead::Loaded(loaded) => sink.blob(file_blob(path, loaded, root, mcp::recognise(path))),
+fn visit(path: &Path, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
+    let read = open_path(path, options.max_file_size, options.archive.max_depth > 0);
+    handle(path, read, root, options, sink);
+}
+
+fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
+    match read {
+        FileRead::Loaded(loaded) => {
+            let provenance = disk_provenance(path, &loaded.meta, root);
+            sink.blob(recognised_blob(loaded.bytes, provenance, path, false));
+        }
+        FileRead::Archive(file, format, meta) => {
+            let place = ArchivePlace {
+                archive: path.to_path_buf(),
+                base: disk_provenance(path, &meta, root),
+            };
+            let archive_options = ArchiveOptions {
+                limits: options.archive,
+                max_member_size: options.max_file_size,
+            };
+            archive::scan_file(file, format, &place, &archive_options, sink);
+        }
         FileRead::Skipped(reason) => sink.skipped(path, reason),
         FileRead::Failed(reason) => sink.error(path, &reason),
         FileRead::Directory => {}
@@ -99,7 +163,14 @@ fn visit(path: &Path, file_type: FileType, root: &Path, options: &SourceOptions,
 
 /// Read the file at `path` if it is a regular file or a symlink to one. The type is checked
 /// with `symlink_metadata` (and `metadata` for a symlink's target) before anything is opened.
+/// Archives are read as bytes like any binary file (skipped): see [`open_path`].
 pub fn read_path(path: &Path, max_size: u64) -> FileRead {
+    open_path(path, max_size, false)
+}
+
+/// Like [`read_path`], but an archive (told by its first bytes, whatever its size) is
+/// returned open, for [`super::archive`] to read, when `archives` is set.
+pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
     let link = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) => return FileRead::Failed(io_reason(&e)),
@@ -121,7 +192,7 @@ pub fn read_path(path: &Path, max_size: u64) -> FileRead {
     if let Some(special) = special_file(file_type) {
         return FileRead::Failed(special.to_string());
     }
-    read_file(path, max_size)
+    read_file(path, max_size, archives)
 }
 
 /// A file read into memory, with the metadata of the open descriptor.
@@ -134,15 +205,17 @@ pub struct LoadedFile {
 #[derive(Debug)]
 pub enum FileRead {
     Loaded(LoadedFile),
+    /// An archive, open at its start.
+    Archive(File, Format, Metadata),
     Skipped(SkipReason),
     Failed(String),
     /// A directory where a file was expected.
     Directory,
 }
 
-/// Open and read a file whose type was checked by [`read_path`]. The descriptor's own type
+/// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
 /// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
-fn read_file(path: &Path, max_size: u64) -> FileRead {
+fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -162,35 +235,56 @@ fn read_file(path: &Path, max_size: u64) -> FileRead {
                 .to_string(),
         );
     }
-    if meta.len() > max_size {
+    if !archives && meta.len() > max_size {
         return FileRead::Skipped(SkipReason::TooLarge);
     }
-    let bytes = match read_text(file, meta.len(), max_size) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return FileRead::Skipped(SkipReason::Binary),
-        Err(e) => return FileRead::Failed(io_reason(&e)),
-    };
+    let mut file = file;
+    let capacity = meta.len().min(max_size).saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0).min(BINARY_PROBE));
+    if let Err(e) = (&mut file)
+        .take(BINARY_PROBE as u64)
+        .read_to_end(&mut bytes)
+    {
+        return FileRead::Failed(io_reason(&e));
+    }
+    if archives {
+        if let Some(format) = archive::sniff(&bytes) {
+            return match file.rewind() {
+                Ok(()) => FileRead::Archive(file, format, meta),
+                Err(e) => FileRead::Failed(io_reason(&e)),
+            };
+        }
+        if meta.len() > max_size {
+            return FileRead::Skipped(SkipReason::TooLarge);
+        }
+    }
+    let swap = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(archive::is_swap_file);
+    if is_binary(&bytes) && !swap {
+        return FileRead::Skipped(SkipReason::Binary);
+    }
+    bytes.reserve(
+        usize::try_from(capacity)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
+    if let Err(e) = file
+        .take(
+            max_size
+                .saturating_add(1)
+                .saturating_sub(bytes.len() as u64),
+        )
+        .read_to_end(&mut bytes)
+    {
+        return FileRead::Failed(io_reason(&e));
+    }
     if bytes.len() as u64 > max_size {
         // It grew between fstat and read.
         return FileRead::Skipped(SkipReason::TooLarge);
     }
     FileRead::Loaded(LoadedFile { bytes, meta })
-}
-
-/// The file's bytes (at most `max_size + 1` of them), or `None` when its first bytes say it
-/// is binary: then the rest is never read.
-fn read_text(file: File, size_hint: u64, max_size: u64) -> io::Result<Option<Vec<u8>>> {
-    let capacity = size_hint.min(max_size).saturating_add(1);
-    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    let mut file = file.take(max_size.saturating_add(1));
-    (&mut file)
-        .take(BINARY_PROBE as u64)
-        .read_to_end(&mut bytes)?;
-    if is_binary(&bytes) {
-        return Ok(None);
-    }
-    file.read_to_end(&mut bytes)?;
-    Ok(Some(bytes))
 }
 
 /// A NUL byte near the start: how git and ripgrep tell binary from text.
@@ -202,34 +296,168 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 /// more precise is known); `config` is set when the file is an MCP client config, which is
 /// then parsed too.
 pub fn file_blob(path: &Path, loaded: LoadedFile, root: &Path, config: Option<ConfigRef>) -> Blob {
-    let meta = &loaded.meta;
-    let project = config
-        .as_ref()
-        .map(|c| c.scope.label())
-        .unwrap_or_else(|| root.display().to_string());
-    let provenance = Provenance {
-        kind: if config.is_some() {
-            LocationKind::McpConfig
-        } else {
-            LocationKind::File
-        },
+    let mut provenance = disk_provenance(path, &loaded.meta, root);
+    let Some(config) = config else {
+        return recognised_blob(loaded.bytes, provenance, path, false);
+    };
+    provenance.kind = LocationKind::McpConfig;
+    provenance.project = Some(config.scope.label());
+    let mcp = Some(Arc::new(mcp::parse(&config, &loaded.bytes)));
+    Blob {
+        bytes: loaded.bytes,
+        provenance,
+        mcp,
+        ..Blob::default()
+    }
+}
+
+/// What every blob (or archive member) of a file on disk starts from.
+fn disk_provenance(path: &Path, meta: &Metadata, root: &Path) -> Provenance {
+    Provenance {
+        kind: LocationKind::File,
         path: path.to_path_buf(),
         current: true,
         mtime: mtime(meta),
         mode: Some(meta.mode() & 0o7777),
         uid: Some(meta.uid()),
+        readable_by_others: Some(readable_by_others(meta)),
         dev: Some(meta.dev()),
         inode: Some(meta.ino()),
         root: Some(root.to_path_buf()),
-        project: Some(project),
+        project: Some(root.display().to_string()),
         ..Provenance::default()
-    };
-    let mcp = config.map(|c| Arc::new(mcp::parse(&c, &loaded.bytes)));
-    Blob {
-        bytes: loaded.bytes,
-        provenance,
-        mcp,
     }
+}
+
+/// A blob whose file is recognised by its name (`name`: the path on disk, or the member's
+/// name inside an archive): a backup (and of what), an MCP client config (parsed, as the
+/// original of a backup), or a credential file (read field by field).
+pub(crate) fn recognised_blob(
+    bytes: Vec<u8>,
+    mut provenance: Provenance,
+    name: &Path,
+    in_archive: bool,
+) -> Blob {
+    let backup = backup::recognise(name).or_else(|| in_archive.then(|| archived(name)));
+    let recognise_as = backup
+        .as_ref()
+        .and_then(Backup::recognition_path)
+        .unwrap_or_else(|| name.to_path_buf());
+    // A swap file holds the text in blocks, not the file's format.
+    let structured = !name
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(archive::is_swap_file);
+    let config = structured.then(|| mcp::recognise(&recognise_as)).flatten();
+    let mut mcp_parse = None;
+    let mut fields = None;
+    if let Some(config) = config {
+        let mut parsed = mcp::parse(&config, &bytes);
+        // Parsed as the original; reported where it is.
+        parsed.path = provenance.path.clone();
+        for server in &mut parsed.servers {
+            server.config = provenance.path.clone();
+        }
+        if provenance.kind == LocationKind::File {
+            provenance.kind = LocationKind::McpConfig;
+        }
+        provenance.project = Some(config.scope.label());
+        mcp_parse = Some(Arc::new(parsed));
+    } else if structured {
+        fields = secret_file::recognise(&recognise_as)
+            .map(|kind| Arc::new(secret_file::parse(kind, &bytes)));
+    }
+    provenance.backup = backup;
+    Blob {
+        bytes,
+        provenance,
+        mcp: mcp_parse,
+        fields,
+    }
+}
+
+/// An archive member: a copy. The original is where it came from when the member's name is
+/// a home path (`home/al/.zshrc`, `.config/…` in a tarball of a home).
+fn archived(name: &Path) -> Backup {
+    let text = name.to_string_lossy();
+    let original = if ["home/", "Users/", "root/"]
+        .iter()
+        .any(|p| text.starts_with(p))
+    {
+        Some(PathBuf::from(format!("/{text}")))
+    } else if text.starts_with('.') && !text.starts_with("..") {
+        Some(PathBuf::from("~").join(name))
+    } else {
+        None
+    };
+    Backup {
+        kind: BackupKind::Archive,
+        original,
+        home: None,
+    }
+}
+
+/// Can users other than the owner read the file: world-readable, or group-readable with
+/// other users in the group?
+fn readable_by_others(meta: &Metadata) -> bool {
+    let mode = meta.mode();
+    mode & 0o004 != 0 || (mode & 0o040 != 0 && group_has_others(meta.gid(), meta.uid()))
+}
+
+/// Does group `gid` have a member other than `owner` (listed in `/etc/group`, or having it
+/// as primary group in `/etc/passwd`)?
+fn group_has_others(gid: u32, owner: u32) -> bool {
+    static CACHE: OnceLock<Mutex<HashMap<(u32, u32), bool>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(&known) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(gid, owner))
+    {
+        return known;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let answer = group_members(&passwd, &group, gid)
+        .iter()
+        .any(|&uid| uid != owner);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((gid, owner), answer);
+    answer
+}
+
+/// The uids in group `gid`: its listed members and the users whose primary group it is.
+fn group_members(passwd: &str, group: &str, gid: u32) -> Vec<u32> {
+    let users: Vec<(&str, u32, u32)> = passwd
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            Some((
+                *f.first()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let mut members: Vec<u32> = users
+        .iter()
+        .filter(|(_, _, g)| *g == gid)
+        .map(|(_, uid, _)| *uid)
+        .collect();
+    for line in group.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(gid) {
+            continue;
+        }
+        for name in f.get(3).unwrap_or(&"").split(',').filter(|n| !n.is_empty()) {
+            if let Some((_, uid, _)) = users.iter().find(|(n, _, _)| n == &name) {
+                members.push(*uid);
+            }
+        }
+    }
+    members
 }
 
 fn mtime(meta: &Metadata) -> Option<DateTime<Utc>> {
@@ -249,6 +477,12 @@ fn special_file(file_type: FileType) -> Option<&'static str> {
 }
 
 fn symlink_reason(path: &Path, err: &io::Error) -> String {
+    if err.raw_os_error() == Some(libc::ELOOP) {
+        return match std::fs::read_link(path) {
+            Ok(target) => format!("symlink loop (through {})", target.display()),
+            Err(_) => "symlink loop".to_string(),
+        };
+    }
     if err.kind() == io::ErrorKind::NotFound {
         match std::fs::read_link(path) {
             Ok(target) => format!("dangling symlink (to {})", target.display()),
@@ -298,6 +532,7 @@ mod tests {
         blobs: Mutex<Vec<Blob>>,
         skipped: Mutex<Vec<(PathBuf, SkipReason)>>,
         errors: Mutex<Vec<(PathBuf, String)>>,
+        repositories: Mutex<Vec<PathBuf>>,
     }
 
     impl Sink for Collect {
@@ -312,6 +547,9 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((path.into(), reason.into()));
+        }
+        fn repository(&self, path: &Path) {
+            self.repositories.lock().unwrap().push(path.into());
         }
     }
 
@@ -336,6 +574,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join(".git/objects")).unwrap();
+        std::fs::write(root.join(".git/objects/ab"), "x").unwrap();
         std::fs::write(root.join(".git/config"), "x").unwrap();
         std::fs::write(root.join(".gitignore"), "ignored.txt\n").unwrap();
         std::fs::write(root.join("ignored.txt"), "still scanned").unwrap();
@@ -356,16 +595,24 @@ mod tests {
             &SourceOptions {
                 max_file_size: 1024,
                 max_blob_size: 1024,
+                ..SourceOptions::default()
             },
             &sink,
         )
         .unwrap();
 
-        let blobs = sink.blobs.into_inner().unwrap();
+        let blobs = std::mem::take(&mut *sink.blobs.lock().unwrap());
         assert_eq!(
             names(&blobs, root),
-            [".gitignore", ".hidden/.env", "filelink", "ignored.txt"]
+            [
+                ".git/config",
+                ".gitignore",
+                ".hidden/.env",
+                "filelink",
+                "ignored.txt"
+            ]
         );
+        assert_eq!(*sink.repositories.lock().unwrap(), [root.to_path_buf()]);
         let mut skipped = sink.skipped.into_inner().unwrap();
         skipped.sort();
         assert_eq!(
@@ -398,12 +645,74 @@ mod tests {
     }
 
     #[test]
+    fn excludes_and_ignore_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            (".gitignore", "git-ignored.txt\n"),
+            ("git-ignored.txt", "x"),
+            ("node_modules/pkg/index.js", "x"),
+            ("app/.detectorignore", "local.txt\n"),
+            ("app/local.txt", "x"),
+            ("app/kept.txt", "x"),
+            ("local.txt", "x"),
+            ("debug.log", "x"),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let scan = |options: SourceOptions| {
+            let sink = Collect::default();
+            scan_dir(root, &options, &sink).unwrap();
+            names(&sink.blobs.into_inner().unwrap(), root)
+        };
+        assert_eq!(
+            scan(SourceOptions {
+                excludes: vec!["node_modules".into(), "*.log".into()],
+                ..SourceOptions::default()
+            }),
+            [
+                ".gitignore",
+                "app/.detectorignore",
+                "app/kept.txt",
+                "git-ignored.txt",
+                "local.txt"
+            ]
+        );
+        assert_eq!(
+            scan(SourceOptions {
+                respect_gitignore: true,
+                ..SourceOptions::default()
+            }),
+            [
+                ".gitignore",
+                "app/.detectorignore",
+                "app/kept.txt",
+                "debug.log",
+                "local.txt",
+                "node_modules/pkg/index.js"
+            ]
+        );
+    }
+
+    #[test]
+    fn group_members_come_from_group_and_passwd() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nal:x:1000:1000::/home/al:/bin/sh\nbo:x:1001:1000::/home/bo:/bin/sh\ncy:x:1002:1002::/home/cy:/bin/sh\n";
+        let group = "al:x:1000:\ncy:x:1002:\ndev:x:2000:al,cy\n";
+        assert_eq!(group_members(passwd, group, 1000), [1000, 1001]);
+        assert_eq!(group_members(passwd, group, 1002), [1002]);
+        assert_eq!(group_members(passwd, group, 2000), [1000, 1002]);
+    }
+
+    #[test]
     fn file_target_failures_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let sink = Collect::default();
         let options = SourceOptions {
             max_file_size: 1024,
             max_blob_size: 1024,
+            ..SourceOptions::default()
         };
         let missing = dir.path().join("missing.json");
         let err = scan_file(&missing, &options, &sink).unwrap_err();

@@ -53,6 +53,8 @@ fn read_config(config: ConfigRef, home: &Path, options: &SourceOptions, sink: &d
     match read_path(&path, options.max_file_size) {
         FileRead::Loaded(loaded) => sink.blob(file_blob(&path, loaded, home, Some(config))),
         FileRead::Skipped(reason) => sink.skipped(&path, reason),
+        // `read_path` leaves archives closed: an archive is binary to it.
+        FileRead::Archive(..) => sink.skipped(&path, SkipReason::Binary),
         FileRead::Failed(reason) => sink.error(&path, &reason),
         FileRead::Directory => sink.skipped(&path, SkipReason::SymlinkToDirectory),
     }

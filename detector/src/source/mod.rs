@@ -1,9 +1,13 @@
 //! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp
 //! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
+pub mod archive;
+pub mod backup;
 pub mod fs;
 pub mod git;
+pub mod image;
 pub mod mcp;
+pub mod secret_file;
 
 use std::{
     fmt,
@@ -12,11 +16,12 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mcp::ParsedConfig;
 
-/// One scan target of the command line (`dir:PATH`, `file:PATH`, `mcp:[HOME]`, bare path).
+/// One scan target of the command line (`dir:PATH`, `file:PATH`, `mcp:[HOME]`, an image,
+/// bare path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Dir(PathBuf),
@@ -24,20 +29,30 @@ pub enum Target {
     Git(PathBuf),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
+    /// `docker:NAME[:TAG]`: an image of the local Docker daemon.
+    Docker(String),
+    /// `docker-archive:PATH`: a `docker save` tarball (maybe gzip- or zstd-compressed).
+    DockerArchive(PathBuf),
+    /// `oci-dir:PATH`: an OCI image layout directory.
+    OciDir(PathBuf),
+    /// `oci-archive:PATH`: an OCI image layout in a tar.
+    OciArchive(PathBuf),
 }
 
 /// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
 /// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &["docker", "docker-archive", "oci-dir", "oci-archive"];
+const PLANNED_SCHEMES: &[&str] = &[];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME] or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
     NotYetSupported { scheme: String, raw: String },
     #[error("`{scheme}:` needs a path (e.g. `{scheme}:/srv/app`)")]
     MissingPath { scheme: String },
+    #[error("`docker:` needs an image name (e.g. `docker:app:prod`)")]
+    MissingImage,
 }
 
 impl Target {
@@ -59,6 +74,11 @@ impl Target {
                 "file" => Ok(Target::File(path()?)),
                 "git" => Ok(Target::Git(path()?)),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
+                "docker" if rest.is_empty() => Err(TargetError::MissingImage),
+                "docker" => Ok(Target::Docker(rest.to_string())),
+                "docker-archive" => Ok(Target::DockerArchive(path()?)),
+                "oci-dir" => Ok(Target::OciDir(path()?)),
+                "oci-archive" => Ok(Target::OciArchive(path()?)),
                 s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
                     scheme: s.to_string(),
                     raw: raw.to_string(),
@@ -74,6 +94,17 @@ impl Target {
         Ok(bare(raw))
     }
 
+    /// A container image (`docker:`, `docker-archive:`, `oci-dir:`, `oci-archive:`).
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            Target::Docker(_)
+                | Target::DockerArchive(_)
+                | Target::OciDir(_)
+                | Target::OciArchive(_)
+        )
+    }
+
     /// The scheme, as it appears in the report's `targets[].kind`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -81,6 +112,10 @@ impl Target {
             Target::File(_) => "file",
             Target::Git(_) => "git",
             Target::Mcp(_) => "mcp",
+            Target::Docker(_) => "docker",
+            Target::DockerArchive(_) => "docker-archive",
+            Target::OciDir(_) => "oci-dir",
+            Target::OciArchive(_) => "oci-archive",
         }
     }
 }
@@ -89,6 +124,8 @@ fn bare(raw: &str) -> Target {
     let path = PathBuf::from(raw);
     if path.is_dir() && git::is_repository(&path) {
         Target::Git(path)
+    } else if let Some(image) = image::layout_at(&path) {
+        image
     } else if path.is_dir() {
         Target::Dir(path)
     } else {
@@ -115,12 +152,18 @@ impl fmt::Display for Target {
             Target::Git(p) => write!(f, "git:{}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
+            Target::Docker(name) => write!(f, "docker:{name}"),
+            Target::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
+            Target::OciDir(p) => write!(f, "oci-dir:{}", p.display()),
+            Target::OciArchive(p) => write!(f, "oci-archive:{}", p.display()),
         }
     }
 }
 
 /// What kind of place a blob was read from; the report's `locations[].kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum LocationKind {
     #[default]
@@ -170,22 +213,37 @@ pub struct Provenance {
     pub commit: Option<String>,
     pub commit_time: Option<DateTime<Utc>>,
     pub in_head: Option<bool>,
+    /// The image reference (`app:prod`), its layer's digest and 1-based position (the base
+    /// layer is 1), the build instruction that made the layer (`history[].created_by`), and
+    /// the later layer that deleted (whiteout) or replaced the file, which hides it from the
+    /// image's filesystem but not from anyone who extracts the layer.
     pub image: Option<String>,
     pub layer: Option<String>,
     pub layer_index: Option<usize>,
+    pub created_by: Option<String>,
+    pub deleted_in_layer: Option<String>,
+    pub replaced_in_layer: Option<String>,
     pub archive: Option<PathBuf>,
     pub member: Option<String>,
+    /// A backup (editor leftover, dotfile manager's source, archive member), and the
+    /// original it stands for when its name tells.
+    pub backup: Option<backup::Backup>,
+    /// Users other than the owner can read the file (world-readable, or group-readable
+    /// with others in the group); `None` when the source cannot tell.
+    pub readable_by_others: Option<bool>,
     /// A git blob: its id and the history that places it.
     pub git: Option<git::BlobRef>,
 }
 
-/// Bytes to scan and where they came from. An MCP client config also carries its parse, so
-/// that matches can be joined to the server and field that hold them.
-#[derive(Debug, Clone)]
+/// Bytes to scan and where they came from. An MCP client config also carries its parse, and
+/// a credential file its fields, so that matches can be joined to the server and field (or
+/// the file's field) that hold them.
+#[derive(Debug, Clone, Default)]
 pub struct Blob {
     pub bytes: Vec<u8>,
     pub provenance: Provenance,
     pub mcp: Option<Arc<ParsedConfig>>,
+    pub fields: Option<Arc<secret_file::SecretFile>>,
 }
 
 /// Why an object was not scanned (counted in the report, not an error).
@@ -213,14 +271,45 @@ pub trait Sink: Sync {
     fn skipped(&self, path: &Path, reason: SkipReason);
     /// An object that could not be read; the scan goes on.
     fn error(&self, path: &Path, reason: &str);
+    /// A git repository met in a directory walk: its internals are not read as files, its
+    /// history is the git source's to read.
+    fn repository(&self, _path: &Path) {}
 }
 
-/// Limits every source honours.
-#[derive(Debug, Clone, Copy)]
+/// The default of `--max-file-size`.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
+
+/// Limits and choices every source honours.
+#[derive(Debug, Clone)]
 pub struct SourceOptions {
+    /// Files larger than this (outside archives; members too, as they are held in memory)
+    /// are skipped.
     pub max_file_size: u64,
+    /// Directory walks honour `.gitignore` files (off by default: ignored files are where
+    /// secrets hide).
+    pub respect_gitignore: bool,
+    /// Globs (gitignore syntax) of paths a directory walk leaves out.
+    pub excludes: Vec<String>,
+    /// What an archive may expand to; `max_depth` 0 leaves archives closed.
+    pub archive: archive::ArchiveLimits,
     /// Git blobs larger than this are not read.
     pub max_blob_size: u64,
+    /// Image sources: only the images of this platform (`linux/amd64`, `linux/arm64/v8`);
+    /// `None`: every image of an index.
+    pub platform: Option<String>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_blob_size: DEFAULT_MAX_FILE_SIZE,
+            respect_gitignore: false,
+            excludes: Vec::new(),
+            archive: archive::ArchiveLimits::default(),
+            platform: None,
+        }
+    }
 }
 
 /// A target that could not be read at all (its root is missing, unreadable, of the wrong
@@ -248,6 +337,12 @@ pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result
         Target::File(path) => fs::scan_file(path, options, sink),
         Target::Git(path) => git::scan(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
+        Target::Docker(name) => image::scan_daemon(name, options, sink),
+        Target::DockerArchive(path) => {
+            image::scan_archive(path, image::Layout::Docker, options, sink)
+        }
+        Target::OciDir(path) => image::scan_oci_dir(path, options, sink),
+        Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, options, sink),
     }
 }
 
@@ -274,11 +369,23 @@ mod tests {
             Target::parse("ftp:/x"),
             Err(TargetError::UnknownScheme { .. })
         ));
-        assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
+        assert_eq!(
+            Target::parse("docker:registry.local:5000/app:prod").unwrap(),
+            Target::Docker("registry.local:5000/app:prod".into())
+        );
+        assert_eq!(
+            Target::parse("oci-archive:/x/img.tar").unwrap(),
+            Target::OciArchive("/x/img.tar".into())
+        );
         assert!(matches!(
-            Target::parse("docker:alpine"),
-            Err(TargetError::NotYetSupported { .. })
+            Target::parse("docker:"),
+            Err(TargetError::MissingImage)
         ));
+        assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
+        assert_eq!(
+            Target::parse("docker:alpine").unwrap(),
+            Target::Docker("alpine".into())
+        );
         assert!(matches!(
             Target::parse("dir:"),
             Err(TargetError::MissingPath { .. })

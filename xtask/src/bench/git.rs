@@ -142,15 +142,15 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
     Ok(())
 }
 
-struct Measured {
-    wall_s: f64,
-    max_rss_kib: i64,
-    success: bool,
-    status: String,
+pub(super) struct Measured {
+    pub(super) wall_s: f64,
+    pub(super) max_rss_kib: i64,
+    pub(super) success: bool,
+    pub(super) status: String,
 }
 
 /// Run `cmd` to the end with its output discarded; wall time and the child's peak RSS.
-fn measure(cmd: &mut Command) -> Result<Measured> {
+pub(super) fn measure(cmd: &mut Command) -> Result<Measured> {
     eprintln!("running {cmd:?}");
     let started = Instant::now();
     let child = cmd
@@ -184,7 +184,7 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     })
 }
 
-fn found_by_ours(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
+pub(super) fn found_by_ours(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
     let value: serde_json::Value = serde_json::from_slice(&fs::read(report)?)
         .with_context(|| format!("{} is not JSON", report.display()))?;
     let secrets: BTreeSet<&str> = value["keys"]
@@ -198,13 +198,13 @@ fn found_by_ours(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
 }
 
 /// Planted keys whose secret appears anywhere in a peer's report.
-fn found_in_text(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
+pub(super) fn found_in_text(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
     let text = fs::read_to_string(report).unwrap_or_default();
     Ok(planted.iter().filter(|p| text.contains(p.as_str())).count())
 }
 
 /// gitleaks and Kingfisher from PyPI, in a virtualenv under target/ (installed once).
-fn install_peers() -> Result<(PathBuf, PathBuf)> {
+pub(super) fn install_peers() -> Result<(PathBuf, PathBuf)> {
     let bin = Path::new(VENV).join("bin");
     let (gitleaks, kingfisher) = (bin.join("gitleaks"), bin.join("kingfisher"));
     if gitleaks.exists() && kingfisher.exists() {

@@ -1,7 +1,9 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod dir;
 mod git;
+mod image;
 pub mod peers;
 mod scan;
 
@@ -28,6 +30,13 @@ pub enum Which {
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
     },
+    /// Directory scan of a large home-like tree with archives, built from the local crate
+    /// sources and /usr/share/doc (cached under target/bench-dir): ours, Kingfisher and
+    /// gitleaks, MB/s, peak memory, recall of planted keys.
+    Dir,
+    /// Scanning a ≥1 GiB `docker save` archive built from real files: MB/s of layer data and
+    /// peak memory, ours vs Kingfisher `scan docker --archive`, with what each found.
+    Image,
     /// `detector scan dir:` beside gitleaks and Kingfisher on a 1 GiB tree of real source text
     /// with planted keys: throughput, peak RSS and recall of the planted keys.
     Scan {
@@ -50,6 +59,8 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Agent { iterations } => agent::run(iterations),
         Which::Git { commits, bytes } => git::run(commits, bytes),
+        Which::Dir => dir::run(),
+        Which::Image => image::run(),
         Which::Scan { size_mib, runs } => scan::run(size_mib, runs),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);

@@ -155,7 +155,7 @@ impl objects::ObjectSink for BlobSink<'_> {
         self.sink.blob(Blob {
             bytes: data.to_vec(),
             provenance,
-            mcp: None,
+            ..Blob::default()
         });
     }
 

@@ -1,0 +1,64 @@
+//! `detector report merge FILE…` and `detector report render FILE`: saved JSON reports, joined
+//! into one org-wide map or rendered again in another format.
+use std::process::ExitCode;
+
+use super::{output, EXIT_CLEAN, EXIT_FINDINGS};
+use crate::{
+    cli::{GateArgs, OutputArgs, ReportCommand},
+    detect::Severity,
+    report::{
+        baseline::{self, Baseline},
+        merge::{merge, MergeOptions},
+        Report,
+    },
+};
+
+pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ReportCommand::Merge {
+            files,
+            output,
+            max_age_days,
+            gate,
+        } => {
+            let reports = files
+                .iter()
+                .map(|f| Report::read(f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = merge(
+                reports,
+                &MergeOptions {
+                    now: chrono::Utc::now(),
+                    max_age_days: *max_age_days,
+                    fail_on: gate.fail_on.map_or(Severity::High, output::severity),
+                },
+            );
+            finish(merged, output, gate)
+        }
+        ReportCommand::Render { file, output, gate } => {
+            let mut report = Report::read(file)?;
+            if let Some(fail_on) = gate.fail_on {
+                report.recount(output::severity(fail_on));
+            }
+            finish(report, output, gate)
+        }
+    }
+}
+
+/// Apply the baseline, write the report, and exit 1 only when `--fail-on` was given and a key
+/// at or above it remains.
+fn finish(mut report: Report, out: &OutputArgs, gate: &GateArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &gate.baseline {
+        let fingerprints = Baseline::fingerprints(path)?;
+        let fail_on = gate
+            .fail_on
+            .map_or(report.summary.fail_on, output::severity);
+        baseline::suppress(&mut report, &fingerprints, fail_on);
+    }
+    output::write_report(&report, out)?;
+    Ok(match gate.fail_on {
+        Some(_) if report.summary.failing > 0 => EXIT_FINDINGS,
+        _ => EXIT_CLEAN,
+    }
+    .into())
+}

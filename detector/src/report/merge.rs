@@ -1,0 +1,238 @@
+//! Many reports (hosts, CI jobs) → one org-wide map. A key is the same key wherever its
+//! fingerprint is the same (hosts share the org key), so keys of many reports become one entry
+//! with every location (each marked with its host), every project, environment and server, and
+//! the status recomputed: live anywhere is live.
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{Report, TargetReport};
+use crate::{
+    audit::{
+        assess, is_overdue, merge_location, Environment, Key, ServerEntry, Status, MCP_LITERAL_RULE,
+    },
+    detect::Severity,
+};
+
+pub struct MergeOptions {
+    pub now: DateTime<Utc>,
+    pub max_age_days: u64,
+    pub fail_on: Severity,
+}
+
+pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    let mut keys: BTreeMap<String, Key> = BTreeMap::new();
+    let mut servers: Vec<ServerEntry> = Vec::new();
+    let mut targets: Vec<TargetReport> = Vec::new();
+    let mut suppressed = 0;
+    for report in reports {
+        let host = report.host.clone();
+        hosts.extend(report.hosts.iter().cloned());
+        hosts.extend(host.iter().cloned());
+        suppressed += report.summary.suppressed;
+        for mut key in report.keys {
+            for location in &mut key.locations {
+                location.host = location.host.take().or_else(|| host.clone());
+            }
+            match keys.get_mut(&key.fingerprint) {
+                Some(existing) => join_key(existing, key),
+                None => {
+                    keys.insert(key.fingerprint.clone(), key);
+                }
+            }
+        }
+        for mut server in report.mcp_servers {
+            server.host = server.host.take().or_else(|| host.clone());
+            let same = |s: &ServerEntry| {
+                (&s.host, &s.config, &s.project, &s.server)
+                    == (
+                        &server.host,
+                        &server.config,
+                        &server.project,
+                        &server.server,
+                    )
+            };
+            if !servers.iter().any(same) {
+                servers.push(server);
+            }
+        }
+        for mut target in report.targets {
+            target.host = target.host.take().or_else(|| host.clone());
+            targets.push(target);
+        }
+    }
+
+    let mut keys: Vec<Key> = keys.into_values().collect();
+    for key in &mut keys {
+        settle(key, options);
+    }
+    keys.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+    check_keys_across_hosts(&mut servers);
+    servers.sort_by(|a, b| {
+        (&a.host, &a.config, &a.project, &a.server)
+            .cmp(&(&b.host, &b.config, &b.project, &b.server))
+    });
+
+    let mut merged = Report::new(
+        keys,
+        servers,
+        targets,
+        options.fail_on,
+        options.max_age_days,
+        options.now,
+    );
+    merged.host = None;
+    merged.hosts = hosts.into_iter().collect();
+    merged.summary.suppressed = suppressed;
+    merged
+}
+
+/// Fold `other` (the same key, seen elsewhere) into `key`.
+fn join_key(key: &mut Key, other: Key) {
+    // The most telling rule: a real rule over the MCP fallback, then the more severe.
+    let rank = |k: &Key| (k.rule != MCP_LITERAL_RULE, k.severity);
+    if rank(&other) > rank(key) {
+        key.rule = other.rule.clone();
+        key.provider = other.provider.clone();
+        key.severity = other.severity;
+        key.description = other.description.clone();
+    }
+    if key.secret.is_none() {
+        key.secret = other.secret;
+    }
+    // Live < Rotated < Removed: the most current status wins.
+    key.status = key.status.min(other.status);
+    if key.rotated_to.is_none() {
+        key.rotated_to = other.rotated_to;
+    }
+    key.first_seen = min_opt(key.first_seen, other.first_seen);
+    key.last_seen = key.last_seen.max(other.last_seen);
+    union(&mut key.slots, other.slots);
+    union(&mut key.scope.projects, other.scope.projects);
+    union(&mut key.scope.environments, other.scope.environments);
+    union(&mut key.scope.mcp_servers, other.scope.mcp_servers);
+    for location in other.locations {
+        merge_location(&mut key.locations, location);
+    }
+    for access in other.accessed_by {
+        if !key.accessed_by.contains(&access) {
+            key.accessed_by.push(access);
+        }
+    }
+}
+
+/// Recompute what follows from the joined facts: age, overdue, violations, remediation.
+fn settle(key: &mut Key, options: &MergeOptions) {
+    if key.scope.environments.len() > 1 {
+        key.scope
+            .environments
+            .retain(|e| *e != Environment::Unknown);
+    }
+    key.locations.sort_by(|a, b| {
+        (&a.host, a.kind, &a.path, a.line, a.column)
+            .cmp(&(&b.host, b.kind, &b.path, b.line, b.column))
+    });
+    key.accessed_by
+        .sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));
+    key.age_days = key.first_seen.map(|t| (options.now - t).num_days().max(0));
+    key.overdue = is_overdue(key.status, key.age_days, options.max_age_days);
+    // A successor says how the key was rotated; a key live somewhere was not.
+    if key.status != Status::Rotated {
+        key.rotated_to = None;
+    }
+    assess(key, options.max_age_days);
+}
+
+fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn union<T: Ord>(into: &mut Vec<T>, more: Vec<T>) {
+    let mut set: BTreeSet<T> = std::mem::take(into).into_iter().collect();
+    set.extend(more);
+    *into = set.into_iter().collect();
+}
+
+/// The `per-project-key` check again over every host's servers, by the fingerprints of their
+/// literal fields (reports carry no values): one key used in the scopes of two hosts fails
+/// both. A check that already failed on its own host stays failed.
+fn check_keys_across_hosts(servers: &mut [ServerEntry]) {
+    const CHECK: &str = "per-project-key";
+    let scope = |s: &ServerEntry| {
+        let scope = match (&s.project, &s.user) {
+            (Some(project), _) => format!("project:{project}"),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => format!("config:{}", s.config.display()),
+        };
+        match &s.host {
+            Some(host) => format!("{scope} on {host}"),
+            None => scope,
+        }
+    };
+    let mut users: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, server) in servers.iter().enumerate() {
+        for field in &server.fields {
+            if let Some(fp) = &field.fingerprint {
+                users.entry(fp.as_str()).or_default().push(i);
+            }
+        }
+    }
+    let mut failures: Vec<(usize, String)> = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let own = scope(server);
+        let mut shared: Vec<String> = Vec::new();
+        for field in &server.fields {
+            let Some(fp) = &field.fingerprint else {
+                continue;
+            };
+            for &j in users.get(fp.as_str()).into_iter().flatten() {
+                let other = &servers[j];
+                let theirs = scope(other);
+                if theirs == own || other.host == server.host {
+                    // Same scope, or another scope of the same host: its own report said so.
+                    continue;
+                }
+                let label = format!(
+                    "{} shared with server '{}' of {} ({})",
+                    field.field,
+                    other.server,
+                    theirs,
+                    other.config.display()
+                );
+                if !shared.contains(&label) {
+                    shared.push(label);
+                }
+            }
+        }
+        if !shared.is_empty() {
+            failures.push((
+                i,
+                format!("same key on another host: {}", shared.join("; ")),
+            ));
+        }
+    }
+    for (i, reason) in failures {
+        let checks = &mut servers[i].checks;
+        match checks.iter_mut().find(|c| c.check == CHECK) {
+            Some(check) if !check.pass => check.reason = format!("{}; {reason}", check.reason),
+            Some(check) => {
+                check.pass = false;
+                check.reason = reason;
+            }
+            None => checks.push(crate::audit::CheckEntry {
+                check: CHECK.to_string(),
+                pass: false,
+                reason,
+            }),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! SARIF 2.1.0, as GitHub code scanning takes it: one rule per detection rule, one result per
+//! place a key was seen, each carrying the key's fingerprint in `partialFingerprints` so an
+//! alert keeps its identity across runs. Never the secret, even with `--show-secrets`: SARIF
+//! files are uploaded.
+//!
+//! Paths under the current directory (where CI checks the repository out) are written relative
+//! to `%SRCROOT%`, which is how code scanning ties a result to a file of the repository; other
+//! host paths are `file://` URIs; paths inside images are relative and named by a logical
+//! location (the image and layer).
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    path::{Component, Path, PathBuf},
+};
+
+use ring::digest;
+use serde_json::{json, Map, Value};
+
+use super::Report;
+use crate::{
+    audit::{Key, Location},
+    detect::Severity,
+    source::LocationKind,
+};
+
+const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const SRCROOT: &str = "%SRCROOT%";
+
+pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let base = std::env::current_dir().ok();
+    let log = sarif(report, base.as_deref());
+    serde_json::to_writer_pretty(&mut *out, &log).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// The SARIF log of `report`, with host paths under `base` made relative to `%SRCROOT%`.
+pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
+    // One rule per rule id, at the highest severity any of its keys has.
+    let mut rules: BTreeMap<&str, &Key> = BTreeMap::new();
+    for key in &report.keys {
+        let entry = rules.entry(key.rule.as_str()).or_insert(key);
+        if key.severity > entry.severity {
+            *entry = key;
+        }
+    }
+    let index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(i, r)| (*r, i)).collect();
+    let rule_objects: Vec<Value> = rules.values().map(|key| rule(key)).collect();
+
+    let mut results = Vec::new();
+    for key in &report.keys {
+        for location in &key.locations {
+            results.push(result(key, location, index[key.rule.as_str()], base));
+        }
+    }
+
+    let notifications: Vec<Value> = report
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.errors.iter().map(move |e| {
+                json!({
+                    "level": if t.failed { "error" } else { "warning" },
+                    "message": {"text": format!("{}: {}: {}", t.target, e.path.display(), e.reason)},
+                })
+            })
+        })
+        .collect();
+    let mut invocation = json!({
+        "executionSuccessful": report.summary.targets_failed == 0,
+    });
+    if !notifications.is_empty() {
+        invocation["toolExecutionNotifications"] = Value::Array(notifications);
+    }
+
+    let mut run = json!({
+        "tool": {
+            "driver": {
+                "name": report.tool.name,
+                "version": report.tool.version,
+                "semanticVersion": report.tool.version,
+                "rules": rule_objects,
+            }
+        },
+        "invocations": [invocation],
+        "results": results,
+        "properties": {
+            "schema": report.schema,
+            "generated_at": super::time_text(&report.generated_at),
+            "keys": report.summary.keys,
+            "suppressed": report.summary.suppressed,
+            "by_status": report.summary.by_status,
+        },
+    });
+    if let Some(base) = base {
+        run["originalUriBaseIds"] = json!({ SRCROOT: {"uri": directory_uri(base)} });
+    }
+    json!({
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [run],
+    })
+}
+
+fn rule(key: &Key) -> Value {
+    let description = if key.description.is_empty() {
+        format!("{} secret", key.provider)
+    } else {
+        key.description.clone()
+    };
+    json!({
+        "id": key.rule,
+        "name": rule_name(&key.rule),
+        "shortDescription": {"text": description},
+        "fullDescription": {
+            "text": format!("{description}: a secret stored in clear where others can read it (an MCP config, a file, git history, an image).")
+        },
+        "help": {
+            "text": "Rotate the key (issue a new one, deploy it through an environment reference or a secret manager, then revoke the old one), and remove it from every place the report lists.",
+            "markdown": "**Rotate, then revoke.** Issue a new key, give it to its servers through an environment reference (`${VAR}`) or a secret manager, then revoke the old key at the provider. Remove every copy the report lists: history and image layers keep a key after the file changes."
+        },
+        "defaultConfiguration": {"level": level(key.severity)},
+        "properties": {
+            "tags": ["security", "secret", key.provider],
+            "precision": "high",
+            "security-severity": security_severity(key.severity),
+        },
+    })
+}
+
+fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>) -> Value {
+    let violations: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
+    let environments: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
+    let mut text = format!(
+        "{} key {} ({}, {}) in {}",
+        key.provider,
+        key.redacted,
+        key.status.as_str(),
+        key.severity,
+        describe(location),
+    );
+    if !violations.is_empty() {
+        text.push_str(&format!("; violations: {}", violations.join(", ")));
+    }
+    if let Some(step) = key.remediation.first() {
+        text.push_str(&format!(". {step}"));
+    }
+
+    let mut physical = Map::new();
+    physical.insert("artifactLocation".into(), artifact(location, base));
+    if let Some(line) = location.line.filter(|l| *l > 0) {
+        physical.insert("region".into(), json!({"startLine": line}));
+    }
+    let mut sarif_location = json!({"physicalLocation": physical});
+    let logical = logical_locations(location);
+    if !logical.is_empty() {
+        sarif_location["logicalLocations"] = Value::Array(logical);
+    }
+
+    let mut properties = json!({
+        "fingerprint": key.fingerprint,
+        "redacted": key.redacted,
+        "status": key.status.as_str(),
+        "severity": key.severity.as_str(),
+        "environments": environments,
+        "projects": key.scope.projects,
+        "violations": violations,
+        "location_kind": location.kind.as_str(),
+    });
+    for (name, value) in [
+        ("commit", location.commit.as_deref()),
+        ("image", location.image.as_deref()),
+        ("layer", location.layer.as_deref()),
+        ("member", location.member.as_deref()),
+        ("host", location.host.as_deref()),
+    ] {
+        if let Some(value) = value {
+            properties[name] = json!(value);
+        }
+    }
+
+    json!({
+        "ruleId": key.rule,
+        "ruleIndex": rule_index,
+        "level": level(key.severity),
+        "kind": "fail",
+        "message": {"text": text},
+        "locations": [sarif_location],
+        "partialFingerprints": {
+            "detectorKey/v1": key.fingerprint.trim_start_matches("hmac-sha256:"),
+            "detectorLocation/v1": location_fingerprint(key, location),
+        },
+        "properties": properties,
+    })
+}
+
+/// The same key at the same place (not line: lines move) is the same alert.
+fn location_fingerprint(key: &Key, location: &Location) -> String {
+    let identity = [
+        key.fingerprint.as_str(),
+        location.kind.as_str(),
+        &location.path.to_string_lossy(),
+        location.member.as_deref().unwrap_or(""),
+        location.image.as_deref().unwrap_or(""),
+        location.host.as_deref().unwrap_or(""),
+    ]
+    .join("\0");
+    hex::encode(digest::digest(&digest::SHA256, identity.as_bytes()).as_ref())
+}
+
+fn artifact(location: &Location, base: Option<&Path>) -> Value {
+    let path: &Path = match (&location.kind, &location.archive) {
+        (LocationKind::ArchiveMember, Some(archive)) => archive,
+        _ => &location.path,
+    };
+    let image = matches!(
+        location.kind,
+        LocationKind::ImageLayer | LocationKind::ImageConfig
+    );
+    if path.as_os_str().is_empty() {
+        // A git object no path names any more: the blob is all there is.
+        let name = location.commit.as_deref().unwrap_or("unknown-object");
+        return json!({"uri": percent_encode(name)});
+    }
+    if image {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        return json!({"uri": percent_encode(&rel.to_string_lossy())});
+    }
+    if path.is_absolute() {
+        if let Some(rel) = base.and_then(|b| path.strip_prefix(b).ok()) {
+            return json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT});
+        }
+        return json!({"uri": format!("file://{}", percent_encode(&path.to_string_lossy()))});
+    }
+    // Relative: to the scan's current directory, or a path inside a git tree.
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT})
+}
+
+fn logical_locations(location: &Location) -> Vec<Value> {
+    let mut logical = Vec::new();
+    if let Some(image) = &location.image {
+        let name = match location.layer_index {
+            Some(i) => format!("{image} layer {i}"),
+            None => image.clone(),
+        };
+        logical.push(json!({"name": name, "kind": "module"}));
+    }
+    if let Some(member) = &location.member {
+        logical.push(json!({"name": member, "kind": "member"}));
+    }
+    if let Some(server) = &location.mcp_server {
+        let name = match &location.mcp_field {
+            Some(field) => format!("{server}.{field}"),
+            None => server.clone(),
+        };
+        logical.push(json!({"name": name, "kind": "object"}));
+    }
+    logical
+}
+
+fn describe(location: &Location) -> String {
+    let mut text = format!("{} {}", location.kind.as_str(), location.path.display());
+    if let Some(commit) = &location.commit {
+        text.push_str(&format!(" (commit {})", short(commit)));
+    }
+    if let Some(image) = &location.image {
+        text.push_str(&format!(" (image {image})"));
+    }
+    if let Some(member) = &location.member {
+        text.push_str(&format!(" (member {member})"));
+    }
+    if let Some(server) = &location.mcp_server {
+        text.push_str(&format!(" (MCP server `{server}`)"));
+    }
+    text
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low => "note",
+    }
+}
+
+/// GitHub maps these to critical (≥ 9.0), high (≥ 7.0), medium (≥ 4.0) and low.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "2.0",
+    }
+}
+
+/// `github-pat` → `GithubPat`.
+fn rule_name(id: &str) -> String {
+    id.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn directory_uri(dir: &Path) -> String {
+    let mut text = format!("file://{}", percent_encode(&dir.to_string_lossy()));
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    text
+}
+
+/// Percent-encode all but RFC 3986's unreserved characters and `/`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert_eq!(percent_encode("/a b/ü.json"), "/a%20b/%C3%BC.json");
+        let location = Location {
+            path: "/work/repo/.cursor/mcp.json".into(),
+            ..Location::default()
+        };
+        assert_eq!(
+            artifact(&location, Some(Path::new("/work/repo"))),
+            json!({"uri": ".cursor/mcp.json", "uriBaseId": SRCROOT})
+        );
+        assert_eq!(
+            artifact(&location, Some(Path::new("/elsewhere"))),
+            json!({"uri": "file:///work/repo/.cursor/mcp.json"})
+        );
+        let relative = Location {
+            path: "./src/.env".into(),
+            ..Location::default()
+        };
+        assert_eq!(
+            artifact(&relative, None),
+            json!({"uri": "src/.env", "uriBaseId": SRCROOT})
+        );
+        assert_eq!(rule_name("github-pat_v2"), "GithubPatV2");
+    }
+}

@@ -1,0 +1,217 @@
+//! One layer, streamed: decompressed on the fly (none, gzip or zstd, told by its first
+//! bytes, not by what the manifest claims), its tar read entry by entry, each regular file
+//! handed on as a blob with the layer's provenance, nothing written to disk.
+use std::{
+    io::{self, BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+};
+
+use chrono::{DateTime, Utc};
+
+use super::overlay::{Entry, How, LayerChanges, Overlay};
+use crate::source::{
+    archive::{self, ArchiveOptions, ArchivePlace},
+    fs::{io_reason, is_binary},
+    Blob, LocationKind, Provenance, Sink, SkipReason, SourceOptions,
+};
+
+/// How many leading bytes of a file decide whether it is binary, or an archive (as for files
+/// on disk).
+const BINARY_PROBE: u64 = 8 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// A reader of the decompressed bytes.
+    pub fn decoder<'a, R: BufRead + Send + 'a>(
+        self,
+        reader: R,
+    ) -> io::Result<Box<dyn Read + Send + 'a>> {
+        Ok(match self {
+            Compression::None => Box::new(reader),
+            // Concatenated gzip members are one stream (pigz, some registries).
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+        })
+    }
+}
+
+/// What a layer is, for the provenance of its files.
+#[derive(Debug, Clone)]
+pub struct LayerPlace {
+    pub image: String,
+    /// The layer's digest (`sha256:…`, its diff id when the config names one).
+    pub digest: String,
+    /// 1-based, the base layer is 1.
+    pub index: usize,
+    pub created_by: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// What reading a layer gave: its changes for the layers below, and the error that cut it
+/// short, if any (the files before it were still handed on).
+pub struct LayerRead {
+    pub changes: LayerChanges,
+    pub files: u64,
+    pub error: Option<String>,
+}
+
+/// Where the files of a layer go.
+pub trait LayerSink {
+    fn blob(&mut self, blob: Blob);
+    fn skipped(&mut self, path: &Path, reason: SkipReason);
+    /// The target's sink, for the members of archives found in the layer.
+    fn target(&self) -> &dyn Sink;
+}
+
+/// Read one layer. `overlay` holds the changes of every layer above this one, and
+/// `digests[i]` is the digest of layer `i` (0-based), to name the layer that hides a file.
+pub fn read_layer(
+    reader: Box<dyn Read + Send + '_>,
+    place: &LayerPlace,
+    overlay: &Overlay,
+    digests: &[String],
+    options: &SourceOptions,
+    out: &mut dyn LayerSink,
+) -> LayerRead {
+    let mut changes = LayerChanges::default();
+    let mut files = 0;
+    let error = match read_entries(
+        reader,
+        place,
+        overlay,
+        digests,
+        options,
+        out,
+        &mut changes,
+        &mut files,
+    ) {
+        Ok(()) => None,
+        Err(e) if files == 0 && changes.entries.is_empty() => {
+            Some(format!("not a readable layer: {}", io_reason(&e)))
+        }
+        Err(e) => Some(format!(
+            "layer is corrupt or truncated after {} entries: {}",
+            changes.entries.len() + changes.whiteouts.len() + changes.opaque.len(),
+            io_reason(&e)
+        )),
+    };
+    LayerRead {
+        changes,
+        files,
+        error,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_entries(
+    reader: Box<dyn Read + Send + '_>,
+    place: &LayerPlace,
+    overlay: &Overlay,
+    digests: &[String],
+    options: &SourceOptions,
+    out: &mut dyn LayerSink,
+    changes: &mut LayerChanges,
+    files: &mut u64,
+) -> io::Result<()> {
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, reader);
+    let compression = Compression::sniff(buffered.fill_buf()?);
+    let mut archive = tar::Archive::new(compression.decoder(buffered)?);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let Some(path) = super::store::member_name(&entry.path_bytes()) else {
+            continue;
+        };
+        let kind = entry.header().entry_type();
+        if changes.record(&path, kind.is_dir()) == Entry::Whiteout {
+            continue;
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            // Directories, links (their target is read where it is), devices.
+            continue;
+        }
+        *files += 1;
+        let size = entry.size();
+        let mut bytes = Vec::with_capacity(size.min(BINARY_PROBE) as usize);
+        (&mut entry).take(BINARY_PROBE).read_to_end(&mut bytes)?;
+        let hidden = overlay.hidden(&path);
+        let hider = |how: How| {
+            hidden
+                .filter(|h| h.how == how)
+                .and_then(|h| digests.get(h.layer).cloned())
+        };
+        let mtime = place.created.or_else(|| {
+            entry
+                .header()
+                .mtime()
+                .ok()
+                .and_then(|t| DateTime::from_timestamp(t as i64, 0))
+        });
+        let provenance = Provenance {
+            kind: LocationKind::ImageLayer,
+            path: PathBuf::from(format!("/{path}")),
+            // Hidden or not, the file is in a layer of the image as it ships.
+            current: true,
+            mtime,
+            root: Some(PathBuf::from("/")),
+            project: Some(place.image.clone()),
+            image: Some(place.image.clone()),
+            layer: Some(place.digest.clone()),
+            layer_index: Some(place.index),
+            created_by: place.created_by.clone(),
+            deleted_in_layer: hider(How::Deleted),
+            replaced_in_layer: hider(How::Replaced),
+            ..Provenance::default()
+        };
+        // Archives in the layer (a `.tar.gz` backup, a `.jar`) are opened as the directory
+        // source opens them, within the same limits, their members streamed too.
+        if options.archive.max_depth > 0 {
+            if let Some(format) = archive::sniff(&bytes) {
+                let place = ArchivePlace {
+                    archive: provenance.path.clone(),
+                    base: provenance,
+                };
+                let archive_options = ArchiveOptions {
+                    limits: options.archive,
+                    max_member_size: options.max_file_size,
+                };
+                let mut member = io::Cursor::new(bytes).chain(&mut entry);
+                archive::scan_reader(&mut member, format, &place, &archive_options, out.target());
+                continue;
+            }
+        }
+        if size > options.max_file_size {
+            out.skipped(&provenance.path, SkipReason::TooLarge);
+            continue;
+        }
+        if is_binary(&bytes) {
+            out.skipped(&provenance.path, SkipReason::Binary);
+            continue;
+        }
+        bytes.reserve(size.saturating_sub(bytes.len() as u64) as usize);
+        entry.read_to_end(&mut bytes)?;
+        out.blob(Blob {
+            bytes,
+            provenance,
+            mcp: None,
+            fields: None,
+        });
+    }
+    Ok(())
+}

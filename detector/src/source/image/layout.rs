@@ -1,0 +1,321 @@
+//! Which images a store holds: `docker save`'s `manifest.json` (the legacy layout, and the
+//! OCI layout newer Docker writes, which keeps a `manifest.json` beside `index.json`), or an
+//! OCI layout's `index.json`, followed through nested indexes to every image manifest.
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::store::{read_small, Store};
+
+/// Which layout to expect (the target's scheme); either is recognised when present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Docker,
+    Oci,
+}
+
+/// A manifest, index or config is never this large; a blob that is must not be read whole.
+pub const METADATA_LIMIT: u64 = 32 * 1024 * 1024;
+/// Indexes nest (an index of platform indexes); a loop of them must end.
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// One image of a layout: its config and layers, by store name.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// `app:prod` when the layout names it; else the layout's name and the config digest.
+    pub reference: String,
+    pub config: BlobRef,
+    pub layers: Vec<BlobRef>,
+    /// `linux/amd64[/v8]` when an index says so.
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobRef {
+    /// The name in the store (`abc…/layer.tar`, `blobs/sha256/abc…`).
+    pub name: String,
+    /// `sha256:…` when the layout gives it.
+    pub digest: Option<String>,
+    /// The size the layout promises.
+    pub size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct DockerEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", default)]
+    layers: Vec<String>,
+}
+
+/// The images in `store`. `name` (the archive's file name) makes references for images the
+/// layout leaves unnamed; `errors` gets what could not be followed (a missing manifest).
+pub fn images(
+    store: &dyn Store,
+    expected: Layout,
+    name: &str,
+    errors: &mut Vec<(String, String)>,
+) -> Result<Vec<ImageSpec>, String> {
+    let docker = read_small(store, "manifest.json", METADATA_LIMIT)?;
+    let oci = read_small(store, "index.json", METADATA_LIMIT)?;
+    // Prefer what the scheme says; fall back on whatever the layout has.
+    let order: [(Layout, &Option<Vec<u8>>); 2] = match expected {
+        Layout::Docker => [(Layout::Docker, &docker), (Layout::Oci, &oci)],
+        Layout::Oci => [(Layout::Oci, &oci), (Layout::Docker, &docker)],
+    };
+    for (layout, bytes) in order {
+        let Some(bytes) = bytes else { continue };
+        return match layout {
+            Layout::Docker => docker_images(bytes, name),
+            Layout::Oci => oci_images(store, bytes, name, errors),
+        };
+    }
+    Err(match expected {
+        Layout::Docker => "not an image archive: no manifest.json (nor an OCI index.json)",
+        Layout::Oci => "not an OCI image layout: no index.json",
+    }
+    .to_string())
+}
+
+fn docker_images(bytes: &[u8], name: &str) -> Result<Vec<ImageSpec>, String> {
+    let entries: Vec<DockerEntry> = serde_json::from_slice(bytes)
+        .map_err(|e| format!("manifest.json is not a docker save manifest: {e}"))?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let config_digest = digest_of_name(&entry.config);
+            ImageSpec {
+                reference: entry
+                    .repo_tags
+                    .and_then(|tags| tags.into_iter().next())
+                    .unwrap_or_else(|| unnamed(name, config_digest.as_deref())),
+                config: BlobRef {
+                    name: entry.config,
+                    digest: config_digest,
+                    size: None,
+                },
+                layers: entry
+                    .layers
+                    .into_iter()
+                    .map(|layer| BlobRef {
+                        digest: digest_of_name(&layer),
+                        name: layer,
+                        size: None,
+                    })
+                    .collect(),
+                platform: None,
+            }
+        })
+        .collect())
+}
+
+/// `blobs/sha256/abc` → `sha256:abc`; `abc.json` → `sha256:abc` (the legacy config name).
+fn digest_of_name(name: &str) -> Option<String> {
+    if let Some(rest) = name.strip_prefix("blobs/") {
+        let (algorithm, hex) = rest.split_once('/')?;
+        return Some(format!("{algorithm}:{hex}"));
+    }
+    let hex = name.strip_suffix(".json")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("sha256:{hex}"))
+}
+
+fn unnamed(layout: &str, config_digest: Option<&str>) -> String {
+    match config_digest {
+        Some(digest) => format!("{layout}@{}", short(digest)),
+        None => layout.to_string(),
+    }
+}
+
+/// `sha256:0123456789ab…` → `sha256:0123456789ab`
+pub fn short(digest: &str) -> &str {
+    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
+    &digest[..end.min(digest.len())]
+}
+
+/// The store name of a blob by digest, refusing anything but `algorithm:hex`.
+pub fn blob_name(digest: &str) -> Option<String> {
+    let (algorithm, hex) = digest.split_once(':')?;
+    let ok = !algorithm.is_empty()
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'.' || b == b'_' || b == b'-')
+        && !hex.is_empty()
+        && hex.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then(|| format!("blobs/{algorithm}/{hex}"))
+}
+
+fn oci_images(
+    store: &dyn Store,
+    index: &[u8],
+    name: &str,
+    errors: &mut Vec<(String, String)>,
+) -> Result<Vec<ImageSpec>, String> {
+    let index: Value =
+        serde_json::from_slice(index).map_err(|e| format!("index.json is not valid JSON: {e}"))?;
+    let mut images = Vec::new();
+    walk_index(store, &index, None, name, 0, &mut images, errors);
+    Ok(images)
+}
+
+/// Follow every descriptor of an index: nested indexes recursively, image manifests into
+/// [`ImageSpec`]s. `reference` is the name an enclosing descriptor gave.
+fn walk_index(
+    store: &dyn Store,
+    index: &Value,
+    reference: Option<&str>,
+    layout: &str,
+    depth: usize,
+    images: &mut Vec<ImageSpec>,
+    errors: &mut Vec<(String, String)>,
+) {
+    let Some(manifests) = index.get("manifests").and_then(Value::as_array) else {
+        return;
+    };
+    for descriptor in manifests {
+        let annotations = descriptor.get("annotations");
+        let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
+        // BuildKit's provenance/SBOM attestations are manifests too, of no image.
+        if annotation("vnd.docker.reference.type") == Some("attestation-manifest") {
+            continue;
+        }
+        let name = annotation("io.containerd.image.name")
+            .map(str::to_string)
+            .or_else(|| {
+                annotation("org.opencontainers.image.ref.name").map(|r| {
+                    // A bare tag (`prod`) names the layout's image; a full reference is kept.
+                    if r.contains([':', '/', '@']) {
+                        r.to_string()
+                    } else {
+                        format!("{layout}:{r}")
+                    }
+                })
+            })
+            .or_else(|| reference.map(str::to_string));
+        let Some(digest) = descriptor.get("digest").and_then(Value::as_str) else {
+            continue;
+        };
+        let label = name
+            .clone()
+            .unwrap_or_else(|| format!("{layout}@{}", short(digest)));
+        let Some(blob) = blob_name(digest) else {
+            errors.push((label, format!("invalid digest {digest:?} in an index")));
+            continue;
+        };
+        let manifest = match read_small(store, &blob, METADATA_LIMIT) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                errors.push((label, format!("missing blob {digest} named by the index")));
+                continue;
+            }
+            Err(e) => {
+                errors.push((label, e));
+                continue;
+            }
+        };
+        let manifest: Value = match serde_json::from_slice(&manifest) {
+            Ok(value) => value,
+            Err(e) => {
+                errors.push((label, format!("manifest {digest} is not valid JSON: {e}")));
+                continue;
+            }
+        };
+        if manifest.get("manifests").is_some() {
+            if depth < MAX_INDEX_DEPTH {
+                walk_index(
+                    store,
+                    &manifest,
+                    name.as_deref(),
+                    layout,
+                    depth + 1,
+                    images,
+                    errors,
+                );
+            } else {
+                errors.push((label, "indexes nested too deep".to_string()));
+            }
+            continue;
+        }
+        let Some(config) = manifest.get("config").and_then(descriptor_ref) else {
+            errors.push((label, format!("manifest {digest} names no config")));
+            continue;
+        };
+        let layers = manifest
+            .get("layers")
+            .and_then(Value::as_array)
+            .map(|layers| layers.iter().filter_map(descriptor_ref).collect())
+            .unwrap_or_default();
+        let platform = descriptor.get("platform").and_then(|p| {
+            let os = p.get("os")?.as_str()?;
+            let arch = p.get("architecture")?.as_str()?;
+            Some(match p.get("variant").and_then(Value::as_str) {
+                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
+                _ => format!("{os}/{arch}"),
+            })
+        });
+        images.push(ImageSpec {
+            reference: name.unwrap_or_else(|| unnamed(layout, config.digest.as_deref())),
+            config,
+            layers,
+            platform,
+        });
+    }
+}
+
+fn descriptor_ref(descriptor: &Value) -> Option<BlobRef> {
+    let digest = descriptor.get("digest")?.as_str()?;
+    Some(BlobRef {
+        name: blob_name(digest)?,
+        digest: Some(digest.to_string()),
+        size: descriptor.get("size").and_then(Value::as_u64),
+    })
+}
+
+/// Whether `platform` (`os/arch[/variant]`) is what the user asked for (`wanted`): os and
+/// architecture equal, and the variant too when both name one.
+pub fn platform_matches(platform: &str, wanted: &str) -> bool {
+    let mut have = platform.split('/');
+    let mut want = wanted.split('/');
+    let (Some(os), Some(arch)) = (have.next(), have.next()) else {
+        return false;
+    };
+    if want.next() != Some(os) || want.next() != Some(arch) {
+        return false;
+    }
+    match (have.next(), want.next()) {
+        (Some(have), Some(want)) => have == want,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_digests() {
+        assert_eq!(
+            digest_of_name(&format!("{}.json", "a".repeat(64))),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        assert_eq!(
+            digest_of_name("blobs/sha256/abc").as_deref(),
+            Some("sha256:abc")
+        );
+        assert_eq!(digest_of_name("x/layer.tar"), None);
+        assert_eq!(
+            blob_name("sha256:ab12").as_deref(),
+            Some("blobs/sha256/ab12")
+        );
+        assert_eq!(blob_name("sha256:../../etc"), None);
+        assert_eq!(short("sha256:0123456789abcdef"), "sha256:0123456789ab");
+    }
+
+    #[test]
+    fn platforms_match_with_or_without_variant() {
+        assert!(platform_matches("linux/arm64/v8", "linux/arm64"));
+        assert!(platform_matches("linux/arm64", "linux/arm64/v8"));
+        assert!(!platform_matches("linux/arm/v6", "linux/arm/v7"));
+        assert!(!platform_matches("linux/amd64", "linux/arm64"));
+    }
+}

@@ -1,0 +1,478 @@
+//! Container images: `docker:NAME[:TAG]` (the local daemon), `docker-archive:PATH` (`docker
+//! save`, legacy or OCI layout, maybe compressed), `oci-dir:PATH` and `oci-archive:PATH`.
+//!
+//! Every image of the layout (or the one `--platform` names) is read: its config (`Env`,
+//! `Cmd`, `Entrypoint`, labels, and the build history where `--build-arg` values leak), then
+//! its layers from the top down, each streamed on its own. Reading top-down means that when a
+//! layer's files are read, the whiteouts and replacements of every layer above it are known
+//! ([`overlay`]), so a file a later layer deleted is reported with `deleted_in_layer`: it is
+//! hidden from the image's filesystem, not from anyone who pulls the image and extracts the
+//! layer. Each layer's files carry the build instruction that made it.
+//!
+//! A layer is known by its digest (the config's diff id); one shared by several images in a
+//! run is read once, and its findings name the first image read with it.
+mod config;
+mod daemon;
+mod layer;
+mod layout;
+mod overlay;
+mod store;
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fs::File,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{mpsc, Arc, LazyLock, Mutex},
+};
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+pub use daemon::socket as docker_socket;
+pub use layout::Layout;
+
+use self::{
+    config::ImageConfig,
+    layer::{LayerPlace, LayerSink},
+    layout::{platform_matches, short, ImageSpec, METADATA_LIMIT},
+    overlay::{LayerChanges, Overlay},
+    store::{read_small, DirStore, Store, TarStore},
+};
+use super::{fs::io_reason, Blob, Sink, SkipReason, SourceError, SourceOptions, Target};
+
+/// Blobs read ahead of the matching threads; bounds memory, keeps both busy.
+const PIPELINE_DEPTH: usize = 32;
+
+/// The layers read in this run (this process), by digest, with the changes each makes to the
+/// layers below it, which a later image sharing the layer still needs.
+static READ_LAYERS: LazyLock<Mutex<HashMap<String, Arc<LayerChanges>>>> =
+    LazyLock::new(Mutex::default);
+
+/// `docker-archive:PATH` or `oci-archive:PATH`.
+pub fn scan_archive(
+    path: &Path,
+    expected: Layout,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+) -> Result<(), SourceError> {
+    let store = TarStore::open_path(path).map_err(|reason| SourceError::new(path, reason))?;
+    scan_store(
+        &store,
+        path,
+        expected,
+        &layout_name(path),
+        None,
+        options,
+        sink,
+    )
+}
+
+/// `oci-dir:PATH`.
+pub fn scan_oci_dir(
+    path: &Path,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+) -> Result<(), SourceError> {
+    let meta = std::fs::metadata(path).map_err(|e| SourceError::new(path, io_reason(&e)))?;
+    if !meta.is_dir() {
+        return Err(SourceError::new(
+            path,
+            "not a directory (use oci-archive:PATH for an OCI layout in a tar)",
+        ));
+    }
+    let store = DirStore::new(path);
+    scan_store(
+        &store,
+        path,
+        Layout::Oci,
+        &layout_name(path),
+        None,
+        options,
+        sink,
+    )
+}
+
+/// `docker:NAME[:TAG]`.
+pub fn scan_daemon(
+    name: &str,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+) -> Result<(), SourceError> {
+    let origin = Path::new(name);
+    let spool = daemon::save(name).map_err(|reason| SourceError::new(origin, reason))?;
+    let store = TarStore::index(spool).map_err(|reason| {
+        SourceError::new(origin, format!("the daemon's image stream: {reason}"))
+    })?;
+    scan_store(
+        &store,
+        origin,
+        Layout::Docker,
+        name,
+        Some(name),
+        options,
+        sink,
+    )
+}
+
+/// The image target a bare path is, if it is one: a directory with `oci-layout` and
+/// `index.json`, or a tar whose members are those of a `docker save` or OCI layout.
+pub fn layout_at(path: &Path) -> Option<Target> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_dir() {
+        let oci = path.join("oci-layout").is_file() && path.join("index.json").is_file();
+        return oci.then(|| Target::OciDir(path.to_path_buf()));
+    }
+    if !meta.is_file() {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let mut magic = [0u8; 5];
+    file.read_exact_at(&mut magic, 257).ok()?;
+    if &magic != b"ustar" {
+        return None;
+    }
+    let (mut docker, mut oci_layout, mut oci_index) = (false, false, false);
+    let mut archive = tar::Archive::new(&file);
+    for entry in archive.entries_with_seek().ok()? {
+        let entry = entry.ok()?;
+        let Some(name) = store::member_name(&entry.path_bytes()) else {
+            continue; // `./`
+        };
+        let top = name.split('/').next().unwrap_or_default();
+        match name.as_str() {
+            "manifest.json" => docker = true,
+            "oci-layout" => oci_layout = true,
+            "index.json" => oci_index = true,
+            "repositories" => {}
+            _ if top == "blobs" => {}
+            _ if is_hex64(top.strip_suffix(".json").unwrap_or(top)) => {}
+            // Anything else: an ordinary tar, left to the file source.
+            _ => return None,
+        }
+    }
+    let path = path.to_path_buf();
+    if docker {
+        Some(Target::DockerArchive(path))
+    } else if oci_layout && oci_index {
+        Some(Target::OciArchive(path))
+    } else {
+        None
+    }
+}
+
+fn is_hex64(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `img.tar.gz` → `img`: the name of images the layout leaves unnamed.
+fn layout_name(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut name = name.as_str();
+    for ext in [".gz", ".tgz", ".zst", ".tar", ".oci", ".docker"] {
+        if let Some(stem) = name.strip_suffix(ext).filter(|s| !s.is_empty()) {
+            name = stem;
+        }
+    }
+    name.to_string()
+}
+
+/// Read every image of `store`. `reference` overrides the layout's names (the name a
+/// `docker:` target was given).
+fn scan_store(
+    store: &dyn Store,
+    origin: &Path,
+    expected: Layout,
+    name: &str,
+    reference: Option<&str>,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+) -> Result<(), SourceError> {
+    let mut index_errors = Vec::new();
+    let mut images = layout::images(store, expected, name, &mut index_errors)
+        .map_err(|reason| SourceError::new(origin, reason))?;
+    if let Some(reference) = reference {
+        for image in &mut images {
+            image.reference = reference.to_string();
+        }
+    }
+    for (image, reason) in &index_errors {
+        sink.error(Path::new(image), reason);
+    }
+    if images.is_empty() {
+        let reason = index_errors
+            .first()
+            .map(|(image, reason)| format!("{image}: {reason}"))
+            .unwrap_or_else(|| "the layout lists no image".to_string());
+        return Err(SourceError::new(origin, reason));
+    }
+
+    let mut outcome = Outcome::default();
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::sync_channel::<Blob>(PIPELINE_DEPTH);
+        let matcher = scope.spawn(move || {
+            receiver
+                .into_iter()
+                .par_bridge()
+                .for_each(|blob| sink.blob(blob));
+        });
+        let mut out = Pipeline { sender, sink };
+        for image in &images {
+            scan_image(store, image, options, &mut out, &mut outcome);
+        }
+        drop(out);
+        if matcher.join().is_err() {
+            outcome.errors.push((
+                PathBuf::from(name),
+                "scanning a layer's files panicked".to_string(),
+            ));
+        }
+    });
+    if let Some(wanted) = &options.platform {
+        if outcome.selected == 0 {
+            let found: Vec<&str> = outcome.platforms.iter().map(String::as_str).collect();
+            return Err(SourceError::new(
+                origin,
+                format!(
+                    "no image for platform {wanted} (found: {})",
+                    if found.is_empty() {
+                        "none that says".to_string()
+                    } else {
+                        found.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    if !outcome.readable {
+        // The first error becomes the target's; the rest are listed after it.
+        let mut errors = outcome.errors.into_iter();
+        let reason = errors
+            .next()
+            .map(|(path, reason)| format!("{}: {reason}", path.display()))
+            .unwrap_or_else(|| "nothing in the image could be read".to_string());
+        for (path, reason) in errors {
+            sink.error(&path, &reason);
+        }
+        return Err(SourceError::new(origin, reason));
+    }
+    for (path, reason) in &outcome.errors {
+        sink.error(path, reason);
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Outcome {
+    /// Something was read: a config or a layer, even in part.
+    readable: bool,
+    /// Images that passed the platform filter.
+    selected: usize,
+    /// The platforms seen, to say what there was when none matched.
+    platforms: BTreeSet<String>,
+    errors: Vec<(PathBuf, String)>,
+}
+
+/// Layer files go to the matching threads; skips go straight to the target's sink.
+struct Pipeline<'a> {
+    sender: mpsc::SyncSender<Blob>,
+    sink: &'a dyn Sink,
+}
+
+impl LayerSink for Pipeline<'_> {
+    fn blob(&mut self, blob: Blob) {
+        // The receiver only goes away if matching panicked; that is reported on join.
+        let _ = self.sender.send(blob);
+    }
+
+    fn skipped(&mut self, path: &Path, reason: SkipReason) {
+        self.sink.skipped(path, reason);
+    }
+
+    fn target(&self) -> &dyn Sink {
+        self.sink
+    }
+}
+
+fn scan_image(
+    store: &dyn Store,
+    image: &ImageSpec,
+    options: &SourceOptions,
+    out: &mut Pipeline<'_>,
+    outcome: &mut Outcome,
+) {
+    let reference = image.reference.as_str();
+    // Kept apart until the platform filter has chosen the image: errors about an image the
+    // user did not ask for are not theirs to read.
+    let mut errors: Vec<(PathBuf, String)> = Vec::new();
+    let mut error = |what: String, reason: String| errors.push((PathBuf::from(what), reason));
+
+    let config = match read_small(store, &image.config.name, METADATA_LIMIT) {
+        Ok(Some(bytes)) => match ImageConfig::parse(&bytes) {
+            Ok(config) => Some(config),
+            Err(reason) => {
+                error(format!("{reference} config"), reason);
+                None
+            }
+        },
+        Ok(None) => {
+            error(
+                format!("{reference} config"),
+                format!(
+                    "missing blob {} named by the manifest",
+                    image.config.digest.as_deref().unwrap_or(&image.config.name)
+                ),
+            );
+            None
+        }
+        Err(reason) => {
+            error(format!("{reference} config"), reason);
+            None
+        }
+    };
+
+    let platform = image
+        .platform
+        .clone()
+        .or_else(|| config.as_ref().and_then(ImageConfig::platform));
+    if let Some(wanted) = &options.platform {
+        let matches = platform
+            .as_deref()
+            .is_some_and(|p| platform_matches(p, wanted));
+        if let Some(p) = platform {
+            outcome.platforms.insert(p);
+        }
+        if !matches {
+            return;
+        }
+    }
+    outcome.selected += 1;
+
+    let diff_ids = config.as_ref().map_or(&[][..], |c| c.diff_ids());
+    let digests: Vec<String> = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            diff_ids
+                .get(i)
+                .cloned()
+                .or_else(|| layer.digest.clone())
+                .unwrap_or_else(|| layer.name.clone())
+        })
+        .collect();
+
+    if let Some(config) = &config {
+        outcome.readable = true;
+        for blob in config.blobs(reference, &digests) {
+            out.sink.blob(blob);
+        }
+    }
+
+    let made_by = config
+        .as_ref()
+        .map(ImageConfig::layer_history)
+        .unwrap_or_default();
+    let mut overlay = Overlay::default();
+    for (i, layer) in image.layers.iter().enumerate().rev() {
+        let digest = &digests[i];
+        let label = format!("{reference} layer {} ({})", i + 1, short(digest));
+        let known = READ_LAYERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned();
+        if let Some(changes) = known {
+            tracing::debug!(layer = %label, "already read in this run");
+            overlay.apply(i, &changes);
+            outcome.readable = true;
+            continue;
+        }
+        let opened = match store.open(&layer.name) {
+            Ok(Some(opened)) => opened,
+            Ok(None) => {
+                error(
+                    label,
+                    format!(
+                        "missing blob {} named by the manifest",
+                        layer.digest.as_deref().unwrap_or(&layer.name)
+                    ),
+                );
+                continue;
+            }
+            Err(e) => {
+                error(label, io_reason(&e));
+                continue;
+            }
+        };
+        if let Some(expected) = layer.size.filter(|&s| s != opened.size) {
+            error(
+                label.clone(),
+                format!(
+                    "blob is {} bytes, the manifest says {expected}",
+                    opened.size
+                ),
+            );
+        }
+        let history = made_by
+            .get(i)
+            .and_then(|&h| config.as_ref().and_then(|c| c.history.get(h)));
+        let place = LayerPlace {
+            image: reference.to_string(),
+            digest: digest.clone(),
+            index: i + 1,
+            created_by: history.and_then(|h| h.created_by.clone().or_else(|| h.comment.clone())),
+            created: history.and_then(|h| config::time(h.created.as_deref())),
+        };
+        tracing::debug!(layer = %label, "reading");
+        let read = layer::read_layer(opened.reader, &place, &overlay, &digests, options, out);
+        if read.error.is_none() || read.files > 0 || !read.changes.entries.is_empty() {
+            outcome.readable = true;
+        }
+        if let Some(reason) = read.error {
+            error(label, reason);
+        }
+        overlay.apply(i, &read.changes);
+        READ_LAYERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), Arc::new(read.changes));
+    }
+    outcome.errors.extend(errors);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_drop_archive_extensions() {
+        assert_eq!(layout_name(Path::new("/x/app.tar.gz")), "app");
+        assert_eq!(layout_name(Path::new("/x/app-v1.tar")), "app-v1");
+        assert_eq!(layout_name(Path::new("/x/layout")), "layout");
+    }
+
+    #[test]
+    fn plain_tars_are_not_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.tar");
+        let mut builder = tar::Builder::new(File::create(&path).unwrap());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(1);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "home/me/.env", &b"x"[..])
+            .unwrap();
+        builder.finish().unwrap();
+        assert_eq!(layout_at(&path), None);
+        assert_eq!(layout_at(dir.path()), None);
+        std::fs::write(dir.path().join("oci-layout"), "{}").unwrap();
+        std::fs::write(dir.path().join("index.json"), "{}").unwrap();
+        assert_eq!(
+            layout_at(dir.path()),
+            Some(Target::OciDir(dir.path().to_path_buf()))
+        );
+    }
+}

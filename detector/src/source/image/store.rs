@@ -1,0 +1,303 @@
+//! Where an image's blobs are: members of a tar file (a `docker save` or OCI archive, read in
+//! place at their offsets) or files of an OCI layout directory. Either way a blob is opened
+//! by name (`abc…/layer.tar`, `blobs/sha256/abc…`) and streamed, never copied out.
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::{self, BufReader, Read, Seek, SeekFrom},
+    os::unix::fs::FileExt,
+    path::{Component, Path, PathBuf},
+};
+
+use super::layer::Compression;
+use crate::source::fs::io_reason;
+
+/// A blob opened for reading, and its size.
+pub struct Opened<'a> {
+    pub reader: Box<dyn Read + Send + 'a>,
+    pub size: u64,
+}
+
+pub trait Store: Sync {
+    /// The blob called `name`; `Ok(None)` when there is none.
+    fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>>;
+}
+
+/// How far a symlink member may lead to another before the name counts as missing.
+const MAX_LINKS: usize = 8;
+
+/// The members of one tar file, indexed by name; their data is read at its offset.
+pub struct TarStore {
+    file: File,
+    /// name → (offset of the data, size)
+    members: HashMap<String, (u64, u64)>,
+    /// symlink member → its target, as a member name
+    links: HashMap<String, String>,
+}
+
+impl TarStore {
+    /// Index the tar at `path`. A gzip- or zstd-compressed tar is first decompressed into an
+    /// unlinked temporary file, since its members cannot be reached in place.
+    pub fn open_path(path: &Path) -> Result<TarStore, String> {
+        let file = File::open(path).map_err(|e| io_reason(&e))?;
+        let meta = file.metadata().map_err(|e| io_reason(&e))?;
+        if meta.is_dir() {
+            return Err("is a directory (use oci-dir:PATH for an OCI layout directory)".into());
+        }
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        let mut magic = [0u8; 4];
+        let n = file.read_at(&mut magic, 0).map_err(|e| io_reason(&e))?;
+        let compression = Compression::sniff(&magic[..n]);
+        if compression == Compression::None {
+            return TarStore::index(file);
+        }
+        let mut reader = compression
+            .decoder(BufReader::new(&file))
+            .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))?;
+        let spool = spool(&mut reader).map_err(|e| format!("cannot decompress: {e}"))?;
+        TarStore::index(spool)
+    }
+
+    /// Index a tar file: one pass over its headers, seeking past the data.
+    pub fn index(mut file: File) -> Result<TarStore, String> {
+        file.seek(SeekFrom::Start(0)).map_err(|e| io_reason(&e))?;
+        let mut members = HashMap::new();
+        let mut links = HashMap::new();
+        let mut archive = tar::Archive::new(&file);
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| format!("not a tar archive: {}", io_reason(&e)))?;
+        let mut seen = 0usize;
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                if seen == 0 {
+                    format!("not a tar archive: {}", io_reason(&e))
+                } else {
+                    format!(
+                        "the archive is corrupt or truncated after {seen} members: {}",
+                        io_reason(&e)
+                    )
+                }
+            })?;
+            seen += 1;
+            let Some(name) = member_name(&entry.path_bytes()) else {
+                continue;
+            };
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    members.insert(name, (entry.raw_file_position(), entry.size()));
+                }
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    if let Some(target) = entry.link_name_bytes() {
+                        let base = if entry.header().entry_type() == tar::EntryType::Symlink {
+                            Path::new(&name)
+                                .parent()
+                                .unwrap_or(Path::new(""))
+                                .to_path_buf()
+                        } else {
+                            PathBuf::new()
+                        };
+                        let joined = base.join(String::from_utf8_lossy(&target).as_ref());
+                        if let Some(target) = member_name(joined.as_os_str().as_encoded_bytes()) {
+                            links.insert(name, target);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if seen == 0 {
+            return Err("not a tar archive (no members)".into());
+        }
+        Ok(TarStore {
+            file,
+            members,
+            links,
+        })
+    }
+
+    fn resolve<'a>(&'a self, mut name: &'a str) -> Option<(u64, u64)> {
+        for _ in 0..=MAX_LINKS {
+            if let Some(&found) = self.members.get(name) {
+                return Some(found);
+            }
+            name = self.links.get(name)?;
+        }
+        None
+    }
+}
+
+impl Store for TarStore {
+    fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>> {
+        let Some((offset, size)) = self.resolve(name) else {
+            return Ok(None);
+        };
+        let available = self.file.metadata()?.len().saturating_sub(offset);
+        Ok(Some(Opened {
+            reader: Box::new(Section {
+                file: &self.file,
+                pos: offset,
+                // A member cut short by a truncated archive reads as far as the file goes.
+                end: offset + size.min(available),
+            }),
+            size,
+        }))
+    }
+}
+
+/// A byte range of a file, read with `pread` so that many readers share one descriptor.
+struct Section<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Section<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end.saturating_sub(self.pos);
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The files of an OCI layout directory.
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(root: &Path) -> DirStore {
+        DirStore {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl Store for DirStore {
+    fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>> {
+        // Names come from the layout's own JSON: never let one climb out of the directory.
+        let Some(name) = member_name(name.as_bytes()) else {
+            return Ok(None);
+        };
+        let path = self.root.join(name);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Opened {
+            reader: Box::new(file),
+            size: meta.len(),
+        }))
+    }
+}
+
+/// A member name as the layouts write it: relative, `/`-separated, without `./`, `..` or
+/// empty parts. `None` for a name that would leave the root or names nothing.
+pub fn member_name(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut parts: Vec<&str> = Vec::new();
+    for component in Path::new(text.as_ref()).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Copy a stream into an unlinked temporary file.
+pub fn spool(reader: &mut dyn Read) -> Result<File, String> {
+    let mut file = temp_file()?;
+    io::copy(reader, &mut file).map_err(|e| io_reason(&e))?;
+    Ok(file)
+}
+
+/// An unlinked temporary file in `$TMPDIR`: gone when closed, whatever happens.
+pub fn temp_file() -> Result<File, String> {
+    tempfile::tempfile().map_err(|e| {
+        format!(
+            "cannot create a temporary file in {}: {}",
+            std::env::temp_dir().display(),
+            io_reason(&e)
+        )
+    })
+}
+
+/// Read a whole small blob (a manifest, an index, a config), refusing more than `limit` bytes.
+pub fn read_small(store: &dyn Store, name: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+    let Some(opened) = store.open(name).map_err(|e| io_reason(&e))? else {
+        return Ok(None);
+    };
+    if opened.size > limit {
+        return Err(format!(
+            "{name} is {} bytes, more than a metadata file may be",
+            opened.size
+        ));
+    }
+    let mut bytes = Vec::with_capacity(opened.size as usize);
+    opened
+        .reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names_stay_inside_the_root() {
+        assert_eq!(member_name(b"./a/b").as_deref(), Some("a/b"));
+        assert_eq!(member_name(b"/abs/x").as_deref(), Some("abs/x"));
+        assert_eq!(member_name(b"a/../b").as_deref(), Some("b"));
+        assert_eq!(member_name(b"../x"), None);
+        assert_eq!(member_name(b"./"), None);
+    }
+
+    #[test]
+    fn tar_members_are_read_in_place_and_links_followed() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header.clone(), "one/layer.tar", &b"hello"[..])
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        builder
+            .append_link(&mut link, "two/layer.tar", "../one/layer.tar")
+            .unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let store = TarStore::index(file).unwrap();
+        for name in ["one/layer.tar", "two/layer.tar"] {
+            let mut text = String::new();
+            let opened = store.open(name).unwrap().unwrap();
+            assert_eq!(opened.size, 5);
+            opened.reader.take(100).read_to_string(&mut text).unwrap();
+            assert_eq!(text, "hello");
+        }
+        assert!(store.open("three").unwrap().is_none());
+    }
+}

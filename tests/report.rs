@@ -1,0 +1,942 @@
+//! The audit report end to end, through the real binary: one key shared by a production MCP
+//! server and a development project becomes one entry with every location, both projects and
+//! both environments; baselines, `--fail-on`, agent access logs, `report merge` and
+//! `report render`; every JSON report validated against `schema/report-v1.json`, every SARIF
+//! log against the official SARIF 2.1.0 schema, and the HTML page opened in headless Chromium.
+mod common;
+
+use std::{
+    fs,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use common::{detector, fingerprint, json, key, stderr, stdout, ALNUM};
+use serde_json::{json, Value};
+
+const ORG_KEY: &str = "report-test-org";
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    /// `…/home/alice`: her Cursor config runs the production GitHub server.
+    home: PathBuf,
+    /// `…/home/alice/work/webapp-dev`: a development project, a git repository whose history
+    /// holds the same token.
+    dev: PathBuf,
+    /// The GitHub token both use.
+    shared: String,
+    /// A Hugging Face token only the development project has (still in its HEAD).
+    dev_only: String,
+    /// A deploy token the development project replaced with a reference: rotated.
+    rotated: String,
+}
+
+/// The keys the fixture's scan finds.
+const KEYS: usize = 3;
+
+impl Fixture {
+    /// `detector scan mcp:HOME git:DEV EXTRA…`.
+    fn scan(&self, extra: &[&str]) -> Output {
+        let home = format!("mcp:{}", self.home.display());
+        let dev = format!("git:{}", self.dev.display());
+        let mut args = vec!["scan", &home, &dev];
+        args.extend_from_slice(extra);
+        detector(&args, &self.root, Some(ORG_KEY))
+    }
+
+    fn secrets(&self) -> [&str; 3] {
+        [&self.shared, &self.dev_only, &self.rotated]
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// `git ARGS…` in the development project, as `date` (`YYYY-MM-DD`).
+    fn git(&self, date: &str, args: &[&str]) -> String {
+        git(&self.dev, &self.root, date, args)
+    }
+
+    /// Write the files and commit them all on `date`.
+    fn commit(&self, date: &str, files: &[(&str, &str)]) -> String {
+        for (rel, text) in files {
+            write(&self.dev.join(rel), text);
+        }
+        self.git(date, &["add", "-A"]);
+        self.git(date, &["commit", "--quiet", "-m", "update"]);
+        self.git(date, &["rev-parse", "HEAD"])
+    }
+}
+
+/// `git ARGS…` in `dir` with a fixed identity and `date` as author and committer time.
+fn git(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
+    let stamp = format!("{date}T12:00:00Z");
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_AUTHOR_DATE", &stamp)
+        .env("GIT_COMMITTER_DATE", &stamp)
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let home = root.join("home/alice");
+    let dev = home.join("work/webapp-dev");
+    let shared = key("ghp_", ALNUM, 36, 101);
+    let dev_only = key("hf_", ALNUM, 34, 102);
+    let rotated = key("ghp_", ALNUM, 36, 105);
+
+    let config = json!({"mcpServers": {
+        "github-prod": {
+            "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+            "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": shared}
+        },
+        "search": {"command": "npx", "args": ["-y", "search-mcp"], "env": {"SEARCH_KEY": "${SEARCH_KEY}"}}
+    }});
+    write(
+        &home.join(".cursor/mcp.json"),
+        &serde_json::to_string_pretty(&config).unwrap(),
+    );
+    let fixture = Fixture {
+        _tmp: tmp,
+        root,
+        home,
+        dev,
+        shared,
+        dev_only,
+        rotated,
+    };
+    fs::create_dir_all(&fixture.dev).unwrap();
+    fixture.git("2024-01-10", &["init", "--quiet", "-b", "main"]);
+    let first = format!(
+        "GITHUB_TOKEN={}\nHF_TOKEN={}\nDEPLOY_TOKEN={}\n",
+        fixture.shared, fixture.dev_only, fixture.rotated
+    );
+    fixture.commit("2024-01-10", &[(".env", &first)]);
+    // The project moved its tokens to references, all but the Hugging Face one.
+    let second = format!(
+        "GITHUB_TOKEN=${{GITHUB_TOKEN}}\nHF_TOKEN={}\nDEPLOY_TOKEN=${{DEPLOY_TOKEN}}\n",
+        fixture.dev_only
+    );
+    fixture.commit("2024-03-01", &[(".env", &second)]);
+    fixture
+}
+
+fn schema(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schema")
+        .join(name);
+    serde_json::from_slice(&fs::read(&path).unwrap()).unwrap()
+}
+
+/// Every error the schema finds, with where it is.
+fn assert_valid(schema: &Value, instance: &Value, what: &str) {
+    let validator = jsonschema::validator_for(schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} (at {})", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate:\n{}",
+        errors.join("\n")
+    );
+}
+
+fn assert_report_valid(report: &Value, what: &str) {
+    assert_valid(&schema("report-v1.json"), report, what);
+}
+
+fn assert_no_secret(text: &str, secrets: &[&str], what: &str) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{what} shows a secret in clear");
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn key_by<'r>(report: &'r Value, fp: &str) -> &'r Value {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["fingerprint"] == fp)
+        .unwrap_or_else(|| panic!("no key {fp} in {report:#}"))
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn one_key_across_a_production_server_and_a_development_project() {
+    let f = fixture();
+    let output = f.scan(&[]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    assert_report_valid(&report, "the scan report");
+    assert_no_secret(&stdout(&output), &f.secrets(), "the JSON report");
+
+    assert_eq!(report["keys"].as_array().unwrap().len(), KEYS, "{report:#}");
+    let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    // Live: the MCP config holds it now, though only the project's history has it there.
+    assert_eq!(shared["status"], "live");
+    assert_eq!(shared["severity"], "critical");
+    let kinds: Vec<String> = shared["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"mcp-config".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"git".to_string()), "{kinds:?}");
+    let in_history = shared["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "git")
+        .unwrap();
+    assert_eq!(in_history["path"], ".env");
+    assert_eq!(in_history["in_head"], false);
+    assert_eq!(in_history["commit_time"], "2024-01-10T12:00:00Z");
+    assert_eq!(shared["first_seen"], "2024-01-10T12:00:00Z");
+    assert_eq!(shared["overdue"], true, "live and older than 90 days");
+    let projects = strings(&shared["scope"]["projects"]);
+    assert!(projects.contains(&"user:alice".to_string()), "{projects:?}");
+    assert!(
+        projects.contains(&f.dev.display().to_string()),
+        "{projects:?}"
+    );
+    let environments = strings(&shared["scope"]["environments"]);
+    assert!(
+        environments.contains(&"production".to_string()),
+        "{environments:?}"
+    );
+    assert!(
+        environments.contains(&"development".to_string()),
+        "{environments:?}"
+    );
+    let violations = strings(&shared["violations"]);
+    for v in [
+        "plaintext-in-mcp-config",
+        "in-git-history",
+        "shared-across-projects",
+        "dev-prod-reuse",
+        "overdue",
+    ] {
+        assert!(
+            violations.contains(&v.to_string()),
+            "{v} missing: {violations:?}"
+        );
+    }
+    assert_eq!(shared["scope"]["mcp_servers"][0]["server"], "github-prod");
+    let remediation = strings(&shared["remediation"]);
+    assert!(
+        remediation[0].starts_with("Rotate, then revoke"),
+        "{remediation:?}"
+    );
+    assert!(
+        remediation
+            .iter()
+            .any(|r| r.contains("${GITHUB_PERSONAL_ACCESS_TOKEN}")),
+        "{remediation:?}"
+    );
+    assert!(remediation
+        .iter()
+        .any(|r| r.contains("one key per project")));
+
+    // The dev-only key is scoped to the development project alone.
+    let dev_only = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.dev_only));
+    assert_eq!(
+        strings(&dev_only["scope"]["projects"]),
+        [f.dev.display().to_string()]
+    );
+    assert!(!strings(&dev_only["violations"]).contains(&"shared-across-projects".to_string()));
+    assert_eq!(dev_only["status"], "live", "HEAD still holds it");
+
+    // The deploy token is only in history, and its slot holds a reference now.
+    let rotated = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.rotated));
+    assert_eq!(rotated["status"], "rotated");
+    assert_eq!(rotated["rotated_to"]["slot"], "DEPLOY_TOKEN");
+    assert_eq!(rotated["rotated_to"]["reference"], "env-ref");
+    assert_eq!(rotated["overdue"], false, "only a live key is overdue");
+    assert!(strings(&rotated["remediation"])[0].contains("revoked"));
+    assert_eq!(report["summary"]["by_status"]["rotated"], 1);
+
+    // The servers carry the seed checks, with the config's git status.
+    let servers = report["mcp_servers"].as_array().unwrap();
+    let prod = servers
+        .iter()
+        .find(|s| s["server"] == "github-prod")
+        .unwrap();
+    let check = |server: &Value, name: &str| -> Value {
+        server["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} check: {server:#}"))
+            .clone()
+    };
+    assert_eq!(check(prod, "env-injection")["pass"], false);
+    assert_eq!(check(prod, "secret-manager")["pass"], false);
+    assert_eq!(check(prod, "config-git-ignored")["pass"], true);
+    let search = servers.iter().find(|s| s["server"] == "search").unwrap();
+    assert_eq!(check(search, "env-injection")["pass"], true);
+    assert_eq!(report["summary"]["by_environment"]["development"], KEYS);
+}
+
+#[test]
+fn a_config_inside_a_work_tree_must_be_git_ignored() {
+    let f = fixture();
+    let project = f.home.join("work/api");
+    let config =
+        json!({"mcpServers": {"db": {"command": "db-mcp", "env": {"DB_TOKEN": "${DB_TOKEN}"}}}});
+    write(&project.join(".cursor/mcp.json"), &config.to_string());
+    run_ok(
+        Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&project),
+    );
+    let target = format!("mcp:{}", f.home.display());
+    let checks = |output: &Output| -> Value {
+        let report = json(output);
+        assert_report_valid(&report, "the report");
+        let server = report["mcp_servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["server"] == "db")
+            .unwrap_or_else(|| panic!("no db server: {report:#}"))
+            .clone();
+        server["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "config-git-ignored")
+            .unwrap()
+            .clone()
+    };
+    let dev = format!("dir:{}", project.display());
+    let check = checks(&detector(&["scan", &target, &dev], &f.root, Some(ORG_KEY)));
+    assert_eq!(check["pass"], false, "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("/.cursor/"),
+        "{check}"
+    );
+
+    write(&project.join(".gitignore"), ".cursor/\n");
+    let check = checks(&detector(&["scan", &target, &dev], &f.root, Some(ORG_KEY)));
+    assert_eq!(check["pass"], true, "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("`.cursor/`"),
+        "{check}"
+    );
+
+    // Committed before it was ignored: git still tracks it, and ignore rules do not apply.
+    git(
+        &project,
+        &f.root,
+        "2024-05-01",
+        &["add", "-f", ".cursor/mcp.json"],
+    );
+    git(
+        &project,
+        &f.root,
+        "2024-05-01",
+        &["commit", "-q", "-m", "config"],
+    );
+    let check = checks(&detector(&["scan", &target, &dev], &f.root, Some(ORG_KEY)));
+    assert_eq!(check["pass"], false, "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("tracked"),
+        "{check}"
+    );
+}
+
+#[test]
+fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
+    let f = fixture();
+    let baseline = f.path("baseline.json");
+    let baseline_arg = baseline.display().to_string();
+
+    // --fail-on: the shared key is critical, the dev-only key high.
+    assert_eq!(f.scan(&["--fail-on", "critical"]).status.code(), Some(1));
+    let output = f.scan(&["--write-baseline", &baseline_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    let written: Value = serde_json::from_slice(&fs::read(&baseline).unwrap()).unwrap();
+    assert_eq!(written["schema"], "detector/baseline/v1");
+    assert_eq!(written["keys"].as_array().unwrap().len(), KEYS);
+    assert_no_secret(&written.to_string(), &f.secrets(), "the baseline");
+
+    let output = f.scan(&["--baseline", &baseline_arg]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    assert_report_valid(&report, "the baselined report");
+    assert_eq!(report["summary"]["keys"], 0);
+    assert_eq!(report["summary"]["suppressed"], KEYS);
+
+    // A new high key fails `--fail-on high`; one marked `detector:allow` is not reported.
+    let new = key("hf_", ALNUM, 34, 103);
+    let allowed = key("hf_", ALNUM, 34, 106);
+    f.commit(
+        "2024-04-01",
+        &[
+            ("config/settings.env", &format!("HF_TOKEN={new}\n")),
+            (
+                "config/example.env",
+                &format!("HF_TOKEN={allowed} # detector:allow (documentation sample)\n"),
+            ),
+        ],
+    );
+    let output = f.scan(&["--baseline", &baseline_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["summary"]["keys"], 1);
+    assert_eq!(report["summary"]["suppressed"], KEYS);
+    assert_eq!(
+        report["keys"][0]["fingerprint"],
+        fingerprint(ORG_KEY.as_bytes(), &new)
+    );
+    let output = f.scan(&["--baseline", &baseline_arg, "--fail-on", "critical"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = f.scan(&["--baseline", &baseline_arg, "--format", "text"]);
+    assert!(stdout(&text).contains(&format!("{KEYS} keys suppressed by the baseline")));
+
+    // A saved report is a baseline too.
+    let saved = f.path("saved.json");
+    fs::write(&saved, f.scan(&[]).stdout).unwrap();
+    let output = f.scan(&["--baseline", &saved.display().to_string()]);
+    assert_eq!(json(&output)["summary"]["suppressed"], KEYS + 1);
+
+    // A baseline that cannot be read is a usage error, named.
+    let broken = f.path("broken.json");
+    fs::write(&broken, "{").unwrap();
+    let output = f.scan(&["--baseline", &broken.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(&broken.display().to_string()));
+}
+
+#[test]
+fn access_logs_name_who_read_each_key() {
+    let f = fixture();
+    let config = f.home.join(".cursor/mcp.json");
+    let meta = fs::metadata(&config).unwrap();
+    let dev = format!("{}:{}", libc::major(meta.dev()), libc::minor(meta.dev()));
+    let open = |file: &Path, ino: u64, exe: &str, verdict: &str, pid: u32| {
+        json!({
+            "type": "open", "time": "2025-05-30T08:15:02.123456789Z", "seq": pid, "prev": "",
+            "file": file, "dev": dev, "ino": ino, "syscall": "openat", "flags": 0,
+            "access": "read", "result": 3, "pid": pid, "tid": pid, "ppid": 1, "uid": 1000,
+            "gid": 1000, "comm": Path::new(exe).file_name().unwrap().to_str().unwrap(),
+            "exe": exe, "cmdline": [exe], "ancestry": [], "cgroup_id": 1,
+            "verdict": verdict, "policy_rule": null, "mcp_client": "cursor", "mcp_server": null
+        })
+        .to_string()
+    };
+    let events = f.path("events.jsonl");
+    let lines = [
+        json!({"type": "ready", "time": "2025-05-30T08:15:00Z", "seq": 0}).to_string(),
+        open(&config, meta.ino(), "/usr/bin/cursor", "allow", 100),
+        // Another name for the same inode: joined by identity.
+        open(
+            &f.path("elsewhere/link.json"),
+            meta.ino(),
+            "/usr/bin/curl",
+            "alert",
+            200,
+        ),
+        "{\"type\": \"open\", \"time\": ".to_string(),
+        open(
+            &f.path("unrelated"),
+            meta.ino() + 1_000_000,
+            "/usr/bin/cat",
+            "alert",
+            300,
+        ),
+    ];
+    fs::write(&events, lines.join("\n") + "\n").unwrap();
+
+    let events_arg = events.display().to_string();
+    let output = f.scan(&["--access-log", &events_arg]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains(&format!("{events_arg}:4:")), "{err}");
+    let report = json(&output);
+    assert_report_valid(&report, "the report with an access log");
+    let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    let readers = shared["accessed_by"].as_array().unwrap();
+    assert_eq!(readers.len(), 2, "{readers:#?}");
+    assert_eq!(readers[0]["exe"], "/usr/bin/cursor");
+    assert_eq!(readers[0]["allowed"], true);
+    assert_eq!(readers[1]["exe"], "/usr/bin/curl");
+    assert_eq!(readers[1]["allowed"], false);
+    assert_eq!(readers[1]["pid"], 200);
+    assert!(strings(&shared["violations"]).contains(&"read-by-unexpected-process".to_string()));
+    assert!(strings(&shared["remediation"])
+        .iter()
+        .any(|r| r.contains("/usr/bin/curl")));
+    let dev_only = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.dev_only));
+    assert!(dev_only["accessed_by"].as_array().unwrap().is_empty());
+
+    let log_target = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "access-log")
+        .unwrap();
+    assert_eq!(log_target["objects_scanned"], 4);
+    assert!(log_target["errors"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 4:"));
+
+    // A missing log fails its own target, not the scan.
+    let output = f.scan(&[
+        "--access-log",
+        &f.path("missing.jsonl").display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("missing.jsonl"));
+}
+
+#[test]
+fn reports_of_many_hosts_merge_into_one_map() {
+    let f = fixture();
+    let a = f.path("a.json");
+    fs::write(&a, f.scan(&[]).stdout).unwrap();
+
+    // Another host: the shared key only in history there (removed), plus a key of its own.
+    let other = key("ghp_", ALNUM, 36, 104);
+    let mut b: Value = serde_json::from_slice(&fs::read(&a).unwrap()).unwrap();
+    b["host"] = json!("ci-runner-7");
+    let keys = b["keys"].as_array_mut().unwrap();
+    keys.retain(|k| k["fingerprint"] == fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    keys[0]["status"] = json!("removed");
+    keys[0]["first_seen"] = json!("2020-01-01T00:00:00Z");
+    keys[0]["scope"]["projects"] = json!(["https://git.example/org/infra"]);
+    let mut extra = keys[0].clone();
+    extra["fingerprint"] = json!(fingerprint(ORG_KEY.as_bytes(), &other));
+    extra["redacted"] = json!("ghp_…zzzz");
+    keys.push(extra);
+    let b_path = f.path("b.json");
+    fs::write(&b_path, serde_json::to_string(&b).unwrap()).unwrap();
+
+    let out = f.path("merged.json");
+    let output = detector(
+        &[
+            "report",
+            "merge",
+            &a.display().to_string(),
+            &b_path.display().to_string(),
+            "--format",
+            "json",
+            "-o",
+            &out.display().to_string(),
+        ],
+        &f.root,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let merged: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_report_valid(&merged, "the merged report");
+    assert_eq!(merged["keys"].as_array().unwrap().len(), KEYS + 1);
+    let shared = key_by(&merged, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    assert_eq!(shared["status"], "live", "live anywhere is live");
+    assert_eq!(shared["first_seen"], "2020-01-01T00:00:00Z");
+    assert!(shared["overdue"].as_bool().unwrap());
+    assert!(strings(&shared["violations"]).contains(&"overdue".to_string()));
+    let projects = strings(&shared["scope"]["projects"]);
+    assert!(projects.contains(&"https://git.example/org/infra".to_string()));
+    assert!(projects.contains(&"user:alice".to_string()));
+    let hosts: Vec<&str> = shared["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["host"].as_str().unwrap())
+        .collect();
+    assert!(hosts.contains(&"ci-runner-7"), "{hosts:?}");
+    assert!(hosts.len() >= 4, "locations of both hosts: {hosts:?}");
+    assert!(strings(&merged["hosts"]).contains(&"ci-runner-7".to_string()));
+    assert!(merged["host"].is_null());
+    // Both hosts' servers hold the key: the per-project check fails across hosts.
+    let failing: Vec<&Value> = merged["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["server"] == "github-prod")
+        .collect();
+    assert_eq!(failing.len(), 2);
+    for server in failing {
+        let check = server["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "per-project-key")
+            .unwrap();
+        assert_eq!(check["pass"], false, "{check}");
+        assert!(check["reason"].as_str().unwrap().contains("another host"));
+    }
+
+    // --fail-on turns the merged map into a gate; a baseline suppresses.
+    let gate = detector(
+        &[
+            "report",
+            "merge",
+            &a.display().to_string(),
+            &b_path.display().to_string(),
+            "--fail-on",
+            "critical",
+        ],
+        &f.root,
+        None,
+    );
+    assert_eq!(gate.status.code(), Some(1));
+    let render = detector(
+        &[
+            "report",
+            "render",
+            &out.display().to_string(),
+            "--baseline",
+            &a.display().to_string(),
+            "--fail-on",
+            "critical",
+            "--format",
+            "json",
+        ],
+        &f.root,
+        None,
+    );
+    assert_eq!(
+        render.status.code(),
+        Some(1),
+        "the other host's key remains"
+    );
+    let rendered = json(&render);
+    assert_report_valid(&rendered, "the rendered report");
+    assert_eq!(rendered["summary"]["keys"], 1);
+    assert_eq!(rendered["summary"]["suppressed"], KEYS);
+
+    // A file that is not a report is named.
+    let output = detector(
+        &[
+            "report",
+            "render",
+            &f.dev.join(".env").display().to_string(),
+        ],
+        &f.root,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(".env"));
+}
+
+#[test]
+fn every_format_hides_secrets_and_sarif_validates() {
+    let f = fixture();
+    for format in ["text", "json", "sarif", "markdown", "html"] {
+        let output = f.scan(&["--format", format]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert_no_secret(&stdout(&output), &f.secrets(), format);
+        assert_no_secret(&stderr(&output), &f.secrets(), format);
+    }
+    let shown = f.scan(&["--format", "markdown", "--show-secrets"]);
+    assert!(stdout(&shown).contains(&f.shared));
+    let shown = f.scan(&["--format", "sarif", "--show-secrets"]);
+    assert_no_secret(
+        &stdout(&shown),
+        &f.secrets(),
+        "SARIF, even with --show-secrets",
+    );
+
+    let sarif = json(&f.scan(&["--format", "sarif"]));
+    assert_valid(&schema("sarif-2.1.0.json"), &sarif, "the SARIF log");
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let rules: Vec<String> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let results = run["results"].as_array().unwrap();
+    // One result per place a key was seen.
+    let report = json(&f.scan(&["--format", "json"]));
+    let places: usize = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["locations"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(results.len(), places, "{results:#?}");
+    let fp = fingerprint(ORG_KEY.as_bytes(), &f.shared);
+    let hex = fp.trim_start_matches("hmac-sha256:");
+    let shared: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["partialFingerprints"]["detectorKey/v1"] == hex)
+        .collect();
+    assert_eq!(shared.len(), 2);
+    for result in &shared {
+        let rule = result["ruleId"].as_str().unwrap();
+        assert_eq!(rules[result["ruleIndex"].as_u64().unwrap() as usize], rule);
+        assert_eq!(result["level"], "error");
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(uri.ends_with("mcp.json") || uri.ends_with(".env"), "{uri}");
+        assert!(
+            result["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+    }
+    assert_ne!(
+        shared[0]["partialFingerprints"]["detectorLocation/v1"],
+        shared[1]["partialFingerprints"]["detectorLocation/v1"]
+    );
+
+    // Markdown: the summary table and one section per key.
+    let md = stdout(&f.scan(&["--format", "markdown"]));
+    assert!(md.starts_with("# detector report"));
+    assert!(md.contains("| # | Severity | Key |"));
+    assert!(md.contains("### 1. GitHub"), "{md}");
+    assert!(md.contains("shared-across-projects"));
+    assert!(md.contains("## MCP servers"));
+}
+
+/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error. Output
+/// goes to files (a DOM larger than a pipe's buffer must not stall it), and a browser that
+/// does not finish in two minutes is killed.
+fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
+    let url = format!("file://{}{fragment}", file.display());
+    let dom_path = profile.with_extension("dom");
+    let log_path = profile.with_extension("log");
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.display()),
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            &url,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&dom_path).unwrap())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run chromium ({e}): `cargo xtask setup` installs Debian's chromium")
+        });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let dom = fs::read_to_string(&dom_path).unwrap();
+    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.success(), "chromium {status}: {log}");
+    (dom, log)
+}
+
+#[test]
+fn html_report_renders_in_chromium_without_script_errors() {
+    let f = fixture();
+    let page = f.path("report.html");
+    let output = f.scan(&["--format", "html", "-o", &page.display().to_string()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let html = fs::read_to_string(&page).unwrap();
+    assert_no_secret(&html, &f.secrets(), "the HTML report");
+    // Self-contained: nothing to fetch.
+    for needle in ["<link", " src=", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(needle), "the page loads something: {needle}");
+    }
+    assert!(html.contains("<svg"), "charts and timelines are inline SVG");
+
+    let profile = f.path("chromium-profile");
+    let (dom, log) = chromium(&page, "", &profile);
+    assert!(
+        dom.contains("data-rendered=\"ok\""),
+        "the script did not finish:\n{log}"
+    );
+    assert!(
+        !dom.contains("data-script-error=\""),
+        "script error:\n{dom}"
+    );
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(dom.contains("Rendered 3 keys, 3 shown."), "{dom}");
+    assert!(dom.contains("3 of 3 keys shown"));
+    assert!(dom.contains("id=\"chart-status\""));
+    assert!(dom.contains("id=\"chart-severity\""));
+    assert!(dom.contains("id=\"chart-environment\""));
+    assert!(dom.contains("class=\"timeline\""));
+
+    // Filters, set from the fragment: by severity, then by a text no key has.
+    assert!(
+        dom.contains("class=\"rotated\""),
+        "the rotated key's timeline marks it"
+    );
+    let (dom, _) = chromium(&page, "#severity=critical", &profile);
+    assert!(dom.contains("Rendered 3 keys, 2 shown."), "{dom}");
+    let (dom, _) = chromium(&page, "#environment=development&q=hugging", &profile);
+    assert!(dom.contains("Rendered 3 keys, 1 shown."), "{dom}");
+    let (dom, _) = chromium(&page, "#status=rotated", &profile);
+    assert!(dom.contains("Rendered 3 keys, 1 shown."), "{dom}");
+    let (dom, _) = chromium(&page, "#status=removed", &profile);
+    assert!(dom.contains("Rendered 3 keys, 0 shown."), "{dom}");
+    assert!(
+        !dom.contains("id=\"no-match\" class=\"empty\" hidden"),
+        "the no-match note shows"
+    );
+}
+
+#[test]
+fn audit_scans_the_homes_it_is_given() {
+    let f = fixture();
+    let repo = f.home.join("work/api");
+    write(&repo.join("README.md"), "api\n");
+    // Downloaded code in a tool's tree is left out unless asked for.
+    let vendored = key("ghp_", ALNUM, 36, 107);
+    write(
+        &f.home
+            .join(".cargo/registry/src/index/crate-1.0/tests/data.txt"),
+        &format!("token = \"{vendored}\"\n"),
+    );
+    run_ok(Command::new("git").args(["init", "-q"]).current_dir(&repo));
+    let home = f.home.display().to_string();
+    let output = detector(
+        &["audit", "--home", &home, "--no-images", "--format", "json"],
+        &f.root,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("detector audit: 1 home"), "{err}");
+    let report = json(&output);
+    assert_report_valid(&report, "the audit report");
+    let targets: Vec<String> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap().to_string())
+        .collect();
+    assert!(targets.contains(&format!("mcp:{home}")), "{targets:?}");
+    assert!(targets.contains(&format!("dir:{home}")), "{targets:?}");
+    // The repositories under the home, history and all.
+    assert!(
+        targets.contains(&format!("git:{}", f.dev.display())),
+        "{targets:?}"
+    );
+    assert!(
+        targets.contains(&format!("git:{}", repo.display())),
+        "{targets:?}"
+    );
+    assert_eq!(report["keys"].as_array().unwrap().len(), KEYS);
+    let rotated = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.rotated));
+    assert_eq!(rotated["status"], "rotated");
+    // The home's walk and the repository's history see the same `.env`: one project, the
+    // repository's, not the home's too.
+    let dev_only = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.dev_only));
+    let kinds: Vec<&str> = dev_only["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"file") && kinds.contains(&"git"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        strings(&dev_only["scope"]["projects"]),
+        [f.dev.display().to_string()]
+    );
+    assert!(!strings(&dev_only["violations"]).contains(&"shared-across-projects".to_string()));
+    let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    assert_eq!(
+        strings(&shared["scope"]["projects"]),
+        [f.dev.display().to_string(), "user:alice".to_string()]
+    );
+    assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
+    assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
+
+    let all = detector(
+        &[
+            "audit",
+            "--home",
+            &home,
+            "--no-images",
+            "--all-files",
+            "--format",
+            "json",
+        ],
+        &f.root,
+        Some(ORG_KEY),
+    );
+    let all = json(&all);
+    assert_eq!(all["keys"].as_array().unwrap().len(), KEYS + 1);
+    key_by(&all, &fingerprint(ORG_KEY.as_bytes(), &vendored));
+
+    let missing = f.path("nobody");
+    let output = detector(
+        &["audit", "--home", &missing.display().to_string()],
+        &f.root,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("nobody"));
+}

@@ -1,0 +1,720 @@
+//! `detector scan dir:` and `file:` over a home directory built at test time: keys in shell
+//! profiles, `.env` files, credential files, backups and nested archives, beside the things a
+//! real home holds that must not hang or break a scan (FIFOs, sockets, devices, symlink loops,
+//! unreadable files, a zip bomb, a truncated tarball). Driven through the real binary.
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    ffi::CString,
+    fs::{self, File},
+    io::{Cursor, Write},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Output,
+    time::{Duration, Instant},
+};
+
+use common::{detector, fingerprint, json, key, random, stderr, ALNUM, DIGITS};
+use serde_json::Value;
+
+const ORG_KEY: &str = "scan-dir-test-org";
+/// Only to catch a hang: never a performance claim.
+const HANG: Duration = Duration::from_secs(60);
+
+fn write(path: &Path, text: &str, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn scan(args: &[&str], home: &Path) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut all = vec!["scan", "--format", "json"];
+    all.extend_from_slice(args);
+    let output = detector(&all, home, Some(ORG_KEY));
+    (output, started.elapsed())
+}
+
+/// A tar.gz of `files` (name, text) in memory.
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o600);
+        header.set_mtime(1_700_000_000);
+        header.set_cksum();
+        builder.append_data(&mut header, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// A zip of `files` (name, data), stored or deflated.
+fn zip(files: &[(&str, &[u8])], deflate: bool) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, data) in files {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// Small on disk, a GiB expanded: one deflated member of 4 MiB of text, copied (still
+/// compressed) under 256 names.
+fn zip_bomb(path: &Path) {
+    let one = zip(&[("filler-0.txt", &vec![b'a'; 4 << 20])], true);
+    let mut source = zip::ZipArchive::new(Cursor::new(one)).unwrap();
+    let mut bomb = zip::ZipWriter::new(File::create(path).unwrap());
+    for i in 0..256 {
+        bomb.raw_copy_file_rename(source.by_index(0).unwrap(), format!("filler-{i}.txt"))
+            .unwrap();
+    }
+    bomb.finish().unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+/// The key with this secret's fingerprint.
+fn key_of<'a>(report: &'a Value, secret: &str) -> &'a Value {
+    let fp = fingerprint(ORG_KEY.as_bytes(), secret);
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["fingerprint"] == fp)
+        .unwrap_or_else(|| {
+            panic!(
+                "no key {}…; keys: {}",
+                &secret[..6],
+                serde_json::to_string_pretty(&report["keys"]).unwrap()
+            )
+        })
+}
+
+fn location<'a>(key: &'a Value, path: &Path) -> &'a Value {
+    let path = path.to_str().unwrap();
+    key["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["path"] == path)
+        .unwrap_or_else(|| panic!("no location {path} in {key:#}"))
+}
+
+fn violations(key: &Value) -> BTreeSet<String> {
+    key["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `(path, reason)` of every error of the first target.
+fn errors(report: &Value) -> Vec<(String, String)> {
+    report["targets"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn error_for(report: &Value, path: &Path) -> String {
+    let path = path.to_str().unwrap();
+    errors(report)
+        .into_iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, reason)| reason)
+        .unwrap_or_else(|| panic!("no error for {path}: {:#?}", errors(report)))
+}
+
+struct Keys {
+    zshrc: String,
+    env: String,
+    shared_env: String,
+    aws_id: String,
+    aws_secret: String,
+    archived_mcp: String,
+    chezmoi: String,
+    mcp_backup: String,
+    netrc: String,
+    npm_in_truncated: String,
+}
+
+fn keys() -> Keys {
+    let slack = [
+        "xoxb-",
+        &random(DIGITS, 12, 40),
+        "-",
+        &random(DIGITS, 13, 41),
+        "-",
+        &random(ALNUM, 24, 42),
+    ]
+    .concat();
+    Keys {
+        zshrc: key("ghp_", ALNUM, 36, 31),
+        env: key("glpat-", ALNUM, 20, 32),
+        shared_env: key("hf_", ALNUM, 34, 33),
+        aws_id: key("AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, 34),
+        aws_secret: random(ALNUM, 40, 35),
+        archived_mcp: key("ghp_", ALNUM, 36, 36),
+        chezmoi: key("npm_", ALNUM, 36, 37),
+        mcp_backup: slack,
+        // No provider rule knows it: the `.netrc` format says it is a password.
+        netrc: random(ALNUM, 14, 38),
+        npm_in_truncated: key("npm_", ALNUM, 36, 39),
+    }
+}
+
+fn claude_config(server: &str, var: &str, secret: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "mcpServers": { server: {
+            "command": "npx",
+            "args": ["-y", "acme-mcp"],
+            "env": { var: secret }
+        }}
+    }))
+    .unwrap()
+}
+
+/// `…/home/alice` with every kind of leak and every kind of trouble.
+fn build_home(root: &Path, k: &Keys) -> PathBuf {
+    let home = root.join("home/alice");
+    fs::create_dir_all(&home).unwrap();
+    write(
+        &home.join(".zshrc"),
+        &format!("alias ll='ls -l'\nexport GITHUB_TOKEN={}\n", k.zshrc),
+        0o600,
+    );
+    write(
+        &home.join("work/api/.env"),
+        &format!("DEBUG=1\nGITLAB_TOKEN={}\n", k.env),
+        0o600,
+    );
+    write(
+        &home.join("work/shared/.env"),
+        &format!("HF_TOKEN=\"{}\"\n", k.shared_env),
+        0o644,
+    );
+    write(
+        &home.join(".aws/credentials"),
+        &format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            k.aws_id, k.aws_secret
+        ),
+        0o600,
+    );
+    write(
+        &home.join(".netrc"),
+        &format!(
+            "machine api.example.com\n  login bob\n  password {}\n",
+            k.netrc
+        ),
+        0o600,
+    );
+    // An MCP config inside a tar.gz inside a zip.
+    let inner = tar_gz(&[(
+        ".config/Claude/claude_desktop_config.json",
+        claude_config("github", "GITHUB_PERSONAL_ACCESS_TOKEN", &k.archived_mcp).as_bytes(),
+    )]);
+    fs::write(
+        home.join("backup.zip"),
+        zip(
+            &[("configs.tar.gz", &inner), ("readme.txt", b"old configs")],
+            false,
+        ),
+    )
+    .unwrap();
+    write(
+        &home.join(".local/share/chezmoi/dot_zshrc"),
+        &format!("export NPM_TOKEN={}\n", k.chezmoi),
+        0o600,
+    );
+    write(
+        &home.join(".config/Claude/claude_desktop_config.json.bak"),
+        &claude_config("slack", "SLACK_BOT_TOKEN", &k.mcp_backup),
+        0o600,
+    );
+    // A tarball of an old home, cut short in the middle of its second member.
+    let big: String = (0..4000)
+        .map(|i| format!("line {i} {}\n", random(ALNUM, 40, 100 + i)))
+        .collect();
+    let npmrc = format!("//registry.npmjs.org/:_authToken={}\n", k.npm_in_truncated);
+    let whole = tar_gz(&[
+        (".npmrc", npmrc.as_bytes()),
+        ("notes/big.txt", big.as_bytes()),
+    ]);
+    fs::write(home.join("old-home.tar.gz"), &whole[..whole.len() * 6 / 10]).unwrap();
+    zip_bomb(&home.join("bomb.zip"));
+
+    // Things a walk must pass by without blocking or failing.
+    mkfifo(&home.join("pipe"));
+    let _socket = std::os::unix::net::UnixListener::bind(home.join("agent.sock")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", home.join("null-device")).unwrap();
+    std::os::unix::fs::symlink("loop-b", home.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", home.join("loop-b")).unwrap();
+    std::os::unix::fs::symlink(home.join("gone"), home.join("dangling")).unwrap();
+    // Root reads every file it may open; sysctl files check their mode even for root, so
+    // this one cannot be opened for reading by anyone.
+    std::os::unix::fs::symlink("/proc/sys/vm/drop_caches", home.join("unreadable")).unwrap();
+    // A git repository: reported, its internals not read as files.
+    write(
+        &home.join("src/app/.git/HEAD"),
+        "ref: refs/heads/main\n",
+        0o644,
+    );
+    write(
+        &home.join("src/app/.git/config"),
+        "[core]\n\tbare = false\n",
+        0o644,
+    );
+    home
+}
+
+#[test]
+fn a_home_directory_every_key_and_every_bad_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = keys();
+    let home = build_home(tmp.path(), &k);
+    let target = format!("dir:{}", home.display());
+    let (output, took) = scan(&[&target], &home);
+    assert!(took < HANG, "the scan took {took:?}");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+
+    // A shell profile's export line.
+    let zshrc = key_of(&report, &k.zshrc);
+    let at = location(zshrc, &home.join(".zshrc"));
+    assert_eq!(at["kind"], "file");
+    assert_eq!(at["line"], 2);
+    assert_eq!(at["slot"], "GITHUB_TOKEN");
+    assert_eq!(zshrc["status"], "live");
+
+    // `.env` files: a private one, and one others can read.
+    let env = key_of(&report, &k.env);
+    assert_eq!(
+        location(env, &home.join("work/api/.env"))["slot"],
+        "GITLAB_TOKEN"
+    );
+    assert!(!violations(env).contains("world-readable"));
+    let shared = key_of(&report, &k.shared_env);
+    let at = location(shared, &home.join("work/shared/.env"));
+    assert_eq!(at["mode"], "0644");
+    assert_eq!(at["readable_by_others"], true);
+    assert!(violations(shared).contains("world-readable"), "{shared:#}");
+
+    // `~/.aws/credentials`, field by field.
+    let aws = home.join(".aws/credentials");
+    let secret = key_of(&report, &k.aws_secret);
+    assert_eq!(
+        location(secret, &aws)["slot"],
+        "default.aws_secret_access_key"
+    );
+    assert_eq!(secret["provider"], "AWS");
+    let id = key_of(&report, &k.aws_id);
+    assert_eq!(location(id, &aws)["slot"], "default.aws_access_key_id");
+
+    // A `.netrc` password no rule knows: the format says it is one.
+    let netrc = key_of(&report, &k.netrc);
+    assert_eq!(netrc["rule"], "file-literal-secret");
+    let at = location(netrc, &home.join(".netrc"));
+    assert_eq!(at["slot"], "machine api.example.com password");
+    assert_eq!(at["line"], 3);
+
+    // An MCP config in a tar.gz in a zip: the whole chain, and still the config.
+    let archived = key_of(&report, &k.archived_mcp);
+    let chain = PathBuf::from(format!(
+        "{}!configs.tar.gz!.config/Claude/claude_desktop_config.json",
+        home.join("backup.zip").display()
+    ));
+    let at = location(archived, &chain);
+    assert_eq!(at["kind"], "archive-member");
+    assert_eq!(at["archive"], home.join("backup.zip").to_str().unwrap());
+    assert_eq!(
+        at["member"],
+        "configs.tar.gz!.config/Claude/claude_desktop_config.json"
+    );
+    assert_eq!(at["mcp_client"], "claude-desktop");
+    assert_eq!(at["mcp_server"], "github");
+    assert_eq!(at["mcp_field"], "env.GITHUB_PERSONAL_ACCESS_TOKEN");
+    assert_eq!(at["backup"]["kind"], "archive");
+    let v = violations(archived);
+    assert!(
+        v.contains("in-backup") && v.contains("plaintext-in-mcp-config"),
+        "{v:?}"
+    );
+    assert_eq!(
+        archived["scope"]["mcp_servers"][0]["config"],
+        chain.to_str().unwrap()
+    );
+
+    // A chezmoi source file stands for `~/.zshrc`.
+    let chezmoi = key_of(&report, &k.chezmoi);
+    let at = location(chezmoi, &home.join(".local/share/chezmoi/dot_zshrc"));
+    assert_eq!(at["backup"]["kind"], "chezmoi");
+    assert_eq!(at["backup"]["original"], "~/.zshrc");
+    assert_eq!(at["slot"], "NPM_TOKEN");
+    assert!(violations(chezmoi).contains("in-backup"));
+
+    // A backup of Claude Desktop's config: still parsed as that config.
+    let backup = key_of(&report, &k.mcp_backup);
+    let bak = home.join(".config/Claude/claude_desktop_config.json.bak");
+    let at = location(backup, &bak);
+    assert_eq!(at["kind"], "mcp-config");
+    assert_eq!(at["mcp_client"], "claude-desktop");
+    assert_eq!(at["mcp_server"], "slack");
+    assert_eq!(at["mcp_field"], "env.SLACK_BOT_TOKEN");
+    assert_eq!(at["backup"]["kind"], "leftover");
+    assert_eq!(
+        at["backup"]["original"],
+        home.join(".config/Claude/claude_desktop_config.json")
+            .to_str()
+            .unwrap()
+    );
+    let v = violations(backup);
+    assert!(
+        v.contains("in-backup") && v.contains("plaintext-in-mcp-config"),
+        "{v:?}"
+    );
+    assert!(report["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["server"] == "slack" && s["config"] == bak.to_str().unwrap()));
+
+    // What the truncated tarball held before the cut is scanned; the cut is reported.
+    let npm = key_of(&report, &k.npm_in_truncated);
+    let member = PathBuf::from(format!("{}!.npmrc", home.join("old-home.tar.gz").display()));
+    assert_eq!(
+        location(npm, &member)["slot"],
+        "//registry.npmjs.org/:_authToken"
+    );
+    let truncated = errors(&report)
+        .into_iter()
+        .find(|(p, _)| p.starts_with(home.join("old-home.tar.gz").to_str().unwrap()))
+        .unwrap_or_else(|| panic!("truncation not reported: {:#?}", errors(&report)));
+    assert!(
+        truncated.1.contains("truncated")
+            || truncated.1.contains("cut short")
+            || truncated.1.contains("end of file"),
+        "{truncated:?}"
+    );
+
+    // The bomb stopped at a limit, reported; the rest of the scan went on.
+    let bomb = error_for(&report, &home.join("bomb.zip"));
+    assert!(bomb.starts_with("archive limit:"), "{bomb}");
+    assert!(bomb.contains("--max-archive-ratio"), "{bomb}");
+
+    // Every bad item, with its reason.
+    assert!(error_for(&report, &home.join("pipe")).contains("FIFO"));
+    assert!(error_for(&report, &home.join("agent.sock")).contains("socket"));
+    assert!(error_for(&report, &home.join("null-device")).contains("device"));
+    assert!(error_for(&report, &home.join("loop-a")).starts_with("symlink loop"));
+    assert!(error_for(&report, &home.join("dangling")).starts_with("dangling symlink"));
+    assert_eq!(
+        error_for(&report, &home.join("unreadable")),
+        "permission denied"
+    );
+
+    // The repository is named, its internals are not scanned as files.
+    assert_eq!(
+        report["targets"][0]["repositories"],
+        serde_json::json!([home.join("src/app").to_str().unwrap()])
+    );
+    assert!(report["targets"][0]["skipped"]["binary"]
+        .as_u64()
+        .is_none_or(|n| n < 5));
+
+    // Nothing else: every planted key is a key, nothing more fails.
+    let want: BTreeSet<String> = [
+        &k.zshrc,
+        &k.env,
+        &k.shared_env,
+        &k.aws_id,
+        &k.aws_secret,
+        &k.archived_mcp,
+        &k.chezmoi,
+        &k.mcp_backup,
+        &k.netrc,
+        &k.npm_in_truncated,
+    ]
+    .iter()
+    .map(|s| fingerprint(ORG_KEY.as_bytes(), s))
+    .collect();
+    let got: BTreeSet<String> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    assert!(want.is_subset(&got), "missing keys");
+}
+
+#[test]
+fn unreadable_files_and_directories_are_reported_with_the_reason() {
+    // Tests run as root, which reads everything: the scan runs as `nobody` instead, on a
+    // tree that nobody may traverse, except for what is made private to root.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+    let tree = root.join("tree");
+    let readable = key("ghp_", ALNUM, 36, 51);
+    let private = key("ghp_", ALNUM, 36, 52);
+    write(
+        &tree.join("ok/.env"),
+        &format!("GITHUB_TOKEN={readable}\n"),
+        0o644,
+    );
+    write(
+        &tree.join("private.env"),
+        &format!("GITHUB_TOKEN={private}\n"),
+        0o600,
+    );
+    write(&tree.join("locked/inside.txt"), "x", 0o644);
+    for dir in [&tree, &tree.join("ok")] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o700)).unwrap();
+    // The binary may sit where nobody cannot reach it (a clone under /root): run a copy.
+    let binary = root.join("detector");
+    fs::copy(env!("CARGO_BIN_EXE_detector"), &binary).unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let Ok(setpriv) = which("setpriv") else {
+        panic!(
+            "setpriv (util-linux) is needed to drop privileges for this test; install util-linux"
+        );
+    };
+    let started = Instant::now();
+    let output = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["scan", "--format", "json"])
+        .arg(format!("dir:{}", tree.display()))
+        .env("HOME", root)
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < HANG);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the scan as nobody failed: {}",
+        stderr(&output)
+    );
+    let report = json(&output);
+    key_of(&report, &readable);
+    assert!(report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["fingerprint"] != fingerprint(ORG_KEY.as_bytes(), &private)));
+    assert_eq!(
+        error_for(&report, &tree.join("private.env")),
+        "permission denied"
+    );
+    assert!(error_for(&report, &tree.join("locked")).contains("permission denied"));
+}
+
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn archive_limits_stop_that_archive_and_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    let early = key("ghp_", ALNUM, 36, 61);
+    let late = key("ghp_", ALNUM, 36, 62);
+    let deep = key("ghp_", ALNUM, 36, 63);
+    let beside = key("ghp_", ALNUM, 36, 64);
+    // Many members: the first ones are read, the limit stops the rest.
+    let mut members: Vec<(String, Vec<u8>)> = (0..50)
+        .map(|i| (format!("m{i:02}.txt"), b"nothing\n".to_vec()))
+        .collect();
+    members[0].1 = format!("TOKEN={early}\n").into_bytes();
+    members[49].1 = format!("TOKEN={late}\n").into_bytes();
+    let refs: Vec<(&str, &[u8])> = members
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    fs::write(dir.join("many.tar.gz"), tar_gz(&refs)).unwrap();
+    // Four levels: zip → tar.gz → zip → text.
+    let level3 = zip(&[("deep.txt", format!("TOKEN={deep}\n").as_bytes())], true);
+    let level2 = tar_gz(&[("level3.zip", &level3)]);
+    fs::write(
+        dir.join("nested.zip"),
+        zip(&[("level2.tar.gz", &level2)], true),
+    )
+    .unwrap();
+    write(&dir.join("beside.txt"), &format!("TOKEN={beside}\n"), 0o600);
+    // A lone .gz and a tar.xz, tar.zst and tar.bz2, told by their bytes (no extension).
+    let lone = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(format!("TOKEN={}\n", key("ghp_", ALNUM, 36, 65)).as_bytes())
+            .unwrap();
+        e.finish().unwrap()
+    };
+    fs::write(dir.join("notes.txt.gz"), lone).unwrap();
+    let tar_plain = {
+        let mut b = tar::Builder::new(Vec::new());
+        let text = format!("TOKEN={}\n", key("ghp_", ALNUM, 36, 66));
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, "t.txt", text.as_bytes()).unwrap();
+        b.into_inner().unwrap()
+    };
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(&tar_plain).unwrap();
+    fs::write(dir.join("a-blob"), xz.finish().unwrap()).unwrap();
+    fs::write(
+        dir.join("b-blob"),
+        zstd::stream::encode_all(Cursor::new(&tar_plain), 3).unwrap(),
+    )
+    .unwrap();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(&tar_plain).unwrap();
+    fs::write(dir.join("c-blob"), bz.finish().unwrap()).unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let (output, _) = scan(
+        &[
+            &target,
+            "--max-archive-members",
+            "10",
+            "--max-archive-depth",
+            "2",
+        ],
+        tmp.path(),
+    );
+    let report = json(&output);
+    let fps: BTreeSet<String> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    let has = |s: &str| fps.contains(&fingerprint(ORG_KEY.as_bytes(), s));
+    assert!(has(&early) && has(&beside));
+    assert!(!has(&late), "members past the limit are not read");
+    assert!(!has(&deep), "archives past the depth limit are not opened");
+    assert!(has(&key("ghp_", ALNUM, 36, 65)), "lone .gz");
+    let tar_key = key_of(&report, &key("ghp_", ALNUM, 36, 66));
+    for name in ["a-blob", "b-blob", "c-blob"] {
+        location(
+            tar_key,
+            &PathBuf::from(format!("{}!t.txt", dir.join(name).display())),
+        );
+    }
+    let members = error_for(&report, &dir.join("many.tar.gz"));
+    assert!(members.contains("--max-archive-members"), "{members}");
+    let depth = error_for(
+        &report,
+        &PathBuf::from(format!(
+            "{}!level2.tar.gz!level3.zip",
+            dir.join("nested.zip").display()
+        )),
+    );
+    assert!(depth.contains("--max-archive-depth"), "{depth}");
+}
+
+#[test]
+fn file_targets_open_archives_and_exclusions_apply_to_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    let inside = key("ghp_", ALNUM, 36, 71);
+    let excluded = key("ghp_", ALNUM, 36, 72);
+    let ignored = key("ghp_", ALNUM, 36, 73);
+    let gitignored = key("ghp_", ALNUM, 36, 74);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("configs.zip"),
+        zip(
+            &[(".env", format!("GITHUB_TOKEN={inside}\n").as_bytes())],
+            true,
+        ),
+    )
+    .unwrap();
+    write(&dir.join("vendor/x.txt"), &format!("T={excluded}\n"), 0o600);
+    write(&dir.join("sub/.detectorignore"), "skip.txt\n", 0o600);
+    write(&dir.join("sub/skip.txt"), &format!("T={ignored}\n"), 0o600);
+    write(&dir.join(".gitignore"), "local.env\n", 0o600);
+    write(&dir.join("local.env"), &format!("T={gitignored}\n"), 0o600);
+
+    let file = format!("file:{}", dir.join("configs.zip").display());
+    let (output, _) = scan(&[&file], tmp.path());
+    let report = json(&output);
+    let at = location(
+        key_of(&report, &inside),
+        &PathBuf::from(format!("{}!.env", dir.join("configs.zip").display())),
+    );
+    assert_eq!(at["slot"], "GITHUB_TOKEN");
+
+    let target = format!("dir:{}", dir.display());
+    let has = |report: &Value, s: &str| {
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["fingerprint"] == fingerprint(ORG_KEY.as_bytes(), s))
+    };
+    let (output, _) = scan(&[&target, "--exclude", "vendor"], tmp.path());
+    let report = json(&output);
+    assert!(has(&report, &inside) && has(&report, &gitignored));
+    assert!(!has(&report, &excluded) && !has(&report, &ignored));
+    let (output, _) = scan(&[&target, "--respect-gitignore"], tmp.path());
+    let report = json(&output);
+    assert!(has(&report, &excluded) && !has(&report, &gitignored));
+}
+
+#[test]
+fn help_documents_the_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = detector(&["scan", "--help"], tmp.path(), None);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--max-archive-bytes",
+        "--max-archive-ratio",
+        "--max-archive-members",
+        "--max-archive-depth",
+        "--max-file-size",
+        "--exclude",
+        "--respect-gitignore",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    for default in [
+        "[default: 1G]",
+        "[default: 100]",
+        "[default: 100000]",
+        "[default: 4]",
+        "[default: 50M]",
+    ] {
+        assert!(help.contains(default), "{default} missing from --help");
+    }
+}

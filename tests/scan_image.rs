@@ -1,0 +1,984 @@
+//! `detector scan` over container images: real images built by a real Docker daemon (started
+//! by these tests, shared by them), read through `docker-archive:` and `docker:`, and OCI
+//! layouts written here blob by blob, with gzip and zstd layers, an opaque whiteout, two
+//! platforms sharing a layer, and a truncated layer.
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    io::Write,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use common::{fingerprint, json, key, random, stderr, ALNUM};
+use serde_json::{json, Value};
+
+const ORG_KEY: &str = "scan-image-test-org";
+const APP: &str = "detector-test-app:prod";
+
+/// `detector ARGS…` in a clean environment, with `DOCKER_HOST` set when given.
+fn detector(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
+    cmd.args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("RUST_LOG")
+        .env_remove("DOCKER_HOST")
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env("NO_COLOR", "1");
+    if let Some(host) = docker_host {
+        cmd.env("DOCKER_HOST", host);
+    }
+    cmd.output().expect("run the detector binary")
+}
+
+fn fp(secret: &str) -> String {
+    fingerprint(ORG_KEY.as_bytes(), secret)
+}
+
+fn key_of<'a>(report: &'a Value, secret: &str) -> &'a Value {
+    let fingerprint = fp(secret);
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["fingerprint"] == fingerprint.as_str())
+        .unwrap_or_else(|| panic!("no key {fingerprint} in {report:#}"))
+}
+
+fn locations(key: &Value) -> &Vec<Value> {
+    key["locations"].as_array().unwrap()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+/// Nothing secret may reach the report or the logs in clear.
+fn assert_no_secret(output: &Output, secrets: &[&String]) {
+    let text = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
+    let text = String::from_utf8_lossy(&text);
+    for secret in secrets {
+        assert!(!text.contains(secret.as_str()), "a secret in clear: {text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A Docker daemon of our own: private socket, data root and exec root, so it never meets
+// the host's daemon or another test run's.
+
+struct Daemon {
+    dir: PathBuf,
+    host: String,
+}
+
+impl Daemon {
+    fn docker(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.args(args)
+            .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_BUILDKIT", "0")
+            .env("DOCKER_CONFIG", self.dir.join("client"));
+        cmd
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    output
+}
+
+/// The shared daemon, or `None` (printed) when this machine cannot run one; under `CI=true`
+/// that is a failure.
+fn daemon() -> Option<&'static Daemon> {
+    static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
+    DAEMON
+        .get_or_init(|| match start_daemon() {
+            Ok(daemon) => Some(daemon),
+            Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("cannot start a Docker daemon under CI: {reason}")
+            }
+            Err(reason) => {
+                eprintln!(
+                    "skipping the Docker image tests: cannot start a Docker daemon: {reason}"
+                );
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn start_daemon() -> Result<Daemon, String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("dockerd needs root".into());
+    }
+    for tool in ["dockerd", "docker"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!("`{tool}` not found (apt-get install docker.io)"));
+        }
+    }
+    remove_stale_daemon_dirs();
+    // Under /tmp: unix socket paths must stay short, whatever the checkout's path.
+    let dir = PathBuf::from(format!("/tmp/detector-dockerd-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("client")).map_err(|e| e.to_string())?;
+    let socket = dir.join("docker.sock");
+    let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("dockerd");
+    cmd.args([
+        "--storage-driver",
+        "vfs",
+        "--iptables=false",
+        "--bridge=none",
+    ])
+    .arg("--host")
+    .arg(format!("unix://{}", socket.display()))
+    .arg("--data-root")
+    .arg(dir.join("data"))
+    .arg("--exec-root")
+    .arg(dir.join("exec"))
+    .arg("--pidfile")
+    .arg(dir.join("docker.pid"))
+    .stdin(Stdio::null())
+    .stdout(log.try_clone().map_err(|e| e.to_string())?)
+    .stderr(log);
+    // SAFETY: prctl is async-signal-safe; the daemon gets SIGTERM when the thread that
+    // started it ends, which is when this test process exits (the thread below never ends).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (started, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || match cmd.spawn() {
+        Ok(mut child) => {
+            let _ = started.send(Ok(()));
+            let _ = child.wait();
+            // Keep this thread (the daemon's parent) alive until the process exits.
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+        }
+    });
+    result.recv().map_err(|e| e.to_string())??;
+    let daemon = Daemon {
+        host: format!("unix://{}", socket.display()),
+        dir: dir.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if socket.exists()
+            && daemon
+                .docker(&["version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        {
+            return Ok(daemon);
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(format!(
+                "dockerd did not answer within 60 s: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Daemon directories of test runs whose process is gone.
+fn remove_stale_daemon_dirs() {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("detector-dockerd-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The image: a busybox base from `docker import`, then a Dockerfile that leaks three ways.
+
+struct Built {
+    daemon: &'static Daemon,
+    archive: PathBuf,
+    /// In `/app/.env`, COPY'd in one layer and `rm`'d in the next.
+    dotenv_key: String,
+    /// A `--build-arg`, used by a RUN.
+    build_arg_key: String,
+    /// Set with ENV.
+    env_key: String,
+}
+
+fn built() -> Option<&'static Built> {
+    static BUILT: OnceLock<Option<Built>> = OnceLock::new();
+    BUILT.get_or_init(|| daemon().map(build_app)).as_ref()
+}
+
+fn build_app(daemon: &'static Daemon) -> Built {
+    let dotenv_key = key("ghp_", ALNUM, 36, 101);
+    let build_arg_key = key("glpat-", ALNUM, 20, 102);
+    let env_key = [&key("sk-ant-api03-", ALNUM, 93, 103), "AA"].concat();
+
+    // The base: busybox, with the applets the Dockerfile runs.
+    let mut rootfs = tar::Builder::new(Vec::new());
+    let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(busybox.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    rootfs
+        .append_data(&mut header, "bin/busybox", busybox.as_slice())
+        .unwrap();
+    for applet in ["sh", "rm", "echo", "mkdir"] {
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        link.set_mode(0o777);
+        rootfs
+            .append_link(&mut link, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    let rootfs = rootfs.into_inner().unwrap();
+    let mut import = daemon
+        .docker(&["import", "-", "detector-test-base:1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    import.stdin.take().unwrap().write_all(&rootfs).unwrap();
+    let out = import.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let context = daemon.dir.join("context");
+    fs::create_dir_all(&context).unwrap();
+    fs::write(
+        context.join(".env"),
+        format!("DEBUG=0\nGITHUB_TOKEN={dotenv_key}\n"),
+    )
+    .unwrap();
+    fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM detector-test-base:1\n\
+             ARG GITLAB_TOKEN\n\
+             COPY .env /app/.env\n\
+             RUN mkdir -p /srv && echo \"fetched with ${{GITLAB_TOKEN:+a token}}\" > /srv/built.txt\n\
+             RUN rm /app/.env\n\
+             ENV ANTHROPIC_API_KEY={env_key}\n\
+             LABEL team=payments\n\
+             CMD [\"sh\"]\n"
+        ),
+    )
+    .unwrap();
+    run(daemon
+        .docker(&["build", "-q", "-t", APP, "--build-arg"])
+        .arg(format!("GITLAB_TOKEN={build_arg_key}"))
+        .arg(&context));
+    let archive = daemon.dir.join("app.tar");
+    run(daemon.docker(&["save", "-o"]).arg(&archive).arg(APP));
+    Built {
+        daemon,
+        archive,
+        dotenv_key,
+        build_arg_key,
+        env_key,
+    }
+}
+
+/// What both ways of reading the app image must say.
+fn assert_app_report(report: &Value, built: &Built) {
+    // The COPY'd .env, deleted by the next layer: still there, with both layers named.
+    let dotenv = key_of(report, &built.dotenv_key);
+    assert_eq!(
+        dotenv["status"], "live",
+        "a hidden file is still extractable"
+    );
+    assert!(strings(&dotenv["violations"]).contains(&"in-image-layer"));
+    assert_eq!(strings(&dotenv["scope"]["projects"]), [APP]);
+    assert!(strings(&dotenv["scope"]["environments"]).contains(&"production"));
+    let file = locations(dotenv)
+        .iter()
+        .find(|l| l["kind"] == "image-layer")
+        .expect("an image-layer location");
+    assert_eq!(file["path"], "/app/.env");
+    assert_eq!(file["line"], 2);
+    assert_eq!(file["image"], APP);
+    assert_eq!(file["layer_index"], 2);
+    assert!(file["layer"].as_str().unwrap().starts_with("sha256:"));
+    let copy = file["created_by"].as_str().unwrap();
+    assert!(
+        copy.contains("COPY") && copy.contains("/app/.env"),
+        "{copy}"
+    );
+    let deleted_in = file["deleted_in_layer"].as_str().expect("deleted_in_layer");
+    let remediation = dotenv["remediation"].to_string();
+    assert!(
+        remediation.contains("only hides /app/.env"),
+        "{remediation}"
+    );
+
+    // The build arg: in the history of every RUN after the ARG, each tied to its layer.
+    let arg = key_of(report, &built.build_arg_key);
+    assert!(strings(&arg["violations"]).contains(&"in-image-config"));
+    let runs = locations(arg);
+    assert!(runs.iter().all(|l| l["kind"] == "image-config"));
+    let rm = runs
+        .iter()
+        .find(|l| l["created_by"].as_str().unwrap().contains("rm /app/.env"))
+        .expect("the RUN rm history entry");
+    assert!(rm["path"].as_str().unwrap().starts_with("history["));
+    assert_eq!(rm["layer_index"], 4);
+    assert_eq!(
+        rm["layer"], deleted_in,
+        "the layer that deleted .env is the RUN rm"
+    );
+    let mkdir = runs
+        .iter()
+        .find(|l| l["created_by"].as_str().unwrap().contains("built.txt"))
+        .expect("the RUN that used the build arg");
+    assert_eq!(mkdir["layer_index"], 3);
+    for location in runs {
+        let created_by = location["created_by"].as_str().unwrap();
+        assert!(
+            created_by.contains("GITLAB_TOKEN=") && !created_by.contains(&built.build_arg_key),
+            "the instruction is kept, the build arg scrubbed: {created_by}"
+        );
+    }
+
+    // ENV: in the config, and in the history entry that set it (no layer).
+    let env = key_of(report, &built.env_key);
+    assert_eq!(env["rule"], "anthropic-api-key");
+    assert!(strings(&env["violations"]).contains(&"in-image-config"));
+    let config = locations(env)
+        .iter()
+        .find(|l| l["path"] == "config.Env")
+        .expect("a config.Env location");
+    assert_eq!(config["kind"], "image-config");
+    assert_eq!(config["slot"], "ANTHROPIC_API_KEY");
+    assert_eq!(config["image"], APP);
+    assert!(locations(env).iter().any(|l| l["created_by"]
+        .as_str()
+        .is_some_and(|c| c.contains("ENV ANTHROPIC_API_KEY"))
+        && l["layer"].is_null()));
+
+    assert_eq!(report["targets"][0]["failed"], false);
+    assert_eq!(report["targets"][0]["errors"], json!([]));
+}
+
+#[test]
+fn docker_save_archive_reports_deleted_files_build_args_and_env() {
+    let Some(built) = built() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let target = format!("docker-archive:{}", built.archive.display());
+    let out = detector(&["scan", &target, "--format", "json"], home.path(), None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_app_report(&json(&out), built);
+    assert_no_secret(
+        &out,
+        &[&built.dotenv_key, &built.build_arg_key, &built.env_key],
+    );
+
+    // A bare path is recognised as the image it is.
+    let out = detector(
+        &["scan", built.archive.to_str().unwrap(), "--format", "json"],
+        home.path(),
+        None,
+    );
+    let report = json(&out);
+    assert_eq!(report["targets"][0]["kind"], "docker-archive");
+    assert_app_report(&report, built);
+
+    // The text report names the layer, the instruction and the layer that hid the file.
+    let out = detector(&["scan", &target, "--format", "text"], home.path(), None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/app/.env:2:14  image-layer image detector-test-app:prod, layer 2 (sha256:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`RUN rm /app/.env (build args GITLAB_TOKEN=glpa…"),
+        "{text}"
+    );
+    assert!(text.contains("deleted in layer sha256:"), "{text}");
+    assert_no_secret(
+        &out,
+        &[&built.dotenv_key, &built.build_arg_key, &built.env_key],
+    );
+
+    let out = detector(
+        &["scan", &target, "--show-secrets", "--format", "json"],
+        home.path(),
+        None,
+    );
+    assert_eq!(
+        key_of(&json(&out), &built.env_key)["secret"],
+        built.env_key.as_str()
+    );
+}
+
+#[test]
+fn docker_daemon_image_reports_what_its_save_does() {
+    let Some(built) = built() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let host = Some(built.daemon.host.as_str());
+    let out = detector(
+        &["scan", &format!("docker:{APP}"), "--format", "json"],
+        home.path(),
+        host,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["targets"][0]["kind"], "docker");
+    assert_app_report(&report, built);
+    assert_no_secret(
+        &out,
+        &[&built.dotenv_key, &built.build_arg_key, &built.env_key],
+    );
+
+    // The same keys at the same places as the archive.
+    let archive = json(&detector(
+        &[
+            "scan",
+            &format!("docker-archive:{}", built.archive.display()),
+            "--format",
+            "json",
+        ],
+        home.path(),
+        None,
+    ));
+    let places = |report: &Value| -> BTreeSet<String> {
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|k| {
+                locations(k).iter().map(move |l| {
+                    format!(
+                        "{} {} {} {} {}",
+                        k["fingerprint"],
+                        l["path"],
+                        l["layer"],
+                        l["layer_index"],
+                        l["deleted_in_layer"]
+                    )
+                })
+            })
+            .collect()
+    };
+    assert_eq!(places(&report), places(&archive));
+
+    let out = detector(
+        &["scan", "docker:detector-test-missing:1"],
+        home.path(),
+        host,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("docker:detector-test-missing:1") && err.contains("no such image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_daemon_that_is_not_running_is_a_one_line_error() {
+    let home = tempfile::tempdir().unwrap();
+    let socket = home.path().join("no-daemon.sock");
+    let host = format!("unix://{}", socket.display());
+    let out = detector(&["scan", "docker:app:prod"], home.path(), Some(&host));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("docker:app:prod") && err.contains("cannot connect to the Docker daemon"),
+        "{err}"
+    );
+    assert!(err.contains("no-daemon.sock"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// OCI layouts written blob by blob.
+
+fn sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    format!("sha256:{}", hex::encode(digest.as_ref()))
+}
+
+/// A layer tar of (path, contents); a path ending in `/` is a directory.
+fn layer_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        if path.ends_with('/') {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o755);
+        } else {
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+        }
+        header.set_mtime(1_700_000_000);
+        header.set_cksum();
+        builder.append_data(&mut header, path, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+struct OciLayout {
+    dir: PathBuf,
+}
+
+impl OciLayout {
+    fn new(dir: PathBuf) -> OciLayout {
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        OciLayout { dir }
+    }
+
+    fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap())
+    }
+
+    fn read_json(&self, digest: &str) -> Value {
+        serde_json::from_slice(&fs::read(self.blob_path(digest)).unwrap()).unwrap()
+    }
+
+    /// Write a blob; its descriptor.
+    fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
+        let digest = sha256(bytes);
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        fs::write(self.dir.join("blobs/sha256").join(hex), bytes).unwrap();
+        json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
+    }
+
+    /// An image: (uncompressed tar, stored bytes, media type) per layer; the manifest's
+    /// descriptor.
+    fn image(
+        &self,
+        layers: &[(&[u8], &[u8], &str, &str)],
+        env: &[String],
+        platform: &str,
+    ) -> Value {
+        let (os, arch) = platform.split_once('/').unwrap();
+        let history: Vec<Value> = layers
+            .iter()
+            .map(|(_, _, _, created_by)| json!({"created": "2024-03-01T12:00:00Z", "created_by": created_by}))
+            .collect();
+        let config = json!({
+            "created": "2024-03-01T12:00:00Z",
+            "os": os, "architecture": arch,
+            "config": {"Env": env, "Cmd": ["/app/run"]},
+            "history": history,
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l.0)).collect::<Vec<_>>()},
+        });
+        let config = self.blob(
+            "application/vnd.oci.image.config.v1+json",
+            &serde_json::to_vec(&config).unwrap(),
+        );
+        let layer_descriptors: Vec<Value> = layers
+            .iter()
+            .map(|(_, stored, media_type, _)| self.blob(media_type, stored))
+            .collect();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": layer_descriptors,
+        });
+        let mut descriptor = self.blob(
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&manifest).unwrap(),
+        );
+        descriptor["platform"] = json!({"os": os, "architecture": arch});
+        descriptor
+    }
+
+    fn index(&self, manifests: Vec<Value>, tag: &str) {
+        let inner = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        let mut nested = self.blob(
+            "application/vnd.oci.image.index.v1+json",
+            &serde_json::to_vec(&inner).unwrap(),
+        );
+        nested["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+        let index = json!({"schemaVersion": 2, "manifests": [nested]});
+        fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// The layout as an OCI archive (a tar of the directory).
+    fn archive(&self, path: &Path) {
+        let mut builder = tar::Builder::new(fs::File::create(path).unwrap());
+        builder.append_dir_all(".", &self.dir).unwrap();
+        builder.finish().unwrap();
+    }
+}
+
+struct OciFixture {
+    _tmp: tempfile::TempDir,
+    layout: PathBuf,
+    archive: PathBuf,
+    /// Base layer (gzip, both platforms): a file the amd64 top layer hides with an opaque
+    /// directory, and a file nothing hides.
+    hidden_key: String,
+    kept_key: String,
+    /// amd64's zstd top layer.
+    zstd_key: String,
+    /// arm64's truncated top layer, in the file before the cut.
+    truncated_key: String,
+    /// amd64's config Env.
+    env_key: String,
+    /// In `/srv/backup.tgz` of the base layer.
+    archived_key: String,
+    base_digest: String,
+    amd64_top_digest: String,
+}
+
+fn oci_fixture() -> OciFixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = OciLayout::new(tmp.path().join("payments-api"));
+    let hidden_key = key("ghp_", ALNUM, 36, 201);
+    let kept_key = key("glpat-", ALNUM, 20, 202);
+    let zstd_key = key("hf_", ALNUM, 34, 203);
+    let truncated_key = key("ghp_", ALNUM, 36, 204);
+    let env_key = [&key("sk-ant-api03-", ALNUM, 93, 205), "AA"].concat();
+    let archived_key = key("ghp_", ALNUM, 36, 207);
+    // A backup archive in a layer: opened like one on disk.
+    let backup = gzip(&layer_tar(&[(
+        "config/.env",
+        format!("GITHUB_TOKEN={archived_key}\n").as_bytes(),
+    )]));
+
+    let base = layer_tar(&[
+        ("etc/", b""),
+        ("etc/app/", b""),
+        (
+            "etc/app/secrets.env",
+            format!("GITHUB_TOKEN={hidden_key}\n").as_bytes(),
+        ),
+        ("srv/", b""),
+        (
+            "srv/notes.txt",
+            format!("deploy\ngitlab token: {kept_key}\n").as_bytes(),
+        ),
+        ("srv/backup.tgz", &backup),
+    ]);
+    let amd64_top = layer_tar(&[
+        ("etc/app/", b""),
+        ("etc/app/.wh..wh..opq", b""),
+        ("etc/app/app.conf", b"log=info\n"),
+        ("srv/hub.yml", format!("hf_token: {zstd_key}\n").as_bytes()),
+    ]);
+    let noise = random(ALNUM, 200_000, 206);
+    let arm64_top = layer_tar(&[
+        ("opt/", b""),
+        (
+            "opt/first.env",
+            format!("GH_TOKEN={truncated_key}\n").as_bytes(),
+        ),
+        ("opt/second.txt", noise.as_bytes()),
+        ("opt/third.txt", b"never reached\n"),
+    ]);
+    let base_gz = gzip(&base);
+    let amd64_zst = zstd::encode_all(amd64_top.as_slice(), 3).unwrap();
+    let arm64_gz = gzip(&arm64_top);
+
+    let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let zst = "application/vnd.oci.image.layer.v1.tar+zstd";
+    let amd64 = layout.image(
+        &[
+            (&base, &base_gz, gz, "ADD rootfs.tar /"),
+            (&amd64_top, &amd64_zst, zst, "COPY conf/ /etc/app/"),
+        ],
+        &[
+            "PATH=/bin".to_string(),
+            format!("ANTHROPIC_API_KEY={env_key}"),
+        ],
+        "linux/amd64",
+    );
+    let arm64 = layout.image(
+        &[
+            (&base, &base_gz, gz, "ADD rootfs.tar /"),
+            (&arm64_top, &arm64_gz, gz, "COPY opt/ /opt/"),
+        ],
+        &["PATH=/bin".to_string()],
+        "linux/arm64",
+    );
+    layout.index(vec![amd64, arm64], "staging");
+    // The manifest promised the whole blob; the stored one is cut short.
+    let truncated = layout.blob_path(&sha256(&arm64_gz));
+    let file = fs::OpenOptions::new().write(true).open(&truncated).unwrap();
+    file.set_len(arm64_gz.len() as u64 * 2 / 3).unwrap();
+    let archive = tmp.path().join("payments-api.tar");
+    layout.archive(&archive);
+    OciFixture {
+        layout: layout.dir,
+        archive,
+        hidden_key,
+        kept_key,
+        zstd_key,
+        truncated_key,
+        env_key,
+        archived_key,
+        base_digest: sha256(&base),
+        amd64_top_digest: sha256(&amd64_top),
+        _tmp: tmp,
+    }
+}
+
+impl OciFixture {
+    fn secrets(&self) -> Vec<&String> {
+        vec![
+            &self.hidden_key,
+            &self.kept_key,
+            &self.zstd_key,
+            &self.truncated_key,
+            &self.env_key,
+            &self.archived_key,
+        ]
+    }
+}
+
+fn assert_oci_report(out: &Output, fixture: &OciFixture, target: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let report = json(out);
+    let image = "payments-api:staging";
+
+    let hidden = key_of(&report, &fixture.hidden_key);
+    let hidden_locations = locations(hidden);
+    assert_eq!(
+        hidden_locations.len(),
+        1,
+        "the shared base layer is read once: {hidden:#}"
+    );
+    let at = &hidden_locations[0];
+    assert_eq!(at["path"], "/etc/app/secrets.env");
+    assert_eq!(at["image"], image);
+    assert_eq!(at["layer"], fixture.base_digest.as_str());
+    assert_eq!(at["layer_index"], 1);
+    assert_eq!(at["created_by"], "ADD rootfs.tar /");
+    assert_eq!(
+        at["deleted_in_layer"],
+        fixture.amd64_top_digest.as_str(),
+        "the opaque directory of the zstd layer hides it"
+    );
+    assert_eq!(hidden["status"], "live");
+    assert!(strings(&hidden["scope"]["environments"]).contains(&"staging"));
+
+    let kept = &locations(key_of(&report, &fixture.kept_key))[0];
+    assert_eq!(kept["path"], "/srv/notes.txt");
+    assert_eq!(kept["line"], 2);
+    assert!(kept.get("deleted_in_layer").is_none());
+
+    let zstd = &locations(key_of(&report, &fixture.zstd_key))[0];
+    assert_eq!(zstd["path"], "/srv/hub.yml");
+    assert_eq!(zstd["layer_index"], 2);
+    assert_eq!(zstd["created_by"], "COPY conf/ /etc/app/");
+
+    let truncated = &locations(key_of(&report, &fixture.truncated_key))[0];
+    assert_eq!(truncated["path"], "/opt/first.env");
+
+    let archived = key_of(&report, &fixture.archived_key);
+    assert!(strings(&archived["violations"]).contains(&"in-image-layer"));
+    let member = &locations(archived)[0];
+    assert_eq!(member["kind"], "archive-member");
+    assert_eq!(member["archive"], "/srv/backup.tgz");
+    assert!(
+        member["member"].as_str().unwrap().contains("config/.env"),
+        "{member}"
+    );
+    assert_eq!(member["image"], image);
+    assert_eq!(member["layer_index"], 1);
+
+    let env = key_of(&report, &fixture.env_key);
+    assert_eq!(locations(env)[0]["path"], "config.Env");
+    assert_eq!(locations(env)[0]["kind"], "image-config");
+
+    let targets = &report["targets"][0];
+    assert_eq!(targets["failed"], false);
+    let errors = targets["errors"].to_string();
+    assert!(
+        errors.contains("payments-api:staging layer 2 ("),
+        "{errors}"
+    );
+    assert!(errors.contains("corrupt or truncated"), "{errors}");
+    assert!(errors.contains("the manifest says"), "{errors}");
+    let err = stderr(out);
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!(
+            "detector: {target}: payments-api:staging layer 2 ("
+        )) && l.contains("truncated")),
+        "{err}"
+    );
+    assert_no_secret(out, &fixture.secrets());
+}
+
+#[test]
+fn oci_layouts_with_zstd_opaque_whiteout_platforms_and_a_truncated_layer() {
+    let fixture = oci_fixture();
+    let home = tempfile::tempdir().unwrap();
+    for target in [
+        format!("oci-dir:{}", fixture.layout.display()),
+        format!("oci-archive:{}", fixture.archive.display()),
+    ] {
+        let out = detector(&["scan", &target, "--format", "json"], home.path(), None);
+        assert_oci_report(&out, &fixture, &target);
+    }
+
+    // Bare paths: the directory and the tar are recognised as OCI layouts.
+    for (path, kind) in [
+        (&fixture.layout, "oci-dir"),
+        (&fixture.archive, "oci-archive"),
+    ] {
+        let out = detector(
+            &["scan", path.to_str().unwrap(), "--format", "json"],
+            home.path(),
+            None,
+        );
+        assert_eq!(json(&out)["targets"][0]["kind"], kind);
+    }
+
+    // One platform: the arm64 image alone, where nothing hides the base layer's file.
+    let target = format!("oci-dir:{}", fixture.layout.display());
+    let out = detector(
+        &[
+            "scan",
+            &target,
+            "--platform",
+            "linux/arm64",
+            "--format",
+            "json",
+        ],
+        home.path(),
+        None,
+    );
+    let report = json(&out);
+    let found: BTreeSet<&str> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = [
+        &fixture.hidden_key,
+        &fixture.kept_key,
+        &fixture.truncated_key,
+        &fixture.archived_key,
+    ]
+    .iter()
+    .map(|s| fp(s))
+    .collect();
+    assert_eq!(found, expected.iter().map(String::as_str).collect());
+    assert!(locations(key_of(&report, &fixture.hidden_key))[0]
+        .get("deleted_in_layer")
+        .is_none());
+
+    let out = detector(
+        &["scan", &target, "--platform", "linux/s390x"],
+        home.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("no image for platform linux/s390x (found: linux/amd64, linux/arm64)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_image_with_nothing_readable_exits_2_naming_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = OciLayout::new(tmp.path().join("broken"));
+    let descriptor = layout.image(
+        &[(
+            b"x",
+            b"x",
+            "application/vnd.oci.image.layer.v1.tar",
+            "ADD x /",
+        )],
+        &[],
+        "linux/amd64",
+    );
+    // The manifest names a config and a layer that are not there.
+    let manifest = layout.read_json(descriptor["digest"].as_str().unwrap());
+    layout.index(vec![descriptor], "v1");
+    for blob in [&manifest["config"], &manifest["layers"][0]] {
+        fs::remove_file(layout.blob_path(blob["digest"].as_str().unwrap())).unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let target = format!("oci-dir:{}", layout.dir.display());
+    let out = detector(&["scan", &target], home.path(), None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("broken:v1") && err.contains("missing blob sha256:"),
+        "{err}"
+    );
+
+    let missing = tmp.path().join("nope.tar");
+    let out = detector(
+        &["scan", &format!("docker-archive:{}", missing.display())],
+        home.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("nope.tar") && err.contains("no such file"),
+        "{err}"
+    );
+}
