@@ -31,17 +31,21 @@ struct Fixture {
     dev_only: String,
     /// A deploy token the development project replaced with a reference: rotated.
     rotated: String,
+    /// `webapp:prod` as `docker save` writes it: the shared token in a layer's file and in
+    /// the image config's `Env`.
+    image: PathBuf,
 }
 
 /// The keys the fixture's scan finds.
 const KEYS: usize = 3;
 
 impl Fixture {
-    /// `detector scan mcp:HOME git:DEV EXTRA…`.
+    /// `detector scan mcp:HOME git:DEV docker-archive:IMAGE EXTRA…`.
     fn scan(&self, extra: &[&str]) -> Output {
         let home = format!("mcp:{}", self.home.display());
         let dev = format!("git:{}", self.dev.display());
-        let mut args = vec!["scan", &home, &dev];
+        let image = format!("docker-archive:{}", self.image.display());
+        let mut args = vec!["scan", &home, &dev, &image];
         args.extend_from_slice(extra);
         detector(&args, &self.root, Some(ORG_KEY))
     }
@@ -119,6 +123,16 @@ fn fixture() -> Fixture {
         &home.join(".cursor/mcp.json"),
         &serde_json::to_string_pretty(&config).unwrap(),
     );
+    let image = docker_archive(
+        &root.join("build"),
+        IMAGE,
+        &[("app/.env", &format!("GITHUB_TOKEN={shared}\n"))],
+        &[
+            "PATH=/usr/bin".to_string(),
+            format!("GITHUB_TOKEN={shared}"),
+        ],
+        "2024-06-01T00:00:00Z",
+    );
     let fixture = Fixture {
         _tmp: tmp,
         root,
@@ -127,6 +141,7 @@ fn fixture() -> Fixture {
         shared,
         dev_only,
         rotated,
+        image,
     };
     fs::create_dir_all(&fixture.dev).unwrap();
     fixture.git("2024-01-10", &["init", "--quiet", "-b", "main"]);
@@ -142,6 +157,76 @@ fn fixture() -> Fixture {
     );
     fixture.commit("2024-03-01", &[(".env", &second)]);
     fixture
+}
+
+/// The reference of the fixture's image.
+const IMAGE: &str = "webapp:prod";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// A `docker save` archive of `reference`, built by hand: one layer holding `files` (made by
+/// `tar`), the image config with `env`, and `manifest.json`.
+fn docker_archive(
+    dir: &Path,
+    reference: &str,
+    files: &[(&str, &str)],
+    env: &[String],
+    created: &str,
+) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    for (rel, text) in files {
+        write(&rootfs.join(rel), text);
+    }
+    let layer = dir.join("layer.tar");
+    let tops: Vec<String> = files
+        .iter()
+        .map(|(rel, _)| rel.split('/').next().unwrap().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    run_ok(
+        Command::new("tar")
+            .args([
+                "-cf",
+                &layer.display().to_string(),
+                "--owner=0",
+                "--group=0",
+            ])
+            .args(["-C", &rootfs.display().to_string()])
+            .args(&tops),
+    );
+    let layer_bytes = fs::read(&layer).unwrap();
+    let layer_hex = sha256_hex(&layer_bytes);
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {"Env": env},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
+        "history": [{"created": created, "created_by": "/bin/sh -c #(nop) COPY dir:app in /app"}],
+    })
+    .to_string();
+    let config_name = format!("{}.json", sha256_hex(config.as_bytes()));
+    let image = dir.join("image");
+    write(&image.join(&config_name), &config);
+    fs::create_dir_all(image.join(&layer_hex)).unwrap();
+    fs::write(image.join(&layer_hex).join("layer.tar"), &layer_bytes).unwrap();
+    let layer_member = format!("{layer_hex}/layer.tar");
+    write(
+        &image.join("manifest.json"),
+        &json!([{"Config": config_name, "RepoTags": [reference], "Layers": [layer_member]}])
+            .to_string(),
+    );
+    let archive = dir.join(format!("{}.tar", reference.replace(':', "-")));
+    run_ok(
+        Command::new("tar")
+            .args(["-cf", &archive.display().to_string()])
+            .args(["-C", &image.display().to_string()])
+            .args(["manifest.json", &config_name, &layer_member]),
+    );
+    archive
 }
 
 fn schema(name: &str) -> Value {
@@ -234,10 +319,22 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert_eq!(in_history["path"], ".env");
     assert_eq!(in_history["in_head"], false);
     assert_eq!(in_history["commit_time"], "2024-01-10T12:00:00Z");
+    // And the production image: a file in a layer, and the config's Env.
+    for (kind, path) in [("image-layer", "/app/.env"), ("image-config", "config.Env")] {
+        let at = shared["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} location: {shared:#}"));
+        assert_eq!(at["image"], IMAGE);
+        assert_eq!(at["path"], path);
+    }
     assert_eq!(shared["first_seen"], "2024-01-10T12:00:00Z");
     assert_eq!(shared["overdue"], true, "live and older than 90 days");
     let projects = strings(&shared["scope"]["projects"]);
     assert!(projects.contains(&"user:alice".to_string()), "{projects:?}");
+    assert!(projects.contains(&IMAGE.to_string()), "{projects:?}");
     assert!(
         projects.contains(&f.dev.display().to_string()),
         "{projects:?}"
@@ -255,6 +352,8 @@ fn one_key_across_a_production_server_and_a_development_project() {
     for v in [
         "plaintext-in-mcp-config",
         "in-git-history",
+        "in-image-layer",
+        "in-image-config",
         "shared-across-projects",
         "dev-prod-reuse",
         "overdue",
@@ -279,6 +378,12 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert!(remediation
         .iter()
         .any(|r| r.contains("one key per project")));
+    let unique: std::collections::BTreeSet<&String> = remediation.iter().collect();
+    assert_eq!(
+        unique.len(),
+        remediation.len(),
+        "each step once: {remediation:#?}"
+    );
 
     // The dev-only key is scoped to the development project alone.
     let dev_only = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.dev_only));
@@ -715,7 +820,8 @@ fn every_format_hides_secrets_and_sarif_validates() {
         .iter()
         .filter(|r| r["partialFingerprints"]["detectorKey/v1"] == hex)
         .collect();
-    assert_eq!(shared.len(), 2);
+    // The MCP config, the git history, the image's layer and its config.
+    assert_eq!(shared.len(), 4);
     for result in &shared {
         let rule = result["ruleId"].as_str().unwrap();
         assert_eq!(rules[result["ruleIndex"].as_u64().unwrap() as usize], rule);
@@ -723,7 +829,16 @@ fn every_format_hides_secrets_and_sarif_validates() {
         let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             .as_str()
             .unwrap();
-        assert!(uri.ends_with("mcp.json") || uri.ends_with(".env"), "{uri}");
+        assert!(
+            ["mcp.json", ".env", "config.Env"]
+                .iter()
+                .any(|end| uri.ends_with(end)),
+            "{uri}"
+        );
+        if result["properties"]["image"].is_string() {
+            let logical = &result["locations"][0]["logicalLocations"][0]["name"];
+            assert!(logical.as_str().unwrap().starts_with(IMAGE), "{logical}");
+        }
         assert!(
             result["locations"][0]["physicalLocation"]["region"]["startLine"]
                 .as_u64()
@@ -731,10 +846,15 @@ fn every_format_hides_secrets_and_sarif_validates() {
                 >= 1
         );
     }
-    assert_ne!(
-        shared[0]["partialFingerprints"]["detectorLocation/v1"],
-        shared[1]["partialFingerprints"]["detectorLocation/v1"]
-    );
+    let places: std::collections::BTreeSet<&str> = shared
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["detectorLocation/v1"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(places.len(), shared.len(), "one alert identity per place");
 
     // Markdown: the summary table and one section per key.
     let md = stdout(&f.scan(&["--format", "markdown"]));
@@ -939,4 +1059,82 @@ fn audit_scans_the_homes_it_is_given() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("nobody"));
+}
+
+/// A Docker daemon that knows one image: it lists it, inspects it and saves it, over a unix
+/// socket in the test's directory, speaking just enough HTTP.
+fn fake_docker_daemon(socket: &Path, reference: &'static str, archive: Vec<u8>) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let image = format!("/images/{reference}");
+            let (status, body) = if path == "/images/json" {
+                let list = json!([{"Id": "sha256:00", "RepoTags": [reference]}]);
+                ("200 OK", list.to_string().into_bytes())
+            } else if path == format!("{image}/json") {
+                ("200 OK", b"{}".to_vec())
+            } else if path == format!("{image}/get") {
+                ("200 OK", archive.clone())
+            } else {
+                ("404 Not Found", br#"{"message":"no such image"}"#.to_vec())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+}
+
+#[test]
+fn audit_reads_the_local_daemons_images() {
+    let f = fixture();
+    let socket = f.path("docker.sock");
+    fake_docker_daemon(&socket, IMAGE, fs::read(&f.image).unwrap());
+    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+        .args(["audit", "--home", &f.home.display().to_string()])
+        .args(["--format", "json"])
+        .env("HOME", &f.root)
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    assert!(stderr(&output).contains("1 image"), "{}", stderr(&output));
+    let report = json(&output);
+    assert_report_valid(&report, "the audit report with images");
+    let target = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == format!("docker:{IMAGE}"))
+        .unwrap_or_else(|| panic!("no docker target: {:#}", report["targets"]));
+    assert_eq!(target["failed"], false, "{target:#}");
+    let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
+    let kinds: Vec<&str> = shared["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["mcp-config", "git", "image-layer", "image-config"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+    assert!(strings(&shared["scope"]["projects"]).contains(&IMAGE.to_string()));
 }

@@ -525,7 +525,10 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                 )
             }
         };
-        steps.push(step);
+        // Layer and config leaks share their fix: say it once.
+        if !steps.contains(&step) {
+            steps.push(step);
+        }
         if *violation == Violation::InImageLayer {
             steps.extend(hidden_layer_note(&key.locations));
         }

@@ -15,7 +15,7 @@ use super::{scan, EXIT_ERROR};
 use crate::{
     cli::AuditArgs,
     mcp::{self, Home},
-    source::{git, mcp::home_at, Target, TargetError},
+    source::{git, mcp::home_at, Target},
 };
 
 /// Trees that tools manage inside a home (gitignore syntax, from the home): downloaded
@@ -176,28 +176,10 @@ fn history_targets(repositories: &[PathBuf]) -> Vec<Target> {
 
 /// `docker:` targets for the local daemon's images, or a note saying why there are none.
 fn image_targets() -> (Vec<Target>, Option<String>) {
-    let names = match local_images() {
-        Ok(names) => names,
-        Err(reason) => return (Vec::new(), Some(format!("no images scanned: {reason}"))),
-    };
-    let mut targets = Vec::new();
-    for name in &names {
-        match Target::parse(&format!("docker:{name}")) {
-            Ok(target) => targets.push(target),
-            Err(TargetError::NotYetSupported { .. }) => {
-                return (
-                    Vec::new(),
-                    Some(format!(
-                        "{} local image{} found, but this build reads no images (`docker:`)",
-                        names.len(),
-                        if names.len() == 1 { "" } else { "s" }
-                    )),
-                )
-            }
-            Err(err) => tracing::debug!(image = %name, %err, "not an image target"),
-        }
+    match local_images() {
+        Ok(names) => (names.into_iter().map(Target::Docker).collect(), None),
+        Err(reason) => (Vec::new(), Some(format!("no images scanned: {reason}"))),
     }
-    (targets, None)
 }
 
 /// The local daemon's images by tag (by id when untagged), from `GET /images/json`.
