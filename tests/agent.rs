@@ -17,6 +17,9 @@ use std::{
 
 use serde_json::Value;
 
+mod common;
+use common::kernel_available;
+
 const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
 /// Set in a child process of this test binary: what to open, then exit.
 const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
@@ -130,23 +133,6 @@ fn run_opener(spec: &[&str]) -> u32 {
     let pid = child.id();
     assert!(child.wait().unwrap().success(), "opener {spec:?} failed");
     pid
-}
-
-/// Root, BPF and BTF, or a reason to skip (a failure under CI).
-fn kernel_available() -> bool {
-    // SAFETY: no preconditions.
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        "not root"
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        "no kernel BTF"
-    } else {
-        return true;
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the eBPF tests cannot run: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    false
 }
 
 struct Agent {

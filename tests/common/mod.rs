@@ -72,3 +72,21 @@ pub fn json(output: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// Whether the eBPF tests can run here (root, kernel BTF). Elsewhere they skip with the reason
+/// printed; under `CI=true` a missing prerequisite fails them.
+pub fn kernel_available() -> bool {
+    // SAFETY: no preconditions.
+    let reason = if unsafe { libc::geteuid() } != 0 {
+        "not root"
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        "no kernel BTF"
+    } else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the eBPF tests cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}

@@ -139,6 +139,11 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
+        // Another process (a second agent starting at the same moment) may have mounted it
+        // meanwhile: the mount then fails with EBUSY, and tracefs is there all the same.
+        if target.join("events").is_dir() {
+            return Ok(target.to_path_buf());
+        }
         bail!("tracefs is not mounted and mounting it on {} failed: {err} (run `mount -t tracefs tracefs {}` as root)", target.display(), target.display());
     }
     tracing::info!("mounted tracefs on {}", target.display());

@@ -1,20 +1,21 @@
 //! The live watch set: which files are watched and what they hold, kept current as files
 //! change on disk. The directories of watched files (and, under a policy, of every file the
-//! policy could name) are watched with inotify (`notify`): an editor's rename-over save re-arms
+//! policy could name) are watched with inotify: an editor's rename-over save re-arms
 //! the new inode at once, a file created later that the policy names is added, a deleted one
 //! is dropped, and a changed file is re-scanned so that a plaintext key written into it is
 //! reported (`config-change`) within moments of the write.
+//!
+//! Only changes are asked of inotify (create, delete, move, write), never opens or reads: a
+//! program that opens files in a watched directory wakes nobody.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
 use anyhow::{Context, Result};
-use notify::{
-    event::{AccessKind, AccessMode},
-    EventKind, RecommendedWatcher, RecursiveMode, Watcher,
-};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::{
     event::{ConfigChange, NotWatched},
@@ -36,8 +37,7 @@ pub struct LiveFiles {
     rescanner: Rescanner,
     contents: HashMap<PathBuf, Contents>,
     servers: Vec<McpServer>,
-    watcher: RecommendedWatcher,
-    watched_dirs: BTreeSet<PathBuf>,
+    directories: DirectoryWatch,
 }
 
 /// Paths that changed on disk, as inotify reported them.
@@ -52,16 +52,7 @@ impl LiveFiles {
         kernel: KernelWatch,
         rescanner: Rescanner,
     ) -> Result<(LiveFiles, Changes, Vec<NotWatched>)> {
-        let (sender, changes) = unbounded_channel();
-        let watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-                Ok(event) if relevant(&event.kind) => {
-                    let _ = sender.send(event.paths);
-                }
-                Ok(_) => {}
-                Err(err) => tracing::warn!("file watching: {err}"),
-            })
-            .context("cannot start inotify")?;
+        let (directories, changes) = DirectoryWatch::start()?;
         let mut live = LiveFiles {
             policy,
             fixed_homes: homes.is_some(),
@@ -72,8 +63,7 @@ impl LiveFiles {
             rescanner,
             contents: HashMap::new(),
             servers: Vec::new(),
-            watcher,
-            watched_dirs: BTreeSet::new(),
+            directories,
         };
         let mut not_watched = Vec::new();
         for (path, group) in live.desired() {
@@ -130,14 +120,8 @@ impl LiveFiles {
             );
         }
         for dir in dirs {
-            if self.watched_dirs.contains(&dir) || !dir.is_dir() {
-                continue;
-            }
-            match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    self.watched_dirs.insert(dir);
-                }
-                Err(err) => tracing::warn!("cannot watch {}: {err}", dir.display()),
+            if !self.directories.contains(&dir) && dir.is_dir() {
+                self.directories.add(dir);
             }
         }
     }
@@ -167,7 +151,7 @@ impl LiveFiles {
     pub fn changed(&mut self, paths: BTreeSet<PathBuf>) -> Result<Vec<ConfigChange>> {
         let new_directory = paths
             .iter()
-            .any(|p| p.is_dir() && !self.watched_dirs.contains(p));
+            .any(|p| p.is_dir() && !self.directories.contains(p));
         let mut records = Vec::new();
         if new_directory && self.explicit.is_none() {
             // A new home or config directory: everything the policy names is looked for again.
@@ -315,14 +299,101 @@ fn mcp_client(path: &Path) -> Option<String> {
     mcp::recognise(path).map(|c| c.client.id.to_string())
 }
 
-/// Changes that can alter what a watched path is or holds (not opens and reads).
-fn relevant(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Create(_)
-            | EventKind::Modify(_)
-            | EventKind::Remove(_)
-            | EventKind::Any
-            | EventKind::Access(AccessKind::Close(AccessMode::Write))
-    )
+/// The directories watched with inotify, and the thread that turns their events into paths.
+struct DirectoryWatch {
+    watches: Watches,
+    /// Shared with the reader thread, which names events by these and forgets removed ones.
+    dirs: Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>,
+}
+
+impl DirectoryWatch {
+    /// Changes that can alter what a path is or holds; `EXCL_UNLINK` leaves out files already
+    /// unlinked, `ONLYDIR` refuses a path that turned into a file.
+    const MASK: WatchMask = WatchMask::CREATE
+        .union(WatchMask::DELETE)
+        .union(WatchMask::MODIFY)
+        .union(WatchMask::CLOSE_WRITE)
+        .union(WatchMask::MOVED_FROM)
+        .union(WatchMask::MOVED_TO)
+        .union(WatchMask::DELETE_SELF)
+        .union(WatchMask::MOVE_SELF)
+        .union(WatchMask::EXCL_UNLINK)
+        .union(WatchMask::ONLYDIR);
+
+    fn start() -> Result<(DirectoryWatch, Changes)> {
+        let inotify = Inotify::init().context("cannot start inotify")?;
+        let watches = inotify.watches();
+        let dirs = Arc::new(Mutex::new(HashMap::new()));
+        let (sender, changes) = unbounded_channel();
+        let shared = Arc::clone(&dirs);
+        std::thread::Builder::new()
+            .name("inotify".into())
+            .spawn(move || read_directory_events(inotify, &shared, &sender))
+            .context("cannot start the inotify reader")?;
+        Ok((DirectoryWatch { watches, dirs }, changes))
+    }
+
+    fn contains(&self, dir: &Path) -> bool {
+        lock(&self.dirs).values().any(|d| d == dir)
+    }
+
+    fn add(&mut self, dir: PathBuf) {
+        match self.watches.add(&dir, Self::MASK) {
+            Ok(wd) => {
+                lock(&self.dirs).insert(wd, dir);
+            }
+            Err(err) => tracing::warn!("cannot watch {}: {err}", dir.display()),
+        }
+    }
+}
+
+fn lock(
+    dirs: &Mutex<HashMap<WatchDescriptor, PathBuf>>,
+) -> std::sync::MutexGuard<'_, HashMap<WatchDescriptor, PathBuf>> {
+    dirs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reads inotify events until the agent stops, sending the paths they name. When the kernel's
+/// queue overflowed, every watched directory is sent, so that all is looked at again.
+fn read_directory_events(
+    mut inotify: Inotify,
+    dirs: &Mutex<HashMap<WatchDescriptor, PathBuf>>,
+    sender: &UnboundedSender<Vec<PathBuf>>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let events = match inotify.read_events_blocking(&mut buffer) {
+            Ok(events) => events,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                tracing::warn!("file watching stopped: {err}");
+                return;
+            }
+        };
+        let mut paths = Vec::new();
+        {
+            let mut dirs = lock(dirs);
+            for event in events {
+                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    tracing::warn!("inotify queue overflowed: looking at every watched file again");
+                    paths.extend(dirs.values().cloned());
+                    continue;
+                }
+                let Some(dir) = dirs.get(&event.wd).cloned() else {
+                    continue;
+                };
+                if event.mask.contains(EventMask::IGNORED) {
+                    // The directory is gone (or moved): the next one made there is watched anew.
+                    dirs.remove(&event.wd);
+                }
+                paths.push(match event.name {
+                    Some(name) => dir.join(name),
+                    None => dir,
+                });
+            }
+        }
+        if !paths.is_empty() && sender.send(paths).is_err() {
+            return;
+        }
+    }
 }

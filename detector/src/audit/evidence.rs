@@ -338,7 +338,7 @@ fn literal_fields(config: &ParsedConfig) -> Vec<LiteralField<'_>> {
         .flat_map(|server| server.fields.iter().map(move |field| (server, field)))
         .filter(|(_, field)| field.class == ValueClass::Literal)
         .filter_map(|(server, field)| {
-            let secret = strip_auth_scheme(field.value.trim());
+            let secret = crate::detect::value::strip_auth_scheme(field.value.trim());
             (!secret.is_empty()).then_some(LiteralField {
                 server,
                 field,
@@ -346,16 +346,6 @@ fn literal_fields(config: &ParsedConfig) -> Vec<LiteralField<'_>> {
             })
         })
         .collect()
-}
-
-/// `Bearer abc` → `abc`: the credential, not the header syntax.
-fn strip_auth_scheme(value: &str) -> &str {
-    for scheme in ["Bearer ", "bearer ", "Token ", "token ", "Basic ", "Bot "] {
-        if let Some(rest) = value.strip_prefix(scheme) {
-            return rest.trim();
-        }
-    }
-    value
 }
 
 /// A field holds a matched secret when its value contains it, or (the rule matched more
@@ -448,8 +438,6 @@ mod tests {
 
     #[test]
     fn auth_schemes_are_not_part_of_the_secret() {
-        assert_eq!(strip_auth_scheme("Bearer abc"), "abc");
-        assert_eq!(strip_auth_scheme("abc"), "abc");
         assert!(holds("Bearer-less value abcdefgh", "abcdefgh"));
         assert!(holds("abcdefgh", "\"abcdefgh\""));
         assert!(!holds("abc", "xabcx"), "short values must equal the match");

@@ -120,7 +120,8 @@ fn is_command_substitution(v: &str) -> bool {
         || (v.len() > 1 && v.starts_with('`') && v.ends_with('`'))
 }
 
-fn strip_auth_scheme(v: &str) -> &str {
+/// `Bearer abc` → `abc`: the credential, not the header syntax.
+pub fn strip_auth_scheme(v: &str) -> &str {
     for scheme in ["Bearer ", "bearer ", "Token ", "token ", "Basic ", "Bot "] {
         if let Some(rest) = v.strip_prefix(scheme) {
             return rest.trim();
@@ -184,6 +185,13 @@ pub fn is_placeholder(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_schemes_are_not_part_of_the_credential() {
+        assert_eq!(strip_auth_scheme("Bearer abc"), "abc");
+        assert_eq!(strip_auth_scheme("Bot  abc "), "abc");
+        assert_eq!(strip_auth_scheme("abc"), "abc");
+    }
 
     #[test]
     fn classifies_references() {

@@ -39,16 +39,10 @@ pub enum Target {
     OciArchive(PathBuf),
 }
 
-/// Schemes of DESIGN.md that this build does not read yet: named so the message says so,
-/// rather than "unknown scheme".
-const PLANNED_SCHEMES: &[&str] = &[];
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
     #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
-    #[error("`{scheme}:` targets are not supported by this build yet (in `{raw}`)")]
-    NotYetSupported { scheme: String, raw: String },
     #[error("`{scheme}:` needs a path (e.g. `{scheme}:/srv/app`)")]
     MissingPath { scheme: String },
     #[error("`docker:` needs an image name (e.g. `docker:app:prod`)")]
@@ -79,10 +73,6 @@ impl Target {
                 "docker-archive" => Ok(Target::DockerArchive(path()?)),
                 "oci-dir" => Ok(Target::OciDir(path()?)),
                 "oci-archive" => Ok(Target::OciArchive(path()?)),
-                s if PLANNED_SCHEMES.contains(&s) => Err(TargetError::NotYetSupported {
-                    scheme: s.to_string(),
-                    raw: raw.to_string(),
-                }),
                 // `notes:v2.txt` may well be a file name: only an existing path is taken as one.
                 _ if Path::new(raw).exists() => Ok(bare(raw)),
                 s => Err(TargetError::UnknownScheme {

@@ -181,6 +181,8 @@ impl Agent {
             .arg("agent")
             .arg("--events")
             .arg(events)
+            // One file, whatever the run's length: the lost counts are read from it at the end.
+            .args(["--rotate-size", "0"])
             .arg("--watch")
             .args(watch)
             .stdin(Stdio::null())
