@@ -772,3 +772,70 @@ fn files_the_policy_names_are_picked_up_when_they_appear() {
     assert_eq!(key_open[0]["policy_rule"], "ssh-keys");
     assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
 }
+
+/// A user made on the host while the test runs, removed (with its home) afterwards.
+struct TemporaryUser {
+    name: String,
+    home: PathBuf,
+}
+
+impl TemporaryUser {
+    fn create() -> TemporaryUser {
+        let name = format!("dtest{}", std::process::id());
+        let home = PathBuf::from("/home").join(&name);
+        let status = Command::new("useradd")
+            .args([
+                "--create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--home-dir",
+            ])
+            .arg(&home)
+            .arg(&name)
+            .status()
+            .expect("useradd (Debian's passwd package) is needed for this test");
+        assert!(status.success(), "useradd {name} failed");
+        TemporaryUser { name, home }
+    }
+}
+
+impl Drop for TemporaryUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel")
+            .args(["--remove", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_home_made_while_the_agent_runs_is_watched() {
+    if !kernel_available() {
+        return;
+    }
+    // Every home of the host (no --home), as a deployed agent runs.
+    let agent = Agent::start_with(&[], &["--heartbeat-secs", "3600"]);
+    let user = TemporaryUser::create();
+    thread::sleep(Duration::from_millis(300));
+
+    // Claude Code's config in the new home, with a plaintext key.
+    let config = user.home.join(".claude.json");
+    let secret = ["sk-ant-api03-", &"Qw7_".repeat(23), "AA"].concat();
+    let text = serde_json::json!({"mcpServers": {"fetch": {"command": "uvx",
+        "args": ["mcp-server-fetch"], "env": {"ANTHROPIC_API_KEY": secret}}}});
+    save_by_rename(&config, &text.to_string());
+    let change = agent.wait_for(Duration::from_secs(2), |r| {
+        r["type"] == "config-change" && r["file"] == config.display().to_string()
+    });
+    assert_eq!(change["verdict"], "alert", "{change}");
+    assert_eq!(change["mcp_client"], "claude-code", "{change}");
+
+    // Its readers are judged like those of any other home.
+    let reader = run_opener(&["path", config.to_str().unwrap()]);
+    let records = agent.stop();
+    let opens = opens_by(&records, reader);
+    assert_eq!(opens.len(), 1, "the new home's config is watched");
+    assert_eq!(opens[0]["verdict"], "alert");
+    assert_eq!(opens[0]["mcp_client"], "claude-code");
+    assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
+}
