@@ -20,7 +20,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::git::{found_by_ours, found_in_text, install_peers, measure};
+use super::{
+    git::{found_by_ours, found_in_text, measure},
+    peers::{self, version},
+};
 
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-dir";
@@ -47,7 +50,7 @@ pub fn run() -> Result<()> {
         stats.archives,
         stats.bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = install_peers()?;
+    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
 
     let out = cache.join("out");
     fs::create_dir_all(&out)?;
@@ -342,21 +345,6 @@ fn write_zip(path: &Path, files: &[PathBuf], keys: &mut Keys) -> Result<()> {
     }
     zip.finish()?;
     Ok(())
-}
-
-/// `kingfisher 2.14.0`, `gitleaks 8.30.1`.
-fn version(binary: &Path) -> String {
-    Command::new(binary)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .replace(" version ", " ")
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| binary.display().to_string())
 }
 
 fn is_text(bytes: &[u8]) -> bool {

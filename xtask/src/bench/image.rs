@@ -21,7 +21,6 @@ use serde_json::{json, Value};
 
 const DETECTOR: &str = "target/release/detector";
 const WORK: &str = "target/bench-image";
-const VENV: &str = "target/bench-peers";
 /// Layer data to reach, at least.
 const MIN_LAYER_BYTES: u64 = 1 << 30;
 /// Trees are cut into layers of at most this size: Kingfisher skips any archive member over
@@ -51,7 +50,7 @@ pub fn run() -> Result<()> {
     if layer_bytes < MIN_LAYER_BYTES {
         bail!("the image holds only {layer_bytes} bytes of layers; add trees to layer_sources()");
     }
-    let kingfisher = kingfisher()?;
+    let kingfisher = super::peers::kingfisher()?;
 
     // Warm the page cache, and Kingfisher's compiled-rule cache (a one-time cost).
     io::copy(&mut File::open(&archive)?, &mut io::sink())?;
@@ -108,16 +107,14 @@ pub fn run() -> Result<()> {
 
     // Kingfisher twice: as it comes, and with its content limits off (it refuses images this
     // size otherwise) and nested archives left closed, as ours leaves them.
-    let version = kingfisher_version(&kingfisher);
+    let version = super::peers::version(&kingfisher);
     let runs = [
         (
-            format!("Kingfisher {version} `scan docker --archive`, defaults"),
+            format!("{version} `scan docker --archive`, defaults"),
             vec![],
         ),
         (
-            format!(
-                "Kingfisher {version} `scan docker --archive --no-limits --no-extract-archives`"
-            ),
+            format!("{version} `scan docker --archive --no-limits --no-extract-archives`"),
             vec!["--no-limits", "--no-extract-archives"],
         ),
     ];
@@ -292,35 +289,6 @@ fn last_cause(log: &Path) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "no report".to_string())
-}
-
-fn kingfisher_version(kingfisher: &Path) -> String {
-    Command::new(kingfisher)
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-/// Kingfisher from PyPI (`kingfisher-bin`) in a virtualenv under target/.
-fn kingfisher() -> Result<PathBuf> {
-    let bin = Path::new(VENV).join("bin/kingfisher");
-    if !bin.exists() {
-        eprintln!("bench image: installing kingfisher-bin into {VENV}");
-        crate::run(Command::new("python3").args(["-m", "venv", VENV]))?;
-        crate::run(Command::new(Path::new(VENV).join("bin/pip")).args([
-            "install",
-            "-q",
-            "kingfisher-bin",
-        ]))?;
-    }
-    Ok(bin)
 }
 
 /// Build the archive; the bytes of layer data it holds.
