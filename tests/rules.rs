@@ -1,4 +1,6 @@
-//! `detector rules check|list`, driven through the real binary.
+//! `detector rules check|list` and `detector scan --rules`, driven through the real binary.
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -164,4 +166,70 @@ fn list_prints_builtin_and_extra_rules() {
     let extended = stdout(&output);
     assert_eq!(extended.lines().count(), out.lines().count() + 1);
     assert!(extended.lines().any(|l| l.starts_with("acme-token ")));
+}
+
+#[test]
+fn scan_rules_dir_adds_a_custom_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&rules).unwrap();
+    // Built at run time: no key-shaped text in this file.
+    let example = ["acme_", &common::random(common::HEX, 32, 1)].concat();
+    let token = ["acme_", &common::random(common::HEX, 32, 2)].concat();
+    write_rules(
+        &rules,
+        "acme.toml",
+        &format!(
+            r#"
+[[rules]]
+id = "acme-internal-token"
+provider = "Acme"
+description = "Acme internal service token"
+severity = "high"
+regex = '''\b(acme_[a-z0-9]{{32}})\b'''
+keywords = ["acme_"]
+examples = [{{ text = "deploy with {example} today", secret = "{example}" }}]
+"#
+        ),
+    );
+    // No secret-named key beside it: only the custom rule knows the token.
+    let notes = home.join("notes.txt");
+    std::fs::write(&notes, format!("staging box\ndeploy with {token} today\n")).unwrap();
+    let target = format!("file:{}", notes.display());
+    let org_key = Some("rules-test-org");
+
+    let without = common::detector(&["scan", &target, "--format", "json"], &home, org_key);
+    assert_eq!(without.status.code(), Some(0), "{}", stderr(&without));
+    let report: serde_json::Value = serde_json::from_slice(&without.stdout).unwrap();
+    assert_eq!(report["summary"]["keys"], 0, "{report}");
+
+    let with = common::detector(
+        &[
+            "scan",
+            &target,
+            "--format",
+            "json",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &home,
+        org_key,
+    );
+    assert_eq!(with.status.code(), Some(1), "{}", stderr(&with));
+    let out = stdout(&with);
+    assert!(!out.contains(&token), "the token is shown in clear");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys = report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{out}");
+    assert_eq!(keys[0]["rule"], "acme-internal-token");
+    assert_eq!(keys[0]["provider"], "Acme");
+    assert_eq!(
+        keys[0]["fingerprint"],
+        common::fingerprint(b"rules-test-org", &token)
+    );
+    let location = &keys[0]["locations"][0];
+    assert_eq!(location["path"], notes.display().to_string());
+    assert_eq!(location["line"], 2);
 }

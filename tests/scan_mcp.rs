@@ -43,13 +43,19 @@ struct Fixture {
     plants: Vec<Plant>,
     not_keys: Vec<NotAKey>,
     broken: PathBuf,
+    /// A literal key in the broken config: found by scanning its text, with no server.
+    broken_secret: String,
     fifo: PathBuf,
     dangling: PathBuf,
 }
 
 impl Fixture {
     fn secrets(&self) -> BTreeSet<String> {
-        self.plants.iter().map(|p| p.secret.clone()).collect()
+        self.plants
+            .iter()
+            .map(|p| p.secret.clone())
+            .chain([self.broken_secret.clone()])
+            .collect()
     }
 
     fn fingerprints(&self) -> BTreeSet<String> {
@@ -79,7 +85,7 @@ fn write_json(path: &Path, value: &Value) {
     write(path, &serde_json::to_string_pretty(value).unwrap());
 }
 
-/// The home of user `alice`, with configs of fifteen clients.
+/// The home of user `alice`, with configs of seventeen clients.
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home/alice");
@@ -124,6 +130,10 @@ fn fixture() -> Fixture {
     let tavily = key("tvly-", ALNUM, 32, 21);
     let gitlab = key("glpat-", ALNUM, 20, 22);
     let context7 = key("ctx7sk-", HEX, 32, 23);
+    let groq = key("gsk_", ALNUM, 52, 24);
+    let notion = key("ntn_", ALNUM, 46, 25);
+    let firecrawl = key("fc-", HEX, 32, 26);
+    let openrouter = key("sk-or-v1-", HEX, 64, 27);
 
     let mut plants = Vec::new();
     let mut not_keys = Vec::new();
@@ -478,11 +488,82 @@ env = {{ LINEAR_API_KEY = "$(aws secretsmanager get-secret-value --secret-id lin
         &path,
     );
 
-    // LM Studio: a config cut off in the middle
+    // Roo Code (a VS Code extension's global storage): a literal key, a secret-manager call
+    // inside a `bash -c` wrapper, and an empty value.
+    let path = home.join(
+        ".config/Code/User/globalStorage/rooveterinaryinc.roo-cline/settings/mcp_settings.json",
+    );
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "notion": {"command": "npx", "args": ["-y", "@notionhq/notion-mcp-server"],
+                       "env": {"NOTION_TOKEN": notion}, "alwaysAllow": []},
+            "github-vault": {"command": "bash", "args": ["-c",
+                "GITHUB_TOKEN=$(vault kv get -field=token secret/github) npx -y @modelcontextprotocol/server-github"]},
+            "sentry-vault": {"command": "bash -c \"SENTRY_AUTH_TOKEN=$(vault kv get -field=token secret/sentry) npx -y @sentry/mcp-server\""},
+            "search-empty": {"command": "npx", "args": ["-y", "brave-search-mcp"],
+                             "env": {"BRAVE_API_KEY": ""}}
+        }}),
+    );
+    plant(&notion, "roo-code", "notion", "env.NOTION_TOKEN", &path);
+    not_key(
+        "roo-code",
+        "github-vault",
+        "command:GITHUB_TOKEN",
+        "secret-manager",
+    );
+    not_key(
+        "roo-code",
+        "sentry-vault",
+        "command:SENTRY_AUTH_TOKEN",
+        "secret-manager",
+    );
+    not_key("roo-code", "search-empty", "env.BRAVE_API_KEY", "empty");
+
+    // JetBrains Junie: literal keys in env and in a header, a gcloud secret, `changeme`.
+    let path = home.join(".junie/mcp/mcp.json");
+    write_json(
+        &path,
+        &json!({"mcpServers": {
+            "firecrawl": {"command": "npx", "args": ["-y", "firecrawl-mcp"],
+                          "env": {"FIRECRAWL_API_KEY": firecrawl}},
+            "openrouter": {"url": "https://openrouter.example.com/mcp",
+                           "headers": {"Authorization": format!("Bearer {openrouter}")}},
+            "brave-gcloud": {"command": "npx", "args": ["-y", "brave-search-mcp"],
+                             "env": {"BRAVE_API_KEY": "$(gcloud secrets versions access latest --secret=brave-api-key)"}},
+            "postgres": {"command": "npx", "args": ["-y", "postgres-mcp"],
+                         "env": {"DB_PASSWORD": "changeme"}}
+        }}),
+    );
+    plant(
+        &firecrawl,
+        "junie",
+        "firecrawl",
+        "env.FIRECRAWL_API_KEY",
+        &path,
+    );
+    plant(
+        &openrouter,
+        "junie",
+        "openrouter",
+        "headers.Authorization",
+        &path,
+    );
+    not_key(
+        "junie",
+        "brave-gcloud",
+        "env.BRAVE_API_KEY",
+        "secret-manager",
+    );
+    not_key("junie", "postgres", "env.DB_PASSWORD", "placeholder");
+
+    // LM Studio: a config cut off in the middle, a literal key in what was written.
     let broken = home.join(".lmstudio/mcp.json");
     write(
         &broken,
-        "{\n  \"mcpServers\": {\n    \"broken\": {\n      \"command\": \"npx\",\n      \"env\": {\"API_KEY\": ",
+        &format!(
+            "{{\n  \"mcpServers\": {{\n    \"groq\": {{\n      \"command\": \"npx\",\n      \"env\": {{\"GROQ_API_KEY\": \"{groq}\",\n        \"API_KEY\": "
+        ),
     );
 
     // An ordinary file: only a walk reads it.
@@ -506,6 +587,7 @@ env = {{ LINEAR_API_KEY = "$(aws secretsmanager get-secret-value --secret-id lin
         plants,
         not_keys,
         broken,
+        broken_secret: groq,
         fifo,
         dangling,
     }
@@ -593,6 +675,23 @@ fn assert_every_plant_found(report: &Value, fixture: &Fixture) {
             plant.field
         );
     }
+    // The key in the config that does not parse: found in its text, at its line.
+    let fp = fingerprint(ORG_KEY.as_bytes(), &fixture.broken_secret);
+    let key = key_with(report, &fp).expect("the key in the unparsed config was not reported");
+    assert_eq!(key["rule"], "groq-api-key");
+    let broken = fixture.broken.display().to_string();
+    assert!(
+        key["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["path"] == broken
+                && l["line"] == 5
+                && l["kind"] == "mcp-config"
+                && l["mcp_client"] == "lm-studio"),
+        "no location in {broken}: {}",
+        key["locations"]
+    );
     assert_eq!(found, expected);
 }
 
