@@ -1,7 +1,8 @@
 //! `detector scan git:…` over repositories built here with `git` and fixed dates: keys
-//! rotated in place, keys only on a side branch, a tag, a stash or a commit dropped by
-//! `reset --hard`, a key still in HEAD, and repositories that are bare, shallow-free but
-//! damaged.
+//! rotated in place (MCP config, `.env`, shell profile; two servers sharing a variable name),
+//! keys only on a side branch, a tag, a stash or a commit dropped by `reset --hard`, a key
+//! still in HEAD, a blob shared by many commits, and repositories that are bare, shallow,
+//! missing a blob or with a damaged pack.
 mod common;
 
 use std::{
@@ -422,4 +423,369 @@ fn a_repository_with_nothing_readable_fails_with_exit_code_2() {
     let missing = repo.scan("git:/no/such/repository", &[]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(common::stderr(&missing).contains("/no/such/repository"));
+}
+
+/// `git ARGS…` outside any work tree (clones), with the repository's home.
+fn git_in(repo: &Repo, dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", &repo.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn errors(report: &Value) -> Vec<(String, String)> {
+    report["targets"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn fingerprints(report: &Value) -> Vec<String> {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
+    let repo = Repo::new();
+    let lost = github_key(61);
+    let kept = github_key(62);
+    let commit = repo.commit(
+        "2024-01-01",
+        &[
+            ("config/lost.env", &format!("GITHUB_TOKEN={lost}\n")),
+            ("kept.env", &format!("GITHUB_TOKEN={kept}\n")),
+        ],
+        "two keys",
+    );
+    let blob = repo.git(&["rev-parse", "HEAD:config/lost.env"]);
+    let loose = repo
+        .dir
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    fs::remove_file(&loose).expect("the blob is a loose object");
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "the other key is found");
+    let report = json(&output);
+    assert_eq!(report["targets"][0]["failed"], false);
+    let errors = errors(&report);
+    let missing: Vec<_> = errors
+        .iter()
+        .filter(|(path, _)| path == &format!("object {blob}"))
+        .collect();
+    assert_eq!(missing.len(), 1, "{errors:#?}");
+    let reason = &missing[0].1;
+    assert!(reason.contains("missing"), "{reason}");
+    assert!(reason.contains("config/lost.env"), "{reason}");
+    assert!(reason.contains(&commit), "{reason}");
+
+    let key = key_of(&report, &kept);
+    assert_eq!(key["status"], "live");
+    assert_eq!(locations(key)[0]["path"], "kept.env");
+    assert!(!fingerprints(&report).contains(&fingerprint(ORG_KEY.as_bytes(), &lost)));
+}
+
+#[test]
+fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
+    let repo = Repo::new();
+    let old = github_key(71);
+    let live = github_key(72);
+    repo.commit(
+        "2024-01-01",
+        &[("old.env", &format!("GITHUB_TOKEN={old}\n"))],
+        "old key",
+    );
+    repo.git(&["rm", "--quiet", "old.env"]);
+    repo.commit(
+        "2024-02-01",
+        &[(".env", &format!("GITHUB_TOKEN={live}\n"))],
+        "new key",
+    );
+    let tip = repo.commit("2024-03-01", &[("README.md", "# app\n")], "docs");
+
+    let clone = repo.dir.parent().unwrap().join("shallow");
+    let url = format!("file://{}", repo.dir.display());
+    git_in(
+        &repo,
+        repo.dir.parent().unwrap(),
+        &[
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            &url,
+            clone.to_str().unwrap(),
+        ],
+    );
+    assert!(clone.join(".git/shallow").is_file());
+
+    let output = repo.scan(&format!("git:{}", clone.display()), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["targets"][0]["failed"], false);
+    // Only the boundary commit was fetched: the key of older history is not there to find,
+    // and the report says so.
+    assert_eq!(
+        fingerprints(&report),
+        [fingerprint(ORG_KEY.as_bytes(), &live)]
+    );
+    let errors = errors(&report);
+    assert!(
+        errors
+            .iter()
+            .any(|(path, reason)| path.ends_with(".git/shallow")
+                && reason.contains("shallow repository")
+                && reason.contains("1 boundary commit")),
+        "{errors:#?}"
+    );
+    assert!(
+        !errors.iter().any(|(_, reason)| reason.contains("missing")),
+        "the boundary's parent is not an error of its own: {errors:#?}"
+    );
+    // History starts at the boundary: the key is dated by the only commit there is.
+    let key = key_of(&report, &live);
+    assert_eq!(key["status"], "live");
+    assert_eq!(key["first_seen"], "2024-03-01T12:00:00Z");
+    let at = &locations(key)[0];
+    assert_eq!(at["path"], ".env");
+    assert_eq!(at["commit"], tip.as_str());
+    assert_eq!(at["in_head"], true);
+}
+
+#[test]
+fn a_key_only_in_a_tag_of_a_commit_no_branch_reaches() {
+    let repo = Repo::new();
+    let tagged = github_key(81);
+    repo.commit("2024-01-01", &[("README.md", "# app\n")], "init");
+    repo.git(&["checkout", "--quiet", "--detach"]);
+    let hotfix = repo.commit(
+        "2024-01-02",
+        &[("hotfix.env", &format!("GITHUB_TOKEN={tagged}\n"))],
+        "hotfix",
+    );
+    repo.git_at("2024-01-02", &["tag", "-a", "v1.0.1", "-m", "hotfix"]);
+    repo.git(&["checkout", "--quiet", "main"]);
+    repo.commit("2024-01-03", &[("README.md", "# app\n\nmore\n")], "docs");
+    let branches = repo.git(&["branch", "--all", "--contains", &hotfix]);
+    assert!(branches.is_empty(), "no branch reaches it: {branches}");
+
+    let report = json(&repo.scan(&repo.target(), &[]));
+    assert_eq!(report["targets"][0]["errors"], Value::Array(vec![]));
+    let key = key_of(&report, &tagged);
+    assert_eq!(key["status"], "removed");
+    let at = locations(key);
+    assert_eq!(at.len(), 1, "{at:#?}");
+    assert_eq!(at[0]["path"], "hotfix.env");
+    assert_eq!(at[0]["commit"], hotfix.as_str());
+    assert_eq!(at[0]["reachable"], true);
+    assert_eq!(at[0]["in_head"], false);
+    assert_eq!(strings(&at[0]["refs"]), ["refs/tags/v1.0.1"]);
+    assert!(at[0].get("removed_in").is_none(), "never on HEAD's history");
+}
+
+#[test]
+fn keys_rotated_in_a_dotenv_and_a_shell_profile() {
+    let repo = Repo::new();
+    let env_old = github_key(91);
+    let env_new = github_key(92);
+    let profile_old = github_key(93);
+    let profile_new = github_key(94);
+    repo.commit(
+        "2024-01-01",
+        &[
+            (".env", &format!("DEBUG=1\nGITHUB_TOKEN={env_old}\n")),
+            (
+                "home/.bashrc",
+                &format!("alias ll='ls -l'\nexport GITHUB_TOKEN={profile_old}\n"),
+            ),
+        ],
+        "keys",
+    );
+    let env_rotation = repo.commit(
+        "2024-02-01",
+        &[(".env", &format!("DEBUG=1\nGITHUB_TOKEN={env_new}\n"))],
+        "rotate the env key",
+    );
+    let profile_rotation = repo.commit(
+        "2024-03-01",
+        &[(
+            "home/.bashrc",
+            &format!(
+                "alias ll='ls -l'\nexport PATH=$PATH:~/bin\nexport GITHUB_TOKEN={profile_new}\n"
+            ),
+        )],
+        "rotate the profile key",
+    );
+
+    let report = json(&repo.scan(&repo.target(), &[]));
+    for (old, new, commit, path) in [
+        (&env_old, &env_new, &env_rotation, ".env"),
+        (
+            &profile_old,
+            &profile_new,
+            &profile_rotation,
+            "home/.bashrc",
+        ),
+    ] {
+        let key = key_of(&report, old);
+        assert_eq!(key["status"], "rotated", "{path}: {key:#}");
+        let to = &key["rotated_to"];
+        assert_eq!(
+            to["fingerprint"],
+            fingerprint(ORG_KEY.as_bytes(), new).as_str(),
+            "{path}"
+        );
+        assert_eq!(to["slot"], "GITHUB_TOKEN", "{path}");
+        assert_eq!(to["commit"], commit.as_str(), "{path}");
+        assert_eq!(to["path"], path);
+        assert_eq!(locations(key)[0]["removed_in"], commit.as_str());
+        assert_eq!(key_of(&report, new)["status"], "live", "{path}");
+    }
+}
+
+#[test]
+fn a_blob_shared_by_many_commits_and_paths_is_scanned_once() {
+    let repo = Repo::new();
+    let shared = github_key(101);
+    let env = format!("GITHUB_TOKEN={shared}\n");
+    let first = repo.commit(
+        "2024-01-01",
+        &[
+            ("a.env", &env),
+            ("deploy/b.env", &env),
+            ("README.md", "# app\n"),
+        ],
+        "two copies",
+    );
+    repo.commit("2024-01-02", &[("c.env", &env)], "a third");
+    for day in 3..8 {
+        repo.commit(
+            &format!("2024-01-0{day}"),
+            &[("README.md", &format!("# app\n\nday {day}\n"))],
+            "docs",
+        );
+    }
+    let blobs: std::collections::BTreeSet<String> = repo
+        .git(&["rev-list", "--all", "--objects"])
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(id, _)| id.to_string()))
+        .filter(|id| repo.git(&["cat-file", "-t", id]) == "blob")
+        .collect();
+    // The key's blob, and README.md's six versions.
+    assert_eq!(blobs.len(), 7);
+
+    let report = json(&repo.scan(&repo.target(), &[]));
+    let target = &report["targets"][0];
+    assert_eq!(target["objects_scanned"], blobs.len() as u64, "{target:#}");
+    assert_eq!(report["keys"].as_array().unwrap().len(), 1);
+    let key = key_of(&report, &shared);
+    let mut paths: Vec<String> = locations(key)
+        .iter()
+        .map(|l| l["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["a.env", "c.env", "deploy/b.env"]);
+    assert_eq!(key["first_seen"], "2024-01-01T12:00:00Z");
+    assert!(locations(key)
+        .iter()
+        .filter(|l| l["path"] != "c.env")
+        .all(|l| l["commit"] == first.as_str()));
+}
+
+fn two_servers(a: Option<&str>, b: &str) -> String {
+    let server = |name: &str, token: &str| {
+        format!(
+            "    \"{name}\": {{\n      \"command\": \"npx\",\n      \"args\": [\"-y\", \"@example/{name}-mcp\"],\n      \"env\": {{\n        \"API_KEY\": \"{token}\"\n      }}\n    }}"
+        )
+    };
+    let servers: Vec<String> = a
+        .map(|a| server("alpha", a))
+        .into_iter()
+        .chain([server("beta", b)])
+        .collect();
+    format!(
+        "{{\n  \"mcpServers\": {{\n{}\n  }}\n}}\n",
+        servers.join(",\n")
+    )
+}
+
+#[test]
+fn two_servers_sharing_a_variable_name_do_not_rotate_into_each_other() {
+    let repo = Repo::new();
+    let (a1, a2, a3) = (github_key(111), github_key(112), github_key(113));
+    let (b1, b2) = (github_key(114), github_key(115));
+    repo.commit(
+        "2024-01-01",
+        &[(".mcp.json", &two_servers(Some(&a1), &b1))],
+        "two servers",
+    );
+    let alpha_rotated = repo.commit(
+        "2024-02-01",
+        &[(".mcp.json", &two_servers(Some(&a2), &b1))],
+        "rotate alpha",
+    );
+    let both_rotated = repo.commit(
+        "2024-03-01",
+        &[(".mcp.json", &two_servers(Some(&a3), &b2))],
+        "rotate both",
+    );
+    let alpha_dropped = repo.commit(
+        "2024-04-01",
+        &[(".mcp.json", &two_servers(None, &b2))],
+        "drop alpha",
+    );
+    let beta_to_env = repo.commit(
+        "2024-05-01",
+        &[(".mcp.json", &two_servers(None, "${BETA_API_KEY}"))],
+        "beta from the environment",
+    );
+
+    let report = json(&repo.scan(&repo.target(), &[]));
+    let fp = |secret: &str| fingerprint(ORG_KEY.as_bytes(), secret);
+    for (old, new, commit) in [
+        (&a1, &a2, &alpha_rotated),
+        (&a2, &a3, &both_rotated),
+        (&b1, &b2, &both_rotated),
+    ] {
+        let key = key_of(&report, old);
+        assert_eq!(key["status"], "rotated");
+        assert_eq!(
+            key["rotated_to"]["fingerprint"],
+            fp(new).as_str(),
+            "{key:#}"
+        );
+        assert_eq!(key["rotated_to"]["commit"], commit.as_str());
+        assert_eq!(key["rotated_to"]["slot"], "API_KEY");
+    }
+    // alpha's last key left with its server: beta's key, there all along, did not replace it.
+    let dropped = key_of(&report, &a3);
+    assert_eq!(dropped["status"], "removed", "{dropped:#}");
+    assert!(dropped.get("rotated_to").is_none());
+    assert_eq!(locations(dropped)[0]["removed_in"], alpha_dropped.as_str());
+    let beta = key_of(&report, &b2);
+    assert_eq!(beta["status"], "rotated", "{beta:#}");
+    assert_eq!(beta["rotated_to"]["reference"], "env-ref");
+    assert_eq!(beta["rotated_to"]["commit"], beta_to_env.as_str());
 }

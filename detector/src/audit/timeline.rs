@@ -13,28 +13,173 @@ use crate::{
     source::{git::Occurrence, Blob},
 };
 
-/// A slot of a git blob assigned a reference (`X=${X}`): what may have replaced a key.
+/// What a git blob tells about its slots, beyond the keys found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub blob: String,
-    pub slot: String,
-    pub class: ValueClass,
+pub enum Assignment {
+    /// A slot assigned a reference (`X=${X}`): what may have replaced a key.
+    Reference {
+        blob: String,
+        slot: String,
+        /// The slot qualified by the object or table it sits in (see [`Sections`]).
+        qualified: String,
+        class: ValueClass,
+    },
+    /// The objects or tables of a structured file (JSON, TOML), which tell apart slots of
+    /// the same name: `API_KEY` of two MCP servers in one config are two slots.
+    Sections { blob: String, sections: Sections },
 }
 
-/// The references in the slots of a git blob. Other blobs have no later versions, so
-/// nothing is looked for in them.
+/// Git blobs larger than this are not split into sections: configs are small.
+const MAX_SECTIONED_BLOB: usize = 1 << 20;
+
+/// The references in the slots of a git blob, and its sections. Other blobs have no later
+/// versions, so nothing is looked for in them.
 pub fn assignments(blob: &Blob) -> Vec<Assignment> {
     let Some(git) = &blob.provenance.git else {
         return Vec::new();
     };
-    slot::references(&blob.bytes)
+    let sections = Sections::of(&blob.bytes);
+    let mut found: Vec<Assignment> = slot::references(&blob.bytes)
         .into_iter()
-        .map(|r| Assignment {
+        .map(|r| Assignment::Reference {
             blob: git.id.clone(),
+            qualified: qualify(sections.as_ref(), r.line, &r.slot),
             slot: r.slot,
             class: r.class,
         })
-        .collect()
+        .collect();
+    if let Some(sections) = sections {
+        found.push(Assignment::Sections {
+            blob: git.id.clone(),
+            sections,
+        });
+    }
+    found
+}
+
+/// Where the lines of a structured file sit: from each listed line (1-based) on, the dotted
+/// path of the JSON objects or the TOML table open at that line's start
+/// (`mcpServers.alpha.env`, `mcp_servers.alpha.env`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections(Vec<(usize, String)>);
+
+impl Sections {
+    /// The sections of a JSON (comments allowed) or TOML text; `None` for other text, or
+    /// when the text has no section at all.
+    fn of(data: &[u8]) -> Option<Sections> {
+        if data.len() > MAX_SECTIONED_BLOB {
+            return None;
+        }
+        let first = data.iter().find(|b| !b.is_ascii_whitespace())?;
+        let sections = if *first == b'{' {
+            json_sections(data)
+        } else {
+            toml_sections(data)
+        };
+        (!sections.0.is_empty()).then_some(sections)
+    }
+
+    fn at(&self, line: usize) -> &str {
+        let after = self.0.partition_point(|(from, _)| *from <= line);
+        after.checked_sub(1).map_or("", |i| self.0[i].1.as_str())
+    }
+
+    fn push(&mut self, line: usize, path: String) {
+        if self
+            .0
+            .last()
+            .map_or(path.is_empty(), |(_, last)| *last == path)
+        {
+            return;
+        }
+        self.0.push((line, path));
+    }
+}
+
+/// `slot` qualified by the section of `line`: `mcpServers.alpha.env.API_KEY`.
+fn qualify(sections: Option<&Sections>, line: usize, slot: &str) -> String {
+    match sections.map(|s| s.at(line)) {
+        Some(path) if !path.is_empty() => format!("{path}.{slot}"),
+        _ => slot.to_string(),
+    }
+}
+
+/// The member names of the JSON objects open at each line's start. Arrays and unnamed
+/// objects add no name.
+fn json_sections(data: &[u8]) -> Sections {
+    let mut sections = Sections::default();
+    let mut stack: Vec<Option<String>> = Vec::new();
+    let mut last_string: Option<String> = None;
+    let mut member: Option<String> = None;
+    let mut line = 1;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\n' => {
+                line += 1;
+                let path: Vec<&str> = stack.iter().flatten().map(String::as_str).collect();
+                sections.push(line, path.join("."));
+            }
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < data.len() && data[i] != b'"' && data[i] != b'\n' {
+                    i += if data[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = i.min(data.len());
+                last_string = Some(String::from_utf8_lossy(&data[start..end]).into_owned());
+                if i < data.len() && data[i] == b'\n' {
+                    continue;
+                }
+            }
+            b'/' if data.get(i + 1) == Some(&b'/') => {
+                i = memchr::memchr(b'\n', &data[i..]).map_or(data.len(), |n| i + n);
+                continue;
+            }
+            b'/' if data.get(i + 1) == Some(&b'*') => {
+                let end = memchr::memmem::find(&data[i + 2..], b"*/")
+                    .map_or(data.len(), |n| i + 2 + n + 2);
+                line += memchr::memchr_iter(b'\n', &data[i..end]).count();
+                i = end;
+                continue;
+            }
+            b':' => member = last_string.take(),
+            b'{' | b'[' => stack.push(member.take()),
+            b'}' | b']' => {
+                stack.pop();
+                member = None;
+            }
+            b',' => member = None,
+            _ => {}
+        }
+        i += 1;
+    }
+    sections
+}
+
+/// The `[table]` (or `[[array]]`) header above each line, quotes dropped.
+fn toml_sections(data: &[u8]) -> Sections {
+    let mut sections = Sections::default();
+    for (n, text) in data.split(|&b| b == b'\n').enumerate() {
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim();
+        if !text.starts_with('[') {
+            continue;
+        }
+        let Some(close) = text.rfind(']') else {
+            continue;
+        };
+        let header: String = text[..close]
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
+            .collect();
+        if !header.is_empty() {
+            sections.push(n + 1, header);
+        }
+    }
+    sections
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,55 +189,134 @@ enum SlotValue {
     Reference(ValueClass),
 }
 
-/// What each git blob holds in each slot: keys (by fingerprint) and references.
+/// What each git blob holds in each slot: keys (by fingerprint) and references, by slot
+/// qualified by its section and by its bare name.
 #[derive(Debug, Default)]
 pub struct SlotIndex {
-    values: HashMap<(String, String), Vec<SlotValue>>,
+    qualified: HashMap<(String, String), Vec<SlotValue>>,
+    plain: HashMap<(String, String), Vec<SlotValue>>,
+    sections: HashMap<String, Sections>,
 }
 
 impl SlotIndex {
-    /// From the findings grouped by fingerprint, and the references of every git blob.
+    /// From the findings grouped by fingerprint, and the references and sections of every
+    /// git blob.
     pub fn new<'a>(
         groups: impl Iterator<Item = (&'a String, &'a Vec<Finding>)>,
         assignments: &[Assignment],
     ) -> SlotIndex {
-        let mut values: HashMap<(String, String), Vec<SlotValue>> = HashMap::new();
+        let mut index = SlotIndex::default();
+        for a in assignments {
+            if let Assignment::Sections { blob, sections } = a {
+                index.sections.insert(blob.clone(), sections.clone());
+            }
+        }
+        let add = |index: &mut SlotIndex, blob: &str, slot: &str, q: String, v: SlotValue| {
+            index
+                .plain
+                .entry((blob.to_string(), slot.to_string()))
+                .or_default()
+                .push(v.clone());
+            index
+                .qualified
+                .entry((blob.to_string(), q))
+                .or_default()
+                .push(v);
+        };
         for (fingerprint, group) in groups {
             for finding in group {
                 if let (Some(git), Some(slot)) = (&finding.git, &finding.location.slot) {
-                    values
-                        .entry((git.id.clone(), slot.clone()))
-                        .or_default()
-                        .push(SlotValue::Key(fingerprint.clone()));
+                    let q = index.qualify(&git.id, finding.location.line, slot);
+                    add(
+                        &mut index,
+                        &git.id,
+                        slot,
+                        q,
+                        SlotValue::Key(fingerprint.clone()),
+                    );
                 }
             }
         }
         for a in assignments {
-            values
-                .entry((a.blob.clone(), a.slot.clone()))
-                .or_default()
-                .push(SlotValue::Reference(a.class));
+            if let Assignment::Reference {
+                blob,
+                slot,
+                qualified,
+                class,
+            } = a
+            {
+                add(
+                    &mut index,
+                    blob,
+                    slot,
+                    qualified.clone(),
+                    SlotValue::Reference(*class),
+                );
+            }
         }
-        SlotIndex { values }
+        for values in index.plain.values_mut().chain(index.qualified.values_mut()) {
+            // Keys first, in a stable order whatever order the findings came in.
+            values.sort_by_cached_key(|v| match v {
+                SlotValue::Key(f) => (0, f.clone()),
+                SlotValue::Reference(class) => (1, format!("{class:?}")),
+            });
+            values.dedup();
+        }
+        index
     }
 
-    /// What took `fingerprint`'s place in `slot` of `blob`, if anything did.
-    fn replacement(&self, blob: &str, slot: &str, fingerprint: &str) -> Option<&SlotValue> {
-        let values = self.values.get(&(blob.to_string(), slot.to_string()))?;
-        if values.contains(&SlotValue::Key(fingerprint.to_string())) {
+    /// `slot` of a key on `line` of `blob`, qualified by its section.
+    fn qualify(&self, blob: &str, line: Option<usize>, slot: &str) -> String {
+        qualify(self.sections.get(blob), line.unwrap_or(0), slot)
+    }
+
+    /// What took `fingerprint`'s place in its slot when `old` became `new`, if anything did:
+    /// what the same qualified slot holds in `new`; or, when that slot is gone (its server
+    /// was dropped or renamed), a key new to the bare slot name, never one that already sat
+    /// beside it in `old`.
+    fn replacement(
+        &self,
+        old: &str,
+        new: &str,
+        qualified: &str,
+        slot: &str,
+        fingerprint: &str,
+    ) -> Option<&SlotValue> {
+        let this = SlotValue::Key(fingerprint.to_string());
+        if let Some(values) = self
+            .qualified
+            .get(&(new.to_string(), qualified.to_string()))
+        {
+            if values.contains(&this) {
+                return None;
+            }
+            return values
+                .iter()
+                .find(|v| matches!(v, SlotValue::Key(_)))
+                .or_else(|| values.first());
+        }
+        if qualified == slot {
             return None;
         }
+        let values = self.plain.get(&(new.to_string(), slot.to_string()))?;
+        if values.contains(&this) {
+            return None;
+        }
+        let before = self.plain.get(&(old.to_string(), slot.to_string()));
         values
             .iter()
-            .find(|v| matches!(v, SlotValue::Key(_)))
-            .or_else(|| values.first())
+            .find(|v| matches!(v, SlotValue::Key(_)) && before.is_none_or(|b| !b.contains(v)))
     }
 }
 
 /// A commit that took the key out of a path.
 struct KeyExit {
     path: String,
+    /// The blob it left.
+    blob: String,
     slot: Option<String>,
+    /// `slot`, qualified by its section of the blob.
+    qualified: Option<String>,
     commit: String,
     time: Option<DateTime<Utc>>,
     on_head_line: bool,
@@ -135,6 +359,11 @@ pub fn place(
             placed.push(dangling);
             continue;
         }
+        let qualified = finding
+            .location
+            .slot
+            .as_ref()
+            .map(|slot| slots.qualify(&git.id, finding.location.line, slot));
         for occurrence in found.iter() {
             let mut at = finding.clone();
             at.location.path = occurrence.path.clone().into();
@@ -154,7 +383,9 @@ pub fn place(
                     .filter(|e| e.next.as_ref().is_none_or(|n| !key_blobs.contains(n)))
                     .map(|e| KeyExit {
                         path: occurrence.path.clone(),
+                        blob: git.id.clone(),
                         slot: finding.location.slot.clone(),
+                        qualified: qualified.clone(),
                         commit: e.commit.clone(),
                         time: e.time,
                         on_head_line: e.on_head_line,
@@ -186,7 +417,8 @@ pub fn place(
 
     let successor = exits.iter().find_map(|exit| {
         let (next, slot) = (exit.next.as_ref()?, exit.slot.as_ref()?);
-        let value = slots.replacement(next, slot, fingerprint)?;
+        let qualified = exit.qualified.as_deref().unwrap_or(slot);
+        let value = slots.replacement(&exit.blob, next, qualified, slot, fingerprint)?;
         Some(Successor {
             fingerprint: match value {
                 SlotValue::Key(f) => Some(f.clone()),
@@ -203,4 +435,36 @@ pub fn place(
         })
     });
     (placed, successor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_sections_name_the_objects_open_at_each_line() {
+        let text = "{\n  // servers\n  \"mcpServers\": {\n    \"a\": {\n      \"args\": [\"{x}\", \"y:z\"],\n      \"env\": {\n        \"API_KEY\": \"v\"\n      }\n    },\n    \"b\": { \"env\": {\n        \"API_KEY\": \"w\" } }\n  }\n}\n";
+        let sections = Sections::of(text.as_bytes()).unwrap();
+        assert_eq!(sections.at(1), "");
+        assert_eq!(sections.at(4), "mcpServers");
+        assert_eq!(sections.at(5), "mcpServers.a");
+        assert_eq!(sections.at(7), "mcpServers.a.env");
+        assert_eq!(sections.at(11), "mcpServers.b.env");
+        assert_eq!(sections.at(12), "mcpServers");
+        assert_eq!(
+            qualify(Some(&sections), 7, "API_KEY"),
+            "mcpServers.a.env.API_KEY"
+        );
+    }
+
+    #[test]
+    fn toml_sections_follow_table_headers() {
+        let text = "model = \"x\"\n[mcp_servers.a.env]\nAPI_KEY = \"v\"\n[ mcp_servers.\"b\".env ]\nAPI_KEY = \"w\"\n";
+        let sections = Sections::of(text.as_bytes()).unwrap();
+        assert_eq!(sections.at(1), "");
+        assert_eq!(sections.at(3), "mcp_servers.a.env");
+        assert_eq!(sections.at(5), "mcp_servers.b.env");
+        assert!(Sections::of(b"API_KEY=v\nexport B=w\n").is_none());
+        assert_eq!(qualify(None, 1, "API_KEY"), "API_KEY");
+    }
 }

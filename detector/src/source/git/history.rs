@@ -127,6 +127,10 @@ impl GitHistory {
 /// No blob: the `old` of an addition, the `new` of a deletion.
 const NONE: u32 = u32::MAX;
 
+/// Missing blobs named one by one, with a path that names them, up to this many; the rest are
+/// counted in one line.
+const NAMED_MISSING_BLOBS: usize = 20;
+
 #[derive(Debug, Clone, Copy)]
 struct Change {
     commit: u32,
@@ -200,6 +204,55 @@ impl Timeline {
             .collect();
         occurrences.sort_by(|a, b| (a.time, &a.path).cmp(&(b.time, &b.path)));
         occurrences
+    }
+
+    /// Report the blobs that trees name but the object database lacks (a loose object file
+    /// deleted, an incomplete fetch), each with a path and commit that name it: its contents
+    /// were never scanned. A blob the database has but could not decode was already reported
+    /// by the object pass.
+    fn report_missing_blobs(&self, repo: &gix::ThreadSafeRepository, sink: &dyn ObjectSink) {
+        let mut missing: Vec<u32> = (0..self.blobs.len() as u32)
+            .into_par_iter()
+            .map_init(
+                || repo.to_thread_local(),
+                |repo, b| {
+                    (!gix::objs::Exists::exists(&repo.objects, &self.blobs[b as usize]))
+                        .then_some(b)
+                },
+            )
+            .flatten()
+            .collect();
+        missing.sort_unstable_by_key(|&b| self.blobs[b as usize]);
+        for &blob in missing.iter().take(NAMED_MISSING_BLOBS) {
+            let named_by = self
+                .range(&self.by_new, blob, |c| c.new)
+                .iter()
+                .map(|&c| self.changes[c as usize])
+                .min_by_key(|c| {
+                    let commit = &self.commits[c.commit as usize];
+                    (commit.time, commit.id)
+                });
+            let reason = match named_by {
+                Some(change) => format!(
+                    "blob is missing from the object database (not scanned): {} in commit {}",
+                    self.paths[change.path as usize], self.commits[change.commit as usize].id
+                ),
+                None => "blob is missing from the object database (not scanned)".to_string(),
+            };
+            sink.error(
+                Path::new(&format!("object {}", self.blobs[blob as usize])),
+                &reason,
+            );
+        }
+        if missing.len() > NAMED_MISSING_BLOBS {
+            sink.error(
+                repo.objects_dir(),
+                &format!(
+                    "{} more blobs named by trees are missing from the object database",
+                    missing.len() - NAMED_MISSING_BLOBS
+                ),
+            );
+        }
     }
 
     /// The change indices of `index` whose blob (by `key`) is `blob`.
@@ -379,7 +432,7 @@ pub(super) fn walk(
         .collect();
     by_old.sort_unstable_by_key(|&c| changes[c as usize].old);
 
-    Timeline {
+    let timeline = Timeline {
         commits: records
             .into_iter()
             .map(|r| Commit {
@@ -401,7 +454,9 @@ pub(super) fn walk(
         changes,
         by_new,
         by_old,
-    }
+    };
+    timeline.report_missing_blobs(repo, sink);
+    timeline
 }
 
 /// Every ref (branches, tags, remote-tracking refs, stash, notes, …) peeled to the commit it
