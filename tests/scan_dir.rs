@@ -718,3 +718,626 @@ fn help_documents_the_limits() {
         assert!(help.contains(default), "{default} missing from --help");
     }
 }
+
+/// Whether the report has a key with this secret's fingerprint.
+fn has_key(report: &Value, secret: &str) -> bool {
+    let fp = fingerprint(ORG_KEY.as_bytes(), secret);
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["fingerprint"] == fp)
+}
+
+/// The member `archive!member` as the report shows it.
+fn member_path(archive: &Path, member: &str) -> PathBuf {
+    PathBuf::from(format!("{}!{member}", archive.display()))
+}
+
+/// A plain tar whose member names are written into the header by hand: the builder refuses
+/// `..` and absolute names, which is what a hostile archive holds.
+fn tar_with_raw_names(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn a_tarball_of_a_home_names_the_home_paths_and_is_a_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    fs::create_dir_all(&dir).unwrap();
+    let zshrc = key("ghp_", ALNUM, 36, 81);
+    let aws_secret = random(ALNUM, 40, 82);
+    // `tar czf home-backup.tar.gz /home/al` stores `home/al/…`; `cd ~ && tar czf … .` stores
+    // `./.aws/…`.
+    let tarball = dir.join("home-backup.tar.gz");
+    fs::write(
+        &tarball,
+        tar_gz(&[
+            (
+                "home/al/.zshrc",
+                format!("alias ll='ls -l'\nexport GITHUB_TOKEN={zshrc}\n").as_bytes(),
+            ),
+            (
+                "./.aws/credentials",
+                format!("[default]\naws_secret_access_key = {aws_secret}\n").as_bytes(),
+            ),
+        ]),
+    )
+    .unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+
+    let found = key_of(&report, &zshrc);
+    let at = location(found, &member_path(&tarball, "home/al/.zshrc"));
+    assert_eq!(at["kind"], "archive-member", "{at:#}");
+    assert_eq!(at["archive"], tarball.to_str().unwrap());
+    assert_eq!(at["member"], "home/al/.zshrc");
+    assert_eq!(at["backup"]["kind"], "archive", "{at:#}");
+    assert_eq!(at["backup"]["original"], "/home/al/.zshrc", "{at:#}");
+    // Read as the shell profile it stands for.
+    assert_eq!(at["slot"], "GITHUB_TOKEN", "{at:#}");
+    assert_eq!(at["line"], 2);
+    assert!(violations(found).contains("in-backup"), "{found:#}");
+
+    let found = key_of(&report, &aws_secret);
+    let at = location(found, &member_path(&tarball, ".aws/credentials"));
+    assert_eq!(at["backup"]["original"], "~/.aws/credentials", "{at:#}");
+    assert_eq!(at["slot"], "default.aws_secret_access_key", "{at:#}");
+    assert!(violations(found).contains("in-backup"), "{found:#}");
+}
+
+#[test]
+fn corrupt_zips_keep_what_was_readable_and_report_the_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    let find = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+    };
+
+    // The central directory cut off: only the local headers are left.
+    let (a, b) = (key("ghp_", ALNUM, 36, 91), key("ghp_", ALNUM, 36, 92));
+    let whole = zip(
+        &[
+            ("a/.env", format!("GITHUB_TOKEN={a}\n").as_bytes()),
+            ("b.txt", format!("TOKEN={b}\n").as_bytes()),
+        ],
+        true,
+    );
+    let no_directory = dir.join("no-directory.zip");
+    fs::write(&no_directory, &whole[..find(&whole, b"PK\x01\x02")]).unwrap();
+
+    // Cut short in the middle of its second member, whose start holds a key too.
+    let (c, d) = (key("ghp_", ALNUM, 36, 93), key("ghp_", ALNUM, 36, 94));
+    let big: String = std::iter::once(format!("TOKEN={d}\n"))
+        .chain((0..1500).map(|i| format!("line {i} {}\n", random(ALNUM, 40, 900 + i))))
+        .collect();
+    let whole = zip(
+        &[
+            ("first.env", format!("GITHUB_TOKEN={c}\n").as_bytes()),
+            ("big.txt", big.as_bytes()),
+        ],
+        true,
+    );
+    let second = {
+        let mut archive = zip::ZipArchive::new(Cursor::new(&whole)).unwrap();
+        let big = archive.by_name("big.txt").unwrap();
+        (big.data_start() + big.compressed_size() / 2) as usize
+    };
+    let truncated = dir.join("truncated.zip");
+    fs::write(&truncated, &whole[..second]).unwrap();
+
+    // One member's deflate stream destroyed; the central directory intact.
+    let (e, f) = (key("ghp_", ALNUM, 36, 95), key("ghp_", ALNUM, 36, 96));
+    let mut damaged = zip(
+        &[
+            ("before.env", format!("GITHUB_TOKEN={e}\n").as_bytes()),
+            ("bad.txt", big.as_bytes()),
+            ("after.env", format!("GITHUB_TOKEN={f}\n").as_bytes()),
+        ],
+        true,
+    );
+    let (start, len) = {
+        let mut archive = zip::ZipArchive::new(Cursor::new(&damaged)).unwrap();
+        let bad = archive.by_name("bad.txt").unwrap();
+        (bad.data_start() as usize, bad.compressed_size() as usize)
+    };
+    // 0xFF: a deflate block of the reserved type, refused at once.
+    damaged[start..start + len].fill(0xff);
+    let one_bad = dir.join("one-bad-member.zip");
+    fs::write(&one_bad, &damaged).unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    let all_errors = errors(&report);
+
+    for (secret, member) in [(&a, "a/.env"), (&b, "b.txt")] {
+        location(key_of(&report, secret), &member_path(&no_directory, member));
+    }
+    let reason = error_for(&report, &no_directory);
+    assert!(
+        reason.contains("central directory") || reason.contains("truncated"),
+        "{reason}"
+    );
+
+    let at = location(key_of(&report, &c), &member_path(&truncated, "first.env"));
+    assert_eq!(at["slot"], "GITHUB_TOKEN");
+    // The readable start of the member that was cut is scanned too.
+    location(key_of(&report, &d), &member_path(&truncated, "big.txt"));
+    assert!(
+        all_errors
+            .iter()
+            .any(|(p, _)| p.starts_with(truncated.to_str().unwrap())),
+        "truncation not reported: {all_errors:#?}"
+    );
+
+    for (secret, member) in [(&e, "before.env"), (&f, "after.env")] {
+        location(key_of(&report, secret), &member_path(&one_bad, member));
+    }
+    let bad = all_errors
+        .iter()
+        .find(|(p, _)| p.starts_with(one_bad.to_str().unwrap()))
+        .unwrap_or_else(|| panic!("the bad member is not reported: {all_errors:#?}"));
+    assert_eq!(
+        bad.0,
+        member_path(&one_bad, "bad.txt").to_str().unwrap(),
+        "{bad:?}"
+    );
+}
+
+/// Groups and users made for one test, removed when it ends (even when it fails).
+#[derive(Default)]
+struct Accounts {
+    users: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl Accounts {
+    fn group(&mut self, name: &str) -> u32 {
+        shadow_tool("groupadd", &[name]);
+        self.groups.push(name.to_string());
+        gid_of(name)
+    }
+
+    /// A user with `primary` as its primary group and member of `groups`.
+    fn user(&mut self, name: &str, primary: &str, groups: &[&str]) {
+        let list = groups.join(",");
+        let mut args = vec!["-M", "-N", "-s", "/usr/sbin/nologin", "-g", primary];
+        if !groups.is_empty() {
+            args.extend(["-G", &list]);
+        }
+        args.push(name);
+        shadow_tool("useradd", &args);
+        self.users.push(name.to_string());
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        for user in &self.users {
+            let _ = std::process::Command::new("userdel").arg(user).status();
+        }
+        for group in self.groups.iter().rev() {
+            let _ = std::process::Command::new("groupdel").arg(group).status();
+        }
+    }
+}
+
+/// Run a shadow-utils tool, again while another test holds the lock on `/etc/passwd`.
+fn shadow_tool(tool: &str, args: &[&str]) {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let output = std::process::Command::new(tool)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        if output.status.success() {
+            return;
+        }
+        last = stderr(&output);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{tool} {args:?} failed: {last}");
+}
+
+fn gid_of(group: &str) -> u32 {
+    fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            (f.first() == Some(&group)).then(|| f[2].parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no group {group} in /etc/group"))
+}
+
+/// Whether accounts can be made here (root, shadow-utils). Elsewhere the test skips with the
+/// reason printed; under `CI=true` it fails.
+fn can_make_accounts() -> bool {
+    // SAFETY: no preconditions.
+    let reason = if unsafe { libc::geteuid() } != 0 {
+        "not root: groups and users cannot be made"
+    } else if ["groupadd", "useradd", "userdel", "groupdel"]
+        .iter()
+        .any(|t| which(t).is_err())
+    {
+        "shadow-utils (groupadd, useradd) missing"
+    } else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the group test cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
+
+#[test]
+fn group_readable_files_are_world_readable_only_when_the_group_is_shared() {
+    if !can_make_accounts() {
+        return;
+    }
+    let tag = std::process::id();
+    let mut accounts = Accounts::default();
+    let listed = format!("dtlist{tag}");
+    let primary = format!("dtprim{tag}");
+    let private = format!("dtpriv{tag}");
+    let listed_gid = accounts.group(&listed);
+    let primary_gid = accounts.group(&primary);
+    let private_gid = accounts.group(&private);
+    // A user whose primary group is one, and who is listed in another (/etc/group).
+    accounts.user(&format!("dtpeer{tag}"), &primary, &[&listed]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("srv");
+    let cases = [
+        ("listed/.env", listed_gid, key("ghp_", ALNUM, 36, 101), true),
+        (
+            "primary/.env",
+            primary_gid,
+            key("ghp_", ALNUM, 36, 102),
+            true,
+        ),
+        (
+            "private/.env",
+            private_gid,
+            key("ghp_", ALNUM, 36, 103),
+            false,
+        ),
+    ];
+    for (name, gid, secret, _) in &cases {
+        let path = dir.join(name);
+        write(&path, &format!("GITHUB_TOKEN={secret}\n"), 0o640);
+        std::os::unix::fs::chown(&path, None, Some(*gid)).unwrap();
+    }
+
+    let target = format!("dir:{}", dir.display());
+    let (output, _) = scan(&[&target], tmp.path());
+    let report = json(&output);
+    for (name, _, secret, shared) in &cases {
+        let found = key_of(&report, secret);
+        let at = location(found, &dir.join(name));
+        assert_eq!(at["mode"], "0640", "{name}: {at:#}");
+        assert_eq!(at["readable_by_others"], *shared, "{name}: {at:#}");
+        assert_eq!(
+            violations(found).contains("world-readable"),
+            *shared,
+            "{name}: {found:#}"
+        );
+    }
+}
+
+#[test]
+fn credential_files_are_read_field_by_field() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home/bo");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    // A registry token a provider rule knows (GitHub's, for ghcr.io), and one no rule knows.
+    let ghcr = key("ghp_", ALNUM, 36, 111);
+    let registry = random(ALNUM, 32, 112);
+    write(
+        &home.join(".docker/config.json"),
+        &serde_json::to_string_pretty(&serde_json::json!({
+            "auths": {
+                "ghcr.io": { "auth": b64(&format!("bo:{ghcr}")) },
+                "registry.example.com": { "auth": b64(&format!("bo:{registry}")) },
+            },
+            "credsStore": "",
+        }))
+        .unwrap(),
+        0o600,
+    );
+    let kube_token = random(ALNUM, 48, 113);
+    write(
+        &home.join(".kube/config"),
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://k8s.example.com\nusers:\n- name: admin\n  user:\n    token: {kube_token}\n"
+        ),
+        0o600,
+    );
+    let pypi = key("pypi-", ALNUM, 60, 114);
+    write(
+        &home.join(".pypirc"),
+        &format!("[distutils]\nindex-servers = pypi\n\n[pypi]\nusername = __token__\npassword = {pypi}\n"),
+        0o600,
+    );
+    let refresh = ["1//0", &random(ALNUM, 60, 115)].concat();
+    let gcloud = home.join(".config/gcloud/application_default_credentials.json");
+    write(
+        &gcloud,
+        &serde_json::to_string_pretty(&serde_json::json!({
+            "client_id": "000000000000-example.apps.googleusercontent.com",
+            "client_secret": random(ALNUM, 24, 116),
+            "refresh_token": refresh,
+            "type": "authorized_user",
+        }))
+        .unwrap(),
+        0o600,
+    );
+
+    let target = format!("dir:{}", home.display());
+    let (output, _) = scan(&[&target], &home);
+    let report = json(&output);
+    let docker = home.join(".docker/config.json");
+    for (secret, path, slot) in [
+        (&ghcr, &docker, "auths.ghcr.io.auth"),
+        (&registry, &docker, "auths.registry.example.com.auth"),
+        (&kube_token, &home.join(".kube/config"), "users.admin.token"),
+        (&pypi, &home.join(".pypirc"), "pypi.password"),
+        (&refresh, &gcloud, "refresh_token"),
+    ] {
+        let found = key_of(&report, secret);
+        let at = location(found, path);
+        assert_eq!(at["slot"], slot, "{found:#}");
+    }
+    // The decoded `auth` holds a GitHub token: the rule knows it; the other is the format's.
+    assert_ne!(key_of(&report, &ghcr)["rule"], "file-literal-secret");
+    assert_eq!(key_of(&report, &registry)["rule"], "file-literal-secret");
+    // The base64 of `user:token` is not itself the key.
+    assert!(!has_key(&report, &b64(&format!("bo:{ghcr}"))));
+}
+
+#[test]
+fn jars_and_wheels_are_opened_whatever_their_size_and_limit_flags_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    fs::create_dir_all(&dir).unwrap();
+    let filler: String = (0..200)
+        .map(|i| format!("{}\n", random(ALNUM, 60, 1200 + i)))
+        .collect();
+    let in_jar = key("ghp_", ALNUM, 36, 121);
+    let jar = dir.join("app.jar");
+    fs::write(
+        &jar,
+        zip(
+            &[
+                ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
+                (
+                    "BOOT-INF/classes/application.properties",
+                    format!("github.token={in_jar}\n").as_bytes(),
+                ),
+                ("BOOT-INF/lib/filler.txt", filler.as_bytes()),
+            ],
+            true,
+        ),
+    )
+    .unwrap();
+    let in_wheel = key("ghp_", ALNUM, 36, 122);
+    let wheel = dir.join("acme-1.0-py3-none-any.whl");
+    fs::write(
+        &wheel,
+        zip(
+            &[
+                (
+                    "acme/settings.py",
+                    format!("GITHUB_TOKEN = \"{in_wheel}\"\n").as_bytes(),
+                ),
+                ("acme-1.0.dist-info/RECORD", filler.as_bytes()),
+            ],
+            true,
+        ),
+    )
+    .unwrap();
+    // A text file as large: skipped, as files over --max-file-size are.
+    let in_big_file = key("ghp_", ALNUM, 36, 123);
+    write(
+        &dir.join("big.txt"),
+        &format!("TOKEN={in_big_file}\n{filler}"),
+        0o600,
+    );
+    for path in [&jar, &wheel] {
+        assert!(
+            fs::metadata(path).unwrap().len() > 4096,
+            "{path:?} too small"
+        );
+    }
+    // 3 KB of text in a tar.gz: past 1K expanded, under 4K.
+    let in_small = key("ghp_", ALNUM, 36, 124);
+    let small = dir.join("small.tar.gz");
+    fs::write(
+        &small,
+        tar_gz(&[(
+            "notes.txt",
+            format!("TOKEN={in_small}\n{}", &filler[..3000]).as_bytes(),
+        )]),
+    )
+    .unwrap();
+    // 7 MiB of text that gzip shrinks about tenfold: under the default ratio of 100.
+    let text: String = (0..300_000)
+        .map(|i| format!("record {i:07} status=ok\n"))
+        .collect();
+    let medium = dir.join("records.log.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    let gz = encoder.finish().unwrap();
+    let ratio = text.len() / gz.len();
+    assert!((6..90).contains(&ratio), "test data ratio {ratio}");
+    fs::write(&medium, gz).unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let limit_errors = |report: &Value| -> Vec<(String, String)> {
+        errors(report)
+            .into_iter()
+            .filter(|(_, r)| r.starts_with("archive limit:"))
+            .collect()
+    };
+
+    // --max-file-size skips the text file, not the archives larger than it.
+    let (output, took) = scan(&[&target, "--max-file-size", "4K"], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    for (secret, archive, member) in [
+        (&in_jar, &jar, "BOOT-INF/classes/application.properties"),
+        (&in_wheel, &wheel, "acme/settings.py"),
+    ] {
+        let at = location(key_of(&report, secret), &member_path(archive, member));
+        assert_eq!(at["kind"], "archive-member", "{at:#}");
+        assert_eq!(at["archive"], archive.to_str().unwrap());
+        assert_eq!(at["member"], member);
+    }
+    assert!(!has_key(&report, &in_big_file), "big.txt is over 4K");
+    let skipped = &report["targets"][0]["skipped"];
+    assert!(
+        skipped["too-large"].as_u64().unwrap_or(0) >= 1,
+        "too-large not counted: {skipped:#}"
+    );
+    assert!(has_key(&report, &in_small));
+    assert_eq!(limit_errors(&report), [], "no limit is hit by default");
+
+    // --max-archive-bytes 1K stops the tar.gz and the jar; the rest of the scan goes on.
+    let (output, _) = scan(&[&target, "--max-archive-bytes", "1K"], tmp.path());
+    let report = json(&output);
+    let reason = error_for(&report, &small);
+    assert!(
+        reason.starts_with("archive limit:") && reason.contains("--max-archive-bytes"),
+        "{reason}"
+    );
+    assert!(reason.contains("1024"), "{reason}");
+    assert!(
+        has_key(&report, &in_big_file),
+        "files outside archives still scanned"
+    );
+
+    // --max-archive-ratio 3 stops the log (about tenfold), not the small ones.
+    let (output, _) = scan(&[&target, "--max-archive-ratio", "3"], tmp.path());
+    let report = json(&output);
+    let reason = error_for(&report, &medium);
+    assert!(
+        reason.starts_with("archive limit:") && reason.contains("--max-archive-ratio"),
+        "{reason}"
+    );
+    assert!(reason.contains("3×"), "{reason}");
+    assert_eq!(
+        limit_errors(&report).len(),
+        1,
+        "{:#?}",
+        limit_errors(&report)
+    );
+    assert!(has_key(&report, &in_small) && has_key(&report, &in_jar));
+}
+
+/// `evil.txt` in each of `dirs`: its length and mtime, if it exists.
+fn evil_files(dirs: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    dirs.iter()
+        .map(|d| {
+            fs::symlink_metadata(d.join("evil.txt"))
+                .ok()
+                .map(|m| (m.len(), m.modified().unwrap()))
+        })
+        .collect()
+}
+
+fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.insert(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn path_traversal_member_names_are_only_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a/b/scan");
+    fs::create_dir_all(&dir).unwrap();
+    let in_tar = key("ghp_", ALNUM, 36, 131);
+    let in_zip = key("ghp_", ALNUM, 36, 132);
+    let tarball = dir.join("evil.tar");
+    fs::write(
+        &tarball,
+        tar_with_raw_names(&[("../../evil.txt", format!("TOKEN={in_tar}\n").as_bytes())]),
+    )
+    .unwrap();
+    let zipped = dir.join("evil.zip");
+    fs::write(
+        &zipped,
+        zip(
+            &[("../../evil.txt", format!("TOKEN={in_zip}\n").as_bytes())],
+            true,
+        ),
+    )
+    .unwrap();
+    let before_files = files_under(tmp.path());
+    // Every directory a `..` could reach from the archives, the binary's working directory
+    // and HOME, up to the root.
+    let mut dirs: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    dirs.extend(
+        std::env::current_dir()
+            .unwrap()
+            .ancestors()
+            .map(Path::to_path_buf),
+    );
+    let before = evil_files(&dirs);
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    for (secret, archive) in [(&in_tar, &tarball), (&in_zip, &zipped)] {
+        let at = location(
+            key_of(&report, secret),
+            &member_path(archive, "../../evil.txt"),
+        );
+        assert_eq!(at["kind"], "archive-member");
+        assert_eq!(at["member"], "../../evil.txt");
+    }
+    assert_eq!(
+        evil_files(&dirs),
+        before,
+        "an evil.txt was written in one of {dirs:#?}"
+    );
+    assert_eq!(files_under(tmp.path()), before_files, "files appeared");
+}
+
+#[test]
+#[should_panic(expected = "did not finish within")]
+fn a_hung_binary_fails_the_test_instead_of_blocking_it() {
+    let mut sleeper = std::process::Command::new("sleep");
+    sleeper.arg("30");
+    common::run_with_deadline(sleeper, Duration::from_secs(1), "sleep 30");
+}

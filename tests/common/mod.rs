@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 use std::{
+    io::Read,
     path::Path,
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
 };
 
 pub const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -39,8 +42,13 @@ pub fn fingerprint(org_key: &[u8], secret: &str) -> String {
     format!("hmac-sha256:{}", hex::encode(tag.as_ref()))
 }
 
+/// How long one run of the binary may take before the test fails as a hang (seconds;
+/// `DETECTOR_TEST_TIMEOUT` changes it).
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
 /// `detector ARGS…` with a clean environment: HOME inside the test's temp dir, the given
-/// org key, no colours, no log filter from the caller.
+/// org key, no colours, no log filter from the caller. A run that outlives the deadline is
+/// killed and fails the test, so a hang cannot block the suite.
 pub fn detector(args: &[&str], home: &Path, org_key: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
     cmd.args(args)
@@ -52,7 +60,58 @@ pub fn detector(args: &[&str], home: &Path, org_key: Option<&str>) -> Output {
     if let Some(key) = org_key {
         cmd.env("DETECTOR_ORG_KEY", key);
     }
-    cmd.output().expect("run the detector binary")
+    let deadline = std::env::var("DETECTOR_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(
+            Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            Duration::from_secs,
+        );
+    run_with_deadline(cmd, deadline, &format!("detector {}", args.join(" ")))
+}
+
+/// Run `cmd` to completion, its output collected, or kill it after `deadline` and panic
+/// naming `what` and what it printed so far.
+pub fn run_with_deadline(mut cmd: Command, deadline: Duration, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    // Pipes are drained while the child runs: a full pipe would block it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("wait for the detector binary") {
+            Some(status) => break status,
+            None if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr.join().unwrap_or_default();
+                panic!(
+                    "{what} did not finish within {deadline:?} (a hang?): killed; stderr:\n{}",
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            None => thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
 }
 
 pub fn stdout(output: &Output) -> String {
