@@ -1138,3 +1138,178 @@ fn audit_reads_the_local_daemons_images() {
     }
     assert!(strings(&shared["scope"]["projects"]).contains(&IMAGE.to_string()));
 }
+
+fn environments(key: &Value) -> Vec<String> {
+    strings(&key["scope"]["environments"])
+}
+
+#[test]
+fn environments_come_from_branches_paths_and_secret_managers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let on_branch = key("ghp_", ALNUM, 36, 201);
+    let in_path = key("ghp_", ALNUM, 36, 202);
+    let beside_reference = key("ghp_", ALNUM, 36, 203);
+    let password = ["pw", &common::random(ALNUM, 12, 204)].concat();
+
+    // A repository on a branch named `production`, whose origin URL carries a credential.
+    let repo = root.join("payments");
+    fs::create_dir_all(&repo).unwrap();
+    git(
+        &repo,
+        root,
+        "2024-05-01",
+        &["init", "--quiet", "-b", "production"],
+    );
+    let origin = format!("https://deployer:{password}@github.com/acme/payments.git");
+    git(
+        &repo,
+        root,
+        "2024-05-01",
+        &["remote", "add", "origin", &origin],
+    );
+    write(
+        &repo.join("app.cfg"),
+        &format!("GITHUB_TOKEN={on_branch}\n"),
+    );
+    git(&repo, root, "2024-05-01", &["add", "-A"]);
+    git(
+        &repo,
+        root,
+        "2024-05-01",
+        &["commit", "--quiet", "-m", "app"],
+    );
+
+    // A directory whose path names the environment.
+    let site = root.join("site");
+    write(
+        &site.join("deploy/staging/.env"),
+        &format!("GITHUB_TOKEN={in_path}\n"),
+    );
+
+    // An MCP server whose name says nothing, with its database password in a production vault.
+    let home = root.join("home/bob");
+    let account = common::random(common::DIGITS, 12, 205);
+    let config = json!({"mcpServers": {"billing": {
+        "command": "npx", "args": ["-y", "billing-mcp"],
+        "env": {
+            "GITHUB_TOKEN": beside_reference,
+            "DB_PASSWORD": format!("arn:aws:secretsmanager:us-east-1:{account}:secret:prod/billing-db"),
+        }
+    }}});
+    write(
+        &home.join(".cursor/mcp.json"),
+        &serde_json::to_string_pretty(&config).unwrap(),
+    );
+
+    let output = detector(
+        &[
+            "scan",
+            &format!("git:{}", repo.display()),
+            &format!("dir:{}", site.display()),
+            &format!("mcp:{}", home.display()),
+            "--format",
+            "json",
+        ],
+        root,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    assert_report_valid(&report, "the environments report");
+    let secrets = [&on_branch, &in_path, &beside_reference, &password].map(String::as_str);
+    assert_no_secret(&stdout(&output), &secrets, "the environments report");
+    assert_no_secret(&stderr(&output), &secrets, "the scan's messages");
+
+    let branch = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &on_branch));
+    assert_eq!(environments(branch), ["production"], "{branch:#}");
+    assert_eq!(
+        strings(&branch["scope"]["projects"]),
+        ["https://github.com/acme/payments.git"],
+        "the remote URL without its credential"
+    );
+    let path = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &in_path));
+    assert_eq!(environments(path), ["staging"], "{path:#}");
+    let manager = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &beside_reference));
+    assert_eq!(environments(manager), ["production"], "{manager:#}");
+}
+
+#[test]
+fn a_saved_report_renders_in_every_format() {
+    let f = fixture();
+    let saved = f.path("saved.json");
+    let output = f.scan(&["--format", "json", "-o", &saved.display().to_string()]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let file = saved.display().to_string();
+    for format in ["html", "sarif", "markdown", "text"] {
+        let output = detector(
+            &["report", "render", &file, "--format", format],
+            &f.root,
+            None,
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&output)
+        );
+        let text = stdout(&output);
+        assert!(!text.trim().is_empty(), "{format}: nothing rendered");
+        assert_no_secret(&text, &f.secrets(), &format!("the rendered {format}"));
+        assert_no_secret(&stderr(&output), &f.secrets(), format);
+        match format {
+            "sarif" => {
+                let sarif = json(&output);
+                assert_valid(&schema("sarif-2.1.0.json"), &sarif, "the rendered SARIF");
+                let results = sarif["runs"][0]["results"].as_array().unwrap();
+                assert!(!results.is_empty(), "no results in the rendered SARIF");
+            }
+            "html" => assert!(text.contains("<svg"), "the HTML has its charts"),
+            "markdown" => assert!(text.starts_with("# detector report"), "{text}"),
+            _ => assert!(text.contains("Targets"), "{text}"),
+        }
+        // Every key of the saved report is there, under its fingerprint or redacted form.
+        if format != "sarif" {
+            let saved: Value = serde_json::from_slice(&fs::read(&saved).unwrap()).unwrap();
+            for key in saved["keys"].as_array().unwrap() {
+                let redacted = key["redacted"].as_str().unwrap();
+                let fp = key["fingerprint"].as_str().unwrap();
+                assert!(
+                    text.contains(redacted) || text.contains(fp),
+                    "{format}: key {fp} missing"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn text_in_a_pipe_is_plain_even_without_no_color() {
+    let f = fixture();
+    // Not `common::detector`: that sets NO_COLOR, which would make this check pass anyway.
+    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+        .args([
+            "scan",
+            &format!("mcp:{}", f.home.display()),
+            &format!("git:{}", f.dev.display()),
+            "--format",
+            "text",
+        ])
+        .env("HOME", &f.root)
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .env_remove("FORCE_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Targets"), "{text}");
+    assert!(!text.contains('\x1b'), "escape codes in a pipe:\n{text:?}");
+    assert!(!stderr(&output).contains('\x1b'), "escape codes on stderr");
+    assert_no_secret(&text, &f.secrets(), "the text report");
+}

@@ -3,7 +3,10 @@
 //! rule recognised is still a finding (`mcp-literal-secret`): the config says it is a secret.
 use std::{path::Path, sync::Arc};
 
-use super::key::{Location, McpServerRef};
+use super::{
+    key::{Location, McpServerRef},
+    scope::secret_manager_ids,
+};
 use crate::{
     detect::{
         filter::is_literal_secret,
@@ -184,7 +187,57 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
     if let Some(file) = file {
         out.extend(file_field_findings(blob, file, &file_covered, engine));
     }
+    let shared = blob_secret_manager_names(blob);
+    if !shared.is_empty() {
+        for found in &mut out {
+            found.context.extend(shared.iter().cloned());
+        }
+    }
     out
+}
+
+/// The names of the secret-manager references a server keeps its other secrets in: where
+/// they live (`op://prod-vault/…`, `…:secret:staging/…`) says which environment the server,
+/// and so a literal key beside them, serves. A reference by command (`vault kv get
+/// secret/prod/x`) with no id in it counts as a whole.
+fn server_secret_manager_names(server: &McpServer) -> Vec<String> {
+    let mut names: Vec<String> = server
+        .fields
+        .iter()
+        .filter(|f| f.class == ValueClass::SecretManager)
+        .flat_map(|f| {
+            let ids = secret_manager_ids(&f.value);
+            if ids.is_empty() {
+                vec![f.value.clone()]
+            } else {
+                ids
+            }
+        })
+        .collect();
+    names.extend(server.argv.iter().flat_map(|arg| secret_manager_ids(arg)));
+    names
+}
+
+/// Secret-manager references anywhere in a blob that speaks for one set of secrets: a
+/// credential file's values (a `.env` whose database password comes from
+/// `…:secret:prod/db`), or an MCP config with one server, whose ids may sit under names the
+/// parser does not keep (`GCP_SECRET_NAME=projects/…/secrets/prod-…`). A config of several
+/// servers gives each server its own (see [`server_secret_manager_names`]): one config may
+/// hold a production and a development server.
+fn blob_secret_manager_names(blob: &Blob) -> Vec<String> {
+    if let Some(file) = blob.fields.as_deref() {
+        return file
+            .fields
+            .iter()
+            .flat_map(|f| secret_manager_ids(&f.value))
+            .collect();
+    }
+    match blob.mcp.as_deref() {
+        Some(config) if config.servers.len() == 1 => {
+            secret_manager_ids(&String::from_utf8_lossy(&blob.bytes))
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Secret fields of a credential file that no match covered: the credential inside an
@@ -279,6 +332,7 @@ fn finding(
     if let Some(h) = holder {
         context.push(h.server.name.clone());
         context.push(h.field.field.clone());
+        context.extend(server_secret_manager_names(h.server));
     }
     context.extend(slot.clone());
     let project = holder
@@ -426,7 +480,10 @@ fn relative_path(provenance: &Provenance) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::audit::{key::Environment, scope::environments_in};
 
     #[test]
     fn positions_are_one_based_byte_columns() {
@@ -441,5 +498,90 @@ mod tests {
         assert!(holds("Bearer-less value abcdefgh", "abcdefgh"));
         assert!(holds("abcdefgh", "\"abcdefgh\""));
         assert!(!holds("abc", "xabcx"), "short values must equal the match");
+    }
+
+    /// A fake token made at run time: `prefix` and pseudo-random characters.
+    fn fake_token(prefix: &str, seed: u64) -> String {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let tail: String = (0..36)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALNUM[(state % ALNUM.len() as u64) as usize] as char
+            })
+            .collect();
+        [prefix, &tail].concat()
+    }
+
+    /// The environments the findings of `secret` name, as the audit infers them.
+    fn environments(found: &[Finding], secret: &str) -> BTreeSet<Environment> {
+        let of_secret: Vec<&Finding> = found.iter().filter(|f| f.secret == secret).collect();
+        assert!(!of_secret.is_empty(), "no finding of the key");
+        of_secret
+            .iter()
+            .flat_map(|f| f.context.iter())
+            .flat_map(|text| environments_in(text))
+            .collect()
+    }
+
+    fn config_findings(path: &str, config: &serde_json::Value) -> Vec<Finding> {
+        let engine =
+            crate::detect::Engine::new(crate::detect::RuleSet::builtin().unwrap()).unwrap();
+        let bytes = serde_json::to_vec_pretty(config).unwrap();
+        let parsed = crate::mcp::parse(&crate::mcp::recognise(Path::new(path)).unwrap(), &bytes);
+        assert_eq!(parsed.parse_error, None);
+        let blob = Blob {
+            provenance: Provenance {
+                kind: LocationKind::McpConfig,
+                path: path.into(),
+                current: true,
+                project: Some("user:al".into()),
+                ..Provenance::default()
+            },
+            mcp: Some(Arc::new(parsed)),
+            fields: None,
+            bytes,
+        };
+        findings(&blob, &engine.scan(&blob.bytes), &engine)
+    }
+
+    #[test]
+    fn secret_manager_ids_of_the_same_server_name_its_environment() {
+        let billing = fake_token("ghp_", 1);
+        let tools = fake_token("ghp_", 2);
+        let account = "123456789012";
+        // Neither server's name says the environment; where its other secrets live does.
+        let config = serde_json::json!({"mcpServers": {
+            "billing": {"command": "npx", "args": ["billing-mcp"], "env": {
+                "GITHUB_TOKEN": billing,
+                "DB_PASSWORD": format!("arn:aws:secretsmanager:us-east-1:{account}:secret:staging/billing-db-Xy12Ab"),
+            }},
+            "tools": {"command": "npx", "args": ["tools-mcp", "--secret", "op://dev-vault/tools/token"],
+                "env": {"GITHUB_TOKEN": tools}},
+        }});
+        let found = config_findings("/home/al/.cursor/mcp.json", &config);
+        assert_eq!(
+            environments(&found, &billing),
+            [Environment::Staging].into()
+        );
+        assert_eq!(
+            environments(&found, &tools),
+            [Environment::Development].into()
+        );
+
+        // A config of one server: an id under a name the parser keeps no field for counts.
+        let only = fake_token("ghp_", 3);
+        let config = serde_json::json!({"mcpServers": {"payments": {
+        "command": "npx", "args": ["payments-mcp"], "env": {
+            "GITHUB_TOKEN": only,
+            "GCP_SECRET_NAME": "projects/acme/secrets/prod-payments/versions/latest",
+        }}}});
+        let found = config_findings("/home/al/.cursor/mcp.json", &config);
+        assert_eq!(
+            environments(&found, &only),
+            [Environment::Production].into()
+        );
     }
 }

@@ -6,7 +6,10 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
+    sync::LazyLock,
 };
+
+use regex::Regex;
 
 use super::{evidence::Finding, key::Environment};
 use crate::source::{LocationKind, Provenance};
@@ -122,6 +125,57 @@ pub fn key_prefix_environment(secret: &str) -> Option<Environment> {
         .find_map(|segment| word_environment(&segment.to_ascii_lowercase()))
 }
 
+/// A secret-manager reference: 1Password (`op://vault/item/field`), AWS Secrets Manager and
+/// SSM Parameter Store ARNs, Google Secret Manager resource names.
+static SECRET_MANAGER_ID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"op://[^\s"'`)}]+|arn:aws[a-z-]*:(?:secretsmanager|ssm):[^\s"'`)}]+|projects/[^/\s"'`)}]+/secrets/[^/\s"'`)}]+"#,
+    )
+    .expect("the secret-manager id pattern compiles")
+});
+
+/// The names inside the secret-manager references in `text`, whose words may name the
+/// environment of the keys kept next to them: `op://prod-vault/stripe/key` →
+/// `prod-vault/stripe/key`, `arn:aws:secretsmanager:…:secret:staging/db-Ab12Cd` →
+/// `staging/db`, `projects/acme-dev/secrets/stripe/versions/3` → `acme-dev/stripe`. Region,
+/// account and AWS's random suffix are left out: they name no environment but could spell one.
+pub fn secret_manager_ids(text: &str) -> Vec<String> {
+    SECRET_MANAGER_ID
+        .find_iter(text)
+        .map(|m| secret_manager_name(m.as_str()))
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn secret_manager_name(id: &str) -> String {
+    if let Some(path) = id.strip_prefix("op://") {
+        return path.to_string();
+    }
+    if let Some(rest) = id.strip_prefix("projects/") {
+        return rest.replacen("/secrets/", "/", 1);
+    }
+    if let Some((_, name)) = id.split_once(":secret:") {
+        // A full ARN ends in `-` and six random characters; a name's own last word is not
+        // that random (no digit, one case).
+        return match name.rsplit_once('-') {
+            Some((stem, suffix)) if is_random_suffix(suffix) => stem.to_string(),
+            _ => name.to_string(),
+        };
+    }
+    if let Some((_, name)) = id.split_once(":parameter") {
+        return name.to_string();
+    }
+    String::new()
+}
+
+fn is_random_suffix(suffix: &str) -> bool {
+    suffix.len() == 6
+        && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        && (suffix.chars().any(|c| c.is_ascii_digit())
+            || (suffix.chars().any(|c| c.is_ascii_uppercase())
+                && suffix.chars().any(|c| c.is_ascii_lowercase())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +289,34 @@ mod tests {
         );
         let github = ["ghp_", &"test".repeat(9)].concat();
         assert_eq!(key_prefix_environment(&github), None);
+    }
+
+    #[test]
+    fn secret_manager_ids_name_environments() {
+        let account = "123456789012";
+        let aws =
+            format!("arn:aws:secretsmanager:us-east-1:{account}:secret:staging/stripe-AbC1x9");
+        assert_eq!(secret_manager_ids(&aws), ["staging/stripe"]);
+        let ssm = format!("arn:aws:ssm:eu-west-1:{account}:parameter/prod/db/password");
+        assert_eq!(secret_manager_ids(&ssm), ["/prod/db/password"]);
+        assert_eq!(
+            secret_manager_ids("op read \"op://prod-vault/stripe/credential\""),
+            ["prod-vault/stripe/credential"]
+        );
+        assert_eq!(
+            secret_manager_ids("projects/acme/secrets/dev-stripe/versions/latest"),
+            ["acme/dev-stripe"]
+        );
+        // A name's own last word stays; the environments come out of the names.
+        let named = format!("arn:aws:secretsmanager:us-east-1:{account}:secret:payments-stripe");
+        assert_eq!(secret_manager_ids(&named), ["payments-stripe"]);
+        let envs: Vec<Environment> = [aws, ssm]
+            .iter()
+            .flat_map(|t| secret_manager_ids(t))
+            .flat_map(|n| environments_in(&n))
+            .collect();
+        assert_eq!(envs, [Environment::Staging, Environment::Production]);
+        assert!(secret_manager_ids("${STRIPE_KEY}").is_empty());
+        assert!(secret_manager_ids("https://api.example.com/projects/x").is_empty());
     }
 }

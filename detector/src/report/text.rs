@@ -434,3 +434,124 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::{
+        audit::{AuditOptions, Auditor, Finding, OrgKey, RuleRef},
+        source::LocationKind,
+    };
+
+    /// A fake secret made at run time, never a key-shaped literal.
+    fn secret(unit: &str) -> String {
+        ["tok", "-", &unit.repeat(8)].concat()
+    }
+
+    fn finding(secret: &str, path: &str, line: usize) -> Finding {
+        Finding {
+            secret: secret.to_string(),
+            rule: RuleRef {
+                id: "example-token".to_string(),
+                provider: "Example".to_string(),
+                description: String::new(),
+                severity: Severity::High,
+                rank: 0,
+            },
+            location: Location {
+                kind: LocationKind::File,
+                path: PathBuf::from(path),
+                line: Some(line),
+                column: Some(1),
+                ..Location::default()
+            },
+            current: true,
+            project: Some("/srv/app".to_string()),
+            mcp_servers: Vec::new(),
+            context: Vec::new(),
+            git: None,
+        }
+    }
+
+    /// Two keys, each in two files, written as text with or without colour.
+    fn render(color: bool) -> (String, [String; 2]) {
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+        let auditor = Auditor::new(
+            OrgKey::from_bytes(b"text-test-org", "test"),
+            AuditOptions {
+                show_secrets: false,
+                max_age_days: 90,
+                now,
+            },
+        );
+        let (a, b) = (secret("Ab3"), secret("Xy7"));
+        let keys = auditor.keys(vec![
+            finding(&a, "/srv/app/one.env", 1),
+            finding(&b, "/srv/app/two.env", 1),
+            finding(&a, "/srv/app/three.env", 4),
+            finding(&b, "/srv/app/four.env", 2),
+        ]);
+        let report = Report::new(keys, Vec::new(), Vec::new(), Severity::High, 90, now);
+        let mut out = Vec::new();
+        write(&report, &mut out, TextOptions { color }).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let fingerprints = [a, b].map(|s| auditor.fingerprint(&s));
+        (text, fingerprints)
+    }
+
+    /// The lines of the block under the key heading whose fingerprint is `fingerprint`.
+    fn block<'t>(text: &'t str, fingerprint: &str) -> Vec<&'t str> {
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains(fingerprint))
+            .unwrap_or_else(|| panic!("no key {fingerprint} in:\n{text}"));
+        // The heading is the line above the fingerprint; the block ends at a blank line.
+        let start = at - 1;
+        let len = lines[start..]
+            .iter()
+            .position(|l| l.is_empty())
+            .unwrap_or(lines.len() - start);
+        lines[start..start + len].to_vec()
+    }
+
+    #[test]
+    fn colour_on_paints_and_keys_group_their_locations() {
+        let (coloured, fingerprints) = render(true);
+        assert!(coloured.contains("\x1b["), "no escape codes:\n{coloured}");
+        // The heading's severity is painted red.
+        let heading = block(&coloured, &fingerprints[0])[0];
+        assert!(heading.contains("\x1b[31m"), "{heading:?}");
+
+        let (plain, _) = render(false);
+        assert!(!plain.contains('\x1b'), "escape codes with colour off");
+        let files = [["one.env", "three.env"], ["two.env", "four.env"]];
+        for (fingerprint, own) in fingerprints.iter().zip(files) {
+            let lines = block(&plain, fingerprint);
+            assert!(lines[0].starts_with("HIGH"), "heading first: {lines:#?}");
+            let located: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.contains("/srv/app/") && l.contains("  file"))
+                .copied()
+                .collect();
+            assert_eq!(
+                located.len(),
+                2,
+                "each location once, under its key: {lines:#?}"
+            );
+            for name in own {
+                assert!(
+                    located.iter().any(|l| l.contains(name)),
+                    "{name} not under its key: {lines:#?}"
+                );
+            }
+        }
+        // Every location is under exactly one key.
+        let total = plain.lines().filter(|l| l.contains("  file")).count();
+        assert_eq!(total, 4, "{plain}");
+    }
+}
