@@ -191,12 +191,24 @@ fn scan_store(
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
     let mut index_errors = Vec::new();
-    let mut images = layout::images(store, expected, name, &mut index_errors)
-        .map_err(|reason| SourceError::new(origin, reason))?;
+    let damage = store.damage();
+    let mut images =
+        layout::images(store, expected, name, &mut index_errors).map_err(|reason| {
+            SourceError::new(
+                origin,
+                match damage {
+                    Some(damage) => format!("{damage}; {reason}"),
+                    None => reason,
+                },
+            )
+        })?;
     if let Some(reference) = reference {
         for image in &mut images {
             image.reference = reference.to_string();
         }
+    }
+    if let Some(damage) = damage {
+        index_errors.insert(0, (origin.display().to_string(), damage.to_string()));
     }
     for (image, reason) in &index_errors {
         sink.error(Path::new(image), reason);

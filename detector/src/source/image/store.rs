@@ -21,6 +21,12 @@ pub struct Opened<'a> {
 pub trait Store: Sync {
     /// The blob called `name`; `Ok(None)` when there is none.
     fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>>;
+
+    /// What is wrong with the store itself (an archive cut short), when its blobs were still
+    /// indexed as far as they go.
+    fn damage(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How far a symlink member may lead to another before the name counts as missing.
@@ -33,6 +39,8 @@ pub struct TarStore {
     members: HashMap<String, (u64, u64)>,
     /// symlink member → its target, as a member name
     links: HashMap<String, String>,
+    /// Why the index stopped before the end of the archive: the members before are read.
+    damage: Option<String>,
 }
 
 impl TarStore {
@@ -70,17 +78,23 @@ impl TarStore {
             .entries_with_seek()
             .map_err(|e| format!("not a tar archive: {}", io_reason(&e)))?;
         let mut seen = 0usize;
+        let mut damage = None;
         for entry in entries {
-            let entry = entry.map_err(|e| {
-                if seen == 0 {
-                    format!("not a tar archive: {}", io_reason(&e))
-                } else {
-                    format!(
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if seen == 0 => {
+                    return Err(format!("not a tar archive: {}", io_reason(&e)));
+                }
+                // Cut short or damaged after some members (a download that stopped): keep
+                // what was indexed, its blobs are read; the damage is reported.
+                Err(e) => {
+                    damage = Some(format!(
                         "the archive is corrupt or truncated after {seen} members: {}",
                         io_reason(&e)
-                    )
+                    ));
+                    break;
                 }
-            })?;
+            };
             seen += 1;
             let Some(name) = member_name(&entry.path_bytes()) else {
                 continue;
@@ -111,10 +125,22 @@ impl TarStore {
         if seen == 0 {
             return Err("not a tar archive (no members)".into());
         }
+        if damage.is_none() {
+            // The last member's header was whole but its data is cut short.
+            let len = file.metadata().map_err(|e| io_reason(&e))?.len();
+            if let Some((name, _)) = members
+                .iter()
+                .filter(|(_, &(offset, size))| offset.saturating_add(size) > len)
+                .min_by_key(|(_, &(offset, _))| offset)
+            {
+                damage = Some(format!("the archive is truncated: it ends inside {name}"));
+            }
+        }
         Ok(TarStore {
             file,
             members,
             links,
+            damage,
         })
     }
 
@@ -130,6 +156,10 @@ impl TarStore {
 }
 
 impl Store for TarStore {
+    fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
+    }
+
     fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>> {
         let Some((offset, size)) = self.resolve(name) else {
             return Ok(None);
@@ -299,5 +329,38 @@ mod tests {
             assert_eq!(text, "hello");
         }
         assert!(store.open("three").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_tar_cut_short_keeps_the_members_before_the_cut() {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in [("one", &b"first"[..]), ("two", &[b'x'; 2000][..])] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        let bytes = builder.into_inner().unwrap();
+        // Inside the data of `two`, then inside its header.
+        for (cut, damage) in [
+            (1024 + 1000, "the archive is truncated: it ends inside two"),
+            (
+                1024 + 100,
+                "the archive is corrupt or truncated after 1 members",
+            ),
+        ] {
+            let mut file = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut file, &bytes[..cut]).unwrap();
+            let store = TarStore::index(file).unwrap();
+            assert!(store.damage().unwrap().starts_with(damage), "{cut}");
+            let mut text = String::new();
+            let opened = store.open("one").unwrap().unwrap();
+            opened.reader.take(100).read_to_string(&mut text).unwrap();
+            assert_eq!(text, "first");
+        }
+        let mut whole = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut whole, &bytes).unwrap();
+        assert_eq!(TarStore::index(whole).unwrap().damage(), None);
     }
 }
