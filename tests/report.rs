@@ -1313,3 +1313,174 @@ fn text_in_a_pipe_is_plain_even_without_no_color() {
     assert!(!stderr(&output).contains('\x1b'), "escape codes on stderr");
     assert_no_secret(&text, &f.secrets(), "the text report");
 }
+
+/// A user made on this host for one test, removed with its home when dropped.
+struct TemporaryUser {
+    name: String,
+    home: PathBuf,
+}
+
+impl TemporaryUser {
+    fn create() -> TemporaryUser {
+        let name = format!("draudit{}", std::process::id());
+        let home = PathBuf::from("/home").join(&name);
+        // Other tests may be adding users at the same moment: /etc/passwd's lock is retried.
+        for attempt in 0.. {
+            let output = Command::new("useradd")
+                .args([
+                    "--create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--home-dir",
+                ])
+                .arg(&home)
+                .arg(&name)
+                .output()
+                .expect("useradd (Debian's passwd package) is needed for this test");
+            if output.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                attempt < 20 && err.contains("lock"),
+                "useradd {name}: {err}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        TemporaryUser { name, home }
+    }
+}
+
+impl Drop for TemporaryUser {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            let removed = Command::new("userdel")
+                .args(["--remove", &self.name])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if removed || !self.home.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+}
+
+/// Root, or the reason this host cannot run a test that needs it: printed and skipped, but a
+/// failure under `CI=true`.
+fn root_or_skip() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but `detector audit` of every home needs root");
+    }
+    eprintln!("skipped: not root (`detector audit` with no arguments reads every home)");
+    false
+}
+
+/// `detector audit` exactly as README's first command runs it: no arguments, as root, so every
+/// home on the host. Images are not turned off: with no Docker daemon the audit says so and
+/// goes on; with one, its local images are part of the run.
+#[test]
+fn audit_with_no_arguments_reads_every_home_on_the_host() {
+    if !root_or_skip() {
+        return;
+    }
+    let user = TemporaryUser::create();
+    let in_config = key("ghp_", ALNUM, 36, 301);
+    let in_file = key("hf_", ALNUM, 34, 302);
+    let config = json!({"mcpServers": {"github": {
+        "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+        "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": in_config}
+    }}});
+    write(
+        &user.home.join(".cursor/mcp.json"),
+        &serde_json::to_string_pretty(&config).unwrap(),
+    );
+    write(
+        &user.home.join("notes/hf.env"),
+        &format!("HF_TOKEN={in_file}\n"),
+    );
+    run_ok(
+        Command::new("chown")
+            .args(["-R", &format!("{0}:{0}", user.name)])
+            .arg(&user.home),
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let report_path = tmp.path().join("audit.json");
+    // A whole host may take a while, but not forever: `timeout` turns a hang into a failure.
+    let output = Command::new("timeout")
+        .args([
+            "600",
+            env!("CARGO_BIN_EXE_detector"),
+            "audit",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&report_path)
+        .env("HOME", tmp.path())
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env("NO_COLOR", "1")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "detector audit exited {:?} (124: killed after 600 s): {err}",
+        output.status.code()
+    );
+    let secrets = [in_config.as_str(), in_file.as_str()];
+    assert_no_secret(&err, &secrets, "the audit's messages");
+    assert_no_secret(&stdout(&output), &secrets, "the audit's output");
+    let home = user.home.display().to_string();
+    assert!(
+        err.contains(&home),
+        "the new home is among the audited: {err}"
+    );
+
+    let text = fs::read_to_string(&report_path).unwrap();
+    assert_no_secret(&text, &secrets, "the host's audit report");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_report_valid(&report, "the host's audit report");
+    let targets: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    for target in [
+        format!("mcp:{home}"),
+        format!("dir:{home}"),
+        "mcp:/root".into(),
+    ] {
+        assert!(
+            targets.contains(&target.as_str()),
+            "{target} not in {targets:?}"
+        );
+    }
+    let configured = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &in_config));
+    assert_eq!(configured["status"], "live");
+    assert_eq!(
+        strings(&configured["scope"]["projects"]),
+        [format!("user:{}", user.name)]
+    );
+    assert!(strings(&configured["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
+    let filed = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &in_file));
+    let paths: Vec<&str> = filed["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [format!("{home}/notes/hf.env")]);
+    // Keys were found, at least these two at `high`: the exit code says so.
+    assert_eq!(output.status.code(), Some(1), "{err}");
+}
