@@ -30,7 +30,7 @@ pub enum Assignment {
 }
 
 /// Git blobs larger than this are not split into sections: configs are small.
-const MAX_SECTIONED_BLOB: usize = 1 << 20;
+const MAX_SECTIONED_BLOB: usize = 256 * 1024;
 
 /// The references in the slots of a git blob, and its sections. Other blobs have no later
 /// versions, so nothing is looked for in them.
@@ -59,9 +59,13 @@ pub fn assignments(blob: &Blob) -> Vec<Assignment> {
 
 /// Where the lines of a structured file sit: from each listed line (1-based) on, the dotted
 /// path of the JSON objects or the TOML table open at that line's start
-/// (`mcpServers.alpha.env`, `mcp_servers.alpha.env`).
+/// (`mcpServers.alpha.env`, `mcp_servers.alpha.env`). Each path is kept once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sections(Vec<(usize, String)>);
+pub struct Sections {
+    /// (first line, index in `paths`), by line.
+    lines: Vec<(u32, u32)>,
+    paths: Vec<String>,
+}
 
 impl Sections {
     /// The sections of a JSON (comments allowed) or TOML text; `None` for other text, or
@@ -73,26 +77,42 @@ impl Sections {
         let first = data.iter().find(|b| !b.is_ascii_whitespace())?;
         let sections = if *first == b'{' {
             json_sections(data)
-        } else {
+        } else if *first == b'[' || memchr::memmem::find(data, b"\n[").is_some() {
             toml_sections(data)
+        } else {
+            return None;
         };
-        (!sections.0.is_empty()).then_some(sections)
+        (!sections.lines.is_empty()).then_some(sections)
     }
 
     fn at(&self, line: usize) -> &str {
-        let after = self.0.partition_point(|(from, _)| *from <= line);
-        after.checked_sub(1).map_or("", |i| self.0[i].1.as_str())
+        let after = self
+            .lines
+            .partition_point(|&(from, _)| from as usize <= line);
+        after
+            .checked_sub(1)
+            .map_or("", |i| self.paths[self.lines[i].1 as usize].as_str())
     }
 
-    fn push(&mut self, line: usize, path: String) {
-        if self
-            .0
+    /// From `line` on, the path is `path`; `known` numbers the paths seen so far.
+    fn push(&mut self, known: &mut HashMap<String, u32>, line: usize, path: &str) {
+        let current = self
+            .lines
             .last()
-            .map_or(path.is_empty(), |(_, last)| *last == path)
-        {
+            .map_or("", |&(_, p)| &self.paths[p as usize]);
+        if current == path {
             return;
         }
-        self.0.push((line, path));
+        let index = match known.get(path) {
+            Some(&i) => i,
+            None => {
+                self.paths.push(path.to_string());
+                let i = self.paths.len() as u32 - 1;
+                known.insert(path.to_string(), i);
+                i
+            }
+        };
+        self.lines.push((line as u32, index));
     }
 }
 
@@ -108,6 +128,7 @@ fn qualify(sections: Option<&Sections>, line: usize, slot: &str) -> String {
 /// objects add no name.
 fn json_sections(data: &[u8]) -> Sections {
     let mut sections = Sections::default();
+    let mut known = HashMap::new();
     let mut stack: Vec<Option<String>> = Vec::new();
     let mut last_string: Option<String> = None;
     let mut member: Option<String> = None;
@@ -118,7 +139,7 @@ fn json_sections(data: &[u8]) -> Sections {
             b'\n' => {
                 line += 1;
                 let path: Vec<&str> = stack.iter().flatten().map(String::as_str).collect();
-                sections.push(line, path.join("."));
+                sections.push(&mut known, line, &path.join("."));
             }
             b'"' => {
                 let start = i + 1;
@@ -157,26 +178,26 @@ fn json_sections(data: &[u8]) -> Sections {
     sections
 }
 
-/// The `[table]` (or `[[array]]`) header above each line, quotes dropped.
+/// The `[table]` (or `[[array]]`) header above each line, quotes and blanks dropped.
 fn toml_sections(data: &[u8]) -> Sections {
     let mut sections = Sections::default();
+    let mut known = HashMap::new();
     for (n, text) in data.split(|&b| b == b'\n').enumerate() {
-        let text = String::from_utf8_lossy(text);
-        let text = text.trim();
-        if !text.starts_with('[') {
+        let text = text.trim_ascii();
+        if text.first() != Some(&b'[') {
             continue;
         }
-        let Some(close) = text.rfind(']') else {
+        let Some(close) = memchr::memrchr(b']', text) else {
             continue;
         };
-        let header: String = text[..close]
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .chars()
-            .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
+        let header: Vec<u8> = text[..close]
+            .iter()
+            .copied()
+            .filter(|b| !matches!(b, b'[' | b']' | b'"' | b'\'' | b' ' | b'\t'))
             .collect();
-        if !header.is_empty() {
-            sections.push(n + 1, header);
+        let is_name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        if !header.is_empty() && header.iter().all(is_name) {
+            sections.push(&mut known, n + 1, &String::from_utf8_lossy(&header));
         }
     }
     sections
