@@ -215,9 +215,10 @@ impl Timeline {
             .into_par_iter()
             .map_init(
                 || repo.to_thread_local(),
+                // Without a refresh: each miss would list the pack directory again, and a
+                // partial clone misses thousands.
                 |repo, b| {
-                    (!gix::objs::Exists::exists(&repo.objects, &self.blobs[b as usize]))
-                        .then_some(b)
+                    (!repo.objects.exists_without_refresh(&self.blobs[b as usize])).then_some(b)
                 },
             )
             .flatten()
