@@ -1187,6 +1187,16 @@ fn environments_come_from_branches_paths_and_secret_managers() {
         &format!("GITHUB_TOKEN={in_path}\n"),
     );
 
+    // A credential file whose path says nothing, its other secret kept in a staging vault.
+    let beside_arn = key("ghp_", ALNUM, 36, 206);
+    write(
+        &site.join("services/billing/.env"),
+        &format!(
+            "GITHUB_TOKEN={beside_arn}\nDB_PASSWORD=arn:aws:secretsmanager:eu-west-1:{}:secret:staging/billing-db\n",
+            common::random(common::DIGITS, 12, 207)
+        ),
+    );
+
     // An MCP server whose name says nothing, with its database password in a production vault.
     let home = root.join("home/bob");
     let account = common::random(common::DIGITS, 12, 205);
@@ -1217,7 +1227,14 @@ fn environments_come_from_branches_paths_and_secret_managers() {
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     let report = json(&output);
     assert_report_valid(&report, "the environments report");
-    let secrets = [&on_branch, &in_path, &beside_reference, &password].map(String::as_str);
+    let secrets = [
+        &on_branch,
+        &in_path,
+        &beside_reference,
+        &beside_arn,
+        &password,
+    ]
+    .map(String::as_str);
     assert_no_secret(&stdout(&output), &secrets, "the environments report");
     assert_no_secret(&stderr(&output), &secrets, "the scan's messages");
 
@@ -1232,6 +1249,8 @@ fn environments_come_from_branches_paths_and_secret_managers() {
     assert_eq!(environments(path), ["staging"], "{path:#}");
     let manager = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &beside_reference));
     assert_eq!(environments(manager), ["production"], "{manager:#}");
+    let file = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &beside_arn));
+    assert_eq!(environments(file), ["staging"], "{file:#}");
 }
 
 #[test]
