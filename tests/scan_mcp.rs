@@ -1175,3 +1175,56 @@ fn one_scanning_thread_finds_the_same_keys() {
     let zero = fixture.scan(&target, &["--threads", "0"]);
     assert_eq!(zero.status.code(), Some(2), "stderr: {}", stderr(&zero));
 }
+
+#[test]
+fn detector_allow_holds_in_configs_and_credential_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("alice");
+    // Keys no provider rule knows (only the MCP field and the credential-file field say they
+    // are secrets), and one a provider rule knows, each on a line that allows it or not.
+    let allowed_field = ["sc-live-", &random(ALNUM, 32, 71)].concat();
+    let allowed_github = key("ghp_", ALNUM, 36, 72);
+    let allowed_env = ["ak-", &random(ALNUM, 30, 73)].concat();
+    let reported_field = ["sc-live-", &random(ALNUM, 32, 74)].concat();
+    let reported_env = ["ak-", &random(ALNUM, 30, 75)].concat();
+    write(
+        &home.join(".codex/config.toml"),
+        &format!(
+            "[mcp_servers.acme]\ncommand = \"npx\"\nargs = [\"-y\", \"acme-mcp\"]\n\n\
+             [mcp_servers.acme.env]\n\
+             ACME_API_KEY = \"{allowed_field}\" # detector:allow (test fixture)\n\
+             GITHUB_TOKEN = \"{allowed_github}\" # detector:allow\n\
+             BILLING_API_KEY = \"{reported_field}\"\n"
+        ),
+    );
+    write(
+        &home.join("project/.env"),
+        &format!("ACME_TOKEN={allowed_env} # detector:allow\nBILLING_TOKEN={reported_env}\n"),
+    );
+    let output = detector(
+        &[
+            "scan",
+            &format!("dir:{}", home.display()),
+            "--format",
+            "json",
+        ],
+        &home,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let found = report_fingerprints(&report);
+    for secret in [&reported_field, &reported_env] {
+        assert!(
+            found.contains(&fingerprint(ORG_KEY.as_bytes(), secret)),
+            "a key on a line without the marker is reported: {report}"
+        );
+    }
+    for secret in [&allowed_field, &allowed_github, &allowed_env] {
+        assert!(
+            !found.contains(&fingerprint(ORG_KEY.as_bytes(), secret)),
+            "a key on a `detector:allow` line is not reported: {report}"
+        );
+    }
+    assert_eq!(found.len(), 2, "{report}");
+}

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     detect::{
-        filter::is_literal_secret,
+        filter::{is_literal_secret, is_suppressed},
         value::{classify, ValueClass},
         Engine, Match, Severity,
     },
@@ -167,7 +167,12 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
                 0
             }
         };
-        let position = nth_position(&blob.bytes, literal.secret, nth);
+        let start = nth_occurrence(&blob.bytes, literal.secret, nth);
+        // `detector:allow` on its line: the engine left it out, and so does this fallback.
+        if start.is_some_and(|at| is_suppressed(&blob.bytes, at, at + literal.secret.len())) {
+            continue;
+        }
+        let position = start.map(|at| byte_position(&blob.bytes, at));
         let refs = literals
             .iter()
             .filter(|l| l.secret == literal.secret)
@@ -252,6 +257,9 @@ fn file_field_findings(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for (field, _) in file.fields.iter().zip(covered).filter(|(_, c)| !**c) {
+        if is_suppressed(&blob.bytes, field.range.start, field.range.end) {
+            continue;
+        }
         let position = Some(byte_position(&blob.bytes, field.range.start));
         let slot = Some(field.slot.clone());
         let value = field.decoded.as_deref().unwrap_or(&field.value);
@@ -451,14 +459,11 @@ fn server_ref(config: Option<&Arc<ParsedConfig>>, literal: &LiteralField<'_>) ->
 }
 
 /// 1-based (line, byte column) of the `nth` occurrence of `needle`, like the engine's spans.
-fn nth_position(haystack: &[u8], needle: &str, nth: usize) -> Option<(usize, usize)> {
-    let start = memchr::memmem::find_iter(haystack, needle.as_bytes())
+/// Where the `nth` occurrence of `needle` starts (the first one when there are fewer).
+fn nth_occurrence(haystack: &[u8], needle: &str, nth: usize) -> Option<usize> {
+    memchr::memmem::find_iter(haystack, needle.as_bytes())
         .nth(nth)
-        .or_else(|| memchr::memmem::find(haystack, needle.as_bytes()))?;
-    let before = &haystack[..start];
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-    Some((line, start - line_start + 1))
+        .or_else(|| memchr::memmem::find(haystack, needle.as_bytes()))
 }
 
 /// The path as it reads under the scanned directory (for environment words): the directories
@@ -488,9 +493,14 @@ mod tests {
     #[test]
     fn positions_are_one_based_byte_columns() {
         let text = "a\nkey: é tok123\nx tok123";
-        assert_eq!(nth_position(text.as_bytes(), "tok123", 0), Some((2, 9)));
-        assert_eq!(nth_position(text.as_bytes(), "tok123", 1), Some((3, 3)));
-        assert_eq!(nth_position(text.as_bytes(), "absent", 0), None);
+        let position = |nth| {
+            nth_occurrence(text.as_bytes(), "tok123", nth)
+                .map(|at| byte_position(text.as_bytes(), at))
+        };
+        assert_eq!(position(0), Some((2, 9)));
+        assert_eq!(position(1), Some((3, 3)));
+        assert_eq!(position(5), Some((2, 9)), "fewer occurrences: the first");
+        assert_eq!(nth_occurrence(text.as_bytes(), "absent", 0), None);
     }
 
     #[test]
