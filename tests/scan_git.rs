@@ -508,6 +508,62 @@ fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
 }
 
 #[test]
+fn a_partial_clone_names_the_blobs_it_did_not_fetch_and_counts_the_rest() {
+    let repo = Repo::new();
+    let live = github_key(65);
+    for day in 1..=25 {
+        repo.commit(
+            &format!("2024-01-{day:02}"),
+            &[("notes.txt", &format!("version {day}\n"))],
+            "notes",
+        );
+    }
+    repo.commit(
+        "2024-02-01",
+        &[(".env", &format!("GITHUB_TOKEN={live}\n"))],
+        "env",
+    );
+    repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let clone = repo.dir.parent().unwrap().join("partial");
+    let url = format!("file://{}", repo.dir.display());
+    git_in(
+        &repo,
+        repo.dir.parent().unwrap(),
+        &[
+            "clone",
+            "--quiet",
+            "--filter=blob:none",
+            &url,
+            clone.to_str().unwrap(),
+        ],
+    );
+
+    let output = repo.scan(&format!("git:{}", clone.display()), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["targets"][0]["failed"], false);
+    assert_eq!(key_of(&report, &live)["status"], "live");
+    let errors = errors(&report);
+    // 24 old versions of notes.txt were never fetched: 20 named, the rest counted.
+    let named: Vec<_> = errors
+        .iter()
+        .filter(|(path, _)| path.starts_with("object "))
+        .collect();
+    assert_eq!(named.len(), 20, "{errors:#?}");
+    assert!(named
+        .iter()
+        .all(|(_, reason)| reason.contains("partial clone")
+            && reason.contains("notes.txt in commit ")));
+    assert!(
+        errors
+            .iter()
+            .any(|(_, reason)| reason.starts_with("4 more blobs")
+                && reason.contains("partial clone")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
     let repo = Repo::new();
     let old = github_key(71);

@@ -223,7 +223,24 @@ impl Timeline {
             )
             .flatten()
             .collect();
+        if missing.is_empty() {
+            return;
+        }
         missing.sort_unstable_by_key(|&b| self.blobs[b as usize]);
+        // A partial clone (`--filter=blob:none`) lacks blobs by design: said as such.
+        let local = repo.to_thread_local();
+        let config = local.config_snapshot();
+        let partial = config.string("extensions.partialClone").is_some()
+            || local.remote_names().iter().any(|name| {
+                config
+                    .boolean(format!("remote.{name}.promisor").as_str())
+                    .unwrap_or(false)
+            });
+        let why = if partial {
+            "blob was not fetched (partial clone) and is not scanned"
+        } else {
+            "blob is missing from the object database (not scanned)"
+        };
         for &blob in missing.iter().take(NAMED_MISSING_BLOBS) {
             let named_by = self
                 .range(&self.by_new, blob, |c| c.new)
@@ -235,10 +252,10 @@ impl Timeline {
                 });
             let reason = match named_by {
                 Some(change) => format!(
-                    "blob is missing from the object database (not scanned): {} in commit {}",
+                    "{why}: {} in commit {}",
                     self.paths[change.path as usize], self.commits[change.commit as usize].id
                 ),
-                None => "blob is missing from the object database (not scanned)".to_string(),
+                None => why.to_string(),
             };
             sink.error(
                 Path::new(&format!("object {}", self.blobs[blob as usize])),
@@ -249,8 +266,13 @@ impl Timeline {
             sink.error(
                 repo.objects_dir(),
                 &format!(
-                    "{} more blobs named by trees are missing from the object database",
-                    missing.len() - NAMED_MISSING_BLOBS
+                    "{} more blobs named by trees are {}",
+                    missing.len() - NAMED_MISSING_BLOBS,
+                    if partial {
+                        "not fetched (partial clone) and not scanned"
+                    } else {
+                        "missing from the object database (not scanned)"
+                    }
                 ),
             );
         }
