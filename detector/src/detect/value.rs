@@ -57,7 +57,22 @@ const SECRET_MANAGER_MARKERS: &[&str] = &[
     "secret-tool lookup",
     "sops -d",
     "sops --decrypt",
+    // Names of a stored secret rather than the secret: AWS Parameter Store ARNs, Azure Key
+    // Vault secret identifiers.
+    "arn:aws:ssm:",
+    ".vault.azure.net/secrets/",
 ];
+
+/// A Google Secret Manager resource name, `projects/P/secrets/S` (with `/versions/V`).
+fn is_gcp_secret_name(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('/').collect();
+    let named = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    match parts.as_slice() {
+        ["projects", p, "secrets", s] => named(p) && named(s),
+        ["projects", p, "secrets", s, "versions", v] => named(p) && named(s) && named(v),
+        _ => false,
+    }
+}
 
 /// Classify one configured value (already unquoted).
 pub fn classify(value: &str) -> ValueClass {
@@ -70,7 +85,7 @@ pub fn classify(value: &str) -> ValueClass {
     if unschemed.starts_with("${input:") {
         return ValueClass::InputPrompt;
     }
-    if SECRET_MANAGER_MARKERS.iter().any(|m| lower.contains(m)) {
+    if SECRET_MANAGER_MARKERS.iter().any(|m| lower.contains(m)) || is_gcp_secret_name(v) {
         return ValueClass::SecretManager;
     }
     if is_env_reference(v) || is_command_substitution(strip_auth_scheme(v)) {
@@ -185,6 +200,19 @@ pub fn is_placeholder(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_stored_secrets_are_secret_manager_references() {
+        for name in [
+            "projects/acme-prod/secrets/stripe-key",
+            "projects/123456/secrets/stripe-key/versions/latest",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/prod/stripe",
+            "https://acme.vault.azure.net/secrets/stripe-key",
+        ] {
+            assert_eq!(classify(name), ValueClass::SecretManager, "{name}");
+        }
+        assert_eq!(classify("projects/a b/secrets/"), ValueClass::Literal);
+    }
 
     #[test]
     fn auth_schemes_are_not_part_of_the_credential() {
