@@ -845,3 +845,67 @@ fn two_servers_sharing_a_variable_name_do_not_rotate_into_each_other() {
     assert_eq!(beta["rotated_to"]["reference"], "env-ref");
     assert_eq!(beta["rotated_to"]["commit"], beta_to_env.as_str());
 }
+
+#[test]
+fn progress_and_text_on_a_terminal_quiet_json_in_a_pipe() {
+    let repo = Repo::new();
+    let live = github_key(31);
+    for (i, date) in ["2024-01-01", "2024-01-02", "2024-01-03"]
+        .iter()
+        .enumerate()
+    {
+        repo.commit(
+            date,
+            &[(&format!("src/f{i}.txt"), &format!("v{i}\n"))],
+            "work",
+        );
+    }
+    repo.commit(
+        "2024-01-04",
+        &[("config/.env", &format!("GITHUB_TOKEN={live}\n"))],
+        "env",
+    );
+
+    // On a terminal (util-linux `script` gives the binary a pseudo-terminal): the progress
+    // line counts objects and bytes, and the report is the text view, coloured.
+    let command = format!("{} scan {}", env!("CARGO_BIN_EXE_detector"), repo.target());
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("HOME", &repo.home)
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("script (util-linux) runs the binary on a pseudo-terminal");
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{terminal}");
+    let scanning = format!("scanning {}: ", repo.target());
+    assert!(
+        terminal
+            .split('\r')
+            .any(|frame| frame.contains(&scanning) && frame.contains(" objects, ")),
+        "no progress line counting objects and bytes: {terminal}"
+    );
+    assert!(
+        terminal.contains("\u{1b}["),
+        "no colour on a terminal: {terminal}"
+    );
+    assert!(!terminal.trim_start().starts_with('{'), "{terminal}");
+    assert!(!terminal.contains(&live), "the secret is never printed");
+
+    // In a pipe: no progress, and JSON by default.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
+    cmd.args(["scan", &repo.target()])
+        .env("HOME", &repo.home)
+        .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG");
+    let piped = cmd.output().unwrap();
+    assert_eq!(piped.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("scanning"), "progress in a pipe: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let report: Value = serde_json::from_slice(&piped.stdout).expect("JSON in a pipe");
+    key_of(&report, &live);
+}

@@ -448,10 +448,13 @@ impl Sink for Collector<'_> {
     }
 }
 
-/// Files and bytes read so far, on standard error when it is a terminal; nothing otherwise.
+/// Files (git: objects) and bytes read so far, on standard error when it is a terminal;
+/// nothing otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
     files: AtomicU64,
+    /// What is counted for the current target: `files`, or `objects` for a repository.
+    unit: Mutex<&'static str>,
 }
 
 impl Progress {
@@ -468,6 +471,7 @@ impl Progress {
         Progress {
             bar,
             files: AtomicU64::new(0),
+            unit: Mutex::new("files"),
         }
     }
 
@@ -475,13 +479,18 @@ impl Progress {
         if let Some(bar) = &self.bar {
             let files = self.files.fetch_add(1, Ordering::Relaxed) + 1;
             bar.inc(bytes);
-            bar.set_message(format!("{files} files, {}", HumanBytes(bar.position())));
+            let unit = *lock(&self.unit);
+            bar.set_message(format!("{files} {unit}, {}", HumanBytes(bar.position())));
         }
     }
 
     /// The target being read now.
     fn target(&self, target: &Target) {
         if let Some(bar) = &self.bar {
+            *lock(&self.unit) = match target {
+                Target::Git(_) => "objects",
+                _ => "files",
+            };
             bar.set_prefix(target.to_string());
         }
     }
