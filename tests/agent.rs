@@ -839,3 +839,47 @@ fn a_home_made_while_the_agent_runs_is_watched() {
     assert_eq!(opens[0]["mcp_client"], "claude-code");
     assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
 }
+
+#[test]
+fn a_key_written_in_place_alerts_within_a_second_and_neighbours_are_no_change() {
+    if !kernel_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join(".mcp.json");
+    let with = |value: &str| {
+        serde_json::json!({"mcpServers": {"linear": {"command": "npx",
+            "args": ["-y", "linear-mcp"], "env": {"LINEAR_API_KEY": value}}}})
+        .to_string()
+    };
+    fs::write(&config, with("${LINEAR_API_KEY}")).unwrap();
+    let inode = fs::metadata(&config).unwrap().ino();
+    let agent = Agent::start_with(&[&config], &["--heartbeat-secs", "3600"]);
+
+    // Opens and reads of other files in the watched directory are no change.
+    let neighbour = dir.path().join("notes.txt");
+    fs::write(&neighbour, "x").unwrap();
+    for _ in 0..100 {
+        fs::read(&neighbour).unwrap();
+    }
+    // Written in place (same inode, as `>` in a shell or an editor that writes through does).
+    let secret = common::key("lin_api_", common::ALNUM, 40, 41);
+    let written = chrono::Utc::now();
+    fs::write(&config, with(&secret)).unwrap();
+    assert_eq!(fs::metadata(&config).unwrap().ino(), inode);
+    let change = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "config-change");
+    let reported = chrono::DateTime::parse_from_rfc3339(change["time"].as_str().unwrap()).unwrap();
+    assert!(
+        (reported.to_utc() - written).num_milliseconds() < 1000,
+        "alert after {reported} for a write at {written}"
+    );
+    assert_eq!(change["verdict"], "alert");
+    assert_eq!(change["file"], config.display().to_string());
+    let records = agent.stop();
+    let changes: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] == "config-change")
+        .collect();
+    assert_eq!(changes.len(), 1, "only the config's change: {changes:?}");
+    assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
+}

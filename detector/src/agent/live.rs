@@ -5,10 +5,12 @@
 //! is dropped, and a changed file is re-scanned so that a plaintext key written into it is
 //! reported (`config-change`) within moments of the write.
 //!
-//! Only changes are asked of inotify (create, delete, move, write), never opens or reads: a
-//! program that opens files in a watched directory wakes nobody.
+//! Directories are asked only for their own changes (entries created, deleted, moved), and
+//! each watched file for writes to it. No event a child of a directory could raise is asked
+//! of the directory: then the kernel marks no child as having a watched parent, and opening
+//! any other file in a watched directory (a home holds many) costs nothing extra.
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -37,7 +39,7 @@ pub struct LiveFiles {
     rescanner: Rescanner,
     contents: HashMap<PathBuf, Contents>,
     servers: Vec<McpServer>,
-    directories: DirectoryWatch,
+    inotify: InotifyWatch,
 }
 
 /// Paths that changed on disk, as inotify reported them.
@@ -52,7 +54,7 @@ impl LiveFiles {
         kernel: KernelWatch,
         rescanner: Rescanner,
     ) -> Result<(LiveFiles, Changes, Vec<NotWatched>)> {
-        let (directories, changes) = DirectoryWatch::start()?;
+        let (inotify, changes) = InotifyWatch::start()?;
         let mut live = LiveFiles {
             policy,
             fixed_homes: homes.is_some(),
@@ -63,12 +65,15 @@ impl LiveFiles {
             rescanner,
             contents: HashMap::new(),
             servers: Vec::new(),
-            directories,
+            inotify,
         };
         let mut not_watched = Vec::new();
         for (path, group) in live.desired() {
             match live.watch.add(&path, group, mcp_client(&path)) {
-                Ok(Added::New { key, .. }) => live.kernel.insert(key)?,
+                Ok(Added::New { key, .. }) => {
+                    live.kernel.insert(key)?;
+                    live.inotify.add_file(&path);
+                }
                 Ok(Added::Unchanged) => {}
                 Err(why) => not_watched.push(why),
             }
@@ -120,8 +125,8 @@ impl LiveFiles {
             );
         }
         for dir in dirs {
-            if !self.directories.contains(&dir) && dir.is_dir() {
-                self.directories.add(dir);
+            if !self.inotify.contains_dir(&dir) && dir.is_dir() {
+                self.inotify.add_dir(dir);
             }
         }
     }
@@ -151,7 +156,7 @@ impl LiveFiles {
     pub fn changed(&mut self, paths: BTreeSet<PathBuf>) -> Result<Vec<ConfigChange>> {
         let new_directory = paths
             .iter()
-            .any(|p| p.is_dir() && !self.directories.contains(p));
+            .any(|p| p.is_dir() && !self.inotify.contains_dir(p));
         let mut records = Vec::new();
         if new_directory && self.explicit.is_none() {
             // A new home or config directory: everything the policy names is looked for again.
@@ -192,6 +197,8 @@ impl LiveFiles {
                     self.kernel.remove(old, self.watch.keys())?;
                 }
                 self.kernel.insert(key)?;
+                // The new inode's writes; the old inode's watch ends when it is freed.
+                self.inotify.add_file(path);
                 tracing::info!("watching {} (inode {})", path.display(), key.ino);
                 true
             }
@@ -199,6 +206,7 @@ impl LiveFiles {
             Err(_) => {
                 if let Some(old) = self.watch.remove(path) {
                     self.kernel.remove(old, self.watch.keys())?;
+                    self.inotify.remove_file(path);
                     tracing::info!("no longer watching {}", path.display());
                 }
                 false
@@ -299,65 +307,120 @@ fn mcp_client(path: &Path) -> Option<String> {
     mcp::recognise(path).map(|c| c.client.id.to_string())
 }
 
-/// The directories watched with inotify, and the thread that turns their events into paths.
-struct DirectoryWatch {
+/// What is watched with inotify (directories, and watched files for their writes), and the
+/// thread that turns its events into paths.
+struct InotifyWatch {
     watches: Watches,
     /// Shared with the reader thread, which names events by these and forgets removed ones.
-    dirs: Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>,
+    watched: Arc<Mutex<InotifyMarks>>,
 }
 
-impl DirectoryWatch {
-    /// Changes that can alter what a path is or holds; `EXCL_UNLINK` leaves out files already
-    /// unlinked, `ONLYDIR` refuses a path that turned into a file.
-    const MASK: WatchMask = WatchMask::CREATE
-        .union(WatchMask::DELETE)
-        .union(WatchMask::MODIFY)
-        .union(WatchMask::CLOSE_WRITE)
-        .union(WatchMask::MOVED_FROM)
-        .union(WatchMask::MOVED_TO)
-        .union(WatchMask::DELETE_SELF)
-        .union(WatchMask::MOVE_SELF)
-        .union(WatchMask::EXCL_UNLINK)
-        .union(WatchMask::ONLYDIR);
+/// What each watch descriptor stands for, and the same by path.
+#[derive(Default)]
+struct InotifyMarks {
+    by_wd: HashMap<WatchDescriptor, Watch>,
+    dirs: HashSet<PathBuf>,
+    files: HashMap<PathBuf, WatchDescriptor>,
+}
 
-    fn start() -> Result<(DirectoryWatch, Changes)> {
-        let inotify = Inotify::init().context("cannot start inotify")?;
-        let watches = inotify.watches();
-        let dirs = Arc::new(Mutex::new(HashMap::new()));
-        let (sender, changes) = unbounded_channel();
-        let shared = Arc::clone(&dirs);
-        std::thread::Builder::new()
-            .name("inotify".into())
-            .spawn(move || read_directory_events(inotify, &shared, &sender))
-            .context("cannot start the inotify reader")?;
-        Ok((DirectoryWatch { watches, dirs }, changes))
+/// What a watch descriptor stands for.
+#[derive(Clone)]
+struct Watch {
+    path: PathBuf,
+    is_dir: bool,
+}
+
+impl InotifyMarks {
+    fn insert(&mut self, wd: WatchDescriptor, watch: Watch) {
+        if watch.is_dir {
+            self.dirs.insert(watch.path.clone());
+        } else {
+            self.files.insert(watch.path.clone(), wd.clone());
+        }
+        self.by_wd.insert(wd, watch);
     }
 
-    fn contains(&self, dir: &Path) -> bool {
-        lock(&self.dirs).values().any(|d| d == dir)
-    }
-
-    fn add(&mut self, dir: PathBuf) {
-        match self.watches.add(&dir, Self::MASK) {
-            Ok(wd) => {
-                lock(&self.dirs).insert(wd, dir);
-            }
-            Err(err) => tracing::warn!("cannot watch {}: {err}", dir.display()),
+    fn remove(&mut self, wd: &WatchDescriptor) {
+        let Some(watch) = self.by_wd.remove(wd) else {
+            return;
+        };
+        if watch.is_dir {
+            self.dirs.remove(&watch.path);
+        } else if self.files.get(&watch.path) == Some(wd) {
+            self.files.remove(&watch.path);
         }
     }
 }
 
-fn lock(
-    dirs: &Mutex<HashMap<WatchDescriptor, PathBuf>>,
-) -> std::sync::MutexGuard<'_, HashMap<WatchDescriptor, PathBuf>> {
-    dirs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl InotifyWatch {
+    /// A directory's own changes: entries created, deleted or moved in or out, and the
+    /// directory itself going away. `ONLYDIR` refuses a path that turned into a file.
+    const DIRECTORY: WatchMask = WatchMask::CREATE
+        .union(WatchMask::DELETE)
+        .union(WatchMask::MOVED_FROM)
+        .union(WatchMask::MOVED_TO)
+        .union(WatchMask::DELETE_SELF)
+        .union(WatchMask::MOVE_SELF)
+        .union(WatchMask::ONLYDIR);
+    /// Writes to a watched file in place (a rename-over save is the directory's event).
+    const FILE: WatchMask = WatchMask::MODIFY.union(WatchMask::CLOSE_WRITE);
+
+    fn start() -> Result<(InotifyWatch, Changes)> {
+        let inotify = Inotify::init().context("cannot start inotify")?;
+        let watches = inotify.watches();
+        let watched = Arc::new(Mutex::new(InotifyMarks::default()));
+        let (sender, changes) = unbounded_channel();
+        let shared = Arc::clone(&watched);
+        std::thread::Builder::new()
+            .name("inotify".into())
+            .spawn(move || read_inotify_events(inotify, &shared, &sender))
+            .context("cannot start the inotify reader")?;
+        Ok((InotifyWatch { watches, watched }, changes))
+    }
+
+    fn contains_dir(&self, dir: &Path) -> bool {
+        lock(&self.watched).dirs.contains(dir)
+    }
+
+    fn add_dir(&mut self, dir: PathBuf) {
+        self.add(dir, true, Self::DIRECTORY);
+    }
+
+    fn add_file(&mut self, path: &Path) {
+        self.add(path.to_path_buf(), false, Self::FILE);
+    }
+
+    fn add(&mut self, path: PathBuf, is_dir: bool, mask: WatchMask) {
+        match self.watches.add(&path, mask) {
+            Ok(wd) => {
+                lock(&self.watched).insert(wd, Watch { path, is_dir });
+            }
+            Err(err) => tracing::warn!("cannot watch {} for changes: {err}", path.display()),
+        }
+    }
+
+    /// A file no longer watched: its writes no longer matter.
+    fn remove_file(&mut self, path: &Path) {
+        let found = lock(&self.watched).files.get(path).cloned();
+        if let Some(wd) = found {
+            lock(&self.watched).remove(&wd);
+            // The inode may be gone already, which removed the watch with it.
+            let _ = self.watches.remove(wd);
+        }
+    }
+}
+
+fn lock(watched: &Mutex<InotifyMarks>) -> std::sync::MutexGuard<'_, InotifyMarks> {
+    watched
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads inotify events until the agent stops, sending the paths they name. When the kernel's
-/// queue overflowed, every watched directory is sent, so that all is looked at again.
-fn read_directory_events(
+/// queue overflowed, every watched path is sent, so that all is looked at again.
+fn read_inotify_events(
     mut inotify: Inotify,
-    dirs: &Mutex<HashMap<WatchDescriptor, PathBuf>>,
+    watched: &Mutex<InotifyMarks>,
     sender: &UnboundedSender<Vec<PathBuf>>,
 ) {
     let mut buffer = vec![0u8; 64 * 1024];
@@ -372,23 +435,23 @@ fn read_directory_events(
         };
         let mut paths = Vec::new();
         {
-            let mut dirs = lock(dirs);
+            let mut watched = lock(watched);
             for event in events {
                 if event.mask.contains(EventMask::Q_OVERFLOW) {
                     tracing::warn!("inotify queue overflowed: looking at every watched file again");
-                    paths.extend(dirs.values().cloned());
+                    paths.extend(watched.by_wd.values().map(|w| w.path.clone()));
                     continue;
                 }
-                let Some(dir) = dirs.get(&event.wd).cloned() else {
+                let Some(watch) = watched.by_wd.get(&event.wd).cloned() else {
                     continue;
                 };
                 if event.mask.contains(EventMask::IGNORED) {
-                    // The directory is gone (or moved): the next one made there is watched anew.
-                    dirs.remove(&event.wd);
+                    // The directory or file is gone: one made there again is watched anew.
+                    watched.remove(&event.wd);
                 }
                 paths.push(match event.name {
-                    Some(name) => dir.join(name),
-                    None => dir,
+                    Some(name) => watch.path.join(name),
+                    None => watch.path,
                 });
             }
         }
