@@ -153,6 +153,10 @@ pub fn run(options: Options) -> Result<()> {
         rescanner,
     )?;
     files.insert_kernel_key(canary_key)?;
+    // The baselines are taken: what only re-scans need goes until a file changes.
+    files.release_idle_memory();
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe { libc::malloc_trim(0) };
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
 
