@@ -1214,6 +1214,13 @@ fn jars_and_wheels_are_opened_whatever_their_size_and_limit_flags_apply() {
         assert_eq!(at["kind"], "archive-member", "{at:#}");
         assert_eq!(at["archive"], archive.to_str().unwrap());
         assert_eq!(at["member"], member);
+        // A package's files were built and shipped, not backed up.
+        assert!(at.get("backup").is_none(), "{at:#}");
+        let violations = &key_of(&report, secret)["violations"];
+        assert!(
+            !violations.as_array().unwrap().iter().any(|v| v == "in-backup"),
+            "{violations}"
+        );
     }
     assert!(!has_key(&report, &in_big_file), "big.txt is over 4K");
     let skipped = &report["targets"][0]["skipped"];

@@ -684,8 +684,22 @@ impl<'a> Walk<'a> {
             member: Some(path.join("!")),
             ..base.clone()
         };
-        super::fs::recognised_blob(bytes, provenance, Path::new(info.name), true)
+        let copy = !is_package(&self.place.archive);
+        super::fs::recognised_blob(bytes, provenance, Path::new(info.name), copy)
     }
+}
+
+/// A software package in an archive format (a jar, a wheel, …): its members are what was
+/// built and shipped, not a copy of someone's files.
+fn is_package(archive: &Path) -> bool {
+    const PACKAGES: &[&str] = &[
+        "jar", "war", "ear", "aar", "whl", "egg", "apk", "ipa", "nupkg", "crate", "gem", "vsix",
+        "xpi",
+    ];
+    archive
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PACKAGES.iter().any(|p| e.eq_ignore_ascii_case(p)))
 }
 
 fn decoder<'r>(format: Format, reader: &'r mut dyn Read) -> io::Result<Box<dyn Read + 'r>> {

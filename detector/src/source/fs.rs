@@ -331,14 +331,15 @@ fn disk_provenance(path: &Path, meta: &Metadata, root: &Path) -> Provenance {
 
 /// A blob whose file is recognised by its name (`name`: the path on disk, or the member's
 /// name inside an archive): a backup (and of what), an MCP client config (parsed, as the
-/// original of a backup), or a credential file (read field by field).
+/// original of a backup), or a credential file (read field by field). `archived_copy`: a
+/// member of an archive that copies files (a tarball, a zip; not a package such as a jar).
 pub(crate) fn recognised_blob(
     bytes: Vec<u8>,
     mut provenance: Provenance,
     name: &Path,
-    in_archive: bool,
+    archived_copy: bool,
 ) -> Blob {
-    let backup = backup::recognise(name).or_else(|| in_archive.then(|| archived(name)));
+    let backup = backup::recognise(name).or_else(|| archived_copy.then(|| archived(name)));
     let recognise_as = backup
         .as_ref()
         .and_then(Backup::recognition_path)
