@@ -396,10 +396,10 @@ fn is_world_readable(location: &Location) -> bool {
 /// A copy made to keep, not to use: what the source recognised as a backup (editor
 /// leftovers, dotfile managers' sources, archive members), or a path that names one (for
 /// sources that do not say, such as git trees and image layers).
+/// A copy: a backup the source recognised (archive members of tarballs and zips among them,
+/// not those of packages such as jars), or a path named like one.
 fn is_backup(location: &Location) -> bool {
-    location.backup.is_some()
-        || location.kind == LocationKind::ArchiveMember
-        || crate::source::backup::recognise(&location.path).is_some()
+    location.backup.is_some() || crate::source::backup::recognise(&location.path).is_some()
 }
 
 /// Concrete steps, most urgent first, after the seed's patterns: rotate, then revoke the old
