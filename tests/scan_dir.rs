@@ -1218,7 +1218,11 @@ fn jars_and_wheels_are_opened_whatever_their_size_and_limit_flags_apply() {
         assert!(at.get("backup").is_none(), "{at:#}");
         let violations = &key_of(&report, secret)["violations"];
         assert!(
-            !violations.as_array().unwrap().iter().any(|v| v == "in-backup"),
+            !violations
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v == "in-backup"),
             "{violations}"
         );
     }
