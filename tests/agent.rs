@@ -773,41 +773,6 @@ fn files_the_policy_names_are_picked_up_when_they_appear() {
     assert!(!serde_json::to_string(&records).unwrap().contains(&secret));
 }
 
-/// A user made on the host while the test runs, removed (with its home) afterwards.
-struct TemporaryUser {
-    name: String,
-    home: PathBuf,
-}
-
-impl TemporaryUser {
-    fn create() -> TemporaryUser {
-        let name = format!("dtest{}", std::process::id());
-        let home = PathBuf::from("/home").join(&name);
-        let status = Command::new("useradd")
-            .args([
-                "--create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--home-dir",
-            ])
-            .arg(&home)
-            .arg(&name)
-            .status()
-            .expect("useradd (Debian's passwd package) is needed for this test");
-        assert!(status.success(), "useradd {name} failed");
-        TemporaryUser { name, home }
-    }
-}
-
-impl Drop for TemporaryUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel")
-            .args(["--remove", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[test]
 fn a_home_made_while_the_agent_runs_is_watched() {
     if !kernel_available() {
@@ -815,7 +780,7 @@ fn a_home_made_while_the_agent_runs_is_watched() {
     }
     // Every home of the host (no --home), as a deployed agent runs.
     let agent = Agent::start_with(&[], &["--heartbeat-secs", "3600"]);
-    let user = TemporaryUser::create();
+    let user = common::TemporaryUser::create("dtest");
     thread::sleep(Duration::from_millis(300));
 
     // Claude Code's config in the new home, with a plaintext key.

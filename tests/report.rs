@@ -1333,59 +1333,6 @@ fn text_in_a_pipe_is_plain_even_without_no_color() {
     assert_no_secret(&text, &f.secrets(), "the text report");
 }
 
-/// A user made on this host for one test, removed with its home when dropped.
-struct TemporaryUser {
-    name: String,
-    home: PathBuf,
-}
-
-impl TemporaryUser {
-    fn create() -> TemporaryUser {
-        let name = format!("draudit{}", std::process::id());
-        let home = PathBuf::from("/home").join(&name);
-        // Other tests may be adding users at the same moment: /etc/passwd's lock is retried.
-        for attempt in 0.. {
-            let output = Command::new("useradd")
-                .args([
-                    "--create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    "--home-dir",
-                ])
-                .arg(&home)
-                .arg(&name)
-                .output()
-                .expect("useradd (Debian's passwd package) is needed for this test");
-            if output.status.success() {
-                break;
-            }
-            let err = String::from_utf8_lossy(&output.stderr);
-            assert!(
-                attempt < 20 && err.contains("lock"),
-                "useradd {name}: {err}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        TemporaryUser { name, home }
-    }
-}
-
-impl Drop for TemporaryUser {
-    fn drop(&mut self) {
-        for _ in 0..20 {
-            let removed = Command::new("userdel")
-                .args(["--remove", &self.name])
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if removed || !self.home.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-    }
-}
-
 /// Root, or the reason this host cannot run a test that needs it: printed and skipped, but a
 /// failure under `CI=true`.
 fn root_or_skip() -> bool {
@@ -1408,7 +1355,7 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
     if !root_or_skip() {
         return;
     }
-    let user = TemporaryUser::create();
+    let user = common::TemporaryUser::create("draudit");
     let in_config = key("ghp_", ALNUM, 36, 301);
     let in_file = key("hf_", ALNUM, 34, 302);
     let config = json!({"mcpServers": {"github": {

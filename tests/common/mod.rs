@@ -3,7 +3,7 @@
 
 use std::{
     io::Read,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     thread,
     time::{Duration, Instant},
@@ -148,4 +148,58 @@ pub fn kernel_available() -> bool {
     }
     eprintln!("skipped: {reason}");
     false
+}
+
+/// A user made on this host for one test, removed with its home when dropped.
+pub struct TemporaryUser {
+    pub name: String,
+    pub home: PathBuf,
+}
+
+impl TemporaryUser {
+    /// `PREFIX<pid>`, with a home under /home (useradd from Debian's passwd package).
+    pub fn create(prefix: &str) -> TemporaryUser {
+        let name = format!("{prefix}{}", std::process::id());
+        let home = PathBuf::from("/home").join(&name);
+        // Other tests may be adding users at the same moment: /etc/passwd's lock is retried.
+        for attempt in 0.. {
+            let output = Command::new("useradd")
+                .args([
+                    "--create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--home-dir",
+                ])
+                .arg(&home)
+                .arg(&name)
+                .output()
+                .expect("useradd (Debian's passwd package) is needed for this test");
+            if output.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                attempt < 20 && err.contains("lock"),
+                "useradd {name}: {err}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        TemporaryUser { name, home }
+    }
+}
+
+impl Drop for TemporaryUser {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            let removed = Command::new("userdel")
+                .args(["--remove", &self.name])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if removed || !self.home.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
 }
