@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{detector, fingerprint, json, key, random, stderr, ALNUM, DIGITS};
+use common::{detector, fingerprint, json, key, random, stderr, target_errors, ALNUM, DIGITS};
 use serde_json::Value;
 
 const ORG_KEY: &str = "scan-dir-test-org";
@@ -121,28 +121,13 @@ fn violations(key: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-/// `(path, reason)` of every error of the first target.
-fn errors(report: &Value) -> Vec<(String, String)> {
-    report["targets"][0]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_string(),
-                e["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn error_for(report: &Value, path: &Path) -> String {
     let path = path.to_str().unwrap();
-    errors(report)
+    target_errors(report)
         .into_iter()
         .find(|(p, _)| p == path)
         .map(|(_, reason)| reason)
-        .unwrap_or_else(|| panic!("no error for {path}: {:#?}", errors(report)))
+        .unwrap_or_else(|| panic!("no error for {path}: {:#?}", target_errors(report)))
 }
 
 struct Keys {
@@ -406,10 +391,10 @@ fn a_home_directory_every_key_and_every_bad_item() {
         location(npm, &member)["slot"],
         "//registry.npmjs.org/:_authToken"
     );
-    let truncated = errors(&report)
+    let truncated = target_errors(&report)
         .into_iter()
         .find(|(p, _)| p.starts_with(home.join("old-home.tar.gz").to_str().unwrap()))
-        .unwrap_or_else(|| panic!("truncation not reported: {:#?}", errors(&report)));
+        .unwrap_or_else(|| panic!("truncation not reported: {:#?}", target_errors(&report)));
     assert!(
         truncated.1.contains("truncated")
             || truncated.1.contains("cut short")
@@ -868,7 +853,7 @@ fn corrupt_zips_keep_what_was_readable_and_report_the_damage() {
     let (output, took) = scan(&[&target], tmp.path());
     assert!(took < HANG, "the scan took {took:?}");
     let report = json(&output);
-    let all_errors = errors(&report);
+    let all_errors = target_errors(&report);
 
     for (secret, member) in [(&a, "a/.env"), (&b, "b.txt")] {
         location(key_of(&report, secret), &member_path(&no_directory, member));
@@ -1196,7 +1181,7 @@ fn jars_and_wheels_are_opened_whatever_their_size_and_limit_flags_apply() {
 
     let target = format!("dir:{}", dir.display());
     let limit_errors = |report: &Value| -> Vec<(String, String)> {
-        errors(report)
+        target_errors(report)
             .into_iter()
             .filter(|(_, r)| r.starts_with("archive limit:"))
             .collect()

@@ -11,7 +11,7 @@ use std::{
     process::Command,
 };
 
-use common::{detector, fingerprint, json, key, stdout, ALNUM};
+use common::{detector, fingerprint, json, key, report_fingerprints, stdout, target_errors, ALNUM};
 use serde_json::Value;
 
 const ORG_KEY: &str = "scan-git-test-org";
@@ -442,29 +442,6 @@ fn git_in(repo: &Repo, dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-fn errors(report: &Value) -> Vec<(String, String)> {
-    report["targets"][0]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_string(),
-                e["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn fingerprints(report: &Value) -> Vec<String> {
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
     let repo = Repo::new();
@@ -490,7 +467,7 @@ fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
     assert_eq!(output.status.code(), Some(1), "the other key is found");
     let report = json(&output);
     assert_eq!(report["targets"][0]["failed"], false);
-    let errors = errors(&report);
+    let errors = target_errors(&report);
     let missing: Vec<_> = errors
         .iter()
         .filter(|(path, _)| path == &format!("object {blob}"))
@@ -504,7 +481,7 @@ fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
     let key = key_of(&report, &kept);
     assert_eq!(key["status"], "live");
     assert_eq!(locations(key)[0]["path"], "kept.env");
-    assert!(!fingerprints(&report).contains(&fingerprint(ORG_KEY.as_bytes(), &lost)));
+    assert!(!report_fingerprints(&report).contains(&fingerprint(ORG_KEY.as_bytes(), &lost)));
 }
 
 #[test]
@@ -543,7 +520,7 @@ fn a_partial_clone_names_the_blobs_it_did_not_fetch_and_counts_the_rest() {
     let report = json(&output);
     assert_eq!(report["targets"][0]["failed"], false);
     assert_eq!(key_of(&report, &live)["status"], "live");
-    let errors = errors(&report);
+    let errors = target_errors(&report);
     // 24 old versions of notes.txt were never fetched: 20 named, the rest counted.
     let named: Vec<_> = errors
         .iter()
@@ -604,10 +581,10 @@ fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
     // Only the boundary commit was fetched: the key of older history is not there to find,
     // and the report says so.
     assert_eq!(
-        fingerprints(&report),
-        [fingerprint(ORG_KEY.as_bytes(), &live)]
+        report_fingerprints(&report),
+        [fingerprint(ORG_KEY.as_bytes(), &live)].into()
     );
-    let errors = errors(&report);
+    let errors = target_errors(&report);
     assert!(
         errors
             .iter()

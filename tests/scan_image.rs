@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fingerprint, json, key, random, stderr, ALNUM};
+use common::{fingerprint, json, key, random, report_fingerprints, stderr, ALNUM};
 use serde_json::{json, Value};
 
 const ORG_KEY: &str = "scan-image-test-org";
@@ -1162,15 +1162,6 @@ fn oci_save_metadata(
     archive.add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
 }
 
-fn fingerprints(report: &Value) -> BTreeSet<String> {
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn fingerprints_of(secrets: &[&String]) -> BTreeSet<String> {
     secrets.iter().map(|s| fp(s)).collect()
 }
@@ -1246,7 +1237,7 @@ fn docker_save_with_two_images_finds_both_and_reads_their_shared_layer_once() {
     let (out, report) = scan_json(&target, &[], home.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        fingerprints(&report),
+        report_fingerprints(&report),
         fingerprints_of(&[&base_key, &a_key, &b_key])
     );
     for (secret, image, path) in [
@@ -1340,7 +1331,7 @@ fn newer_docker_save_oci_layout_is_read_as_a_docker_archive() {
     assert_eq!(report["targets"][0]["failed"], false);
     assert_eq!(report["targets"][0]["errors"], json!([]));
     assert_eq!(
-        fingerprints(&report),
+        report_fingerprints(&report),
         fingerprints_of(&[&dotenv_key, &kept_key, &env_key])
     );
 
@@ -1371,7 +1362,7 @@ fn newer_docker_save_oci_layout_is_read_as_a_docker_archive() {
     // The bare path is the docker archive it is.
     let (_, bare) = scan_json(path.to_str().unwrap(), &[], home.path());
     assert_eq!(bare["targets"][0]["kind"], "docker-archive");
-    assert_eq!(fingerprints(&bare), fingerprints(&report));
+    assert_eq!(report_fingerprints(&bare), report_fingerprints(&report));
 }
 
 #[test]
@@ -1421,7 +1412,7 @@ fn platform_selects_one_image_of_a_two_platform_archive() {
         let target = format!("{scheme}:{}", path.display());
         let (out, all) = scan_json(&target, &[], home.path());
         assert_eq!(
-            fingerprints(&all),
+            report_fingerprints(&all),
             fingerprints_of(&[&shared_key, &amd64_key, &arm64_key]),
             "{target}: every platform without --platform: {}",
             stderr(&out)
@@ -1429,7 +1420,7 @@ fn platform_selects_one_image_of_a_two_platform_archive() {
         for (platform, only) in [("linux/arm64", &arm64_key), ("linux/amd64", &amd64_key)] {
             let (out, report) = scan_json(&target, &["--platform", platform], home.path());
             assert_eq!(
-                fingerprints(&report),
+                report_fingerprints(&report),
                 fingerprints_of(&[&shared_key, only]),
                 "{target} --platform {platform}: {}",
                 stderr(&out)
@@ -1483,7 +1474,7 @@ fn keys_in_labels_cmd_and_entrypoint_are_image_config_findings() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        fingerprints(&report),
+        report_fingerprints(&report),
         fingerprints_of(&[&label_key, &cmd_key, &entrypoint_key])
     );
     for (secret, place) in [
@@ -1547,7 +1538,7 @@ fn a_corrupt_layer_is_named_and_the_other_layers_still_read() {
     let (out, report) = scan_json(&target, &[], home.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        fingerprints(&report),
+        report_fingerprints(&report),
         fingerprints_of(&[&below_key, &above_key])
     );
     assert_eq!(locations(key_of(&report, &below_key))[0]["layer_index"], 1);
@@ -1671,7 +1662,7 @@ fn a_truncated_oci_archive_still_reads_what_is_there() {
             assert_eq!(out.status.code(), Some(1), "{target}: {}", stderr(&out));
             let report = json(&out);
             assert_eq!(
-                fingerprints(&report),
+                report_fingerprints(&report),
                 fingerprints_of(&found),
                 "{target}: what comes before the cut is read"
             );

@@ -10,7 +10,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use common::{detector, fingerprint, json, key, random, stderr, stdout, ALNUM, DIGITS, HEX};
+use common::{
+    detector, fingerprint, json, key, random, report_fingerprints, stderr, stdout, ALNUM, DIGITS,
+    HEX,
+};
 use serde_json::{json, Value};
 
 const ORG_KEY: &str = "scan-mcp-test-org";
@@ -601,13 +604,6 @@ fn key_with<'r>(report: &'r Value, fingerprint: &str) -> Option<&'r Value> {
     keys(report)
         .iter()
         .find(|k| k["fingerprint"].as_str() == Some(fingerprint))
-}
-
-fn report_fingerprints(report: &Value) -> BTreeSet<String> {
-    keys(report)
-        .iter()
-        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn server<'r>(report: &'r Value, client: &str, name: &str) -> &'r Value {

@@ -203,3 +203,28 @@ impl Drop for TemporaryUser {
         }
     }
 }
+
+/// `(path, reason)` of every error of the report's first target.
+pub fn target_errors(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["targets"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The fingerprint of every key of the report.
+pub fn report_fingerprints(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
