@@ -507,6 +507,18 @@ fn the_agent_refuses_clearly_without_root() {
 
 impl Agent {
     /// Waits until a record satisfies `found`, or fails after `limit`.
+    /// The first `config-change` record, which must be written within a second of `written`.
+    fn change_within_a_second(&self, written: chrono::DateTime<chrono::Utc>) -> Value {
+        let change = self.wait_for(Duration::from_secs(1), |r| r["type"] == "config-change");
+        let reported =
+            chrono::DateTime::parse_from_rfc3339(change["time"].as_str().unwrap()).unwrap();
+        assert!(
+            (reported.to_utc() - written).num_milliseconds() < 1000,
+            "alert after {reported} for a write at {written}"
+        );
+        change
+    }
+
     fn wait_for(&self, limit: Duration, found: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + limit;
         loop {
@@ -608,12 +620,7 @@ fn a_saved_config_stays_watched_and_a_new_plaintext_key_alerts_at_once() {
     let secret = ["ghp_", &"Zx9Q".repeat(9)].concat();
     let written = chrono::Utc::now();
     save_by_rename(&config, &with(&secret));
-    let change = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "config-change");
-    let reported = chrono::DateTime::parse_from_rfc3339(change["time"].as_str().unwrap()).unwrap();
-    assert!(
-        (reported.to_utc() - written).num_milliseconds() < 1000,
-        "alert after {reported} for a write at {written}"
-    );
+    let change = agent.change_within_a_second(written);
     assert_eq!(change["verdict"], "alert");
     assert_eq!(change["file"], config.display().to_string());
     assert_eq!(change["added"].as_array().unwrap().len(), 1);
@@ -832,12 +839,7 @@ fn a_key_written_in_place_alerts_within_a_second_and_neighbours_are_no_change() 
     let written = chrono::Utc::now();
     fs::write(&config, with(&secret)).unwrap();
     assert_eq!(fs::metadata(&config).unwrap().ino(), inode);
-    let change = agent.wait_for(Duration::from_secs(1), |r| r["type"] == "config-change");
-    let reported = chrono::DateTime::parse_from_rfc3339(change["time"].as_str().unwrap()).unwrap();
-    assert!(
-        (reported.to_utc() - written).num_milliseconds() < 1000,
-        "alert after {reported} for a write at {written}"
-    );
+    let change = agent.change_within_a_second(written);
     assert_eq!(change["verdict"], "alert");
     assert_eq!(change["file"], config.display().to_string());
     let records = agent.stop();
