@@ -1450,3 +1450,35 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
     // Keys were found, at least these two at `high`: the exit code says so.
     assert_eq!(output.status.code(), Some(1), "{err}");
 }
+
+#[test]
+fn a_key_only_in_an_image_dates_from_the_layer_that_holds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let only_here = key("hf_", ALNUM, 34, 131);
+    let image = docker_archive(
+        tmp.path(),
+        "worker:2",
+        &[("srv/.env", &format!("HF_TOKEN={only_here}\n"))],
+        &["PATH=/usr/bin".to_string()],
+        "2023-03-04T05:06:07Z",
+    );
+    let output = detector(
+        &[
+            "scan",
+            &format!("docker-archive:{}", image.display()),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    assert_report_valid(&report, "an image-only report");
+    let entry = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &only_here));
+    // Seen first (and last: it is the only evidence) when the layer that holds it was made.
+    assert_eq!(entry["first_seen"], "2023-03-04T05:06:07Z", "{entry:#}");
+    assert_eq!(entry["last_seen"], "2023-03-04T05:06:07Z", "{entry:#}");
+    assert_eq!(entry["status"], "live");
+    assert!(entry["age_days"].as_u64().unwrap() > 365, "{entry:#}");
+}
