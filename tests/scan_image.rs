@@ -25,6 +25,12 @@ const APP: &str = "detector-test-app:prod";
 
 /// `detector ARGS…` in a clean environment, with `DOCKER_HOST` set when given.
 fn detector(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
+    detector_command(args, home, docker_host)
+        .output()
+        .expect("run the detector binary")
+}
+
+fn detector_command(args: &[&str], home: &Path, docker_host: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
     cmd.args(args)
         .env("HOME", home)
@@ -36,7 +42,21 @@ fn detector(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
     if let Some(host) = docker_host {
         cmd.env("DOCKER_HOST", host);
     }
-    cmd.output().expect("run the detector binary")
+    cmd
+}
+
+/// `detector ARGS…` with a `TMPDIR` no file can be made in: a temporary file (even an unlinked
+/// one, which an empty directory would not show) fails to be created, and so does the run
+/// that needs one.
+fn detector_without_disk(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
+    let tmp = home.join("no-such-tmp");
+    assert!(!tmp.exists());
+    let out = detector_command(args, home, docker_host)
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("run the detector binary");
+    assert!(!tmp.exists());
+    out
 }
 
 fn fp(secret: &str) -> String {
@@ -459,7 +479,9 @@ fn docker_daemon_image_reports_what_its_save_does() {
     let Some(built) = built() else { return };
     let home = tempfile::tempdir().unwrap();
     let host = Some(built.daemon.host.as_str());
-    let out = detector(
+    // The daemon's stream is read as it comes: nothing of it goes to disk, not even to an
+    // unlinked temporary file.
+    let out = detector_without_disk(
         &["scan", &format!("docker:{APP}"), "--format", "json"],
         home.path(),
         host,
@@ -504,6 +526,22 @@ fn docker_daemon_image_reports_what_its_save_does() {
             .collect()
     };
     assert_eq!(places(&report), places(&archive));
+
+    // The check bites: a compressed archive is decompressed into a temporary file, so with
+    // that TMPDIR it cannot be read.
+    let compressed = home.path().join("app.tar.gz");
+    fs::write(&compressed, gzip(&fs::read(&built.archive).unwrap())).unwrap();
+    let out = detector_without_disk(
+        &["scan", &format!("docker-archive:{}", compressed.display())],
+        home.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot create a temporary file"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = detector(
         &["scan", "docker:detector-test-missing:1"],

@@ -1,21 +1,30 @@
 //! `docker:NAME[:TAG]`: the image straight from the local Docker daemon, over its unix socket
 //! (`DOCKER_HOST=unix://…` honoured), with no `docker` CLI. `GET /images/{name}/get` streams
-//! what `docker save` would write; its `manifest.json` comes last, and layers must be read
-//! from the top down, so the stream goes to an unlinked temporary file first and is then
-//! read like a `docker-archive:`.
+//! what `docker save` would write, and [`save`] hands that stream on as it arrives, through a
+//! small bounded queue: nothing of it is written to disk. Its `manifest.json` comes last, and
+//! a layer's files can only be told hidden once the layers above it are known, so the image
+//! is asked for twice (see [`super::stream`]): the first stream keeps only the metadata and
+//! the paths and whiteouts of each layer, the second is scanned layer by layer.
 use std::{
-    fs::File,
-    io::Write,
+    io::{self, Read},
     path::{Path, PathBuf},
+    sync::mpsc,
 };
 
 use http_body_util::{BodyExt, Empty};
-use hyper::{body::Bytes, Request, StatusCode};
+use hyper::{
+    body::{Bytes, Incoming},
+    Request, StatusCode,
+};
 use hyper_util::rt::TokioIo;
 
 use crate::source::fs::io_reason;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Chunks of the image stream (each what one read of the socket gave, some KiB) queued
+/// ahead of the reader: bounds memory, keeps the socket busy while a layer is scanned.
+const QUEUED_CHUNKS: usize = 64;
 
 /// The daemon's socket: `$DOCKER_HOST` when it is a `unix://` address, else the default.
 pub fn socket() -> Result<PathBuf, String> {
@@ -30,30 +39,100 @@ pub fn socket() -> Result<PathBuf, String> {
     }
 }
 
-/// `docker save NAME` into an unlinked temporary file.
-pub fn save(name: &str) -> Result<File, String> {
-    let socket = socket()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start an I/O runtime: {}", io_reason(&e)))?;
-    runtime.block_on(async {
-        // Inspect first: a missing image gets a clear 404 rather than a broken stream.
-        get(&socket, &format!("/images/{}/json", escape(name)), None).await?;
-        let mut spool = super::store::temp_file()?;
-        get(
-            &socket,
-            &format!("/images/{}/get", escape(name)),
-            Some(&mut spool),
-        )
-        .await?;
-        Ok(spool)
+        .map_err(|e| format!("cannot start an I/O runtime: {}", io_reason(&e)))
+}
+
+/// That the daemon has the image: a missing one gets a clear 404 here, rather than a broken
+/// stream from [`save`].
+pub fn inspect(name: &str) -> Result<(), String> {
+    let socket = socket()?;
+    runtime()?.block_on(async {
+        let (_, driver) = get(&socket, &format!("/images/{}/json", escape(name))).await?;
+        driver.abort();
+        Ok(())
     })
 }
 
-/// GET `path`; the body goes to `into` (streamed) or is dropped. Errors name the socket and
-/// say what the daemon answered.
-async fn get(socket: &Path, path: &str, into: Option<&mut File>) -> Result<(), String> {
+/// `docker save NAME`, as a stream read while the daemon writes it.
+pub fn save(name: &str) -> Result<SaveStream, String> {
+    let socket = socket()?;
+    let path = format!("/images/{}/get", escape(name));
+    let runtime = runtime()?;
+    let (head_sender, head) = mpsc::sync_channel::<Result<(), String>>(1);
+    let (sender, chunks) = mpsc::sync_channel::<Result<Bytes, String>>(QUEUED_CHUNKS);
+    std::thread::Builder::new()
+        .name("docker-save".to_string())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let (mut body, driver) = match get(&socket, &path).await {
+                    Ok(answer) => answer,
+                    Err(reason) => {
+                        let _ = head_sender.send(Err(reason));
+                        return;
+                    }
+                };
+                let _ = head_sender.send(Ok(()));
+                while let Some(frame) = body.frame().await {
+                    let chunk = match frame {
+                        Ok(frame) => match frame.into_data() {
+                            Ok(data) => Ok(data),
+                            Err(_) => continue, // trailers
+                        },
+                        Err(e) => Err(format!(
+                            "the image stream from the Docker daemon broke: {e}"
+                        )),
+                    };
+                    let broke = chunk.is_err();
+                    // Blocks while the queue is full; fails once the reader is gone.
+                    if sender.send(chunk).is_err() || broke {
+                        break;
+                    }
+                }
+                driver.abort();
+            })
+        })
+        .map_err(|e| format!("cannot start a thread: {}", io_reason(&e)))?;
+    head.recv()
+        .map_err(|_| "the Docker daemon's answer was lost".to_string())??;
+    Ok(SaveStream {
+        chunks,
+        current: Bytes::new(),
+    })
+}
+
+/// The body of `GET /images/{name}/get`, read as it arrives. Dropping it ends the request.
+pub struct SaveStream {
+    chunks: mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+}
+
+impl Read for SaveStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.current = chunk,
+                Ok(Err(reason)) => return Err(io::Error::other(reason)),
+                // The sender is gone: the body ended.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// GET `path`: the body of a 200 answer, and the task driving the connection (to abort when
+/// done with the body). Errors name the socket and say what the daemon answered.
+async fn get(
+    socket: &Path,
+    path: &str,
+) -> Result<(Incoming, tokio::task::JoinHandle<hyper::Result<()>>), String> {
     let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
         format!(
             "cannot connect to the Docker daemon at {}: {} (is it running? DOCKER_HOST selects another socket)",
@@ -74,7 +153,7 @@ async fn get(socket: &Path, path: &str, into: Option<&mut File>) -> Result<(), S
         .await
         .map_err(|e| format!("Docker daemon at {}: {e}", socket.display()))?;
     let status = response.status();
-    let mut body = response.into_body();
+    let body = response.into_body();
     if status != StatusCode::OK {
         let bytes = body
             .collect()
@@ -93,18 +172,7 @@ async fn get(socket: &Path, path: &str, into: Option<&mut File>) -> Result<(), S
             _ => format!("the Docker daemon answered {status}: {message}"),
         });
     }
-    if let Some(file) = into {
-        while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| format!("the image stream from the Docker daemon broke: {e}"))?;
-            if let Some(data) = frame.data_ref() {
-                file.write_all(data)
-                    .map_err(|e| format!("cannot write the temporary copy: {}", io_reason(&e)))?;
-            }
-        }
-    }
-    driver.abort();
-    Ok(())
+    Ok((body, driver))
 }
 
 /// Percent-encode an image reference for a URL path; `/`, `:` and `@` stay, as the daemon
@@ -140,7 +208,8 @@ mod tests {
             .build()
             .unwrap();
         let err = runtime
-            .block_on(get(&socket, "/images/x/json", None))
+            .block_on(get(&socket, "/images/x/json"))
+            .map(|_| ())
             .unwrap_err();
         assert!(err.contains("cannot connect to the Docker daemon"), "{err}");
         assert!(err.contains("docker.sock"), "{err}");

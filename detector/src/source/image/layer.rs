@@ -39,10 +39,7 @@ impl Compression {
     }
 
     /// A reader of the decompressed bytes.
-    pub fn decoder<'a, R: BufRead + Send + 'a>(
-        self,
-        reader: R,
-    ) -> io::Result<Box<dyn Read + Send + 'a>> {
+    pub fn decoder<'a, R: BufRead + 'a>(self, reader: R) -> io::Result<Box<dyn Read + 'a>> {
         Ok(match self {
             Compression::None => Box::new(reader),
             // Concatenated gzip members are one stream (pigz, some registries).
@@ -83,7 +80,7 @@ pub trait LayerSink {
 /// Read one layer. `overlay` holds the changes of every layer above this one, and
 /// `digests[i]` is the digest of layer `i` (0-based), to name the layer that hides a file.
 pub fn read_layer(
-    reader: Box<dyn Read + Send + '_>,
+    reader: Box<dyn Read + '_>,
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
@@ -119,9 +116,37 @@ pub fn read_layer(
     }
 }
 
+/// Only the changes a layer makes to the layers below it (the paths of its entries, its
+/// whiteouts), its files' contents passed over unread. A layer that is corrupt or cut short
+/// gives the changes of the entries before the damage, as [`read_layer`] does.
+pub fn layer_changes(reader: Box<dyn Read + '_>) -> LayerChanges {
+    let mut changes = LayerChanges::default();
+    // The damage is for `read_layer` to report, when the layer's files are read.
+    let _ = record_changes(reader, &mut changes);
+    changes
+}
+
+fn record_changes(reader: Box<dyn Read + '_>, changes: &mut LayerChanges) -> io::Result<()> {
+    let mut archive = open_tar(reader)?;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        if let Some(path) = super::store::member_name(&entry.path_bytes()) {
+            changes.record(&path, entry.header().entry_type().is_dir());
+        }
+    }
+    Ok(())
+}
+
+/// The layer's tar, decompressed as its first bytes say.
+fn open_tar(reader: Box<dyn Read + '_>) -> io::Result<tar::Archive<Box<dyn Read + '_>>> {
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, reader);
+    let compression = Compression::sniff(buffered.fill_buf()?);
+    Ok(tar::Archive::new(compression.decoder(buffered)?))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn read_entries(
-    reader: Box<dyn Read + Send + '_>,
+    reader: Box<dyn Read + '_>,
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
@@ -130,9 +155,7 @@ fn read_entries(
     changes: &mut LayerChanges,
     files: &mut u64,
 ) -> io::Result<()> {
-    let mut buffered = BufReader::with_capacity(READ_BUFFER, reader);
-    let compression = Compression::sniff(buffered.fill_buf()?);
-    let mut archive = tar::Archive::new(compression.decoder(buffered)?);
+    let mut archive = open_tar(reader)?;
     for entry in archive.entries()? {
         let mut entry = entry?;
         let Some(path) = super::store::member_name(&entry.path_bytes()) else {

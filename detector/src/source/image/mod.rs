@@ -11,12 +11,18 @@
 //!
 //! A layer is known by its digest (the config's diff id); one shared by several images in a
 //! run is read once, and its findings name the first image read with it.
+//!
+//! An archive or a layout on disk is read in place, its layers opened in that order. The
+//! daemon's stream (`docker:`) cannot be: it is read twice ([`stream`]), first for the
+//! metadata and each layer's changes, then for the layers' files, each read as it comes with
+//! the overlay the first read gave; nothing of it is written to disk.
 mod config;
 mod daemon;
 mod layer;
 mod layout;
 mod overlay;
 mod store;
+mod stream;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -33,8 +39,8 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
-    layer::{LayerPlace, LayerSink},
-    layout::{platform_matches, short, ImageSpec, METADATA_LIMIT},
+    layer::{LayerPlace, LayerRead, LayerSink},
+    layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
     store::{read_small, DirStore, Store, TarStore},
 };
@@ -58,6 +64,7 @@ pub fn scan_archive(
     let store = TarStore::open_path(path).map_err(|reason| SourceError::new(path, reason))?;
     scan_store(
         &store,
+        Layers::InStore,
         path,
         expected,
         &layout_name(path),
@@ -83,6 +90,7 @@ pub fn scan_oci_dir(
     let store = DirStore::new(path);
     scan_store(
         &store,
+        Layers::InStore,
         path,
         Layout::Oci,
         &layout_name(path),
@@ -99,12 +107,18 @@ pub fn scan_daemon(
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
     let origin = Path::new(name);
-    let spool = daemon::save(name).map_err(|reason| SourceError::new(origin, reason))?;
-    let store = TarStore::index(spool).map_err(|reason| {
+    daemon::inspect(name).map_err(|reason| SourceError::new(origin, reason))?;
+    let save = || -> Result<Box<dyn std::io::Read>, String> { Ok(Box::new(daemon::save(name)?)) };
+    let first = save().map_err(|reason| SourceError::new(origin, reason))?;
+    let index = stream::StreamIndex::read(first).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
     })?;
     scan_store(
-        &store,
+        &index,
+        Layers::Streamed {
+            index: &index,
+            again: &save,
+        },
         origin,
         Layout::Docker,
         name,
@@ -179,10 +193,24 @@ fn layout_name(path: &Path) -> String {
     name.to_string()
 }
 
+/// How the layers of a store are read.
+enum Layers<'a> {
+    /// Opened from the store, each image's from the top down.
+    InStore,
+    /// From a second stream of what `index` was read from, in the stream's order, with the
+    /// changes `index` kept of each layer.
+    Streamed {
+        index: &'a stream::StreamIndex,
+        again: &'a stream::Reopen<'a>,
+    },
+}
+
 /// Read every image of `store`. `reference` overrides the layout's names (the name a
 /// `docker:` target was given).
+#[allow(clippy::too_many_arguments)]
 fn scan_store(
     store: &dyn Store,
+    layers: Layers<'_>,
     origin: &Path,
     expected: Layout,
     name: &str,
@@ -222,6 +250,7 @@ fn scan_store(
     }
 
     let mut outcome = Outcome::default();
+    let mut broken = None;
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::sync_channel::<Blob>(PIPELINE_DEPTH);
         let matcher = scope.spawn(move || {
@@ -231,8 +260,26 @@ fn scan_store(
                 .for_each(|blob| sink.blob(blob));
         });
         let mut out = Pipeline { sender, sink };
-        for image in &images {
-            scan_image(store, image, options, &mut out, &mut outcome);
+        let mut prepared: Vec<Prepared> = images
+            .iter()
+            .filter_map(|image| prepare_image(store, image, options, &mut out, &mut outcome))
+            .collect();
+        match layers {
+            Layers::InStore => read_layers(store, &mut prepared, options, &mut out, &mut outcome),
+            Layers::Streamed { index, again } => {
+                broken = stream::read_layers(
+                    index,
+                    again,
+                    &mut prepared,
+                    options,
+                    &mut out,
+                    &mut outcome,
+                )
+                .err();
+            }
+        }
+        for image in prepared {
+            outcome.errors.extend(image.errors());
         }
         drop(out);
         if matcher.join().is_err() {
@@ -242,6 +289,13 @@ fn scan_store(
             ));
         }
     });
+    if let Some(reason) = broken {
+        // What was read is reported, but the target failed: the rest is unknown.
+        for (path, reason) in &outcome.errors {
+            sink.error(path, reason);
+        }
+        return Err(SourceError::new(origin, reason));
+    }
     if let Some(wanted) = &options.platform {
         if outcome.selected == 0 {
             let found: Vec<&str> = outcome.platforms.iter().map(String::as_str).collect();
@@ -308,16 +362,94 @@ impl LayerSink for Pipeline<'_> {
     }
 }
 
-fn scan_image(
+/// An image whose config is read and whose layers are yet to be: each layer's place, and the
+/// errors so far (kept apart until the platform filter has chosen the image: errors about an
+/// image the user did not ask for are not theirs to read).
+struct Prepared {
+    /// Layer `i`'s digest (0 = the base): the config's diff id, else the layout's.
+    digests: Vec<String>,
+    layers: Vec<PreparedLayer>,
+    /// The config's errors.
+    errors: Vec<(PathBuf, String)>,
+}
+
+struct PreparedLayer {
+    blob: BlobRef,
+    /// `app:prod layer 3 (sha256:0123…)`, for errors.
+    label: String,
+    place: LayerPlace,
+    errors: Vec<(PathBuf, String)>,
+}
+
+impl Prepared {
+    /// The image's errors in the order they are met reading it: the config's, then the
+    /// layers' from the top down.
+    fn errors(self) -> impl Iterator<Item = (PathBuf, String)> {
+        self.errors
+            .into_iter()
+            .chain(self.layers.into_iter().rev().flat_map(|l| l.errors))
+    }
+}
+
+impl PreparedLayer {
+    fn error(&mut self, reason: String) {
+        self.errors.push((PathBuf::from(&self.label), reason));
+    }
+
+    fn missing(&mut self) {
+        let reason = format!(
+            "missing blob {} named by the manifest",
+            self.blob.digest.as_deref().unwrap_or(&self.blob.name)
+        );
+        self.error(reason);
+    }
+
+    /// Whether the blob's size is the one the manifest promises (when it promises one).
+    fn check_size(&mut self, size: u64) {
+        if let Some(expected) = self.blob.size.filter(|&s| s != size) {
+            self.error(format!(
+                "blob is {size} bytes, the manifest says {expected}"
+            ));
+        }
+    }
+
+    /// Take in what reading the layer gave: its error, and its changes, which are remembered
+    /// for the images read later in the run that share the layer.
+    fn finish(&mut self, read: LayerRead, outcome: &mut Outcome) -> Arc<LayerChanges> {
+        if read.error.is_none() || read.files > 0 || !read.changes.entries.is_empty() {
+            outcome.readable = true;
+        }
+        if let Some(reason) = read.error {
+            self.error(reason);
+        }
+        let changes = Arc::new(read.changes);
+        READ_LAYERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.place.digest.clone(), changes.clone());
+        changes
+    }
+}
+
+/// The changes of the layer `digest`, when an image read before in this run has it.
+fn already_read(digest: &str) -> Option<Arc<LayerChanges>> {
+    READ_LAYERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(digest)
+        .cloned()
+}
+
+/// Read the config of `image` (its blobs go to the sink) and place its layers; `None` when
+/// the platform filter leaves the image out.
+fn prepare_image(
     store: &dyn Store,
     image: &ImageSpec,
     options: &SourceOptions,
     out: &mut Pipeline<'_>,
     outcome: &mut Outcome,
-) {
+) -> Option<Prepared> {
     let reference = image.reference.as_str();
-    // Kept apart until the platform filter has chosen the image: errors about an image the
-    // user did not ask for are not theirs to read.
     let mut errors: Vec<(PathBuf, String)> = Vec::new();
     let mut error = |what: String, reason: String| errors.push((PathBuf::from(what), reason));
 
@@ -357,7 +489,7 @@ fn scan_image(
             outcome.platforms.insert(p);
         }
         if !matches {
-            return;
+            return None;
         }
     }
     outcome.selected += 1;
@@ -387,72 +519,79 @@ fn scan_image(
         .as_ref()
         .map(ImageConfig::layer_history)
         .unwrap_or_default();
-    let mut overlay = Overlay::default();
-    for (i, layer) in image.layers.iter().enumerate().rev() {
-        let digest = &digests[i];
-        let label = format!("{reference} layer {} ({})", i + 1, short(digest));
-        let known = READ_LAYERS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(digest)
-            .cloned();
-        if let Some(changes) = known {
-            tracing::debug!(layer = %label, "already read in this run");
-            overlay.apply(i, &changes);
-            outcome.readable = true;
-            continue;
-        }
-        let opened = match store.open(&layer.name) {
-            Ok(Some(opened)) => opened,
-            Ok(None) => {
-                error(
-                    label,
-                    format!(
-                        "missing blob {} named by the manifest",
-                        layer.digest.as_deref().unwrap_or(&layer.name)
-                    ),
-                );
+    let layers = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let digest = &digests[i];
+            let history = made_by
+                .get(i)
+                .and_then(|&h| config.as_ref().and_then(|c| c.history.get(h)));
+            PreparedLayer {
+                blob: layer.clone(),
+                label: format!("{reference} layer {} ({})", i + 1, short(digest)),
+                place: LayerPlace {
+                    image: reference.to_string(),
+                    digest: digest.clone(),
+                    index: i + 1,
+                    created_by: history
+                        .and_then(|h| h.created_by.clone().or_else(|| h.comment.clone())),
+                    created: history.and_then(|h| config::time(h.created.as_deref())),
+                },
+                errors: Vec::new(),
+            }
+        })
+        .collect();
+    Some(Prepared {
+        digests,
+        layers,
+        errors,
+    })
+}
+
+/// Read the layers of each image from the store, from the top down: when a layer's files are
+/// read, the changes of every layer above it are in the overlay.
+fn read_layers(
+    store: &dyn Store,
+    images: &mut [Prepared],
+    options: &SourceOptions,
+    out: &mut Pipeline<'_>,
+    outcome: &mut Outcome,
+) {
+    for image in images {
+        let mut overlay = Overlay::default();
+        for (i, layer) in image.layers.iter_mut().enumerate().rev() {
+            if let Some(changes) = already_read(&layer.place.digest) {
+                tracing::debug!(layer = %layer.label, "already read in this run");
+                overlay.apply(i, &changes);
+                outcome.readable = true;
                 continue;
             }
-            Err(e) => {
-                error(label, io_reason(&e));
-                continue;
-            }
-        };
-        if let Some(expected) = layer.size.filter(|&s| s != opened.size) {
-            error(
-                label.clone(),
-                format!(
-                    "blob is {} bytes, the manifest says {expected}",
-                    opened.size
-                ),
+            let opened = match store.open(&layer.blob.name) {
+                Ok(Some(opened)) => opened,
+                Ok(None) => {
+                    layer.missing();
+                    continue;
+                }
+                Err(e) => {
+                    layer.error(io_reason(&e));
+                    continue;
+                }
+            };
+            layer.check_size(opened.size);
+            tracing::debug!(layer = %layer.label, "reading");
+            let read = layer::read_layer(
+                opened.reader,
+                &layer.place,
+                &overlay,
+                &image.digests,
+                options,
+                out,
             );
+            overlay.apply(i, &layer.finish(read, outcome));
         }
-        let history = made_by
-            .get(i)
-            .and_then(|&h| config.as_ref().and_then(|c| c.history.get(h)));
-        let place = LayerPlace {
-            image: reference.to_string(),
-            digest: digest.clone(),
-            index: i + 1,
-            created_by: history.and_then(|h| h.created_by.clone().or_else(|| h.comment.clone())),
-            created: history.and_then(|h| config::time(h.created.as_deref())),
-        };
-        tracing::debug!(layer = %label, "reading");
-        let read = layer::read_layer(opened.reader, &place, &overlay, &digests, options, out);
-        if read.error.is_none() || read.files > 0 || !read.changes.entries.is_empty() {
-            outcome.readable = true;
-        }
-        if let Some(reason) = read.error {
-            error(label, reason);
-        }
-        overlay.apply(i, &read.changes);
-        READ_LAYERS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.clone(), Arc::new(read.changes));
     }
-    outcome.errors.extend(errors);
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! path replaces the lower file. Whatever a later layer hides is still in the earlier layer's
 //! tar, readable by anyone who pulls the image: so it is reported, with the layer that hid it.
 //!
-//! An image is read from its top layer down, so when a layer's files are read, every layer
-//! above it has been [`Overlay::apply`]-ed, and [`Overlay::hidden`] answers at once.
+//! When a layer's files are read, every layer above it has been [`Overlay::apply`]-ed (an
+//! image in a store is read from its top layer down; a stream's layers get the changes its
+//! first read kept), and [`Overlay::hidden`] answers at once.
 use std::collections::HashMap;
 
 /// The changes one layer makes to the layers below it.

@@ -1,6 +1,8 @@
 //! Where an image's blobs are: members of a tar file (a `docker save` or OCI archive, read in
 //! place at their offsets) or files of an OCI layout directory. Either way a blob is opened
-//! by name (`abc…/layer.tar`, `blobs/sha256/abc…`) and streamed, never copied out.
+//! by name (`abc…/layer.tar`, `blobs/sha256/abc…`) and streamed, never copied out. (The
+//! daemon's stream, which cannot be read in place, is a store of its metadata members only:
+//! `super::stream`.)
 use std::{
     collections::HashMap,
     fs::File,
@@ -104,19 +106,8 @@ impl TarStore {
                     members.insert(name, (entry.raw_file_position(), entry.size()));
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
-                    if let Some(target) = entry.link_name_bytes() {
-                        let base = if entry.header().entry_type() == tar::EntryType::Symlink {
-                            Path::new(&name)
-                                .parent()
-                                .unwrap_or(Path::new(""))
-                                .to_path_buf()
-                        } else {
-                            PathBuf::new()
-                        };
-                        let joined = base.join(String::from_utf8_lossy(&target).as_ref());
-                        if let Some(target) = member_name(joined.as_os_str().as_encoded_bytes()) {
-                            links.insert(name, target);
-                        }
+                    if let Some(target) = link_target(&entry, &name) {
+                        links.insert(name, target);
                     }
                 }
                 _ => {}
@@ -144,15 +135,40 @@ impl TarStore {
         })
     }
 
-    fn resolve<'a>(&'a self, mut name: &'a str) -> Option<(u64, u64)> {
-        for _ in 0..=MAX_LINKS {
-            if let Some(&found) = self.members.get(name) {
-                return Some(found);
-            }
-            name = self.links.get(name)?;
-        }
-        None
+    fn resolve(&self, name: &str) -> Option<(u64, u64)> {
+        resolve(&self.members, &self.links, name).map(|(_, &found)| found)
     }
+}
+
+/// The member a symlink or hard link member `name` leads to, as a member name.
+pub fn link_target<R: Read>(entry: &tar::Entry<'_, R>, name: &str) -> Option<String> {
+    let target = entry.link_name_bytes()?;
+    let base = if entry.header().entry_type() == tar::EntryType::Symlink {
+        Path::new(name)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf()
+    } else {
+        PathBuf::new()
+    };
+    let joined = base.join(String::from_utf8_lossy(&target).as_ref());
+    member_name(joined.as_os_str().as_encoded_bytes())
+}
+
+/// The member `name` is, following links (at most [`MAX_LINKS`] of them): its name and value.
+pub fn resolve<'a, T>(
+    members: &'a HashMap<String, T>,
+    links: &'a HashMap<String, String>,
+    name: &str,
+) -> Option<(&'a str, &'a T)> {
+    let mut name = name;
+    for _ in 0..=MAX_LINKS {
+        if let Some((found, value)) = members.get_key_value(name) {
+            return Some((found.as_str(), value));
+        }
+        name = links.get(name)?;
+    }
+    None
 }
 
 impl Store for TarStore {
@@ -250,22 +266,18 @@ pub fn member_name(raw: &[u8]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// Copy a stream into an unlinked temporary file.
-pub fn spool(reader: &mut dyn Read) -> Result<File, String> {
-    let mut file = temp_file()?;
-    io::copy(reader, &mut file).map_err(|e| io_reason(&e))?;
-    Ok(file)
-}
-
-/// An unlinked temporary file in `$TMPDIR`: gone when closed, whatever happens.
-pub fn temp_file() -> Result<File, String> {
-    tempfile::tempfile().map_err(|e| {
+/// Copy a stream into an unlinked temporary file in `$TMPDIR`: gone when closed, whatever
+/// happens.
+fn spool(reader: &mut dyn Read) -> Result<File, String> {
+    let mut file = tempfile::tempfile().map_err(|e| {
         format!(
             "cannot create a temporary file in {}: {}",
             std::env::temp_dir().display(),
             io_reason(&e)
         )
-    })
+    })?;
+    io::copy(reader, &mut file).map_err(|e| io_reason(&e))?;
+    Ok(file)
 }
 
 /// Read a whole small blob (a manifest, an index, a config), refusing more than `limit` bytes.
