@@ -39,7 +39,7 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
-    layer::{LayerPlace, LayerRead, LayerSink},
+    layer::{Compression, LayerPlace, LayerRead, LayerSink},
     layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
     store::{read_small, DirStore, Store, TarStore},
@@ -61,10 +61,37 @@ pub fn scan_archive(
     options: &SourceOptions,
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
-    let store = TarStore::open_path(path).map_err(|reason| SourceError::new(path, reason))?;
+    let error = |reason| SourceError::new(path, reason);
+    let compression = TarStore::compression(path).map_err(error)?;
+    if compression == Compression::None {
+        let store = TarStore::open_path(path).map_err(error)?;
+        return scan_store(
+            &store,
+            Layers::InStore,
+            path,
+            expected,
+            &layout_name(path),
+            None,
+            options,
+            sink,
+        );
+    }
+    // Compressed as a whole (`docker save | gzip`): its members cannot be reached in place,
+    // so it is read as a stream twice, as a daemon's is, and nothing is written to disk.
+    let open = || -> Result<Box<dyn std::io::Read>, String> {
+        let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+        compression
+            .decoder(std::io::BufReader::new(file))
+            .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))
+    };
+    let index = stream::StreamIndex::read(open().map_err(error)?)
+        .map_err(|reason| error(format!("cannot decompress or read: {reason}")))?;
     scan_store(
-        &store,
-        Layers::InStore,
+        &index,
+        Layers::Streamed {
+            index: &index,
+            again: &open,
+        },
         path,
         expected,
         &layout_name(path),

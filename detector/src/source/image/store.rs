@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     fs::File,
-    io::{self, BufReader, Read, Seek, SeekFrom},
+    io::{self, Read, Seek, SeekFrom},
     os::unix::fs::FileExt,
     path::{Component, Path, PathBuf},
 };
@@ -46,9 +46,8 @@ pub struct TarStore {
 }
 
 impl TarStore {
-    /// Index the tar at `path`. A gzip- or zstd-compressed tar is first decompressed into an
-    /// unlinked temporary file, since its members cannot be reached in place.
-    pub fn open_path(path: &Path) -> Result<TarStore, String> {
+    /// How the file at `path` is compressed as a whole, checking it is a regular file.
+    pub fn compression(path: &Path) -> Result<Compression, String> {
         let file = File::open(path).map_err(|e| io_reason(&e))?;
         let meta = file.metadata().map_err(|e| io_reason(&e))?;
         if meta.is_dir() {
@@ -59,15 +58,13 @@ impl TarStore {
         }
         let mut magic = [0u8; 4];
         let n = file.read_at(&mut magic, 0).map_err(|e| io_reason(&e))?;
-        let compression = Compression::sniff(&magic[..n]);
-        if compression == Compression::None {
-            return TarStore::index(file);
-        }
-        let mut reader = compression
-            .decoder(BufReader::new(&file))
-            .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))?;
-        let spool = spool(&mut reader).map_err(|e| format!("cannot decompress: {e}"))?;
-        TarStore::index(spool)
+        Ok(Compression::sniff(&magic[..n]))
+    }
+
+    /// Index the uncompressed tar at `path` (see [`TarStore::compression`]).
+    pub fn open_path(path: &Path) -> Result<TarStore, String> {
+        let file = File::open(path).map_err(|e| io_reason(&e))?;
+        TarStore::index(file)
     }
 
     /// Index a tar file: one pass over its headers, seeking past the data.
@@ -264,20 +261,6 @@ pub fn member_name(raw: &[u8]) -> Option<String> {
         }
     }
     (!parts.is_empty()).then(|| parts.join("/"))
-}
-
-/// Copy a stream into an unlinked temporary file in `$TMPDIR`: gone when closed, whatever
-/// happens.
-fn spool(reader: &mut dyn Read) -> Result<File, String> {
-    let mut file = tempfile::tempfile().map_err(|e| {
-        format!(
-            "cannot create a temporary file in {}: {}",
-            std::env::temp_dir().display(),
-            io_reason(&e)
-        )
-    })?;
-    io::copy(reader, &mut file).map_err(|e| io_reason(&e))?;
-    Ok(file)
 }
 
 /// Read a whole small blob (a manifest, an index, a config), refusing more than `limit` bytes.
