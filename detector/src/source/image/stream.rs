@@ -1,7 +1,8 @@
 //! An image archive that arrives as a stream and is not to be kept: the Docker daemon's
-//! `docker save` stream (`docker:`). Its `manifest.json` comes last, and its layers in no
-//! useful order, yet a layer's files can only be told hidden (`deleted_in_layer`) once the
-//! layers above it are known. So the stream is read twice, and written nowhere:
+//! `docker save` stream (`docker:`), or a `docker save` compressed as a whole (its members
+//! cannot be reached in place). Its `manifest.json` comes last, and its layers in no useful
+//! order, yet a layer's files can only be told hidden (`deleted_in_layer`) once the layers
+//! above it are known. So the stream is read twice, and written nowhere:
 //!
 //! 1. [`StreamIndex::read`] keeps in memory the small metadata members (manifests, indexes,
 //!    image configs: JSON, at most [`METADATA_LIMIT`] each) and, of every other member (a
