@@ -458,7 +458,6 @@ fn server_ref(config: Option<&Arc<ParsedConfig>>, literal: &LiteralField<'_>) ->
     }
 }
 
-/// 1-based (line, byte column) of the `nth` occurrence of `needle`, like the engine's spans.
 /// Where the `nth` occurrence of `needle` starts (the first one when there are fewer).
 fn nth_occurrence(haystack: &[u8], needle: &str, nth: usize) -> Option<usize> {
     memchr::memmem::find_iter(haystack, needle.as_bytes())
