@@ -33,13 +33,18 @@ pub enum Assignment {
 const MAX_SECTIONED_BLOB: usize = 256 * 1024;
 
 /// The references in the slots of a git blob, and its sections. Other blobs have no later
-/// versions, so nothing is looked for in them.
-pub fn assignments(blob: &Blob) -> Vec<Assignment> {
+/// versions, so nothing is looked for in them. Sections only tell slots apart, so a blob with
+/// no reference and no key in a slot (`keys_in_slots`: most blobs) is not read for them.
+pub fn assignments(blob: &Blob, keys_in_slots: bool) -> Vec<Assignment> {
     let Some(git) = &blob.provenance.git else {
         return Vec::new();
     };
+    let references = slot::references(&blob.bytes);
+    if references.is_empty() && !keys_in_slots {
+        return Vec::new();
+    }
     let sections = Sections::of(&blob.bytes);
-    let mut found: Vec<Assignment> = slot::references(&blob.bytes)
+    let mut found: Vec<Assignment> = references
         .into_iter()
         .map(|r| Assignment::Reference {
             blob: git.id.clone(),

@@ -420,10 +420,11 @@ impl Sink for Collector<'_> {
             findings = found.len(),
             "scanned"
         );
+        let keys_in_slots = found.iter().any(|f| f.location.slot.is_some());
         if !found.is_empty() {
             lock(&self.findings).extend(found);
         }
-        let assigned = audit::assignments(&blob);
+        let assigned = audit::assignments(&blob, keys_in_slots);
         if !assigned.is_empty() {
             lock(&self.assignments).extend(assigned);
         }
