@@ -17,6 +17,9 @@ use std::{
 
 use serde_json::Value;
 
+mod common;
+use common::{kernel_available, under_ci};
+
 const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
 /// Set in a child process of this test binary: which file to open how many times.
 const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
@@ -52,28 +55,6 @@ fn open_from_child(path: &Path, count: u64, secret: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "opener failed");
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Root, BPF and BTF, or a reason to skip (a failure under CI).
-fn kernel_available() -> bool {
-    // SAFETY: no preconditions.
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        "not root"
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        "no kernel BTF"
-    } else {
-        return true;
-    };
-    assert!(
-        !under_ci(),
-        "CI=true but the eBPF tests cannot run: {reason}"
-    );
-    eprintln!("skipped: {reason}");
-    false
 }
 
 /// A fake API key, made at run time so that no key-shaped text sits in the source.

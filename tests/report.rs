@@ -1333,18 +1333,11 @@ fn text_in_a_pipe_is_plain_even_without_no_color() {
     assert_no_secret(&text, &f.secrets(), "the text report");
 }
 
-/// Root, or the reason this host cannot run a test that needs it: printed and skipped, but a
-/// failure under `CI=true`.
+/// Root, or a skip (a failure under `CI=true`): `detector audit` of every home needs it.
 fn root_or_skip() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but `detector audit` of every home needs root");
-    }
-    eprintln!("skipped: not root (`detector audit` with no arguments reads every home)");
-    false
+    let root = unsafe { libc::geteuid() } == 0;
+    root || common::skip("not root (`detector audit` with no arguments reads every home)")
 }
 
 /// `detector audit` exactly as README's first command runs it: no arguments, as root, so every

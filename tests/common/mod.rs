@@ -132,22 +132,29 @@ pub fn json(output: &Output) -> serde_json::Value {
     })
 }
 
-/// Whether the eBPF tests can run here (root, kernel BTF). Elsewhere they skip with the reason
-/// printed; under `CI=true` a missing prerequisite fails them.
-pub fn kernel_available() -> bool {
-    // SAFETY: no preconditions.
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        "not root"
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        "no kernel BTF"
-    } else {
-        return true;
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the eBPF tests cannot run: {reason}");
-    }
+/// Whether this run is CI's, where a missing prerequisite is a failure, never a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test that cannot run here for `reason`: printed and skipped (`false`), or, under
+/// `CI=true`, a failure.
+pub fn skip(reason: &str) -> bool {
+    assert!(!under_ci(), "CI=true but the test cannot run: {reason}");
     eprintln!("skipped: {reason}");
     false
+}
+
+/// Whether the eBPF tests can run here (root, kernel BTF); see [`skip`].
+pub fn kernel_available() -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("the eBPF tests need root")
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        skip("the eBPF tests need kernel BTF")
+    } else {
+        true
+    }
 }
 
 /// A user made on this host for one test, removed with its home when dropped.
