@@ -5,7 +5,7 @@
 //! version after version (each round edits every file once more), with keys planted along the
 //! way in `.env` files, MCP configs and source files, some of them rotated and some left on
 //! an unmerged branch. It is built once with `git fast-import` into `target/bench-git/` and
-//! reused. Each tool runs once; wall time and peak resident memory (the child's `ru_maxrss`
+//! reused. Each tool runs once, on a warm page cache; wall time and peak resident memory (the child's `ru_maxrss`
 //! from `wait4`, which covers the processes it waited for) are measured, and recall is the
 //! share of planted keys whose secret appears in the tool's report.
 use std::{
@@ -48,6 +48,8 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         stats.pack_bytes as f64 / (1u64 << 20) as f64
     );
     let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
+    // The tools run one after the other: each finds the repository in the page cache.
+    super::scan::warm_page_cache(&repo)?;
 
     let out = cache.join("out");
     fs::create_dir_all(&out)?;

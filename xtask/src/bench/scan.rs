@@ -843,7 +843,7 @@ fn write_warmup(bench_dir: &Path) -> Result<Warmup> {
 }
 
 /// Read every file once, so that no tool pays for the disk; the tree's size in bytes.
-fn warm_page_cache(dir: &Path) -> Result<u64> {
+pub(super) fn warm_page_cache(dir: &Path) -> Result<u64> {
     let mut bytes = 0;
     let mut buffer = vec![0u8; 1 << 20];
     for entry in WalkDir::new(dir) {
