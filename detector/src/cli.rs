@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::source::Target;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "detector",
@@ -98,8 +100,8 @@ pub enum LogCommand {
 pub struct ScanArgs {
     /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, `docker:NAME[:TAG]`,
     /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
-    #[arg(required = true, value_name = "TARGET")]
-    pub targets: Vec<String>,
+    #[arg(required = true, value_name = "TARGET", value_parser = Target::parse)]
+    pub targets: Vec<Target>,
     #[command(flatten)]
     pub scan: ScanOptions,
 }
@@ -119,8 +121,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub all_files: bool,
     /// More targets to scan with the host's (as for `detector scan`).
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<String>,
+    #[arg(value_name = "TARGET", value_parser = Target::parse)]
+    pub targets: Vec<Target>,
     #[command(flatten)]
     pub scan: ScanOptions,
 }
@@ -180,8 +182,9 @@ pub struct ScanOptions {
     /// not open archives).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub max_archive_depth: usize,
-    /// Skip git blobs larger than this many bytes (they are counted in the report).
-    #[arg(long, default_value_t = 50 * 1024 * 1024, value_name = "BYTES")]
+    /// Skip git blobs larger than this (they are counted in the report). Sizes take K, M, G
+    /// suffixes (powers of 1024).
+    #[arg(long, default_value = "50M", value_parser = parse_size, value_name = "SIZE")]
     pub max_blob_size: u64,
     /// Images: scan only the image of this platform in a multi-platform index (default:
     /// every image).
@@ -218,6 +221,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     value
         .checked_mul(1u64 << shift)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// A ring buffer size in KiB: a power of two, at least 4 (a page), at most 4 GiB in bytes.
+pub fn parse_ring_buffer_kib(text: &str) -> Result<u32, String> {
+    let kib: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of KiB"))?;
+    if kib < 4 || !kib.is_power_of_two() || kib.checked_mul(1024).is_none() {
+        return Err(format!(
+            "{kib} KiB is not a power of two from 4 to 2097152 (the ring buffer is whole pages)"
+        ));
+    }
+    Ok(kib)
 }
 
 #[derive(Args, Debug, Clone)]
@@ -287,9 +304,9 @@ pub struct AgentArgs {
     /// neither --events nor --syslog, standard output.
     #[arg(long, value_name = "FILE|-")]
     pub events: Vec<String>,
-    /// Rotate the events file before it grows past this many bytes (0: never): FILE becomes
-    /// FILE.1, FILE.1 becomes FILE.2, and so on.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    /// Rotate the events file before it grows past this size (0: never): FILE becomes
+    /// FILE.1, FILE.1 becomes FILE.2, and so on. Sizes take K, M, G suffixes (powers of 1024).
+    #[arg(long, default_value = "64M", value_parser = parse_size, value_name = "SIZE")]
     pub rotate_size: u64,
     /// Rotated events files to keep (FILE.1 … FILE.N); older ones are deleted.
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -309,7 +326,7 @@ pub struct AgentArgs {
     /// Size of the kernel-to-user ring buffer, in KiB (a power of two, at least 4). Its memory
     /// is mapped twice into the agent, so it counts double in resident memory. The default
     /// holds a burst of 100,000 opens with nothing lost on a 2-core machine.
-    #[arg(long, default_value_t = 2048, value_name = "KIB")]
+    #[arg(long, default_value_t = 2048, value_parser = parse_ring_buffer_kib, value_name = "KIB")]
     pub ring_buffer_kib: u32,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]

@@ -11,5 +11,6 @@ pub mod commands;
 pub mod detect;
 pub mod logging;
 pub mod mcp;
+pub mod pipeline;
 pub mod report;
 pub mod source;

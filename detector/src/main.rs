@@ -1,11 +1,29 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{error::ErrorKind, Parser};
 use detector::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     detector::logging::init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A value the command line cannot take (a target, a size): one line, exit 2.
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue
+            ) =>
+        {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!(
+                "detector: {}",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
+            return detector::commands::EXIT_ERROR.into();
+        }
+        Err(err) => err.exit(),
+    };
     let result = match cli.command {
         Command::Scan(args) => detector::commands::scan::run(&args),
         Command::Audit(args) => detector::commands::audit::run(&args),

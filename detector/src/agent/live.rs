@@ -191,6 +191,10 @@ impl LiveFiles {
         }
         let group = self.policy.group_for_path(path, &self.homes);
         let client = mcp_client(path);
+        // Read before the file's identity is taken, so that what is reported is never newer
+        // than what is watched: a file replaced in between leaves an event that brings the
+        // path in step again.
+        let scanned = self.rescanner.scan(path);
         let exists = match self.watch.add(path, group, client.clone()) {
             Ok(Added::New { key, replaced }) => {
                 if let Some(old) = replaced {
@@ -212,11 +216,7 @@ impl LiveFiles {
                 false
             }
         };
-        let now = if exists {
-            self.rescanner.scan(path)
-        } else {
-            Contents::default()
-        };
+        let now = if exists { scanned } else { Contents::default() };
         let before = self.contents.remove(path).unwrap_or_default();
         if exists {
             self.remember(path.to_path_buf(), now.clone());

@@ -1,14 +1,14 @@
-//! Re-scanning a watched file when it changes, with the scanner's own pipeline (source → detect
-//! → audit findings), so the agent and `detector scan` agree on what is a key.
-use std::{cell::RefCell, collections::BTreeSet, path::Path, sync::Mutex};
-
-use anyhow::Result;
+//! Re-scanning a watched file when it changes, through the scanner's own pipeline (the same
+//! entry point as `detector scan file:PATH`), so the agent and `detector scan` agree on what is
+//! a key.
+use std::{collections::BTreeSet, path::Path};
 
 use crate::{
-    audit::{evidence, redact, OrgKey},
-    detect::{Engine, RuleSet},
+    audit::{redact, OrgKey},
+    detect::{RuleError, RuleSet},
     mcp::McpServer,
-    source::{self, Blob, SkipReason, SourceOptions},
+    pipeline::{self, Pipeline, Silent},
+    source::{SourceOptions, Target},
 };
 
 /// What a watched file holds now: its keys (by fingerprint) and, for an MCP config, its
@@ -21,74 +21,70 @@ pub struct Contents {
     pub error: Option<String>,
 }
 
-/// Holds the engine only while it is in use: compiled rules cost megabytes and an idle agent
-/// should not, and building them again takes tens of milliseconds.
+/// The largest watched file that is re-scanned.
+const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The pipeline the agent re-scans with. Its compiled rules are dropped while the agent is
+/// idle ([`Rescanner::release`]): they cost megabytes, and building them again takes tens of
+/// milliseconds.
 pub struct Rescanner {
-    engine: RefCell<Option<Engine>>,
-    org_key: OrgKey,
-    options: SourceOptions,
+    pipeline: Pipeline,
 }
 
 impl Rescanner {
-    pub fn new(org_key: OrgKey) -> Result<Rescanner> {
-        // Built once now, so that bad rules fail the start rather than the first re-scan.
-        let engine = Engine::new(RuleSet::builtin()?)?;
-        Ok(Rescanner {
-            engine: RefCell::new(Some(engine)),
-            org_key,
-            options: SourceOptions {
-                max_file_size: 16 * 1024 * 1024,
-                max_blob_size: 16 * 1024 * 1024,
+    pub fn new(org_key: OrgKey) -> Result<Rescanner, RuleError> {
+        // Compiled once now, so that bad rules fail the start rather than the first re-scan.
+        let options = pipeline::Options {
+            sources: SourceOptions {
+                max_file_size: MAX_FILE_SIZE,
+                max_blob_size: MAX_FILE_SIZE,
                 ..SourceOptions::default()
             },
+            ..pipeline::Options::default()
+        };
+        Ok(Rescanner {
+            pipeline: Pipeline::new(RuleSet::builtin()?, org_key, options)?,
         })
-    }
-
-    fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        let mut slot = self.engine.borrow_mut();
-        let engine = slot.get_or_insert_with(|| {
-            Engine::new(RuleSet::builtin().expect("built-in rules load (checked at start)"))
-                .expect("built-in rules compile (checked at start)")
-        });
-        f(engine)
     }
 
     /// Drops the compiled rules until they are needed again.
     pub fn release(&self) {
-        self.engine.borrow_mut().take();
+        self.pipeline.release();
     }
 
     pub fn scan(&self, path: &Path) -> Contents {
-        let sink = Collect::default();
-        let mut contents = Contents::default();
-        if let Err(err) = source::fs::scan_file(path, &self.options, &sink) {
-            contents.error = Some(err.reason);
-            return contents;
-        }
-        let collected = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
-        contents.error = collected.error;
-        for blob in &collected.blobs {
-            let findings = self
-                .with_engine(|engine| evidence::findings(blob, &engine.scan(&blob.bytes), engine));
-            for finding in findings {
-                contents
-                    .fingerprints
-                    .insert(self.org_key.fingerprint(&finding.secret));
+        let outcome = self
+            .pipeline
+            .run(&[Target::File(path.to_path_buf())], &Silent);
+        let target = outcome.report.targets.first();
+        let error = target.and_then(|t| {
+            let skipped = t.skipped.keys().next().map(|r| format!("skipped: {r}"));
+            match t.errors.first() {
+                Some(first) if t.failed => Some(first.reason.clone()),
+                _ => t.errors.last().map(|e| e.reason.clone()).or(skipped),
             }
-            if let Some(config) = &blob.mcp {
-                contents.servers.extend(config.servers.iter().cloned());
-            }
+        });
+        Contents {
+            fingerprints: outcome
+                .report
+                .keys
+                .iter()
+                .map(|k| k.fingerprint.clone())
+                .collect(),
+            servers: outcome
+                .configs
+                .iter()
+                .flat_map(|c| c.servers.iter().cloned())
+                .collect(),
+            error,
         }
-        contents
     }
-}
 
-impl Rescanner {
     /// A command line with every secret the engine finds in it redacted: a key passed as an
     /// argument (`--api-key …`, `TOKEN=…`) must not reach the event log in clear.
     pub fn scrub(&self, cmdline: &[String]) -> Vec<String> {
         let joined = cmdline.join(" ");
-        let matches = self.with_engine(|engine| engine.scan(joined.as_bytes()));
+        let matches = self.pipeline.engine().scan(joined.as_bytes());
         if matches.is_empty() {
             return cmdline.to_vec();
         }
@@ -100,34 +96,6 @@ impl Rescanner {
                 })
             })
             .collect()
-    }
-}
-
-#[derive(Default)]
-struct Collected {
-    blobs: Vec<Blob>,
-    error: Option<String>,
-}
-
-#[derive(Default)]
-struct Collect(Mutex<Collected>);
-
-impl source::Sink for Collect {
-    fn blob(&self, blob: Blob) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .blobs
-            .push(blob);
-    }
-
-    fn skipped(&self, _path: &Path, reason: SkipReason) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).error =
-            Some(format!("skipped: {}", reason.as_str()));
-    }
-
-    fn error(&self, _path: &Path, reason: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).error = Some(reason.to_string());
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{assess, key::Access, Key, Location};
 use crate::{
     agent::watch::{dev_string, kernel_dev},
-    source::LocationKind,
+    source::{Container, Origin},
 };
 
 /// The `open` records of one or more event files.
@@ -205,10 +205,13 @@ fn parse_line(text: &str) -> Result<Option<OpenRecord>, String> {
 /// The file on this host whose opens read the key: the file itself, or the archive holding it.
 /// Git objects and image layers are read through their repository or image, not by path.
 fn host_file(location: &Location) -> Option<&Path> {
-    match location.kind {
-        LocationKind::File | LocationKind::McpConfig => Some(&location.path),
-        LocationKind::ArchiveMember => location.archive.as_deref(),
-        LocationKind::Git | LocationKind::ImageLayer | LocationKind::ImageConfig => None,
+    match location.origin() {
+        Origin::File(_) | Origin::McpConfig(_) => Some(location.path()),
+        Origin::ArchiveMember(member) => match member.container {
+            Container::File(_) => Some(&member.archive),
+            Container::ImageLayer(_) => None,
+        },
+        Origin::Git(_) | Origin::ImageLayer(_) | Origin::ImageConfig(_) => None,
     }
 }
 
@@ -216,10 +219,10 @@ fn host_file(location: &Location) -> Option<&Path> {
 fn identity(location: &Location) -> Option<(String, u64)> {
     // The identity is of the file at `path`; for an archive member that is the member's, not
     // the archive's, so only path joins there.
-    if location.kind == LocationKind::ArchiveMember {
+    let (Origin::File(file) | Origin::McpConfig(file)) = location.origin() else {
         return None;
-    }
-    Some((dev_string(kernel_dev(location.dev?)), location.inode?))
+    };
+    Some((dev_string(kernel_dev(file.dev?)), file.inode?))
 }
 
 #[cfg(test)]
@@ -244,13 +247,15 @@ mod tests {
             slots: Vec::new(),
             scope: Default::default(),
             violations: Vec::new(),
-            locations: vec![Location {
-                kind: LocationKind::File,
+            locations: vec![Location::at(crate::source::Provenance {
                 path: path.into(),
-                dev,
-                inode,
-                ..Location::default()
-            }],
+                origin: Origin::File(crate::source::DiskFile {
+                    dev,
+                    inode,
+                    ..Default::default()
+                }),
+                backup: None,
+            })],
             accessed_by: Vec::new(),
             remediation: Vec::new(),
         }

@@ -3,21 +3,17 @@
 //! rule recognised is still a finding (`mcp-literal-secret`): the config says it is a secret.
 use std::{path::Path, sync::Arc};
 
-use super::{
-    key::{Location, McpServerRef},
-    scope::secret_manager_ids,
-};
+use super::{key::McpServerRef, location::Location, scope::secret_manager_ids};
 use crate::{
     detect::{
         filter::{is_literal_secret, is_suppressed},
         value::{classify, ValueClass},
-        Engine, Match, Severity,
+        Match, RuleMeta, Severity,
     },
     mcp::{McpServer, ParsedConfig, SecretField},
     source::{
-        git::BlobRef,
         secret_file::{Secrecy, SecretFile, SecretFileKind},
-        Blob, LocationKind, Provenance,
+        Blob, LocationKind,
     },
 };
 
@@ -31,53 +27,46 @@ pub const FILE_LITERAL_RULE: &str = "file-literal-secret";
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub secret: String,
-    pub rule: RuleRef,
+    pub rule: Arc<RuleMeta>,
     pub location: Location,
-    /// The object is current (on disk now).
-    pub current: bool,
-    pub project: Option<String>,
+    pub project: String,
     /// Every server field in the same config that holds this secret.
     pub mcp_servers: Vec<McpServerRef>,
     /// Words that may name an environment: server name, relative path, variable name.
     pub context: Vec<String>,
-    /// The git blob it is in, to be placed in history by the audit.
-    pub git: Option<BlobRef>,
 }
 
-#[derive(Debug, Clone)]
-pub struct RuleRef {
-    pub id: String,
-    pub provider: String,
-    pub description: String,
-    pub severity: Severity,
-    /// Preference among rules that matched the same secret: lower wins on equal severity;
-    /// `usize::MAX` for [`MCP_LITERAL_RULE`], which loses to any real rule.
-    pub rank: usize,
+/// What the engine found in one blob: in its bytes, and in the decoded value of each field
+/// of its credential file (a base64 `auth`; empty for fields that are not encoded).
+#[derive(Debug, Default)]
+pub struct BlobMatches {
+    pub matches: Vec<Match>,
+    pub in_fields: Vec<Vec<Match>>,
 }
 
-impl RuleRef {
-    fn file_literal(kind: SecretFileKind) -> RuleRef {
-        RuleRef {
-            id: FILE_LITERAL_RULE.to_string(),
-            provider: kind.provider().to_string(),
-            description: format!(
-                "A literal secret in a secret field of a credential file ({})",
-                kind.as_str()
-            ),
-            severity: Severity::High,
-            rank: usize::MAX,
-        }
-    }
+fn file_literal(kind: SecretFileKind) -> Arc<RuleMeta> {
+    Arc::new(RuleMeta {
+        id: FILE_LITERAL_RULE.to_string(),
+        provider: kind.provider().to_string(),
+        description: format!(
+            "A literal secret in a secret field of a credential file ({})",
+            kind.as_str()
+        ),
+        severity: Severity::High,
+        rank: RuleMeta::FALLBACK_RANK,
+        environment_hints: Vec::new(),
+    })
+}
 
-    fn mcp_literal() -> RuleRef {
-        RuleRef {
-            id: MCP_LITERAL_RULE.to_string(),
-            provider: "unknown".to_string(),
-            description: "A literal secret in an MCP server's config field".to_string(),
-            severity: Severity::High,
-            rank: usize::MAX,
-        }
-    }
+fn mcp_literal() -> Arc<RuleMeta> {
+    Arc::new(RuleMeta {
+        id: MCP_LITERAL_RULE.to_string(),
+        provider: "unknown".to_string(),
+        description: "A literal secret in an MCP server's config field".to_string(),
+        severity: Severity::High,
+        rank: RuleMeta::FALLBACK_RANK,
+        environment_hints: Vec::new(),
+    })
 }
 
 /// A literal secret-bearing field of a server in the blob's config.
@@ -89,23 +78,16 @@ struct LiteralField<'a> {
 }
 
 /// Turn one blob's matches into findings.
-pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding> {
+pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
+    let matches = &found.matches;
     let literals = blob.mcp.as_deref().map(literal_fields).unwrap_or_default();
     let mut covered = vec![false; literals.len()];
     let file = blob.fields.as_deref();
     let mut file_covered = vec![false; file.map_or(0, |f| f.fields.len())];
     let mut out = Vec::new();
     for m in matches {
-        let rule = engine.rule(m.rule);
         // The rule's own word on the environment (`sk_live_` → production) joins the context.
-        let rule_environment = rule.environment(&m.secret).map(str::to_string);
-        let rule = RuleRef {
-            id: rule.id.clone(),
-            provider: rule.provider.clone(),
-            description: rule.description.clone(),
-            severity: rule.severity,
-            rank: m.rule,
-        };
+        let rule_environment = m.rule.environment(&m.secret).map(str::to_string);
         let holders: Vec<usize> = literals
             .iter()
             .enumerate()
@@ -117,7 +99,7 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
         }
         let refs: Vec<McpServerRef> = holders
             .iter()
-            .map(|&i| server_ref(blob.mcp.as_ref(), &literals[i]))
+            .map(|&i| server_ref(blob.mcp.as_deref(), &literals[i]))
             .collect();
         let positions: Vec<Option<(usize, usize)>> = if m.spans.is_empty() {
             vec![None]
@@ -137,14 +119,16 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
                 Some(file.fields[i].slot.clone())
             });
             let mut found = finding(
-                &blob.provenance,
-                blob.mcp.as_ref(),
-                &m.secret,
-                rule.clone(),
-                position,
-                holder.map(|i| &literals[i]),
-                field.or_else(|| m.slot.clone()),
-                refs.clone(),
+                blob,
+                true,
+                Occurrence {
+                    secret: &m.secret,
+                    rule: Arc::clone(&m.rule),
+                    position,
+                    holder: holder.map(|i| &literals[i]),
+                    slot: field.or_else(|| m.slot.clone()),
+                    mcp_servers: refs.clone(),
+                },
             );
             found.context.extend(rule_environment.clone());
             out.push(found);
@@ -176,21 +160,28 @@ pub fn findings(blob: &Blob, matches: &[Match], engine: &Engine) -> Vec<Finding>
         let refs = literals
             .iter()
             .filter(|l| l.secret == literal.secret)
-            .map(|l| server_ref(blob.mcp.as_ref(), l))
+            .map(|l| server_ref(blob.mcp.as_deref(), l))
             .collect();
         out.push(finding(
-            &blob.provenance,
-            blob.mcp.as_ref(),
-            literal.secret,
-            RuleRef::mcp_literal(),
-            position,
-            Some(literal),
-            literal.field.name.clone(),
-            refs,
+            blob,
+            true,
+            Occurrence {
+                secret: literal.secret,
+                rule: mcp_literal(),
+                position,
+                holder: Some(literal),
+                slot: literal.field.name.clone(),
+                mcp_servers: refs,
+            },
         ));
     }
     if let Some(file) = file {
-        out.extend(file_field_findings(blob, file, &file_covered, engine));
+        out.extend(file_field_findings(
+            blob,
+            file,
+            &file_covered,
+            &found.in_fields,
+        ));
     }
     let shared = blob_secret_manager_names(blob);
     if !shared.is_empty() {
@@ -253,10 +244,10 @@ fn file_field_findings(
     blob: &Blob,
     file: &SecretFile,
     covered: &[bool],
-    engine: &Engine,
+    in_fields: &[Vec<Match>],
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (field, _) in file.fields.iter().zip(covered).filter(|(_, c)| !**c) {
+    for (i, field) in file.fields.iter().enumerate().filter(|(i, _)| !covered[*i]) {
         if is_suppressed(&blob.bytes, field.range.start, field.range.end) {
             continue;
         }
@@ -271,41 +262,35 @@ fn file_field_findings(
         if !literal {
             continue;
         }
-        if field.decoded.is_some() {
-            let inner = engine.scan(value.as_bytes());
-            if !inner.is_empty() {
-                for m in inner {
-                    let rule = engine.rule(m.rule);
-                    let rule = RuleRef {
-                        id: rule.id.clone(),
-                        provider: rule.provider.clone(),
-                        description: rule.description.clone(),
-                        severity: rule.severity,
-                        rank: m.rule,
-                    };
-                    out.push(finding(
-                        &blob.provenance,
-                        None,
-                        &m.secret,
-                        rule,
+        let inner = in_fields.get(i).map(Vec::as_slice).unwrap_or_default();
+        if field.decoded.is_some() && !inner.is_empty() {
+            for m in inner {
+                out.push(finding(
+                    blob,
+                    false,
+                    Occurrence {
+                        secret: &m.secret,
+                        rule: Arc::clone(&m.rule),
                         position,
-                        None,
-                        slot.clone(),
-                        Vec::new(),
-                    ));
-                }
-                continue;
+                        holder: None,
+                        slot: slot.clone(),
+                        mcp_servers: Vec::new(),
+                    },
+                ));
             }
+            continue;
         }
         out.push(finding(
-            &blob.provenance,
-            None,
-            value.trim(),
-            RuleRef::file_literal(file.kind),
-            position,
-            None,
-            slot,
-            Vec::new(),
+            blob,
+            false,
+            Occurrence {
+                secret: value.trim(),
+                rule: file_literal(file.kind),
+                position,
+                holder: None,
+                slot,
+                mcp_servers: Vec::new(),
+            },
         ));
     }
     out
@@ -319,23 +304,35 @@ fn byte_position(haystack: &[u8], start: usize) -> (usize, usize) {
     (line, start - line_start + 1)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finding(
-    provenance: &Provenance,
-    config: Option<&Arc<ParsedConfig>>,
-    secret: &str,
-    rule: RuleRef,
+/// One occurrence of a secret in a blob, before it becomes a [`Finding`].
+struct Occurrence<'a> {
+    secret: &'a str,
+    rule: Arc<RuleMeta>,
+    /// 1-based line and byte column.
     position: Option<(usize, usize)>,
-    holder: Option<&LiteralField<'_>>,
+    /// The MCP server field that holds it.
+    holder: Option<&'a LiteralField<'a>>,
     slot: Option<String>,
     mcp_servers: Vec<McpServerRef>,
-) -> Finding {
+}
+
+/// The finding of an occurrence in `blob`; `in_config`: it sits in the blob's MCP config
+/// (not in a decoded field of a credential file).
+fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding {
+    let Occurrence {
+        secret,
+        rule,
+        position,
+        holder,
+        slot,
+        mcp_servers,
+    } = occurrence;
     let slot = slot.or_else(|| holder.and_then(|h| h.field.name.clone()));
     // An MCP config's path is the client's choice (`…/saoudrizwan.claude-dev/…`) and says
     // nothing about the key; any other file's path may (`deploy/prod/.env`).
     let mut context = Vec::new();
-    if provenance.kind != LocationKind::McpConfig {
-        context.push(relative_path(provenance));
+    if blob.provenance.origin.kind() != LocationKind::McpConfig {
+        context.push(relative_path(blob));
     }
     if let Some(h) = holder {
         context.push(h.server.name.clone());
@@ -345,51 +342,27 @@ fn finding(
     context.extend(slot.clone());
     let project = holder
         .and_then(|h| h.server.project.clone())
-        .or_else(|| provenance.project.clone());
-    if let Some(p) = project.as_deref().and_then(|p| Path::new(p).file_name()) {
+        .unwrap_or_else(|| blob.project.clone());
+    if let Some(p) = Path::new(&project).file_name() {
         context.push(p.to_string_lossy().into_owned());
     }
+    let config = blob.mcp.as_deref().filter(|_| in_config);
     let location = Location {
-        kind: provenance.kind,
-        path: provenance.path.clone(),
         line: position.map(|p| p.0),
         column: position.map(|p| p.1),
         mcp_client: config.map(|c| c.client.to_string()),
         mcp_server: holder.map(|h| h.server.name.clone()),
         mcp_field: holder.map(|h| h.field.field.clone()),
         slot,
-        mtime: provenance.mtime,
-        mode: provenance.mode,
-        dev: provenance.dev,
-        inode: provenance.inode,
-        commit: provenance.commit.clone(),
-        commit_time: provenance.commit_time,
-        in_head: provenance.in_head,
-        removed_in: None,
-        blob: provenance.git.as_ref().map(|g| g.id.clone()),
-        refs: Vec::new(),
-        reachable: None,
-        image: provenance.image.clone(),
-        layer: provenance.layer.clone(),
-        layer_index: provenance.layer_index,
-        created_by: provenance.created_by.clone(),
-        deleted_in_layer: provenance.deleted_in_layer.clone(),
-        replaced_in_layer: provenance.replaced_in_layer.clone(),
-        archive: provenance.archive.clone(),
-        member: provenance.member.clone(),
-        backup: provenance.backup.clone(),
-        readable_by_others: provenance.readable_by_others,
-        host: None,
+        ..Location::at(blob.provenance.clone())
     };
     Finding {
         secret: secret.to_string(),
         rule,
         location,
-        current: provenance.current,
         project,
         mcp_servers,
         context,
-        git: provenance.git.clone(),
     }
 }
 
@@ -446,7 +419,7 @@ fn covered_elsewhere(literals: &[LiteralField<'_>], covered: &[bool], secret: &s
         .any(|(l, &c)| c && l.secret == secret)
 }
 
-fn server_ref(config: Option<&Arc<ParsedConfig>>, literal: &LiteralField<'_>) -> McpServerRef {
+fn server_ref(config: Option<&ParsedConfig>, literal: &LiteralField<'_>) -> McpServerRef {
     McpServerRef {
         client: literal.server.client.clone(),
         server: literal.server.name.clone(),
@@ -467,15 +440,11 @@ fn nth_occurrence(haystack: &[u8], needle: &str, nth: usize) -> Option<usize> {
 
 /// The path as it reads under the scanned directory (for environment words): the directories
 /// above the scan root say nothing about the key.
-fn relative_path(provenance: &Provenance) -> String {
-    let path = &provenance.path;
-    match provenance
-        .root
-        .as_deref()
-        .and_then(|r| path.strip_prefix(r).ok())
-    {
-        Some(rel) => rel.display().to_string(),
-        None => path
+fn relative_path(blob: &Blob) -> String {
+    let path = &blob.provenance.path;
+    match path.strip_prefix(&blob.root) {
+        Ok(rel) if !blob.root.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -542,18 +511,22 @@ mod tests {
         let parsed = crate::mcp::parse(&crate::mcp::recognise(Path::new(path)).unwrap(), &bytes);
         assert_eq!(parsed.parse_error, None);
         let blob = Blob {
-            provenance: Provenance {
-                kind: LocationKind::McpConfig,
+            provenance: crate::source::Provenance {
                 path: path.into(),
-                current: true,
-                project: Some("user:al".into()),
-                ..Provenance::default()
+                origin: crate::source::Origin::McpConfig(Default::default()),
+                backup: None,
             },
+            project: "user:al".into(),
+            root: "/home/al".into(),
             mcp: Some(Arc::new(parsed)),
             fields: None,
             bytes,
         };
-        findings(&blob, &engine.scan(&blob.bytes), &engine)
+        let matches = BlobMatches {
+            matches: engine.scan(&blob.bytes),
+            in_fields: Vec::new(),
+        };
+        findings(&blob, &matches)
     }
 
     #[test]

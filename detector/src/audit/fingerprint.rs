@@ -20,6 +20,7 @@ use ring::{
 pub const ORG_KEY_ENV: &str = "DETECTOR_ORG_KEY";
 
 /// The secret all fingerprints are keyed with.
+#[derive(Clone)]
 pub struct OrgKey {
     key: hmac::Key,
     /// Where it came from, for logs (never the key itself).

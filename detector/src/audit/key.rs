@@ -2,11 +2,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::{
-    detect::value::ValueClass, detect::Severity, source::backup::Backup, source::LocationKind,
-};
+use super::location::{time, time_opt, Location};
+use crate::{detect::value::ValueClass, detect::Severity};
 
 /// One exposed secret, with everywhere it was seen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,95 +158,6 @@ impl Violation {
     }
 }
 
-/// One place the key was seen. Fields that do not apply to the kind are left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Location {
-    pub kind: LocationKind,
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp_client: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp_server: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp_field: Option<String>,
-    /// The variable the secret is assigned to there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slot: Option<String>,
-    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
-    pub mtime: Option<DateTime<Utc>>,
-    /// Permission bits, octal (`"0644"`).
-    #[serde(
-        serialize_with = "mode_opt",
-        deserialize_with = "mode_opt_de",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub mode: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dev: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inode: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    #[serde(serialize_with = "time_opt", skip_serializing_if = "Option::is_none")]
-    pub commit_time: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub in_head: Option<bool>,
-    /// The commit that took the key out of this path on the history leading to HEAD.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub removed_in: Option<String>,
-    /// The git blob holding the key (`git cat-file -p <blob>`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blob: Option<String>,
-    /// The refs (branches, tags, remote-tracking refs, stash, notes) whose history holds it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub refs: Vec<String>,
-    /// False for a git object no ref reaches (left by `reset --hard`, a force-push, a
-    /// dropped stash) that is still in the object database.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reachable: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer_index: Option<usize>,
-    /// The build instruction that made the layer (`history[].created_by`), secrets scrubbed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    /// The later layer whose whiteout deleted the file: hidden, still extractable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_in_layer: Option<String>,
-    /// The later layer that put another file at the same path: hidden, still extractable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replaced_in_layer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub archive: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    /// A backup copy (`kind`: leftover, chezmoi, yadm, stow, dotfiles, backup-directory,
-    /// archive), and the `original` path it stands for when its name tells.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<Backup>,
-    /// Users other than the owner can read the file (world-readable, or group-readable with
-    /// others in the group).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub readable_by_others: Option<bool>,
-    /// The host whose report named this location (set when reports of many hosts are merged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-}
-
-impl Location {
-    /// Can anyone but the owner read it? Sources that cannot tell leave the mode to say.
-    pub fn is_readable_by_others(&self) -> bool {
-        self.readable_by_others
-            .unwrap_or_else(|| self.mode.is_some_and(|mode| mode & 0o004 != 0))
-    }
-}
-
 /// A process that opened a file holding the key (from the agent's events).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
@@ -303,32 +213,4 @@ pub struct CheckEntry {
     pub check: String,
     pub pass: bool,
     pub reason: String,
-}
-
-fn time_opt<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(t) => time(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-fn time<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&value.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-/// `"0644"` → `0o644`.
-fn mode_opt_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(text) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    u32::from_str_radix(&text, 8)
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom(format!("mode `{text}` is not octal")))
-}
-
-fn mode_opt<S: Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(mode) => s.serialize_str(&format!("{mode:04o}")),
-        None => s.serialize_none(),
-    }
 }

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod ignored;
 pub mod key;
+pub mod location;
 pub mod scope;
 pub mod timeline;
 
@@ -20,19 +21,20 @@ use std::{
 use chrono::{DateTime, Utc};
 
 pub use access::AccessLog;
-pub use evidence::{findings, Finding, RuleRef, FILE_LITERAL_RULE, MCP_LITERAL_RULE};
+pub use evidence::{findings, BlobMatches, Finding, FILE_LITERAL_RULE, MCP_LITERAL_RULE};
 pub use fingerprint::{redact, OrgKey};
 pub use key::{
-    Access, CheckEntry, Environment, FieldEntry, Key, Location, McpServerRef, Scope, ServerEntry,
-    Status, Successor, Violation,
+    Access, CheckEntry, Environment, FieldEntry, Key, McpServerRef, Scope, ServerEntry, Status,
+    Successor, Violation,
 };
+pub use location::{Location, LocationV1};
 pub use scope::{place_in_scope_roots, ScopeRoot};
 pub use timeline::{assignments, Assignment};
 
 use crate::{
     detect::value::ValueClass,
     mcp::{check_per_project_keys, McpServer, ParsedConfig},
-    source::LocationKind,
+    source::{Container, Origin},
 };
 
 #[derive(Debug, Clone)]
@@ -102,8 +104,8 @@ impl Auditor {
             .iter()
             .map(|f| &f.rule)
             .max_by(|a, b| {
-                (a.rank != usize::MAX, a.severity, std::cmp::Reverse(a.rank)).cmp(&(
-                    b.rank != usize::MAX,
+                (!a.is_fallback(), a.severity, std::cmp::Reverse(a.rank)).cmp(&(
+                    !b.is_fallback(),
                     b.severity,
                     std::cmp::Reverse(b.rank),
                 ))
@@ -117,10 +119,10 @@ impl Auditor {
             merge_location(&mut locations, f.location.clone());
         }
         locations.sort_by(|a, b| {
-            (a.kind, &a.path, a.line, a.column).cmp(&(b.kind, &b.path, b.line, b.column))
+            (a.kind(), a.path(), a.line, a.column).cmp(&(b.kind(), b.path(), b.line, b.column))
         });
 
-        let projects: BTreeSet<String> = group.iter().filter_map(|f| f.project.clone()).collect();
+        let projects: BTreeSet<String> = group.iter().map(|f| f.project.clone()).collect();
         let mcp_servers: BTreeSet<McpServerRef> = group
             .iter()
             .flat_map(|f| f.mcp_servers.iter().cloned())
@@ -140,7 +142,7 @@ impl Auditor {
             environments.insert(Environment::Unknown);
         }
 
-        let live = group.iter().any(|f| f.current);
+        let live = group.iter().any(|f| f.location.origin().is_current());
         // Rotation needs history (git, image layers): on-disk sources only see current files.
         let rotated_to = if live { None } else { successor };
         let status = if live {
@@ -152,7 +154,7 @@ impl Auditor {
         };
         let seen: Vec<DateTime<Utc>> = group
             .iter()
-            .filter_map(|f| f.location.commit_time.or(f.location.mtime))
+            .filter_map(|f| f.location.origin().time())
             .collect();
         let first_seen = seen.iter().min().copied();
         let last_seen = seen.iter().max().copied();
@@ -161,10 +163,10 @@ impl Auditor {
 
         let mut key = Key {
             fingerprint,
-            rule: best.id,
-            provider: best.provider,
+            rule: best.id.clone(),
+            provider: best.provider.clone(),
             severity: best.severity,
-            description: best.description,
+            description: best.description.clone(),
             redacted: redact(&secret),
             secret: self.options.show_secrets.then_some(secret),
             status,
@@ -306,18 +308,7 @@ pub fn is_overdue(status: Status, age_days: Option<i64>, max_age_days: u64) -> b
 /// Add a location unless the same place is already there (two targets may read one file);
 /// keep whichever copy knows the MCP server.
 pub fn merge_location(locations: &mut Vec<Location>, location: Location) {
-    let same = |a: &Location| {
-        a.kind == location.kind
-            && a.host == location.host
-            && a.path == location.path
-            && a.line == location.line
-            && a.column == location.column
-            && a.commit == location.commit
-            && a.blob == location.blob
-            && a.layer == location.layer
-            && a.member == location.member
-    };
-    match locations.iter_mut().find(|a| same(a)) {
+    match locations.iter_mut().find(|a| a.same_place(&location)) {
         Some(existing) => {
             if existing.mcp_server.is_none() && location.mcp_server.is_some() {
                 *existing = location;
@@ -342,21 +333,23 @@ fn violations(key: &Key) -> Vec<Violation> {
         if location.mcp_server.is_some() {
             found.insert(Violation::PlaintextInMcpConfig);
         }
-        match location.kind {
-            LocationKind::McpConfig => {
+        match location.origin() {
+            Origin::McpConfig(_) => {
                 found.insert(Violation::PlaintextInMcpConfig);
             }
-            LocationKind::Git if location.in_head != Some(true) => {
+            Origin::Git(git) if git.in_head != Some(true) => {
                 found.insert(Violation::InGitHistory);
             }
-            LocationKind::ImageLayer => {
+            Origin::ImageLayer(_) => {
                 found.insert(Violation::InImageLayer);
             }
             // An archive inside an image layer ships with the image too.
-            LocationKind::ArchiveMember if location.layer.is_some() => {
+            Origin::ArchiveMember(member)
+                if matches!(member.container, Container::ImageLayer(_)) =>
+            {
                 found.insert(Violation::InImageLayer);
             }
-            LocationKind::ImageConfig => {
+            Origin::ImageConfig(_) => {
                 found.insert(Violation::InImageConfig);
             }
             _ => {}
@@ -399,7 +392,8 @@ fn is_world_readable(location: &Location) -> bool {
 /// A copy: a backup the source recognised (archive members of tarballs and zips among them,
 /// not those of packages such as jars), or a path named like one.
 fn is_backup(location: &Location) -> bool {
-    location.backup.is_some() || crate::source::backup::recognise(&location.path).is_some()
+    location.provenance.backup.is_some()
+        || crate::source::backup::recognise(location.path()).is_some()
 }
 
 /// Concrete steps, most urgent first, after the seed's patterns: rotate, then revoke the old
@@ -473,7 +467,7 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                     .locations
                     .iter()
                     .filter(|l| is_world_readable(l))
-                    .map(|l| l.archive.as_ref().unwrap_or(&l.path).display().to_string())
+                    .map(|l| l.provenance.file().display().to_string())
                     .collect();
                 format!(
                     "Make the files private: chmod 600 {}",
@@ -496,10 +490,7 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                     .locations
                     .iter()
                     .filter(|l| is_backup(l))
-                    .map(|l| match &l.archive {
-                        Some(archive) => archive.display().to_string(),
-                        None => l.path.display().to_string(),
-                    })
+                    .map(|l| l.provenance.file().display().to_string())
                     .collect();
                 format!(
                     "Delete the backup copies ({}), or keep backups encrypted.",
@@ -540,9 +531,12 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
 fn hidden_layer_note(locations: &[Location]) -> Option<String> {
     let hidden: BTreeSet<String> = locations
         .iter()
-        .filter(|l| l.kind == LocationKind::ImageLayer)
-        .filter_map(|l| {
-            let (verb, by) = match (&l.deleted_in_layer, &l.replaced_in_layer) {
+        .filter_map(|l| match l.origin() {
+            Origin::ImageLayer(layer) => Some((l, layer)),
+            _ => None,
+        })
+        .filter_map(|(l, layer)| {
+            let (verb, by) = match (&layer.deleted_in_layer, &layer.replaced_in_layer) {
                 (Some(by), _) => ("deleted", by),
                 (None, Some(by)) => ("replaced", by),
                 (None, None) => return None,
@@ -550,8 +544,8 @@ fn hidden_layer_note(locations: &[Location]) -> Option<String> {
             let by = by.get(..19).unwrap_or(by);
             Some(format!(
                 "{} ({verb} in layer {by}…, still in layer {})",
-                l.path.display(),
-                l.layer_index.map_or("?".to_string(), |i| i.to_string())
+                l.path().display(),
+                layer.layer_index.map_or("?".to_string(), |i| i.to_string())
             ))
         })
         .collect();

@@ -12,7 +12,7 @@ use std::{
 use regex::Regex;
 
 use super::{evidence::Finding, key::Environment};
-use crate::source::{LocationKind, Provenance};
+use crate::source::{Blob, Origin};
 
 /// A directory whose files all belong to one project, learnt from what a run read: a git
 /// work tree scanned for history (the project is its remote URL, else its path), or a home
@@ -26,14 +26,15 @@ pub struct ScopeRoot {
 impl ScopeRoot {
     /// The scope root a blob shows, if any: a git blob's repository, or the home of a
     /// user-global MCP config.
-    pub fn of(provenance: &Provenance) -> Option<ScopeRoot> {
-        let project = provenance.project.as_ref()?;
-        let dir = provenance.root.as_ref()?;
-        let is_root = provenance.git.is_some()
-            || (provenance.kind == LocationKind::McpConfig && project.starts_with("user:"));
+    pub fn of(blob: &Blob) -> Option<ScopeRoot> {
+        let is_root = match blob.provenance.origin {
+            Origin::Git(_) => true,
+            Origin::McpConfig(_) => blob.project.starts_with("user:"),
+            _ => false,
+        };
         is_root.then(|| ScopeRoot {
-            dir: dir.clone(),
-            project: project.clone(),
+            dir: blob.root.clone(),
+            project: blob.project.clone(),
         })
     }
 }
@@ -48,14 +49,13 @@ pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
     }
     for finding in findings.iter_mut() {
         let location = &finding.location;
-        let path: &Path = match location.kind {
-            LocationKind::File | LocationKind::McpConfig => &location.path,
-            LocationKind::ArchiveMember => location.archive.as_deref().unwrap_or(&location.path),
-            LocationKind::Git | LocationKind::ImageLayer | LocationKind::ImageConfig => continue,
+        let path: &Path = match location.origin() {
+            Origin::File(_) | Origin::McpConfig(_) | Origin::ArchiveMember(_) => {
+                location.provenance.file()
+            }
+            Origin::Git(_) | Origin::ImageLayer(_) | Origin::ImageConfig(_) => continue,
         };
-        let Some(project) = finding.project.as_deref() else {
-            continue;
-        };
+        let project = finding.project.as_str();
         if project.starts_with("user:") {
             continue;
         }
@@ -66,7 +66,7 @@ pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
             .filter(|r| r.dir.starts_with(Path::new(project)))
             .max_by_key(|r| r.dir.components().count());
         if let Some(root) = root {
-            finding.project = Some(root.project.clone());
+            finding.project = root.project.clone();
         }
     }
 }
@@ -179,28 +179,39 @@ fn is_random_suffix(suffix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{key::Location, RuleRef};
+    use std::sync::Arc;
+
+    use crate::{
+        audit::Location,
+        detect::RuleMeta,
+        source::{DiskFile, GitBlob, LocationKind, Provenance},
+    };
 
     fn found(kind: LocationKind, path: &str, project: &str) -> Finding {
+        let origin = match kind {
+            LocationKind::File => Origin::File(DiskFile::default()),
+            LocationKind::McpConfig => Origin::McpConfig(DiskFile::default()),
+            LocationKind::Git => Origin::Git(GitBlob::default()),
+            other => panic!("no test place of kind {other:?}"),
+        };
         Finding {
             secret: "s".into(),
-            rule: RuleRef {
+            rule: Arc::new(RuleMeta {
                 id: "r".into(),
                 provider: String::new(),
                 description: String::new(),
                 severity: crate::detect::Severity::High,
                 rank: 0,
-            },
-            location: Location {
-                kind,
+                environment_hints: Vec::new(),
+            }),
+            location: Location::at(Provenance {
                 path: path.into(),
-                ..Location::default()
-            },
-            current: true,
-            project: Some(project.into()),
+                origin,
+                backup: None,
+            }),
+            project: project.into(),
             mcp_servers: Vec::new(),
             context: Vec::new(),
-            git: None,
         }
     }
 
@@ -235,10 +246,7 @@ mod tests {
             found(LocationKind::File, "/srv/x", "/srv"),
         ];
         place_in_scope_roots(&mut findings, &roots);
-        let projects: Vec<&str> = findings
-            .iter()
-            .map(|f| f.project.as_deref().unwrap())
-            .collect();
+        let projects: Vec<&str> = findings.iter().map(|f| f.project.as_str()).collect();
         assert_eq!(
             projects,
             [

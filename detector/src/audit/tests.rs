@@ -1,9 +1,12 @@
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
-use crate::detect::Severity;
+use crate::{
+    detect::{RuleMeta, Severity},
+    source::{DiskFile, Provenance},
+};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
@@ -20,14 +23,15 @@ fn auditor(show_secrets: bool) -> Auditor {
     )
 }
 
-fn rule(id: &str, severity: Severity, rank: usize) -> RuleRef {
-    RuleRef {
+fn rule(id: &str, severity: Severity, rank: usize) -> Arc<RuleMeta> {
+    Arc::new(RuleMeta {
         id: id.to_string(),
         provider: "Example".to_string(),
         description: String::new(),
         severity,
         rank,
-    }
+        environment_hints: Vec::new(),
+    })
 }
 
 fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding {
@@ -35,42 +39,29 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
         secret: secret.to_string(),
         rule: rule("example-key", Severity::High, 0),
         location: Location {
-            kind: LocationKind::File,
-            path: PathBuf::from(path),
             line: Some(1),
             column: Some(5),
-            mcp_client: None,
-            mcp_server: None,
-            mcp_field: None,
-            slot: None,
-            mtime: Some(now() - Duration::days(10)),
-            mode: Some(0o600),
-            dev: None,
-            inode: None,
-            commit: None,
-            commit_time: None,
-            in_head: None,
-            removed_in: None,
-            blob: None,
-            refs: Vec::new(),
-            reachable: None,
-            image: None,
-            layer: None,
-            layer_index: None,
-            created_by: None,
-            deleted_in_layer: None,
-            replaced_in_layer: None,
-            archive: None,
-            member: None,
-            backup: None,
-            readable_by_others: None,
-            host: None,
+            ..Location::at(Provenance {
+                path: PathBuf::from(path),
+                origin: Origin::File(DiskFile {
+                    mtime: Some(now() - Duration::days(10)),
+                    mode: Some(0o600),
+                    ..DiskFile::default()
+                }),
+                backup: None,
+            })
         },
-        current: true,
-        project: Some(project.to_string()),
+        project: project.to_string(),
         mcp_servers: Vec::new(),
         context: context.iter().map(|s| s.to_string()).collect(),
-        git: None,
+    }
+}
+
+/// The file a test finding is in.
+fn disk_file(finding: &mut Finding) -> &mut DiskFile {
+    match &mut finding.location.provenance.origin {
+        Origin::File(file) | Origin::McpConfig(file) => file,
+        other => panic!("not a file: {other:?}"),
     }
 }
 
@@ -82,7 +73,7 @@ fn secret() -> String {
 fn one_key_per_secret_with_every_location() {
     let s = secret();
     let mut a = finding(&s, "/p/api/.env", "/p/api", &["api/.env"]);
-    a.location.mtime = Some(now() - Duration::days(120));
+    disk_file(&mut a).mtime = Some(now() - Duration::days(120));
     let b = finding(&s, "/p/web/.env", "/p/web", &["web/.env"]);
     let other = finding(
         &["exk_", &"Yw3".repeat(10)].concat(),
@@ -144,8 +135,9 @@ fn environments_and_dev_prod_reuse() {
 fn world_readable_and_mcp_config_violations() {
     let s = secret();
     let mut f = finding(&s, "/h/.cursor/mcp.json", "user:al", &[]);
-    f.location.mode = Some(0o644);
-    f.location.kind = LocationKind::McpConfig;
+    disk_file(&mut f).mode = Some(0o644);
+    let file = disk_file(&mut f).clone();
+    f.location.provenance.origin = Origin::McpConfig(file);
     f.mcp_servers.push(McpServerRef {
         client: "cursor".into(),
         server: "example".into(),
@@ -172,13 +164,14 @@ fn world_readable_and_mcp_config_violations() {
 fn a_real_rule_beats_the_mcp_fallback() {
     let s = secret();
     let mut literal = finding(&s, "/h/a.json", "user:al", &[]);
-    literal.rule = RuleRef {
+    literal.rule = Arc::new(RuleMeta {
         id: MCP_LITERAL_RULE.into(),
         provider: "unknown".into(),
         description: String::new(),
         severity: Severity::High,
-        rank: usize::MAX,
-    };
+        rank: RuleMeta::FALLBACK_RANK,
+        environment_hints: Vec::new(),
+    });
     let mut real = finding(&s, "/h/b.json", "user:al", &[]);
     real.rule = rule("example-key", Severity::Medium, 3);
     let keys = auditor(false).keys(vec![literal, real]);

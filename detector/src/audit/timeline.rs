@@ -36,7 +36,7 @@ const MAX_SECTIONED_BLOB: usize = 256 * 1024;
 /// versions, so nothing is looked for in them. Sections only tell slots apart, so a blob with
 /// no reference and no key in a slot (`keys_in_slots`: most blobs) is not read for them.
 pub fn assignments(blob: &Blob, keys_in_slots: bool) -> Vec<Assignment> {
-    let Some(git) = &blob.provenance.git else {
+    let Some(id) = blob.provenance.origin.git().and_then(|g| g.blob.as_ref()) else {
         return Vec::new();
     };
     let references = slot::references(&blob.bytes);
@@ -47,7 +47,7 @@ pub fn assignments(blob: &Blob, keys_in_slots: bool) -> Vec<Assignment> {
     let mut found: Vec<Assignment> = references
         .into_iter()
         .map(|r| Assignment::Reference {
-            blob: git.id.clone(),
+            blob: id.clone(),
             qualified: qualify(sections.as_ref(), r.line, &r.slot),
             slot: r.slot,
             class: r.class,
@@ -55,7 +55,7 @@ pub fn assignments(blob: &Blob, keys_in_slots: bool) -> Vec<Assignment> {
         .collect();
     if let Some(sections) = sections {
         found.push(Assignment::Sections {
-            blob: git.id.clone(),
+            blob: id.clone(),
             sections,
         });
     }
@@ -251,11 +251,11 @@ impl SlotIndex {
         };
         for (fingerprint, group) in groups {
             for finding in group {
-                if let (Some(git), Some(slot)) = (&finding.git, &finding.location.slot) {
-                    let q = index.qualify(&git.id, finding.location.line, slot);
+                if let (Some(blob), Some(slot)) = (git_blob(finding), &finding.location.slot) {
+                    let q = index.qualify(blob, finding.location.line, slot);
                     add(
                         &mut index,
-                        &git.id,
+                        blob,
                         slot,
                         q,
                         SlotValue::Key(fingerprint.clone()),
@@ -335,6 +335,11 @@ impl SlotIndex {
     }
 }
 
+/// The id of the git blob a finding is in.
+fn git_blob(finding: &Finding) -> Option<&str> {
+    finding.location.origin().git()?.blob.as_deref()
+}
+
 /// A commit that took the key out of a path.
 struct KeyExit {
     path: String,
@@ -358,30 +363,35 @@ pub fn place(
     group: Vec<Finding>,
     slots: &SlotIndex,
 ) -> (Vec<Finding>, Option<Successor>) {
-    if group.iter().all(|f| f.git.is_none()) {
+    if group.iter().all(|f| f.location.origin().git().is_none()) {
         return (group, None);
     }
     let key_blobs: HashSet<String> = group
         .iter()
-        .filter_map(|f| f.git.as_ref().map(|g| g.id.clone()))
+        .filter_map(|f| git_blob(f).map(str::to_string))
         .collect();
     let mut occurrences: HashMap<String, Vec<Occurrence>> = HashMap::new();
     let mut placed = Vec::with_capacity(group.len());
     let mut exits: Vec<KeyExit> = Vec::new();
-    for finding in group {
-        let Some(git) = finding.git.clone() else {
+    for mut finding in group {
+        let Some(git) = finding.location.provenance.origin.git_mut() else {
+            placed.push(finding);
+            continue;
+        };
+        let (Some(id), Some(history)) = (git.blob.clone(), git.history.take()) else {
             placed.push(finding);
             continue;
         };
         let found = occurrences
-            .entry(git.id.clone())
-            .or_insert_with(|| git.history.occurrences(&git.id));
+            .entry(id.clone())
+            .or_insert_with(|| history.0.occurrences(&id));
         if found.is_empty() {
             // A blob no commit holds: added and never committed, or its commits are gone.
             let mut dangling = finding;
-            dangling.location.path = Default::default();
-            dangling.location.reachable = Some(false);
-            dangling.current = false;
+            dangling.location.provenance.path = Default::default();
+            if let Some(git) = dangling.location.provenance.origin.git_mut() {
+                git.reachable = Some(false);
+            }
             placed.push(dangling);
             continue;
         }
@@ -389,16 +399,17 @@ pub fn place(
             .location
             .slot
             .as_ref()
-            .map(|slot| slots.qualify(&git.id, finding.location.line, slot));
+            .map(|slot| slots.qualify(&id, finding.location.line, slot));
         for occurrence in found.iter() {
             let mut at = finding.clone();
-            at.location.path = occurrence.path.clone().into();
-            at.location.commit = Some(occurrence.commit.clone());
-            at.location.commit_time = occurrence.time;
-            at.location.in_head = Some(occurrence.in_head);
-            at.location.refs = occurrence.refs.clone();
-            at.location.reachable = Some(occurrence.reachable);
-            at.current = occurrence.in_head;
+            at.location.provenance.path = occurrence.path.clone().into();
+            if let Some(git) = at.location.provenance.origin.git_mut() {
+                git.commit = Some(occurrence.commit.clone());
+                git.commit_time = occurrence.time;
+                git.in_head = Some(occurrence.in_head);
+                git.refs = occurrence.refs.clone();
+                git.reachable = Some(occurrence.reachable);
+            }
             at.context.push(occurrence.path.clone());
             at.context.extend(occurrence.refs.iter().cloned());
             placed.push(at);
@@ -409,7 +420,7 @@ pub fn place(
                     .filter(|e| e.next.as_ref().is_none_or(|n| !key_blobs.contains(n)))
                     .map(|e| KeyExit {
                         path: occurrence.path.clone(),
-                        blob: git.id.clone(),
+                        blob: id.clone(),
                         slot: finding.location.slot.clone(),
                         qualified: qualified.clone(),
                         commit: e.commit.clone(),
@@ -431,13 +442,15 @@ pub fn place(
     }
     let in_head_paths: HashSet<String> = placed
         .iter()
-        .filter(|f| f.git.is_some() && f.location.in_head == Some(true))
-        .map(|f| f.location.path.display().to_string())
+        .filter(|f| f.location.origin().git().is_some() && f.location.origin().is_current())
+        .map(|f| f.location.path().display().to_string())
         .collect();
-    for finding in placed.iter_mut().filter(|f| f.git.is_some()) {
-        let path = finding.location.path.display().to_string();
-        if !in_head_paths.contains(&path) {
-            finding.location.removed_in = removed_in.get(&path).cloned();
+    for finding in &mut placed {
+        let path = finding.location.path().display().to_string();
+        if let Some(git) = finding.location.provenance.origin.git_mut() {
+            if !in_head_paths.contains(&path) {
+                git.removed_in = removed_in.get(&path).cloned();
+            }
         }
     }
 

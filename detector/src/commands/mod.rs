@@ -1,8 +1,10 @@
 //! One function per subcommand: glue between the CLI and the pipeline stages.
 pub mod agent;
+mod args;
 pub mod audit;
 pub mod log;
 pub mod output;
+mod progress;
 pub mod report;
 pub mod rules;
 pub mod scan;

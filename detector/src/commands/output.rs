@@ -7,8 +7,7 @@ use std::{
 use anyhow::Context;
 
 use crate::{
-    cli::{FailOn, Format, OutputArgs},
-    detect::Severity,
+    cli::{Format, OutputArgs},
     report::{self, Report},
 };
 
@@ -50,13 +49,4 @@ pub fn write_report(report: &Report, out: &OutputArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-pub fn severity(fail_on: FailOn) -> Severity {
-    match fail_on {
-        FailOn::Low => Severity::Low,
-        FailOn::Medium => Severity::Medium,
-        FailOn::High => Severity::High,
-        FailOn::Critical => Severity::Critical,
-    }
 }

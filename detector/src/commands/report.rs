@@ -2,7 +2,7 @@
 //! into one org-wide map or rendered again in another format.
 use std::process::ExitCode;
 
-use super::{output, EXIT_CLEAN, EXIT_FINDINGS};
+use super::{args, output, EXIT_CLEAN, EXIT_FINDINGS};
 use crate::{
     cli::{GateArgs, OutputArgs, ReportCommand},
     detect::Severity,
@@ -30,7 +30,7 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
                 &MergeOptions {
                     now: chrono::Utc::now(),
                     max_age_days: *max_age_days,
-                    fail_on: gate.fail_on.map_or(Severity::High, output::severity),
+                    fail_on: gate.fail_on.map_or(Severity::High, args::severity),
                 },
             );
             finish(merged, output, gate)
@@ -38,7 +38,7 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
         ReportCommand::Render { file, output, gate } => {
             let mut report = Report::read(file)?;
             if let Some(fail_on) = gate.fail_on {
-                report.recount(output::severity(fail_on));
+                report.recount(args::severity(fail_on));
             }
             finish(report, output, gate)
         }
@@ -50,9 +50,7 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
 fn finish(mut report: Report, out: &OutputArgs, gate: &GateArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &gate.baseline {
         let fingerprints = Baseline::fingerprints(path)?;
-        let fail_on = gate
-            .fail_on
-            .map_or(report.summary.fail_on, output::severity);
+        let fail_on = gate.fail_on.map_or(report.summary.fail_on, args::severity);
         baseline::suppress(&mut report, &fingerprints, fail_on);
     }
     output::write_report(&report, out)?;

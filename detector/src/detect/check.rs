@@ -77,7 +77,7 @@ pub fn check_rules(engine: &Engine) -> CheckReport {
             engine
                 .scan(text.as_bytes())
                 .into_iter()
-                .filter(|m| m.rule == index)
+                .filter(|m| m.rule.rank == index)
                 .map(|m| m.secret)
                 .collect()
         };

@@ -1,16 +1,17 @@
 //! The matching engine: keyword prefilter → windows → regex → checks → matches grouped by secret.
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use anyhow::Context;
 use regex_automata::meta;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
 use regex_automata::Input;
 
+use super::error::{RegexProblem, RuleError};
 use super::filter::{is_filler, is_literal_secret, is_suppressed, shannon_entropy};
 use super::prefilter::{Prefilter, Windows};
-use super::rules::{parse_regex, secret_group, Rule, RuleSet, MAX_WINDOW};
+use super::rules::{parse_regex, secret_group, Rule, RuleMeta, RuleSet, MAX_WINDOW};
 use super::slot::slot_at;
 
 /// How far a window reaches around a keyword hit for a regex without a longest match
@@ -29,8 +30,8 @@ pub struct Span {
 /// One secret found by one rule in one blob, with every place it appears there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
-    /// Index into [`Engine::rules`].
-    pub rule: usize,
+    /// The rule that found it.
+    pub rule: Arc<RuleMeta>,
     /// The captured secret (lossy UTF-8).
     pub secret: String,
     /// Every place this secret appears, in blob order.
@@ -48,6 +49,7 @@ struct CompiledRule {
 /// The compiled rules. Built once; `Send + Sync`, shared by every scanning thread.
 pub struct Engine {
     rules: Vec<Rule>,
+    metas: Vec<Arc<RuleMeta>>,
     compiled: Vec<CompiledRule>,
     prefilter: Prefilter,
 }
@@ -66,19 +68,20 @@ thread_local! {
 }
 
 impl Engine {
-    pub fn new(rules: RuleSet) -> anyhow::Result<Engine> {
+    pub fn new(rules: RuleSet) -> Result<Engine, RuleError> {
         let rules = rules.into_rules();
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
         for rule in &rules {
-            let group = secret_group(rule).with_context(|| format!("rule {}", rule.id))?;
+            let compile = |problem: RegexProblem| RuleError::Compile(problem.of(&rule.id));
+            let group = secret_group(rule).map_err(compile)?;
             let regex = meta::Regex::builder()
                 .syntax(syntax::Config::new().unicode(false).utf8(false))
                 .configure(meta::Config::new().utf8_empty(false))
                 .build(&rule.regex)
-                .with_context(|| format!("rule {}: compiling its regex", rule.id))?;
+                .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
             let longest = parse_regex(&rule.regex)
-                .with_context(|| format!("rule {}", rule.id))?
+                .map_err(compile)?
                 .properties()
                 .maximum_len();
             reach.push(
@@ -90,24 +93,21 @@ impl Engine {
             compiled.push(CompiledRule { regex, group });
         }
         let prefilter = Prefilter::new(&rules, reach)?;
+        let metas = rules
+            .iter()
+            .enumerate()
+            .map(|(rank, rule)| Arc::new(RuleMeta::of(rule, rank)))
+            .collect();
         Ok(Engine {
             rules,
+            metas,
             compiled,
             prefilter,
         })
     }
 
-    pub fn rule(&self, index: usize) -> &Rule {
-        &self.rules[index]
-    }
-
     pub fn rules(&self) -> &[Rule] {
         &self.rules
-    }
-
-    /// The index of the rule with this id.
-    pub fn rule_index(&self, id: &str) -> Option<usize> {
-        self.rules.iter().position(|r| r.id == id)
     }
 
     /// Every secret in one blob, in order of first appearance.
@@ -197,7 +197,7 @@ impl Engine {
                 None => {
                     by_secret.insert((hit.rule, secret), matches.len());
                     matches.push(Match {
-                        rule: hit.rule,
+                        rule: Arc::clone(&self.metas[hit.rule]),
                         secret: String::from_utf8_lossy(secret).into_owned(),
                         spans: vec![span],
                         slot: slot_at(data, hit.start),

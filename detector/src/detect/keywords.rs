@@ -9,6 +9,8 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind};
 
+use super::error::RuleError;
+
 /// Parts walked in lockstep.
 pub(crate) const LANES: usize = 4;
 /// Below this many bytes per part, one plain walk is as fast.
@@ -28,7 +30,7 @@ pub(crate) struct Hit {
 }
 
 impl KeywordScanner {
-    pub(crate) fn new(keywords: &[&str]) -> anyhow::Result<KeywordScanner> {
+    pub(crate) fn new(keywords: &[&str]) -> Result<KeywordScanner, RuleError> {
         // Standard semantics: at each position the DFA's match state lists every keyword that
         // ends there, so a keyword that is a substring of another still reports its own hits.
         let dfa = DFA::builder()
@@ -36,10 +38,10 @@ impl KeywordScanner {
             .match_kind(MatchKind::Standard)
             .prefilter(false)
             .build(keywords)
-            .map_err(|e| anyhow::anyhow!("building the keyword prefilter: {e}"))?;
+            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
         let start = dfa
             .start_state(Anchored::No)
-            .map_err(|e| anyhow::anyhow!("building the keyword prefilter: {e}"))?;
+            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
         let longest = keywords.iter().map(|k| k.len()).max().unwrap_or(0);
         Ok(KeywordScanner {
             dfa,

@@ -8,6 +8,7 @@
 //! are settled by rule priority, and what is left is grouped by secret.
 pub mod check;
 mod engine;
+mod error;
 pub mod filter;
 mod keywords;
 mod prefilter;
@@ -17,7 +18,8 @@ pub mod value;
 
 pub use check::{check_rules, CheckReport, Failure};
 pub use engine::{Engine, Match, Span};
-pub use rules::{EnvironmentHint, Example, Rule, RuleSet, Severity};
+pub use error::{RegexProblem, RuleError, RuleProblem};
+pub use rules::{EnvironmentHint, Example, Rule, RuleMeta, RuleSet, Severity};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! possible match on either side of a hit holds every match that contains the hit.
 use std::ops::Range;
 
+use super::error::RuleError;
 use super::keywords::{KeywordScanner, LANES};
 use super::rules::Rule;
 
@@ -99,7 +100,7 @@ impl Windows {
 
 impl Prefilter {
     /// `reach[i]`: the longest match rule `i`'s regex can produce.
-    pub(crate) fn new(rules: &[Rule], reach: Vec<usize>) -> anyhow::Result<Prefilter> {
+    pub(crate) fn new(rules: &[Rule], reach: Vec<usize>) -> Result<Prefilter, RuleError> {
         let mut patterns: Vec<&str> = Vec::new();
         let mut rules_of: Vec<Vec<usize>> = Vec::new();
         let mut unconditional = Vec::new();

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use super::error::{RegexProblem, RuleError, RuleProblem};
 use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +106,38 @@ fn is_zero(n: &i32) -> bool {
     *n == 0
 }
 
-impl Rule {
+/// What the stages after the engine need to know of the rule behind a match: its name,
+/// provider and severity, how it ranks against other rules that matched the same secret, and
+/// what a secret's prefix says of its environment. A match carries it (shared), so the audit
+/// never needs the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMeta {
+    pub id: String,
+    pub provider: String,
+    pub description: String,
+    pub severity: Severity,
+    /// Preference among rules that matched the same secret: on equal severity the lower
+    /// rank (the rule loaded first) wins; [`RuleMeta::FALLBACK_RANK`] for findings that no
+    /// rule made, which lose to any rule.
+    pub rank: usize,
+    pub environment_hints: Vec<EnvironmentHint>,
+}
+
+impl RuleMeta {
+    /// The rank of findings no rule made (a literal in a secret field).
+    pub const FALLBACK_RANK: usize = usize::MAX;
+
+    pub fn of(rule: &Rule, rank: usize) -> RuleMeta {
+        RuleMeta {
+            id: rule.id.clone(),
+            provider: rule.provider.clone(),
+            description: rule.description.clone(),
+            severity: rule.severity,
+            rank,
+            environment_hints: rule.environment_hints.clone(),
+        }
+    }
+
     /// The environment a secret of this rule belongs to, when its prefix tells.
     pub fn environment(&self, secret: &str) -> Option<&str> {
         self.environment_hints
@@ -115,54 +146,61 @@ impl Rule {
             .map(|h| h.environment.as_str())
     }
 
+    pub fn is_fallback(&self) -> bool {
+        self.rank == RuleMeta::FALLBACK_RANK
+    }
+}
+
+impl Rule {
     /// Everything about the rule that can be proven without compiling it for the engine.
-    fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> Result<(), RuleProblem> {
+        let id = || self.id.clone();
         if self.id.is_empty()
             || !self
                 .id
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            bail!(
-                "rule id {:?} must be non-empty lowercase kebab-case",
-                self.id
-            );
+            return Err(RuleProblem::Id(id()));
         }
         for keyword in &self.keywords {
             if keyword.is_empty() {
-                bail!("rule {}: empty keyword", self.id);
+                return Err(RuleProblem::EmptyKeyword { id: id() });
             }
             if keyword.bytes().any(|b| b.is_ascii_uppercase()) {
-                bail!("rule {}: keyword {keyword:?} must be lowercase", self.id);
+                return Err(RuleProblem::UppercaseKeyword {
+                    id: id(),
+                    keyword: keyword.clone(),
+                });
             }
         }
-        if let Some(w) = self.window {
-            if w == 0 || w > MAX_WINDOW {
-                bail!("rule {}: window {w} is outside 1..={MAX_WINDOW}", self.id);
+        if let Some(window) = self.window {
+            if window == 0 || window > MAX_WINDOW {
+                return Err(RuleProblem::Window { id: id(), window });
             }
         }
-        if let Some(e) = self.min_entropy {
-            if !(0.0..=8.0).contains(&e) {
-                bail!("rule {}: min_entropy {e} is outside 0..=8", self.id);
+        if let Some(entropy) = self.min_entropy {
+            if !(0.0..=8.0).contains(&entropy) {
+                return Err(RuleProblem::Entropy { id: id(), entropy });
             }
         }
-        secret_group(self).with_context(|| format!("rule {}", self.id))?;
+        secret_group(self).map_err(|problem| problem.of(&self.id))?;
         Ok(())
     }
 }
 
 /// Parse a rule's regex with the syntax the engine compiles it with.
-pub(crate) fn parse_regex(pattern: &str) -> anyhow::Result<regex_syntax::hir::Hir> {
+pub(crate) fn parse_regex(pattern: &str) -> Result<regex_syntax::hir::Hir, RegexProblem> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
         .parse(pattern)
-        .map_err(|e| anyhow::anyhow!("invalid regex: {e}"))
+        .map_err(|e| RegexProblem::Invalid(e.to_string()))
 }
 
 /// Index of the capture group holding the secret: the group named `secret`, else the only one.
-pub(crate) fn secret_group(rule: &Rule) -> anyhow::Result<usize> {
+pub(crate) fn secret_group(rule: &Rule) -> Result<usize, RegexProblem> {
     let hir = parse_regex(&rule.regex)?;
     let mut names = Vec::new();
     collect_group_names(&hir, &mut names);
@@ -171,8 +209,8 @@ pub(crate) fn secret_group(rule: &Rule) -> anyhow::Result<usize> {
     }
     match names.len() {
         1 => Ok(names[0].0 as usize),
-        0 => bail!("regex has no capture group for the secret"),
-        n => bail!("regex has {n} capture groups: name the secret's `(?P<secret>…)` or use one"),
+        0 => Err(RegexProblem::NoGroup),
+        n => Err(RegexProblem::Groups(n)),
     }
 }
 
@@ -212,7 +250,7 @@ impl RuleSet {
     }
 
     /// The rules under `rules/` at build time, compiled into the binary.
-    pub fn builtin() -> anyhow::Result<RuleSet> {
+    pub fn builtin() -> Result<RuleSet, RuleError> {
         let mut files: Vec<(&Path, &str)> = Vec::new();
         for file in BUILTIN_RULES.files() {
             if !is_rule_file(file.path()) {
@@ -220,7 +258,7 @@ impl RuleSet {
             }
             let text = file
                 .contents_utf8()
-                .with_context(|| format!("built-in {}: not UTF-8", file.path().display()))?;
+                .ok_or_else(|| RuleError::NotUtf8(file.path().to_path_buf()))?;
             files.push((file.path(), text));
         }
         files.sort_by_key(|(path, _)| *path);
@@ -232,12 +270,15 @@ impl RuleSet {
     }
 
     /// Every `*.toml` (except `policy*`) directly in `dir`, in file-name order.
-    pub fn load_dir(dir: &Path) -> anyhow::Result<RuleSet> {
-        let entries = std::fs::read_dir(dir)
-            .with_context(|| format!("{}: cannot read rules directory", dir.display()))?;
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleError> {
+        let read = |what: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |error| RuleError::Read { path, what, error }
+        };
+        let entries = std::fs::read_dir(dir).map_err(read("cannot read rules directory", dir))?;
         let mut paths: Vec<PathBuf> = Vec::new();
         for entry in entries {
-            let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+            let entry = entry.map_err(read("cannot list", dir))?;
             let path = entry.path();
             if is_rule_file(&path) && path.is_file() {
                 paths.push(path);
@@ -246,32 +287,34 @@ impl RuleSet {
         paths.sort();
         let mut set = RuleSet::new();
         for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("{}: cannot read", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(read("cannot read", &path))?;
             set.add_file(&path, &text)?;
         }
         Ok(set)
     }
 
     /// Parse one rule file's text; `path` names it in errors.
-    pub fn parse(path: &Path, text: &str) -> anyhow::Result<RuleSet> {
+    pub fn parse(path: &Path, text: &str) -> Result<RuleSet, RuleError> {
         let mut set = RuleSet::new();
         set.add_file(path, text)?;
         Ok(set)
     }
 
-    fn add_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
-        let file: RuleFile = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    fn add_file(&mut self, path: &Path, text: &str) -> Result<(), RuleError> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| RuleError::Syntax {
+            path: path.to_path_buf(),
+            reason: e.to_string().trim_end().to_string(),
+        })?;
         for rule in file.rules {
-            rule.validate()
-                .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+            rule.validate().map_err(|problem| RuleError::Invalid {
+                path: path.to_path_buf(),
+                problem,
+            })?;
             if self.rules.iter().any(|r| r.id == rule.id) {
-                bail!(
-                    "{}: rule {} is defined twice in this rule set",
-                    path.display(),
-                    rule.id
-                );
+                return Err(RuleError::Duplicate {
+                    path: path.to_path_buf(),
+                    id: rule.id,
+                });
             }
             self.rules.push(rule);
         }

@@ -14,7 +14,7 @@ fn github_token() -> String {
 }
 
 fn rule_id(m: &Match) -> &str {
-    &engine().rule(m.rule).id
+    &m.rule.id
 }
 
 /// (rule id, secret) of every match.
@@ -229,9 +229,7 @@ fn a_blob_with_several_providers() {
     let matches = engine().scan(text.as_bytes());
     let stripe_match = matches.iter().find(|m| m.secret == stripe).unwrap();
     assert_eq!(
-        engine()
-            .rule(stripe_match.rule)
-            .environment(&stripe_match.secret),
+        stripe_match.rule.environment(&stripe_match.secret),
         Some("production")
     );
     assert_eq!(stripe_match.spans[0].line, 3);
@@ -300,7 +298,7 @@ regex = '''\b(zz[0-9]{6})\b'''
     let got: Vec<(usize, String)> = engine
         .scan(text.as_bytes())
         .into_iter()
-        .map(|m| (m.rule, m.secret))
+        .map(|m| (m.rule.rank, m.secret))
         .collect();
     assert_eq!(
         got,

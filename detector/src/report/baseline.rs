@@ -49,7 +49,7 @@ impl Baseline {
                     fingerprint: k.fingerprint.clone(),
                     rule: k.rule.clone(),
                     redacted: k.redacted.clone(),
-                    location: k.locations.first().map(|l| l.path.display().to_string()),
+                    location: k.locations.first().map(|l| l.path().display().to_string()),
                 })
                 .collect(),
         }

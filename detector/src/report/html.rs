@@ -229,8 +229,12 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
             s.config.display().to_string(),
         ]
     }));
-    search.extend(key.locations.iter().map(|l| l.path.display().to_string()));
-    search.extend(key.locations.iter().filter_map(|l| l.image.clone()));
+    search.extend(key.locations.iter().map(|l| l.path().display().to_string()));
+    search.extend(
+        key.locations
+            .iter()
+            .filter_map(|l| l.origin().image().map(str::to_string)),
+    );
     search.extend(key.locations.iter().filter_map(|l| l.host.clone()));
     let search = search.join(" ").to_lowercase();
 
@@ -355,8 +359,8 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            location.kind.as_str(),
-            esc(&location.path.display().to_string()),
+            location.kind().as_str(),
+            esc(&location.path().display().to_string()),
             location.line.map(|l| l.to_string()).unwrap_or_default(),
             esc(&location_detail(location))
         );
@@ -638,7 +642,7 @@ fn rotation(key: &Key) -> String {
 }
 
 fn location_time(location: &Location) -> Option<DateTime<Utc>> {
-    location.commit_time.or(location.mtime)
+    location.origin().time()
 }
 
 /// A horizontal bar chart: one bar per category, with its count.

@@ -260,8 +260,8 @@ fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
         writeln!(
             out,
             "| {} | {} | {} | {} |",
-            location.kind.as_str(),
-            code(&location.path.display().to_string()),
+            location.kind().as_str(),
+            code(&location.path().display().to_string()),
             location.line.map(|l| l.to_string()).unwrap_or_default(),
             cell(&location_detail(location))
         )?;

@@ -135,8 +135,13 @@ fn settle(key: &mut Key, options: &MergeOptions) {
             .retain(|e| *e != Environment::Unknown);
     }
     key.locations.sort_by(|a, b| {
-        (&a.host, a.kind, &a.path, a.line, a.column)
-            .cmp(&(&b.host, b.kind, &b.path, b.line, b.column))
+        (&a.host, a.kind(), a.path(), a.line, a.column).cmp(&(
+            &b.host,
+            b.kind(),
+            b.path(),
+            b.line,
+            b.column,
+        ))
     });
     key.accessed_by
         .sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));

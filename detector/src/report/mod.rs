@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, Location, ServerEntry, Status},
+    audit::{Key, Location, LocationV1, ServerEntry, Status},
     detect::Severity,
 };
 
@@ -288,6 +288,7 @@ fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error>
 
 /// What a location says beyond its kind, path and line, for the writers' detail columns.
 pub(crate) fn location_detail(location: &Location) -> String {
+    let location = &LocationV1::from(location.clone());
     let mut parts = Vec::new();
     if let Some(host) = &location.host {
         parts.push(format!("host {host}"));

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::Report;
 use crate::{
-    audit::{Key, Location},
+    audit::{Key, Location, LocationV1},
     detect::Severity,
     source::LocationKind,
 };
@@ -128,6 +128,7 @@ fn rule(key: &Key) -> Value {
 }
 
 fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>) -> Value {
+    let location = &LocationV1::from(location.clone());
     let violations: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
     let environments: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
     let mut text = format!(
@@ -194,7 +195,7 @@ fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>
 }
 
 /// The same key at the same place (not line: lines move) is the same alert.
-fn location_fingerprint(key: &Key, location: &Location) -> String {
+fn location_fingerprint(key: &Key, location: &LocationV1) -> String {
     let identity = [
         key.fingerprint.as_str(),
         location.kind.as_str(),
@@ -207,7 +208,7 @@ fn location_fingerprint(key: &Key, location: &Location) -> String {
     hex::encode(digest::digest(&digest::SHA256, identity.as_bytes()).as_ref())
 }
 
-fn artifact(location: &Location, base: Option<&Path>) -> Value {
+fn artifact(location: &LocationV1, base: Option<&Path>) -> Value {
     let path: &Path = match (&location.kind, &location.archive) {
         (LocationKind::ArchiveMember, Some(archive)) => archive,
         _ => &location.path,
@@ -239,7 +240,7 @@ fn artifact(location: &Location, base: Option<&Path>) -> Value {
     json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT})
 }
 
-fn logical_locations(location: &Location) -> Vec<Value> {
+fn logical_locations(location: &LocationV1) -> Vec<Value> {
     let mut logical = Vec::new();
     if let Some(image) = &location.image {
         let name = match location.layer_index {
@@ -261,7 +262,7 @@ fn logical_locations(location: &Location) -> Vec<Value> {
     logical
 }
 
-fn describe(location: &Location) -> String {
+fn describe(location: &LocationV1) -> String {
     let mut text = format!("{} {}", location.kind.as_str(), location.path.display());
     if let Some(commit) = &location.commit {
         text.push_str(&format!(" (commit {})", short(commit)));
@@ -342,9 +343,9 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(percent_encode("/a b/ü.json"), "/a%20b/%C3%BC.json");
-        let location = Location {
+        let location = LocationV1 {
             path: "/work/repo/.cursor/mcp.json".into(),
-            ..Location::default()
+            ..LocationV1::default()
         };
         assert_eq!(
             artifact(&location, Some(Path::new("/work/repo"))),
@@ -354,9 +355,9 @@ mod tests {
             artifact(&location, Some(Path::new("/elsewhere"))),
             json!({"uri": "file:///work/repo/.cursor/mcp.json"})
         );
-        let relative = Location {
+        let relative = LocationV1 {
             path: "./src/.env".into(),
-            ..Location::default()
+            ..LocationV1::default()
         };
         assert_eq!(
             artifact(&relative, None),

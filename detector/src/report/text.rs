@@ -9,7 +9,7 @@ use owo_colors::{OwoColorize, Style};
 
 use super::{plural, Report, TargetReport};
 use crate::{
-    audit::{FieldEntry, Key, Location, ServerEntry},
+    audit::{FieldEntry, Key, Location, LocationV1, ServerEntry},
     detect::{value::ValueClass, Severity},
 };
 
@@ -256,6 +256,7 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
 }
 
 fn describe_location(location: &Location) -> String {
+    let location = &LocationV1::from(location.clone());
     let mut text = match &location.host {
         Some(host) => format!("{host}:{}", location.path.display()),
         None => location.path.display().to_string(),
@@ -443,8 +444,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        audit::{AuditOptions, Auditor, Finding, OrgKey, RuleRef},
-        source::LocationKind,
+        audit::{AuditOptions, Auditor, Finding, OrgKey},
+        detect::RuleMeta,
+        source::{DiskFile, Origin, Provenance},
     };
 
     /// A fake secret made at run time, never a key-shaped literal.
@@ -455,25 +457,26 @@ mod tests {
     fn finding(secret: &str, path: &str, line: usize) -> Finding {
         Finding {
             secret: secret.to_string(),
-            rule: RuleRef {
+            rule: std::sync::Arc::new(RuleMeta {
                 id: "example-token".to_string(),
                 provider: "Example".to_string(),
                 description: String::new(),
                 severity: Severity::High,
                 rank: 0,
-            },
+                environment_hints: Vec::new(),
+            }),
             location: Location {
-                kind: LocationKind::File,
-                path: PathBuf::from(path),
                 line: Some(line),
                 column: Some(1),
-                ..Location::default()
+                ..Location::at(Provenance {
+                    path: PathBuf::from(path),
+                    origin: Origin::File(DiskFile::default()),
+                    backup: None,
+                })
             },
-            current: true,
-            project: Some("/srv/app".to_string()),
+            project: "/srv/app".to_string(),
             mcp_servers: Vec::new(),
             context: Vec::new(),
-            git: None,
         }
     }
 

@@ -21,7 +21,10 @@ use std::{
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{fs::is_binary, Blob, LocationKind, Provenance, Sink, SkipReason};
+use super::{
+    fs::is_binary, Blob, Container, DiskFile, LayerFile, Member, Origin, Provenance, Sink,
+    SkipReason,
+};
 
 /// How many leading bytes [`sniff`] looks at (a tar header's magic ends at 262).
 pub const SNIFF_LEN: usize = 512;
@@ -136,10 +139,12 @@ pub struct ArchivePlace {
     /// The archive as its source locates it (a path on disk, a path inside an image layer):
     /// members are shown as `ARCHIVE!member`.
     pub archive: PathBuf,
-    /// What every member's provenance starts from: the archive file's mtime, mode, owner,
-    /// inode, root and project, or an image layer's fields. `kind`, `path`, `archive` and
-    /// `member` are set per member.
-    pub base: Provenance,
+    /// What holds the archive: a file on disk (its mtime, mode, inode) or a file in an image
+    /// layer. Its time stands for members that carry none.
+    pub container: Container,
+    /// The project and scanned directory of the archive, which its members share.
+    pub project: String,
+    pub root: PathBuf,
 }
 
 /// What reading members needs besides the limits.
@@ -675,17 +680,42 @@ impl<'a> Walk<'a> {
     }
 
     fn blob(&self, bytes: Vec<u8>, info: &MemberInfo<'_>, path: &[String]) -> Blob {
-        let base = &self.place.base;
-        let provenance = Provenance {
-            kind: LocationKind::ArchiveMember,
-            path: self.shown(path),
-            mtime: info.mtime.or(base.mtime),
-            archive: Some(self.place.archive.clone()),
-            member: Some(path.join("!")),
-            ..base.clone()
+        let place = &self.place;
+        let (container, archive_time) = match place.container.clone() {
+            Container::File(file) => (
+                Container::File(DiskFile {
+                    mtime: None,
+                    ..file
+                }),
+                file.mtime,
+            ),
+            Container::ImageLayer(layer) => (
+                Container::ImageLayer(LayerFile {
+                    mtime: None,
+                    ..layer
+                }),
+                layer.mtime,
+            ),
         };
-        let copy = !is_package(&self.place.archive);
-        super::fs::recognised_blob(bytes, provenance, Path::new(info.name), copy)
+        let blob = Blob {
+            bytes,
+            provenance: Provenance {
+                path: self.shown(path),
+                origin: Origin::ArchiveMember(Member {
+                    archive: place.archive.clone(),
+                    member: path.join("!"),
+                    mtime: info.mtime.or(archive_time),
+                    container,
+                }),
+                backup: None,
+            },
+            project: place.project.clone(),
+            root: place.root.clone(),
+            mcp: None,
+            fields: None,
+        };
+        let copy = !is_package(&place.archive);
+        super::fs::recognise(blob, Path::new(info.name), copy)
     }
 }
 
@@ -772,31 +802,11 @@ fn zip_time(t: zip::DateTime) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::Write, sync::Mutex};
+    use std::io::Write;
 
     use super::*;
 
-    #[derive(Default)]
-    struct Collect {
-        blobs: Mutex<Vec<Blob>>,
-        skipped: Mutex<Vec<(PathBuf, SkipReason)>>,
-        errors: Mutex<Vec<(PathBuf, String)>>,
-    }
-
-    impl Sink for Collect {
-        fn blob(&self, blob: Blob) {
-            self.blobs.lock().unwrap().push(blob);
-        }
-        fn skipped(&self, path: &Path, reason: SkipReason) {
-            self.skipped.lock().unwrap().push((path.into(), reason));
-        }
-        fn error(&self, path: &Path, reason: &str) {
-            self.errors
-                .lock()
-                .unwrap()
-                .push((path.into(), reason.into()));
-        }
-    }
+    use crate::source::collect::Collect;
 
     fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -822,7 +832,9 @@ mod tests {
         let sink = Collect::default();
         let place = ArchivePlace {
             archive: PathBuf::from(name),
-            base: Provenance::default(),
+            container: Container::File(DiskFile::default()),
+            project: String::new(),
+            root: PathBuf::new(),
         };
         let options = ArchiveOptions {
             limits,
@@ -884,15 +896,9 @@ mod tests {
             .iter()
             .find(|b| b.provenance.path.to_string_lossy().contains("evil"))
             .unwrap();
-        assert_eq!(evil.provenance.kind, LocationKind::ArchiveMember);
-        assert_eq!(
-            evil.provenance.archive.as_deref(),
-            Some(Path::new("/b/home.tar"))
-        );
-        assert_eq!(
-            evil.provenance.member.as_deref(),
-            Some("inner.tgz!../../etc/evil.txt")
-        );
+        let member = evil.provenance.origin.member().unwrap();
+        assert_eq!(member.archive, Path::new("/b/home.tar"));
+        assert_eq!(member.member, "inner.tgz!../../etc/evil.txt");
         assert_eq!(
             *sink.skipped.lock().unwrap(),
             [(PathBuf::from("/b/home.tar!bin.dat"), SkipReason::Binary)]

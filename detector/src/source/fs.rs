@@ -21,7 +21,8 @@ use ignore::{overrides::OverrideBuilder, WalkBuilder, WalkState};
 use super::{
     archive::{self, ArchiveOptions, ArchivePlace, Format},
     backup::{self, Backup, BackupKind},
-    secret_file, Blob, LocationKind, Provenance, Sink, SkipReason, SourceError, SourceOptions,
+    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, SkipReason, SourceError,
+    SourceOptions,
 };
 use crate::mcp::{self, ConfigRef};
 
@@ -141,13 +142,15 @@ fn visit(path: &Path, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
 fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
     match read {
         FileRead::Loaded(loaded) => {
-            let provenance = disk_provenance(path, &loaded.meta, root);
-            sink.blob(recognised_blob(loaded.bytes, provenance, path, false));
+            let blob = disk_blob(path, loaded, root);
+            sink.blob(recognise(blob, path, false));
         }
         FileRead::Archive(file, format, meta) => {
             let place = ArchivePlace {
                 archive: path.to_path_buf(),
-                base: disk_provenance(path, &meta, root),
+                container: Container::File(disk_file(&meta)),
+                project: root.display().to_string(),
+                root: root.to_path_buf(),
             };
             let archive_options = ArchiveOptions {
                 limits: options.archive,
@@ -296,49 +299,50 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 /// more precise is known); `config` is set when the file is an MCP client config, which is
 /// then parsed too.
 pub fn file_blob(path: &Path, loaded: LoadedFile, root: &Path, config: Option<ConfigRef>) -> Blob {
-    let mut provenance = disk_provenance(path, &loaded.meta, root);
+    let mut blob = disk_blob(path, loaded, root);
     let Some(config) = config else {
-        return recognised_blob(loaded.bytes, provenance, path, false);
+        return recognise(blob, path, false);
     };
-    provenance.kind = LocationKind::McpConfig;
-    provenance.project = Some(config.scope.label());
-    let mcp = Some(Arc::new(mcp::parse(&config, &loaded.bytes)));
-    Blob {
-        bytes: loaded.bytes,
-        provenance,
-        mcp,
-        ..Blob::default()
+    if let Origin::File(file) = blob.provenance.origin {
+        blob.provenance.origin = Origin::McpConfig(file);
     }
+    blob.project = config.scope.label();
+    blob.mcp = Some(Arc::new(mcp::parse(&config, &blob.bytes)));
+    blob
 }
 
-/// What every blob (or archive member) of a file on disk starts from.
-fn disk_provenance(path: &Path, meta: &Metadata, root: &Path) -> Provenance {
-    Provenance {
-        kind: LocationKind::File,
-        path: path.to_path_buf(),
-        current: true,
+/// A file on disk as its metadata describes it.
+fn disk_file(meta: &Metadata) -> DiskFile {
+    DiskFile {
         mtime: mtime(meta),
         mode: Some(meta.mode() & 0o7777),
-        uid: Some(meta.uid()),
         readable_by_others: Some(readable_by_others(meta)),
         dev: Some(meta.dev()),
         inode: Some(meta.ino()),
-        root: Some(root.to_path_buf()),
-        project: Some(root.display().to_string()),
-        ..Provenance::default()
     }
 }
 
-/// A blob whose file is recognised by its name (`name`: the path on disk, or the member's
-/// name inside an archive): a backup (and of what), an MCP client config (parsed, as the
-/// original of a backup), or a credential file (read field by field). `archived_copy`: a
-/// member of an archive that copies files (a tarball, a zip; not a package such as a jar).
-pub(crate) fn recognised_blob(
-    bytes: Vec<u8>,
-    mut provenance: Provenance,
-    name: &Path,
-    archived_copy: bool,
-) -> Blob {
+/// The blob of a file read from disk, before it is recognised.
+fn disk_blob(path: &Path, loaded: LoadedFile, root: &Path) -> Blob {
+    Blob {
+        bytes: loaded.bytes,
+        provenance: Provenance {
+            path: path.to_path_buf(),
+            origin: Origin::File(disk_file(&loaded.meta)),
+            backup: None,
+        },
+        project: root.display().to_string(),
+        root: root.to_path_buf(),
+        mcp: None,
+        fields: None,
+    }
+}
+
+/// Recognise a blob by its file's name (`name`: the path on disk, or the member's name
+/// inside an archive): a backup (and of what), an MCP client config (parsed, as the original
+/// of a backup), or a credential file (read field by field). `archived_copy`: a member of an
+/// archive that copies files (a tarball, a zip; not a package such as a jar).
+pub(crate) fn recognise(mut blob: Blob, name: &Path, archived_copy: bool) -> Blob {
     let backup = backup::recognise(name).or_else(|| archived_copy.then(|| archived(name)));
     let recognise_as = backup
         .as_ref()
@@ -350,31 +354,24 @@ pub(crate) fn recognised_blob(
         .and_then(|n| n.to_str())
         .is_some_and(archive::is_swap_file);
     let config = structured.then(|| mcp::recognise(&recognise_as)).flatten();
-    let mut mcp_parse = None;
-    let mut fields = None;
     if let Some(config) = config {
-        let mut parsed = mcp::parse(&config, &bytes);
+        let mut parsed = mcp::parse(&config, &blob.bytes);
         // Parsed as the original; reported where it is.
-        parsed.path = provenance.path.clone();
+        parsed.path = blob.provenance.path.clone();
         for server in &mut parsed.servers {
-            server.config = provenance.path.clone();
+            server.config = blob.provenance.path.clone();
         }
-        if provenance.kind == LocationKind::File {
-            provenance.kind = LocationKind::McpConfig;
+        if let Origin::File(file) = blob.provenance.origin {
+            blob.provenance.origin = Origin::McpConfig(file);
         }
-        provenance.project = Some(config.scope.label());
-        mcp_parse = Some(Arc::new(parsed));
+        blob.project = config.scope.label();
+        blob.mcp = Some(Arc::new(parsed));
     } else if structured {
-        fields = secret_file::recognise(&recognise_as)
-            .map(|kind| Arc::new(secret_file::parse(kind, &bytes)));
+        blob.fields = secret_file::recognise(&recognise_as)
+            .map(|kind| Arc::new(secret_file::parse(kind, &blob.bytes)));
     }
-    provenance.backup = backup;
-    Blob {
-        bytes,
-        provenance,
-        mcp: mcp_parse,
-        fields,
-    }
+    blob.provenance.backup = backup;
+    blob
 }
 
 /// An archive member: a copy. The original is where it came from when the member's name is
@@ -524,35 +521,11 @@ fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
 
 #[cfg(test)]
 mod tests {
-    use std::{ffi::CString, os::unix::fs::PermissionsExt, sync::Mutex};
+    use std::{ffi::CString, os::unix::fs::PermissionsExt};
 
     use super::*;
 
-    #[derive(Default)]
-    struct Collect {
-        blobs: Mutex<Vec<Blob>>,
-        skipped: Mutex<Vec<(PathBuf, SkipReason)>>,
-        errors: Mutex<Vec<(PathBuf, String)>>,
-        repositories: Mutex<Vec<PathBuf>>,
-    }
-
-    impl Sink for Collect {
-        fn blob(&self, blob: Blob) {
-            self.blobs.lock().unwrap().push(blob);
-        }
-        fn skipped(&self, path: &Path, reason: SkipReason) {
-            self.skipped.lock().unwrap().push((path.into(), reason));
-        }
-        fn error(&self, path: &Path, reason: &str) {
-            self.errors
-                .lock()
-                .unwrap()
-                .push((path.into(), reason.into()));
-        }
-        fn repository(&self, path: &Path) {
-            self.repositories.lock().unwrap().push(path.into());
-        }
-    }
+    use crate::source::{collect::Collect, LocationKind};
 
     fn names(blobs: &[Blob], root: &Path) -> Vec<String> {
         let mut names: Vec<String> = blobs
@@ -636,13 +609,10 @@ mod tests {
             .iter()
             .find(|b| b.provenance.path.ends_with(".env"))
             .unwrap();
-        assert_eq!(env.provenance.kind, LocationKind::File);
-        assert!(env.provenance.current);
-        assert!(env.provenance.mtime.is_some());
-        assert_eq!(
-            env.provenance.project.as_deref(),
-            Some(root.to_str().unwrap())
-        );
+        assert_eq!(env.provenance.origin.kind(), LocationKind::File);
+        assert!(env.provenance.origin.is_current());
+        assert!(env.provenance.origin.time().is_some());
+        assert_eq!(env.project, root.to_str().unwrap());
     }
 
     #[test]
@@ -728,7 +698,10 @@ mod tests {
         scan_file(&file, &options, &sink).unwrap();
         let blobs = sink.blobs.into_inner().unwrap();
         assert_eq!(blobs.len(), 1);
-        assert_eq!(blobs[0].provenance.mode, Some(0o644));
+        assert_eq!(
+            blobs[0].provenance.origin.disk_file().unwrap().mode,
+            Some(0o644)
+        );
         assert_eq!(blobs[0].bytes, b"TOKEN=1");
     }
 }

@@ -3,11 +3,15 @@
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod archive;
 pub mod backup;
+#[cfg(test)]
+pub(crate) mod collect;
 pub mod fs;
 pub mod git;
 pub mod image;
 pub mod mcp;
+mod provenance;
 pub mod secret_file;
+pub mod seen;
 
 use std::{
     fmt,
@@ -15,8 +19,10 @@ use std::{
     sync::Arc,
 };
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use provenance::{
+    ConfigValue, Container, DiskFile, GitBlob, HistoryRef, LayerFile, LocationKind, Member, Origin,
+    Provenance,
+};
 
 use crate::mcp::ParsedConfig;
 
@@ -95,6 +101,21 @@ impl Target {
         )
     }
 
+    /// The path (or image name) the target names, when it names one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Target::Dir(p)
+            | Target::File(p)
+            | Target::Git(p)
+            | Target::Mcp(Some(p))
+            | Target::DockerArchive(p)
+            | Target::OciDir(p)
+            | Target::OciArchive(p) => Some(p),
+            Target::Docker(name) => Some(Path::new(name)),
+            Target::Mcp(None) => None,
+        }
+    }
+
     /// The scheme, as it appears in the report's `targets[].kind`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -150,88 +171,20 @@ impl fmt::Display for Target {
     }
 }
 
-/// What kind of place a blob was read from; the report's `locations[].kind`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum LocationKind {
-    #[default]
-    File,
-    McpConfig,
-    Git,
-    ImageLayer,
-    ImageConfig,
-    ArchiveMember,
-}
-
-impl LocationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LocationKind::File => "file",
-            LocationKind::McpConfig => "mcp-config",
-            LocationKind::Git => "git",
-            LocationKind::ImageLayer => "image-layer",
-            LocationKind::ImageConfig => "image-config",
-            LocationKind::ArchiveMember => "archive-member",
-        }
-    }
-}
-
-/// Where a blob's bytes came from. File sources fill the file fields; git, image and archive
-/// sources fill theirs; the rest stay `None`.
-#[derive(Debug, Clone, Default)]
-pub struct Provenance {
-    pub kind: LocationKind,
-    /// The file on disk (for git: the path inside the tree; for images: inside the layer).
-    pub path: PathBuf,
-    /// True when the object is current: a file on disk now, a HEAD tree, an image's final
-    /// filesystem. Keys only ever seen in non-current objects are rotated or removed.
-    pub current: bool,
-    pub mtime: Option<DateTime<Utc>>,
-    /// Unix permission bits (`st_mode & 0o7777`).
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    /// Device and inode, to join the agent's access log.
-    pub dev: Option<u64>,
-    pub inode: Option<u64>,
-    /// The directory the target scanned, to make paths relative when inferring scope.
-    pub root: Option<PathBuf>,
-    /// The project the source knows the object belongs to: a project-level MCP config's
-    /// directory, `user:<name>` for a user-global config, the scanned directory otherwise.
-    pub project: Option<String>,
-    pub commit: Option<String>,
-    pub commit_time: Option<DateTime<Utc>>,
-    pub in_head: Option<bool>,
-    /// The image reference (`app:prod`), its layer's digest and 1-based position (the base
-    /// layer is 1), the build instruction that made the layer (`history[].created_by`), and
-    /// the later layer that deleted (whiteout) or replaced the file, which hides it from the
-    /// image's filesystem but not from anyone who extracts the layer.
-    pub image: Option<String>,
-    pub layer: Option<String>,
-    pub layer_index: Option<usize>,
-    pub created_by: Option<String>,
-    pub deleted_in_layer: Option<String>,
-    pub replaced_in_layer: Option<String>,
-    pub archive: Option<PathBuf>,
-    pub member: Option<String>,
-    /// A backup (editor leftover, dotfile manager's source, archive member), and the
-    /// original it stands for when its name tells.
-    pub backup: Option<backup::Backup>,
-    /// Users other than the owner can read the file (world-readable, or group-readable
-    /// with others in the group); `None` when the source cannot tell.
-    pub readable_by_others: Option<bool>,
-    /// A git blob: its id and the history that places it.
-    pub git: Option<git::BlobRef>,
-}
-
-/// Bytes to scan and where they came from. An MCP client config also carries its parse, and
-/// a credential file its fields, so that matches can be joined to the server and field (or
-/// the file's field) that hold them.
-#[derive(Debug, Clone, Default)]
+/// Bytes to scan, where they came from, and the project they belong to. An MCP client
+/// config also carries its parse, and a credential file its fields, so that matches can be
+/// joined to the server and field (or the file's field) that hold them.
+#[derive(Debug, Clone)]
 pub struct Blob {
     pub bytes: Vec<u8>,
     pub provenance: Provenance,
+    /// The project the source knows the bytes belong to: a repository's remote (else its
+    /// path), an image reference, a project-level MCP config's directory, `user:<name>` for
+    /// a user-global config, the scanned directory otherwise.
+    pub project: String,
+    /// The directory the target scanned (a repository, a home, `/` of an image): what paths
+    /// are read relative to when they are searched for environment words.
+    pub root: PathBuf,
     pub mcp: Option<Arc<ParsedConfig>>,
     pub fields: Option<Arc<secret_file::SecretFile>>,
 }
@@ -320,19 +273,38 @@ impl SourceError {
     }
 }
 
+/// What the sources of one run share: the options, and the objects already read (see
+/// [`seen`]).
+#[derive(Debug, Default)]
+pub struct Context {
+    pub options: SourceOptions,
+    /// Image layers read in this run: a layer shared by several images is read once.
+    pub read_layers: image::ReadLayers,
+}
+
+impl Context {
+    pub fn new(options: SourceOptions) -> Context {
+        Context {
+            options,
+            read_layers: image::ReadLayers::default(),
+        }
+    }
+}
+
 /// Read every object of one target into `sink`.
-pub fn scan(target: &Target, options: &SourceOptions, sink: &dyn Sink) -> Result<(), SourceError> {
+pub fn scan(target: &Target, context: &Context, sink: &dyn Sink) -> Result<(), SourceError> {
+    let options = &context.options;
     match target {
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
         Target::Git(path) => git::scan(path, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
-        Target::Docker(name) => image::scan_daemon(name, options, sink),
+        Target::Docker(name) => image::scan_daemon(name, context, sink),
         Target::DockerArchive(path) => {
-            image::scan_archive(path, image::Layout::Docker, options, sink)
+            image::scan_archive(path, image::Layout::Docker, context, sink)
         }
-        Target::OciDir(path) => image::scan_oci_dir(path, options, sink),
-        Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, options, sink),
+        Target::OciDir(path) => image::scan_oci_dir(path, context, sink),
+        Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, context, sink),
     }
 }
 

@@ -4,8 +4,9 @@
 //! `reset --hard` or a force-push stays on disk until gc) is handed on exactly once, however
 //! many commits share it, as packs are decoded on every core ([`objects`]). Then the commits
 //! are walked ([`history`]) to learn where each blob lived; that history rides along with the
-//! blobs ([`BlobRef`]) so that the audit can tell, for each key, when it entered, whether HEAD
+//! blobs ([`HistoryRef`]) so that the audit can tell, for each key, when it entered, whether HEAD
 //! still has it, when it left and what took its place.
+mod discover;
 pub mod history;
 mod objects;
 
@@ -17,17 +18,12 @@ use std::{
     },
 };
 
+pub use discover::repositories_under;
 pub use history::{Exit, GitHistory, Occurrence};
 
-use super::{Blob, LocationKind, Provenance, Sink, SkipReason, SourceError, SourceOptions};
-
-/// A blob of a repository, and the repository's history to place it in.
-#[derive(Debug, Clone)]
-pub struct BlobRef {
-    /// The blob's object id (hex).
-    pub id: String,
-    pub history: Arc<GitHistory>,
-}
+use super::{
+    Blob, GitBlob, HistoryRef, Origin, Provenance, Sink, SkipReason, SourceError, SourceOptions,
+};
 
 /// True when `path` is a work tree with a `.git` (directory or file) or a bare repository.
 pub fn is_repository(path: &Path) -> bool {
@@ -140,22 +136,21 @@ impl objects::ObjectSink for BlobSink<'_> {
             self.sink.skipped(Path::new(&name), SkipReason::Binary);
             return;
         }
-        let provenance = Provenance {
-            kind: LocationKind::Git,
-            path: PathBuf::from(&name),
-            current: false,
-            root: Some(self.root.clone()),
-            project: Some(self.project.clone()),
-            git: Some(BlobRef {
-                id: name,
-                history: Arc::clone(&self.history),
-            }),
-            ..Provenance::default()
-        };
         self.sink.blob(Blob {
             bytes: data.to_vec(),
-            provenance,
-            ..Blob::default()
+            provenance: Provenance {
+                path: PathBuf::from(&name),
+                origin: Origin::Git(GitBlob {
+                    blob: Some(name),
+                    history: Some(HistoryRef(Arc::clone(&self.history))),
+                    ..GitBlob::default()
+                }),
+                backup: None,
+            },
+            project: self.project.clone(),
+            root: self.root.clone(),
+            mcp: None,
+            fields: None,
         });
     }
 

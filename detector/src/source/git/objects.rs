@@ -11,6 +11,7 @@ use gix::{hashtable::HashSet, prelude::Find, ObjectId};
 use rayon::prelude::*;
 
 use super::history::{parse_commit, CommitRecord};
+use crate::source::seen::Seen;
 
 /// What the object pass hands on: the commits (parsed), and how much went right and wrong.
 #[derive(Debug, Default)]
@@ -36,7 +37,7 @@ struct Shared<'a> {
     sink: &'a dyn ObjectSink,
     hash: gix::hash::Kind,
     /// Every object id decoded so far (blobs are matched once however many packs hold them).
-    seen: Mutex<HashSet<ObjectId>>,
+    seen: Seen<ObjectId, (), gix::hashtable::hash::Builder>,
     commits: Mutex<Vec<CommitRecord>>,
     bad_commits: Mutex<Vec<ObjectId>>,
 }
@@ -44,7 +45,7 @@ struct Shared<'a> {
 impl Shared<'_> {
     /// Returns false when the object was already handled.
     fn first_time(&self, id: ObjectId) -> bool {
-        lock(&self.seen).insert(id)
+        self.seen.record(id, ())
     }
 
     fn object(&self, id: ObjectId, kind: gix::objs::Kind, data: &[u8]) {
@@ -65,7 +66,7 @@ pub fn read_all(repo: &gix::ThreadSafeRepository, sink: &dyn ObjectSink) -> Inve
     let shared = Shared {
         sink,
         hash,
-        seen: Mutex::new(HashSet::default()),
+        seen: Seen::default(),
         commits: Mutex::new(Vec::new()),
         bad_commits: Mutex::new(Vec::new()),
     };
@@ -80,7 +81,7 @@ pub fn read_all(repo: &gix::ThreadSafeRepository, sink: &dyn ObjectSink) -> Inve
             "not a valid commit object",
         );
     }
-    let objects = into_inner(shared.seen).len() as u64;
+    let objects = shared.seen.len() as u64;
     Inventory {
         commits: into_inner(shared.commits),
         objects,
@@ -156,10 +157,9 @@ fn read_leftovers(repo: &gix::ThreadSafeRepository, shared: &Shared<'_>) {
         }
     };
     let mut listing_errors = 0u64;
-    let leftovers: Vec<ObjectId> = {
-        let seen = lock(&shared.seen);
-        ids.filter_map(|id| match id {
-            Ok(id) => (!seen.contains(&id)).then_some(id),
+    let leftovers: Vec<ObjectId> = ids
+        .filter_map(|id| match id {
+            Ok(id) => (!shared.seen.contains(&id)).then_some(id),
             Err(_) => {
                 listing_errors += 1;
                 None
@@ -167,8 +167,7 @@ fn read_leftovers(repo: &gix::ThreadSafeRepository, shared: &Shared<'_>) {
         })
         .collect::<HashSet<_>>()
         .into_iter()
-        .collect()
-    };
+        .collect();
     if listing_errors > 0 {
         shared.sink.error(
             repo.objects_dir(),

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::source::{Blob, LocationKind, Provenance};
+use crate::source::{Blob, ConfigValue, Origin, Provenance};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ImageConfig {
@@ -96,23 +96,23 @@ impl ImageConfig {
     /// The blobs of the config's values. `layers[i]` is the digest of layer `i`, to tie a
     /// history entry to the layer it made.
     pub fn blobs(&self, image: &str, layers: &[String]) -> Vec<Blob> {
-        let base = Provenance {
-            kind: LocationKind::ImageConfig,
-            current: true,
-            mtime: time(self.created.as_deref()),
-            project: Some(image.to_string()),
+        let base = ConfigValue {
             image: Some(image.to_string()),
-            ..Provenance::default()
+            mtime: time(self.created.as_deref()),
+            ..ConfigValue::default()
         };
         let mut blobs = Vec::new();
-        let mut push = |path: String, lines: Vec<String>, provenance: Provenance| {
+        let mut push = |path: String, lines: Vec<String>, value: ConfigValue| {
             if !lines.is_empty() {
                 blobs.push(Blob {
                     bytes: lines.join("\n").into_bytes(),
                     provenance: Provenance {
                         path: PathBuf::from(path),
-                        ..provenance
+                        origin: Origin::ImageConfig(value),
+                        backup: None,
                     },
+                    project: image.to_string(),
+                    root: PathBuf::from("/"),
                     mcp: None,
                     fields: None,
                 });
@@ -151,7 +151,7 @@ impl ImageConfig {
             push(
                 format!("history[{i}].created_by"),
                 vec![created_by.to_string()],
-                Provenance {
+                ConfigValue {
                     mtime: time(entry.created.as_deref()).or(base.mtime),
                     layer: layer.map(|l| layers[l].clone()),
                     layer_index: layer.map(|l| l + 1),
@@ -187,12 +187,15 @@ mod tests {
         assert_eq!(find("config.Env").bytes, b"PATH=/bin\nA=1");
         assert_eq!(find("config.Cmd").bytes, b"sh -c run");
         assert_eq!(find("config.Labels").bytes, b"team=x");
-        let made = &find("history[2].created_by").provenance;
+        let value = |p: &str| match &find(p).provenance.origin {
+            Origin::ImageConfig(value) => value.clone(),
+            other => panic!("{p} is {other:?}"),
+        };
+        let made = value("history[2].created_by");
         assert_eq!(made.layer.as_deref(), Some("sha256:bb"));
         assert_eq!(made.layer_index, Some(2));
-        assert_eq!(made.kind, LocationKind::ImageConfig);
-        let arg = &find("history[1].created_by").provenance;
+        let arg = value("history[1].created_by");
         assert_eq!(arg.layer, None);
-        assert_eq!(arg.project.as_deref(), Some("app:prod"));
+        assert_eq!(find("history[1].created_by").project, "app:prod");
     }
 }

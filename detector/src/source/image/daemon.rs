@@ -26,29 +26,97 @@ const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// ahead of the reader: bounds memory, keeps the socket busy while a layer is scanned.
 const QUEUED_CHUNKS: usize = 64;
 
+/// What went wrong talking to the daemon, said so that the user knows what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("DOCKER_HOST={0} is not supported: only unix:// sockets are")]
+    UnsupportedHost(String),
+    #[error("cannot connect to the Docker daemon at {}: {reason} (is it running? DOCKER_HOST selects another socket)", socket.display())]
+    Connect { socket: PathBuf, reason: String },
+    #[error("Docker daemon at {}: {reason}", socket.display())]
+    Protocol { socket: PathBuf, reason: String },
+    #[error("no such image in the Docker daemon at {}", .0.display())]
+    NoSuchImage(PathBuf),
+    #[error("the Docker daemon answered {status}: {message}")]
+    Refused { status: StatusCode, message: String },
+    #[error("the image stream from the Docker daemon broke: {0}")]
+    Broken(String),
+    #[error("the Docker daemon's image list is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("the Docker daemon's answer was lost")]
+    Lost,
+    #[error("cannot start {what}: {reason}")]
+    Local { what: &'static str, reason: String },
+}
+
 /// The daemon's socket: `$DOCKER_HOST` when it is a `unix://` address, else the default.
-pub fn socket() -> Result<PathBuf, String> {
+pub fn socket() -> Result<PathBuf, DaemonError> {
     match std::env::var("DOCKER_HOST") {
         Ok(host) if !host.is_empty() => match host.strip_prefix("unix://") {
             Some(path) => Ok(PathBuf::from(path)),
-            None => Err(format!(
-                "DOCKER_HOST={host} is not supported: only unix:// sockets are"
-            )),
+            None => Err(DaemonError::UnsupportedHost(host)),
         },
         _ => Ok(PathBuf::from(DEFAULT_SOCKET)),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start an I/O runtime: {}", io_reason(&e)))
+        .map_err(|e| DaemonError::Local {
+            what: "an I/O runtime",
+            reason: io_reason(&e),
+        })
+}
+
+/// The local daemon's images by tag (by id when untagged), one name per image, from
+/// `GET /images/json`.
+pub fn images() -> Result<Vec<String>, DaemonError> {
+    let socket = socket()?;
+    let body = runtime()?.block_on(async {
+        let (body, driver) = get(&socket, "/images/json").await?;
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| DaemonError::Protocol {
+                socket: socket.clone(),
+                reason: e.to_string(),
+            })?
+            .to_bytes();
+        driver.abort();
+        Ok::<_, DaemonError>(bytes)
+    })?;
+    image_names(&body)
+}
+
+fn image_names(body: &[u8]) -> Result<Vec<String>, DaemonError> {
+    let images: Vec<serde_json::Value> = serde_json::from_slice(body)?;
+    let mut names = Vec::new();
+    for image in &images {
+        let tags: Vec<String> = image["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .filter(|t| *t != "<none>:<none>")
+            .map(str::to_string)
+            .collect();
+        match (tags.first(), image["Id"].as_str()) {
+            // One name per image: its tags share the same layers.
+            (Some(tag), _) => names.push(tag.clone()),
+            (None, Some(id)) => names.push(id.to_string()),
+            (None, None) => {}
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// That the daemon has the image: a missing one gets a clear 404 here, rather than a broken
 /// stream from [`save`].
-pub fn inspect(name: &str) -> Result<(), String> {
+pub fn inspect(name: &str) -> Result<(), DaemonError> {
     let socket = socket()?;
     runtime()?.block_on(async {
         let (_, driver) = get(&socket, &format!("/images/{}/json", escape(name))).await?;
@@ -58,11 +126,11 @@ pub fn inspect(name: &str) -> Result<(), String> {
 }
 
 /// `docker save NAME`, as a stream read while the daemon writes it.
-pub fn save(name: &str) -> Result<SaveStream, String> {
+pub fn save(name: &str) -> Result<SaveStream, DaemonError> {
     let socket = socket()?;
     let path = format!("/images/{}/get", escape(name));
     let runtime = runtime()?;
-    let (head_sender, head) = mpsc::sync_channel::<Result<(), String>>(1);
+    let (head_sender, head) = mpsc::sync_channel::<Result<(), DaemonError>>(1);
     let (sender, chunks) = mpsc::sync_channel::<Result<Bytes, String>>(QUEUED_CHUNKS);
     std::thread::Builder::new()
         .name("docker-save".to_string())
@@ -70,8 +138,8 @@ pub fn save(name: &str) -> Result<SaveStream, String> {
             runtime.block_on(async move {
                 let (mut body, driver) = match get(&socket, &path).await {
                     Ok(answer) => answer,
-                    Err(reason) => {
-                        let _ = head_sender.send(Err(reason));
+                    Err(err) => {
+                        let _ = head_sender.send(Err(err));
                         return;
                     }
                 };
@@ -82,9 +150,7 @@ pub fn save(name: &str) -> Result<SaveStream, String> {
                             Ok(data) => Ok(data),
                             Err(_) => continue, // trailers
                         },
-                        Err(e) => Err(format!(
-                            "the image stream from the Docker daemon broke: {e}"
-                        )),
+                        Err(e) => Err(DaemonError::Broken(e.to_string()).to_string()),
                     };
                     let broke = chunk.is_err();
                     // Blocks while the queue is full; fails once the reader is gone.
@@ -95,9 +161,11 @@ pub fn save(name: &str) -> Result<SaveStream, String> {
                 driver.abort();
             })
         })
-        .map_err(|e| format!("cannot start a thread: {}", io_reason(&e)))?;
-    head.recv()
-        .map_err(|_| "the Docker daemon's answer was lost".to_string())??;
+        .map_err(|e| DaemonError::Local {
+            what: "a thread",
+            reason: io_reason(&e),
+        })?;
+    head.recv().map_err(|_| DaemonError::Lost)??;
     Ok(SaveStream {
         chunks,
         current: Bytes::new(),
@@ -132,26 +200,30 @@ impl Read for SaveStream {
 async fn get(
     socket: &Path,
     path: &str,
-) -> Result<(Incoming, tokio::task::JoinHandle<hyper::Result<()>>), String> {
-    let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
-        format!(
-            "cannot connect to the Docker daemon at {}: {} (is it running? DOCKER_HOST selects another socket)",
-            socket.display(),
-            io_reason(&e)
-        )
-    })?;
+) -> Result<(Incoming, tokio::task::JoinHandle<hyper::Result<()>>), DaemonError> {
+    let protocol = |reason: String| DaemonError::Protocol {
+        socket: socket.to_path_buf(),
+        reason,
+    };
+    let stream =
+        tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|e| DaemonError::Connect {
+                socket: socket.to_path_buf(),
+                reason: io_reason(&e),
+            })?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("Docker daemon at {}: {e}", socket.display()))?;
+        .map_err(|e| protocol(e.to_string()))?;
     let driver = tokio::spawn(connection);
     let request = Request::get(path)
         .header(hyper::header::HOST, "docker")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| protocol(e.to_string()))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("Docker daemon at {}: {e}", socket.display()))?;
+        .map_err(|e| protocol(e.to_string()))?;
     let status = response.status();
     let body = response.into_body();
     if status != StatusCode::OK {
@@ -166,10 +238,8 @@ async fn get(
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
         driver.abort();
         return Err(match status {
-            StatusCode::NOT_FOUND => {
-                format!("no such image in the Docker daemon at {}", socket.display())
-            }
-            _ => format!("the Docker daemon answered {status}: {message}"),
+            StatusCode::NOT_FOUND => DaemonError::NoSuchImage(socket.to_path_buf()),
+            _ => DaemonError::Refused { status, message },
         });
     }
     Ok((body, driver))
@@ -194,6 +264,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn image_names_prefer_tags() {
+        let body = br#"[{"Id":"sha256:aa","RepoTags":["app:prod","app:latest"]},
+                        {"Id":"sha256:bb","RepoTags":["<none>:<none>"]},
+                        {"Id":"sha256:cc"}]"#;
+        assert_eq!(
+            image_names(body).unwrap(),
+            ["app:prod", "sha256:bb", "sha256:cc"]
+        );
+    }
+
+    #[test]
     fn references_are_escaped_for_the_path() {
         assert_eq!(escape("registry:5000/app:prod"), "registry:5000/app:prod");
         assert_eq!(escape("a b?c"), "a%20b%3Fc");
@@ -210,7 +291,8 @@ mod tests {
         let err = runtime
             .block_on(get(&socket, "/images/x/json"))
             .map(|_| ())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot connect to the Docker daemon"), "{err}");
         assert!(err.contains("docker.sock"), "{err}");
     }

@@ -12,7 +12,7 @@ use super::overlay::{Entry, How, LayerChanges, Overlay};
 use crate::source::{
     archive::{self, ArchiveOptions, ArchivePlace},
     fs::{io_reason, is_binary},
-    Blob, LocationKind, Provenance, Sink, SkipReason, SourceOptions,
+    Blob, Container, LayerFile, Origin, Provenance, Sink, SkipReason, SourceOptions,
 };
 
 /// How many leading bytes of a file decide whether it is binary, or an archive (as for files
@@ -186,29 +186,25 @@ fn read_entries(
                 .ok()
                 .and_then(|t| DateTime::from_timestamp(t as i64, 0))
         });
-        let provenance = Provenance {
-            kind: LocationKind::ImageLayer,
-            path: PathBuf::from(format!("/{path}")),
-            // Hidden or not, the file is in a layer of the image as it ships.
-            current: true,
-            mtime,
-            root: Some(PathBuf::from("/")),
-            project: Some(place.image.clone()),
+        let file = LayerFile {
             image: Some(place.image.clone()),
             layer: Some(place.digest.clone()),
             layer_index: Some(place.index),
             created_by: place.created_by.clone(),
+            mtime,
             deleted_in_layer: hider(How::Deleted),
             replaced_in_layer: hider(How::Replaced),
-            ..Provenance::default()
         };
+        let path = PathBuf::from(format!("/{path}"));
         // Archives in the layer (a `.tar.gz` backup, a `.jar`) are opened as the directory
         // source opens them, within the same limits, their members streamed too.
         if options.archive.max_depth > 0 {
             if let Some(format) = archive::sniff(&bytes) {
                 let place = ArchivePlace {
-                    archive: provenance.path.clone(),
-                    base: provenance,
+                    archive: path,
+                    container: Container::ImageLayer(file),
+                    project: place.image.clone(),
+                    root: PathBuf::from("/"),
                 };
                 let archive_options = ArchiveOptions {
                     limits: options.archive,
@@ -220,18 +216,25 @@ fn read_entries(
             }
         }
         if size > options.max_file_size {
-            out.skipped(&provenance.path, SkipReason::TooLarge);
+            out.skipped(&path, SkipReason::TooLarge);
             continue;
         }
         if is_binary(&bytes) {
-            out.skipped(&provenance.path, SkipReason::Binary);
+            out.skipped(&path, SkipReason::Binary);
             continue;
         }
         bytes.reserve(size.saturating_sub(bytes.len() as u64) as usize);
         entry.read_to_end(&mut bytes)?;
         out.blob(Blob {
             bytes,
-            provenance,
+            provenance: Provenance {
+                path,
+                // Hidden or not, the file is in a layer of the image as it ships.
+                origin: Origin::ImageLayer(file),
+                backup: None,
+            },
+            project: place.image.clone(),
+            root: PathBuf::from("/"),
             mcp: None,
             fields: None,
         });

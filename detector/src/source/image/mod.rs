@@ -25,16 +25,16 @@ mod store;
 mod stream;
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     fs::File,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, LazyLock, Mutex},
+    sync::{mpsc, Arc},
 };
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-pub use daemon::socket as docker_socket;
+pub use daemon::{images as local_images, DaemonError};
 pub use layout::Layout;
 
 use self::{
@@ -44,21 +44,22 @@ use self::{
     overlay::{LayerChanges, Overlay},
     store::{read_small, DirStore, Store, TarStore},
 };
-use super::{fs::io_reason, Blob, Sink, SkipReason, SourceError, SourceOptions, Target};
+use super::{
+    fs::io_reason, seen::Seen, Blob, Context, Sink, SkipReason, SourceError, SourceOptions, Target,
+};
 
 /// Blobs read ahead of the matching threads; bounds memory, keeps both busy.
 const PIPELINE_DEPTH: usize = 32;
 
-/// The layers read in this run (this process), by digest, with the changes each makes to the
-/// layers below it, which a later image sharing the layer still needs.
-static READ_LAYERS: LazyLock<Mutex<HashMap<String, Arc<LayerChanges>>>> =
-    LazyLock::new(Mutex::default);
+/// The layers read in a run, by digest, with the changes each makes to the layers below it,
+/// which a later image sharing the layer still needs.
+pub type ReadLayers = Seen<String, Arc<LayerChanges>>;
 
 /// `docker-archive:PATH` or `oci-archive:PATH`.
 pub fn scan_archive(
     path: &Path,
     expected: Layout,
-    options: &SourceOptions,
+    context: &Context,
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
     let error = |reason| SourceError::new(path, reason);
@@ -72,7 +73,7 @@ pub fn scan_archive(
             expected,
             &layout_name(path),
             None,
-            options,
+            context,
             sink,
         );
     }
@@ -96,17 +97,13 @@ pub fn scan_archive(
         expected,
         &layout_name(path),
         None,
-        options,
+        context,
         sink,
     )
 }
 
 /// `oci-dir:PATH`.
-pub fn scan_oci_dir(
-    path: &Path,
-    options: &SourceOptions,
-    sink: &dyn Sink,
-) -> Result<(), SourceError> {
+pub fn scan_oci_dir(path: &Path, context: &Context, sink: &dyn Sink) -> Result<(), SourceError> {
     let meta = std::fs::metadata(path).map_err(|e| SourceError::new(path, io_reason(&e)))?;
     if !meta.is_dir() {
         return Err(SourceError::new(
@@ -122,20 +119,18 @@ pub fn scan_oci_dir(
         Layout::Oci,
         &layout_name(path),
         None,
-        options,
+        context,
         sink,
     )
 }
 
 /// `docker:NAME[:TAG]`.
-pub fn scan_daemon(
-    name: &str,
-    options: &SourceOptions,
-    sink: &dyn Sink,
-) -> Result<(), SourceError> {
+pub fn scan_daemon(name: &str, context: &Context, sink: &dyn Sink) -> Result<(), SourceError> {
     let origin = Path::new(name);
-    daemon::inspect(name).map_err(|reason| SourceError::new(origin, reason))?;
-    let save = || -> Result<Box<dyn std::io::Read>, String> { Ok(Box::new(daemon::save(name)?)) };
+    daemon::inspect(name).map_err(|err| SourceError::new(origin, err))?;
+    let save = || -> Result<Box<dyn std::io::Read>, String> {
+        Ok(Box::new(daemon::save(name).map_err(|e| e.to_string())?))
+    };
     let first = save().map_err(|reason| SourceError::new(origin, reason))?;
     let index = stream::StreamIndex::read(first).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
@@ -150,7 +145,7 @@ pub fn scan_daemon(
         Layout::Docker,
         name,
         Some(name),
-        options,
+        context,
         sink,
     )
 }
@@ -242,9 +237,10 @@ fn scan_store(
     expected: Layout,
     name: &str,
     reference: Option<&str>,
-    options: &SourceOptions,
+    context: &Context,
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
+    let options = &context.options;
     let mut index_errors = Vec::new();
     let damage = store.damage();
     let mut images =
@@ -286,7 +282,11 @@ fn scan_store(
                 .par_bridge()
                 .for_each(|blob| sink.blob(blob));
         });
-        let mut out = Pipeline { sender, sink };
+        let mut out = Out {
+            sender,
+            sink,
+            read_layers: &context.read_layers,
+        };
         let mut prepared: Vec<Prepared> = images
             .iter()
             .filter_map(|image| prepare_image(store, image, options, &mut out, &mut outcome))
@@ -368,13 +368,15 @@ struct Outcome {
     errors: Vec<(PathBuf, String)>,
 }
 
-/// Layer files go to the matching threads; skips go straight to the target's sink.
-struct Pipeline<'a> {
+/// Layer files go to the matching threads; skips go straight to the target's sink; the
+/// layers read are remembered for the rest of the run.
+struct Out<'a> {
     sender: mpsc::SyncSender<Blob>,
     sink: &'a dyn Sink,
+    read_layers: &'a ReadLayers,
 }
 
-impl LayerSink for Pipeline<'_> {
+impl LayerSink for Out<'_> {
     fn blob(&mut self, blob: Blob) {
         // The receiver only goes away if matching panicked; that is reported on join.
         let _ = self.sender.send(blob);
@@ -442,7 +444,12 @@ impl PreparedLayer {
 
     /// Take in what reading the layer gave: its error, and its changes, which are remembered
     /// for the images read later in the run that share the layer.
-    fn finish(&mut self, read: LayerRead, outcome: &mut Outcome) -> Arc<LayerChanges> {
+    fn finish(
+        &mut self,
+        read: LayerRead,
+        outcome: &mut Outcome,
+        read_layers: &ReadLayers,
+    ) -> Arc<LayerChanges> {
         if read.error.is_none() || read.files > 0 || !read.changes.entries.is_empty() {
             outcome.readable = true;
         }
@@ -450,21 +457,9 @@ impl PreparedLayer {
             self.error(reason);
         }
         let changes = Arc::new(read.changes);
-        READ_LAYERS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(self.place.digest.clone(), changes.clone());
+        read_layers.record(self.place.digest.clone(), changes.clone());
         changes
     }
-}
-
-/// The changes of the layer `digest`, when an image read before in this run has it.
-fn already_read(digest: &str) -> Option<Arc<LayerChanges>> {
-    READ_LAYERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(digest)
-        .cloned()
 }
 
 /// Read the config of `image` (its blobs go to the sink) and place its layers; `None` when
@@ -473,7 +468,7 @@ fn prepare_image(
     store: &dyn Store,
     image: &ImageSpec,
     options: &SourceOptions,
-    out: &mut Pipeline<'_>,
+    out: &mut Out<'_>,
     outcome: &mut Outcome,
 ) -> Option<Prepared> {
     let reference = image.reference.as_str();
@@ -583,13 +578,13 @@ fn read_layers(
     store: &dyn Store,
     images: &mut [Prepared],
     options: &SourceOptions,
-    out: &mut Pipeline<'_>,
+    out: &mut Out<'_>,
     outcome: &mut Outcome,
 ) {
     for image in images {
         let mut overlay = Overlay::default();
         for (i, layer) in image.layers.iter_mut().enumerate().rev() {
-            if let Some(changes) = already_read(&layer.place.digest) {
+            if let Some(changes) = out.read_layers.get(&layer.place.digest) {
                 tracing::debug!(layer = %layer.label, "already read in this run");
                 overlay.apply(i, &changes);
                 outcome.readable = true;
@@ -616,7 +611,7 @@ fn read_layers(
                 options,
                 out,
             );
-            overlay.apply(i, &layer.finish(read, outcome));
+            overlay.apply(i, &layer.finish(read, outcome, out.read_layers));
         }
     }
 }

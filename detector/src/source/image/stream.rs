@@ -21,12 +21,11 @@ use std::{
 };
 
 use super::{
-    already_read,
     layer::{self, layer_changes},
     layout::METADATA_LIMIT,
     overlay::{LayerChanges, Overlay},
     store::{link_target, member_name, resolve, Opened, Store},
-    Outcome, Pipeline, Prepared,
+    Out, Outcome, Prepared,
 };
 use crate::source::{fs::io_reason, SourceOptions};
 
@@ -169,7 +168,7 @@ pub(super) fn read_layers(
     again: &Reopen<'_>,
     images: &mut [Prepared],
     options: &SourceOptions,
-    out: &mut Pipeline<'_>,
+    out: &mut Out<'_>,
     outcome: &mut Outcome,
 ) -> Result<(), String> {
     // Which layer of which image reads each member: the first to need it in the order the
@@ -182,7 +181,7 @@ pub(super) fn read_layers(
         let mut changes = vec![None; image.layers.len()];
         for (i, layer) in image.layers.iter_mut().enumerate().rev() {
             let digest = layer.place.digest.clone();
-            if let Some(known) = already_read(&digest) {
+            if let Some(known) = out.read_layers.get(&digest) {
                 changes[i] = Some(known);
                 outcome.readable = true;
                 continue;
@@ -265,7 +264,7 @@ pub(super) fn read_layers(
         tracing::debug!(layer = %layer.label, "reading");
         let read = layer::read_layer(reader, &layer.place, &overlay, digests, options, out);
         let whole = read.error.is_none();
-        let changes = layer.finish(read, outcome);
+        let changes = layer.finish(read, outcome, out.read_layers);
         let first = above[p][i].as_ref();
         if whole && first.is_some_and(|first| !same_changes(first, &changes)) {
             return Err(changed(format!("layer {name} holds other files")));
@@ -283,34 +282,12 @@ fn same_changes(a: &LayerChanges, b: &LayerChanges) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        path::{Path, PathBuf},
-        sync::Mutex,
-    };
+    use std::path::Path;
 
     use serde_json::json;
 
     use super::*;
-    use crate::source::{Blob, Sink, SkipReason};
-
-    #[derive(Default)]
-    struct Collect {
-        blobs: Mutex<Vec<Blob>>,
-        errors: Mutex<Vec<(PathBuf, String)>>,
-    }
-
-    impl Sink for Collect {
-        fn blob(&self, blob: Blob) {
-            self.blobs.lock().unwrap().push(blob);
-        }
-        fn skipped(&self, _: &Path, _: SkipReason) {}
-        fn error(&self, path: &Path, reason: &str) {
-            self.errors
-                .lock()
-                .unwrap()
-                .push((path.to_path_buf(), reason.to_string()));
-        }
-    }
+    use crate::source::collect::Collect;
 
     fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -371,7 +348,7 @@ mod tests {
             super::super::Layout::Docker,
             "test",
             None,
-            &SourceOptions::default(),
+            &crate::source::Context::default(),
             &sink,
         )
         .map_err(|e| e.reason);
@@ -400,15 +377,13 @@ mod tests {
             .iter()
             .find(|b| b.provenance.path == Path::new("/app/.env"))
             .expect("the deleted file is read");
+        let layer = env.provenance.origin.layer_file().unwrap();
         assert_eq!(
-            env.provenance.deleted_in_layer,
+            layer.deleted_in_layer,
             Some(format!("sha256:{}", "b".repeat(64)))
         );
-        assert_eq!(env.provenance.layer_index, Some(1));
-        assert_eq!(
-            env.provenance.created_by.as_deref(),
-            Some("COPY .env /app/.env")
-        );
+        assert_eq!(layer.layer_index, Some(1));
+        assert_eq!(layer.created_by.as_deref(), Some("COPY .env /app/.env"));
     }
 
     #[test]

@@ -1,0 +1,77 @@
+//! What a run says on standard error while it goes: a progress line (files, or objects for a
+//! repository, and bytes read) when standard error is a terminal, and the warnings of the
+//! run, which are printed in a pipe too.
+use std::{
+    io::{self, IsTerminal},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
+    time::Duration,
+};
+
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::{pipeline::Observer, source::Target};
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    objects: AtomicU64,
+    /// What is counted for the current target: `files`, or `objects` for a repository.
+    unit: Mutex<&'static str>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} scanning {prefix}: {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            objects: AtomicU64::new(0),
+            unit: Mutex::new("files"),
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn target(&self, target: &Target) {
+        if let Some(bar) = &self.bar {
+            *self.unit.lock().unwrap_or_else(PoisonError::into_inner) = match target {
+                Target::Git(_) => "objects",
+                _ => "files",
+            };
+            bar.set_prefix(target.to_string());
+        }
+    }
+
+    fn object(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            let objects = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.inc(bytes);
+            let unit = *self.unit.lock().unwrap_or_else(PoisonError::into_inner);
+            bar.set_message(format!("{objects} {unit}, {}", HumanBytes(bar.position())));
+        }
+    }
+
+    /// Printed without tearing the progress line.
+    fn warn(&self, message: &str) {
+        let print = || eprintln!("detector: {message}");
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

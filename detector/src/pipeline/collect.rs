@@ -1,0 +1,206 @@
+//! The sink every target of a run streams into: each blob is matched by the engine as it
+//! arrives and becomes findings; the parsed configs, the references in git slots, the scope
+//! roots and the counts are kept for the audit that follows.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock, PoisonError,
+    },
+    time::Duration,
+};
+
+use super::{Observer, Pipeline};
+use crate::{
+    audit::{self, Assignment, BlobMatches, Finding, ScopeRoot},
+    detect::Engine,
+    mcp::ParsedConfig,
+    report::{TargetIssue, TargetReport},
+    source::{Blob, Sink, SkipReason, Target},
+};
+
+/// What all targets of a run gave the audit.
+#[derive(Default)]
+pub struct Gathered {
+    pub findings: Vec<Finding>,
+    /// References in git blobs' slots: what may have replaced a key.
+    pub assignments: Vec<Assignment>,
+    pub configs: Vec<Arc<ParsedConfig>>,
+    /// Configs read from this host's disk (not from an image or a git blob).
+    pub on_disk: BTreeSet<PathBuf>,
+    /// Directories whose files belong to one project (repositories, homes).
+    pub scope_roots: BTreeSet<ScopeRoot>,
+}
+
+/// An MCP config that did not parse, before its reason is scrubbed of secrets.
+pub struct Unparsed {
+    pub path: PathBuf,
+    pub client: &'static str,
+    pub reason: String,
+}
+
+/// The sink of one target.
+pub struct Collector<'a> {
+    pipeline: &'a Pipeline,
+    /// The run's engine, taken from the pipeline when the first blob arrives.
+    engine: &'a OnceLock<Arc<Engine>>,
+    observer: &'a dyn Observer,
+    objects: AtomicU64,
+    bytes: AtomicU64,
+    mcp_configs: AtomicU64,
+    skipped: Mutex<BTreeMap<&'static str, u64>>,
+    errors: Mutex<Vec<TargetIssue>>,
+    repositories: Mutex<Vec<PathBuf>>,
+    gathered: Mutex<Gathered>,
+    unparsed: Mutex<Vec<Unparsed>>,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(
+        pipeline: &'a Pipeline,
+        engine: &'a OnceLock<Arc<Engine>>,
+        observer: &'a dyn Observer,
+    ) -> Collector<'a> {
+        Collector {
+            pipeline,
+            engine,
+            observer,
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            mcp_configs: AtomicU64::new(0),
+            skipped: Mutex::default(),
+            errors: Mutex::default(),
+            repositories: Mutex::default(),
+            gathered: Mutex::default(),
+            unparsed: Mutex::default(),
+        }
+    }
+
+    /// The target's report (without its unparsed configs, whose reasons are scrubbed once
+    /// every secret of the run is known); what it gave the audit goes into `into`.
+    pub fn finish(
+        self,
+        target: &Target,
+        elapsed: Duration,
+        into: &mut Gathered,
+    ) -> (TargetReport, Vec<Unparsed>) {
+        let mut errors = into_inner(self.errors);
+        errors.sort();
+        let mut repositories = into_inner(self.repositories);
+        repositories.sort();
+        let report = TargetReport {
+            host: None,
+            target: target.to_string(),
+            kind: target.kind().to_string(),
+            failed: false,
+            objects_scanned: self.objects.into_inner(),
+            bytes_scanned: self.bytes.into_inner(),
+            skipped: into_inner(self.skipped)
+                .into_iter()
+                .map(|(reason, n)| (reason.to_string(), n))
+                .collect(),
+            duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
+            mcp_configs: self.mcp_configs.into_inner(),
+            unparsed_configs: Vec::new(),
+            repositories,
+            errors,
+        };
+        let gathered = into_inner(self.gathered);
+        into.findings.extend(gathered.findings);
+        into.assignments.extend(gathered.assignments);
+        into.configs.extend(gathered.configs);
+        into.on_disk.extend(gathered.on_disk);
+        into.scope_roots.extend(gathered.scope_roots);
+        (report, into_inner(self.unparsed))
+    }
+}
+
+/// What the engine finds in a blob: in its bytes, and in each decoded field of its
+/// credential file.
+fn matches(engine: &Engine, blob: &Blob) -> BlobMatches {
+    BlobMatches {
+        matches: engine.scan(&blob.bytes),
+        in_fields: blob
+            .fields
+            .iter()
+            .flat_map(|file| file.fields.iter())
+            .map(|field| match &field.decoded {
+                Some(decoded) => engine.scan(decoded.as_bytes()),
+                None => Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+impl Sink for Collector<'_> {
+    fn blob(&self, blob: Blob) {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(blob.bytes.len() as u64, Ordering::Relaxed);
+        self.observer.object(blob.bytes.len() as u64);
+        let engine = self.engine.get_or_init(|| self.pipeline.engine());
+        let found = matches(engine, &blob);
+        let findings = audit::findings(&blob, &found);
+        tracing::trace!(
+            path = %blob.provenance.path.display(),
+            matches = found.matches.len(),
+            findings = findings.len(),
+            "scanned"
+        );
+        let keys_in_slots = findings.iter().any(|f| f.location.slot.is_some());
+        let assigned = audit::assignments(&blob, keys_in_slots);
+        let root = ScopeRoot::of(&blob);
+        if findings.is_empty() && assigned.is_empty() && blob.mcp.is_none() && root.is_none() {
+            // Most blobs: nothing to keep, and no lock taken.
+            return;
+        }
+        let mut gathered = lock(&self.gathered);
+        if let Some(config) = &blob.mcp {
+            self.mcp_configs.fetch_add(1, Ordering::Relaxed);
+            if let Some(reason) = &config.parse_error {
+                tracing::debug!(path = %config.path.display(), "MCP config does not parse");
+                lock(&self.unparsed).push(Unparsed {
+                    path: config.path.clone(),
+                    client: config.client,
+                    reason: reason.clone(),
+                });
+            }
+            if blob.provenance.origin.disk_file().is_some() {
+                gathered.on_disk.insert(config.path.clone());
+            }
+            gathered.configs.push(Arc::clone(config));
+        }
+        if let Some(root) = root {
+            gathered.scope_roots.insert(root);
+        }
+        gathered.findings.extend(findings);
+        gathered.assignments.extend(assigned);
+    }
+
+    fn skipped(&self, path: &Path, reason: SkipReason) {
+        tracing::debug!(path = %path.display(), reason = reason.as_str(), "skipped");
+        *lock(&self.skipped).entry(reason.as_str()).or_default() += 1;
+    }
+
+    fn error(&self, path: &Path, reason: &str) {
+        tracing::debug!(path = %path.display(), reason, "cannot read");
+        lock(&self.errors).push(TargetIssue {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn repository(&self, path: &Path) {
+        tracing::debug!(path = %path.display(), "git repository");
+        lock(&self.repositories).push(path.to_path_buf());
+    }
+}
+
+fn into_inner<T>(mutex: Mutex<T>) -> T {
+    mutex.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
