@@ -13,6 +13,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::digest;
 use serde_json::{json, Map, Value};
 
@@ -323,17 +324,16 @@ fn directory_uri(dir: &Path) -> String {
     text
 }
 
-/// Percent-encode all but RFC 3986's unreserved characters and `/`.
+/// All but RFC 3986's unreserved characters and `/`.
+const URI_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, URI_PATH).to_string()
 }
 
 #[cfg(test)]

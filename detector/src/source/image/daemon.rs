@@ -17,6 +17,7 @@ use hyper::{
     Request, StatusCode,
 };
 use hyper_util::rt::TokioIo;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::source::fs::io_reason;
 
@@ -245,18 +246,19 @@ async fn get(
     Ok((body, driver))
 }
 
-/// Percent-encode an image reference for a URL path; `/`, `:` and `@` stay, as the daemon
-/// routes `/images/{name:.*}/get`.
+/// What an image reference keeps in a URL path: RFC 3986's unreserved characters, and `/`,
+/// `:` and `@`, as the daemon routes `/images/{name:.*}/get`.
+const REFERENCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'@');
+
 fn escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/:@".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(name, REFERENCE).to_string()
 }
 
 #[cfg(test)]
