@@ -689,7 +689,7 @@ fn the_canary_notices_a_detached_kernel_side() {
 #[test]
 fn check_policy_explains_and_rejects_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/policy.toml");
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/policy.toml");
     let output = Command::new(DETECTOR)
         .args(["agent", "--check-policy", builtin])
         .output()

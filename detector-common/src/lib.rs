@@ -4,12 +4,80 @@
 //! on the byte layout without any serialisation. Keep padding explicit.
 #![no_std]
 
-/// Kinds of records that travel through the ring buffer; the first `u32` of every record.
-pub mod kind {
-    pub const OPEN: u32 = 1;
-    pub const EXEC: u32 = 2;
-    pub const FORK: u32 = 3;
-    pub const EXIT: u32 = 4;
+/// A `u32` from the kernel that names no value of the type it was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownValue(pub u32);
+
+impl core::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "unknown value {}", self.0)
+    }
+}
+
+/// Kinds of records that travel through the ring buffer. Every record starts with its kind
+/// as a plain `u32` (bytes from the kernel are never taken as a Rust enum); user space
+/// converts it with `TryFrom`, an unknown value being an error.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Open = 1,
+    Exec = 2,
+    Fork = 3,
+    Exit = 4,
+}
+
+impl RecordKind {
+    /// The value a record carries.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+impl TryFrom<u32> for RecordKind {
+    type Error = UnknownValue;
+
+    fn try_from(value: u32) -> Result<RecordKind, UnknownValue> {
+        Ok(match value {
+            1 => RecordKind::Open,
+            2 => RecordKind::Exec,
+            3 => RecordKind::Fork,
+            4 => RecordKind::Exit,
+            other => return Err(UnknownValue(other)),
+        })
+    }
+}
+
+/// The syscall an open record comes from, carried as a plain `u32` like [`RecordKind`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "user",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum Syscall {
+    Open = 0,
+    Openat = 1,
+    Openat2 = 2,
+}
+
+impl Syscall {
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+impl TryFrom<u32> for Syscall {
+    type Error = UnknownValue;
+
+    fn try_from(value: u32) -> Result<Syscall, UnknownValue> {
+        Ok(match value {
+            0 => Syscall::Open,
+            1 => Syscall::Openat,
+            2 => Syscall::Openat2,
+            other => return Err(UnknownValue(other)),
+        })
+    }
 }
 
 /// Indexes into the per-CPU `LOST` array: failed ring-buffer reserves, by record kind.
@@ -77,7 +145,7 @@ pub struct Offsets {
 #[derive(Clone, Copy, Debug)]
 pub struct OpenEvent {
     pub kind: u32,
-    /// Which syscall: 0 = open, 1 = openat, 2 = openat2.
+    /// Which syscall ([`Syscall`]).
     pub syscall: u32,
     pub ktime_ns: u64,
     pub tgid: u32,
@@ -131,4 +199,26 @@ mod user {
     unsafe impl aya::Pod for super::FileKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Offsets {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_values_convert_and_unknown_ones_are_errors() {
+        for kind in [
+            RecordKind::Open,
+            RecordKind::Exec,
+            RecordKind::Fork,
+            RecordKind::Exit,
+        ] {
+            assert_eq!(RecordKind::try_from(kind.code()), Ok(kind));
+        }
+        assert_eq!(RecordKind::try_from(0), Err(UnknownValue(0)));
+        for syscall in [Syscall::Open, Syscall::Openat, Syscall::Openat2] {
+            assert_eq!(Syscall::try_from(syscall.code()), Ok(syscall));
+        }
+        assert_eq!(Syscall::try_from(7), Err(UnknownValue(7)));
+    }
 }

@@ -23,8 +23,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use detector_common::{
-    inode_bit, kind, lost, ExecEvent, FileKey, Offsets, OpenEvent, TaskEvent, EXEC_ARGS_LEN,
-    INODE_BITMAP_WORDS,
+    inode_bit, lost, ExecEvent, FileKey, Offsets, OpenEvent, RecordKind, Syscall, TaskEvent,
+    EXEC_ARGS_LEN, INODE_BITMAP_WORDS,
 };
 
 /// Filled by user space before load (`EbpfLoader::set_global`).
@@ -92,19 +92,19 @@ fn count_lost(slot: u32) {
 
 #[tracepoint]
 pub fn detector_exit_open(ctx: TracePointContext) -> u32 {
-    let _ = on_open_exit(&ctx, 0);
+    let _ = on_open_exit(&ctx, Syscall::Open.code());
     0
 }
 
 #[tracepoint]
 pub fn detector_exit_openat(ctx: TracePointContext) -> u32 {
-    let _ = on_open_exit(&ctx, 1);
+    let _ = on_open_exit(&ctx, Syscall::Openat.code());
     0
 }
 
 #[tracepoint]
 pub fn detector_exit_openat2(ctx: TracePointContext) -> u32 {
-    let _ = on_open_exit(&ctx, 2);
+    let _ = on_open_exit(&ctx, Syscall::Openat2.code());
     0
 }
 
@@ -149,7 +149,7 @@ fn on_open_exit(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     entry.write(OpenEvent {
-        kind: kind::OPEN,
+        kind: RecordKind::Open.code(),
         syscall,
         // SAFETY: helpers without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
@@ -188,7 +188,7 @@ fn on_exec(ctx: &TracePointContext) -> Result<(), i64> {
     // SAFETY: `event` points to a reserved, exclusively owned record of the right size; every
     // field is written before submit (the byte arrays are filled as far as they are read).
     unsafe {
-        (*event).kind = kind::EXEC;
+        (*event).kind = RecordKind::Exec.code();
         (*event).tgid = (pid_tgid >> 32) as u32;
         (*event).ktime_ns = bpf_ktime_get_ns();
         (*event).uid = bpf_get_current_uid_gid() as u32;
@@ -257,7 +257,7 @@ fn on_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
     let pid: u32 = read(child, offset!(task_pid))?;
     let tgid: u32 = read(child, offset!(task_tgid))?;
     if pid == tgid {
-        emit_task(kind::FORK, pid);
+        emit_task(RecordKind::Fork.code(), pid);
     }
     Ok(())
 }
@@ -268,7 +268,7 @@ pub fn detector_exit(ctx: TracePointContext) -> u32 {
     let at = offset!(tp_exit_group_dead);
     let group_dead: u8 = unsafe { ctx.read_at(at) }.unwrap_or(0);
     if group_dead != 0 {
-        emit_task(kind::EXIT, 0);
+        emit_task(RecordKind::Exit.code(), 0);
     }
     0
 }

@@ -200,8 +200,21 @@ pub struct ScanOptions {
     pub org_key_file: Option<PathBuf>,
 }
 
+/// A command-line value that is not what its flag takes.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a size (e.g. 1048576, 512K, 50M, 1G)")]
+    NotASize(String),
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}` is not a number of KiB")]
+    NotKib(String),
+    #[error("{0} KiB is not a power of two from 4 to 2097152 (the ring buffer is whole pages)")]
+    RingBuffer(u32),
+}
+
 /// `1048576`, `1024K`, `50M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     let lower = text.trim().to_ascii_lowercase();
     let lower = lower
         .strip_suffix("ib")
@@ -217,22 +230,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let value: u64 = digits
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a size (e.g. 1048576, 512K, 50M, 1G)"))?;
+        .map_err(|_| ValueError::NotASize(text.to_string()))?;
     value
         .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+        .ok_or_else(|| ValueError::TooLarge(text.to_string()))
 }
 
 /// A ring buffer size in KiB: a power of two, at least 4 (a page), at most 4 GiB in bytes.
-pub fn parse_ring_buffer_kib(text: &str) -> Result<u32, String> {
+pub fn parse_ring_buffer_kib(text: &str) -> Result<u32, ValueError> {
     let kib: u32 = text
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a number of KiB"))?;
+        .map_err(|_| ValueError::NotKib(text.to_string()))?;
     if kib < 4 || !kib.is_power_of_two() || kib.checked_mul(1024).is_none() {
-        return Err(format!(
-            "{kib} KiB is not a power of two from 4 to 2097152 (the ring buffer is whole pages)"
-        ));
+        return Err(ValueError::RingBuffer(kib));
     }
     Ok(kib)
 }
@@ -286,7 +297,7 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub watch: Vec<PathBuf>,
     /// The policy: file groups and their allowed readers (default: the built-in
-    /// `rules/policy.toml`).
+    /// `deploy/policy.toml`).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Parse a policy, explain it and list what it would watch on this host; then exit.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod detect;
+pub mod event;
 pub mod logging;
 pub mod mcp;
 pub mod pipeline;

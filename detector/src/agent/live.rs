@@ -20,12 +20,14 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::{
-    event::{ConfigChange, NotWatched},
     policy::{Policy, Reader, Verdict},
     rescan::{server_matches, Contents, Rescanner},
     watch::{Added, KernelWatch, WatchSet, Watched},
 };
-use crate::mcp::{self, Home, McpServer};
+use crate::{
+    event::{self, ConfigChange, NotWatched},
+    mcp::{self, Home, McpServer},
+};
 
 pub struct LiveFiles {
     policy: Policy,
@@ -143,7 +145,7 @@ impl LiveFiles {
         self.watch.get(key)
     }
 
-    pub fn describe(&self) -> Vec<super::event::WatchedFile> {
+    pub fn describe(&self) -> Vec<crate::event::WatchedFile> {
         self.watch.describe()
     }
 
@@ -239,7 +241,7 @@ impl LiveFiles {
         }
         Ok(Some(ConfigChange {
             file: path.display().to_string(),
-            verdict: if added.is_empty() { "allow" } else { "alert" },
+            verdict: event::Verdict::allowed(added.is_empty()),
             added,
             removed,
             policy_rule: group.map(|g| self.policy.group(g).name.clone()),

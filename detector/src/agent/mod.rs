@@ -5,7 +5,6 @@
 //! module is only opens of watched files plus exec/fork/exit records for the process table.
 pub mod btf;
 pub mod chain;
-pub mod event;
 pub mod kernel;
 pub mod live;
 pub mod policy;
@@ -28,11 +27,12 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use chrono::{DateTime, Utc};
-use detector_common::{kind, lost, ExecEvent, FileKey, OpenEvent, TaskEvent, COMM_LEN};
+use detector_common::{
+    lost, ExecEvent, FileKey, OpenEvent, RecordKind, Syscall, TaskEvent, COMM_LEN,
+};
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
-    event::{Gap, Heartbeat, Open, Ready, Record},
     live::LiveFiles,
     policy::{Policy, Reader, Verdict},
     process::ProcessTable,
@@ -40,7 +40,10 @@ use self::{
     sink::Sink,
     watch::{dev_string, KernelWatch},
 };
-use crate::audit::OrgKey;
+use crate::{
+    audit::OrgKey,
+    event::{self, rfc3339, Access, CanaryState, Gap, Heartbeat, Open, Ready, Record},
+};
 
 /// How long changed paths wait before they are re-scanned, so a burst of writes is read once.
 const CHANGE_SETTLE: Duration = Duration::from_millis(30);
@@ -52,7 +55,7 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("DETECTOR_EBPF_OBJE
 /// What the agent is asked to do; filled from the command line.
 pub struct Options {
     pub watch: Vec<PathBuf>,
-    /// The policy file (default: the built-in `rules/policy.toml`).
+    /// The policy file (default: the built-in `deploy/policy.toml`).
     pub policy: Option<PathBuf>,
     pub org_key_file: Option<PathBuf>,
     /// Watch these homes (default: every home on the host).
@@ -344,8 +347,8 @@ impl LostCounters {
         let from = std::mem::replace(&mut self.checked_at, now);
         (self.open, self.process) = (open, process);
         (new_open + new_process > 0).then(|| Gap {
-            from: event::rfc3339(from),
-            to: event::rfc3339(now),
+            from: rfc3339(from),
+            to: rfc3339(now),
             reason: format!(
                 "ring buffer full: {new_open} open and {new_process} process records lost"
             ),
@@ -496,7 +499,11 @@ impl Agent {
             lost: self.lost.open + self.lost.process,
             lost_open: self.lost.open,
             lost_process: self.lost.process,
-            canary: if self.canary_seen { "ok" } else { "missed" },
+            canary: if self.canary_seen {
+                CanaryState::Ok
+            } else {
+                CanaryState::Missed
+            },
             watched: self.files.len(),
             processes: self.processes.len(),
             last,
@@ -508,19 +515,26 @@ impl Agent {
     }
 
     fn handle(&mut self, record: &[u8]) -> Result<()> {
-        let Some(kind) = record
+        let Some(code) = record
             .get(..4)
             .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
         else {
             return Ok(());
         };
+        let kind = match RecordKind::try_from(code) {
+            Ok(kind) => kind,
+            Err(unknown) => {
+                tracing::warn!("a record of {unknown} for its kind from the kernel");
+                return Ok(());
+            }
+        };
         match kind {
-            kind::OPEN => {
+            RecordKind::Open => {
                 if let Some(open) = read_record::<OpenEvent>(record) {
                     self.on_open(&open)?;
                 }
             }
-            kind::EXEC => {
+            RecordKind::Exec => {
                 if let Some(exec) = read_record::<ExecEvent>(record) {
                     let filename = c_string(&exec.filename);
                     let args = &exec.args[..(exec.args_len as usize).min(exec.args.len())];
@@ -528,19 +542,18 @@ impl Agent {
                     self.views.remove(&exec.tgid);
                 }
             }
-            kind::FORK => {
+            RecordKind::Fork => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.fork(task.tgid, task.arg);
                     self.views.remove(&task.arg);
                 }
             }
-            kind::EXIT => {
+            RecordKind::Exit => {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.exit(task.tgid);
                     self.views.remove(&task.tgid);
                 }
             }
-            other => tracing::warn!("unknown record kind {other} from the kernel"),
         }
         Ok(())
     }
@@ -573,14 +586,13 @@ impl Agent {
         );
         let record = Open {
             file,
-            dev: dev_string(open.key.dev),
-            ino: open.key.ino,
-            syscall: ["open", "openat", "openat2"]
-                .get(open.syscall as usize)
-                .copied()
-                .unwrap_or("?"),
+            dev: Some(dev_string(open.key.dev)),
+            ino: Some(open.key.ino),
+            syscall: Syscall::try_from(open.syscall)
+                .inspect_err(|e| tracing::warn!("open record with {e} for its syscall"))
+                .ok(),
             flags: open.flags,
-            access: access(open.flags),
+            access: Some(Access::of_flags(open.flags)),
             result: open.result,
             pid: open.tgid,
             tid: open.tid,
@@ -592,7 +604,7 @@ impl Agent {
             cmdline,
             ancestry,
             cgroup_id: open.cgroup_id,
-            verdict: if verdict.allowed { "allow" } else { "alert" },
+            verdict: event::Verdict::allowed(verdict.allowed),
             policy_rule: Some(verdict.rule),
             mcp_client,
             mcp_server,
@@ -667,16 +679,4 @@ fn read_record<T: Copy>(bytes: &[u8]) -> Option<T> {
 fn c_string(bytes: &[u8]) -> String {
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..len]).into_owned()
-}
-
-fn access(flags: u32) -> &'static str {
-    const O_PATH: u32 = libc::O_PATH as u32;
-    if flags & O_PATH != 0 {
-        return "path";
-    }
-    match flags & libc::O_ACCMODE as u32 {
-        0 => "read",
-        1 => "write",
-        _ => "read-write",
-    }
 }

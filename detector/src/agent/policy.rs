@@ -1,5 +1,5 @@
 //! The agent's policy: file groups (MCP client configs, secret files, project `.env` files)
-//! and the processes expected to read them. Schema and defaults: `rules/policy.toml`.
+//! and the processes expected to read them. Schema and defaults: `deploy/policy.toml`.
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::mcp::{self, Home};
 
 /// The default policy, compiled in.
-pub const DEFAULT_POLICY: &str = include_str!("../../../rules/policy.toml");
+pub const DEFAULT_POLICY: &str = include_str!("../../../deploy/policy.toml");
 
 /// How deep below a project root `project_files` are looked for.
 const PROJECT_DEPTH: usize = 4;

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
+pub use crate::event::Ancestor;
 
 /// How long an exited process stays in the table, so that the opens and children it left
 /// behind in the ring buffer can still be named.
@@ -21,12 +21,6 @@ pub struct Process {
     pub exe: String,
     pub cmdline: Vec<String>,
     exited: Option<Instant>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Ancestor {
-    pub pid: u32,
-    pub exe: String,
 }
 
 #[derive(Default)]

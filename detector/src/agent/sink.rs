@@ -11,14 +11,11 @@ use std::io::{self, BufWriter, Stdout, Write};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 pub use self::file::FileOptions;
 use self::{file::RotatingFile, syslog::Destination};
-use super::{
-    chain::{self, Link},
-    event::{rfc3339, Gap, Record},
-};
+use super::chain::{self, Link};
+use crate::event::{rfc3339, Gap, Line, Record};
 
 /// Which outputs, from the command line.
 #[derive(Debug, Clone)]
@@ -67,16 +64,6 @@ impl Options {
         }
         Ok(options)
     }
-}
-
-/// One record as written: the envelope every type shares, then the record's own fields.
-#[derive(Serialize)]
-struct Line<'a> {
-    time: String,
-    seq: u64,
-    prev: &'a str,
-    #[serde(flatten)]
-    record: &'a Record,
 }
 
 pub struct Sink {

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData};
 use detector_common::{inode_bit, FileKey};
 
-use super::event::{NotWatched, WatchedFile};
+pub use crate::event::{dev_string, kernel_dev};
+use crate::event::{NotWatched, WatchedFile};
 
 #[derive(Debug, Clone)]
 pub struct Watched {
@@ -99,18 +100,6 @@ pub enum Added {
     },
     /// Already watched as it is.
     Unchanged,
-}
-
-/// The kernel's internal dev_t (`MKDEV`: 12 bits major, 20 bits minor), which is what
-/// `super_block.s_dev` holds; `stat` returns the user-space encoding of the same numbers.
-pub fn kernel_dev(st_dev: u64) -> u32 {
-    let major = libc::major(st_dev);
-    let minor = libc::minor(st_dev);
-    (major << 20) | (minor & 0xfffff)
-}
-
-pub fn dev_string(kernel_dev: u32) -> String {
-    format!("{}:{}", kernel_dev >> 20, kernel_dev & 0xfffff)
 }
 
 impl WatchSet {

@@ -12,12 +12,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{assess, key::Access, Key, Location};
 use crate::{
-    agent::watch::{dev_string, kernel_dev},
+    event::{dev_string, kernel_dev, OpenLine, Verdict},
     source::{Container, Origin},
 };
 
@@ -45,26 +44,8 @@ pub struct LogRead {
     pub malformed: Vec<(usize, String)>,
 }
 
-/// The fields of an `open` record the report uses; the rest of the record is the agent's.
 #[derive(Deserialize)]
-struct RawOpen {
-    time: DateTime<Utc>,
-    file: String,
-    #[serde(default)]
-    dev: Option<String>,
-    #[serde(default)]
-    ino: Option<u64>,
-    pid: u32,
-    #[serde(default)]
-    exe: String,
-    #[serde(default)]
-    comm: String,
-    uid: u32,
-    verdict: String,
-}
-
-#[derive(Deserialize)]
-struct RawRecord {
+struct RecordType {
     #[serde(rename = "type")]
     kind: String,
 }
@@ -174,31 +155,27 @@ impl AccessLog {
 fn parse_line(text: &str) -> Result<Option<OpenRecord>, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not a JSON record ({e})"))?;
-    let kind = RawRecord::deserialize(&value)
+    let kind = RecordType::deserialize(&value)
         .map_err(|_| "not an agent record (no `type`)".to_string())?
         .kind;
     if kind != "open" {
         return Ok(None);
     }
-    let raw = RawOpen::deserialize(&value)
+    let line = OpenLine::deserialize(&value)
         .map_err(|e| format!("`open` record without what a join needs: {e}"))?;
-    let allowed = match raw.verdict.as_str() {
-        "allow" => true,
-        "alert" => false,
-        other => return Err(format!("`open` record with unknown verdict `{other}`")),
-    };
+    let OpenLine { time, open } = line;
     Ok(Some(OpenRecord {
         access: Access {
-            time: raw.time,
-            pid: raw.pid,
-            exe: raw.exe,
-            comm: raw.comm,
-            uid: raw.uid,
-            file: PathBuf::from(raw.file),
-            allowed,
+            time,
+            pid: open.pid,
+            exe: open.exe,
+            comm: open.comm,
+            uid: open.uid,
+            file: PathBuf::from(open.file),
+            allowed: open.verdict == Verdict::Allow,
         },
-        dev: raw.dev,
-        ino: raw.ino,
+        dev: open.dev,
+        ino: open.ino,
     }))
 }
 

@@ -12,6 +12,7 @@ use std::{
 use regex::Regex;
 
 use super::{evidence::Finding, key::Environment};
+use crate::detect::names::words;
 use crate::source::{Blob, Origin};
 
 /// A directory whose files all belong to one project, learnt from what a run read: a git
@@ -83,36 +84,12 @@ fn word_environment(word: &str) -> Option<Environment> {
 }
 
 /// Environments named in free text: split into words at anything but letters and digits,
-/// and at lower-to-upper case changes (`stripeProd`).
+/// and at case changes (`stripeProd`).
 pub fn environments_in(text: &str) -> BTreeSet<Environment> {
     words(text)
         .iter()
-        .filter_map(|w| word_environment(w))
+        .filter_map(|w| word_environment(&w.to_ascii_lowercase()))
         .collect()
-}
-
-fn words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for c in text.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            previous_lower = false;
-            continue;
-        }
-        if c.is_ascii_uppercase() && previous_lower && !current.is_empty() {
-            words.push(std::mem::take(&mut current));
-        }
-        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        current.push(c.to_ascii_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
 }
 
 /// The environment a key's prefix names: `sk_live_…`, `rk_test_…`, `sc-live-…`. Only the

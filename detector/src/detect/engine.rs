@@ -10,6 +10,7 @@ use regex_automata::Input;
 
 use super::error::{RegexProblem, RuleError};
 use super::filter::{is_filler, is_literal_secret, is_suppressed, shannon_entropy};
+use super::names::is_secret_name;
 use super::prefilter::{Prefilter, Windows};
 use super::rules::{parse_regex, secret_group, Rule, RuleMeta, RuleSet, MAX_WINDOW};
 use super::slot::slot_at;
@@ -220,6 +221,9 @@ fn passes_checks(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
         }
     }
     if rule.require_literal && !is_literal_secret(&String::from_utf8_lossy(secret)) {
+        return false;
+    }
+    if rule.require_secret_name && slot_at(data, start).is_some_and(|s| !is_secret_name(&s)) {
         return false;
     }
     !is_suppressed(data, start, end)

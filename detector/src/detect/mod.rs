@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod filter;
 mod keywords;
+pub mod names;
 mod prefilter;
 mod rules;
 pub mod slot;

@@ -180,6 +180,7 @@ mod tests {
             keywords: keywords.iter().map(|k| k.to_string()).collect(),
             min_entropy: None,
             require_literal: false,
+            require_secret_name: false,
             priority: 0,
             window: None,
             environment_hints: Vec::new(),

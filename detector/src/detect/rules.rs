@@ -1,6 +1,6 @@
 //! Detection rules as data: the TOML schema, loading (built-in or from a directory) and the
 //! checks a rule must pass before the engine accepts it. The schema is documented for rule
-//! authors at the top of `rules/README.md`.
+//! authors in `rules/README.md`.
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,10 @@ pub struct Rule {
     /// path, URL without credentials, number, boolean or code expression.
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_literal: bool,
+    /// The name the value is assigned to, when the text shows one, must be a secret name
+    /// (see [`super::names`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_secret_name: bool,
     /// Where matches of two rules overlap, the higher priority wins (default 0; fallback
     /// rules such as the generic context rule are negative).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -236,6 +240,10 @@ fn collect_group_names(hir: &regex_syntax::hir::Hir, out: &mut Vec<(u32, Option<
 struct RuleFile {
     #[serde(default)]
     rules: Vec<Rule>,
+    /// The vocabulary of secret names, in the file of the context rule that uses it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    secret_names: Option<super::names::SecretNames>,
 }
 
 /// An ordered set of rules with unique ids.
@@ -253,7 +261,7 @@ impl RuleSet {
     pub fn builtin() -> Result<RuleSet, RuleError> {
         let mut files: Vec<(&Path, &str)> = Vec::new();
         for file in BUILTIN_RULES.files() {
-            if !is_rule_file(file.path()) {
+            if file.path().extension().is_none_or(|e| e != "toml") {
                 continue;
             }
             let text = file
@@ -354,7 +362,8 @@ impl From<Vec<Rule>> for RuleSet {
     }
 }
 
-/// `*.toml`, except the agent's `policy*` files that share the directory.
+/// `*.toml` of a `--rules` directory, except the agent's `policy*` files, which a deployment
+/// may keep beside its own rules (`/etc/detector/`).
 fn is_rule_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     path.extension().is_some_and(|e| e == "toml") && !name.starts_with("policy")

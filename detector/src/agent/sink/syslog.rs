@@ -26,6 +26,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
+use crate::event::{CanaryState, Verdict};
+
 const APP_NAME: &str = "detector";
 /// The structured-data ID. 32473 is the private enterprise number reserved for
 /// documentation (RFC 5612): this project has none of its own.
@@ -131,10 +133,8 @@ impl Formatter {
 struct Head<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<&'a str>,
-    #[serde(borrow)]
-    verdict: Option<&'a str>,
-    #[serde(borrow)]
-    canary: Option<&'a str>,
+    verdict: Option<Verdict>,
+    canary: Option<CanaryState>,
 }
 
 impl<'a> Head<'a> {
@@ -145,9 +145,9 @@ impl<'a> Head<'a> {
     /// Alerts are warnings, and so are the records that say the agent may have missed
     /// something: lost events and downtime (`gap`), a broken pipeline (canary missed).
     fn severity(&self) -> Severity {
-        if self.verdict == Some("alert")
+        if self.verdict == Some(Verdict::Alert)
             || self.kind == Some("gap")
-            || self.canary == Some("missed")
+            || self.canary == Some(CanaryState::Missed)
         {
             Severity::Warning
         } else {

@@ -1,0 +1,293 @@
+//! The agent's records: JSON lines, one record each, every one with `type`, `time` (RFC 3339,
+//! nanoseconds), `seq` and `prev` (the hash chain). The agent writes them; `--access-log`
+//! reads their `open` records back to join them to the keys. One set of types for both, so
+//! the two cannot drift apart; fields a reader needs only from the agent (everything but who
+//! opened which file when, and the verdict) may be missing from a line made elsewhere.
+use chrono::{DateTime, SecondsFormat, Utc};
+use detector_common::Syscall;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+    Ready(Ready),
+    Open(Box<Open>),
+    Heartbeat(Heartbeat),
+    Gap(Gap),
+    ConfigChange(ConfigChange),
+}
+
+/// One record as written: the envelope every type shares, then the record's own fields.
+#[derive(Serialize)]
+pub struct Line<'a> {
+    pub time: String,
+    pub seq: u64,
+    /// The hash of the line before (see `agent::chain`).
+    pub prev: &'a str,
+    #[serde(flatten)]
+    pub record: &'a Record,
+}
+
+/// An `open` record as read back, with the time of its line.
+#[derive(Debug, Deserialize)]
+pub struct OpenLine {
+    pub time: DateTime<Utc>,
+    #[serde(flatten)]
+    pub open: Open,
+}
+
+/// What the policy says of a reader, or of a change to a watched file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Alert,
+}
+
+impl Verdict {
+    pub fn allowed(allowed: bool) -> Verdict {
+        if allowed {
+            Verdict::Allow
+        } else {
+            Verdict::Alert
+        }
+    }
+}
+
+/// How a file was opened, from its `O_ACCMODE` flags (`O_PATH`: not for its contents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+    Path,
+}
+
+impl Access {
+    pub fn of_flags(flags: u32) -> Access {
+        const O_PATH: u32 = libc::O_PATH as u32;
+        if flags & O_PATH != 0 {
+            return Access::Path;
+        }
+        match flags & libc::O_ACCMODE as u32 {
+            0 => Access::Read,
+            1 => Access::Write,
+            _ => Access::ReadWrite,
+        }
+    }
+}
+
+/// Whether the agent's own canary open came back through the kernel since the last heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CanaryState {
+    Ok,
+    Missed,
+}
+
+/// A process in the chain of parents of an opener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub exe: String,
+}
+
+/// A watched file's keys changed: fingerprints only, never the secrets.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfigChange {
+    pub file: String,
+    /// Keys in the file now that were not before: a plaintext key was just written.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// `alert` when a key was added, else `allow`.
+    pub verdict: Verdict,
+    pub policy_rule: Option<String>,
+    pub mcp_client: Option<String>,
+    /// The file is gone (deleted or renamed away).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Why the new contents could not be read, if they could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ready {
+    pub pid: u32,
+    pub programs: Vec<String>,
+    pub ring_buffer_bytes: u32,
+    pub watched: Vec<WatchedFile>,
+    /// Paths asked for that could not be watched, with the reason.
+    pub not_watched: Vec<NotWatched>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchedFile {
+    pub file: String,
+    pub dev: String,
+    pub ino: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_client: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotWatched {
+    pub file: String,
+    pub reason: String,
+}
+
+/// An open of a watched file, with who opened it and what the policy says. The fields a join
+/// needs (`file`, `pid`, `uid`, `verdict`, and `dev`/`ino` when known) are required of a line
+/// read back; the rest default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Open {
+    pub file: String,
+    /// `major:minor` ([`dev_string`]).
+    #[serde(default)]
+    pub dev: Option<String>,
+    #[serde(default)]
+    pub ino: Option<u64>,
+    #[serde(default)]
+    pub syscall: Option<Syscall>,
+    #[serde(default)]
+    pub flags: u32,
+    #[serde(default)]
+    pub access: Option<Access>,
+    #[serde(default)]
+    pub result: i64,
+    pub pid: u32,
+    #[serde(default)]
+    pub tid: u32,
+    #[serde(default)]
+    pub ppid: u32,
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default)]
+    pub comm: String,
+    #[serde(default)]
+    pub exe: String,
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    #[serde(default)]
+    pub ancestry: Vec<Ancestor>,
+    #[serde(default)]
+    pub cgroup_id: u64,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub policy_rule: Option<String>,
+    #[serde(default)]
+    pub mcp_client: Option<String>,
+    #[serde(default)]
+    pub mcp_server: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// `open` records written since start.
+    pub events: u64,
+    /// Records the kernel could not queue (ring buffer full), since start.
+    pub lost: u64,
+    pub lost_open: u64,
+    pub lost_process: u64,
+    pub canary: CanaryState,
+    pub watched: usize,
+    pub processes: usize,
+    #[serde(rename = "final", default, skip_serializing_if = "std::ops::Not::not")]
+    pub last: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub lost_open: u64,
+    pub lost_process: u64,
+}
+
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// The kernel's encoding of a device (`MKDEV(major, minor)`, as in `super_block.s_dev`) of a
+/// user-space `st_dev`.
+pub fn kernel_dev(st_dev: u64) -> u32 {
+    let major = libc::major(st_dev);
+    let minor = libc::minor(st_dev);
+    (major << 20) | (minor & 0xfffff)
+}
+
+/// `major:minor`, as records name a device.
+pub fn dev_string(kernel_dev: u32) -> String {
+    format!("{}:{}", kernel_dev >> 20, kernel_dev & 0xfffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_record_reads_back_as_the_agent_wrote_it() {
+        let open = Open {
+            file: "/h/.cursor/mcp.json".into(),
+            dev: Some(dev_string(kernel_dev(libc::makedev(8, 1)))),
+            ino: Some(42),
+            syscall: Some(Syscall::Openat),
+            flags: libc::O_RDWR as u32,
+            access: Some(Access::of_flags(libc::O_RDWR as u32)),
+            result: 3,
+            pid: 10,
+            tid: 11,
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            comm: "cat".into(),
+            exe: "/usr/bin/cat".into(),
+            cmdline: vec!["cat".into()],
+            ancestry: vec![Ancestor {
+                pid: 1,
+                exe: "/sbin/init".into(),
+            }],
+            cgroup_id: 7,
+            verdict: Verdict::Alert,
+            policy_rule: Some("mcp-configs".into()),
+            mcp_client: Some("cursor".into()),
+            mcp_server: None,
+        };
+        let record = Record::Open(Box::new(open.clone()));
+        let time = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        let line = serde_json::to_string(&Line {
+            time: rfc3339(time),
+            seq: 3,
+            prev: "00",
+            record: &record,
+        })
+        .unwrap();
+        assert!(line.contains(r#""type":"open""#), "{line}");
+        assert!(line.contains(r#""dev":"8:1""#), "{line}");
+        assert!(line.contains(r#""access":"read-write""#), "{line}");
+        assert!(line.contains(r#""syscall":"openat""#), "{line}");
+        let read: OpenLine = serde_json::from_str(&line).unwrap();
+        assert_eq!(read.time, time);
+        assert_eq!(
+            serde_json::to_value(&read.open).unwrap(),
+            serde_json::to_value(&open).unwrap()
+        );
+        assert!(matches!(
+            serde_json::from_str::<Record>(&line).unwrap(),
+            Record::Open(_)
+        ));
+    }
+
+    #[test]
+    fn flags_say_how_a_file_was_opened() {
+        assert_eq!(Access::of_flags(libc::O_RDONLY as u32), Access::Read);
+        assert_eq!(Access::of_flags(libc::O_WRONLY as u32), Access::Write);
+        assert_eq!(
+            Access::of_flags((libc::O_PATH | libc::O_RDONLY) as u32),
+            Access::Path
+        );
+    }
+}
