@@ -10,7 +10,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},
@@ -18,6 +17,34 @@ use ring::{
 
 /// The environment variable that holds the org key (any string).
 pub const ORG_KEY_ENV: &str = "DETECTOR_ORG_KEY";
+
+/// Why there is no org key to fingerprint with.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgKeyError {
+    #[error("no org key: set {ORG_KEY_ENV}, pass --org-key-file, or set HOME")]
+    Missing,
+    #[error("org key file {} is empty", .0.display())]
+    Empty(PathBuf),
+    #[error("the system random generator failed")]
+    Random,
+    #[error("cannot {action} {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+}
+
+impl OrgKeyError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OrgKeyError {
+        let path = path.to_path_buf();
+        move |error| OrgKeyError::Io {
+            action,
+            path,
+            error,
+        }
+    }
+}
 
 /// The secret all fingerprints are keyed with.
 #[derive(Clone)]
@@ -45,7 +72,7 @@ impl OrgKey {
 
     /// `--org-key-file` when given, else `$DETECTOR_ORG_KEY`, else the default key file,
     /// created with 32 random bytes (mode 0600) the first time.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<OrgKey> {
+    pub fn load(file: Option<&Path>) -> Result<OrgKey, OrgKeyError> {
         if let Some(path) = file {
             return OrgKey::from_file(path);
         }
@@ -54,24 +81,21 @@ impl OrgKey {
             return Ok(OrgKey::from_bytes(value.as_bytes(), ORG_KEY_ENV));
         }
         let Some(path) = default_key_path() else {
-            bail!("no org key: set {ORG_KEY_ENV}, pass --org-key-file, or set HOME");
+            return Err(OrgKeyError::Missing);
         };
         OrgKey::from_file(&path)
     }
 
     /// The key in `path` (its text, surrounding whitespace trimmed); a missing file is created.
-    pub fn from_file(path: &Path) -> anyhow::Result<OrgKey> {
+    pub fn from_file(path: &Path) -> Result<OrgKey, OrgKeyError> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => create_key_file(path)?,
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read org key file {}", path.display()))
-            }
+            Err(e) => return Err(OrgKeyError::io("read org key file", path)(e)),
         };
         let key = bytes.trim_ascii();
         if key.is_empty() {
-            bail!("org key file {} is empty", path.display());
+            return Err(OrgKeyError::Empty(path.to_path_buf()));
         }
         if let Ok(meta) = std::fs::metadata(path) {
             if meta.permissions().mode() & 0o077 != 0 {
@@ -107,18 +131,18 @@ pub fn default_key_path() -> Option<PathBuf> {
 
 /// Write 32 fresh random bytes (hex) to `path`, mode 0600, never replacing an existing file
 /// (another process may have won the race: then its key is the one).
-fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+fn create_key_file(path: &Path) -> Result<Vec<u8>, OrgKeyError> {
     let mut raw = [0u8; 32];
     SystemRandom::new()
         .fill(&mut raw)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+        .map_err(|_| OrgKeyError::Random)?;
     let text = format!("{}\n", hex::encode(raw));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+            .map_err(OrgKeyError::io("create directory", dir))?;
     }
     match OpenOptions::new()
         .write(true)
@@ -129,13 +153,14 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         Ok(mut file) => {
             file.write_all(text.as_bytes())
                 .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write org key file {}", path.display()))?;
+                .map_err(OrgKeyError::io("write org key file", path))?;
             tracing::info!("created org key file {}", path.display());
             Ok(text.into_bytes())
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => std::fs::read(path)
-            .with_context(|| format!("cannot read org key file {}", path.display())),
-        Err(e) => Err(e).with_context(|| format!("cannot create org key file {}", path.display())),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::read(path).map_err(OrgKeyError::io("read org key file", path))
+        }
+        Err(e) => Err(OrgKeyError::io("create org key file", path)(e)),
     }
 }
 

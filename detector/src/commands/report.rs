@@ -24,7 +24,7 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
             let reports = files
                 .iter()
                 .map(|f| Report::read(f))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
             let merged = merge(
                 reports,
                 &MergeOptions {

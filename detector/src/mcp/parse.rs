@@ -105,7 +105,7 @@ pub fn parse(config: &ConfigRef, bytes: &[u8]) -> ParsedConfig {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_inner(config, bytes)));
     let (servers, parse_error) = match outcome {
         Ok(Ok(servers)) => (servers, None),
-        Ok(Err(error)) => (Vec::new(), Some(error)),
+        Ok(Err(error)) => (Vec::new(), Some(error.to_string())),
         Err(_) => (
             Vec::new(),
             Some("the parser crashed on this file".to_string()),
@@ -119,7 +119,7 @@ pub fn parse(config: &ConfigRef, bytes: &[u8]) -> ParsedConfig {
     }
 }
 
-fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, String> {
+fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, DocumentError> {
     let (format, layouts) = match config.client.file_for(&config.path) {
         Some(file) => (file.format, file.servers.to_vec()),
         None => (
@@ -234,14 +234,26 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 /// stack of a recursive parser.
 const MAX_NESTING: usize = 200;
 
+/// Why a config file is not a document of its format.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("nested deeper than {MAX_NESTING} levels")]
+    TooDeep,
+    #[error("the file is empty")]
+    Empty,
+    /// The format's parser's own message, with the place it names.
+    #[error("{0}")]
+    Syntax(String),
+}
+
 /// Parse a document into a JSON value whatever its format.
-pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, String> {
+pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, DocumentError> {
     let text = String::from_utf8_lossy(bytes);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     match format {
         ConfigFormat::Json | ConfigFormat::Jsonc => {
             if nesting_depth(text) > MAX_NESTING {
-                return Err(format!("nested deeper than {MAX_NESTING} levels"));
+                return Err(DocumentError::TooDeep);
             }
             let options = jsonc_parser::ParseOptions {
                 allow_comments: true,
@@ -250,33 +262,32 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Strin
             };
             match jsonc_parser::parse_to_serde_value(text, &options) {
                 Ok(Some(value)) => Ok(value),
-                Ok(None) => Err("the file is empty".to_string()),
-                Err(error) => Err(error.to_string()),
+                Ok(None) => Err(DocumentError::Empty),
+                Err(error) => Err(DocumentError::Syntax(error.to_string())),
             }
         }
         ConfigFormat::Toml => {
             let value: toml::Value = toml::from_str(text).map_err(|e| {
                 let message = e.message().trim().replace('\n', "; ");
-                match e.span() {
+                DocumentError::Syntax(match e.span() {
                     Some(span) => {
                         let (line, column) = line_column(text, span.start);
                         format!("{message} on line {line} column {column}")
                     }
                     None => message,
-                }
+                })
             })?;
-            serde_json::to_value(value).map_err(|e| e.to_string())
+            serde_json::to_value(value).map_err(|e| DocumentError::Syntax(e.to_string()))
         }
         ConfigFormat::Yaml => {
             if text.trim().is_empty() {
-                return Err("the file is empty".to_string());
+                return Err(DocumentError::Empty);
             }
-            let mut value: serde_norway::Value =
-                serde_norway::from_str(text).map_err(|e| e.to_string().replace('\n', "; "))?;
+            let syntax =
+                |e: serde_norway::Error| DocumentError::Syntax(e.to_string().replace('\n', "; "));
+            let mut value: serde_norway::Value = serde_norway::from_str(text).map_err(syntax)?;
             // `<<: *defaults` is how YAML configs share an env block between servers.
-            value
-                .apply_merge()
-                .map_err(|e| e.to_string().replace('\n', "; "))?;
+            value.apply_merge().map_err(syntax)?;
             Ok(yaml_to_json(value))
         }
     }

@@ -5,9 +5,11 @@
 //!
 //! Fingerprints are keyed with the org key: a baseline only matches reports made with the
 //! same org key.
-use std::{collections::BTreeSet, path::Path};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,38 @@ use super::Report;
 use crate::detect::Severity;
 
 pub const BASELINE_SCHEMA: &str = "detector/baseline/v1";
+
+/// A baseline that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot {action} baseline {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("baseline {}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: BaselineProblem,
+    },
+}
+
+/// What is wrong with a file given as a baseline.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineProblem {
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error(
+        "neither a baseline (`{BASELINE_SCHEMA}`) nor a report (`{}`)",
+        super::SCHEMA
+    )]
+    Schema,
+    #[error("no `keys` list")]
+    NoKeys,
+    #[error("keys[{0}] has no fingerprint")]
+    NoFingerprint(usize),
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Baseline {
@@ -55,32 +89,40 @@ impl Baseline {
         }
     }
 
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let mut text = serde_json::to_string_pretty(self)?;
+    pub fn write(&self, path: &Path) -> Result<(), BaselineError> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write baseline {}", path.display()))
+        std::fs::write(path, text).map_err(|error| BaselineError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
     /// The fingerprints in a baseline file, or in a saved JSON report.
-    pub fn fingerprints(path: &Path) -> anyhow::Result<BTreeSet<String>> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read baseline {}", path.display()))?;
-        parse_fingerprints(&bytes).with_context(|| format!("baseline {}", path.display()))
+    pub fn fingerprints(path: &Path) -> Result<BTreeSet<String>, BaselineError> {
+        let bytes = std::fs::read(path).map_err(|error| BaselineError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            error,
+        })?;
+        parse_fingerprints(&bytes).map_err(|problem| BaselineError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })
     }
 }
 
-fn parse_fingerprints(bytes: &[u8]) -> anyhow::Result<BTreeSet<String>> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).context("not JSON")?;
+/// The fingerprints of a baseline or report; what is wrong with it, if it is neither.
+fn parse_fingerprints(bytes: &[u8]) -> Result<BTreeSet<String>, BaselineProblem> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(BaselineProblem::NotJson)?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
     if schema != BASELINE_SCHEMA && schema != super::SCHEMA {
-        bail!(
-            "neither a baseline (`{BASELINE_SCHEMA}`) nor a report (`{}`)",
-            super::SCHEMA
-        );
+        return Err(BaselineProblem::Schema);
     }
     let Some(keys) = value.get("keys").and_then(|k| k.as_array()) else {
-        bail!("no `keys` list");
+        return Err(BaselineProblem::NoKeys);
     };
     keys.iter()
         .enumerate()
@@ -88,7 +130,7 @@ fn parse_fingerprints(bytes: &[u8]) -> anyhow::Result<BTreeSet<String>> {
             key.get("fingerprint")
                 .and_then(|f| f.as_str())
                 .map(str::to_string)
-                .with_context(|| format!("keys[{i}] has no fingerprint"))
+                .ok_or(BaselineProblem::NoFingerprint(i))
         })
         .collect()
 }

@@ -16,7 +16,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -27,6 +26,31 @@ use crate::{
 
 /// The `schema` of every JSON report this version writes.
 pub const SCHEMA: &str = "detector/report/v1";
+
+/// A saved report that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read report {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("report {}: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: NotAReport },
+}
+
+/// Why bytes are not a v1 report.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAReport {
+    #[error("not JSON (save reports with --format json): {0}")]
+    NotJson(serde_json::Error),
+    #[error("schema `{0}` is not `{SCHEMA}`")]
+    Schema(String),
+    #[error("not a detector report (no `schema`; save reports with --format json)")]
+    NoSchema,
+    #[error("{0}")]
+    Shape(serde_json::Error),
+}
 
 /// One scan's result, grouped by key. What every writer renders.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,21 +256,26 @@ impl Report {
     }
 
     /// A report saved by `--format json`. Errors name the file and what is wrong with it.
-    pub fn read(path: &Path) -> anyhow::Result<Report> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read report {}", path.display()))?;
-        Report::from_slice(&bytes).with_context(|| format!("report {}", path.display()))
+    pub fn read(path: &Path) -> Result<Report, ReadError> {
+        let bytes = std::fs::read(path).map_err(|error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Report::from_slice(&bytes).map_err(|problem| ReadError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })
     }
 
-    pub fn from_slice(bytes: &[u8]) -> anyhow::Result<Report> {
+    pub fn from_slice(bytes: &[u8]) -> Result<Report, NotAReport> {
         let value: serde_json::Value =
-            serde_json::from_slice(bytes).context("not JSON (save reports with --format json)")?;
+            serde_json::from_slice(bytes).map_err(NotAReport::NotJson)?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
-            Some(other) => bail!("schema `{other}` is not `{SCHEMA}`"),
-            None => bail!("not a detector report (no `schema`; save reports with --format json)"),
+            Some(other) => return Err(NotAReport::Schema(other.to_string())),
+            None => return Err(NotAReport::NoSchema),
         }
-        Ok(serde_json::from_value(value)?)
+        serde_json::from_value(value).map_err(NotAReport::Shape)
     }
 }
 
