@@ -806,7 +806,7 @@ mod tests {
 
     use super::*;
 
-    use crate::source::collect::Collect;
+    use crate::source::test_sink::Collect;
 
     fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());

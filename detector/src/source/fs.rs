@@ -525,7 +525,7 @@ mod tests {
 
     use super::*;
 
-    use crate::source::{collect::Collect, LocationKind};
+    use crate::source::{test_sink::Collect, LocationKind};
 
     fn names(blobs: &[Blob], root: &Path) -> Vec<String> {
         let mut names: Vec<String> = blobs

@@ -4,7 +4,7 @@
 pub mod archive;
 pub mod backup;
 #[cfg(test)]
-pub(crate) mod collect;
+pub(crate) mod test_sink;
 pub mod fs;
 pub mod git;
 pub mod image;

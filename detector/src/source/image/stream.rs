@@ -287,7 +287,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::source::collect::Collect;
+    use crate::source::test_sink::Collect;
 
     fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
