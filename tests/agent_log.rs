@@ -5,7 +5,6 @@
 //! Needs root, BPF and BTF (and rsyslogd for the syslog test). Elsewhere these tests skip
 //! with a reason; under `CI=true` a missing prerequisite fails them.
 use std::{
-    ffi::CString,
     fs,
     io::{BufRead, BufReader, Write},
     net::{TcpListener, TcpStream, UdpSocket},
@@ -15,46 +14,24 @@ use std::{
     time::{Duration, Instant},
 };
 
+use kit::{
+    guard::{kernel_available, under_ci},
+    run::{stdout, which},
+};
 use serde_json::Value;
 
-mod common;
-use common::{kernel_available, under_ci};
+use crate::{agent::run_opener_with_env, DETECTOR};
 
-const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
-/// Set in a child process of this test binary: which file to open how many times.
-const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
 /// In the opener's environment and in the watched file: must never reach a record.
 const SECRET_ENV: &str = "DETECTOR_TEST_API_KEY";
 
-/// Not a test: the body of the child processes. This binary re-runs itself with `--exact
-/// opener` and `DETECTOR_TEST_OPENER=PATH\tCOUNT`, and the child opens PATH COUNT times.
-#[test]
-fn opener() {
-    let Ok(spec) = std::env::var(OPENER_ENV) else {
-        return;
-    };
-    let (path, count) = spec.split_once('\t').expect("PATH\\tCOUNT");
-    let path = CString::new(path).unwrap();
-    for _ in 0..count.parse::<u64>().unwrap() {
-        // SAFETY: valid C string; the fd is closed at once.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
-        assert!(fd >= 0, "open: {}", std::io::Error::last_os_error());
-        // SAFETY: our own fd.
-        unsafe { libc::close(fd) };
-    }
-    std::process::exit(0);
-}
-
 /// Opens `path` `count` times from a child process that has the secret in its environment.
 fn open_from_child(path: &Path, count: u64, secret: &str) {
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "opener", "--nocapture", "--test-threads=1"])
-        .env(OPENER_ENV, format!("{}\t{count}", path.display()))
-        .env(SECRET_ENV, secret)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "opener failed");
+    let path = path.to_str().unwrap();
+    run_opener_with_env(
+        &["repeat", path, &count.to_string()],
+        &[(SECRET_ENV, secret)],
+    );
 }
 
 /// A fake API key, made at run time so that no key-shaped text sits in the source.
@@ -158,10 +135,6 @@ fn verify(files: &[PathBuf]) -> Output {
         .args(files)
         .output()
         .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Every record: contiguous seq from `first`, each `prev` the hash of the line before.
@@ -659,7 +632,7 @@ fn the_deploy_files_are_valid_and_agree() {
         assert!(mounts.contains(&needed), "{needed} is mounted: {mounts:?}");
     }
 
-    let Ok(analyze) = which("systemd-analyze") else {
+    let Some(analyze) = which("systemd-analyze") else {
         assert!(!under_ci(), "CI=true but systemd-analyze is missing");
         eprintln!("systemd-analyze check skipped: not installed");
         return;
@@ -688,13 +661,4 @@ fn the_deploy_files_are_valid_and_agree() {
         output.status.success() && about_unit.is_empty(),
         "systemd-analyze verify: {stderr}"
     );
-}
-
-fn which(name: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.exists())
-        .ok_or(())
 }
