@@ -19,6 +19,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use kit::keys::KnownKeys;
 
 use super::{
     git::{found_by_ours, found_in_text, measure},
@@ -28,7 +29,7 @@ use super::{
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-dir";
 /// Bump when the way the tree is built changes, so a stale cache is rebuilt.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 /// One source file in this many gets a key appended.
 const PLANT_EVERY: usize = 400;
 
@@ -167,48 +168,16 @@ fn tree_stats(tree: &Path) -> Result<TreeStats> {
     Ok(stats)
 }
 
-/// Planted keys, of kinds every tool knows, made with a fixed seed.
+/// Planted keys, of kinds every tool knows, made with a fixed seed, and the record of them.
 struct Keys {
-    state: u64,
+    known: KnownKeys,
     planted: Vec<String>,
 }
 
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
-
 impl Keys {
-    fn random(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let n = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                alphabet[(n >> 33) as usize % alphabet.len()] as char
-            })
-            .collect()
-    }
-
     /// The next key, and the variable it is usually assigned to.
     fn next(&mut self) -> (&'static str, String) {
-        let kind = self.planted.len() % 5;
-        let (var, secret) = match kind {
-            0 => ("GITHUB_TOKEN", ["ghp_", &self.random(ALNUM, 36)].concat()),
-            1 => ("GITLAB_TOKEN", ["glpat-", &self.random(ALNUM, 20)].concat()),
-            2 => ("NPM_TOKEN", ["npm_", &self.random(ALNUM, 36)].concat()),
-            3 => (
-                "STRIPE_SECRET_KEY",
-                ["sk_live_", &self.random(ALNUM, 32)].concat(),
-            ),
-            _ => {
-                let (a, b, c) = (
-                    self.random(DIGITS, 12),
-                    self.random(DIGITS, 13),
-                    self.random(ALNUM, 24),
-                );
-                ("SLACK_BOT_TOKEN", format!("xoxb-{a}-{b}-{c}"))
-            }
-        };
+        let (var, secret) = self.known.next_key();
         self.planted.push(secret.clone());
         (var, secret)
     }
@@ -222,7 +191,7 @@ fn build_tree(tree: &Path, planted_file: &Path) -> Result<()> {
     fs::create_dir_all(&home)?;
     eprintln!("bench: building {} (once)", tree.display());
     let mut keys = Keys {
-        state: 0x9E37_79B9_7F4A_7C15,
+        known: KnownKeys::new(1),
         planted: Vec::new(),
     };
 

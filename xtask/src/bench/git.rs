@@ -11,20 +11,21 @@
 use std::{
     collections::BTreeSet,
     fs,
-    io::{BufWriter, Write},
+    io::BufWriter,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
+use kit::{git::FastImport, keys::KnownKeys};
 
 use super::peers;
 
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-git";
 /// Bump when the way the repository is built changes, so a stale cache is rebuilt.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 
 pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
     let cache = PathBuf::from(CACHE);
@@ -290,65 +291,6 @@ fn registry_sources() -> Result<Vec<(String, Vec<u8>)>> {
     Ok(files)
 }
 
-/// Deterministic fake keys, made at run time: no key-shaped text in this file.
-struct Keys {
-    state: u64,
-    n: usize,
-}
-
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
-
-impl Keys {
-    fn random(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let n = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                alphabet[(n >> 33) as usize % alphabet.len()] as char
-            })
-            .collect()
-    }
-
-    /// (variable name, key): providers every tool here knows.
-    fn next(&mut self) -> (&'static str, String) {
-        self.n += 1;
-        match self.n % 5 {
-            0 => (
-                "GITHUB_TOKEN",
-                [["gh", "p_"].concat(), self.random(ALNUM, 36)].concat(),
-            ),
-            1 => (
-                "GITLAB_TOKEN",
-                [["gl", "pat-"].concat(), self.random(ALNUM, 20)].concat(),
-            ),
-            2 => (
-                "SLACK_BOT_TOKEN",
-                [
-                    ["xo", "xb-"].concat(),
-                    self.random(DIGITS, 12),
-                    "-".into(),
-                    self.random(DIGITS, 13),
-                    "-".into(),
-                    self.random(ALNUM, 24),
-                ]
-                .concat(),
-            ),
-            3 => (
-                "STRIPE_API_KEY",
-                [["sk_", "live_"].concat(), self.random(ALNUM, 24)].concat(),
-            ),
-            _ => (
-                "NPM_TOKEN",
-                [["np", "m_"].concat(), self.random(LOWER_ALNUM, 36)].concat(),
-            ),
-        }
-    }
-}
-
 /// Commit the registry sources round after round (each round edits every file once more)
 /// until there are `min_commits` commits and `min_bytes` of distinct blob content, planting
 /// keys on the way; write the planted secrets, one a line, to `planted_file`.
@@ -385,47 +327,15 @@ fn build_repository(
         .spawn()
         .context("cannot start git fast-import")?;
     let stdin = import.stdin.take().context("fast-import stdin")?;
-    let mut out = BufWriter::with_capacity(1 << 20, stdin);
-    let mut keys = Keys {
-        state: 0x9E37_79B9_7F4A_7C15,
-        n: 0,
-    };
+    let mut out = FastImport::new(BufWriter::with_capacity(1 << 20, stdin));
+    // Fake keys made at run time: no key-shaped text in this file.
+    let mut keys = KnownKeys::new(1);
     let mut planted = Vec::new();
     let base_time: i64 = 1_600_000_000;
-    let mut commit = 0usize;
+    let time = |commit: usize| base_time + commit as i64 * 600;
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
     let mut pending_side = None;
     let plant_every = (versions / per_commit / 60).max(1);
-
-    let emit = |out: &mut BufWriter<std::process::ChildStdin>,
-                commit: &mut usize,
-                changes: &[(String, Vec<u8>)],
-                branch: &str|
-     -> Result<()> {
-        let time = base_time + *commit as i64 * 600;
-        writeln!(out, "commit refs/heads/{branch}")?;
-        writeln!(out, "mark :{}", *commit + 1)?;
-        writeln!(out, "author Bench <bench@example.com> {time} +0000")?;
-        writeln!(out, "committer Bench <bench@example.com> {time} +0000")?;
-        let message = format!("change {}", *commit);
-        writeln!(out, "data {}\n{message}", message.len())?;
-        if branch != "main" && *commit > 0 {
-            // A side branch forks from the commit just made on main.
-            writeln!(out, "from :{}", *commit)?;
-        }
-        for (path, bytes) in changes {
-            if bytes.is_empty() {
-                writeln!(out, "D {path}")?;
-            } else {
-                writeln!(out, "M 100644 inline {path}")?;
-                writeln!(out, "data {}", bytes.len())?;
-                out.write_all(bytes)?;
-                writeln!(out)?;
-            }
-        }
-        *commit += 1;
-        Ok(())
-    };
 
     for round in 0..rounds {
         for (i, (path, bytes)) in files.iter().enumerate() {
@@ -433,17 +343,17 @@ fn build_repository(
             if batch.len() < per_commit {
                 continue;
             }
-            let n = commit;
+            let n = out.commits();
             if n % plant_every == plant_every / 2 {
                 // A key in a config, rotated in place (by a new key or a reference) later.
-                let (name, key) = keys.next();
+                let (name, key) = keys.next_key();
                 planted.push(key.clone());
                 let config = format!("services/svc{}/.env", n % 7);
                 batch.push((
                     config,
                     format!("# service settings\n{name}={key}\nLOG_LEVEL=info\n").into_bytes(),
                 ));
-                let (mcp_name, mcp_key) = keys.next();
+                let (mcp_name, mcp_key) = keys.next_key();
                 planted.push(mcp_key.clone());
                 batch.push((
                     ".mcp.json".into(),
@@ -454,7 +364,7 @@ fn build_repository(
                 ));
                 if n.is_multiple_of(3) {
                     // One in the middle of real code.
-                    let (name, key) = keys.next();
+                    let (name, key) = keys.next_key();
                     planted.push(key.clone());
                     let mut code = edited(bytes, round + 1000, i);
                     code.extend_from_slice(
@@ -469,31 +379,30 @@ fn build_repository(
                     b"{\n  \"mcpServers\": {\n    \"tools\": {\n      \"command\": \"npx\",\n      \"env\": { \"TOKEN\": \"${TOKEN}\" }\n    }\n  }\n}\n".to_vec(),
                 ));
                 if pending_side.is_none() {
-                    let (name, key) = keys.next();
+                    let (name, key) = keys.next_key();
                     planted.push(key.clone());
                     pending_side = Some(format!("{name}={key}\n"));
                 }
             }
-            emit(&mut out, &mut commit, &batch, "main")?;
+            out.commit("main", time(n), &batch)?;
             batch.clear();
             if let Some(side) = pending_side.take() {
-                // A key only on an unmerged branch.
+                // A key only on an unmerged branch, forked from the commit just made.
+                let commit = out.commits();
                 let branch = format!("feature/{commit}");
-                emit(
-                    &mut out,
-                    &mut commit,
-                    &[("feature.env".into(), side.into_bytes())],
+                out.commit(
                     &branch,
+                    time(commit),
+                    &[("feature.env".into(), side.into_bytes())],
                 )?;
             }
         }
     }
     if !batch.is_empty() {
-        emit(&mut out, &mut commit, &batch, "main")?;
+        out.commit("main", time(out.commits()), &batch)?;
     }
-    writeln!(out, "done")?;
-    out.flush()?;
-    drop(out);
+    let commit = out.commits();
+    drop(out.finish()?);
     let status = import.wait()?;
     if !status.success() {
         bail!("git fast-import failed: {status}");
