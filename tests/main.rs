@@ -15,6 +15,7 @@ mod scan_git;
 mod scan_image;
 mod scan_mcp;
 mod schema;
+mod snapshot;
 
 use std::{path::Path, process::Output};
 
