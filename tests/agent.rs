@@ -219,6 +219,14 @@ impl Drop for Agent {
     }
 }
 
+/// A temporary directory holding `NAME`, an empty JSON config to watch.
+fn empty_config(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join(name);
+    fs::write(&watched, "{}").unwrap();
+    (dir, watched)
+}
+
 fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
     records
         .iter()
@@ -388,9 +396,7 @@ fn unwatched_opens_produce_nothing() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("watched.json");
-    fs::write(&watched, "{}").unwrap();
+    let (dir, watched) = empty_config("watched.json");
     let others = dir.path().join("others");
     fs::create_dir(&others).unwrap();
     for i in 0..10_000 {
@@ -424,9 +430,7 @@ fn burst(options: &[&str]) -> Option<u64> {
         return None;
     }
     const BURST: u64 = 100_000;
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("burst.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("burst.json");
     let agent = Agent::start_with(&[&watched], options);
     let pid = run_opener(&["repeat", watched.to_str().unwrap(), &BURST.to_string()]);
     let records = agent.stop();
@@ -454,9 +458,7 @@ fn a_process_that_exits_at_once_is_still_named() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("quick.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("quick.json");
     let agent = Agent::start(&[&watched]);
     // /bin/cat runs, opens, exits: by the time its record is read it is gone from /proc.
     let mut pids = Vec::new();
@@ -488,9 +490,7 @@ fn the_agent_refuses_clearly_without_root() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("x.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("x.json");
     // setpriv (util-linux) drops to nobody for this one command.
     let output = Command::new("setpriv")
         .args([
@@ -675,9 +675,7 @@ fn the_canary_notices_a_detached_kernel_side() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("w.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("w.json");
     let agent = Agent::start_with(&[&watched], &["--heartbeat-secs", "1"]);
     agent.wait_for(Duration::from_secs(5), |r| {
         r["type"] == "heartbeat" && r["canary"] == "ok"

@@ -47,6 +47,38 @@ fn ring_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
+/// A temporary directory with a watched MCP config holding a fresh fake secret, and the
+/// path of the events file.
+struct Setup {
+    dir: tempfile::TempDir,
+    secret: String,
+    watched: PathBuf,
+    events: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = fake_secret();
+        let watched = watched_file(dir.path(), &secret);
+        let events = dir.path().join("events.jsonl");
+        Setup {
+            dir,
+            secret,
+            watched,
+            events,
+        }
+    }
+
+    /// One run of the agent writing to `events` with `args`: ready, `opens` opens of the
+    /// watched file by a child process, a clean stop.
+    fn run(&self, events: &Path, args: &[&str], opens: u64) {
+        let agent = Agent::start(&self.watched, events, args);
+        open_from_child(&self.watched, opens, &self.secret);
+        agent.stop();
+    }
+}
+
 /// A watched MCP config holding `secret`.
 fn watched_file(dir: &Path, secret: &str) -> PathBuf {
     let path = dir.join("mcp.json");
@@ -155,22 +187,18 @@ fn verify_names_a_removed_an_altered_and_two_swapped_records() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 20, &secret);
-    agent.stop();
+    let setup = Setup::new();
+    let (dir, secret, events) = (&setup.dir, &setup.secret, &setup.events);
+    setup.run(events, &[], 20);
 
-    let original = lines(&events);
+    let original = lines(events);
     assert!(original.len() >= 22, "ready, 20 opens, final heartbeat");
     assert_chained(&original, 1);
     assert!(
-        original.iter().all(|l| !l.contains(&secret)),
+        original.iter().all(|l| !l.contains(secret)),
         "a secret reached the log"
     );
-    let intact = verify(std::slice::from_ref(&events));
+    let intact = verify(std::slice::from_ref(events));
     assert_eq!(intact.status.code(), Some(0), "{}", stdout(&intact));
     assert!(
         stdout(&intact).ends_with(": intact\n"),
@@ -230,20 +258,16 @@ fn an_intact_rotated_log_verifies_in_any_order() {
         return;
     }
     const ROTATE_SIZE: u64 = 4096;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
+    let setup = Setup::new();
+    let (dir, events) = (&setup.dir, &setup.events);
     let size = ROTATE_SIZE.to_string();
-    let agent = Agent::start(
-        &watched,
-        &events,
+    setup.run(
+        events,
         &["--rotate-size", &size, "--rotate-keep", "1000"],
+        300,
     );
-    open_from_child(&watched, 300, &secret);
-    agent.stop();
 
-    let mut rotated = numbered_files(&events);
+    let mut rotated = numbered_files(events);
     assert!(
         rotated.len() >= 10,
         "a burst of 300 opens rotates 4 KiB files"
@@ -287,13 +311,7 @@ fn an_intact_rotated_log_verifies_in_any_order() {
 
     // Keeping two: the oldest files are deleted, and what is left still verifies.
     let kept = dir.path().join("kept.jsonl");
-    let agent = Agent::start(
-        &watched,
-        &kept,
-        &["--rotate-size", &size, "--rotate-keep", "2"],
-    );
-    open_from_child(&watched, 100, &secret);
-    agent.stop();
+    setup.run(&kept, &["--rotate-size", &size, "--rotate-keep", "2"], 100);
     let rotated = numbered_files(&kept);
     assert_eq!(
         rotated
@@ -321,22 +339,15 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
-
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 3, &secret);
-    agent.stop();
-    let first_run = lines(&events);
+    let setup = Setup::new();
+    let (watched, events) = (&setup.watched, &setup.events);
+    setup.run(events, &[], 3);
+    let first_run = lines(events);
     let final_heartbeat = json(first_run.last().unwrap());
 
     // A clean restart: the gap spans from the final heartbeat to the new start.
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 3, &secret);
-    agent.stop();
-    let both = lines(&events);
+    setup.run(events, &[], 3);
+    let both = lines(events);
     assert_chained(&both, 1);
     let gap = json(&both[first_run.len()]);
     assert_eq!(gap["type"], "gap");
@@ -370,7 +381,7 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     let gaps = all.iter().filter(|l| json(l)["type"] == "gap").count();
     assert_eq!(gaps, 3, "one gap per restart");
 
-    let output = verify(std::slice::from_ref(&events));
+    let output = verify(std::slice::from_ref(events));
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
@@ -499,13 +510,11 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let Some(rsyslogd) = Rsyslogd::start(dir.path()) else {
+    let setup = Setup::new();
+    let Some(rsyslogd) = Rsyslogd::start(setup.dir.path()) else {
         return;
     };
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
+    let (secret, events) = (&setup.secret, &setup.events);
     let destinations = [
         format!("udp:127.0.0.1:{}", rsyslogd.udp),
         format!("tcp:127.0.0.1:{}", rsyslogd.tcp),
@@ -515,10 +524,8 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
     for destination in &destinations {
         args.extend(["--syslog", destination.as_str()]);
     }
-    let agent = Agent::start(&watched, &events, &args);
-    open_from_child(&watched, 2, &secret);
-    agent.stop();
-    let written = lines(&events);
+    setup.run(events, &args, 2);
+    let written = lines(events);
 
     // Every record, on every input, in order, with the JSON line unchanged as MSG (so the
     // chain verifies from the collector's copy too).
@@ -573,7 +580,7 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
         assert_eq!(opens, [2, 3], "{input}");
     }
     let everything = fs::read_to_string(&rsyslogd.output).unwrap();
-    assert!(!everything.contains(&secret), "a secret reached syslog");
+    assert!(!everything.contains(secret), "a secret reached syslog");
 }
 
 /// The systemd unit passes `systemd-analyze verify`, the DaemonSet parses, and both grant

@@ -22,8 +22,8 @@ use anyhow::{bail, Context, Result};
 use kit::keys::KnownKeys;
 
 use super::{
-    git::{found_by_ours, found_in_text, measure},
-    peers::{self, version},
+    git::{found_by_ours, found_in_text, measure, prepare, Prepared},
+    peers::version,
 };
 
 const DETECTOR: &str = "target/release/detector";
@@ -51,16 +51,14 @@ pub fn run() -> Result<()> {
         stats.archives,
         stats.bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
-    // The tools run one after the other: each finds the tree in the page cache.
-    super::scan::warm_page_cache(&tree)?;
-
-    let out = cache.join("out");
-    fs::create_dir_all(&out)?;
+    let Prepared {
+        gitleaks,
+        kingfisher,
+        ours_report,
+        kingfisher_report,
+        gitleaks_report,
+    } = prepare(&cache, &tree)?;
     let tree_arg = tree.to_str().context("tree path is not UTF-8")?;
-    let ours_report = out.join("detector.json");
-    let kingfisher_report = out.join("kingfisher.json");
-    let gitleaks_report = out.join("gitleaks.json");
 
     let mut rows = Vec::new();
     let ours = measure(

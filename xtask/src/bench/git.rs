@@ -48,16 +48,14 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         stats.blob_bytes as f64 / (1u64 << 30) as f64,
         stats.pack_bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
-    // The tools run one after the other: each finds the repository in the page cache.
-    super::scan::warm_page_cache(&repo)?;
-
-    let out = cache.join("out");
-    fs::create_dir_all(&out)?;
+    let Prepared {
+        gitleaks,
+        kingfisher,
+        ours_report,
+        kingfisher_report,
+        gitleaks_report,
+    } = prepare(&cache, &repo)?;
     let repo_arg = repo.to_str().context("repository path is not UTF-8")?;
-    let ours_report = out.join("detector.json");
-    let kingfisher_report = out.join("kingfisher.json");
-    let gitleaks_report = out.join("gitleaks.json");
 
     let mut rows = Vec::new();
     let target = format!("git:{repo_arg}");
@@ -144,6 +142,31 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The peers, installed, and where each tool's report goes.
+pub(super) struct Prepared {
+    pub(super) gitleaks: PathBuf,
+    pub(super) kingfisher: PathBuf,
+    pub(super) ours_report: PathBuf,
+    pub(super) kingfisher_report: PathBuf,
+    pub(super) gitleaks_report: PathBuf,
+}
+
+/// Install the peers, read `input` once (the tools run one after the other, and each finds it
+/// in the page cache) and make `cache/out` for the reports.
+pub(super) fn prepare(cache: &Path, input: &Path) -> Result<Prepared> {
+    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
+    super::scan::warm_page_cache(input)?;
+    let out = cache.join("out");
+    fs::create_dir_all(&out)?;
+    Ok(Prepared {
+        gitleaks,
+        kingfisher,
+        ours_report: out.join("detector.json"),
+        kingfisher_report: out.join("kingfisher.json"),
+        gitleaks_report: out.join("gitleaks.json"),
+    })
 }
 
 pub(super) struct Measured {
