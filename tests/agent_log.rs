@@ -357,18 +357,18 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     assert_eq!(json(&both[first_run.len() + 1])["type"], "ready");
 
     // Killed mid-write: no final heartbeat, and half a record at the end of the file.
-    let agent = Agent::start(&watched, &events, &[]);
+    let agent = Agent::start(watched, events, &[]);
     agent.kill();
-    let before_kill_restart = lines(&events).len();
+    let before_kill_restart = lines(events).len();
     fs::OpenOptions::new()
         .append(true)
-        .open(&events)
+        .open(events)
         .unwrap()
         .write_all(br#"{"time":"2026-01-01T00:00:00.000000000Z","seq":99"#)
         .unwrap();
-    let agent = Agent::start(&watched, &events, &[]);
+    let agent = Agent::start(watched, events, &[]);
     agent.stop();
-    let all = lines(&events);
+    let all = lines(events);
     assert_chained(&all, 1);
     let gap = json(&all[before_kill_restart]);
     assert_eq!(gap["type"], "gap");

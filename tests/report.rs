@@ -177,7 +177,7 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     let report = json(&output);
     assert_report_valid(&report, "the scan report");
-    assert_no_secret(&stdout(&output), &f.secrets(), "the JSON report");
+    assert_no_secret(&stdout(&output), f.secrets(), "the JSON report");
 
     assert_eq!(report["keys"].as_array().unwrap().len(), KEYS, "{report:#}");
     let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
@@ -389,7 +389,7 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     let written: Value = serde_json::from_slice(&fs::read(&baseline).unwrap()).unwrap();
     assert_eq!(written["schema"], "detector/baseline/v1");
     assert_eq!(written["keys"].as_array().unwrap().len(), KEYS);
-    assert_no_secret(&written.to_string(), &f.secrets(), "the baseline");
+    assert_no_secret(&written.to_string(), f.secrets(), "the baseline");
 
     let output = f.scan(&["--baseline", &baseline_arg]);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
@@ -664,15 +664,15 @@ fn every_format_hides_secrets_and_sarif_validates() {
             "{format}: {}",
             stderr(&output)
         );
-        assert_no_secret(&stdout(&output), &f.secrets(), format);
-        assert_no_secret(&stderr(&output), &f.secrets(), format);
+        assert_no_secret(&stdout(&output), f.secrets(), format);
+        assert_no_secret(&stderr(&output), f.secrets(), format);
     }
     let shown = f.scan(&["--format", "markdown", "--show-secrets"]);
     assert!(stdout(&shown).contains(&f.shared));
     let shown = f.scan(&["--format", "sarif", "--show-secrets"]);
     assert_no_secret(
         &stdout(&shown),
-        &f.secrets(),
+        f.secrets(),
         "SARIF, even with --show-secrets",
     );
 
@@ -801,7 +801,7 @@ fn html_report_renders_in_chromium_without_script_errors() {
     let output = f.scan(&["--format", "html", "-o", &page.display().to_string()]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let html = fs::read_to_string(&page).unwrap();
-    assert_no_secret(&html, &f.secrets(), "the HTML report");
+    assert_no_secret(&html, f.secrets(), "the HTML report");
     // Self-contained: nothing to fetch.
     for needle in ["<link", " src=", "href=\"http", "url(http", "@import"] {
         assert!(!html.contains(needle), "the page loads something: {needle}");
@@ -914,7 +914,7 @@ fn audit_scans_the_homes_it_is_given() {
         [f.dev.display().to_string(), "user:alice".to_string()]
     );
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
-    assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
+    assert_no_secret(&stdout(&output), f.secrets(), "the audit report");
 
     let all = detector(
         &[
@@ -1117,8 +1117,8 @@ fn environments_come_from_branches_paths_and_secret_managers() {
         &password,
     ]
     .map(String::as_str);
-    assert_no_secret(&stdout(&output), &secrets, "the environments report");
-    assert_no_secret(&stderr(&output), &secrets, "the scan's messages");
+    assert_no_secret(&stdout(&output), secrets, "the environments report");
+    assert_no_secret(&stderr(&output), secrets, "the scan's messages");
 
     let branch = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &on_branch));
     assert_eq!(environments(branch), ["production"], "{branch:#}");
@@ -1156,8 +1156,8 @@ fn a_saved_report_renders_in_every_format() {
         );
         let text = stdout(&output);
         assert!(!text.trim().is_empty(), "{format}: nothing rendered");
-        assert_no_secret(&text, &f.secrets(), &format!("the rendered {format}"));
-        assert_no_secret(&stderr(&output), &f.secrets(), format);
+        assert_no_secret(&text, f.secrets(), &format!("the rendered {format}"));
+        assert_no_secret(&stderr(&output), f.secrets(), format);
         match format {
             "sarif" => {
                 let sarif = json(&output);
@@ -1212,7 +1212,7 @@ fn text_in_a_pipe_is_plain_even_without_no_color() {
     assert!(text.contains("Targets"), "{text}");
     assert!(!text.contains('\x1b'), "escape codes in a pipe:\n{text:?}");
     assert!(!stderr(&output).contains('\x1b'), "escape codes on stderr");
-    assert_no_secret(&text, &f.secrets(), "the text report");
+    assert_no_secret(&text, f.secrets(), "the text report");
 }
 
 /// `detector audit` exactly as README's first command runs it: no arguments, as root, so every
@@ -1265,8 +1265,8 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
         output.status.code()
     );
     let secrets = [in_config.as_str(), in_file.as_str()];
-    assert_no_secret(&err, &secrets, "the audit's messages");
-    assert_no_secret(&stdout(&output), &secrets, "the audit's output");
+    assert_no_secret(&err, secrets, "the audit's messages");
+    assert_no_secret(&stdout(&output), secrets, "the audit's output");
     let home = user.home.display().to_string();
     assert!(
         err.contains(&home),
@@ -1274,7 +1274,7 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
     );
 
     let text = fs::read_to_string(&report_path).unwrap();
-    assert_no_secret(&text, &secrets, "the host's audit report");
+    assert_no_secret(&text, secrets, "the host's audit report");
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_report_valid(&report, "the host's audit report");
     let targets: Vec<&str> = report["targets"]
