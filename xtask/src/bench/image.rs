@@ -60,7 +60,7 @@ pub fn run() -> Result<()> {
     io::copy(&mut File::open(&archive)?, &mut io::sink())?;
     let small = Path::new(WORK).join("small.tar");
     if !small.exists() {
-        write_archive(&small, &[], &planted)?;
+        write_archive(Path::new(WORK), &small, &[], &planted)?;
     }
     measure(&mut kingfisher_cmd(
         &kingfisher,
@@ -292,7 +292,7 @@ fn build_archive(archive: &Path, planted: &Planted) -> Result<u64> {
             ));
         }
     }
-    let bytes = write_archive(archive, &layers, planted)?;
+    let bytes = write_archive(Path::new(WORK), archive, &layers, planted)?;
     for (path, _) in &layers {
         let _ = fs::remove_file(path);
     }
@@ -361,8 +361,13 @@ fn tree_layers(root: &Path, budget: u64, first: usize) -> Result<Vec<(PathBuf, u
 }
 
 /// A legacy `docker save` archive of `layers` (tar file, instruction) plus the planted
-/// layers and config; the bytes of layer data.
-fn write_archive(archive: &Path, layers: &[(PathBuf, String)], planted: &Planted) -> Result<u64> {
+/// layers and config (made in `work`); the bytes of layer data.
+fn write_archive(
+    work: &Path,
+    archive: &Path,
+    layers: &[(PathBuf, String)],
+    planted: &Planted,
+) -> Result<u64> {
     let dotenv = format!(
         "GITHUB_TOKEN={}\nGITLAB_TOKEN={}\n",
         planted.dotenv_deleted, planted.dotenv_kept
@@ -374,8 +379,8 @@ fn write_archive(archive: &Path, layers: &[(PathBuf, String)], planted: &Planted
         ("app/keep.env", kept.as_bytes()),
     ]);
     let delete = layer_tar(&[("app/", b""), ("app/.wh..env", b"")]);
-    let plant_path = Path::new(WORK).join("plant.tar");
-    let delete_path = Path::new(WORK).join("delete.tar");
+    let plant_path = work.join("plant.tar");
+    let delete_path = work.join("delete.tar");
     fs::write(&plant_path, &plant)?;
     fs::write(&delete_path, &delete)?;
     let mut all: Vec<(PathBuf, String)> = layers.to_vec();
@@ -399,4 +404,56 @@ fn write_archive(archive: &Path, layers: &[(PathBuf, String)], planted: &Planted
     let _ = fs::remove_file(plant_path);
     let _ = fs::remove_file(delete_path);
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// The archive the benchmark scans: the given layers, then the planted one and the one
+    /// whose whiteout deletes its `.env`, each named by its digest; the keys in the config's
+    /// `Env` and in the build history.
+    #[test]
+    fn the_archive_holds_every_planted_key_where_the_table_says() {
+        let work = tempfile::tempdir().unwrap();
+        let planted = Planted::new();
+        let base = work.path().join("base.tar");
+        fs::write(
+            &base,
+            layer_tar(&[("etc/", b""), ("etc/os-release", b"ID=bench\n")]),
+        )
+        .unwrap();
+        let archive = work.path().join("image.tar");
+        let layers = [(base.clone(), "ADD rootfs.tar /".to_string())];
+        let bytes = write_archive(work.path(), &archive, &layers, &planted).unwrap();
+        assert!(bytes > fs::metadata(&base).unwrap().len());
+        assert_eq!(layer_count(&archive).unwrap(), 3);
+
+        let mut members = std::collections::BTreeMap::new();
+        for entry in tar::Archive::new(File::open(&archive).unwrap())
+            .entries()
+            .unwrap()
+        {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            members.insert(name, bytes);
+        }
+        let manifest: Value = serde_json::from_slice(&members["manifest.json"]).unwrap();
+        assert_eq!(manifest[0]["RepoTags"], json!(["bench/app:prod"]));
+        let config = String::from_utf8_lossy(&members[manifest[0]["Config"].as_str().unwrap()]);
+        assert!(config.contains(&planted.config_env) && config.contains(&planted.build_arg));
+        let plant = &members[manifest[0]["Layers"][1].as_str().unwrap()];
+        let plant = String::from_utf8_lossy(plant);
+        assert!(plant.contains(&planted.dotenv_deleted) && plant.contains(&planted.dotenv_kept));
+        let delete = &members[manifest[0]["Layers"][2].as_str().unwrap()];
+        assert!(String::from_utf8_lossy(delete).contains("app/.wh..env"));
+        assert!(
+            !work.path().join("plant.tar").exists(),
+            "its layers are cleaned up"
+        );
+    }
 }
