@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use kit::keys::KnownKeys;
 
 use super::{
-    git::{found_by_ours, found_in_text, measure, prepare, Prepared},
+    git::{found_by_ours, found_in_text, measure, prepare},
     peers::version,
 };
 
@@ -51,13 +51,7 @@ pub fn run() -> Result<()> {
         stats.archives,
         stats.bytes as f64 / (1u64 << 20) as f64
     );
-    let Prepared {
-        gitleaks,
-        kingfisher,
-        ours_report,
-        kingfisher_report,
-        gitleaks_report,
-    } = prepare(&cache, &tree)?;
+    let tools = prepare(&cache, &tree)?;
     let tree_arg = tree.to_str().context("tree path is not UTF-8")?;
 
     let mut rows = Vec::new();
@@ -65,7 +59,7 @@ pub fn run() -> Result<()> {
         Command::new(DETECTOR)
             .args(["scan", &format!("dir:{tree_arg}"), "--format", "json"])
             .args(["--show-secrets", "--output"])
-            .arg(&ours_report)
+            .arg(&tools.ours_report)
             .env("DETECTOR_ORG_KEY", "bench-org"),
     )?;
     let ours_wall = ours.wall_s;
@@ -73,29 +67,29 @@ pub fn run() -> Result<()> {
     rows.push((
         "detector (ours), `scan dir:`".to_string(),
         ours,
-        found_by_ours(&ours_report, &planted)?,
+        found_by_ours(&tools.ours_report, &planted)?,
     ));
     let kf = measure(
-        Command::new(&kingfisher)
+        Command::new(&tools.kingfisher)
             .args(["scan", tree_arg, "--no-validate", "--no-update-check"])
             .args(["--format", "json", "--output"])
-            .arg(&kingfisher_report),
+            .arg(&tools.kingfisher_report),
     )?;
     rows.push((
-        format!("{}, `scan --no-validate`", version(&kingfisher)),
+        format!("{}, `scan --no-validate`", version(&tools.kingfisher)),
         kf,
-        found_in_text(&kingfisher_report, &planted)?,
+        found_in_text(&tools.kingfisher_report, &planted)?,
     ));
     let gl = measure(
-        Command::new(&gitleaks)
+        Command::new(&tools.gitleaks)
             .args(["dir", tree_arg, "--no-banner", "--max-archive-depth", "4"])
             .args(["--report-format", "json", "--report-path"])
-            .arg(&gitleaks_report),
+            .arg(&tools.gitleaks_report),
     )?;
     rows.push((
-        format!("{}, `dir --max-archive-depth 4`", version(&gitleaks)),
+        format!("{}, `dir --max-archive-depth 4`", version(&tools.gitleaks)),
         gl,
-        found_in_text(&gitleaks_report, &planted)?,
+        found_in_text(&tools.gitleaks_report, &planted)?,
     ));
 
     let mb = stats.bytes as f64 / 1e6;

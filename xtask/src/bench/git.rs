@@ -48,13 +48,7 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         stats.blob_bytes as f64 / (1u64 << 30) as f64,
         stats.pack_bytes as f64 / (1u64 << 20) as f64
     );
-    let Prepared {
-        gitleaks,
-        kingfisher,
-        ours_report,
-        kingfisher_report,
-        gitleaks_report,
-    } = prepare(&cache, &repo)?;
+    let tools = prepare(&cache, &repo)?;
     let repo_arg = repo.to_str().context("repository path is not UTF-8")?;
 
     let mut rows = Vec::new();
@@ -69,17 +63,17 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "--show-secrets",
                 "--output",
             ])
-            .arg(&ours_report)
+            .arg(&tools.ours_report)
             .env("DETECTOR_ORG_KEY", "bench-org"),
     )?;
     let (ours_wall, ours_rss) = (ours.wall_s, ours.max_rss_kib as f64);
     rows.push((
         "detector (ours)",
         ours,
-        found_by_ours(&ours_report, &planted)?,
+        found_by_ours(&tools.ours_report, &planted)?,
     ));
     let kf = measure(
-        Command::new(&kingfisher)
+        Command::new(&tools.kingfisher)
             .args([
                 "scan",
                 repo_arg,
@@ -91,15 +85,15 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "json",
                 "--output",
             ])
-            .arg(&kingfisher_report),
+            .arg(&tools.kingfisher_report),
     )?;
     rows.push((
         "Kingfisher 2.14 (`--no-validate`)",
         kf,
-        found_in_text(&kingfisher_report, &planted)?,
+        found_in_text(&tools.kingfisher_report, &planted)?,
     ));
     let gl = measure(
-        Command::new(&gitleaks)
+        Command::new(&tools.gitleaks)
             .args([
                 "git",
                 repo_arg,
@@ -108,12 +102,12 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "json",
                 "--report-path",
             ])
-            .arg(&gitleaks_report),
+            .arg(&tools.gitleaks_report),
     )?;
     rows.push((
-        "gitleaks 8.30",
+        "tools.gitleaks 8.30",
         gl,
-        found_in_text(&gitleaks_report, &planted)?,
+        found_in_text(&tools.gitleaks_report, &planted)?,
     ));
 
     println!(
