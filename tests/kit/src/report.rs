@@ -51,12 +51,14 @@ pub fn locations(key: &Value) -> &Vec<Value> {
     key["locations"].as_array().unwrap()
 }
 
-/// An array of strings, as owned strings (an absent array is empty).
+/// An array of strings, as owned strings; anything else fails the test.
 pub fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Fails if any of `secrets` appears in `haystack`, naming `what` and where (line and column),
