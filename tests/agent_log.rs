@@ -15,7 +15,7 @@ use std::{
 };
 
 use kit::{
-    guard::{kernel_available, under_ci},
+    guard::{kernel_available, skip},
     run::{stdout, which},
 };
 use serde_json::Value;
@@ -401,11 +401,7 @@ impl Rsyslogd {
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
-            assert!(
-                !under_ci(),
-                "CI=true but rsyslogd is missing: cargo xtask setup installs it"
-            );
-            eprintln!("skipped: no rsyslogd (apt-get install rsyslog)");
+            skip("rsyslogd is missing (apt-get install rsyslog; cargo xtask setup installs it)");
             return None;
         };
         let udp = UdpSocket::bind("127.0.0.1:0")
@@ -640,8 +636,7 @@ fn the_deploy_files_are_valid_and_agree() {
     }
 
     let Some(analyze) = which("systemd-analyze") else {
-        assert!(!under_ci(), "CI=true but systemd-analyze is missing");
-        eprintln!("systemd-analyze check skipped: not installed");
+        skip("systemd-analyze is missing (cargo xtask setup installs systemd)");
         return;
     };
     // The unit names the installed path; check it against the binary under test.
