@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use kit::keys::KnownKeys;
 
 use super::{
-    git::{found_by_ours, found_in_text, measure, prepare},
+    git::{found_by_ours, found_in_text, measure, note_failures, prepare},
     peers::version,
 };
 
@@ -116,11 +116,7 @@ pub fn run() -> Result<()> {
             m.max_rss_kib as f64 / ours_rss
         );
     }
-    for (name, m, _) in &rows {
-        if !m.success {
-            eprintln!("note: {name} exited with {}", m.status);
-        }
-    }
+    note_failures(&rows);
     Ok(())
 }
 

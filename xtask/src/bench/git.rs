@@ -130,11 +130,7 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
             m.max_rss_kib as f64 / ours_rss
         );
     }
-    for (name, m, _) in &rows {
-        if !m.success {
-            eprintln!("note: {name} exited with {}", m.status);
-        }
-    }
+    note_failures(&rows);
     Ok(())
 }
 
@@ -161,6 +157,16 @@ pub(super) fn prepare(cache: &Path, input: &Path) -> Result<Prepared> {
         kingfisher_report: out.join("kingfisher.json"),
         gitleaks_report: out.join("gitleaks.json"),
     })
+}
+
+/// A line on standard error for each tool of `rows` whose run failed (killed by a signal, or
+/// ours exiting 2).
+pub(super) fn note_failures(rows: &[(impl std::fmt::Display, Measured, usize)]) {
+    for (name, m, _) in rows {
+        if !m.success {
+            eprintln!("note: {name} exited with {}", m.status);
+        }
+    }
 }
 
 pub(super) struct Measured {
