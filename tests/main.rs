@@ -5,7 +5,7 @@
 //! The tests of all modules run side by side in this one process: nothing here changes the
 //! process's environment, working directory or umask, ports are picked by the kernel, and
 //! what is host-wide (accounts and homes, the Docker daemon) goes through the kit, which
-//! serialises or shares it. `agent_tracefs.rs` is a binary of its own: it unmounts tracefs.
+//! serialises or shares it. `tracefs.rs` is a binary of its own: it unmounts tracefs.
 mod agent;
 mod agent_log;
 mod report;
