@@ -15,20 +15,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+use kit::guard::kernel_available;
 use serde_json::Value;
 
-mod common;
-use common::kernel_available;
+use crate::DETECTOR;
 
-const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
 /// Set in a child process of this test binary: what to open, then exit.
 const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
 
-/// Not a test: the body of the child processes. This test binary re-runs itself with
-/// `--exact opener` and `DETECTOR_TEST_OPENER` set, so the children are real processes with a
-/// known exe, cmdline and parent, and each opens the file exactly as asked.
-#[test]
-fn opener() {
+/// The body of the child processes, run by the `opener` test (see `main.rs`). This test
+/// binary re-runs itself with `--exact opener` and `DETECTOR_TEST_OPENER` set, so the children
+/// are real processes with a known exe, cmdline and parent, and each opens the file exactly
+/// as asked; without the variable it returns at once.
+pub fn opener() {
     let Ok(spec) = std::env::var(OPENER_ENV) else {
         return;
     };
@@ -124,9 +123,15 @@ fn with_dirfd(dir: &str, open: impl Fn(i32, &CString) -> i64, name: &str) -> i64
 
 /// Runs this binary as an opener child; returns its pid.
 fn run_opener(spec: &[&str]) -> u32 {
+    run_opener_with_env(spec, &[])
+}
+
+/// [`run_opener`] with more variables in the child's environment.
+pub fn run_opener_with_env(spec: &[&str], env: &[(&str, &str)]) -> u32 {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "opener", "--nocapture", "--test-threads=1"])
         .env(OPENER_ENV, spec.join("\t"))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -212,6 +217,14 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A temporary directory holding `NAME`, an empty JSON config to watch.
+fn empty_config(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join(name);
+    fs::write(&watched, "{}").unwrap();
+    (dir, watched)
 }
 
 fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
@@ -383,9 +396,7 @@ fn unwatched_opens_produce_nothing() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("watched.json");
-    fs::write(&watched, "{}").unwrap();
+    let (dir, watched) = empty_config("watched.json");
     let others = dir.path().join("others");
     fs::create_dir(&others).unwrap();
     for i in 0..10_000 {
@@ -419,9 +430,7 @@ fn burst(options: &[&str]) -> Option<u64> {
         return None;
     }
     const BURST: u64 = 100_000;
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("burst.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("burst.json");
     let agent = Agent::start_with(&[&watched], options);
     let pid = run_opener(&["repeat", watched.to_str().unwrap(), &BURST.to_string()]);
     let records = agent.stop();
@@ -449,9 +458,7 @@ fn a_process_that_exits_at_once_is_still_named() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("quick.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("quick.json");
     let agent = Agent::start(&[&watched]);
     // /bin/cat runs, opens, exits: by the time its record is read it is gone from /proc.
     let mut pids = Vec::new();
@@ -483,9 +490,7 @@ fn the_agent_refuses_clearly_without_root() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("x.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("x.json");
     // setpriv (util-linux) drops to nobody for this one command.
     let output = Command::new("setpriv")
         .args([
@@ -670,9 +675,7 @@ fn the_canary_notices_a_detached_kernel_side() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let watched = dir.path().join("w.json");
-    fs::write(&watched, "{}").unwrap();
+    let (_dir, watched) = empty_config("w.json");
     let agent = Agent::start_with(&[&watched], &["--heartbeat-secs", "1"]);
     agent.wait_for(Duration::from_secs(5), |r| {
         r["type"] == "heartbeat" && r["canary"] == "ok"
@@ -787,7 +790,7 @@ fn a_home_made_while_the_agent_runs_is_watched() {
     }
     // Every home of the host (no --home), as a deployed agent runs.
     let agent = Agent::start_with(&[], &["--heartbeat-secs", "3600"]);
-    let user = common::TemporaryUser::create("dtest");
+    let user = kit::accounts::TemporaryUser::create("dtest");
     thread::sleep(Duration::from_millis(300));
 
     // Claude Code's config in the new home, with a plaintext key.
@@ -835,7 +838,7 @@ fn a_key_written_in_place_alerts_within_a_second_and_neighbours_are_no_change() 
         fs::read(&neighbour).unwrap();
     }
     // Written in place (same inode, as `>` in a shell or an editor that writes through does).
-    let secret = common::key("lin_api_", common::ALNUM, 40, 41);
+    let secret = kit::keys::key("lin_api_", kit::keys::ALNUM, 40, 41);
     let written = chrono::Utc::now();
     fs::write(&config, with(&secret)).unwrap();
     assert_eq!(fs::metadata(&config).unwrap().ino(), inode);

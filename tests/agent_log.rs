@@ -5,7 +5,6 @@
 //! Needs root, BPF and BTF (and rsyslogd for the syslog test). Elsewhere these tests skip
 //! with a reason; under `CI=true` a missing prerequisite fails them.
 use std::{
-    ffi::CString,
     fs,
     io::{BufRead, BufReader, Write},
     net::{TcpListener, TcpStream, UdpSocket},
@@ -15,46 +14,24 @@ use std::{
     time::{Duration, Instant},
 };
 
+use kit::{
+    guard::{kernel_available, skip},
+    run::{stdout, which},
+};
 use serde_json::Value;
 
-mod common;
-use common::{kernel_available, under_ci};
+use crate::{agent::run_opener_with_env, DETECTOR};
 
-const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
-/// Set in a child process of this test binary: which file to open how many times.
-const OPENER_ENV: &str = "DETECTOR_TEST_OPENER";
 /// In the opener's environment and in the watched file: must never reach a record.
 const SECRET_ENV: &str = "DETECTOR_TEST_API_KEY";
 
-/// Not a test: the body of the child processes. This binary re-runs itself with `--exact
-/// opener` and `DETECTOR_TEST_OPENER=PATH\tCOUNT`, and the child opens PATH COUNT times.
-#[test]
-fn opener() {
-    let Ok(spec) = std::env::var(OPENER_ENV) else {
-        return;
-    };
-    let (path, count) = spec.split_once('\t').expect("PATH\\tCOUNT");
-    let path = CString::new(path).unwrap();
-    for _ in 0..count.parse::<u64>().unwrap() {
-        // SAFETY: valid C string; the fd is closed at once.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
-        assert!(fd >= 0, "open: {}", std::io::Error::last_os_error());
-        // SAFETY: our own fd.
-        unsafe { libc::close(fd) };
-    }
-    std::process::exit(0);
-}
-
 /// Opens `path` `count` times from a child process that has the secret in its environment.
 fn open_from_child(path: &Path, count: u64, secret: &str) {
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "opener", "--nocapture", "--test-threads=1"])
-        .env(OPENER_ENV, format!("{}\t{count}", path.display()))
-        .env(SECRET_ENV, secret)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "opener failed");
+    let path = path.to_str().unwrap();
+    run_opener_with_env(
+        &["repeat", path, &count.to_string()],
+        &[(SECRET_ENV, secret)],
+    );
 }
 
 /// A fake API key, made at run time so that no key-shaped text sits in the source.
@@ -68,6 +45,38 @@ fn fake_secret() -> String {
 
 fn ring_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// A temporary directory with a watched MCP config holding a fresh fake secret, and the
+/// path of the events file.
+struct Setup {
+    dir: tempfile::TempDir,
+    secret: String,
+    watched: PathBuf,
+    events: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = fake_secret();
+        let watched = watched_file(dir.path(), &secret);
+        let events = dir.path().join("events.jsonl");
+        Setup {
+            dir,
+            secret,
+            watched,
+            events,
+        }
+    }
+
+    /// One run of the agent writing to `events` with `args`: ready, `opens` opens of the
+    /// watched file by a child process, a clean stop.
+    fn run(&self, events: &Path, args: &[&str], opens: u64) {
+        let agent = Agent::start(&self.watched, events, args);
+        open_from_child(&self.watched, opens, &self.secret);
+        agent.stop();
+    }
 }
 
 /// A watched MCP config holding `secret`.
@@ -160,10 +169,6 @@ fn verify(files: &[PathBuf]) -> Output {
         .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// Every record: contiguous seq from `first`, each `prev` the hash of the line before.
 fn assert_chained(lines: &[String], first: u64) {
     let mut prev: Option<String> = None;
@@ -182,22 +187,18 @@ fn verify_names_a_removed_an_altered_and_two_swapped_records() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 20, &secret);
-    agent.stop();
+    let setup = Setup::new();
+    let (dir, secret, events) = (&setup.dir, &setup.secret, &setup.events);
+    setup.run(events, &[], 20);
 
-    let original = lines(&events);
+    let original = lines(events);
     assert!(original.len() >= 22, "ready, 20 opens, final heartbeat");
     assert_chained(&original, 1);
     assert!(
-        original.iter().all(|l| !l.contains(&secret)),
+        original.iter().all(|l| !l.contains(secret)),
         "a secret reached the log"
     );
-    let intact = verify(std::slice::from_ref(&events));
+    let intact = verify(std::slice::from_ref(events));
     assert_eq!(intact.status.code(), Some(0), "{}", stdout(&intact));
     assert!(
         stdout(&intact).ends_with(": intact\n"),
@@ -257,20 +258,16 @@ fn an_intact_rotated_log_verifies_in_any_order() {
         return;
     }
     const ROTATE_SIZE: u64 = 4096;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
+    let setup = Setup::new();
+    let (dir, events) = (&setup.dir, &setup.events);
     let size = ROTATE_SIZE.to_string();
-    let agent = Agent::start(
-        &watched,
-        &events,
+    setup.run(
+        events,
         &["--rotate-size", &size, "--rotate-keep", "1000"],
+        300,
     );
-    open_from_child(&watched, 300, &secret);
-    agent.stop();
 
-    let mut rotated = numbered_files(&events);
+    let mut rotated = numbered_files(events);
     assert!(
         rotated.len() >= 10,
         "a burst of 300 opens rotates 4 KiB files"
@@ -314,13 +311,7 @@ fn an_intact_rotated_log_verifies_in_any_order() {
 
     // Keeping two: the oldest files are deleted, and what is left still verifies.
     let kept = dir.path().join("kept.jsonl");
-    let agent = Agent::start(
-        &watched,
-        &kept,
-        &["--rotate-size", &size, "--rotate-keep", "2"],
-    );
-    open_from_child(&watched, 100, &secret);
-    agent.stop();
+    setup.run(&kept, &["--rotate-size", &size, "--rotate-keep", "2"], 100);
     let rotated = numbered_files(&kept);
     assert_eq!(
         rotated
@@ -348,22 +339,15 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
-
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 3, &secret);
-    agent.stop();
-    let first_run = lines(&events);
+    let setup = Setup::new();
+    let (watched, events) = (&setup.watched, &setup.events);
+    setup.run(events, &[], 3);
+    let first_run = lines(events);
     let final_heartbeat = json(first_run.last().unwrap());
 
     // A clean restart: the gap spans from the final heartbeat to the new start.
-    let agent = Agent::start(&watched, &events, &[]);
-    open_from_child(&watched, 3, &secret);
-    agent.stop();
-    let both = lines(&events);
+    setup.run(events, &[], 3);
+    let both = lines(events);
     assert_chained(&both, 1);
     let gap = json(&both[first_run.len()]);
     assert_eq!(gap["type"], "gap");
@@ -373,18 +357,18 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     assert_eq!(json(&both[first_run.len() + 1])["type"], "ready");
 
     // Killed mid-write: no final heartbeat, and half a record at the end of the file.
-    let agent = Agent::start(&watched, &events, &[]);
+    let agent = Agent::start(watched, events, &[]);
     agent.kill();
-    let before_kill_restart = lines(&events).len();
+    let before_kill_restart = lines(events).len();
     fs::OpenOptions::new()
         .append(true)
-        .open(&events)
+        .open(events)
         .unwrap()
         .write_all(br#"{"time":"2026-01-01T00:00:00.000000000Z","seq":99"#)
         .unwrap();
-    let agent = Agent::start(&watched, &events, &[]);
+    let agent = Agent::start(watched, events, &[]);
     agent.stop();
-    let all = lines(&events);
+    let all = lines(events);
     assert_chained(&all, 1);
     let gap = json(&all[before_kill_restart]);
     assert_eq!(gap["type"], "gap");
@@ -397,7 +381,7 @@ fn restarting_onto_the_same_file_continues_the_chain_and_writes_a_gap() {
     let gaps = all.iter().filter(|l| json(l)["type"] == "gap").count();
     assert_eq!(gaps, 3, "one gap per restart");
 
-    let output = verify(std::slice::from_ref(&events));
+    let output = verify(std::slice::from_ref(events));
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
@@ -417,11 +401,7 @@ impl Rsyslogd {
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
-            assert!(
-                !under_ci(),
-                "CI=true but rsyslogd is missing: cargo xtask setup installs it"
-            );
-            eprintln!("skipped: no rsyslogd (apt-get install rsyslog)");
+            skip("rsyslogd is missing (apt-get install rsyslog; cargo xtask setup installs it)");
             return None;
         };
         let udp = UdpSocket::bind("127.0.0.1:0")
@@ -526,13 +506,11 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
     if !kernel_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let Some(rsyslogd) = Rsyslogd::start(dir.path()) else {
+    let setup = Setup::new();
+    let Some(rsyslogd) = Rsyslogd::start(setup.dir.path()) else {
         return;
     };
-    let secret = fake_secret();
-    let watched = watched_file(dir.path(), &secret);
-    let events = dir.path().join("events.jsonl");
+    let (secret, events) = (&setup.secret, &setup.events);
     let destinations = [
         format!("udp:127.0.0.1:{}", rsyslogd.udp),
         format!("tcp:127.0.0.1:{}", rsyslogd.tcp),
@@ -542,10 +520,8 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
     for destination in &destinations {
         args.extend(["--syslog", destination.as_str()]);
     }
-    let agent = Agent::start(&watched, &events, &args);
-    open_from_child(&watched, 2, &secret);
-    agent.stop();
-    let written = lines(&events);
+    setup.run(events, &args, 2);
+    let written = lines(events);
 
     // Every record, on every input, in order, with the JSON line unchanged as MSG (so the
     // chain verifies from the collector's copy too).
@@ -600,7 +576,7 @@ fn records_reach_a_real_rsyslogd_over_udp_tcp_and_a_unix_socket() {
         assert_eq!(opens, [2, 3], "{input}");
     }
     let everything = fs::read_to_string(&rsyslogd.output).unwrap();
-    assert!(!everything.contains(&secret), "a secret reached syslog");
+    assert!(!everything.contains(secret), "a secret reached syslog");
 }
 
 /// The systemd unit passes `systemd-analyze verify`, the DaemonSet parses, and both grant
@@ -659,9 +635,8 @@ fn the_deploy_files_are_valid_and_agree() {
         assert!(mounts.contains(&needed), "{needed} is mounted: {mounts:?}");
     }
 
-    let Ok(analyze) = which("systemd-analyze") else {
-        assert!(!under_ci(), "CI=true but systemd-analyze is missing");
-        eprintln!("systemd-analyze check skipped: not installed");
+    let Some(analyze) = which("systemd-analyze") else {
+        skip("systemd-analyze is missing (cargo xtask setup installs systemd)");
         return;
     };
     // The unit names the installed path; check it against the binary under test.
@@ -688,13 +663,4 @@ fn the_deploy_files_are_valid_and_agree() {
         output.status.success() && about_unit.is_empty(),
         "systemd-analyze verify: {stderr}"
     );
-}
-
-fn which(name: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.exists())
-        .ok_or(())
 }

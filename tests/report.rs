@@ -3,8 +3,6 @@
 //! both environments; baselines, `--fail-on`, agent access logs, `report merge` and
 //! `report render`; every JSON report validated against `schema/report-v1.json`, every SARIF
 //! log against the official SARIF 2.1.0 schema, and the HTML page opened in headless Chromium.
-mod common;
-
 use std::{
     fs,
     os::unix::fs::MetadataExt,
@@ -12,8 +10,23 @@ use std::{
     process::{Command, Output},
 };
 
-use common::{detector, fingerprint, json, key, stderr, stdout, ALNUM};
+use kit::{
+    accounts::TemporaryUser,
+    git::{git_at, Repo},
+    guard::root_or_skip,
+    image::{layer_tar, legacy_image, ImageArchive},
+    keys::{fingerprint, key, random, ALNUM, DIGITS},
+    report::{assert_no_secret, key_by, strings},
+    run::{json, run_ok, stderr, stdout},
+    write,
+};
 use serde_json::{json, Value};
+
+use crate::{
+    detector,
+    schema::{assert_report_valid, assert_valid, schema},
+    DETECTOR,
+};
 
 const ORG_KEY: &str = "report-test-org";
 
@@ -58,49 +71,10 @@ impl Fixture {
         self.root.join(name)
     }
 
-    /// `git ARGS…` in the development project, as `date` (`YYYY-MM-DD`).
-    fn git(&self, date: &str, args: &[&str]) -> String {
-        git(&self.dev, &self.root, date, args)
-    }
-
-    /// Write the files and commit them all on `date`.
+    /// Write the files and commit them all in the development project on `date`.
     fn commit(&self, date: &str, files: &[(&str, &str)]) -> String {
-        for (rel, text) in files {
-            write(&self.dev.join(rel), text);
-        }
-        self.git(date, &["add", "-A"]);
-        self.git(date, &["commit", "--quiet", "-m", "update"]);
-        self.git(date, &["rev-parse", "HEAD"])
+        Repo::at(&self.dev, &self.root).commit(date, files, "update")
     }
-}
-
-/// `git ARGS…` in `dir` with a fixed identity and `date` as author and committer time.
-fn git(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
-    let stamp = format!("{date}T12:00:00Z");
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .env("GIT_AUTHOR_DATE", &stamp)
-        .env("GIT_COMMITTER_DATE", &stamp)
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 fn fixture() -> Fixture {
@@ -143,8 +117,7 @@ fn fixture() -> Fixture {
         rotated,
         image,
     };
-    fs::create_dir_all(&fixture.dev).unwrap();
-    fixture.git("2024-01-10", &["init", "--quiet", "-b", "main"]);
+    Repo::init(&fixture.dev, &fixture.root, "2024-01-10");
     let first = format!(
         "GITHUB_TOKEN={}\nHF_TOKEN={}\nDEPLOY_TOKEN={}\n",
         fixture.shared, fixture.dev_only, fixture.rotated
@@ -162,12 +135,8 @@ fn fixture() -> Fixture {
 /// The reference of the fixture's image.
 const IMAGE: &str = "webapp:prod";
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
-}
-
-/// A `docker save` archive of `reference`, built by hand: one layer holding `files` (made by
-/// `tar`), the image config with `env`, and `manifest.json`.
+/// A `docker save` archive of `reference` in `dir`: one layer holding `files` (with their
+/// directories), the image config with `env`, created at `created`.
 fn docker_archive(
     dir: &Path,
     reference: &str,
@@ -175,117 +144,30 @@ fn docker_archive(
     env: &[String],
     created: &str,
 ) -> PathBuf {
-    let rootfs = dir.join("rootfs");
+    let mut entries: Vec<(String, &[u8])> = Vec::new();
     for (rel, text) in files {
-        write(&rootfs.join(rel), text);
+        for (at, _) in rel.match_indices('/') {
+            let parent = format!("{}/", &rel[..at]);
+            if !entries.iter().any(|(name, _)| *name == parent) {
+                entries.push((parent, b""));
+            }
+        }
+        entries.push((rel.to_string(), text.as_bytes()));
     }
-    let layer = dir.join("layer.tar");
-    let tops: Vec<String> = files
-        .iter()
-        .map(|(rel, _)| rel.split('/').next().unwrap().to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    run_ok(
-        Command::new("tar")
-            .args([
-                "-cf",
-                &layer.display().to_string(),
-                "--owner=0",
-                "--group=0",
-            ])
-            .args(["-C", &rootfs.display().to_string()])
-            .args(&tops),
+    let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+    let layer = layer_tar(&entries);
+    let mut archive = ImageArchive::created_at(created);
+    let image = legacy_image(
+        &mut archive,
+        reference,
+        &[(&layer, "/bin/sh -c #(nop) COPY dir:app in /app")],
+        json!({"Env": env}),
     );
-    let layer_bytes = fs::read(&layer).unwrap();
-    let layer_hex = sha256_hex(&layer_bytes);
-    let config = json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": created,
-        "config": {"Env": env},
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
-        "history": [{"created": created, "created_by": "/bin/sh -c #(nop) COPY dir:app in /app"}],
-    })
-    .to_string();
-    let config_name = format!("{}.json", sha256_hex(config.as_bytes()));
-    let image = dir.join("image");
-    write(&image.join(&config_name), &config);
-    fs::create_dir_all(image.join(&layer_hex)).unwrap();
-    fs::write(image.join(&layer_hex).join("layer.tar"), &layer_bytes).unwrap();
-    let layer_member = format!("{layer_hex}/layer.tar");
-    write(
-        &image.join("manifest.json"),
-        &json!([{"Config": config_name, "RepoTags": [reference], "Layers": [layer_member]}])
-            .to_string(),
-    );
-    let archive = dir.join(format!("{}.tar", reference.replace(':', "-")));
-    run_ok(
-        Command::new("tar")
-            .args(["-cf", &archive.display().to_string()])
-            .args(["-C", &image.display().to_string()])
-            .args(["manifest.json", &config_name, &layer_member]),
-    );
-    archive
-}
-
-fn schema(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../schema")
-        .join(name);
-    serde_json::from_slice(&fs::read(&path).unwrap()).unwrap()
-}
-
-/// Every error the schema finds, with where it is.
-fn assert_valid(schema: &Value, instance: &Value, what: &str) {
-    let validator = jsonschema::validator_for(schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{e} (at {})", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not validate:\n{}",
-        errors.join("\n")
-    );
-}
-
-fn assert_report_valid(report: &Value, what: &str) {
-    assert_valid(&schema("report-v1.json"), report, what);
-}
-
-fn assert_no_secret(text: &str, secrets: &[&str], what: &str) {
-    for secret in secrets {
-        assert!(!text.contains(secret), "{what} shows a secret in clear");
-    }
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn key_by<'r>(report: &'r Value, fp: &str) -> &'r Value {
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["fingerprint"] == fp)
-        .unwrap_or_else(|| panic!("no key {fp} in {report:#}"))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    archive.json("manifest.json", &json!([image]));
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{}.tar", reference.replace(':', "-")));
+    archive.write(&path).unwrap();
+    path
 }
 
 #[test]
@@ -295,7 +177,7 @@ fn one_key_across_a_production_server_and_a_development_project() {
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     let report = json(&output);
     assert_report_valid(&report, "the scan report");
-    assert_no_secret(&stdout(&output), &f.secrets(), "the JSON report");
+    assert_no_secret(&stdout(&output), f.secrets(), "the JSON report");
 
     assert_eq!(report["keys"].as_array().unwrap().len(), KEYS, "{report:#}");
     let shared = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &f.shared));
@@ -474,13 +356,13 @@ fn a_config_inside_a_work_tree_must_be_git_ignored() {
     );
 
     // Committed before it was ignored: git still tracks it, and ignore rules do not apply.
-    git(
+    git_at(
         &project,
         &f.root,
         "2024-05-01",
         &["add", "-f", ".cursor/mcp.json"],
     );
-    git(
+    git_at(
         &project,
         &f.root,
         "2024-05-01",
@@ -507,7 +389,7 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     let written: Value = serde_json::from_slice(&fs::read(&baseline).unwrap()).unwrap();
     assert_eq!(written["schema"], "detector/baseline/v1");
     assert_eq!(written["keys"].as_array().unwrap().len(), KEYS);
-    assert_no_secret(&written.to_string(), &f.secrets(), "the baseline");
+    assert_no_secret(&written.to_string(), f.secrets(), "the baseline");
 
     let output = f.scan(&["--baseline", &baseline_arg]);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
@@ -782,15 +664,15 @@ fn every_format_hides_secrets_and_sarif_validates() {
             "{format}: {}",
             stderr(&output)
         );
-        assert_no_secret(&stdout(&output), &f.secrets(), format);
-        assert_no_secret(&stderr(&output), &f.secrets(), format);
+        assert_no_secret(&stdout(&output), f.secrets(), format);
+        assert_no_secret(&stderr(&output), f.secrets(), format);
     }
     let shown = f.scan(&["--format", "markdown", "--show-secrets"]);
     assert!(stdout(&shown).contains(&f.shared));
     let shown = f.scan(&["--format", "sarif", "--show-secrets"]);
     assert_no_secret(
         &stdout(&shown),
-        &f.secrets(),
+        f.secrets(),
         "SARIF, even with --show-secrets",
     );
 
@@ -919,7 +801,7 @@ fn html_report_renders_in_chromium_without_script_errors() {
     let output = f.scan(&["--format", "html", "-o", &page.display().to_string()]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let html = fs::read_to_string(&page).unwrap();
-    assert_no_secret(&html, &f.secrets(), "the HTML report");
+    assert_no_secret(&html, f.secrets(), "the HTML report");
     // Self-contained: nothing to fetch.
     for needle in ["<link", " src=", "href=\"http", "url(http", "@import"] {
         assert!(!html.contains(needle), "the page loads something: {needle}");
@@ -1032,7 +914,7 @@ fn audit_scans_the_homes_it_is_given() {
         [f.dev.display().to_string(), "user:alice".to_string()]
     );
     assert!(strings(&shared["violations"]).contains(&"plaintext-in-mcp-config".to_string()));
-    assert_no_secret(&stdout(&output), &f.secrets(), "the audit report");
+    assert_no_secret(&stdout(&output), f.secrets(), "the audit report");
 
     let all = detector(
         &[
@@ -1105,7 +987,7 @@ fn audit_reads_the_local_daemons_images() {
     let f = fixture();
     let socket = f.path("docker.sock");
     fake_docker_daemon(&socket, IMAGE, fs::read(&f.image).unwrap());
-    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+    let output = Command::new(DETECTOR)
         .args(["audit", "--home", &f.home.display().to_string()])
         .args(["--format", "json"])
         .env("HOME", &f.root)
@@ -1150,19 +1032,19 @@ fn environments_come_from_branches_paths_and_secret_managers() {
     let on_branch = key("ghp_", ALNUM, 36, 201);
     let in_path = key("ghp_", ALNUM, 36, 202);
     let beside_reference = key("ghp_", ALNUM, 36, 203);
-    let password = ["pw", &common::random(ALNUM, 12, 204)].concat();
+    let password = ["pw", &random(ALNUM, 12, 204)].concat();
 
     // A repository on a branch named `production`, whose origin URL carries a credential.
     let repo = root.join("payments");
     fs::create_dir_all(&repo).unwrap();
-    git(
+    git_at(
         &repo,
         root,
         "2024-05-01",
         &["init", "--quiet", "-b", "production"],
     );
     let origin = format!("https://deployer:{password}@github.com/acme/payments.git");
-    git(
+    git_at(
         &repo,
         root,
         "2024-05-01",
@@ -1172,8 +1054,8 @@ fn environments_come_from_branches_paths_and_secret_managers() {
         &repo.join("app.cfg"),
         &format!("GITHUB_TOKEN={on_branch}\n"),
     );
-    git(&repo, root, "2024-05-01", &["add", "-A"]);
-    git(
+    git_at(&repo, root, "2024-05-01", &["add", "-A"]);
+    git_at(
         &repo,
         root,
         "2024-05-01",
@@ -1193,13 +1075,13 @@ fn environments_come_from_branches_paths_and_secret_managers() {
         &site.join("services/billing/.env"),
         &format!(
             "GITHUB_TOKEN={beside_arn}\nDB_PASSWORD=arn:aws:secretsmanager:eu-west-1:{}:secret:staging/billing-db\n",
-            common::random(common::DIGITS, 12, 207)
+            random(DIGITS, 12, 207)
         ),
     );
 
     // An MCP server whose name says nothing, with its database password in a production vault.
     let home = root.join("home/bob");
-    let account = common::random(common::DIGITS, 12, 205);
+    let account = random(DIGITS, 12, 205);
     let config = json!({"mcpServers": {"billing": {
         "command": "npx", "args": ["-y", "billing-mcp"],
         "env": {
@@ -1235,8 +1117,8 @@ fn environments_come_from_branches_paths_and_secret_managers() {
         &password,
     ]
     .map(String::as_str);
-    assert_no_secret(&stdout(&output), &secrets, "the environments report");
-    assert_no_secret(&stderr(&output), &secrets, "the scan's messages");
+    assert_no_secret(&stdout(&output), secrets, "the environments report");
+    assert_no_secret(&stderr(&output), secrets, "the scan's messages");
 
     let branch = key_by(&report, &fingerprint(ORG_KEY.as_bytes(), &on_branch));
     assert_eq!(environments(branch), ["production"], "{branch:#}");
@@ -1274,8 +1156,8 @@ fn a_saved_report_renders_in_every_format() {
         );
         let text = stdout(&output);
         assert!(!text.trim().is_empty(), "{format}: nothing rendered");
-        assert_no_secret(&text, &f.secrets(), &format!("the rendered {format}"));
-        assert_no_secret(&stderr(&output), &f.secrets(), format);
+        assert_no_secret(&text, f.secrets(), &format!("the rendered {format}"));
+        assert_no_secret(&stderr(&output), f.secrets(), format);
         match format {
             "sarif" => {
                 let sarif = json(&output);
@@ -1305,8 +1187,8 @@ fn a_saved_report_renders_in_every_format() {
 #[test]
 fn text_in_a_pipe_is_plain_even_without_no_color() {
     let f = fixture();
-    // Not `common::detector`: that sets NO_COLOR, which would make this check pass anyway.
-    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+    // Not `crate::detector`: that sets NO_COLOR, which would make this check pass anyway.
+    let output = Command::new(DETECTOR)
         .args([
             "scan",
             &format!("mcp:{}", f.home.display()),
@@ -1330,14 +1212,7 @@ fn text_in_a_pipe_is_plain_even_without_no_color() {
     assert!(text.contains("Targets"), "{text}");
     assert!(!text.contains('\x1b'), "escape codes in a pipe:\n{text:?}");
     assert!(!stderr(&output).contains('\x1b'), "escape codes on stderr");
-    assert_no_secret(&text, &f.secrets(), "the text report");
-}
-
-/// Root, or a skip (a failure under `CI=true`): `detector audit` of every home needs it.
-fn root_or_skip() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    root || common::skip("not root (`detector audit` with no arguments reads every home)")
+    assert_no_secret(&text, f.secrets(), "the text report");
 }
 
 /// `detector audit` exactly as README's first command runs it: no arguments, as root, so every
@@ -1345,10 +1220,10 @@ fn root_or_skip() -> bool {
 /// goes on; with one, its local images are part of the run.
 #[test]
 fn audit_with_no_arguments_reads_every_home_on_the_host() {
-    if !root_or_skip() {
+    if !root_or_skip("`detector audit` with no arguments reads every home") {
         return;
     }
-    let user = common::TemporaryUser::create("draudit");
+    let user = TemporaryUser::create("draudit");
     let in_config = key("ghp_", ALNUM, 36, 301);
     let in_file = key("hf_", ALNUM, 34, 302);
     let config = json!({"mcpServers": {"github": {
@@ -1373,14 +1248,7 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
     let report_path = tmp.path().join("audit.json");
     // A whole host may take a while, but not forever: `timeout` turns a hang into a failure.
     let output = Command::new("timeout")
-        .args([
-            "600",
-            env!("CARGO_BIN_EXE_detector"),
-            "audit",
-            "--format",
-            "json",
-            "-o",
-        ])
+        .args(["600", DETECTOR, "audit", "--format", "json", "-o"])
         .arg(&report_path)
         .env("HOME", tmp.path())
         .env("DETECTOR_ORG_KEY", ORG_KEY)
@@ -1397,8 +1265,8 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
         output.status.code()
     );
     let secrets = [in_config.as_str(), in_file.as_str()];
-    assert_no_secret(&err, &secrets, "the audit's messages");
-    assert_no_secret(&stdout(&output), &secrets, "the audit's output");
+    assert_no_secret(&err, secrets, "the audit's messages");
+    assert_no_secret(&stdout(&output), secrets, "the audit's output");
     let home = user.home.display().to_string();
     assert!(
         err.contains(&home),
@@ -1406,7 +1274,7 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
     );
 
     let text = fs::read_to_string(&report_path).unwrap();
-    assert_no_secret(&text, &secrets, "the host's audit report");
+    assert_no_secret(&text, secrets, "the host's audit report");
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_report_valid(&report, "the host's audit report");
     let targets: Vec<&str> = report["targets"]

@@ -1,24 +1,22 @@
 //! `detector rules check|list` and `detector scan --rules`, driven through the real binary.
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use kit::{
+    keys::{fingerprint, random, HEX},
+    run::{stderr, stdout},
+};
+
+use crate::DETECTOR;
+
 const RULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
 
+/// `detector ARGS…` in this process's environment (HOME and all): `rules` reads no home.
 fn detector(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detector"))
+    Command::new(DETECTOR)
         .args(args)
         .output()
         .expect("run detector")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The rule count of a `N rules, M examples, K counter-examples: …` summary line.
@@ -176,8 +174,8 @@ fn scan_rules_dir_adds_a_custom_rule() {
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&rules).unwrap();
     // Built at run time: no key-shaped text in this file.
-    let example = ["acme_", &common::random(common::HEX, 32, 1)].concat();
-    let token = ["acme_", &common::random(common::HEX, 32, 2)].concat();
+    let example = ["acme_", &random(HEX, 32, 1)].concat();
+    let token = ["acme_", &random(HEX, 32, 2)].concat();
     write_rules(
         &rules,
         "acme.toml",
@@ -200,12 +198,12 @@ examples = [{{ text = "deploy with {example} today", secret = "{example}" }}]
     let target = format!("file:{}", notes.display());
     let org_key = Some("rules-test-org");
 
-    let without = common::detector(&["scan", &target, "--format", "json"], &home, org_key);
+    let without = crate::detector(&["scan", &target, "--format", "json"], &home, org_key);
     assert_eq!(without.status.code(), Some(0), "{}", stderr(&without));
     let report: serde_json::Value = serde_json::from_slice(&without.stdout).unwrap();
     assert_eq!(report["summary"]["keys"], 0, "{report}");
 
-    let with = common::detector(
+    let with = crate::detector(
         &[
             "scan",
             &target,
@@ -227,7 +225,7 @@ examples = [{{ text = "deploy with {example} today", secret = "{example}" }}]
     assert_eq!(keys[0]["provider"], "Acme");
     assert_eq!(
         keys[0]["fingerprint"],
-        common::fingerprint(b"rules-test-org", &token)
+        fingerprint(b"rules-test-org", &token)
     );
     let location = &keys[0]["locations"][0];
     assert_eq!(location["path"], notes.display().to_string());

@@ -2,8 +2,6 @@
 //! profiles, `.env` files, credential files, backups and nested archives, beside the things a
 //! real home holds that must not hang or break a scan (FIFOs, sockets, devices, symlink loops,
 //! unreadable files, a zip bomb, a truncated tarball). Driven through the real binary.
-mod common;
-
 use std::{
     collections::BTreeSet,
     ffi::CString,
@@ -15,8 +13,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{detector, fingerprint, json, key, random, stderr, target_errors, ALNUM, DIGITS};
+use kit::{
+    accounts::{can_make_accounts, Accounts},
+    keys::{fingerprint, key, random, ALNUM, DIGITS},
+    report::target_errors,
+    run::{json, run_with_deadline, stderr, which},
+};
 use serde_json::Value;
+
+use crate::{detector, DETECTOR};
 
 const ORG_KEY: &str = "scan-dir-test-org";
 /// Only to catch a hang: never a performance claim.
@@ -87,19 +92,7 @@ fn mkfifo(path: &Path) {
 
 /// The key with this secret's fingerprint.
 fn key_of<'a>(report: &'a Value, secret: &str) -> &'a Value {
-    let fp = fingerprint(ORG_KEY.as_bytes(), secret);
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["fingerprint"] == fp)
-        .unwrap_or_else(|| {
-            panic!(
-                "no key {}…; keys: {}",
-                &secret[..6],
-                serde_json::to_string_pretty(&report["keys"]).unwrap()
-            )
-        })
+    kit::report::key_of(report, ORG_KEY, secret)
 }
 
 fn location<'a>(key: &'a Value, path: &Path) -> &'a Value {
@@ -479,10 +472,10 @@ fn unreadable_files_and_directories_are_reported_with_the_reason() {
     fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o700)).unwrap();
     // The binary may sit where nobody cannot reach it (a clone under /root): run a copy.
     let binary = root.join("detector");
-    fs::copy(env!("CARGO_BIN_EXE_detector"), &binary).unwrap();
+    fs::copy(DETECTOR, &binary).unwrap();
     fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
 
-    let Ok(setpriv) = which("setpriv") else {
+    let Some(setpriv) = which("setpriv") else {
         panic!(
             "setpriv (util-linux) is needed to drop privileges for this test; install util-linux"
         );
@@ -517,15 +510,6 @@ fn unreadable_files_and_directories_are_reported_with_the_reason() {
         "permission denied"
     );
     assert!(error_for(&report, &tree.join("locked")).contains("permission denied"));
-}
-
-fn which(program: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .ok_or(())
 }
 
 #[test]
@@ -889,94 +873,13 @@ fn corrupt_zips_keep_what_was_readable_and_report_the_damage() {
     );
 }
 
-/// Groups and users made for one test, removed when it ends (even when it fails).
-#[derive(Default)]
-struct Accounts {
-    users: Vec<String>,
-    groups: Vec<String>,
-}
-
-impl Accounts {
-    fn group(&mut self, name: &str) -> u32 {
-        shadow_tool("groupadd", &[name]);
-        self.groups.push(name.to_string());
-        gid_of(name)
-    }
-
-    /// A user with `primary` as its primary group and member of `groups`.
-    fn user(&mut self, name: &str, primary: &str, groups: &[&str]) {
-        let list = groups.join(",");
-        let mut args = vec!["-M", "-N", "-s", "/usr/sbin/nologin", "-g", primary];
-        if !groups.is_empty() {
-            args.extend(["-G", &list]);
-        }
-        args.push(name);
-        shadow_tool("useradd", &args);
-        self.users.push(name.to_string());
-    }
-}
-
-impl Drop for Accounts {
-    fn drop(&mut self) {
-        for user in &self.users {
-            let _ = std::process::Command::new("userdel").arg(user).status();
-        }
-        for group in self.groups.iter().rev() {
-            let _ = std::process::Command::new("groupdel").arg(group).status();
-        }
-    }
-}
-
-/// Run a shadow-utils tool, again while another test holds the lock on `/etc/passwd`.
-fn shadow_tool(tool: &str, args: &[&str]) {
-    let mut last = String::new();
-    for _ in 0..50 {
-        let output = std::process::Command::new(tool)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{tool}: {e}"));
-        if output.status.success() {
-            return;
-        }
-        last = stderr(&output);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{tool} {args:?} failed: {last}");
-}
-
-fn gid_of(group: &str) -> u32 {
-    fs::read_to_string("/etc/group")
-        .unwrap()
-        .lines()
-        .find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.first() == Some(&group)).then(|| f[2].parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no group {group} in /etc/group"))
-}
-
-/// Whether accounts can be made here (root, shadow-utils); see [`common::skip`].
-fn can_make_accounts() -> bool {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        common::skip("not root: groups and users cannot be made")
-    } else if ["groupadd", "useradd", "userdel", "groupdel"]
-        .iter()
-        .any(|t| which(t).is_err())
-    {
-        common::skip("shadow-utils (groupadd, useradd) missing")
-    } else {
-        true
-    }
-}
-
 #[test]
 fn group_readable_files_are_world_readable_only_when_the_group_is_shared() {
     if !can_make_accounts() {
         return;
     }
     let tag = std::process::id();
-    let mut accounts = Accounts::default();
+    let mut accounts = Accounts::new();
     let listed = format!("dtlist{tag}");
     let primary = format!("dtprim{tag}");
     let private = format!("dtpriv{tag}");
@@ -1329,5 +1232,5 @@ fn path_traversal_member_names_are_only_names() {
 fn a_hung_binary_fails_the_test_instead_of_blocking_it() {
     let mut sleeper = std::process::Command::new("sleep");
     sleeper.arg("30");
-    common::run_with_deadline(sleeper, Duration::from_secs(1), "sleep 30");
+    run_with_deadline(sleeper, Duration::from_secs(1), "sleep 30");
 }

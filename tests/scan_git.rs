@@ -3,88 +3,34 @@
 //! keys only on a side branch, a tag, a stash or a commit dropped by `reset --hard`, a key
 //! still in HEAD, a blob shared by many commits, and repositories that are bare, shallow,
 //! missing a blob or with a damaged pack.
-mod common;
-
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Output},
 };
 
-use common::{detector, fingerprint, json, key, report_fingerprints, stdout, target_errors, ALNUM};
+use kit::{
+    git::Repo,
+    keys::{fingerprint, key, ALNUM},
+    report::{locations, report_fingerprints, strings, target_errors},
+    run::{json, stderr, stdout},
+};
 use serde_json::Value;
+
+use crate::{detector, DETECTOR};
 
 const ORG_KEY: &str = "scan-git-test-org";
 
-/// A work tree with its repository, and the home the commands run with.
-struct Repo {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    dir: PathBuf,
+/// Scanning a test repository.
+trait Scan {
+    /// `detector scan TARGET --format json EXTRA…` with the repository's home.
+    fn scan(&self, target: &str, extra: &[&str]) -> Output;
+    /// `git:WORK-TREE`.
+    fn target(&self) -> String;
 }
 
-impl Repo {
-    fn new() -> Repo {
-        let tmp = tempfile::tempdir().unwrap();
-        let home = tmp.path().join("home");
-        let dir = tmp.path().join("app");
-        fs::create_dir_all(&home).unwrap();
-        fs::create_dir_all(&dir).unwrap();
-        let repo = Repo {
-            _tmp: tmp,
-            home,
-            dir,
-        };
-        repo.git(&["init", "--quiet", "-b", "main"]);
-        repo
-    }
-
-    /// `git ARGS…` in the work tree, with a fixed identity and `date` as author and committer
-    /// time (UTC, `YYYY-MM-DD`).
-    fn git_at(&self, date: &str, args: &[&str]) -> String {
-        let stamp = format!("{date}T12:00:00Z");
-        let output = Command::new("git")
-            .args(args)
-            .current_dir(&self.dir)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-            .env("GIT_AUTHOR_DATE", &stamp)
-            .env("GIT_COMMITTER_DATE", &stamp)
-            .output()
-            .expect("run git");
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        self.git_at("2024-01-01", args)
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.dir.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    /// Write the files, commit them all on `date`, return the commit id.
-    fn commit(&self, date: &str, files: &[(&str, &str)], message: &str) -> String {
-        for (rel, text) in files {
-            self.write(rel, text);
-        }
-        self.git_at(date, &["add", "-A"]);
-        self.git_at(date, &["commit", "--quiet", "-m", message]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn scan(&self, target: &str, extra: &[&str]) -> std::process::Output {
+impl Scan for Repo {
+    fn scan(&self, target: &str, extra: &[&str]) -> Output {
         let mut args = vec!["scan", target, "--format", "json"];
         args.extend_from_slice(extra);
         detector(&args, &self.home, Some(ORG_KEY))
@@ -107,29 +53,12 @@ fn mcp_config(token: &str) -> String {
 
 /// The key with this secret's fingerprint.
 fn key_of<'a>(report: &'a Value, secret: &str) -> &'a Value {
-    let fp = fingerprint(ORG_KEY.as_bytes(), secret);
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| panic!("no key {fp} in {report:#}"))
-}
-
-fn locations(key: &Value) -> &Vec<Value> {
-    key["locations"].as_array().unwrap()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
+    kit::report::key_of(report, ORG_KEY, secret)
 }
 
 #[test]
 fn a_key_rotated_by_a_new_key_then_by_a_reference() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let first = github_key(1);
     let second = github_key(2);
     let c1 = repo.commit(
@@ -193,7 +122,7 @@ fn a_key_rotated_by_a_new_key_then_by_a_reference() {
 
 #[test]
 fn keys_off_the_main_line_are_found_where_they_live() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let side = github_key(11);
     let tagged = github_key(12);
     let stashed = github_key(13);
@@ -278,7 +207,7 @@ fn keys_off_the_main_line_are_found_where_they_live() {
 
 #[test]
 fn a_key_in_head_is_live_and_overdue_past_the_policy() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let live = github_key(21);
     let commit = repo.commit(
         "2024-01-01",
@@ -307,7 +236,7 @@ fn a_key_in_head_is_live_and_overdue_past_the_policy() {
 
 #[test]
 fn bare_repositories_are_detected_and_large_or_binary_blobs_skipped() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let secret = github_key(31);
     repo.commit(
         "2024-01-01",
@@ -356,7 +285,7 @@ fn truncate(path: &Path, len: u64) {
 
 #[test]
 fn a_truncated_pack_is_reported_and_the_rest_still_scanned() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let packed = github_key(41);
     let loose = github_key(42);
     let filler: String = (0..2000)
@@ -402,7 +331,7 @@ fn a_truncated_pack_is_reported_and_the_rest_still_scanned() {
 
 #[test]
 fn a_repository_with_nothing_readable_fails_with_exit_code_2() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     repo.commit(
         "2024-01-01",
         &[(".env", &format!("GITHUB_TOKEN={}\n", github_key(51)))],
@@ -422,29 +351,12 @@ fn a_repository_with_nothing_readable_fails_with_exit_code_2() {
 
     let missing = repo.scan("git:/no/such/repository", &[]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(common::stderr(&missing).contains("/no/such/repository"));
-}
-
-/// `git ARGS…` outside any work tree (clones), with the repository's home.
-fn git_in(repo: &Repo, dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", &repo.home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    assert!(stderr(&missing).contains("/no/such/repository"));
 }
 
 #[test]
 fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let lost = github_key(61);
     let kept = github_key(62);
     let commit = repo.commit(
@@ -486,7 +398,7 @@ fn a_blob_missing_from_the_object_database_is_reported_and_the_rest_scanned() {
 
 #[test]
 fn a_partial_clone_names_the_blobs_it_did_not_fetch_and_counts_the_rest() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let live = github_key(65);
     for day in 1..=25 {
         repo.commit(
@@ -503,8 +415,7 @@ fn a_partial_clone_names_the_blobs_it_did_not_fetch_and_counts_the_rest() {
     repo.git(&["config", "uploadpack.allowFilter", "true"]);
     let clone = repo.dir.parent().unwrap().join("partial");
     let url = format!("file://{}", repo.dir.display());
-    git_in(
-        &repo,
+    repo.git_in(
         repo.dir.parent().unwrap(),
         &[
             "clone",
@@ -542,7 +453,7 @@ fn a_partial_clone_names_the_blobs_it_did_not_fetch_and_counts_the_rest() {
 
 #[test]
 fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let old = github_key(71);
     let live = github_key(72);
     repo.commit(
@@ -560,8 +471,7 @@ fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
 
     let clone = repo.dir.parent().unwrap().join("shallow");
     let url = format!("file://{}", repo.dir.display());
-    git_in(
-        &repo,
+    repo.git_in(
         repo.dir.parent().unwrap(),
         &[
             "clone",
@@ -609,7 +519,7 @@ fn a_shallow_clone_is_scanned_to_its_boundary_and_the_boundary_reported() {
 
 #[test]
 fn a_key_only_in_a_tag_of_a_commit_no_branch_reaches() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let tagged = github_key(81);
     repo.commit("2024-01-01", &[("README.md", "# app\n")], "init");
     repo.git(&["checkout", "--quiet", "--detach"]);
@@ -640,7 +550,7 @@ fn a_key_only_in_a_tag_of_a_commit_no_branch_reaches() {
 
 #[test]
 fn keys_rotated_in_a_dotenv_and_a_shell_profile() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let env_old = github_key(91);
     let env_new = github_key(92);
     let profile_old = github_key(93);
@@ -700,7 +610,7 @@ fn keys_rotated_in_a_dotenv_and_a_shell_profile() {
 
 #[test]
 fn a_blob_shared_by_many_commits_and_paths_is_scanned_once() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let shared = github_key(101);
     let env = format!("GITHUB_TOKEN={shared}\n");
     let first = repo.commit(
@@ -766,7 +676,7 @@ fn two_servers(a: Option<&str>, b: &str) -> String {
 
 #[test]
 fn two_servers_sharing_a_variable_name_do_not_rotate_into_each_other() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let (a1, a2, a3) = (github_key(111), github_key(112), github_key(113));
     let (b1, b2) = (github_key(114), github_key(115));
     repo.commit(
@@ -825,7 +735,7 @@ fn two_servers_sharing_a_variable_name_do_not_rotate_into_each_other() {
 
 #[test]
 fn progress_and_text_on_a_terminal_quiet_json_in_a_pipe() {
-    let repo = Repo::new();
+    let repo = Repo::temporary();
     let live = github_key(31);
     for (i, date) in ["2024-01-01", "2024-01-02", "2024-01-03"]
         .iter()
@@ -845,7 +755,7 @@ fn progress_and_text_on_a_terminal_quiet_json_in_a_pipe() {
 
     // On a terminal (util-linux `script` gives the binary a pseudo-terminal): the progress
     // line counts objects and bytes, and the report is the text view, coloured.
-    let command = format!("{} scan {}", env!("CARGO_BIN_EXE_detector"), repo.target());
+    let command = format!("{} scan {}", DETECTOR, repo.target());
     let output = Command::new("script")
         .args(["--quiet", "--return", "--command", &command, "/dev/null"])
         .env("HOME", &repo.home)
@@ -872,7 +782,7 @@ fn progress_and_text_on_a_terminal_quiet_json_in_a_pipe() {
     assert!(!terminal.contains(&live), "the secret is never printed");
 
     // In a pipe: no progress, and JSON by default.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
+    let mut cmd = Command::new(DETECTOR);
     cmd.args(["scan", &repo.target()])
         .env("HOME", &repo.home)
         .env("DETECTOR_ORG_KEY", ORG_KEY)

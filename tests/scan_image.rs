@@ -4,21 +4,28 @@
 //! platforms sharing a layer, and a truncated layer; `docker save` archives written member by
 //! member (legacy and OCI layouts, several images, labels/Cmd/Entrypoint, corrupt layers, an
 //! archive cut short).
-mod common;
-
 use std::{
     collections::BTreeSet,
     fs,
     io::Write,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
 };
 
-use common::{fingerprint, json, key, random, report_fingerprints, stderr, ALNUM};
+use kit::{
+    docker::{daemon, Daemon},
+    image::{
+        gzip, layer_tar, legacy_image, oci_blob_name, oci_save_image, oci_save_metadata, sha256,
+        ImageArchive, OciLayout,
+    },
+    keys::{fingerprint, key, random, ALNUM},
+    report::{locations, report_fingerprints},
+    run::{json, run_ok, stderr, stdout},
+};
 use serde_json::{json, Value};
+
+use crate::DETECTOR;
 
 const ORG_KEY: &str = "scan-image-test-org";
 const APP: &str = "detector-test-app:prod";
@@ -31,7 +38,7 @@ fn detector(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
 }
 
 fn detector_command(args: &[&str], home: &Path, docker_host: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_detector"));
+    let mut cmd = Command::new(DETECTOR);
     cmd.args(args)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
@@ -64,17 +71,7 @@ fn fp(secret: &str) -> String {
 }
 
 fn key_of<'a>(report: &'a Value, secret: &str) -> &'a Value {
-    let fingerprint = fp(secret);
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["fingerprint"] == fingerprint.as_str())
-        .unwrap_or_else(|| panic!("no key {fingerprint} in {report:#}"))
-}
-
-fn locations(key: &Value) -> &Vec<Value> {
-    key["locations"].as_array().unwrap()
+    kit::report::key_of(report, ORG_KEY, secret)
 }
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -88,164 +85,8 @@ fn strings(value: &Value) -> Vec<&str> {
 
 /// Nothing secret may reach the report or the logs in clear.
 fn assert_no_secret(output: &Output, secrets: &[&String]) {
-    let text = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
-    let text = String::from_utf8_lossy(&text);
-    for secret in secrets {
-        assert!(!text.contains(secret.as_str()), "a secret in clear: {text}");
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A Docker daemon of our own: private socket, data root and exec root, so it never meets
-// the host's daemon or another test run's.
-
-struct Daemon {
-    dir: PathBuf,
-    host: String,
-}
-
-impl Daemon {
-    fn docker(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("docker");
-        cmd.args(args)
-            .env("DOCKER_HOST", &self.host)
-            .env("DOCKER_BUILDKIT", "0")
-            .env("DOCKER_CONFIG", self.dir.join("client"));
-        cmd
-    }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    output
-}
-
-/// The shared daemon, or `None` (printed) when this machine cannot run one; under `CI=true`
-/// that is a failure.
-fn daemon() -> Option<&'static Daemon> {
-    static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
-    DAEMON
-        .get_or_init(|| match start_daemon() {
-            Ok(daemon) => Some(daemon),
-            Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("cannot start a Docker daemon under CI: {reason}")
-            }
-            Err(reason) => {
-                eprintln!(
-                    "skipping the Docker image tests: cannot start a Docker daemon: {reason}"
-                );
-                None
-            }
-        })
-        .as_ref()
-}
-
-fn start_daemon() -> Result<Daemon, String> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("dockerd needs root".into());
-    }
-    for tool in ["dockerd", "docker"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Err(format!("`{tool}` not found (apt-get install docker.io)"));
-        }
-    }
-    remove_stale_daemon_dirs();
-    // Under /tmp: unix socket paths must stay short, whatever the checkout's path.
-    let dir = PathBuf::from(format!("/tmp/detector-dockerd-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("client")).map_err(|e| e.to_string())?;
-    let socket = dir.join("docker.sock");
-    let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new("dockerd");
-    cmd.args([
-        "--storage-driver",
-        "vfs",
-        "--iptables=false",
-        "--bridge=none",
-    ])
-    .arg("--host")
-    .arg(format!("unix://{}", socket.display()))
-    .arg("--data-root")
-    .arg(dir.join("data"))
-    .arg("--exec-root")
-    .arg(dir.join("exec"))
-    .arg("--pidfile")
-    .arg(dir.join("docker.pid"))
-    .stdin(Stdio::null())
-    .stdout(log.try_clone().map_err(|e| e.to_string())?)
-    .stderr(log);
-    // SAFETY: prctl is async-signal-safe; the daemon gets SIGTERM when the thread that
-    // started it ends, which is when this test process exits (the thread below never ends).
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let (started, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || match cmd.spawn() {
-        Ok(mut child) => {
-            let _ = started.send(Ok(()));
-            let _ = child.wait();
-            // Keep this thread (the daemon's parent) alive until the process exits.
-            loop {
-                std::thread::park();
-            }
-        }
-        Err(e) => {
-            let _ = started.send(Err(e.to_string()));
-        }
-    });
-    result.recv().map_err(|e| e.to_string())??;
-    let daemon = Daemon {
-        host: format!("unix://{}", socket.display()),
-        dir: dir.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if socket.exists()
-            && daemon
-                .docker(&["version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        {
-            return Ok(daemon);
-        }
-        if Instant::now() > deadline {
-            let log = fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            return Err(format!(
-                "dockerd did not answer within 60 s: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Daemon directories of test runs whose process is gone.
-fn remove_stale_daemon_dirs() {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("detector-dockerd-") {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    let text = [stdout(output), stderr(output)].concat();
+    kit::report::assert_no_secret(&text, secrets, "the scan's output or messages");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,12 +169,14 @@ fn build_app(daemon: &'static Daemon) -> Built {
         ),
     )
     .unwrap();
-    run(daemon
-        .docker(&["build", "-q", "-t", APP, "--build-arg"])
-        .arg(format!("GITLAB_TOKEN={build_arg_key}"))
-        .arg(&context));
+    run_ok(
+        daemon
+            .docker(&["build", "-q", "-t", APP, "--build-arg"])
+            .arg(format!("GITLAB_TOKEN={build_arg_key}"))
+            .arg(&context),
+    );
     let archive = daemon.dir.join("app.tar");
-    run(daemon.docker(&["save", "-o"]).arg(&archive).arg(APP));
+    run_ok(daemon.docker(&["save", "-o"]).arg(&archive).arg(APP));
     Built {
         daemon,
         archive,
@@ -585,135 +428,6 @@ fn a_daemon_that_is_not_running_is_a_one_line_error() {
 
 // ---------------------------------------------------------------------------------------
 // OCI layouts written blob by blob.
-
-fn sha256(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    format!("sha256:{}", hex::encode(digest.as_ref()))
-}
-
-/// A layer tar of (path, contents); a path ending in `/` is a directory.
-fn layer_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in entries {
-        let mut header = tar::Header::new_ustar();
-        if path.ends_with('/') {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            header.set_mode(0o755);
-        } else {
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-        }
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        builder.append_data(&mut header, path, *data).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
-struct OciLayout {
-    dir: PathBuf,
-}
-
-impl OciLayout {
-    fn new(dir: PathBuf) -> OciLayout {
-        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        OciLayout { dir }
-    }
-
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join("blobs/sha256")
-            .join(digest.strip_prefix("sha256:").unwrap())
-    }
-
-    fn read_json(&self, digest: &str) -> Value {
-        serde_json::from_slice(&fs::read(self.blob_path(digest)).unwrap()).unwrap()
-    }
-
-    /// Write a blob; its descriptor.
-    fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
-        let digest = sha256(bytes);
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        fs::write(self.dir.join("blobs/sha256").join(hex), bytes).unwrap();
-        json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
-    }
-
-    /// An image: (uncompressed tar, stored bytes, media type) per layer; the manifest's
-    /// descriptor.
-    fn image(
-        &self,
-        layers: &[(&[u8], &[u8], &str, &str)],
-        env: &[String],
-        platform: &str,
-    ) -> Value {
-        let (os, arch) = platform.split_once('/').unwrap();
-        let history: Vec<Value> = layers
-            .iter()
-            .map(|(_, _, _, created_by)| json!({"created": "2024-03-01T12:00:00Z", "created_by": created_by}))
-            .collect();
-        let config = json!({
-            "created": "2024-03-01T12:00:00Z",
-            "os": os, "architecture": arch,
-            "config": {"Env": env, "Cmd": ["/app/run"]},
-            "history": history,
-            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l.0)).collect::<Vec<_>>()},
-        });
-        let config = self.blob(
-            "application/vnd.oci.image.config.v1+json",
-            &serde_json::to_vec(&config).unwrap(),
-        );
-        let layer_descriptors: Vec<Value> = layers
-            .iter()
-            .map(|(_, stored, media_type, _)| self.blob(media_type, stored))
-            .collect();
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": config,
-            "layers": layer_descriptors,
-        });
-        let mut descriptor = self.blob(
-            "application/vnd.oci.image.manifest.v1+json",
-            &serde_json::to_vec(&manifest).unwrap(),
-        );
-        descriptor["platform"] = json!({"os": os, "architecture": arch});
-        descriptor
-    }
-
-    fn index(&self, manifests: Vec<Value>, tag: &str) {
-        let inner = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
-        });
-        let mut nested = self.blob(
-            "application/vnd.oci.image.index.v1+json",
-            &serde_json::to_vec(&inner).unwrap(),
-        );
-        nested["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
-        let index = json!({"schemaVersion": 2, "manifests": [nested]});
-        fs::write(
-            self.dir.join("index.json"),
-            serde_json::to_vec(&index).unwrap(),
-        )
-        .unwrap();
-    }
-
-    /// The layout as an OCI archive (a tar of the directory).
-    fn archive(&self, path: &Path) {
-        let mut builder = tar::Builder::new(fs::File::create(path).unwrap());
-        builder.append_dir_all(".", &self.dir).unwrap();
-        builder.finish().unwrap();
-    }
-}
 
 struct OciFixture {
     _tmp: tempfile::TempDir,
@@ -1039,177 +753,6 @@ fn an_image_with_nothing_readable_exits_2_naming_the_problem() {
 // `docker save` archives written member by member: the legacy layout, and the OCI layout
 // newer Docker writes (`index.json`, `oci-layout`, `blobs/sha256/…` and a `manifest.json`).
 
-/// The members of an image archive, in the order they are written.
-#[derive(Default)]
-struct ImageArchive {
-    members: Vec<(String, Vec<u8>)>,
-}
-
-impl ImageArchive {
-    /// Add a member; one already there (a layer two images share) is kept once.
-    fn add(&mut self, name: &str, bytes: &[u8]) {
-        if !self.members.iter().any(|(n, _)| n == name) {
-            self.members.push((name.to_string(), bytes.to_vec()));
-        }
-    }
-
-    /// Add `blobs/sha256/HEX`; its descriptor.
-    fn blob(&mut self, media_type: &str, bytes: &[u8]) -> Value {
-        let digest = sha256(bytes);
-        self.add(&oci_blob_name(&digest), bytes);
-        json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
-    }
-
-    fn json(&mut self, name: &str, value: &Value) {
-        self.add(name, &serde_json::to_vec(value).unwrap());
-    }
-
-    /// The tar bytes, and where each member's data starts in them.
-    fn tar(&self) -> (Vec<u8>, Vec<(String, u64)>) {
-        let members: Vec<(&str, &[u8])> = self
-            .members
-            .iter()
-            .map(|(n, b)| (n.as_str(), b.as_slice()))
-            .collect();
-        let bytes = layer_tar(&members);
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let offsets = archive
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                (name, e.raw_file_position())
-            })
-            .collect();
-        (bytes, offsets)
-    }
-
-    fn write(&self, path: &Path) {
-        fs::write(path, self.tar().0).unwrap();
-    }
-}
-
-fn oci_blob_name(digest: &str) -> String {
-    format!("blobs/sha256/{}", digest.strip_prefix("sha256:").unwrap())
-}
-
-/// An image config: one history entry per layer, `run` as its `config`.
-fn image_config(layers: &[(&[u8], &str)], run: Value, platform: &str) -> Vec<u8> {
-    let (os, arch) = platform.split_once('/').unwrap();
-    let history: Vec<Value> = layers
-        .iter()
-        .map(|(_, by)| json!({"created": "2024-03-01T12:00:00Z", "created_by": by}))
-        .collect();
-    serde_json::to_vec(&json!({
-        "created": "2024-03-01T12:00:00Z",
-        "os": os, "architecture": arch,
-        "config": run,
-        "history": history,
-        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l.0)).collect::<Vec<_>>()},
-    }))
-    .unwrap()
-}
-
-/// One image in the legacy `docker save` layout (`HEX/layer.tar`, `HEX.json`); its
-/// `manifest.json` entry.
-fn legacy_image(
-    archive: &mut ImageArchive,
-    tag: &str,
-    layers: &[(&[u8], &str)],
-    run: Value,
-) -> Value {
-    let config = image_config(layers, run, "linux/amd64");
-    let names: Vec<String> = layers
-        .iter()
-        .map(|(tar, _)| {
-            let name = format!("{}/layer.tar", sha256(tar).strip_prefix("sha256:").unwrap());
-            archive.add(&name, tar);
-            name
-        })
-        .collect();
-    let config_name = format!("{}.json", sha256(&config).strip_prefix("sha256:").unwrap());
-    archive.add(&config_name, &config);
-    json!({"Config": config_name, "RepoTags": [tag], "Layers": names})
-}
-
-/// One image in the OCI layout of a newer `docker save` (uncompressed layers under
-/// `blobs/sha256`): its index descriptor (with its platform) and `manifest.json` entry.
-fn oci_save_image(
-    archive: &mut ImageArchive,
-    tag: &str,
-    layers: &[(&[u8], &str)],
-    run: Value,
-    platform: &str,
-) -> (Value, Value) {
-    let config = archive.blob(
-        "application/vnd.oci.image.config.v1+json",
-        &image_config(layers, run, platform),
-    );
-    let layer_descriptors: Vec<Value> = layers
-        .iter()
-        .map(|(tar, _)| archive.blob("application/vnd.oci.image.layer.v1.tar", tar))
-        .collect();
-    let entry = json!({
-        "Config": oci_blob_name(config["digest"].as_str().unwrap()),
-        "RepoTags": [tag],
-        "Layers": layer_descriptors
-            .iter()
-            .map(|d| oci_blob_name(d["digest"].as_str().unwrap()))
-            .collect::<Vec<_>>(),
-    });
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config,
-        "layers": layer_descriptors,
-    });
-    let mut descriptor = archive.blob(
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    let (os, arch) = platform.split_once('/').unwrap();
-    descriptor["platform"] = json!({"os": os, "architecture": arch});
-    (descriptor, entry)
-}
-
-/// `index.json` naming `manifests` as `docker save` does, `oci-layout`, and `manifest.json`.
-fn oci_save_metadata(
-    archive: &mut ImageArchive,
-    tag: &str,
-    manifests: Vec<Value>,
-    entries: Vec<Value>,
-) {
-    let annotations = json!({
-        "io.containerd.image.name": format!("docker.io/library/{tag}"),
-        "org.opencontainers.image.ref.name": tag.rsplit(':').next().unwrap(),
-    });
-    let manifests = if manifests.len() == 1 {
-        let mut only = manifests.into_iter().next().unwrap();
-        only["annotations"] = annotations;
-        vec![only]
-    } else {
-        // A multi-platform image: the index names an index of the platforms.
-        let mut nested = archive.blob(
-            "application/vnd.oci.image.index.v1+json",
-            &serde_json::to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.index.v1+json",
-                "manifests": manifests,
-            }))
-            .unwrap(),
-        );
-        nested["annotations"] = annotations;
-        vec![nested]
-    };
-    archive.json(
-        "index.json",
-        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}),
-    );
-    archive.json("manifest.json", &Value::Array(entries));
-    archive.add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-}
-
 fn fingerprints_of(secrets: &[&String]) -> BTreeSet<String> {
     secrets.iter().map(|s| fp(s)).collect()
 }
@@ -1274,7 +817,7 @@ fn docker_save_with_two_images_finds_both_and_reads_their_shared_layer_once() {
             .collect();
         archive.json("manifest.json", &Value::Array(entries));
         let path = tmp.path().join(name);
-        archive.write(&path);
+        archive.write(&path).unwrap();
         path
     };
     let both = write("both.tar", &[("app-a:1", &top_a), ("app-b:1", &top_b)]);
@@ -1370,7 +913,7 @@ fn newer_docker_save_oci_layout_is_read_as_a_docker_archive() {
     );
     oci_save_metadata(&mut archive, "shop:2", vec![descriptor], vec![entry]);
     let path = tmp.path().join("shop.tar");
-    archive.write(&path);
+    archive.write(&path).unwrap();
 
     let target = format!("docker-archive:{}", path.display());
     let (out, report) = scan_json(&target, &[], home.path());
@@ -1454,7 +997,7 @@ fn platform_selects_one_image_of_a_two_platform_archive() {
     }
     oci_save_metadata(&mut archive, "multi:1", descriptors, entries);
     let path = tmp.path().join("multi.tar");
-    archive.write(&path);
+    archive.write(&path).unwrap();
 
     for scheme in ["docker-archive", "oci-archive"] {
         let target = format!("{scheme}:{}", path.display());
@@ -1513,7 +1056,7 @@ fn keys_in_labels_cmd_and_entrypoint_are_image_config_findings() {
     );
     archive.json("manifest.json", &json!([entry]));
     let path = tmp.path().join("labelled.tar");
-    archive.write(&path);
+    archive.write(&path).unwrap();
 
     let (out, report) = scan_json(
         &format!("docker-archive:{}", path.display()),
@@ -1580,7 +1123,7 @@ fn a_corrupt_layer_is_named_and_the_other_layers_still_read() {
     );
     archive.json("manifest.json", &json!([entry]));
     let path = tmp.path().join("corrupt.tar");
-    archive.write(&path);
+    archive.write(&path).unwrap();
 
     let target = format!("docker-archive:{}", path.display());
     let (out, report) = scan_json(&target, &[], home.path());

@@ -1,7 +1,5 @@
 //! `detector scan` over a home directory holding the MCP configs of many clients, each in its
 //! real location and format, driven through the real binary.
-mod common;
-
 use std::{
     collections::BTreeSet,
     ffi::CString,
@@ -10,11 +8,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use common::{
-    detector, fingerprint, json, key, random, report_fingerprints, stderr, stdout, ALNUM, DIGITS,
-    HEX,
+use kit::{
+    keys::{fingerprint, key, random, ALNUM, DIGITS, HEX},
+    report::{assert_no_secret, report_fingerprints},
+    run::{json, stderr, stdout},
+    write,
 };
 use serde_json::{json, Value};
+
+use crate::detector;
 
 const ORG_KEY: &str = "scan-mcp-test-org";
 
@@ -77,11 +79,6 @@ impl Fixture {
         args.extend_from_slice(extra);
         detector(&args, &self.home, Some(ORG_KEY))
     }
-}
-
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 fn write_json(path: &Path, value: &Value) {
@@ -615,16 +612,6 @@ fn server<'r>(report: &'r Value, client: &str, name: &str) -> &'r Value {
         .unwrap_or_else(|| panic!("server {client}/{name} in mcp_servers[]"))
 }
 
-fn assert_no_secret(text: &str, fixture: &Fixture, what: &str) {
-    for secret in fixture.secrets() {
-        assert!(
-            !text.contains(&secret),
-            "{what} shows a planted secret in clear (starts {:?})",
-            &secret[..4]
-        );
-    }
-}
-
 /// Every planted key is a key, with its client, server, field and config in scope; nothing
 /// else is.
 fn assert_every_plant_found(report: &Value, fixture: &Fixture) {
@@ -774,8 +761,8 @@ fn mcp_target_finds_every_literal_key_and_nothing_else() {
     assert!(target["objects_scanned"].as_u64().unwrap() >= 17);
     assert_eq!(report["summary"]["keys"], fixture.secrets().len());
 
-    assert_no_secret(&stdout(&output), &fixture, "the JSON report");
-    assert_no_secret(&stderr(&output), &fixture, "standard error");
+    assert_no_secret(&stdout(&output), fixture.secrets(), "the JSON report");
+    assert_no_secret(&stderr(&output), fixture.secrets(), "standard error");
 }
 
 #[test]
@@ -868,7 +855,7 @@ fn text_report_hides_secrets_and_show_secrets_reveals_them() {
     let text = fixture.scan(&target, &["--format", "text"]);
     assert_eq!(text.status.code(), Some(1));
     let out = stdout(&text);
-    assert_no_secret(&out, &fixture, "the text report");
+    assert_no_secret(&out, fixture.secrets(), "the text report");
     assert!(out.contains("plaintext-in-mcp-config"));
     assert!(out.contains("SCAVIO_API_KEY"));
     assert!(!out.contains('\u{1b}'), "no colour codes in a pipe");
@@ -911,7 +898,7 @@ fn dir_target_finds_the_same_keys_and_never_opens_a_fifo() {
         target["unparsed_configs"][0]["path"],
         fixture.broken.display().to_string()
     );
-    assert_no_secret(&stdout(&output), &fixture, "the dir: report");
+    assert_no_secret(&stdout(&output), fixture.secrets(), "the dir: report");
 
     // The walk also reads ordinary files: the GitHub token in a project's .env.
     let github = fixture

@@ -19,16 +19,17 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use kit::keys::KnownKeys;
 
 use super::{
-    git::{found_by_ours, found_in_text, measure},
-    peers::{self, version},
+    git::{found_by_ours, found_in_text, measure, note_failures, prepare},
+    peers::version,
 };
 
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-dir";
 /// Bump when the way the tree is built changes, so a stale cache is rebuilt.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 /// One source file in this many gets a key appended.
 const PLANT_EVERY: usize = 400;
 
@@ -50,23 +51,15 @@ pub fn run() -> Result<()> {
         stats.archives,
         stats.bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
-    // The tools run one after the other: each finds the tree in the page cache.
-    super::scan::warm_page_cache(&tree)?;
-
-    let out = cache.join("out");
-    fs::create_dir_all(&out)?;
+    let tools = prepare(&cache, &tree)?;
     let tree_arg = tree.to_str().context("tree path is not UTF-8")?;
-    let ours_report = out.join("detector.json");
-    let kingfisher_report = out.join("kingfisher.json");
-    let gitleaks_report = out.join("gitleaks.json");
 
     let mut rows = Vec::new();
     let ours = measure(
         Command::new(DETECTOR)
             .args(["scan", &format!("dir:{tree_arg}"), "--format", "json"])
             .args(["--show-secrets", "--output"])
-            .arg(&ours_report)
+            .arg(&tools.ours_report)
             .env("DETECTOR_ORG_KEY", "bench-org"),
     )?;
     let ours_wall = ours.wall_s;
@@ -74,29 +67,29 @@ pub fn run() -> Result<()> {
     rows.push((
         "detector (ours), `scan dir:`".to_string(),
         ours,
-        found_by_ours(&ours_report, &planted)?,
+        found_by_ours(&tools.ours_report, &planted)?,
     ));
     let kf = measure(
-        Command::new(&kingfisher)
+        Command::new(&tools.kingfisher)
             .args(["scan", tree_arg, "--no-validate", "--no-update-check"])
             .args(["--format", "json", "--output"])
-            .arg(&kingfisher_report),
+            .arg(&tools.kingfisher_report),
     )?;
     rows.push((
-        format!("{}, `scan --no-validate`", version(&kingfisher)),
+        format!("{}, `scan --no-validate`", version(&tools.kingfisher)),
         kf,
-        found_in_text(&kingfisher_report, &planted)?,
+        found_in_text(&tools.kingfisher_report, &planted)?,
     ));
     let gl = measure(
-        Command::new(&gitleaks)
+        Command::new(&tools.gitleaks)
             .args(["dir", tree_arg, "--no-banner", "--max-archive-depth", "4"])
             .args(["--report-format", "json", "--report-path"])
-            .arg(&gitleaks_report),
+            .arg(&tools.gitleaks_report),
     )?;
     rows.push((
-        format!("{}, `dir --max-archive-depth 4`", version(&gitleaks)),
+        format!("{}, `dir --max-archive-depth 4`", version(&tools.gitleaks)),
         gl,
-        found_in_text(&gitleaks_report, &planted)?,
+        found_in_text(&tools.gitleaks_report, &planted)?,
     ));
 
     let mb = stats.bytes as f64 / 1e6;
@@ -123,11 +116,7 @@ pub fn run() -> Result<()> {
             m.max_rss_kib as f64 / ours_rss
         );
     }
-    for (name, m, _) in &rows {
-        if !m.success {
-            eprintln!("note: {name} exited with {}", m.status);
-        }
-    }
+    note_failures(&rows);
     Ok(())
 }
 
@@ -167,48 +156,16 @@ fn tree_stats(tree: &Path) -> Result<TreeStats> {
     Ok(stats)
 }
 
-/// Planted keys, of kinds every tool knows, made with a fixed seed.
+/// Planted keys, of kinds every tool knows, made with a fixed seed, and the record of them.
 struct Keys {
-    state: u64,
+    known: KnownKeys,
     planted: Vec<String>,
 }
 
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
-
 impl Keys {
-    fn random(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let n = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                alphabet[(n >> 33) as usize % alphabet.len()] as char
-            })
-            .collect()
-    }
-
     /// The next key, and the variable it is usually assigned to.
     fn next(&mut self) -> (&'static str, String) {
-        let kind = self.planted.len() % 5;
-        let (var, secret) = match kind {
-            0 => ("GITHUB_TOKEN", ["ghp_", &self.random(ALNUM, 36)].concat()),
-            1 => ("GITLAB_TOKEN", ["glpat-", &self.random(ALNUM, 20)].concat()),
-            2 => ("NPM_TOKEN", ["npm_", &self.random(ALNUM, 36)].concat()),
-            3 => (
-                "STRIPE_SECRET_KEY",
-                ["sk_live_", &self.random(ALNUM, 32)].concat(),
-            ),
-            _ => {
-                let (a, b, c) = (
-                    self.random(DIGITS, 12),
-                    self.random(DIGITS, 13),
-                    self.random(ALNUM, 24),
-                );
-                ("SLACK_BOT_TOKEN", format!("xoxb-{a}-{b}-{c}"))
-            }
-        };
+        let (var, secret) = self.known.next_key();
         self.planted.push(secret.clone());
         (var, secret)
     }
@@ -222,7 +179,7 @@ fn build_tree(tree: &Path, planted_file: &Path) -> Result<()> {
     fs::create_dir_all(&home)?;
     eprintln!("bench: building {} (once)", tree.display());
     let mut keys = Keys {
-        state: 0x9E37_79B9_7F4A_7C15,
+        known: KnownKeys::new(1),
         planted: Vec::new(),
     };
 

@@ -11,20 +11,21 @@
 use std::{
     collections::BTreeSet,
     fs,
-    io::{BufWriter, Write},
+    io::BufWriter,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
+use kit::{git::FastImport, keys::KnownKeys};
 
 use super::peers;
 
 const DETECTOR: &str = "target/release/detector";
 const CACHE: &str = "target/bench-git";
 /// Bump when the way the repository is built changes, so a stale cache is rebuilt.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 
 pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
     let cache = PathBuf::from(CACHE);
@@ -47,16 +48,8 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
         stats.blob_bytes as f64 / (1u64 << 30) as f64,
         stats.pack_bytes as f64 / (1u64 << 20) as f64
     );
-    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
-    // The tools run one after the other: each finds the repository in the page cache.
-    super::scan::warm_page_cache(&repo)?;
-
-    let out = cache.join("out");
-    fs::create_dir_all(&out)?;
+    let tools = prepare(&cache, &repo)?;
     let repo_arg = repo.to_str().context("repository path is not UTF-8")?;
-    let ours_report = out.join("detector.json");
-    let kingfisher_report = out.join("kingfisher.json");
-    let gitleaks_report = out.join("gitleaks.json");
 
     let mut rows = Vec::new();
     let target = format!("git:{repo_arg}");
@@ -70,17 +63,17 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "--show-secrets",
                 "--output",
             ])
-            .arg(&ours_report)
+            .arg(&tools.ours_report)
             .env("DETECTOR_ORG_KEY", "bench-org"),
     )?;
     let (ours_wall, ours_rss) = (ours.wall_s, ours.max_rss_kib as f64);
     rows.push((
         "detector (ours)",
         ours,
-        found_by_ours(&ours_report, &planted)?,
+        found_by_ours(&tools.ours_report, &planted)?,
     ));
     let kf = measure(
-        Command::new(&kingfisher)
+        Command::new(&tools.kingfisher)
             .args([
                 "scan",
                 repo_arg,
@@ -92,15 +85,15 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "json",
                 "--output",
             ])
-            .arg(&kingfisher_report),
+            .arg(&tools.kingfisher_report),
     )?;
     rows.push((
         "Kingfisher 2.14 (`--no-validate`)",
         kf,
-        found_in_text(&kingfisher_report, &planted)?,
+        found_in_text(&tools.kingfisher_report, &planted)?,
     ));
     let gl = measure(
-        Command::new(&gitleaks)
+        Command::new(&tools.gitleaks)
             .args([
                 "git",
                 repo_arg,
@@ -109,12 +102,12 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
                 "json",
                 "--report-path",
             ])
-            .arg(&gitleaks_report),
+            .arg(&tools.gitleaks_report),
     )?;
     rows.push((
-        "gitleaks 8.30",
+        "tools.gitleaks 8.30",
         gl,
-        found_in_text(&gitleaks_report, &planted)?,
+        found_in_text(&tools.gitleaks_report, &planted)?,
     ));
 
     println!(
@@ -137,12 +130,43 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
             m.max_rss_kib as f64 / ours_rss
         );
     }
-    for (name, m, _) in &rows {
+    note_failures(&rows);
+    Ok(())
+}
+
+/// The peers, installed, and where each tool's report goes.
+pub(super) struct Prepared {
+    pub(super) gitleaks: PathBuf,
+    pub(super) kingfisher: PathBuf,
+    pub(super) ours_report: PathBuf,
+    pub(super) kingfisher_report: PathBuf,
+    pub(super) gitleaks_report: PathBuf,
+}
+
+/// Install the peers, read `input` once (the tools run one after the other, and each finds it
+/// in the page cache) and make `cache/out` for the reports.
+pub(super) fn prepare(cache: &Path, input: &Path) -> Result<Prepared> {
+    let (gitleaks, kingfisher) = (peers::gitleaks()?, peers::kingfisher()?);
+    super::scan::warm_page_cache(input)?;
+    let out = cache.join("out");
+    fs::create_dir_all(&out)?;
+    Ok(Prepared {
+        gitleaks,
+        kingfisher,
+        ours_report: out.join("detector.json"),
+        kingfisher_report: out.join("kingfisher.json"),
+        gitleaks_report: out.join("gitleaks.json"),
+    })
+}
+
+/// A line on standard error for each tool of `rows` whose run failed (killed by a signal, or
+/// ours exiting 2).
+pub(super) fn note_failures(rows: &[(impl std::fmt::Display, Measured, usize)]) {
+    for (name, m, _) in rows {
         if !m.success {
             eprintln!("note: {name} exited with {}", m.status);
         }
     }
-    Ok(())
 }
 
 pub(super) struct Measured {
@@ -290,65 +314,6 @@ fn registry_sources() -> Result<Vec<(String, Vec<u8>)>> {
     Ok(files)
 }
 
-/// Deterministic fake keys, made at run time: no key-shaped text in this file.
-struct Keys {
-    state: u64,
-    n: usize,
-}
-
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
-
-impl Keys {
-    fn random(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let n = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                alphabet[(n >> 33) as usize % alphabet.len()] as char
-            })
-            .collect()
-    }
-
-    /// (variable name, key): providers every tool here knows.
-    fn next(&mut self) -> (&'static str, String) {
-        self.n += 1;
-        match self.n % 5 {
-            0 => (
-                "GITHUB_TOKEN",
-                [["gh", "p_"].concat(), self.random(ALNUM, 36)].concat(),
-            ),
-            1 => (
-                "GITLAB_TOKEN",
-                [["gl", "pat-"].concat(), self.random(ALNUM, 20)].concat(),
-            ),
-            2 => (
-                "SLACK_BOT_TOKEN",
-                [
-                    ["xo", "xb-"].concat(),
-                    self.random(DIGITS, 12),
-                    "-".into(),
-                    self.random(DIGITS, 13),
-                    "-".into(),
-                    self.random(ALNUM, 24),
-                ]
-                .concat(),
-            ),
-            3 => (
-                "STRIPE_API_KEY",
-                [["sk_", "live_"].concat(), self.random(ALNUM, 24)].concat(),
-            ),
-            _ => (
-                "NPM_TOKEN",
-                [["np", "m_"].concat(), self.random(LOWER_ALNUM, 36)].concat(),
-            ),
-        }
-    }
-}
-
 /// Commit the registry sources round after round (each round edits every file once more)
 /// until there are `min_commits` commits and `min_bytes` of distinct blob content, planting
 /// keys on the way; write the planted secrets, one a line, to `planted_file`.
@@ -385,47 +350,15 @@ fn build_repository(
         .spawn()
         .context("cannot start git fast-import")?;
     let stdin = import.stdin.take().context("fast-import stdin")?;
-    let mut out = BufWriter::with_capacity(1 << 20, stdin);
-    let mut keys = Keys {
-        state: 0x9E37_79B9_7F4A_7C15,
-        n: 0,
-    };
+    let mut out = FastImport::new(BufWriter::with_capacity(1 << 20, stdin));
+    // Fake keys made at run time: no key-shaped text in this file.
+    let mut keys = KnownKeys::new(1);
     let mut planted = Vec::new();
     let base_time: i64 = 1_600_000_000;
-    let mut commit = 0usize;
+    let time = |commit: usize| base_time + commit as i64 * 600;
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
     let mut pending_side = None;
     let plant_every = (versions / per_commit / 60).max(1);
-
-    let emit = |out: &mut BufWriter<std::process::ChildStdin>,
-                commit: &mut usize,
-                changes: &[(String, Vec<u8>)],
-                branch: &str|
-     -> Result<()> {
-        let time = base_time + *commit as i64 * 600;
-        writeln!(out, "commit refs/heads/{branch}")?;
-        writeln!(out, "mark :{}", *commit + 1)?;
-        writeln!(out, "author Bench <bench@example.com> {time} +0000")?;
-        writeln!(out, "committer Bench <bench@example.com> {time} +0000")?;
-        let message = format!("change {}", *commit);
-        writeln!(out, "data {}\n{message}", message.len())?;
-        if branch != "main" && *commit > 0 {
-            // A side branch forks from the commit just made on main.
-            writeln!(out, "from :{}", *commit)?;
-        }
-        for (path, bytes) in changes {
-            if bytes.is_empty() {
-                writeln!(out, "D {path}")?;
-            } else {
-                writeln!(out, "M 100644 inline {path}")?;
-                writeln!(out, "data {}", bytes.len())?;
-                out.write_all(bytes)?;
-                writeln!(out)?;
-            }
-        }
-        *commit += 1;
-        Ok(())
-    };
 
     for round in 0..rounds {
         for (i, (path, bytes)) in files.iter().enumerate() {
@@ -433,17 +366,17 @@ fn build_repository(
             if batch.len() < per_commit {
                 continue;
             }
-            let n = commit;
+            let n = out.commits();
             if n % plant_every == plant_every / 2 {
                 // A key in a config, rotated in place (by a new key or a reference) later.
-                let (name, key) = keys.next();
+                let (name, key) = keys.next_key();
                 planted.push(key.clone());
                 let config = format!("services/svc{}/.env", n % 7);
                 batch.push((
                     config,
                     format!("# service settings\n{name}={key}\nLOG_LEVEL=info\n").into_bytes(),
                 ));
-                let (mcp_name, mcp_key) = keys.next();
+                let (mcp_name, mcp_key) = keys.next_key();
                 planted.push(mcp_key.clone());
                 batch.push((
                     ".mcp.json".into(),
@@ -454,7 +387,7 @@ fn build_repository(
                 ));
                 if n.is_multiple_of(3) {
                     // One in the middle of real code.
-                    let (name, key) = keys.next();
+                    let (name, key) = keys.next_key();
                     planted.push(key.clone());
                     let mut code = edited(bytes, round + 1000, i);
                     code.extend_from_slice(
@@ -469,31 +402,30 @@ fn build_repository(
                     b"{\n  \"mcpServers\": {\n    \"tools\": {\n      \"command\": \"npx\",\n      \"env\": { \"TOKEN\": \"${TOKEN}\" }\n    }\n  }\n}\n".to_vec(),
                 ));
                 if pending_side.is_none() {
-                    let (name, key) = keys.next();
+                    let (name, key) = keys.next_key();
                     planted.push(key.clone());
                     pending_side = Some(format!("{name}={key}\n"));
                 }
             }
-            emit(&mut out, &mut commit, &batch, "main")?;
+            out.commit("main", time(n), &batch)?;
             batch.clear();
             if let Some(side) = pending_side.take() {
-                // A key only on an unmerged branch.
+                // A key only on an unmerged branch, forked from the commit just made.
+                let commit = out.commits();
                 let branch = format!("feature/{commit}");
-                emit(
-                    &mut out,
-                    &mut commit,
-                    &[("feature.env".into(), side.into_bytes())],
+                out.commit(
                     &branch,
+                    time(commit),
+                    &[("feature.env".into(), side.into_bytes())],
                 )?;
             }
         }
     }
     if !batch.is_empty() {
-        emit(&mut out, &mut commit, &batch, "main")?;
+        out.commit("main", time(out.commits()), &batch)?;
     }
-    writeln!(out, "done")?;
-    out.flush()?;
-    drop(out);
+    let commit = out.commits();
+    drop(out.finish()?);
     let status = import.wait()?;
     if !status.success() {
         bail!("git fast-import failed: {status}");

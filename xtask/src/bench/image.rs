@@ -9,7 +9,7 @@
 //! resident memory (`wait4`'s `ru_maxrss`), what it reported, and which planted keys it found.
 use std::{
     fs::{self, File},
-    io::{self, BufWriter, Read, Write},
+    io::{self, BufWriter, Write},
     os::unix::{fs::MetadataExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -17,6 +17,10 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use kit::{
+    image::{layer_tar, legacy_image_of_files, ImageArchive},
+    keys::{fingerprint, key, ALNUM},
+};
 use serde_json::{json, Value};
 
 const DETECTOR: &str = "target/release/detector";
@@ -56,7 +60,7 @@ pub fn run() -> Result<()> {
     io::copy(&mut File::open(&archive)?, &mut io::sink())?;
     let small = Path::new(WORK).join("small.tar");
     if !small.exists() {
-        write_archive(&small, &[], &planted)?;
+        write_archive(Path::new(WORK), &small, &[], &planted)?;
     }
     measure(&mut kingfisher_cmd(
         &kingfisher,
@@ -99,7 +103,7 @@ pub fn run() -> Result<()> {
         let found = planted
             .all()
             .iter()
-            .filter(|s| text.contains(&fingerprint(s)))
+            .filter(|s| text.contains(&fingerprint(ORG_KEY.as_bytes(), s)))
             .count();
         let reported = format!("{keys} keys ({locations} locations)");
         ours.push((name.to_string(), measured, reported, found));
@@ -192,24 +196,11 @@ struct Planted {
 
 impl Planted {
     fn new() -> Planted {
-        let fill = |seed: u64, len: usize| -> String {
-            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            (0..len)
-                .map(|_| {
-                    state ^= state >> 12;
-                    state ^= state << 25;
-                    state ^= state >> 27;
-                    alphabet[(state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize
-                        % alphabet.len()] as char
-                })
-                .collect()
-        };
         Planted {
-            dotenv_deleted: ["ghp_", &fill(1, 36)].concat(),
-            dotenv_kept: ["glpat-", &fill(2, 20)].concat(),
-            config_env: ["sk_live_", &fill(3, 32)].concat(),
-            build_arg: ["ghp_", &fill(5, 36)].concat(),
+            dotenv_deleted: key("ghp_", ALNUM, 36, 1),
+            dotenv_kept: key("glpat-", ALNUM, 20, 2),
+            config_env: key("sk_live_", ALNUM, 32, 3),
+            build_arg: key("ghp_", ALNUM, 36, 5),
         }
     }
 
@@ -221,13 +212,6 @@ impl Planted {
             &self.build_arg,
         ]
     }
-}
-
-fn fingerprint(secret: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, ORG_KEY.as_bytes());
-    let tag = ring::hmac::sign(&key, secret.as_bytes());
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("hmac-sha256:{hex}")
 }
 
 struct Measured {
@@ -308,7 +292,7 @@ fn build_archive(archive: &Path, planted: &Planted) -> Result<u64> {
             ));
         }
     }
-    let bytes = write_archive(archive, &layers, planted)?;
+    let bytes = write_archive(Path::new(WORK), archive, &layers, planted)?;
     for (path, _) in &layers {
         let _ = fs::remove_file(path);
     }
@@ -377,25 +361,26 @@ fn tree_layers(root: &Path, budget: u64, first: usize) -> Result<Vec<(PathBuf, u
 }
 
 /// A legacy `docker save` archive of `layers` (tar file, instruction) plus the planted
-/// layers and config; the bytes of layer data.
-fn write_archive(archive: &Path, layers: &[(PathBuf, String)], planted: &Planted) -> Result<u64> {
-    let plant = small_layer(&[
-        ("app/", None),
-        (
-            "app/.env",
-            Some(format!(
-                "GITHUB_TOKEN={}\nGITLAB_TOKEN={}\n",
-                planted.dotenv_deleted, planted.dotenv_kept
-            )),
-        ),
-        (
-            "app/keep.env",
-            Some(format!("GITLAB_TOKEN={}\n", planted.dotenv_kept)),
-        ),
-    ])?;
-    let delete = small_layer(&[("app/", None), ("app/.wh..env", Some(String::new()))])?;
-    let plant_path = Path::new(WORK).join("plant.tar");
-    let delete_path = Path::new(WORK).join("delete.tar");
+/// layers and config (made in `work`); the bytes of layer data.
+fn write_archive(
+    work: &Path,
+    archive: &Path,
+    layers: &[(PathBuf, String)],
+    planted: &Planted,
+) -> Result<u64> {
+    let dotenv = format!(
+        "GITHUB_TOKEN={}\nGITLAB_TOKEN={}\n",
+        planted.dotenv_deleted, planted.dotenv_kept
+    );
+    let kept = format!("GITLAB_TOKEN={}\n", planted.dotenv_kept);
+    let plant = layer_tar(&[
+        ("app/", b""),
+        ("app/.env", dotenv.as_bytes()),
+        ("app/keep.env", kept.as_bytes()),
+    ]);
+    let delete = layer_tar(&[("app/", b""), ("app/.wh..env", b"")]);
+    let plant_path = work.join("plant.tar");
+    let delete_path = work.join("delete.tar");
     fs::write(&plant_path, &plant)?;
     fs::write(&delete_path, &delete)?;
     let mut all: Vec<(PathBuf, String)> = layers.to_vec();
@@ -407,86 +392,68 @@ fn write_archive(archive: &Path, layers: &[(PathBuf, String)], planted: &Planted
         delete_path.clone(),
         format!("|1 GH_TOKEN={} /bin/sh -c rm /app/.env", planted.build_arg),
     ));
-
-    let mut outer = tar::Builder::new(BufWriter::new(File::create(archive)?));
-    let mut diff_ids = Vec::new();
-    let mut names = Vec::new();
-    let mut bytes = 0u64;
-    for (i, (path, _)) in all.iter().enumerate() {
-        let digest = sha256_file(path)?;
-        let name = format!("{:064x}/layer.tar", i + 1);
-        let mut file = File::open(path)?;
-        bytes += file.metadata()?.len();
-        outer.append_file(&name, &mut file)?;
-        diff_ids.push(format!("sha256:{digest}"));
-        names.push(name);
+    let mut image = ImageArchive::created_at("2024-06-01T00:00:00Z");
+    let run = json!({"Env": ["PATH=/usr/bin", format!("STRIPE_SECRET_KEY={}", planted.config_env)], "Cmd": ["sh"]});
+    let entry = legacy_image_of_files(&mut image, "bench/app:prod", &all, run)?;
+    image.json("manifest.json", &json!([entry]));
+    image.write(archive)?;
+    let mut bytes = 0;
+    for (path, _) in &all {
+        bytes += fs::metadata(path)?.len();
     }
-    let config = json!({
-        "architecture": "amd64", "os": "linux", "created": "2024-06-01T00:00:00Z",
-        "config": {"Env": ["PATH=/usr/bin", format!("STRIPE_SECRET_KEY={}", planted.config_env)], "Cmd": ["sh"]},
-        "history": all.iter().map(|(_, by)| json!({"created": "2024-06-01T00:00:00Z", "created_by": by})).collect::<Vec<_>>(),
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    });
-    let config = serde_json::to_vec(&config)?;
-    let config_name = format!("{}.json", sha256_bytes(&config));
-    append_bytes(&mut outer, &config_name, &config)?;
-    let manifest =
-        json!([{"Config": config_name, "RepoTags": ["bench/app:prod"], "Layers": names}]);
-    append_bytes(&mut outer, "manifest.json", &serde_json::to_vec(&manifest)?)?;
-    outer.into_inner()?.flush()?;
     let _ = fs::remove_file(plant_path);
     let _ = fs::remove_file(delete_path);
     Ok(bytes)
 }
 
-fn small_layer(entries: &[(&str, Option<String>)]) -> Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in entries {
-        let mut header = tar::Header::new_ustar();
-        match data {
-            None => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-            }
-            Some(text) => {
-                header.set_mode(0o644);
-                header.set_size(text.len() as u64);
-            }
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// The archive the benchmark scans: the given layers, then the planted one and the one
+    /// whose whiteout deletes its `.env`, each named by its digest; the keys in the config's
+    /// `Env` and in the build history.
+    #[test]
+    fn the_archive_holds_every_planted_key_where_the_table_says() {
+        let work = tempfile::tempdir().unwrap();
+        let planted = Planted::new();
+        let base = work.path().join("base.tar");
+        fs::write(
+            &base,
+            layer_tar(&[("etc/", b""), ("etc/os-release", b"ID=bench\n")]),
+        )
+        .unwrap();
+        let archive = work.path().join("image.tar");
+        let layers = [(base.clone(), "ADD rootfs.tar /".to_string())];
+        let bytes = write_archive(work.path(), &archive, &layers, &planted).unwrap();
+        assert!(bytes > fs::metadata(&base).unwrap().len());
+        assert_eq!(layer_count(&archive).unwrap(), 3);
+
+        let mut members = std::collections::BTreeMap::new();
+        for entry in tar::Archive::new(File::open(&archive).unwrap())
+            .entries()
+            .unwrap()
+        {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            members.insert(name, bytes);
         }
-        header.set_cksum();
-        builder.append_data(&mut header, path, data.as_deref().unwrap_or("").as_bytes())?;
+        let manifest: Value = serde_json::from_slice(&members["manifest.json"]).unwrap();
+        assert_eq!(manifest[0]["RepoTags"], json!(["bench/app:prod"]));
+        let config = String::from_utf8_lossy(&members[manifest[0]["Config"].as_str().unwrap()]);
+        assert!(config.contains(&planted.config_env) && config.contains(&planted.build_arg));
+        let plant = &members[manifest[0]["Layers"][1].as_str().unwrap()];
+        let plant = String::from_utf8_lossy(plant);
+        assert!(plant.contains(&planted.dotenv_deleted) && plant.contains(&planted.dotenv_kept));
+        let delete = &members[manifest[0]["Layers"][2].as_str().unwrap()];
+        assert!(String::from_utf8_lossy(delete).contains("app/.wh..env"));
+        assert!(
+            !work.path().join("plant.tar").exists(),
+            "its layers are cleaned up"
+        );
     }
-    Ok(builder.into_inner()?)
-}
-
-fn append_bytes<W: Write>(outer: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
-    let mut header = tar::Header::new_ustar();
-    header.set_size(bytes.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    outer.append_data(&mut header, name, bytes)?;
-    Ok(())
-}
-
-fn sha256_bytes(bytes: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        context.update(&buf[..n]);
-    }
-    Ok(hex(context.finish().as_ref()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

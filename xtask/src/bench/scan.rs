@@ -19,6 +19,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use kit::keys::{Generator, ALNUM, BASE32_UPPER, BASE62, BASE64, DIGITS, URL_SAFE};
 use serde_json::{json, Value};
 use walkdir::WalkDir;
 
@@ -31,14 +32,6 @@ const MAX_SOURCE_FILE: u64 = 1024 * 1024;
 /// How many leading bytes decide that a source file is binary (a NUL among them).
 const BINARY_PROBE: usize = 8 * 1024;
 const SEED: u64 = 0x005c_a1ab_1e0f_5eed;
-
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const DIGITS: &[u8] = b"0123456789";
-const BASE32_UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-/// GitHub's checksum alphabet: digits, then upper case, then lower case.
-const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The planted kinds, in turn.
 const KINDS: [Kind; 8] = [
@@ -588,7 +581,7 @@ fn generate(dir: &Path, size: u64) -> Result<Tree> {
             roots.iter().map(|(_, p)| p).collect::<Vec<_>>()
         );
     }
-    let mut rng = Rng(SEED);
+    let mut rng = Generator::new(SEED);
     let sites: Vec<u64> = (0..SITES as u64)
         .map(|i| {
             i * size / SITES as u64 + rng.below((size / SITES as u64 / 2).max(1) as usize) as u64
@@ -653,7 +646,7 @@ fn plant(
     body: &mut Vec<u8>,
     offset: usize,
     kind: Kind,
-    rng: &mut Rng,
+    rng: &mut Generator,
     path: &str,
     planted: &mut Vec<Planted>,
 ) {
@@ -684,7 +677,7 @@ fn plant(
 
 /// A block of text that leaks one key of `kind` (two secrets for an AWS key pair), written the
 /// way such keys leak: an assignment in one of a few config syntaxes, or a PEM block.
-fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, String)>) {
+fn planted_block(kind: Kind, rng: &mut Generator) -> (String, Vec<(&'static str, String)>) {
     let style = rng.below(4);
     let assign = |name: &str, value: &str| -> String {
         match style {
@@ -710,7 +703,7 @@ fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, Strin
                 "-",
                 &rng.string(DIGITS, 13),
                 "-",
-                &rng.token(ALNUM, 24),
+                &token(rng, ALNUM, 24),
             ]
             .concat();
             (
@@ -720,7 +713,7 @@ fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, Strin
         }
         Kind::AwsKeyPair => {
             let id = ["AK", "IA", &rng.string(BASE32_UPPER, 16)].concat();
-            let secret = rng.token(BASE64, 40);
+            let secret = token(rng, BASE64, 40);
             let text = assign("AWS_ACCESS_KEY_ID", &id) + &assign("AWS_SECRET_ACCESS_KEY", &secret);
             (
                 text,
@@ -728,7 +721,7 @@ fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, Strin
             )
         }
         Kind::StripeLive => {
-            let secret = ["sk", "_live_", &rng.token(ALNUM, 99)].concat();
+            let secret = ["sk", "_live_", &token(rng, ALNUM, 99)].concat();
             (
                 assign("STRIPE_SECRET_KEY", &secret),
                 vec![("stripe-live-key", secret)],
@@ -738,10 +731,10 @@ fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, Strin
             let secret = [
                 "sk-",
                 "proj-",
-                &rng.token(URL_SAFE, 74),
+                &token(rng, URL_SAFE, 74),
                 "T3Blbk",
                 "FJ",
-                &rng.token(URL_SAFE, 74),
+                &token(rng, URL_SAFE, 74),
             ]
             .concat();
             (
@@ -750,14 +743,14 @@ fn planted_block(kind: Kind, rng: &mut Rng) -> (String, Vec<(&'static str, Strin
             )
         }
         Kind::AnthropicApi => {
-            let secret = ["sk-", "ant-", "api03-", &rng.token(URL_SAFE, 93), "AA"].concat();
+            let secret = ["sk-", "ant-", "api03-", &token(rng, URL_SAFE, 93), "AA"].concat();
             (
                 assign("ANTHROPIC_API_KEY", &secret),
                 vec![("anthropic-api-key", secret)],
             )
         }
         Kind::GitlabPat => {
-            let secret = ["gl", "pat-", &rng.token(URL_SAFE, 20)].concat();
+            let secret = ["gl", "pat-", &token(rng, URL_SAFE, 20)].concat();
             (
                 assign("GITLAB_TOKEN", &secret),
                 vec![("gitlab-pat", secret)],
@@ -800,12 +793,12 @@ fn planted_kind_name(name: &str) -> Option<&'static str> {
 }
 
 /// `ghp_` + 30 random characters + their CRC32 in base62 (6 characters), as GitHub issues them.
-fn github_token(rng: &mut Rng) -> String {
+fn github_token(rng: &mut Generator) -> String {
     let random = rng.string(ALNUM, 30);
     let mut checksum = crc32fast::hash(random.as_bytes());
     let mut encoded = [b'0'; 6];
     for slot in encoded.iter_mut().rev() {
-        *slot = BASE62[(checksum % 62) as usize];
+        *slot = BASE62.as_bytes()[(checksum % 62) as usize];
         checksum /= 62;
     }
     ["gh", "p_", &random, &String::from_utf8_lossy(&encoded)].concat()
@@ -823,7 +816,7 @@ fn write_warmup(bench_dir: &Path) -> Result<Warmup> {
         fs::remove_dir_all(&dir)?;
     }
     fs::create_dir_all(&dir)?;
-    let mut rng = Rng(SEED ^ 0xffff);
+    let mut rng = Generator::new(SEED ^ 0xffff);
     let mut body = b"warm-up\n".to_vec();
     let mut planted = Vec::new();
     for kind in KINDS {
@@ -868,45 +861,23 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// splitmix64: a fixed seed gives the same planted keys on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn string(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| alphabet[self.below(alphabet.len())] as char)
-            .collect()
-    }
-
-    /// A random key body: starts and ends with a letter or digit (a key that ends in `-` would
-    /// test word boundaries, not detection), and never spells documentation filler
-    /// (`xxxx`, `example`…) that scanners rightly ignore.
-    fn token(&mut self, alphabet: &[u8], len: usize) -> String {
-        loop {
-            let mut token = self.string(alphabet, len).into_bytes();
-            for at in [0, len - 1] {
-                token[at] = ALNUM[self.below(ALNUM.len())];
-            }
-            let token = String::from_utf8(token).unwrap_or_default();
-            let lower = token.to_ascii_lowercase();
-            if !["xxxx", "example", "test", "fake", "dummy"]
-                .iter()
-                .any(|f| lower.contains(f))
-            {
-                return token;
-            }
+/// A random key body from `rng` (the kit's generator: a fixed seed gives the same planted keys
+/// on every machine): starts and ends with a letter or digit (a key that ends in `-` would
+/// test word boundaries, not detection), and never spells documentation filler (`xxxx`,
+/// `example`…) that scanners rightly ignore.
+fn token(rng: &mut Generator, alphabet: &str, len: usize) -> String {
+    loop {
+        let mut token = rng.string(alphabet, len).into_bytes();
+        for at in [0, len - 1] {
+            token[at] = ALNUM.as_bytes()[rng.below(ALNUM.len())];
+        }
+        let token = String::from_utf8(token).unwrap_or_default();
+        let lower = token.to_ascii_lowercase();
+        if !["xxxx", "example", "test", "fake", "dummy"]
+            .iter()
+            .any(|f| lower.contains(f))
+        {
+            return token;
         }
     }
 }
@@ -1030,7 +1001,7 @@ mod tests {
 
     #[test]
     fn every_planted_secret_is_in_its_block_and_counts_as_found() {
-        let mut rng = Rng(SEED);
+        let mut rng = Generator::new(SEED);
         for kind in KINDS {
             let (text, secrets) = planted_block(kind, &mut rng);
             assert!(!secrets.is_empty());
@@ -1061,19 +1032,19 @@ mod tests {
 
     #[test]
     fn github_tokens_carry_their_checksum() {
-        let mut rng = Rng(1);
+        let mut rng = Generator::new(1);
         let token = github_token(&mut rng);
         assert_eq!(token.len(), 40);
         let (random, checksum) = token[4..].split_at(30);
         let value = checksum.bytes().fold(0u64, |n, b| {
-            n * 62 + BASE62.iter().position(|&c| c == b).unwrap() as u64
+            n * 62 + BASE62.bytes().position(|c| c == b).unwrap() as u64
         });
         assert_eq!(value, u64::from(crc32fast::hash(random.as_bytes())));
     }
 
     #[test]
     fn plants_go_in_at_a_line_boundary() {
-        let mut rng = Rng(2);
+        let mut rng = Generator::new(2);
         let mut body = b"first line\nsecond line\nthird".to_vec();
         let mut planted = Vec::new();
         plant(&mut body, 3, Kind::GitlabPat, &mut rng, "f", &mut planted);

@@ -9,8 +9,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-mod common;
-use common::kernel_available;
+use kit::guard::kernel_available;
 
 const DETECTOR: &str = env!("CARGO_BIN_EXE_detector");
 const TRACEFS: &str = "/sys/kernel/tracing";

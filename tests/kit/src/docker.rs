@@ -1,0 +1,147 @@
+//! A Docker daemon of the test process's own: private socket, data root and exec root, so it
+//! never meets the host's daemon or another run's. Started once per process, on first use, and
+//! shared by every test that asks for it.
+use std::{
+    fs,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use crate::guard;
+
+pub struct Daemon {
+    /// Its directory: socket, data, logs, and room for the tests' build contexts.
+    pub dir: PathBuf,
+    /// `unix://…/docker.sock`, for `DOCKER_HOST`.
+    pub host: String,
+}
+
+impl Daemon {
+    /// `docker ARGS…` talking to this daemon (classic builder, a client config of its own).
+    pub fn docker(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.args(args)
+            .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_BUILDKIT", "0")
+            .env("DOCKER_CONFIG", self.dir.join("client"));
+        cmd
+    }
+}
+
+/// The process's daemon, or `None` when this machine cannot run one (skipped, or a failure
+/// under `CI=true`: see [`guard::skip`]).
+pub fn daemon() -> Option<&'static Daemon> {
+    static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
+    DAEMON
+        .get_or_init(|| match start() {
+            Ok(daemon) => Some(daemon),
+            Err(reason) => {
+                guard::skip(&format!("cannot start a Docker daemon: {reason}"));
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn start() -> Result<Daemon, String> {
+    if !guard::is_root() {
+        return Err("dockerd needs root".into());
+    }
+    for tool in ["dockerd", "docker"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!("`{tool}` not found (apt-get install docker.io)"));
+        }
+    }
+    remove_stale_daemon_dirs();
+    // Under /tmp: unix socket paths must stay short, whatever the checkout's path.
+    let dir = PathBuf::from(format!("/tmp/detector-dockerd-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("client")).map_err(|e| e.to_string())?;
+    let socket = dir.join("docker.sock");
+    let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("dockerd");
+    cmd.args([
+        "--storage-driver",
+        "vfs",
+        "--iptables=false",
+        "--bridge=none",
+    ])
+    .arg("--host")
+    .arg(format!("unix://{}", socket.display()))
+    .arg("--data-root")
+    .arg(dir.join("data"))
+    .arg("--exec-root")
+    .arg(dir.join("exec"))
+    .arg("--pidfile")
+    .arg(dir.join("docker.pid"))
+    .stdin(Stdio::null())
+    .stdout(log.try_clone().map_err(|e| e.to_string())?)
+    .stderr(log);
+    // SAFETY: prctl is async-signal-safe; the daemon gets SIGTERM when the thread that
+    // started it ends, which is when this test process exits (the thread below never ends).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (started, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || match cmd.spawn() {
+        Ok(mut child) => {
+            let _ = started.send(Ok(()));
+            let _ = child.wait();
+            // Keep this thread (the daemon's parent) alive until the process exits.
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+        }
+    });
+    result.recv().map_err(|e| e.to_string())??;
+    let daemon = Daemon {
+        host: format!("unix://{}", socket.display()),
+        dir: dir.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if socket.exists()
+            && daemon
+                .docker(&["version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        {
+            return Ok(daemon);
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(format!(
+                "dockerd did not answer within 60 s: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Daemon directories of test runs whose process is gone.
+fn remove_stale_daemon_dirs() {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("detector-dockerd-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The test kit of the `detector` workspace, used by the end-to-end tests (`tests/`) and by the
+//! xtask benchmarks: dev-only, never published, and independent of the `detector` crate (it
+//! drives the binary by its path).
+//!
+//! - [`keys`]: the one fake-key generator (seeded, so keys are the same on every run and
+//!   machine) and the fingerprint detector gives a key;
+//! - [`run`]: the binary run with a clean environment and a deadline;
+//! - [`report`]: queries on a JSON report, and [`report::assert_no_secret`];
+//! - [`guard`]: skip a test that cannot run here, or fail it under `CI=true`;
+//! - [`accounts`]: users and groups made on the host for one test;
+//! - [`git`]: repositories built with `git` (fixed identity and dates) or `git fast-import`;
+//! - [`image`]: image archives (`docker save`, both layouts, and OCI layouts) written by hand;
+//! - [`docker`]: a private Docker daemon, one per process.
+pub mod accounts;
+pub mod docker;
+pub mod git;
+pub mod guard;
+pub mod image;
+pub mod keys;
+pub mod report;
+pub mod run;
+
+/// Write `text` to `path`, its directories made first.
+pub fn write(path: &std::path::Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}

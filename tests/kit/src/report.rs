@@ -1,0 +1,109 @@
+//! Queries on a `detector/report/v1` JSON report, and the check that no planted secret is
+//! anywhere in clear.
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::keys::fingerprint;
+
+/// `(path, reason)` of every error of the report's first target.
+pub fn target_errors(report: &Value) -> Vec<(String, String)> {
+    report["targets"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The fingerprint of every key of the report.
+pub fn report_fingerprints(report: &Value) -> BTreeSet<String> {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The key with this fingerprint; a failure shows the report.
+pub fn key_by<'r>(report: &'r Value, fingerprint: &str) -> &'r Value {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["fingerprint"] == fingerprint)
+        .unwrap_or_else(|| panic!("no key {fingerprint} in {report:#}"))
+}
+
+/// The key of `secret` under `org_key`; a failure shows the report.
+pub fn key_of<'r>(report: &'r Value, org_key: &str, secret: &str) -> &'r Value {
+    key_by(report, &fingerprint(org_key.as_bytes(), secret))
+}
+
+/// A key's locations.
+pub fn locations(key: &Value) -> &Vec<Value> {
+    key["locations"].as_array().unwrap()
+}
+
+/// An array of strings, as owned strings; anything else fails the test.
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fails if any of `secrets` appears in `haystack`, naming `what` and where (line and column),
+/// with the secret itself cut to its first four characters in the message.
+pub fn assert_no_secret<S: AsRef<str>>(
+    haystack: &str,
+    secrets: impl IntoIterator<Item = S>,
+    what: &str,
+) {
+    for secret in secrets {
+        let secret = secret.as_ref();
+        if secret.is_empty() {
+            continue;
+        }
+        let Some(at) = haystack.find(secret) else {
+            continue;
+        };
+        let line = haystack[..at].matches('\n').count() + 1;
+        let line_start = haystack[..at].rfind('\n').map_or(0, |n| n + 1);
+        let column = haystack[line_start..at].chars().count() + 1;
+        let shown: String = secret.chars().take(4).collect();
+        let text = haystack[line_start..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replace(secret, &format!("{shown}…"));
+        let text: String = text.chars().take(300).collect();
+        panic!("{what} shows a planted secret ({shown}…) in clear at line {line}, column {column}: {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(
+        expected = "the page shows a planted secret (abcd…) in clear at line 2, column 5"
+    )]
+    fn a_secret_in_clear_is_named_where_it_is() {
+        assert_no_secret("first\nkey abcdef123 end\n", ["abcdef123"], "the page");
+    }
+
+    #[test]
+    fn no_secret_is_no_failure() {
+        assert_no_secret("nothing here", ["abcdef123", ""], "the page");
+    }
+}

@@ -1,0 +1,123 @@
+//! The `detector` binary run as a test runs it: a clean environment, output collected, and a
+//! deadline that turns a hang into a failure.
+use std::{
+    io::Read,
+    path::Path,
+    process::{Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long one run of the binary may take before the test fails as a hang (seconds;
+/// `DETECTOR_TEST_TIMEOUT` changes it).
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
+/// `BINARY ARGS…` with a clean environment: HOME as given (inside the test's temp dir), the
+/// given org key, no colours, no log filter from the caller. A run that outlives the deadline
+/// is killed and fails the test, so a hang cannot block the suite.
+pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> Output {
+    let mut cmd = Command::new(binary);
+    cmd.args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("DETECTOR_ORG_KEY")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1");
+    if let Some(key) = org_key {
+        cmd.env("DETECTOR_ORG_KEY", key);
+    }
+    let deadline = std::env::var("DETECTOR_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(
+            Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            Duration::from_secs,
+        );
+    run_with_deadline(cmd, deadline, &format!("detector {}", args.join(" ")))
+}
+
+/// Run `cmd` to completion, its output collected, or kill it after `deadline` and panic
+/// naming `what` and what it printed so far.
+pub fn run_with_deadline(mut cmd: Command, deadline: Duration, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    // Pipes are drained while the child runs: a full pipe would block it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("wait for the child") {
+            Some(status) => break status,
+            None if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr.join().unwrap_or_default();
+                panic!(
+                    "{what} did not finish within {deadline:?} (a hang?): killed; stderr:\n{}",
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            None => thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// `cmd`'s output, after it succeeded; a failure panics with its standard error.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    output
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Standard output as JSON; anything else fails the test, showing both streams.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr:\n{}\nstdout:\n{}",
+            stderr(output),
+            stdout(output)
+        )
+    })
+}
+
+/// `program` on PATH.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
