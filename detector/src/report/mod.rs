@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, Location, ServerEntry, Status},
+    audit::{Key, ServerEntry, Status},
     detect::Severity,
 };
 
@@ -286,11 +286,6 @@ fn hostname() -> Option<String> {
 
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time_text(time))
-}
-
-/// What a location says beyond its kind, path and line, for the writers' detail columns.
-pub(crate) fn location_detail(location: &Location) -> String {
-    view::LocationView::new(location).detail()
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {
