@@ -252,3 +252,77 @@ fn instruction(created_by: &str) -> String {
         None => tidy,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::source::{Container, DiskFile, LayerFile, Provenance};
+
+    fn place(path: &str, origin: Origin) -> Location {
+        Location::at(Provenance {
+            path: path.into(),
+            origin,
+            backup: None,
+        })
+    }
+
+    /// A member takes its archive's mode or layer from the container, and its own time.
+    #[test]
+    fn each_origin_is_described_by_its_own_facts() {
+        let time = |day| Utc.with_ymd_and_hms(2024, 6, day, 0, 0, 0).unwrap();
+        let layer = LayerFile {
+            image: Some("app:prod".into()),
+            layer: Some(format!("sha256:{}", "a".repeat(64))),
+            layer_index: Some(2),
+            created_by: Some("/bin/sh -c #(nop) COPY dir:x in /app".into()),
+            mtime: Some(time(1)),
+            deleted_in_layer: Some(format!("sha256:{}", "b".repeat(64))),
+            replaced_in_layer: None,
+        };
+        let member = |container| {
+            Origin::ArchiveMember(Member {
+                archive: "/app/home.tgz".into(),
+                member: ".env".into(),
+                mtime: Some(time(3)),
+                container,
+            })
+        };
+        let in_layer = place("/app/home.tgz!.env", member(Container::ImageLayer(layer)));
+        assert_eq!(
+            LocationView::new(&in_layer).detail(),
+            "modified 2024-06-03T00:00:00Z, image app:prod, layer 2 (sha256:aaaaaaaaaaaa…), \
+             `COPY dir:x in /app`, deleted in layer sha256:bbbbbbbbbbbb… (still extractable), \
+             archive /app/home.tgz, member .env"
+        );
+        let on_disk = place(
+            "/app/home.tgz!.env",
+            member(Container::File(DiskFile {
+                mode: Some(0o644),
+                mtime: Some(time(1)),
+                ..DiskFile::default()
+            })),
+        );
+        assert_eq!(
+            LocationView::new(&on_disk).detail(),
+            "mode 0644, modified 2024-06-03T00:00:00Z, archive /app/home.tgz, member .env"
+        );
+        let blob = place(
+            ".env",
+            Origin::Git(GitBlob {
+                commit: Some("0123456789abcdef".into()),
+                commit_time: Some(time(2)),
+                in_head: Some(false),
+                removed_in: Some("fedcba9876543210".into()),
+                refs: vec!["refs/heads/main".into()],
+                ..GitBlob::default()
+            }),
+        );
+        assert_eq!(
+            LocationView::new(&blob).detail(),
+            "commit 0123456789ab, committed 2024-06-02T00:00:00Z, history only, \
+             refs refs/heads/main, removed in fedcba987654"
+        );
+    }
+}
