@@ -7,45 +7,53 @@
 //! When its script has run, the page marks `<body data-rendered="ok">` and says how many keys
 //! it shows; a script error marks `data-script-error` instead. Tests read both.
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     io::{self, Write},
 };
 
 use chrono::{DateTime, Utc};
 
-use super::{location_detail, plural, time_text, Report};
+use super::{
+    plural, time_text,
+    view::{
+        short_commit, KeyView, Outcome, Replacement, ReportView, ServersView, TargetView,
+        ENVIRONMENTS, SEVERITIES, STATUSES,
+    },
+    Report,
+};
 use crate::{
-    audit::{Environment, Key, Location, ServerEntry, Status},
+    audit::{Access, Environment, Status},
     detect::Severity,
 };
-
-const STATUSES: [Status; 3] = [Status::Live, Status::Rotated, Status::Removed];
-const SEVERITIES: [Severity; 4] = [
-    Severity::Critical,
-    Severity::High,
-    Severity::Medium,
-    Severity::Low,
-];
-const ENVIRONMENTS: [Environment; 5] = [
-    Environment::Production,
-    Environment::Staging,
-    Environment::Development,
-    Environment::Test,
-    Environment::Unknown,
-];
 
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(render(report).as_bytes())
 }
 
 pub fn render(report: &Report) -> String {
-    let mut html = String::with_capacity(64 * 1024 + report.keys.len() * 4096);
-    let s = &report.summary;
-    let where_ = if report.hosts.is_empty() {
-        report.host.clone().unwrap_or_else(|| "unknown host".into())
+    let view = ReportView::new(report);
+    let mut html = String::with_capacity(64 * 1024 + view.keys.len() * 4096);
+    page_header(&mut html, &view);
+    html.push_str("<main>\n");
+    summary_charts(&mut html, &view);
+    filters(&mut html);
+    keys_section(&mut html, &view);
+    if !view.servers.is_empty() {
+        servers_section(&mut html, &view.servers);
+    }
+    targets_section(&mut html, &view.targets);
+    html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
+    let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    html
+}
+
+/// The document head, then the page header: where and when, the counts, the verdict.
+fn page_header(html: &mut String, view: &ReportView) {
+    let s = view.summary;
+    let where_ = if view.merged_hosts.is_empty() {
+        view.host.to_string()
     } else {
-        format!("{} hosts", report.hosts.len())
+        format!("{} hosts", view.merged_hosts.len())
     };
     let _ = write!(
         html,
@@ -65,10 +73,10 @@ pub fn render(report: &Report) -> String {
 <h1>detector report</h1>
 <p class="meta">Generated {date} on {where_} by {tool} {version} · {keys} key{keys_s} · {servers} MCP server{servers_s} · {targets} target{targets_s}{failed}</p>
 "#,
-        tool = esc(&report.tool.name),
-        version = esc(&report.tool.version),
+        tool = esc(view.tool_name),
+        version = esc(view.tool_version),
         where_ = esc(&where_),
-        date = esc(&time_text(&report.generated_at)),
+        date = esc(&time_text(&view.generated_at)),
         css = CSS,
         keys = s.keys,
         keys_s = plural(s.keys),
@@ -82,27 +90,28 @@ pub fn render(report: &Report) -> String {
             String::new()
         },
     );
-    if !report.hosts.is_empty() {
+    if !view.merged_hosts.is_empty() {
         let _ = writeln!(
             html,
             r#"<p class="meta">Hosts: {}</p>"#,
-            esc(&report.hosts.join(", "))
+            esc(&view.merged_hosts.join(", "))
         );
     }
-    let verdict = if s.failing > 0 {
-        format!(
+    if s.failing > 0 {
+        let _ = write!(
+            html,
             r#"<p class="verdict fail">{} key{} at or above <b>{}</b>.</p>"#,
             s.failing,
             plural(s.failing),
             s.fail_on
-        )
+        );
     } else {
-        format!(
+        let _ = write!(
+            html,
             r#"<p class="verdict pass">No key at or above <b>{}</b>.</p>"#,
             s.fail_on
-        )
-    };
-    html.push_str(&verdict);
+        );
+    }
     if s.suppressed > 0 {
         let _ = writeln!(
             html,
@@ -111,45 +120,19 @@ pub fn render(report: &Report) -> String {
             plural(s.suppressed)
         );
     }
-    html.push_str("</header>\n<main>\n");
+    html.push_str("</header>\n");
+}
 
-    // Summary charts.
+fn summary_charts(html: &mut String, view: &ReportView) {
     html.push_str("<section id=\"summary\" aria-label=\"Summary\">\n");
-    let by_status: Vec<(String, usize, &str)> = STATUSES
-        .iter()
-        .map(|st| {
-            (
-                st.as_str().to_string(),
-                s.by_status.get(st.as_str()).copied().unwrap_or(0),
-                status_color(*st),
-            )
-        })
+    let by_status: Vec<(String, usize, &str)> = (view.by_status.iter())
+        .map(|(status, n)| (status.as_str().to_string(), *n, status_color(*status)))
         .collect();
-    let by_severity: Vec<(String, usize, &str)> = SEVERITIES
-        .iter()
-        .map(|sev| {
-            (
-                sev.to_string(),
-                s.by_severity.get(sev.as_str()).copied().unwrap_or(0),
-                severity_color(*sev),
-            )
-        })
+    let by_severity: Vec<(String, usize, &str)> = (view.by_severity.iter())
+        .map(|(severity, n)| (severity.to_string(), *n, severity_color(*severity)))
         .collect();
-    let mut environments: BTreeMap<Environment, usize> = BTreeMap::new();
-    for key in &report.keys {
-        for env in &key.scope.environments {
-            *environments.entry(*env).or_default() += 1;
-        }
-    }
-    let by_environment: Vec<(String, usize, &str)> = ENVIRONMENTS
-        .iter()
-        .map(|env| {
-            (
-                env.as_str().to_string(),
-                environments.get(env).copied().unwrap_or(0),
-                environment_color(*env),
-            )
-        })
+    let by_environment: Vec<(String, usize, &str)> = (view.by_environment.iter())
+        .map(|(env, n)| (env.as_str().to_string(), *n, environment_color(*env)))
         .collect();
     html.push_str(&bar_chart("chart-status", "Keys by status", &by_status));
     html.push_str(&bar_chart(
@@ -163,8 +146,9 @@ pub fn render(report: &Report) -> String {
         &by_environment,
     ));
     html.push_str("</section>\n");
+}
 
-    // Filters.
+fn filters(html: &mut String) {
     html.push_str("<form id=\"filters\" aria-label=\"Filters\">\n");
     html.push_str(&select(
         "status",
@@ -185,66 +169,30 @@ pub fn render(report: &Report) -> String {
         "<label>Text <input id=\"filter-text\" type=\"search\" placeholder=\"rule, provider, path, project, server…\"></label>\n\
          <output id=\"filter-count\" for=\"filter-status filter-severity filter-environment filter-text\"></output>\n</form>\n",
     );
+}
 
-    // Keys.
+fn keys_section(html: &mut String, view: &ReportView) {
     html.push_str("<section id=\"keys\" aria-label=\"Keys\">\n");
-    if report.keys.is_empty() {
+    if view.keys.is_empty() {
         html.push_str("<p class=\"empty\">No keys found.</p>\n");
     }
-    let axis = TimeAxis::new(report);
-    for (i, key) in report.keys.iter().enumerate() {
-        key_article(&mut html, i + 1, key, &axis);
+    let axis = TimeAxis::new(view);
+    for key in &view.keys {
+        key_article(html, key, &axis);
     }
     html.push_str("<p id=\"no-match\" class=\"empty\" hidden>No key matches the filters.</p>\n");
     html.push_str("</section>\n");
-
-    if !report.mcp_servers.is_empty() {
-        servers_section(&mut html, &report.mcp_servers);
-    }
-    targets_section(&mut html, report);
-
-    html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
-    let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
-    html
 }
 
-fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
-    let environments: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
-    let mut search = vec![
-        key.rule.clone(),
-        key.provider.clone(),
-        key.redacted.clone(),
-        key.fingerprint.clone(),
-        key.status.as_str().to_string(),
-        key.severity.to_string(),
-    ];
-    search.extend(key.scope.projects.iter().cloned());
-    search.extend(key.slots.iter().cloned());
-    search.extend(key.violations.iter().map(|v| v.as_str().to_string()));
-    search.extend(key.scope.mcp_servers.iter().flat_map(|s| {
-        [
-            s.client.clone(),
-            s.server.clone(),
-            s.field.clone(),
-            s.config.display().to_string(),
-        ]
-    }));
-    search.extend(key.locations.iter().map(|l| l.path().display().to_string()));
-    search.extend(
-        key.locations
-            .iter()
-            .filter_map(|l| l.origin().image().map(str::to_string)),
-    );
-    search.extend(key.locations.iter().filter_map(|l| l.host.clone()));
-    let search = search.join(" ").to_lowercase();
-
+fn key_article(html: &mut String, key: &KeyView, axis: &TimeAxis) {
+    let n = key.number;
     let _ = writeln!(
         html,
         r#"<article class="key" id="key-{n}" data-status="{status}" data-severity="{severity}" data-environments="{envs}" data-text="{text}">"#,
         status = key.status.as_str(),
         severity = key.severity.as_str(),
-        envs = esc(&environments.join(" ")),
-        text = esc(&search),
+        envs = esc(&key.environment_names.join(" ")),
+        text = esc(&search_text(key)),
     );
     let _ = writeln!(
         html,
@@ -253,9 +201,61 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
         sev = key.severity,
         stc = status_color(key.status),
         status = key.status.as_str(),
-        provider = esc(&key.provider),
-        shown = esc(key.secret.as_deref().unwrap_or(&key.redacted)),
+        provider = esc(key.provider),
+        shown = esc(key.shown),
     );
+    facts_table(html, key);
+    html.push_str(&axis.timeline(key));
+    locations_table(html, key);
+    if !key.readers.is_empty() {
+        readers_table(html, key.readers, key.alerts);
+    }
+    html.push_str("<h3>Remediation</h3>\n<ol class=\"remediation\">\n");
+    for step in key.remediation {
+        let _ = writeln!(html, "<li>{}</li>", esc(step));
+    }
+    html.push_str("</ol>\n</article>\n");
+}
+
+/// What the text filter matches a key by, lower-cased.
+fn search_text(key: &KeyView) -> String {
+    let mut search: Vec<String> = [
+        key.rule,
+        key.provider,
+        key.redacted,
+        key.fingerprint,
+        key.status.as_str(),
+        key.severity.as_str(),
+    ]
+    .map(str::to_string)
+    .to_vec();
+    search.extend(key.projects.iter().cloned());
+    search.extend(key.slots.iter().cloned());
+    search.extend(key.violations.iter().map(|v| v.to_string()));
+    search.extend(key.mcp_servers.iter().flat_map(|s| {
+        [
+            s.client.clone(),
+            s.server.clone(),
+            s.field.clone(),
+            s.config.display().to_string(),
+        ]
+    }));
+    search.extend(key.locations.iter().map(|l| l.path.display().to_string()));
+    search.extend(
+        (key.locations.iter())
+            .filter_map(|l| l.image_name())
+            .map(str::to_string),
+    );
+    search.extend(
+        (key.locations.iter())
+            .filter_map(|l| l.host)
+            .map(str::to_string),
+    );
+    search.join(" ").to_lowercase()
+}
+
+/// The key's facts, one row each.
+fn facts_table(html: &mut String, key: &KeyView) {
     html.push_str("<table class=\"facts\"><tbody>\n");
     let row = |html: &mut String, name: &str, value: String| {
         let _ = writeln!(
@@ -266,64 +266,56 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
     row(
         html,
         "Fingerprint",
-        format!("<code>{}</code>", esc(&key.fingerprint)),
+        format!("<code>{}</code>", esc(key.fingerprint)),
     );
     row(
         html,
         "Rule",
-        format!("<code>{}</code> {}", esc(&key.rule), esc(&key.description)),
+        format!("<code>{}</code> {}", esc(key.rule), esc(key.description)),
     );
     if !key.slots.is_empty() {
-        row(html, "Assigned to", codes(&key.slots));
+        row(html, "Assigned to", codes(key.slots));
     }
     row(html, "First seen", opt_time(key.first_seen));
     row(html, "Last seen", opt_time(key.last_seen));
     row(html, "Rotation", rotation(key));
-    if let Some(days) = key.age_days {
+    if let Some(age) = key.age {
+        let overdue = if age.overdue {
+            " <span class=\"alert\">overdue</span>"
+        } else {
+            ""
+        };
+        let days = age.days;
         row(
             html,
             "Age",
-            format!(
-                "{days} day{}{}",
-                plural(days as usize),
-                if key.overdue {
-                    " <span class=\"alert\">overdue</span>"
-                } else {
-                    ""
-                }
-            ),
+            format!("{days} day{}{overdue}", plural(days as usize)),
         );
     }
-    row(
-        html,
-        "Projects",
-        if key.scope.projects.is_empty() {
-            "none known".to_string()
-        } else {
-            codes(&key.scope.projects)
-        },
-    );
-    row(
-        html,
-        "Environments",
-        key.scope
-            .environments
-            .iter()
-            .map(|e| {
-                format!(
-                    "<span class=\"badge\" style=\"background:{}\">{}</span>",
-                    environment_color(*e),
-                    e.as_str()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    if !key.scope.mcp_servers.is_empty() {
-        let servers: Vec<String> = key
-            .scope
-            .mcp_servers
-            .iter()
+    scope_rows(html, key, row);
+    html.push_str("</tbody></table>\n");
+}
+
+/// The rows of where the key belongs and what is wrong with it.
+fn scope_rows(html: &mut String, key: &KeyView, row: impl Fn(&mut String, &str, String)) {
+    let projects = if key.projects.is_empty() {
+        "none known".to_string()
+    } else {
+        codes(key.projects)
+    };
+    row(html, "Projects", projects);
+    let environments: Vec<String> = (key.environments.iter())
+        .map(|e| {
+            format!(
+                "<span class=\"badge\" style=\"background:{}\">{}</span>",
+                environment_color(*e),
+                e.as_str()
+            )
+        })
+        .collect();
+    row(html, "Environments", environments.join(" "));
+    if !key.mcp_servers.is_empty() {
+        let servers: Vec<String> = (key.mcp_servers.iter())
             .map(|s| {
                 format!(
                     "{} <code>{}</code> <code>{}</code> in <code>{}</code>",
@@ -337,19 +329,14 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
         row(html, "MCP servers", servers.join("<br>"));
     }
     if !key.violations.is_empty() {
-        row(
-            html,
-            "Violations",
-            key.violations
-                .iter()
-                .map(|v| format!("<span class=\"violation\">{}</span>", v.as_str()))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        let violations: Vec<String> = (key.violations.iter())
+            .map(|v| format!("<span class=\"violation\">{v}</span>"))
+            .collect();
+        row(html, "Violations", violations.join(" "));
     }
-    html.push_str("</tbody></table>\n");
-    html.push_str(&axis.timeline(key));
+}
 
+fn locations_table(html: &mut String, key: &KeyView) {
     let _ = writeln!(
         html,
         "<details class=\"locations\" open><summary>Locations ({})</summary>\n<table><thead><tr><th>Kind</th><th>Where</th><th>Line</th><th>Detail</th></tr></thead><tbody>",
@@ -359,75 +346,53 @@ fn key_article(html: &mut String, n: usize, key: &Key, axis: &TimeAxis) {
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            location.kind().as_str(),
-            esc(&location.path().display().to_string()),
+            location.kind_name(),
+            esc(&location.path.display().to_string()),
             location.line.map(|l| l.to_string()).unwrap_or_default(),
-            esc(&location_detail(location))
+            esc(&location.detail())
         );
     }
     html.push_str("</tbody></table></details>\n");
-
-    if !key.accessed_by.is_empty() {
-        let alerts = key.accessed_by.iter().filter(|a| !a.allowed).count();
-        let _ = writeln!(
-            html,
-            "<details class=\"access\"{}><summary>Read by ({} open{}, {alerts} not allowed)</summary>\n<table><thead><tr><th>Time</th><th>Process</th><th>PID</th><th>UID</th><th>File</th><th>Policy</th></tr></thead><tbody>",
-            if alerts > 0 { " open" } else { "" },
-            key.accessed_by.len(),
-            plural(key.accessed_by.len())
-        );
-        for a in &key.accessed_by {
-            let _ = writeln!(
-                html,
-                "<tr{}><td>{}</td><td><code>{}</code> ({})</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                if a.allowed { "" } else { " class=\"alert-row\"" },
-                esc(&time_text(&a.time)),
-                esc(&a.exe),
-                esc(&a.comm),
-                a.pid,
-                a.uid,
-                esc(&a.file.display().to_string()),
-                if a.allowed { "allowed" } else { "alert" }
-            );
-        }
-        html.push_str("</tbody></table></details>\n");
-    }
-
-    html.push_str("<h3>Remediation</h3>\n<ol class=\"remediation\">\n");
-    for step in &key.remediation {
-        let _ = writeln!(html, "<li>{}</li>", esc(step));
-    }
-    html.push_str("</ol>\n</article>\n");
 }
 
-fn servers_section(html: &mut String, servers: &[ServerEntry]) {
-    let mut checks: Vec<&str> = Vec::new();
-    for server in servers {
-        for check in &server.checks {
-            if !checks.contains(&check.check.as_str()) {
-                checks.push(&check.check);
-            }
-        }
+/// The processes that opened a file holding the key; open when one was not allowed.
+fn readers_table(html: &mut String, readers: &[Access], alerts: usize) {
+    let _ = writeln!(
+        html,
+        "<details class=\"access\"{}><summary>Read by ({} open{}, {alerts} not allowed)</summary>\n<table><thead><tr><th>Time</th><th>Process</th><th>PID</th><th>UID</th><th>File</th><th>Policy</th></tr></thead><tbody>",
+        if alerts > 0 { " open" } else { "" },
+        readers.len(),
+        plural(readers.len())
+    );
+    for a in readers {
+        let _ = writeln!(
+            html,
+            "<tr{}><td>{}</td><td><code>{}</code> ({})</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            if a.allowed { "" } else { " class=\"alert-row\"" },
+            esc(&time_text(&a.time)),
+            esc(&a.exe),
+            esc(&a.comm),
+            a.pid,
+            a.uid,
+            esc(&a.file.display().to_string()),
+            if a.allowed { "allowed" } else { "alert" }
+        );
     }
+    html.push_str("</tbody></table></details>\n");
+}
+
+fn servers_section(html: &mut String, servers: &ServersView) {
     html.push_str("<section id=\"servers\"><h2>MCP servers</h2>\n<table><thead><tr><th>Client</th><th>Server</th><th>Scope</th><th>Config</th><th>Secret fields</th>");
-    for check in &checks {
+    for check in &servers.check_names {
         let _ = write!(html, "<th>{}</th>", esc(check));
     }
     html.push_str("</tr></thead><tbody>\n");
-    for server in servers {
-        let scope = match (&server.project, &server.user) {
-            (Some(project), _) => project.clone(),
-            (None, Some(user)) => format!("user:{user}"),
-            (None, None) => String::new(),
-        };
+    for server in &servers.rows {
         let host = server
             .host
-            .as_deref()
             .map(|h| format!(" on {}", esc(h)))
             .unwrap_or_default();
-        let fields: Vec<String> = server
-            .fields
-            .iter()
+        let fields: Vec<String> = (server.fields.iter())
             .map(|f| {
                 format!(
                     "<code>{}</code> <span class=\"class-{}\">{}</span>",
@@ -440,22 +405,20 @@ fn servers_section(html: &mut String, servers: &[ServerEntry]) {
         let _ = write!(
             html,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code>{host}</td><td>{}</td>",
-            esc(&server.client),
-            esc(&server.server),
-            esc(&scope),
+            esc(server.client),
+            esc(server.server),
+            esc(&server.scope),
             esc(&server.config.display().to_string()),
             fields.join("<br>")
         );
-        for name in &checks {
-            match server.checks.iter().find(|c| c.check == *name) {
+        for column in &server.check_columns {
+            match column {
                 Some(c) => {
+                    let result = if c.pass { "pass" } else { "fail" };
+                    let reason = esc(&c.reason);
                     let _ = write!(
                         html,
-                        "<td class=\"{}\" title=\"{}\">{}<br><small>{}</small></td>",
-                        if c.pass { "pass" } else { "fail" },
-                        esc(&c.reason),
-                        if c.pass { "pass" } else { "fail" },
-                        esc(&c.reason)
+                        "<td class=\"{result}\" title=\"{reason}\">{result}<br><small>{reason}</small></td>",
                     );
                 }
                 None => html.push_str("<td></td>"),
@@ -466,44 +429,40 @@ fn servers_section(html: &mut String, servers: &[ServerEntry]) {
     html.push_str("</tbody></table></section>\n");
 }
 
-fn targets_section(html: &mut String, report: &Report) {
+fn targets_section(html: &mut String, targets: &[TargetView]) {
     html.push_str("<section id=\"targets\"><h2>Targets</h2>\n<table><thead><tr><th>Target</th><th>Objects</th><th>Bytes</th><th>Duration</th><th>Result</th></tr></thead><tbody>\n");
-    for t in &report.targets {
-        let result = if t.failed {
-            format!(
-                "<span class=\"alert\">failed</span>: {}",
-                esc(t.errors.first().map(|e| e.reason.as_str()).unwrap_or(""))
-            )
-        } else if t.errors.is_empty() {
-            "ok".to_string()
-        } else {
-            let list: Vec<String> = t
-                .errors
-                .iter()
-                .map(|e| {
-                    format!(
-                        "<code>{}</code>: {}",
-                        esc(&e.path.display().to_string()),
-                        esc(&e.reason)
-                    )
-                })
-                .collect();
-            format!(
-                "<details><summary>{} error{}</summary>{}</details>",
-                t.errors.len(),
-                plural(t.errors.len()),
-                list.join("<br>")
-            )
+    for t in targets {
+        let result = match t.outcome {
+            Outcome::Failed { reason } => {
+                format!("<span class=\"alert\">failed</span>: {}", esc(reason))
+            }
+            Outcome::Clean => "ok".to_string(),
+            Outcome::Errors(errors) => {
+                let list: Vec<String> = (errors.iter())
+                    .map(|e| {
+                        format!(
+                            "<code>{}</code>: {}",
+                            esc(&e.path.display().to_string()),
+                            esc(&e.reason)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<details><summary>{} error{}</summary>{}</details>",
+                    errors.len(),
+                    plural(errors.len()),
+                    list.join("<br>")
+                )
+            }
         };
         let host = t
             .host
-            .as_deref()
             .map(|h| format!(" on {}", esc(h)))
             .unwrap_or_default();
         let _ = writeln!(
             html,
             "<tr><td><code>{}</code>{host}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{result}</td></tr>",
-            esc(&t.target),
+            esc(t.target),
             t.objects_scanned,
             t.bytes_scanned,
             t.duration_ms
@@ -524,14 +483,14 @@ const TIMELINE_WIDTH: f64 = 720.0;
 const TIMELINE_MARGIN: f64 = 70.0;
 
 impl TimeAxis {
-    fn new(report: &Report) -> TimeAxis {
-        let now = report.generated_at;
-        let times = report.keys.iter().flat_map(|k| {
+    fn new(view: &ReportView) -> TimeAxis {
+        let now = view.generated_at;
+        let times = view.keys.iter().flat_map(|k| {
             k.first_seen
                 .into_iter()
                 .chain(k.last_seen)
-                .chain(k.rotated_to.as_ref().and_then(|r| r.commit_time))
-                .chain(k.locations.iter().filter_map(location_time))
+                .chain(k.successor.as_ref().and_then(|r| r.commit_time))
+                .chain(k.locations.iter().filter_map(|l| l.time))
         });
         let start = times.clone().min().unwrap_or(now).min(now);
         let end = times.max().unwrap_or(now).max(now);
@@ -544,7 +503,7 @@ impl TimeAxis {
         TIMELINE_MARGIN + (TIMELINE_WIDTH - 2.0 * TIMELINE_MARGIN) * (offset / span).clamp(0.0, 1.0)
     }
 
-    fn timeline(&self, key: &Key) -> String {
+    fn timeline(&self, key: &KeyView) -> String {
         let Some(first) = key.first_seen else {
             return "<p class=\"timeline none\">Timeline: no date is known for this key.</p>\n"
                 .to_string();
@@ -576,7 +535,7 @@ impl TimeAxis {
             r#"<rect class="exposure" x="{x0:.1}" y="25" width="{w:.1}" height="10" rx="3" fill="{color}" opacity="0.75"/>"#,
             w = (x1 - x0).max(3.0),
         );
-        for t in key.locations.iter().filter_map(location_time) {
+        for t in key.locations.iter().filter_map(|l| l.time) {
             let _ = write!(
                 svg,
                 r##"<circle cx="{:.1}" cy="30" r="3" fill="#fff" stroke="#333"/>"##,
@@ -590,7 +549,7 @@ impl TimeAxis {
         );
         if key.status == Status::Rotated {
             // When the slot changed, if the history says; else just after the last sighting.
-            let (xr, label) = match key.rotated_to.as_ref().and_then(|r| r.commit_time) {
+            let (xr, label) = match key.successor.as_ref().and_then(|r| r.commit_time) {
                 Some(t) => (self.x(t), format!("rotated {}", t.format("%Y-%m-%d"))),
                 None => (xl, "rotated after".to_string()),
             };
@@ -612,19 +571,19 @@ impl TimeAxis {
     }
 }
 
-fn rotation(key: &Key) -> String {
-    match (key.status, &key.rotated_to) {
+fn rotation(key: &KeyView) -> String {
+    match (key.status, &key.successor) {
         (Status::Live, _) => "not rotated: still in a current location".to_string(),
         (Status::Rotated, Some(next)) => {
-            let by = match (&next.fingerprint, next.reference) {
-                (Some(fp), _) => format!("another key (<code>{}</code>)", esc(fp)),
-                (None, Some(class)) => format!("a reference ({})", class.as_str()),
-                (None, None) => "another value".to_string(),
+            let by = match next.by {
+                Replacement::Key(fp) => format!("another key (<code>{}</code>)", esc(fp)),
+                Replacement::Reference(class) => format!("a reference ({})", class.as_str()),
+                Replacement::OtherValue => "another value".to_string(),
             };
-            let when = match (&next.commit, next.commit_time) {
+            let when = match (next.commit, next.commit_time) {
                 (Some(commit), Some(t)) => format!(
                     " in commit <code>{}</code>, {}",
-                    esc(commit.get(..12).unwrap_or(commit)),
+                    esc(short_commit(commit)),
                     esc(&time_text(&t))
                 ),
                 (Some(commit), None) => format!(" in commit <code>{}</code>", esc(commit)),
@@ -632,17 +591,13 @@ fn rotation(key: &Key) -> String {
             };
             format!(
                 "rotated: <code>{}</code> in <code>{}</code> holds {by}{when}",
-                esc(&next.slot),
+                esc(next.slot),
                 esc(&next.path.display().to_string())
             )
         }
         (Status::Rotated, None) => "rotated: its slot holds another value now".to_string(),
         (Status::Removed, _) => "removed: no current location, no successor".to_string(),
     }
-}
-
-fn location_time(location: &Location) -> Option<DateTime<Utc>> {
-    location.origin().time()
 }
 
 /// A horizontal bar chart: one bar per category, with its count.

@@ -3,25 +3,56 @@
 //! their checks, and the targets.
 use std::io::{self, Write};
 
-use super::{location_detail, plural, time_text, Report};
-use crate::audit::{Key, ServerEntry};
+use super::{
+    plural, time_text,
+    view::{short_commit, KeyView, Outcome, Replacement, ReportView, ServersView, TargetView},
+    Report,
+};
+use crate::detect::value::ValueClass;
 
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let s = &report.summary;
+    let view = ReportView::new(report);
+    write_header(out, &view)?;
+    if !view.keys.is_empty() {
+        write_key_table(out, &view.keys)?;
+        writeln!(out)?;
+        writeln!(out, "## Keys")?;
+        for key in &view.keys {
+            writeln!(out)?;
+            write_key(out, key)?;
+        }
+    }
+    if !view.servers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## MCP servers")?;
+        writeln!(out)?;
+        write_servers(out, &view.servers)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Targets")?;
+    writeln!(out)?;
+    write_targets(out, &view.targets)?;
+    write_errors(out, &view)
+}
+
+/// The title, where and when, the counts and the verdict.
+fn write_header(out: &mut dyn Write, view: &ReportView) -> io::Result<()> {
+    let s = view.summary;
     writeln!(out, "# detector report")?;
     writeln!(out)?;
-    let hosts = if report.hosts.is_empty() {
-        report.host.clone().unwrap_or_else(|| "unknown host".into())
+    let hosts = if view.merged_hosts.is_empty() {
+        view.host.to_string()
     } else {
-        format!("{} hosts ({})", report.hosts.len(), report.hosts.join(", "))
+        let hosts = view.merged_hosts;
+        format!("{} hosts ({})", hosts.len(), hosts.join(", "))
     };
     writeln!(
         out,
         "Generated {} on {} by {} {}.",
-        time_text(&report.generated_at),
+        time_text(&view.generated_at),
         cell(&hosts),
-        report.tool.name,
-        report.tool.version
+        view.tool_name,
+        view.tool_version
     )?;
     writeln!(out)?;
     writeln!(
@@ -29,8 +60,8 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "**{} key{}**: {} · {} · {} MCP server{} · {} target{}{}",
         s.keys,
         plural(s.keys),
-        counts(&s.by_status),
-        counts(&s.by_severity),
+        counts(&view.status_tally),
+        counts(&view.severity_tally),
         s.mcp_servers,
         plural(s.mcp_servers),
         s.targets,
@@ -62,243 +93,61 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             plural(s.suppressed)
         )?;
     }
-    writeln!(out)?;
+    writeln!(out)
+}
 
-    if !report.keys.is_empty() {
-        writeln!(
+/// One row per key, numbered as the sections below.
+fn write_key_table(out: &mut dyn Write, keys: &[KeyView]) -> io::Result<()> {
+    write_table_head(
+        out,
+        &[
+            "#",
+            "Severity",
+            "Key",
+            "Provider",
+            "Status",
+            "Environments",
+            "Projects",
+            "Violations",
+            "Locations",
+        ],
+    )?;
+    for key in keys {
+        write_table_row(
             out,
-            "| # | Severity | Key | Provider | Status | Environments | Projects | Violations | Locations |"
+            &[
+                key.number.to_string(),
+                key.severity.to_string(),
+                code(key.shown),
+                cell(key.provider),
+                key.status.as_str().to_string(),
+                key.environment_names.join(", "),
+                key.projects.len().to_string(),
+                key.violations.join(", "),
+                key.locations.len().to_string(),
+            ],
         )?;
-        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-        for (i, key) in report.keys.iter().enumerate() {
-            writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                i + 1,
-                key.severity,
-                code(key.secret.as_deref().unwrap_or(&key.redacted)),
-                cell(&key.provider),
-                key.status.as_str(),
-                key.scope
-                    .environments
-                    .iter()
-                    .map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                key.scope.projects.len(),
-                key.violations
-                    .iter()
-                    .map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                key.locations.len(),
-            )?;
-        }
-        writeln!(out)?;
-        writeln!(out, "## Keys")?;
-        for (i, key) in report.keys.iter().enumerate() {
-            writeln!(out)?;
-            write_key(out, i + 1, key)?;
-        }
-    }
-
-    if !report.mcp_servers.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "## MCP servers")?;
-        writeln!(out)?;
-        write_servers(out, &report.mcp_servers)?;
-    }
-
-    writeln!(out)?;
-    writeln!(out, "## Targets")?;
-    writeln!(out)?;
-    writeln!(out, "| Target | Objects | Bytes | Duration | Result |")?;
-    writeln!(out, "|---|---|---|---|---|")?;
-    for t in &report.targets {
-        let host = t
-            .host
-            .as_deref()
-            .map(|h| format!(" on {h}"))
-            .unwrap_or_default();
-        let result = if t.failed {
-            format!(
-                "**failed**: {}",
-                t.errors.first().map(|e| e.reason.as_str()).unwrap_or("")
-            )
-        } else if t.errors.is_empty() {
-            "ok".to_string()
-        } else {
-            format!("{} error{}", t.errors.len(), plural(t.errors.len()))
-        };
-        writeln!(
-            out,
-            "| {}{} | {} | {} | {} ms | {} |",
-            code(&t.target),
-            cell(&host),
-            t.objects_scanned,
-            t.bytes_scanned,
-            t.duration_ms,
-            cell(&result)
-        )?;
-    }
-    let errors: Vec<_> = report
-        .targets
-        .iter()
-        .flat_map(|t| t.errors.iter().map(move |e| (t, e)))
-        .collect();
-    if !errors.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "<details><summary>Errors ({})</summary>", errors.len())?;
-        writeln!(out)?;
-        for (t, e) in errors {
-            writeln!(
-                out,
-                "- {} {}: {}",
-                code(&t.target),
-                code(&e.path.display().to_string()),
-                line(&e.reason)
-            )?;
-        }
-        writeln!(out)?;
-        writeln!(out, "</details>")?;
     }
     Ok(())
 }
 
-fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
+fn write_key(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
     writeln!(
         out,
-        "### {n}. {} {} — {}, {}",
-        line(&key.provider),
-        code(key.secret.as_deref().unwrap_or(&key.redacted)),
+        "### {}. {} {} — {}, {}",
+        key.number,
+        line(key.provider),
+        code(key.shown),
         key.severity,
         key.status.as_str()
     )?;
     writeln!(out)?;
-    writeln!(out, "- **Fingerprint:** {}", code(&key.fingerprint))?;
-    writeln!(out, "- **Rule:** {}", code(&key.rule))?;
-    if !key.slots.is_empty() {
-        writeln!(out, "- **Assigned to:** {}", codes(&key.slots))?;
-    }
-    let mut seen = Vec::new();
-    if let Some(t) = key.first_seen {
-        seen.push(format!("first seen {}", time_text(&t)));
-    }
-    if let Some(t) = key.last_seen {
-        seen.push(format!("last seen {}", time_text(&t)));
-    }
-    if let Some(days) = key.age_days {
-        seen.push(format!(
-            "{days} day{} old{}",
-            plural(days as usize),
-            if key.overdue { ", **overdue**" } else { "" }
-        ));
-    }
-    if !seen.is_empty() {
-        writeln!(out, "- **Timeline:** {}", seen.join(" · "))?;
-    }
-    if let Some(next) = &key.rotated_to {
-        let by = match (&next.fingerprint, next.reference) {
-            (Some(fp), _) => format!("another key {}", code(fp)),
-            (None, Some(class)) => format!("a reference ({})", class.as_str()),
-            (None, None) => "another value".to_string(),
-        };
-        writeln!(
-            out,
-            "- **Rotated:** {} in {} holds {by}{}",
-            code(&next.slot),
-            code(&next.path.display().to_string()),
-            next.commit
-                .as_deref()
-                .map(|c| format!(" since commit {}", code(c.get(..12).unwrap_or(c))))
-                .unwrap_or_default()
-        )?;
-    }
-    writeln!(
-        out,
-        "- **Projects:** {}",
-        if key.scope.projects.is_empty() {
-            "none known".to_string()
-        } else {
-            codes(&key.scope.projects)
-        }
-    )?;
-    writeln!(
-        out,
-        "- **Environments:** {}",
-        key.scope
-            .environments
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
-    for server in &key.scope.mcp_servers {
-        writeln!(
-            out,
-            "- **MCP server:** {} {} {} in {}",
-            line(&server.client),
-            code(&server.server),
-            code(&server.field),
-            code(&server.config.display().to_string())
-        )?;
-    }
-    if !key.violations.is_empty() {
-        let names: Vec<String> = key.violations.iter().map(|v| code(v.as_str())).collect();
-        writeln!(out, "- **Violations:** {}", names.join(", "))?;
-    }
+    write_key_facts(out, key)?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "<details><summary>Locations ({})</summary>",
-        key.locations.len()
-    )?;
-    writeln!(out)?;
-    writeln!(out, "| Kind | Where | Line | Detail |")?;
-    writeln!(out, "|---|---|---|---|")?;
-    for location in &key.locations {
-        writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            location.kind().as_str(),
-            code(&location.path().display().to_string()),
-            location.line.map(|l| l.to_string()).unwrap_or_default(),
-            cell(&location_detail(location))
-        )?;
-    }
-    writeln!(out)?;
-    writeln!(out, "</details>")?;
-    if !key.accessed_by.is_empty() {
+    write_locations(out, key)?;
+    if !key.readers.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "<details><summary>Read by ({} open{}, {} not allowed)</summary>",
-            key.accessed_by.len(),
-            plural(key.accessed_by.len()),
-            key.accessed_by.iter().filter(|a| !a.allowed).count()
-        )?;
-        writeln!(out)?;
-        writeln!(out, "| Time | Process | PID | UID | File | Policy |")?;
-        writeln!(out, "|---|---|---|---|---|---|")?;
-        for access in &key.accessed_by {
-            writeln!(
-                out,
-                "| {} | {} ({}) | {} | {} | {} | {} |",
-                time_text(&access.time),
-                code(&access.exe),
-                cell(&access.comm),
-                access.pid,
-                access.uid,
-                code(&access.file.display().to_string()),
-                if access.allowed {
-                    "allowed"
-                } else {
-                    "**alert**"
-                }
-            )?;
-        }
-        writeln!(out)?;
-        writeln!(out, "</details>")?;
+        write_readers(out, key)?;
     }
     writeln!(out)?;
     writeln!(out, "**Remediation**")?;
@@ -309,66 +158,182 @@ fn write_key(out: &mut dyn Write, n: usize, key: &Key) -> io::Result<()> {
     Ok(())
 }
 
-fn write_servers(out: &mut dyn Write, servers: &[ServerEntry]) -> io::Result<()> {
-    let mut checks: Vec<&str> = Vec::new();
-    for server in servers {
-        for check in &server.checks {
-            if !checks.contains(&check.check.as_str()) {
-                checks.push(&check.check);
-            }
-        }
+/// The bulleted facts under a key's heading.
+fn write_key_facts(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
+    writeln!(out, "- **Fingerprint:** {}", code(key.fingerprint))?;
+    writeln!(out, "- **Rule:** {}", code(key.rule))?;
+    if !key.slots.is_empty() {
+        writeln!(out, "- **Assigned to:** {}", codes(key.slots))?;
     }
-    write!(out, "| Client | Server | Scope | Config | Secret fields |")?;
-    for check in &checks {
-        write!(out, " {} |", cell(check))?;
+    let mut seen = Vec::new();
+    if let Some(t) = key.first_seen {
+        seen.push(format!("first seen {}", time_text(&t)));
     }
-    writeln!(out)?;
-    write!(out, "|---|---|---|---|---|")?;
-    for _ in &checks {
-        write!(out, "---|")?;
+    if let Some(t) = key.last_seen {
+        seen.push(format!("last seen {}", time_text(&t)));
     }
-    writeln!(out)?;
-    for server in servers {
-        let scope = match (&server.project, &server.user) {
-            (Some(project), _) => project.clone(),
-            (None, Some(user)) => format!("user:{user}"),
-            (None, None) => String::new(),
+    if let Some(age) = key.age {
+        seen.push(format!(
+            "{} day{} old{}",
+            age.days,
+            plural(age.days as usize),
+            if age.overdue { ", **overdue**" } else { "" }
+        ));
+    }
+    if !seen.is_empty() {
+        writeln!(out, "- **Timeline:** {}", seen.join(" · "))?;
+    }
+    if let Some(next) = &key.successor {
+        let by = match next.by {
+            Replacement::Key(fp) => format!("another key {}", code(fp)),
+            Replacement::Reference(class) => format!("a reference ({})", class.as_str()),
+            Replacement::OtherValue => "another value".to_string(),
         };
-        let host = server
-            .host
-            .as_deref()
-            .map(|h| format!(" on {h}"))
-            .unwrap_or_default();
+        writeln!(
+            out,
+            "- **Rotated:** {} in {} holds {by}{}",
+            code(next.slot),
+            code(&next.path.display().to_string()),
+            next.commit
+                .map(|c| format!(" since commit {}", code(short_commit(c))))
+                .unwrap_or_default()
+        )?;
+    }
+    let projects = if key.projects.is_empty() {
+        "none known".to_string()
+    } else {
+        codes(key.projects)
+    };
+    writeln!(out, "- **Projects:** {projects}")?;
+    writeln!(
+        out,
+        "- **Environments:** {}",
+        key.environment_names.join(", ")
+    )?;
+    for server in key.mcp_servers {
+        writeln!(
+            out,
+            "- **MCP server:** {} {} {} in {}",
+            line(&server.client),
+            code(&server.server),
+            code(&server.field),
+            code(&server.config.display().to_string())
+        )?;
+    }
+    if !key.violations.is_empty() {
+        let names: Vec<String> = key.violations.iter().map(|v| code(v)).collect();
+        writeln!(out, "- **Violations:** {}", names.join(", "))?;
+    }
+    Ok(())
+}
+
+/// The key's places, folded.
+fn write_locations(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
+    let rows = key.locations.iter().map(|location| {
+        vec![
+            location.kind_name().to_string(),
+            code(&location.path.display().to_string()),
+            location.line.map(|l| l.to_string()).unwrap_or_default(),
+            cell(&location.detail()),
+        ]
+    });
+    let summary = format!("Locations ({})", key.locations.len());
+    write_folded_table(out, &summary, &["Kind", "Where", "Line", "Detail"], rows)
+}
+
+/// The processes that opened a file holding the key, folded.
+fn write_readers(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
+    let rows = key.readers.iter().map(|access| {
+        vec![
+            time_text(&access.time),
+            format!("{} ({})", code(&access.exe), cell(&access.comm)),
+            access.pid.to_string(),
+            access.uid.to_string(),
+            code(&access.file.display().to_string()),
+            (if access.allowed {
+                "allowed"
+            } else {
+                "**alert**"
+            })
+            .to_string(),
+        ]
+    });
+    let summary = format!(
+        "Read by ({} open{}, {} not allowed)",
+        key.readers.len(),
+        plural(key.readers.len()),
+        key.alerts
+    );
+    let columns = ["Time", "Process", "PID", "UID", "File", "Policy"];
+    write_folded_table(out, &summary, &columns, rows)
+}
+
+/// A table folded under `summary` (GitHub renders `<details>` closed).
+fn write_folded_table(
+    out: &mut dyn Write,
+    summary: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> io::Result<()> {
+    writeln!(out, "<details><summary>{summary}</summary>")?;
+    writeln!(out)?;
+    write_table_head(out, columns)?;
+    for row in rows {
+        write_table_row(out, &row)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "</details>")
+}
+
+/// The column names and the rule under them.
+fn write_table_head<S: AsRef<str>>(out: &mut dyn Write, columns: &[S]) -> io::Result<()> {
+    let names: Vec<&str> = columns.iter().map(AsRef::as_ref).collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", "---|".repeat(columns.len()))
+}
+
+/// One row; the cells are already escaped.
+fn write_table_row(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
+    writeln!(out, "| {} |", cells.join(" | "))
+}
+
+/// A table with a column per check, then the reasons of the checks that failed.
+fn write_servers(out: &mut dyn Write, servers: &ServersView) -> io::Result<()> {
+    let fixed = ["Client", "Server", "Scope", "Config", "Secret fields"];
+    let checks = servers.check_names.iter().map(|check| cell(check));
+    let columns: Vec<String> = fixed
+        .map(str::to_string)
+        .into_iter()
+        .chain(checks)
+        .collect();
+    write_table_head(out, &columns)?;
+    for server in &servers.rows {
+        let host = server.host.map(|h| format!(" on {h}")).unwrap_or_default();
         let fields: Vec<String> = server
             .fields
             .iter()
             .map(|f| format!("{} {}", code(&f.field), class_name(f.class)))
             .collect();
-        write!(
-            out,
-            "| {} | {} | {} | {}{} | {} |",
-            cell(&server.client),
-            code(&server.server),
-            cell(&scope),
-            code(&server.config.display().to_string()),
-            cell(&host),
-            fields.join(", ")
-        )?;
-        for name in &checks {
-            let mark = match server.checks.iter().find(|c| c.check == *name) {
+        let config = code(&server.config.display().to_string());
+        let mut cells = vec![
+            cell(server.client),
+            code(server.server),
+            cell(&server.scope),
+            format!("{config}{}", cell(&host)),
+            fields.join(", "),
+        ];
+        cells.extend(server.check_columns.iter().map(|column| {
+            match column {
                 Some(c) if c.pass => "✅ pass",
                 Some(_) => "❌ fail",
                 None => "",
-            };
-            write!(out, " {mark} |")?;
-        }
-        writeln!(out)?;
+            }
+            .to_string()
+        }));
+        write_table_row(out, &cells)?;
     }
-    let failed: Vec<(&ServerEntry, &crate::audit::CheckEntry)> = servers
-        .iter()
-        .flat_map(|s| s.checks.iter().filter(|c| !c.pass).map(move |c| (s, c)))
-        .collect();
-    if !failed.is_empty() {
+    let mut failed = servers.failed_checks().peekable();
+    if failed.peek().is_some() {
         writeln!(out)?;
         writeln!(out, "Failed checks:")?;
         writeln!(out)?;
@@ -376,7 +341,7 @@ fn write_servers(out: &mut dyn Write, servers: &[ServerEntry]) -> io::Result<()>
             writeln!(
                 out,
                 "- {} {} ({}): {}",
-                code(&server.server),
+                code(server.server),
                 code(&check.check),
                 code(&server.config.display().to_string()),
                 line(&check.reason)
@@ -386,7 +351,52 @@ fn write_servers(out: &mut dyn Write, servers: &[ServerEntry]) -> io::Result<()>
     Ok(())
 }
 
-fn class_name(class: crate::detect::value::ValueClass) -> String {
+fn write_targets(out: &mut dyn Write, targets: &[TargetView]) -> io::Result<()> {
+    write_table_head(out, &["Target", "Objects", "Bytes", "Duration", "Result"])?;
+    for t in targets {
+        let host = t.host.map(|h| format!(" on {h}")).unwrap_or_default();
+        let result = match t.outcome {
+            Outcome::Failed { reason } => format!("**failed**: {reason}"),
+            Outcome::Clean => "ok".to_string(),
+            Outcome::Errors(errors) => format!("{} error{}", errors.len(), plural(errors.len())),
+        };
+        write_table_row(
+            out,
+            &[
+                format!("{}{}", code(t.target), cell(&host)),
+                t.objects_scanned.to_string(),
+                t.bytes_scanned.to_string(),
+                format!("{} ms", t.duration_ms),
+                cell(&result),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Every target's errors, folded.
+fn write_errors(out: &mut dyn Write, view: &ReportView) -> io::Result<()> {
+    let errors: Vec<_> = view.target_errors().collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "<details><summary>Errors ({})</summary>", errors.len())?;
+    writeln!(out)?;
+    for error in errors {
+        writeln!(
+            out,
+            "- {} {}: {}",
+            code(error.target),
+            code(&error.path.display().to_string()),
+            line(error.reason)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "</details>")
+}
+
+fn class_name(class: ValueClass) -> String {
     if class.is_secret() {
         format!("**{}**", class.as_str())
     } else {
@@ -394,16 +404,12 @@ fn class_name(class: crate::detect::value::ValueClass) -> String {
     }
 }
 
-fn counts(map: &std::collections::BTreeMap<String, usize>) -> String {
-    let parts: Vec<String> = map
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    if parts.is_empty() {
+/// The tallies joined, or `none`.
+fn counts(tally: &[String]) -> String {
+    if tally.is_empty() {
         "none".to_string()
     } else {
-        parts.join(", ")
+        tally.join(", ")
     }
 }
 

@@ -1,7 +1,8 @@
 //! Report writers: json, sarif, markdown, html, text. A writer never re-reads a source: it
-//! takes the finished [`Report`] and renders it. A report saved as JSON reads back into the
-//! same [`Report`], so saved reports can be rendered again, filtered by a baseline, and merged
-//! across hosts.
+//! takes the finished [`Report`] and renders it. The human formats render one view of it
+//! (`view`), worked out once, so they say the same things. A report saved as JSON reads back
+//! into the same [`Report`], so saved reports can be rendered again, filtered by a baseline,
+//! and merged across hosts.
 pub mod baseline;
 pub mod html;
 pub mod json;
@@ -9,6 +10,7 @@ pub mod markdown;
 pub mod merge;
 pub mod sarif;
 pub mod text;
+mod view;
 
 use std::{
     collections::BTreeMap,
@@ -20,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, Location, LocationV1, ServerEntry, Status},
+    audit::{Key, ServerEntry, Status},
     detect::Severity,
 };
 
@@ -313,121 +315,6 @@ fn hostname() -> Option<String> {
 
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&time_text(time))
-}
-
-/// What a location says beyond its kind, path and line, for the writers' detail columns.
-pub(crate) fn location_detail(location: &Location) -> String {
-    let location = &LocationV1::from(location.clone());
-    let mut parts = Vec::new();
-    if let Some(host) = &location.host {
-        parts.push(format!("host {host}"));
-    }
-    if let Some(server) = &location.mcp_server {
-        parts.push(format!(
-            "{} `{}` {}",
-            location.mcp_client.as_deref().unwrap_or("?"),
-            server,
-            location.mcp_field.as_deref().unwrap_or("")
-        ));
-    }
-    if let Some(slot) = &location.slot {
-        parts.push(format!("slot {slot}"));
-    }
-    if let Some(mode) = location.mode {
-        parts.push(format!("mode {mode:04o}"));
-    }
-    if let Some(t) = location.mtime {
-        parts.push(format!("modified {}", time_text(&t)));
-    }
-    if let Some(commit) = &location.commit {
-        parts.push(format!("commit {}", commit.get(..12).unwrap_or(commit)));
-    }
-    if let Some(t) = location.commit_time {
-        parts.push(format!("committed {}", time_text(&t)));
-    }
-    if let Some(in_head) = location.in_head {
-        parts.push(if in_head { "in HEAD" } else { "history only" }.to_string());
-    }
-    if !location.refs.is_empty() {
-        parts.push(format!("refs {}", location.refs.join(" ")));
-    }
-    if location.reachable == Some(false) {
-        parts.push("unreachable (no ref holds it)".to_string());
-    }
-    if let Some(removed) = &location.removed_in {
-        parts.push(format!(
-            "removed in {}",
-            removed.get(..12).unwrap_or(removed)
-        ));
-    }
-    if let Some(image) = &location.image {
-        parts.push(format!("image {image}"));
-    }
-    if let Some(layer) = &location.layer {
-        let index = location
-            .layer_index
-            .map(|i| format!(" {i}"))
-            .unwrap_or_default();
-        parts.push(format!("layer{index} ({})", short_digest(layer)));
-    }
-    if let Some(created_by) = &location.created_by {
-        parts.push(format!("`{}`", instruction(created_by)));
-    }
-    if let Some(layer) = &location.deleted_in_layer {
-        parts.push(format!(
-            "deleted in layer {} (still extractable)",
-            short_digest(layer)
-        ));
-    }
-    if let Some(layer) = &location.replaced_in_layer {
-        parts.push(format!(
-            "replaced in layer {} (still extractable)",
-            short_digest(layer)
-        ));
-    }
-    if let Some(archive) = &location.archive {
-        parts.push(format!("archive {}", archive.display()));
-    }
-    if let Some(member) = &location.member {
-        parts.push(format!("member {member}"));
-    }
-    parts.join(", ")
-}
-
-/// `sha256:0123456789ab…`
-pub(crate) fn short_digest(digest: &str) -> String {
-    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
-    if digest.len() > end {
-        format!("{}…", &digest[..end])
-    } else {
-        digest.to_string()
-    }
-}
-
-/// A build history entry as the Dockerfile said it: `/bin/sh -c #(nop)  COPY …` → `COPY …`,
-/// `/bin/sh -c make` → `RUN make`; BuildKit's entries already read that way.
-pub(crate) fn instruction(created_by: &str) -> String {
-    let text = created_by.trim();
-    let text = text.strip_suffix("# buildkit").unwrap_or(text).trim_end();
-    // `|2 A=1 B=2 /bin/sh -c …`: the build args in scope, then the command.
-    let (args, command) = match text.strip_prefix('|') {
-        Some(rest) => match rest.find("/bin/sh -c ") {
-            Some(at) => (Some(rest[..at].trim()), &rest[at..]),
-            None => (None, text),
-        },
-        None => (None, text),
-    };
-    let tidy = if let Some(nop) = command.strip_prefix("/bin/sh -c #(nop) ") {
-        nop.trim().to_string()
-    } else if let Some(run) = command.strip_prefix("/bin/sh -c ") {
-        format!("RUN {}", run.trim())
-    } else {
-        command.to_string()
-    };
-    match args.and_then(|a| a.split_once(' ')) {
-        Some((_, args)) => format!("{tidy} (build args {args})"),
-        None => tidy,
-    }
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

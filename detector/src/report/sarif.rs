@@ -17,12 +17,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::digest;
 use serde_json::{json, Map, Value};
 
-use super::Report;
-use crate::{
-    audit::{Key, Location, LocationV1},
-    detect::Severity,
-    source::LocationKind,
+use super::{
+    time_text,
+    view::{KeyView, LocationView, ReportView},
+    Report,
 };
+use crate::{detect::Severity, source::LocationKind};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const SRCROOT: &str = "%SRCROOT%";
@@ -36,10 +36,11 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// The SARIF log of `report`, with host paths under `base` made relative to `%SRCROOT%`.
 pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
+    let view = ReportView::new(report);
     // One rule per rule id, at the highest severity any of its keys has.
-    let mut rules: BTreeMap<&str, &Key> = BTreeMap::new();
-    for key in &report.keys {
-        let entry = rules.entry(key.rule.as_str()).or_insert(key);
+    let mut rules: BTreeMap<&str, &KeyView> = BTreeMap::new();
+    for key in &view.keys {
+        let entry = rules.entry(key.rule).or_insert(key);
         if key.severity > entry.severity {
             *entry = key;
         }
@@ -48,26 +49,23 @@ pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
     let rule_objects: Vec<Value> = rules.values().map(|key| rule(key)).collect();
 
     let mut results = Vec::new();
-    for key in &report.keys {
+    for key in &view.keys {
         for location in &key.locations {
-            results.push(result(key, location, index[key.rule.as_str()], base));
+            results.push(result(key, location, index[key.rule], base));
         }
     }
 
-    let notifications: Vec<Value> = report
-        .targets
-        .iter()
-        .flat_map(|t| {
-            t.errors.iter().map(move |e| {
-                json!({
-                    "level": if t.failed { "error" } else { "warning" },
-                    "message": {"text": format!("{}: {}: {}", t.target, e.path.display(), e.reason)},
-                })
+    let notifications: Vec<Value> = view
+        .target_errors()
+        .map(|e| {
+            json!({
+                "level": if e.failed { "error" } else { "warning" },
+                "message": {"text": format!("{}: {}: {}", e.target, e.path.display(), e.reason)},
             })
         })
         .collect();
     let mut invocation = json!({
-        "executionSuccessful": report.summary.targets_failed == 0,
+        "executionSuccessful": view.summary.targets_failed == 0,
     });
     if !notifications.is_empty() {
         invocation["toolExecutionNotifications"] = Value::Array(notifications);
@@ -76,20 +74,20 @@ pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
     let mut run = json!({
         "tool": {
             "driver": {
-                "name": report.tool.name,
-                "version": report.tool.version,
-                "semanticVersion": report.tool.version,
+                "name": view.tool_name,
+                "version": view.tool_version,
+                "semanticVersion": view.tool_version,
                 "rules": rule_objects,
             }
         },
         "invocations": [invocation],
         "results": results,
         "properties": {
-            "schema": report.schema,
-            "generated_at": super::time_text(&report.generated_at),
-            "keys": report.summary.keys,
-            "suppressed": report.summary.suppressed,
-            "by_status": report.summary.by_status,
+            "schema": view.schema,
+            "generated_at": time_text(&view.generated_at),
+            "keys": view.summary.keys,
+            "suppressed": view.summary.suppressed,
+            "by_status": view.summary.by_status,
         },
     });
     if let Some(base) = base {
@@ -102,15 +100,15 @@ pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
     })
 }
 
-fn rule(key: &Key) -> Value {
+fn rule(key: &KeyView) -> Value {
     let description = if key.description.is_empty() {
         format!("{} secret", key.provider)
     } else {
-        key.description.clone()
+        key.description.to_string()
     };
     json!({
         "id": key.rule,
-        "name": rule_name(&key.rule),
+        "name": rule_name(key.rule),
         "shortDescription": {"text": description},
         "fullDescription": {
             "text": format!("{description}: a secret stored in clear where others can read it (an MCP config, a file, git history, an image).")
@@ -128,10 +126,7 @@ fn rule(key: &Key) -> Value {
     })
 }
 
-fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>) -> Value {
-    let location = &LocationV1::from(location.clone());
-    let violations: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
-    let environments: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
+fn result(key: &KeyView, location: &LocationView, rule_index: usize, base: Option<&Path>) -> Value {
     let mut text = format!(
         "{} key {} ({}, {}) in {}",
         key.provider,
@@ -140,8 +135,8 @@ fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>
         key.severity,
         describe(location),
     );
-    if !violations.is_empty() {
-        text.push_str(&format!("; violations: {}", violations.join(", ")));
+    if !key.violations.is_empty() {
+        text.push_str(&format!("; violations: {}", key.violations.join(", ")));
     }
     if let Some(step) = key.remediation.first() {
         text.push_str(&format!(". {step}"));
@@ -163,17 +158,18 @@ fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>
         "redacted": key.redacted,
         "status": key.status.as_str(),
         "severity": key.severity.as_str(),
-        "environments": environments,
-        "projects": key.scope.projects,
-        "violations": violations,
-        "location_kind": location.kind.as_str(),
+        "environments": key.environment_names,
+        "projects": key.projects,
+        "violations": key.violations,
+        "location_kind": location.kind_name(),
     });
+    let layer = location.image.as_ref().and_then(|image| image.layer);
     for (name, value) in [
-        ("commit", location.commit.as_deref()),
-        ("image", location.image.as_deref()),
-        ("layer", location.layer.as_deref()),
-        ("member", location.member.as_deref()),
-        ("host", location.host.as_deref()),
+        ("commit", location.commit()),
+        ("image", location.image_name()),
+        ("layer", layer),
+        ("member", location.member()),
+        ("host", location.host),
     ] {
         if let Some(value) = value {
             properties[name] = json!(value);
@@ -196,23 +192,24 @@ fn result(key: &Key, location: &Location, rule_index: usize, base: Option<&Path>
 }
 
 /// The same key at the same place (not line: lines move) is the same alert.
-fn location_fingerprint(key: &Key, location: &LocationV1) -> String {
+fn location_fingerprint(key: &KeyView, location: &LocationView) -> String {
     let identity = [
-        key.fingerprint.as_str(),
-        location.kind.as_str(),
+        key.fingerprint,
+        location.kind_name(),
         &location.path.to_string_lossy(),
-        location.member.as_deref().unwrap_or(""),
-        location.image.as_deref().unwrap_or(""),
-        location.host.as_deref().unwrap_or(""),
+        location.member().unwrap_or(""),
+        location.image_name().unwrap_or(""),
+        location.host.unwrap_or(""),
     ]
     .join("\0");
     hex::encode(digest::digest(&digest::SHA256, identity.as_bytes()).as_ref())
 }
 
-fn artifact(location: &LocationV1, base: Option<&Path>) -> Value {
-    let path: &Path = match (&location.kind, &location.archive) {
-        (LocationKind::ArchiveMember, Some(archive)) => archive,
-        _ => &location.path,
+fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
+    // A member is found at its archive's file.
+    let path: &Path = match location.archive {
+        Some(member) => &member.archive,
+        None => location.path,
     };
     let image = matches!(
         location.kind,
@@ -220,7 +217,7 @@ fn artifact(location: &LocationV1, base: Option<&Path>) -> Value {
     );
     if path.as_os_str().is_empty() {
         // A git object no path names any more: the blob is all there is.
-        let name = location.commit.as_deref().unwrap_or("unknown-object");
+        let name = location.commit().unwrap_or("unknown-object");
         return json!({"uri": percent_encode(name)});
     }
     if image {
@@ -241,47 +238,46 @@ fn artifact(location: &LocationV1, base: Option<&Path>) -> Value {
     json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT})
 }
 
-fn logical_locations(location: &LocationV1) -> Vec<Value> {
+fn logical_locations(location: &LocationView) -> Vec<Value> {
     let mut logical = Vec::new();
     if let Some(image) = &location.image {
-        let name = match location.layer_index {
-            Some(i) => format!("{image} layer {i}"),
-            None => image.clone(),
-        };
-        logical.push(json!({"name": name, "kind": "module"}));
+        if let Some(name) = image.image {
+            let name = match image.layer_index {
+                Some(i) => format!("{name} layer {i}"),
+                None => name.to_string(),
+            };
+            logical.push(json!({"name": name, "kind": "module"}));
+        }
     }
-    if let Some(member) = &location.member {
+    if let Some(member) = location.member() {
         logical.push(json!({"name": member, "kind": "member"}));
     }
-    if let Some(server) = &location.mcp_server {
-        let name = match &location.mcp_field {
+    if let Some(server) = location.mcp_server {
+        let name = match location.mcp_field {
             Some(field) => format!("{server}.{field}"),
-            None => server.clone(),
+            None => server.to_string(),
         };
         logical.push(json!({"name": name, "kind": "object"}));
     }
     logical
 }
 
-fn describe(location: &LocationV1) -> String {
-    let mut text = format!("{} {}", location.kind.as_str(), location.path.display());
-    if let Some(commit) = &location.commit {
-        text.push_str(&format!(" (commit {})", short(commit)));
-    }
-    if let Some(image) = &location.image {
-        text.push_str(&format!(" (image {image})"));
-    }
-    if let Some(member) = &location.member {
-        text.push_str(&format!(" (member {member})"));
-    }
-    if let Some(server) = &location.mcp_server {
-        text.push_str(&format!(" (MCP server `{server}`)"));
+/// `kind path`, then the commit, image, member and server in parentheses.
+fn describe(location: &LocationView) -> String {
+    let mut text = format!("{} {}", location.kind_name(), location.path.display());
+    let server = location.mcp_server.map(|s| format!("MCP server `{s}`"));
+    for aside in [
+        location.commit_phrase(),
+        location.image_phrase(),
+        location.member_phrase(),
+        server,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        text.push_str(&format!(" ({aside})"));
     }
     text
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 fn level(severity: Severity) -> &'static str {
@@ -340,13 +336,25 @@ fn percent_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    use crate::{
+        audit::Location,
+        source::{DiskFile, Origin, Provenance},
+    };
+
+    /// A file on disk at `path`.
+    fn file_at(path: &str) -> Location {
+        Location::at(Provenance {
+            path: path.into(),
+            origin: Origin::File(DiskFile::default()),
+            backup: None,
+        })
+    }
+
     #[test]
     fn uris() {
         assert_eq!(percent_encode("/a b/ü.json"), "/a%20b/%C3%BC.json");
-        let location = LocationV1 {
-            path: "/work/repo/.cursor/mcp.json".into(),
-            ..LocationV1::default()
-        };
+        let location = file_at("/work/repo/.cursor/mcp.json");
+        let location = LocationView::new(&location);
         assert_eq!(
             artifact(&location, Some(Path::new("/work/repo"))),
             json!({"uri": ".cursor/mcp.json", "uriBaseId": SRCROOT})
@@ -355,10 +363,8 @@ mod tests {
             artifact(&location, Some(Path::new("/elsewhere"))),
             json!({"uri": "file:///work/repo/.cursor/mcp.json"})
         );
-        let relative = LocationV1 {
-            path: "./src/.env".into(),
-            ..LocationV1::default()
-        };
+        let relative = file_at("./src/.env");
+        let relative = LocationView::new(&relative);
         assert_eq!(
             artifact(&relative, None),
             json!({"uri": "src/.env", "uriBaseId": SRCROOT})

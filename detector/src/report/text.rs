@@ -7,9 +7,13 @@ use std::{
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{plural, Report, TargetReport};
+use super::{
+    plural,
+    view::{short_commit, KeyView, LocationView, Replacement, ReportView, ServerView, TargetView},
+    Report,
+};
 use crate::{
-    audit::{FieldEntry, Key, Location, LocationV1, ServerEntry},
+    audit::{Access, FieldEntry},
     detect::{value::ValueClass, Severity},
 };
 
@@ -62,6 +66,11 @@ impl Paint {
         self.with(label, style)
     }
 
+    /// A key block's row name, dimmed and padded so the values line up.
+    fn label(&self, name: &str) -> String {
+        self.dim(format!("  {name:<12}"))
+    }
+
     fn pass(&self, pass: bool) -> String {
         if pass {
             self.with("pass", Style::new().green())
@@ -73,13 +82,35 @@ impl Paint {
 
 pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::Result<()> {
     let paint = Paint { on: options.color };
-    let s = &report.summary;
-    let severities: Vec<String> = s
-        .by_severity
+    let view = ReportView::new(report);
+    write_summary(out, &paint, &view)?;
+    for key in &view.keys {
+        writeln!(out)?;
+        write_key(out, &paint, key)?;
+    }
+    if !view.servers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint.bold("MCP servers"))?;
+        for server in &view.servers.rows {
+            write_server(out, &paint, server)?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", paint.bold("Targets"))?;
+    for target in &view.targets {
+        write_target(out, &paint, target)?;
+    }
+    Ok(())
+}
+
+fn write_summary(out: &mut dyn Write, paint: &Paint, view: &ReportView) -> io::Result<()> {
+    let s = view.summary;
+    // The summary's name order reversed: what the text report has always printed.
+    let severities: Vec<&str> = view
+        .severity_tally
         .iter()
         .rev()
-        .filter(|(_, n)| **n > 0)
-        .map(|(sev, n)| format!("{n} {sev}"))
+        .map(String::as_str)
         .collect();
     let breakdown = if severities.is_empty() {
         String::new()
@@ -117,120 +148,124 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
             plural(s.suppressed)
         )?;
     }
-    if !report.hosts.is_empty() {
-        writeln!(out, "merged from {}", report.hosts.join(", "))?;
-    }
-
-    for key in &report.keys {
-        writeln!(out)?;
-        write_key(out, &paint, key)?;
-    }
-
-    if !report.mcp_servers.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "{}", paint.bold("MCP servers"))?;
-        for server in &report.mcp_servers {
-            write_server(out, &paint, server)?;
-        }
-    }
-
-    writeln!(out)?;
-    writeln!(out, "{}", paint.bold("Targets"))?;
-    for target in &report.targets {
-        write_target(out, &paint, target)?;
+    if !view.merged_hosts.is_empty() {
+        writeln!(out, "merged from {}", view.merged_hosts.join(", "))?;
     }
     Ok(())
 }
 
-fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
+fn write_key(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<()> {
     writeln!(
         out,
         "{} {} · {} · {} · {}",
         paint.severity(key.severity),
-        paint.bold(&key.rule),
+        paint.bold(key.rule),
         key.provider,
-        paint.bold(key.secret.as_deref().unwrap_or(&key.redacted)),
+        paint.bold(key.shown),
         key.status.as_str(),
     )?;
-    let label = |name: &str| paint.dim(format!("  {name:<12}"));
-    writeln!(out, "{}{}", label("fingerprint"), key.fingerprint)?;
-    if !key.slots.is_empty() {
-        writeln!(out, "{}{}", label("assigned to"), key.slots.join(", "))?;
+    write_scope(out, paint, key)?;
+    write_history(out, paint, key)?;
+    if !key.violations.is_empty() {
+        writeln!(
+            out,
+            "{}{}",
+            paint.label("violations"),
+            paint.with(key.violations.join(", "), Style::new().yellow())
+        )?;
     }
-    let envs: Vec<&str> = key.scope.environments.iter().map(|e| e.as_str()).collect();
+    for (i, location) in key.locations.iter().enumerate() {
+        let name = if i == 0 { "locations" } else { "" };
+        writeln!(out, "{}{}", paint.label(name), describe_location(location))?;
+    }
+    write_readers(out, paint, key.readers)?;
+    for (i, step) in key.remediation.iter().enumerate() {
+        let name = if i == 0 { "fix" } else { "" };
+        writeln!(out, "{}{}. {}", paint.label(name), i + 1, step)?;
+    }
+    Ok(())
+}
+
+/// The fingerprint, what the key is assigned to, and where it belongs.
+fn write_scope(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<()> {
+    writeln!(out, "{}{}", paint.label("fingerprint"), key.fingerprint)?;
+    if !key.slots.is_empty() {
+        writeln!(
+            out,
+            "{}{}",
+            paint.label("assigned to"),
+            key.slots.join(", ")
+        )?;
+    }
     writeln!(
         out,
         "{}{} · {}",
-        label("scope"),
-        if key.scope.projects.is_empty() {
+        paint.label("scope"),
+        if key.projects.is_empty() {
             "no project".to_string()
         } else {
-            key.scope.projects.join(", ")
+            key.projects.join(", ")
         },
-        envs.join(", ")
+        key.environment_names.join(", ")
     )?;
-    for server in &key.scope.mcp_servers {
+    for server in key.mcp_servers {
         writeln!(
             out,
             "{}{} `{}` {}",
-            label("mcp server"),
+            paint.label("mcp server"),
             server.client,
             server.server,
             server.field
         )?;
     }
+    Ok(())
+}
+
+/// When the key was first seen, how old it is, and what replaced it.
+fn write_history(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<()> {
     if let Some(first) = key.first_seen {
         let age = key
-            .age_days
-            .map(|d| {
+            .age
+            .map(|age| {
                 format!(
-                    " ({d} day{} old{})",
-                    plural(d as usize),
-                    if key.overdue { ", overdue" } else { "" }
+                    " ({} day{} old{})",
+                    age.days,
+                    plural(age.days as usize),
+                    if age.overdue { ", overdue" } else { "" }
                 )
             })
             .unwrap_or_default();
         writeln!(
             out,
             "{}{}{}",
-            label("first seen"),
+            paint.label("first seen"),
             first.format("%Y-%m-%d %H:%M UTC"),
             age
         )?;
     }
-    if let Some(next) = &key.rotated_to {
-        let what = match (&next.fingerprint, next.reference) {
-            (Some(fingerprint), _) => format!("key {fingerprint}"),
-            (None, Some(class)) => format!("a reference ({})", class_name(class)),
-            (None, None) => "another value".to_string(),
+    if let Some(next) = &key.successor {
+        let what = match next.by {
+            Replacement::Key(fingerprint) => format!("key {fingerprint}"),
+            Replacement::Reference(class) => format!("a reference ({})", class_name(class)),
+            Replacement::OtherValue => "another value".to_string(),
         };
         let commit = next
             .commit
-            .as_deref()
-            .map(|c| format!(" in commit {}", short(c)))
+            .map(|c| format!(" in commit {}", short_commit(c)))
             .unwrap_or_default();
         writeln!(
             out,
             "{}{what} at {} {}{commit}",
-            label("rotated to"),
+            paint.label("rotated to"),
             next.path.display(),
             next.slot
         )?;
     }
-    if !key.violations.is_empty() {
-        let names: Vec<&str> = key.violations.iter().map(|v| v.as_str()).collect();
-        writeln!(
-            out,
-            "{}{}",
-            label("violations"),
-            paint.with(names.join(", "), Style::new().yellow())
-        )?;
-    }
-    for (i, location) in key.locations.iter().enumerate() {
-        let name = if i == 0 { "locations" } else { "" };
-        writeln!(out, "{}{}", label(name), describe_location(location))?;
-    }
-    for (i, access) in key.accessed_by.iter().enumerate() {
+    Ok(())
+}
+
+fn write_readers(out: &mut dyn Write, paint: &Paint, readers: &[Access]) -> io::Result<()> {
+    for (i, access) in readers.iter().enumerate() {
         let name = if i == 0 { "read by" } else { "" };
         let verdict = if access.allowed {
             "allowed".to_string()
@@ -240,7 +275,7 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
         writeln!(
             out,
             "{}{} {} (pid {}, uid {}) opened {} {verdict}",
-            label(name),
+            paint.label(name),
             access.time.format("%Y-%m-%d %H:%M:%S UTC"),
             access.exe,
             access.pid,
@@ -248,79 +283,61 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &Key) -> io::Result<()> {
             access.file.display()
         )?;
     }
-    for (i, step) in key.remediation.iter().enumerate() {
-        let name = if i == 0 { "fix" } else { "" };
-        writeln!(out, "{}{}. {}", label(name), i + 1, step)?;
-    }
     Ok(())
 }
 
-fn describe_location(location: &Location) -> String {
-    let location = &LocationV1::from(location.clone());
-    let mut text = match &location.host {
+/// One line: `[host:]path[:line:column]  kind`, then what the place says, words first and
+/// the image layer's facts after commas.
+fn describe_location(location: &LocationView) -> String {
+    let mut text = match location.host {
         Some(host) => format!("{host}:{}", location.path.display()),
         None => location.path.display().to_string(),
     };
     if let (Some(line), Some(column)) = (location.line, location.column) {
         text.push_str(&format!(":{line}:{column}"));
     }
-    text.push_str(&format!("  {}", location.kind.as_str()));
-    if let Some(server) = &location.mcp_server {
+    text.push_str(&format!("  {}", location.kind_name()));
+    if let Some(server) = location.mcp_server {
         text.push_str(&format!(
             " {} `{}`",
-            location.mcp_client.as_deref().unwrap_or("?"),
+            location.mcp_client.unwrap_or("?"),
             server
         ));
     }
-    if let Some(field) = &location.mcp_field {
-        text.push_str(&format!(" {field}"));
+    let git = location.git;
+    let in_head = git
+        .filter(|git| git.in_head == Some(true))
+        .map(|_| "in HEAD".to_string());
+    let reach = git.and_then(|git| {
+        if !git.refs.is_empty() {
+            Some(format!("on {}", git.refs.join(", ")))
+        } else {
+            (git.reachable == Some(false)).then(|| "unreachable".to_string())
+        }
+    });
+    let words = [
+        location.mcp_field.map(str::to_string),
+        location.mode_phrase(),
+        location.commit_phrase(),
+        in_head,
+        location.removed_phrase(),
+        reach,
+        location.member_phrase(),
+        location.image_phrase(),
+    ];
+    for word in words.into_iter().flatten() {
+        text.push(' ');
+        text.push_str(&word);
     }
-    if let Some(mode) = location.mode {
-        text.push_str(&format!(" mode {mode:04o}"));
+    for phrase in location
+        .image
+        .iter()
+        .flat_map(|image| image.layer_phrases())
+    {
+        text.push_str(", ");
+        text.push_str(&phrase);
     }
-    if let Some(commit) = &location.commit {
-        text.push_str(&format!(" commit {}", short(commit)));
-    }
-    if location.in_head == Some(true) {
-        text.push_str(" in HEAD");
-    }
-    if let Some(commit) = &location.removed_in {
-        text.push_str(&format!(" removed in {}", short(commit)));
-    }
-    if !location.refs.is_empty() {
-        text.push_str(&format!(" on {}", location.refs.join(", ")));
-    } else if location.reachable == Some(false) {
-        text.push_str(" unreachable");
-    }
-    if let Some(member) = &location.member {
-        text.push_str(&format!(" member {member}"));
-    }
-    if let Some(image) = &location.image {
-        text.push_str(&format!(" image {image}"));
-    }
-    if let Some(layer) = &location.layer {
-        let index = location
-            .layer_index
-            .map(|i| format!(" {i}"))
-            .unwrap_or_default();
-        text.push_str(&format!(", layer{index} ({})", super::short_digest(layer)));
-    }
-    if let Some(created_by) = &location.created_by {
-        text.push_str(&format!(", `{}`", super::instruction(created_by)));
-    }
-    if let Some(layer) = &location.deleted_in_layer {
-        text.push_str(&format!(
-            ", deleted in layer {} (still extractable)",
-            super::short_digest(layer)
-        ));
-    }
-    if let Some(layer) = &location.replaced_in_layer {
-        text.push_str(&format!(
-            ", replaced in layer {} (still extractable)",
-            super::short_digest(layer)
-        ));
-    }
-    if let Some(backup) = &location.backup {
+    if let Some(backup) = location.backup {
         let kind = backup.kind.as_str();
         match &backup.original {
             Some(original) => text.push_str(&format!(" backup ({kind}) of {}", original.display())),
@@ -328,11 +345,6 @@ fn describe_location(location: &Location) -> String {
         }
     }
     text
-}
-
-/// A commit id as git shows it in one-line logs.
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 fn class_name(class: ValueClass) -> &'static str {
@@ -346,25 +358,24 @@ fn class_name(class: ValueClass) -> &'static str {
     }
 }
 
-fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerEntry) -> io::Result<()> {
+fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerView) -> io::Result<()> {
     let project = server
         .project
-        .as_deref()
         .map(|p| format!(" [{p}]"))
         .unwrap_or_default();
     writeln!(
         out,
         "  {} `{}`{} {} {}",
         server.client,
-        paint.bold(&server.server),
+        paint.bold(server.server),
         project,
         server.transport,
         paint.dim(server.config.display())
     )?;
-    for field in &server.fields {
+    for field in server.fields {
         writeln!(out, "      {}", describe_field(paint, field))?;
     }
-    for check in &server.checks {
+    for check in server.checks {
         writeln!(
             out,
             "      {} {}: {}",
@@ -391,12 +402,7 @@ fn describe_field(paint: &Paint, field: &FieldEntry) -> String {
     }
 }
 
-fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io::Result<()> {
-    let skipped: Vec<String> = target
-        .skipped
-        .iter()
-        .map(|(reason, n)| format!("{n} {reason}"))
-        .collect();
+fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetView) -> io::Result<()> {
     let status = if target.failed {
         paint.with("FAILED", Style::new().red().bold())
     } else {
@@ -408,13 +414,13 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
             target.duration_ms
         )
     };
-    let skipped = if skipped.is_empty() {
+    let skipped = if target.skipped.is_empty() {
         String::new()
     } else {
-        format!(", skipped {}", skipped.join(", "))
+        format!(", skipped {}", target.skipped.join(", "))
     };
-    writeln!(out, "  {} {status}{skipped}", paint.bold(&target.target))?;
-    for config in &target.unparsed_configs {
+    writeln!(out, "  {} {status}{skipped}", paint.bold(target.target))?;
+    for config in target.unparsed_configs {
         writeln!(
             out,
             "      {} {} ({}): {}",
@@ -424,7 +430,7 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetReport) -> io
             config.reason
         )?;
     }
-    for error in &target.errors {
+    for error in target.errors {
         writeln!(
             out,
             "      {} {}: {}",
@@ -444,7 +450,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        audit::{AuditOptions, Auditor, Finding, OrgKey},
+        audit::{AuditOptions, Auditor, Finding, Location, OrgKey},
         detect::RuleMeta,
         source::{DiskFile, Origin, Provenance},
     };

@@ -1,0 +1,118 @@
+//! One key as the writers show it: its heading facts, scope, timeline, successor, places,
+//! readers and remediation.
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::location::LocationView;
+use crate::{
+    audit::{Access, Environment, Key, McpServerRef, Status, Successor},
+    detect::{value::ValueClass, Severity},
+};
+
+pub struct KeyView<'r> {
+    /// Its place in the report, from 1: how the markdown and HTML sections are numbered.
+    pub number: usize,
+    pub fingerprint: &'r str,
+    pub rule: &'r str,
+    pub provider: &'r str,
+    pub description: &'r str,
+    pub severity: Severity,
+    pub status: Status,
+    pub redacted: &'r str,
+    /// The secret with `--show-secrets`, else the redacted preview.
+    pub shown: &'r str,
+    /// The variables and fields it is assigned to.
+    pub slots: &'r [String],
+    pub projects: &'r [String],
+    pub environments: &'r [Environment],
+    pub environment_names: Vec<&'static str>,
+    pub mcp_servers: &'r [McpServerRef],
+    pub violations: Vec<&'static str>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub age: Option<Age>,
+    /// What took its place in its slot, when something did.
+    pub successor: Option<SuccessorView<'r>>,
+    pub locations: Vec<LocationView<'r>>,
+    pub readers: &'r [Access],
+    /// Readers the policy does not allow.
+    pub alerts: usize,
+    pub remediation: &'r [String],
+}
+
+/// How old a key is, against the rotation policy.
+#[derive(Clone, Copy)]
+pub struct Age {
+    pub days: i64,
+    pub overdue: bool,
+}
+
+pub struct SuccessorView<'r> {
+    pub slot: &'r str,
+    pub path: &'r Path,
+    /// The commit that changed the slot, in full.
+    pub commit: Option<&'r str>,
+    pub commit_time: Option<DateTime<Utc>>,
+    pub by: Replacement<'r>,
+}
+
+/// What the slot holds instead of the key.
+#[derive(Clone, Copy)]
+pub enum Replacement<'r> {
+    /// Another key, by fingerprint.
+    Key(&'r str),
+    /// A reference of this class (`env-ref`, `secret-manager`, …).
+    Reference(ValueClass),
+    OtherValue,
+}
+
+impl<'r> KeyView<'r> {
+    pub fn new(number: usize, key: &'r Key) -> KeyView<'r> {
+        KeyView {
+            number,
+            fingerprint: &key.fingerprint,
+            rule: &key.rule,
+            provider: &key.provider,
+            description: &key.description,
+            severity: key.severity,
+            status: key.status,
+            redacted: &key.redacted,
+            shown: key.secret.as_deref().unwrap_or(&key.redacted),
+            slots: &key.slots,
+            projects: &key.scope.projects,
+            environments: &key.scope.environments,
+            environment_names: key.scope.environments.iter().map(|e| e.as_str()).collect(),
+            mcp_servers: &key.scope.mcp_servers,
+            violations: key.violations.iter().map(|v| v.as_str()).collect(),
+            first_seen: key.first_seen,
+            last_seen: key.last_seen,
+            age: key.age_days.map(|days| Age {
+                days,
+                overdue: key.overdue,
+            }),
+            successor: key.rotated_to.as_ref().map(SuccessorView::new),
+            locations: key.locations.iter().map(LocationView::new).collect(),
+            readers: &key.accessed_by,
+            alerts: key.accessed_by.iter().filter(|a| !a.allowed).count(),
+            remediation: &key.remediation,
+        }
+    }
+}
+
+impl<'r> SuccessorView<'r> {
+    fn new(next: &'r Successor) -> SuccessorView<'r> {
+        let by = match (&next.fingerprint, next.reference) {
+            (Some(fingerprint), _) => Replacement::Key(fingerprint),
+            (None, Some(class)) => Replacement::Reference(class),
+            (None, None) => Replacement::OtherValue,
+        };
+        SuccessorView {
+            slot: &next.slot,
+            path: &next.path,
+            commit: next.commit.as_deref(),
+            commit_time: next.commit_time,
+            by,
+        }
+    }
+}
