@@ -478,19 +478,9 @@ mod tests {
         assert!(!holds("abc", "xabcx"), "short values must equal the match");
     }
 
-    /// A fake token made at run time: `prefix` and pseudo-random characters.
+    /// A fake token made at run time: `prefix` and 36 pseudo-random characters.
     fn fake_token(prefix: &str, seed: u64) -> String {
-        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let tail: String = (0..36)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ALNUM[(state % ALNUM.len() as u64) as usize] as char
-            })
-            .collect();
-        [prefix, &tail].concat()
+        kit::keys::key(prefix, kit::keys::ALNUM, 36, seed)
     }
 
     /// The environments the findings of `secret` name, as the audit infers them.
