@@ -18,6 +18,7 @@
 //! the overlay the first read gave; nothing of it is written to disk.
 mod config;
 mod daemon;
+mod error;
 mod layer;
 mod layout;
 mod overlay;
@@ -39,6 +40,7 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
+    error::ArchiveError,
     layer::{Compression, LayerPlace, LayerRead, LayerSink},
     layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
@@ -62,7 +64,7 @@ pub fn scan_archive(
     context: &Context,
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
-    let error = |reason| SourceError::new(path, reason);
+    let error = |reason: ArchiveError| SourceError::new(path, reason);
     let compression = TarStore::compression(path).map_err(error)?;
     if compression == Compression::None {
         let store = TarStore::open_path(path).map_err(error)?;
@@ -85,8 +87,9 @@ pub fn scan_archive(
             .decoder(std::io::BufReader::new(file))
             .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))
     };
-    let index = stream::StreamIndex::read(open().map_err(error)?)
-        .map_err(|reason| error(format!("cannot decompress or read: {reason}")))?;
+    let first = open().map_err(|reason| SourceError::new(path, reason))?;
+    let index = stream::StreamIndex::read(first)
+        .map_err(|reason| SourceError::new(path, format!("cannot decompress or read: {reason}")))?;
     scan_store(
         &index,
         Layers::Streamed {

@@ -21,6 +21,7 @@ use std::{
 };
 
 use super::{
+    error::ArchiveError,
     layer::{self, layer_changes},
     layout::METADATA_LIMIT,
     overlay::{LayerChanges, Overlay},
@@ -50,17 +51,15 @@ pub struct StreamIndex {
 
 impl StreamIndex {
     /// The first read: the whole stream, keeping only what [`StreamIndex`] says.
-    pub fn read(reader: Box<dyn Read + '_>) -> Result<StreamIndex, String> {
+    pub fn read(reader: Box<dyn Read + '_>) -> Result<StreamIndex, ArchiveError> {
         let mut index = StreamIndex::default();
         let mut archive = tar::Archive::new(reader);
-        let entries = archive
-            .entries()
-            .map_err(|e| format!("not a tar archive: {}", io_reason(&e)))?;
+        let entries = archive.entries().map_err(ArchiveError::NotTar)?;
         let mut seen = 0usize;
         for entry in entries {
-            let mut entry = entry.map_err(|e| match seen {
-                0 => format!("not a tar archive: {}", io_reason(&e)),
-                _ => format!("broke after {seen} members: {}", io_reason(&e)),
+            let mut entry = entry.map_err(|error| match seen {
+                0 => ArchiveError::NotTar(error),
+                members => ArchiveError::Broke { members, error },
             })?;
             seen += 1;
             let Some(name) = member_name(&entry.path_bytes()) else {
@@ -69,16 +68,20 @@ impl StreamIndex {
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = entry.size();
+                    let unread = |error| ArchiveError::Member {
+                        name: name.clone(),
+                        error,
+                    };
                     let mut head = Vec::new();
                     (&mut entry)
                         .take(SNIFF)
                         .read_to_end(&mut head)
-                        .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+                        .map_err(unread)?;
                     if is_metadata(&name, &head, size) {
                         (&mut entry)
                             .take(METADATA_LIMIT + 1 - head.len() as u64)
                             .read_to_end(&mut head)
-                            .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+                            .map_err(unread)?;
                         index.kept.insert(name.clone(), head);
                     } else {
                         let rest = Cursor::new(head).chain(&mut entry);
@@ -96,7 +99,7 @@ impl StreamIndex {
             }
         }
         if seen == 0 {
-            return Err("not a tar archive (no members)".into());
+            return Err(ArchiveError::NoMembers);
         }
         Ok(index)
     }
