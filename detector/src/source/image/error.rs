@@ -43,3 +43,49 @@ pub enum Damage {
     #[error("the archive is truncated: it ends inside {member}")]
     EndsInside { member: String },
 }
+
+/// A small metadata blob (a manifest, an index, a config) that cannot be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{}", io_reason(.0))]
+    Open(io::Error),
+    #[error("{name} is {size} bytes, more than a metadata file may be")]
+    TooLarge { name: String, size: u64 },
+    #[error("{name}: {}", io_reason(error))]
+    Read { name: String, error: io::Error },
+}
+
+/// A member of a stream that was read as a layer and not kept, asked for as metadata (it
+/// reaches [`MetadataError::Read`] as the error of a read).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not JSON, so not an image's metadata")]
+pub struct NotMetadata(pub String);
+
+/// A layout whose images cannot be listed (from [`super::layout::images`]: the target
+/// fails), or one image of an OCI index that cannot be followed (listed against the image).
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("not an image archive: no manifest.json (nor an OCI index.json)")]
+    NoManifest,
+    #[error("not an OCI image layout: no index.json")]
+    NoIndex,
+    #[error("manifest.json is not a docker save manifest: {0}")]
+    DockerManifest(serde_json::Error),
+    #[error("index.json is not valid JSON: {0}")]
+    IndexJson(serde_json::Error),
+    #[error("invalid digest {0:?} in an index")]
+    InvalidDigest(String),
+    #[error("missing blob {0} named by the index")]
+    MissingManifest(String),
+    #[error("manifest {digest} is not valid JSON: {error}")]
+    ManifestJson {
+        digest: String,
+        error: serde_json::Error,
+    },
+    #[error("indexes nested too deep")]
+    TooDeep,
+    #[error("manifest {0} names no config")]
+    NoConfig(String),
+}

@@ -252,7 +252,7 @@ fn scan_store(
                 origin,
                 match damage {
                     Some(damage) => format!("{damage}; {reason}"),
-                    None => reason,
+                    None => reason.to_string(),
                 },
             )
         })?;
@@ -261,9 +261,16 @@ fn scan_store(
             image.reference = reference.to_string();
         }
     }
-    if let Some(damage) = damage {
-        index_errors.insert(0, (origin.display().to_string(), damage.to_string()));
-    }
+    // The archive's damage first, then what of the layout could not be followed.
+    let index_errors: Vec<(String, String)> = damage
+        .map(|damage| (origin.display().to_string(), damage.to_string()))
+        .into_iter()
+        .chain(
+            index_errors
+                .into_iter()
+                .map(|(image, reason)| (image, reason.to_string())),
+        )
+        .collect();
     for (image, reason) in &index_errors {
         sink.error(Path::new(image), reason);
     }
@@ -497,7 +504,7 @@ fn prepare_image(
             None
         }
         Err(reason) => {
-            error(format!("{reference} config"), reason);
+            error(format!("{reference} config"), reason.to_string());
             None
         }
     };

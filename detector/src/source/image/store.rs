@@ -12,10 +12,9 @@ use std::{
 };
 
 use super::{
-    error::{ArchiveError, Damage},
+    error::{ArchiveError, Damage, MetadataError},
     layer::Compression,
 };
-use crate::source::fs::io_reason;
 
 /// A blob opened for reading, and its size.
 pub struct Opened<'a> {
@@ -265,22 +264,29 @@ pub fn member_name(raw: &[u8]) -> Option<String> {
 }
 
 /// Read a whole small blob (a manifest, an index, a config), refusing more than `limit` bytes.
-pub fn read_small(store: &dyn Store, name: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
-    let Some(opened) = store.open(name).map_err(|e| io_reason(&e))? else {
+pub fn read_small(
+    store: &dyn Store,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, MetadataError> {
+    let Some(opened) = store.open(name).map_err(MetadataError::Open)? else {
         return Ok(None);
     };
     if opened.size > limit {
-        return Err(format!(
-            "{name} is {} bytes, more than a metadata file may be",
-            opened.size
-        ));
+        return Err(MetadataError::TooLarge {
+            name: name.to_string(),
+            size: opened.size,
+        });
     }
     let mut bytes = Vec::with_capacity(opened.size as usize);
     opened
         .reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+        .map_err(|error| MetadataError::Read {
+            name: name.to_string(),
+            error,
+        })?;
     Ok(Some(bytes))
 }
 

@@ -21,7 +21,7 @@ use std::{
 };
 
 use super::{
-    error::ArchiveError,
+    error::{ArchiveError, NotMetadata},
     layer::{self, layer_changes},
     layout::METADATA_LIMIT,
     overlay::{LayerChanges, Overlay},
@@ -155,10 +155,7 @@ struct NotKept(String);
 
 impl Read for NotKept {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::other(format!(
-            "{} is not JSON, so not an image's metadata",
-            self.0
-        )))
+        Err(io::Error::other(NotMetadata(self.0.clone())))
     }
 }
 
