@@ -89,3 +89,42 @@ pub enum LayoutError {
     #[error("manifest {0} names no config")]
     NoConfig(String),
 }
+
+/// An image config that is not JSON of the config's shape.
+#[derive(Debug, thiserror::Error)]
+#[error("the image config is not valid JSON: {0}")]
+pub struct ConfigError(pub serde_json::Error);
+
+/// A layer read only in part (the files before the damage were handed on), or not at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("not a readable layer: {}", io_reason(.0))]
+    Unreadable(io::Error),
+    #[error(
+        "layer is corrupt or truncated after {entries} entries: {}",
+        io_reason(error)
+    )]
+    Truncated { entries: usize, error: io::Error },
+}
+
+/// What went wrong with one image's config or one of its layers: listed against it, while
+/// the rest of the target is read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The config or layer blob the manifest names (by digest, else by name) is not there.
+    #[error("missing blob {0} named by the manifest")]
+    MissingBlob(String),
+    #[error(transparent)]
+    Metadata(MetadataError),
+    #[error(transparent)]
+    Config(ConfigError),
+    /// A layer's blob that is there but could not be opened.
+    #[error("{}", io_reason(.0))]
+    Open(io::Error),
+    #[error("blob is {size} bytes, the manifest says {expected}")]
+    Size { size: u64, expected: u64 },
+    #[error(transparent)]
+    Layer(LayerError),
+    #[error("scanning a layer's files panicked")]
+    Panicked,
+}

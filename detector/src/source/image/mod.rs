@@ -40,7 +40,7 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
-    error::ArchiveError,
+    error::{ArchiveError, ImageError},
     layer::{Compression, LayerPlace, LayerRead, LayerSink},
     layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
@@ -320,16 +320,15 @@ fn scan_store(
         }
         drop(out);
         if matcher.join().is_err() {
-            outcome.errors.push((
-                PathBuf::from(name),
-                "scanning a layer's files panicked".to_string(),
-            ));
+            outcome
+                .errors
+                .push((PathBuf::from(name), ImageError::Panicked));
         }
     });
     if let Some(reason) = broken {
         // What was read is reported, but the target failed: the rest is unknown.
         for (path, reason) in &outcome.errors {
-            sink.error(path, reason);
+            sink.error(path, &reason.to_string());
         }
         return Err(SourceError::new(origin, reason));
     }
@@ -357,12 +356,12 @@ fn scan_store(
             .map(|(path, reason)| format!("{}: {reason}", path.display()))
             .unwrap_or_else(|| "nothing in the image could be read".to_string());
         for (path, reason) in errors {
-            sink.error(&path, &reason);
+            sink.error(&path, &reason.to_string());
         }
         return Err(SourceError::new(origin, reason));
     }
     for (path, reason) in &outcome.errors {
-        sink.error(path, reason);
+        sink.error(path, &reason.to_string());
     }
     Ok(())
 }
@@ -375,7 +374,7 @@ struct Outcome {
     selected: usize,
     /// The platforms seen, to say what there was when none matched.
     platforms: BTreeSet<String>,
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 /// Layer files go to the matching threads; skips go straight to the target's sink; the
@@ -409,7 +408,7 @@ struct Prepared {
     digests: Vec<String>,
     layers: Vec<PreparedLayer>,
     /// The config's errors.
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 struct PreparedLayer {
@@ -417,13 +416,13 @@ struct PreparedLayer {
     /// `app:prod layer 3 (sha256:0123…)`, for errors.
     label: String,
     place: LayerPlace,
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 impl Prepared {
     /// The image's errors in the order they are met reading it: the config's, then the
     /// layers' from the top down.
-    fn errors(self) -> impl Iterator<Item = (PathBuf, String)> {
+    fn errors(self) -> impl Iterator<Item = (PathBuf, ImageError)> {
         self.errors
             .into_iter()
             .chain(self.layers.into_iter().rev().flat_map(|l| l.errors))
@@ -431,24 +430,19 @@ impl Prepared {
 }
 
 impl PreparedLayer {
-    fn error(&mut self, reason: String) {
+    fn error(&mut self, reason: ImageError) {
         self.errors.push((PathBuf::from(&self.label), reason));
     }
 
     fn missing(&mut self) {
-        let reason = format!(
-            "missing blob {} named by the manifest",
-            self.blob.digest.as_deref().unwrap_or(&self.blob.name)
-        );
-        self.error(reason);
+        let blob = self.blob.digest.as_ref().unwrap_or(&self.blob.name);
+        self.error(ImageError::MissingBlob(blob.clone()));
     }
 
     /// Whether the blob's size is the one the manifest promises (when it promises one).
     fn check_size(&mut self, size: u64) {
         if let Some(expected) = self.blob.size.filter(|&s| s != size) {
-            self.error(format!(
-                "blob is {size} bytes, the manifest says {expected}"
-            ));
+            self.error(ImageError::Size { size, expected });
         }
     }
 
@@ -464,7 +458,7 @@ impl PreparedLayer {
             outcome.readable = true;
         }
         if let Some(reason) = read.error {
-            self.error(reason);
+            self.error(ImageError::Layer(reason));
         }
         let changes = Arc::new(read.changes);
         read_layers.record(self.place.digest.clone(), changes.clone());
@@ -482,29 +476,27 @@ fn prepare_image(
     outcome: &mut Outcome,
 ) -> Option<Prepared> {
     let reference = image.reference.as_str();
-    let mut errors: Vec<(PathBuf, String)> = Vec::new();
-    let mut error = |what: String, reason: String| errors.push((PathBuf::from(what), reason));
+    let mut errors: Vec<(PathBuf, ImageError)> = Vec::new();
+    let mut error = |what: String, reason: ImageError| errors.push((PathBuf::from(what), reason));
 
     let config = match read_small(store, &image.config.name, METADATA_LIMIT) {
         Ok(Some(bytes)) => match ImageConfig::parse(&bytes) {
             Ok(config) => Some(config),
             Err(reason) => {
-                error(format!("{reference} config"), reason);
+                error(format!("{reference} config"), ImageError::Config(reason));
                 None
             }
         },
         Ok(None) => {
+            let blob = image.config.digest.as_ref().unwrap_or(&image.config.name);
             error(
                 format!("{reference} config"),
-                format!(
-                    "missing blob {} named by the manifest",
-                    image.config.digest.as_deref().unwrap_or(&image.config.name)
-                ),
+                ImageError::MissingBlob(blob.clone()),
             );
             None
         }
         Err(reason) => {
-            error(format!("{reference} config"), reason.to_string());
+            error(format!("{reference} config"), ImageError::Metadata(reason));
             None
         }
     };
@@ -607,7 +599,7 @@ fn read_layers(
                     continue;
                 }
                 Err(e) => {
-                    layer.error(io_reason(&e));
+                    layer.error(ImageError::Open(e));
                     continue;
                 }
             };
