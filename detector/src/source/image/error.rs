@@ -7,6 +7,7 @@
 //! or a [`Sink::error`](crate::source::Sink::error) (one image, config or layer could not).
 use std::io;
 
+use super::daemon::DaemonError;
 use crate::source::fs::io_reason;
 
 /// A file or stream that cannot be indexed as the tar archive of an image layout.
@@ -127,4 +128,42 @@ pub enum ImageError {
     Layer(LayerError),
     #[error("scanning a layer's files panicked")]
     Panicked,
+}
+
+/// A stream of the image that cannot be opened (the first time, or again).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{}", io_reason(.0))]
+    Io(io::Error),
+    #[error("cannot decompress: {}", io_reason(.0))]
+    Decompress(io::Error),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+/// The second read of a stream that failed: what was read of it is reported, the rest is
+/// unknown, so the target fails.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("reading the image again: {0}")]
+    Reopen(OpenError),
+    #[error("the image's second stream broke: {}", io_reason(.0))]
+    Broke(io::Error),
+    #[error("the image changed between the two reads of its stream ({0}); scan it again")]
+    Changed(Change),
+}
+
+/// How the second stream of an image differs from the first, by member name.
+#[derive(Debug, thiserror::Error)]
+pub enum Change {
+    #[error("{0} links elsewhere")]
+    Link(String),
+    #[error("{0} is new or of another size")]
+    Size(String),
+    #[error("{0} differs")]
+    Content(String),
+    #[error("layer {0} holds other files")]
+    Files(String),
+    #[error("{0} is gone")]
+    Gone(String),
 }

@@ -40,7 +40,7 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
-    error::{ArchiveError, ImageError},
+    error::{ArchiveError, ImageError, OpenError},
     layer::{Compression, LayerPlace, LayerRead, LayerSink},
     layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
@@ -81,11 +81,11 @@ pub fn scan_archive(
     }
     // Compressed as a whole (`docker save | gzip`): its members cannot be reached in place,
     // so it is read as a stream twice, as a daemon's is, and nothing is written to disk.
-    let open = || -> Result<Box<dyn std::io::Read>, String> {
-        let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let open = || -> Result<Box<dyn std::io::Read>, OpenError> {
+        let file = std::fs::File::open(path).map_err(OpenError::Io)?;
         compression
             .decoder(std::io::BufReader::new(file))
-            .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))
+            .map_err(OpenError::Decompress)
     };
     let first = open().map_err(|reason| SourceError::new(path, reason))?;
     let index = stream::StreamIndex::read(first)
@@ -131,9 +131,8 @@ pub fn scan_oci_dir(path: &Path, context: &Context, sink: &dyn Sink) -> Result<(
 pub fn scan_daemon(name: &str, context: &Context, sink: &dyn Sink) -> Result<(), SourceError> {
     let origin = Path::new(name);
     daemon::inspect(name).map_err(|err| SourceError::new(origin, err))?;
-    let save = || -> Result<Box<dyn std::io::Read>, String> {
-        Ok(Box::new(daemon::save(name).map_err(|e| e.to_string())?))
-    };
+    let save =
+        || -> Result<Box<dyn std::io::Read>, OpenError> { Ok(Box::new(daemon::save(name)?)) };
     let first = save().map_err(|reason| SourceError::new(origin, reason))?;
     let index = stream::StreamIndex::read(first).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
