@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::error::ConfigError;
 use crate::source::{Blob, ConfigValue, Origin, Provenance};
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,9 +64,8 @@ pub fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
 }
 
 impl ImageConfig {
-    pub fn parse(bytes: &[u8]) -> Result<ImageConfig, String> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("the image config is not valid JSON: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<ImageConfig, ConfigError> {
+        serde_json::from_slice(bytes).map_err(ConfigError)
     }
 
     pub fn diff_ids(&self) -> &[String] {

@@ -132,7 +132,7 @@ pub fn save(name: &str) -> Result<SaveStream, DaemonError> {
     let path = format!("/images/{}/get", escape(name));
     let runtime = runtime()?;
     let (head_sender, head) = mpsc::sync_channel::<Result<(), DaemonError>>(1);
-    let (sender, chunks) = mpsc::sync_channel::<Result<Bytes, String>>(QUEUED_CHUNKS);
+    let (sender, chunks) = mpsc::sync_channel::<Result<Bytes, DaemonError>>(QUEUED_CHUNKS);
     std::thread::Builder::new()
         .name("docker-save".to_string())
         .spawn(move || {
@@ -151,7 +151,7 @@ pub fn save(name: &str) -> Result<SaveStream, DaemonError> {
                             Ok(data) => Ok(data),
                             Err(_) => continue, // trailers
                         },
-                        Err(e) => Err(DaemonError::Broken(e.to_string()).to_string()),
+                        Err(e) => Err(DaemonError::Broken(e.to_string())),
                     };
                     let broke = chunk.is_err();
                     // Blocks while the queue is full; fails once the reader is gone.
@@ -175,7 +175,7 @@ pub fn save(name: &str) -> Result<SaveStream, DaemonError> {
 
 /// The body of `GET /images/{name}/get`, read as it arrives. Dropping it ends the request.
 pub struct SaveStream {
-    chunks: mpsc::Receiver<Result<Bytes, String>>,
+    chunks: mpsc::Receiver<Result<Bytes, DaemonError>>,
     current: Bytes,
 }
 
@@ -184,7 +184,7 @@ impl Read for SaveStream {
         while self.current.is_empty() {
             match self.chunks.recv() {
                 Ok(Ok(chunk)) => self.current = chunk,
-                Ok(Err(reason)) => return Err(io::Error::other(reason)),
+                Ok(Err(err)) => return Err(io::Error::other(err)),
                 // The sender is gone: the body ended.
                 Err(_) => return Ok(0),
             }

@@ -8,10 +8,13 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use super::overlay::{Entry, How, LayerChanges, Overlay};
+use super::{
+    error::LayerError,
+    overlay::{Entry, How, LayerChanges, Overlay},
+};
 use crate::source::{
     archive::{self, ArchiveOptions, ArchivePlace},
-    fs::{io_reason, is_binary},
+    fs::is_binary,
     Blob, Container, LayerFile, Origin, Provenance, Sink, SkipReason, SourceOptions,
 };
 
@@ -66,7 +69,7 @@ pub struct LayerPlace {
 pub struct LayerRead {
     pub changes: LayerChanges,
     pub files: u64,
-    pub error: Option<String>,
+    pub error: Option<LayerError>,
 }
 
 /// Where the files of a layer go.
@@ -100,14 +103,11 @@ pub fn read_layer(
         &mut files,
     ) {
         Ok(()) => None,
-        Err(e) if files == 0 && changes.entries.is_empty() => {
-            Some(format!("not a readable layer: {}", io_reason(&e)))
-        }
-        Err(e) => Some(format!(
-            "layer is corrupt or truncated after {} entries: {}",
-            changes.entries.len() + changes.whiteouts.len() + changes.opaque.len(),
-            io_reason(&e)
-        )),
+        Err(e) if files == 0 && changes.entries.is_empty() => Some(LayerError::Unreadable(e)),
+        Err(error) => Some(LayerError::Truncated {
+            entries: changes.entries.len() + changes.whiteouts.len() + changes.opaque.len(),
+            error,
+        }),
     };
     LayerRead {
         changes,

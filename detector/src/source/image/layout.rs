@@ -4,7 +4,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::store::{read_small, Store};
+use super::{
+    error::LayoutError,
+    store::{read_small, Store},
+};
 
 /// Which layout to expect (the target's scheme); either is recognised when present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +58,8 @@ pub fn images(
     store: &dyn Store,
     expected: Layout,
     name: &str,
-    errors: &mut Vec<(String, String)>,
-) -> Result<Vec<ImageSpec>, String> {
+    errors: &mut Vec<(String, LayoutError)>,
+) -> Result<Vec<ImageSpec>, LayoutError> {
     let docker = read_small(store, "manifest.json", METADATA_LIMIT)?;
     let oci = read_small(store, "index.json", METADATA_LIMIT)?;
     // Prefer what the scheme says; fall back on whatever the layout has.
@@ -72,15 +75,14 @@ pub fn images(
         };
     }
     Err(match expected {
-        Layout::Docker => "not an image archive: no manifest.json (nor an OCI index.json)",
-        Layout::Oci => "not an OCI image layout: no index.json",
-    }
-    .to_string())
+        Layout::Docker => LayoutError::NoManifest,
+        Layout::Oci => LayoutError::NoIndex,
+    })
 }
 
-fn docker_images(bytes: &[u8], name: &str) -> Result<Vec<ImageSpec>, String> {
-    let entries: Vec<DockerEntry> = serde_json::from_slice(bytes)
-        .map_err(|e| format!("manifest.json is not a docker save manifest: {e}"))?;
+fn docker_images(bytes: &[u8], name: &str) -> Result<Vec<ImageSpec>, LayoutError> {
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(bytes).map_err(LayoutError::DockerManifest)?;
     Ok(entries
         .into_iter()
         .map(|entry| {
@@ -149,10 +151,9 @@ fn oci_images(
     store: &dyn Store,
     index: &[u8],
     name: &str,
-    errors: &mut Vec<(String, String)>,
-) -> Result<Vec<ImageSpec>, String> {
-    let index: Value =
-        serde_json::from_slice(index).map_err(|e| format!("index.json is not valid JSON: {e}"))?;
+    errors: &mut Vec<(String, LayoutError)>,
+) -> Result<Vec<ImageSpec>, LayoutError> {
+    let index: Value = serde_json::from_slice(index).map_err(LayoutError::IndexJson)?;
     let mut images = Vec::new();
     walk_index(store, &index, None, name, 0, &mut images, errors);
     Ok(images)
@@ -167,7 +168,7 @@ fn walk_index(
     layout: &str,
     depth: usize,
     images: &mut Vec<ImageSpec>,
-    errors: &mut Vec<(String, String)>,
+    errors: &mut Vec<(String, LayoutError)>,
 ) {
     let Some(manifests) = index.get("manifests").and_then(Value::as_array) else {
         return;
@@ -199,24 +200,25 @@ fn walk_index(
             .clone()
             .unwrap_or_else(|| format!("{layout}@{}", short(digest)));
         let Some(blob) = blob_name(digest) else {
-            errors.push((label, format!("invalid digest {digest:?} in an index")));
+            errors.push((label, LayoutError::InvalidDigest(digest.to_string())));
             continue;
         };
         let manifest = match read_small(store, &blob, METADATA_LIMIT) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
-                errors.push((label, format!("missing blob {digest} named by the index")));
+                errors.push((label, LayoutError::MissingManifest(digest.to_string())));
                 continue;
             }
             Err(e) => {
-                errors.push((label, e));
+                errors.push((label, LayoutError::Metadata(e)));
                 continue;
             }
         };
         let manifest: Value = match serde_json::from_slice(&manifest) {
             Ok(value) => value,
-            Err(e) => {
-                errors.push((label, format!("manifest {digest} is not valid JSON: {e}")));
+            Err(error) => {
+                let digest = digest.to_string();
+                errors.push((label, LayoutError::ManifestJson { digest, error }));
                 continue;
             }
         };
@@ -232,12 +234,12 @@ fn walk_index(
                     errors,
                 );
             } else {
-                errors.push((label, "indexes nested too deep".to_string()));
+                errors.push((label, LayoutError::TooDeep));
             }
             continue;
         }
         let Some(config) = manifest.get("config").and_then(descriptor_ref) else {
-            errors.push((label, format!("manifest {digest} names no config")));
+            errors.push((label, LayoutError::NoConfig(digest.to_string())));
             continue;
         };
         let layers = manifest

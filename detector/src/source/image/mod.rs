@@ -18,6 +18,7 @@
 //! the overlay the first read gave; nothing of it is written to disk.
 mod config;
 mod daemon;
+mod error;
 mod layer;
 mod layout;
 mod overlay;
@@ -39,6 +40,7 @@ pub use layout::Layout;
 
 use self::{
     config::ImageConfig,
+    error::{ArchiveError, ImageError, OpenError},
     layer::{Compression, LayerPlace, LayerRead, LayerSink},
     layout::{platform_matches, short, BlobRef, ImageSpec, METADATA_LIMIT},
     overlay::{LayerChanges, Overlay},
@@ -62,7 +64,7 @@ pub fn scan_archive(
     context: &Context,
     sink: &dyn Sink,
 ) -> Result<(), SourceError> {
-    let error = |reason| SourceError::new(path, reason);
+    let error = |reason: ArchiveError| SourceError::new(path, reason);
     let compression = TarStore::compression(path).map_err(error)?;
     if compression == Compression::None {
         let store = TarStore::open_path(path).map_err(error)?;
@@ -79,14 +81,15 @@ pub fn scan_archive(
     }
     // Compressed as a whole (`docker save | gzip`): its members cannot be reached in place,
     // so it is read as a stream twice, as a daemon's is, and nothing is written to disk.
-    let open = || -> Result<Box<dyn std::io::Read>, String> {
-        let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let open = || -> Result<Box<dyn std::io::Read>, OpenError> {
+        let file = std::fs::File::open(path).map_err(OpenError::Io)?;
         compression
             .decoder(std::io::BufReader::new(file))
-            .map_err(|e| format!("cannot decompress: {}", io_reason(&e)))
+            .map_err(OpenError::Decompress)
     };
-    let index = stream::StreamIndex::read(open().map_err(error)?)
-        .map_err(|reason| error(format!("cannot decompress or read: {reason}")))?;
+    let first = open().map_err(|reason| SourceError::new(path, reason))?;
+    let index = stream::StreamIndex::read(first)
+        .map_err(|reason| SourceError::new(path, format!("cannot decompress or read: {reason}")))?;
     scan_store(
         &index,
         Layers::Streamed {
@@ -128,9 +131,8 @@ pub fn scan_oci_dir(path: &Path, context: &Context, sink: &dyn Sink) -> Result<(
 pub fn scan_daemon(name: &str, context: &Context, sink: &dyn Sink) -> Result<(), SourceError> {
     let origin = Path::new(name);
     daemon::inspect(name).map_err(|err| SourceError::new(origin, err))?;
-    let save = || -> Result<Box<dyn std::io::Read>, String> {
-        Ok(Box::new(daemon::save(name).map_err(|e| e.to_string())?))
-    };
+    let save =
+        || -> Result<Box<dyn std::io::Read>, OpenError> { Ok(Box::new(daemon::save(name)?)) };
     let first = save().map_err(|reason| SourceError::new(origin, reason))?;
     let index = stream::StreamIndex::read(first).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
@@ -249,7 +251,7 @@ fn scan_store(
                 origin,
                 match damage {
                     Some(damage) => format!("{damage}; {reason}"),
-                    None => reason,
+                    None => reason.to_string(),
                 },
             )
         })?;
@@ -258,9 +260,16 @@ fn scan_store(
             image.reference = reference.to_string();
         }
     }
-    if let Some(damage) = damage {
-        index_errors.insert(0, (origin.display().to_string(), damage.to_string()));
-    }
+    // The archive's damage first, then what of the layout could not be followed.
+    let index_errors: Vec<(String, String)> = damage
+        .map(|damage| (origin.display().to_string(), damage.to_string()))
+        .into_iter()
+        .chain(
+            index_errors
+                .into_iter()
+                .map(|(image, reason)| (image, reason.to_string())),
+        )
+        .collect();
     for (image, reason) in &index_errors {
         sink.error(Path::new(image), reason);
     }
@@ -310,16 +319,15 @@ fn scan_store(
         }
         drop(out);
         if matcher.join().is_err() {
-            outcome.errors.push((
-                PathBuf::from(name),
-                "scanning a layer's files panicked".to_string(),
-            ));
+            outcome
+                .errors
+                .push((PathBuf::from(name), ImageError::Panicked));
         }
     });
     if let Some(reason) = broken {
         // What was read is reported, but the target failed: the rest is unknown.
         for (path, reason) in &outcome.errors {
-            sink.error(path, reason);
+            sink.error(path, &reason.to_string());
         }
         return Err(SourceError::new(origin, reason));
     }
@@ -347,12 +355,12 @@ fn scan_store(
             .map(|(path, reason)| format!("{}: {reason}", path.display()))
             .unwrap_or_else(|| "nothing in the image could be read".to_string());
         for (path, reason) in errors {
-            sink.error(&path, &reason);
+            sink.error(&path, &reason.to_string());
         }
         return Err(SourceError::new(origin, reason));
     }
     for (path, reason) in &outcome.errors {
-        sink.error(path, reason);
+        sink.error(path, &reason.to_string());
     }
     Ok(())
 }
@@ -365,7 +373,7 @@ struct Outcome {
     selected: usize,
     /// The platforms seen, to say what there was when none matched.
     platforms: BTreeSet<String>,
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 /// Layer files go to the matching threads; skips go straight to the target's sink; the
@@ -399,7 +407,7 @@ struct Prepared {
     digests: Vec<String>,
     layers: Vec<PreparedLayer>,
     /// The config's errors.
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 struct PreparedLayer {
@@ -407,13 +415,13 @@ struct PreparedLayer {
     /// `app:prod layer 3 (sha256:0123…)`, for errors.
     label: String,
     place: LayerPlace,
-    errors: Vec<(PathBuf, String)>,
+    errors: Vec<(PathBuf, ImageError)>,
 }
 
 impl Prepared {
     /// The image's errors in the order they are met reading it: the config's, then the
     /// layers' from the top down.
-    fn errors(self) -> impl Iterator<Item = (PathBuf, String)> {
+    fn errors(self) -> impl Iterator<Item = (PathBuf, ImageError)> {
         self.errors
             .into_iter()
             .chain(self.layers.into_iter().rev().flat_map(|l| l.errors))
@@ -421,24 +429,19 @@ impl Prepared {
 }
 
 impl PreparedLayer {
-    fn error(&mut self, reason: String) {
+    fn error(&mut self, reason: ImageError) {
         self.errors.push((PathBuf::from(&self.label), reason));
     }
 
     fn missing(&mut self) {
-        let reason = format!(
-            "missing blob {} named by the manifest",
-            self.blob.digest.as_deref().unwrap_or(&self.blob.name)
-        );
-        self.error(reason);
+        let blob = self.blob.digest.as_ref().unwrap_or(&self.blob.name);
+        self.error(ImageError::MissingBlob(blob.clone()));
     }
 
     /// Whether the blob's size is the one the manifest promises (when it promises one).
     fn check_size(&mut self, size: u64) {
         if let Some(expected) = self.blob.size.filter(|&s| s != size) {
-            self.error(format!(
-                "blob is {size} bytes, the manifest says {expected}"
-            ));
+            self.error(ImageError::Size { size, expected });
         }
     }
 
@@ -454,7 +457,7 @@ impl PreparedLayer {
             outcome.readable = true;
         }
         if let Some(reason) = read.error {
-            self.error(reason);
+            self.error(ImageError::Layer(reason));
         }
         let changes = Arc::new(read.changes);
         read_layers.record(self.place.digest.clone(), changes.clone());
@@ -472,29 +475,27 @@ fn prepare_image(
     outcome: &mut Outcome,
 ) -> Option<Prepared> {
     let reference = image.reference.as_str();
-    let mut errors: Vec<(PathBuf, String)> = Vec::new();
-    let mut error = |what: String, reason: String| errors.push((PathBuf::from(what), reason));
+    let mut errors: Vec<(PathBuf, ImageError)> = Vec::new();
+    let mut error = |what: String, reason: ImageError| errors.push((PathBuf::from(what), reason));
 
     let config = match read_small(store, &image.config.name, METADATA_LIMIT) {
         Ok(Some(bytes)) => match ImageConfig::parse(&bytes) {
             Ok(config) => Some(config),
             Err(reason) => {
-                error(format!("{reference} config"), reason);
+                error(format!("{reference} config"), ImageError::Config(reason));
                 None
             }
         },
         Ok(None) => {
+            let blob = image.config.digest.as_ref().unwrap_or(&image.config.name);
             error(
                 format!("{reference} config"),
-                format!(
-                    "missing blob {} named by the manifest",
-                    image.config.digest.as_deref().unwrap_or(&image.config.name)
-                ),
+                ImageError::MissingBlob(blob.clone()),
             );
             None
         }
         Err(reason) => {
-            error(format!("{reference} config"), reason);
+            error(format!("{reference} config"), ImageError::Metadata(reason));
             None
         }
     };
@@ -597,7 +598,7 @@ fn read_layers(
                     continue;
                 }
                 Err(e) => {
-                    layer.error(io_reason(&e));
+                    layer.error(ImageError::Open(e));
                     continue;
                 }
             };

@@ -11,8 +11,10 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use super::layer::Compression;
-use crate::source::fs::io_reason;
+use super::{
+    error::{ArchiveError, Damage, MetadataError},
+    layer::Compression,
+};
 
 /// A blob opened for reading, and its size.
 pub struct Opened<'a> {
@@ -26,7 +28,7 @@ pub trait Store: Sync {
 
     /// What is wrong with the store itself (an archive cut short), when its blobs were still
     /// indexed as far as they go.
-    fn damage(&self) -> Option<&str> {
+    fn damage(&self) -> Option<&Damage> {
         None
     }
 }
@@ -42,55 +44,51 @@ pub struct TarStore {
     /// symlink member → its target, as a member name
     links: HashMap<String, String>,
     /// Why the index stopped before the end of the archive: the members before are read.
-    damage: Option<String>,
+    damage: Option<Damage>,
 }
 
 impl TarStore {
     /// How the file at `path` is compressed as a whole, checking it is a regular file.
-    pub fn compression(path: &Path) -> Result<Compression, String> {
-        let file = File::open(path).map_err(|e| io_reason(&e))?;
-        let meta = file.metadata().map_err(|e| io_reason(&e))?;
+    pub fn compression(path: &Path) -> Result<Compression, ArchiveError> {
+        let file = File::open(path).map_err(ArchiveError::Io)?;
+        let meta = file.metadata().map_err(ArchiveError::Io)?;
         if meta.is_dir() {
-            return Err("is a directory (use oci-dir:PATH for an OCI layout directory)".into());
+            return Err(ArchiveError::Directory);
         }
         if !meta.is_file() {
-            return Err("not a regular file".into());
+            return Err(ArchiveError::NotRegularFile);
         }
         let mut magic = [0u8; 4];
-        let n = file.read_at(&mut magic, 0).map_err(|e| io_reason(&e))?;
+        let n = file.read_at(&mut magic, 0).map_err(ArchiveError::Io)?;
         Ok(Compression::sniff(&magic[..n]))
     }
 
     /// Index the uncompressed tar at `path` (see [`TarStore::compression`]).
-    pub fn open_path(path: &Path) -> Result<TarStore, String> {
-        let file = File::open(path).map_err(|e| io_reason(&e))?;
+    pub fn open_path(path: &Path) -> Result<TarStore, ArchiveError> {
+        let file = File::open(path).map_err(ArchiveError::Io)?;
         TarStore::index(file)
     }
 
     /// Index a tar file: one pass over its headers, seeking past the data.
-    pub fn index(mut file: File) -> Result<TarStore, String> {
-        file.seek(SeekFrom::Start(0)).map_err(|e| io_reason(&e))?;
+    pub fn index(mut file: File) -> Result<TarStore, ArchiveError> {
+        file.seek(SeekFrom::Start(0)).map_err(ArchiveError::Io)?;
         let mut members = HashMap::new();
         let mut links = HashMap::new();
         let mut archive = tar::Archive::new(&file);
-        let entries = archive
-            .entries_with_seek()
-            .map_err(|e| format!("not a tar archive: {}", io_reason(&e)))?;
+        let entries = archive.entries_with_seek().map_err(ArchiveError::NotTar)?;
         let mut seen = 0usize;
         let mut damage = None;
         for entry in entries {
             let entry = match entry {
                 Ok(entry) => entry,
-                Err(e) if seen == 0 => {
-                    return Err(format!("not a tar archive: {}", io_reason(&e)));
-                }
+                Err(e) if seen == 0 => return Err(ArchiveError::NotTar(e)),
                 // Cut short or damaged after some members (a download that stopped): keep
                 // what was indexed, its blobs are read; the damage is reported.
-                Err(e) => {
-                    damage = Some(format!(
-                        "the archive is corrupt or truncated after {seen} members: {}",
-                        io_reason(&e)
-                    ));
+                Err(error) => {
+                    damage = Some(Damage::Corrupt {
+                        members: seen,
+                        error,
+                    });
                     break;
                 }
             };
@@ -111,17 +109,19 @@ impl TarStore {
             }
         }
         if seen == 0 {
-            return Err("not a tar archive (no members)".into());
+            return Err(ArchiveError::NoMembers);
         }
         if damage.is_none() {
             // The last member's header was whole but its data is cut short.
-            let len = file.metadata().map_err(|e| io_reason(&e))?.len();
+            let len = file.metadata().map_err(ArchiveError::Io)?.len();
             if let Some((name, _)) = members
                 .iter()
                 .filter(|(_, &(offset, size))| offset.saturating_add(size) > len)
                 .min_by_key(|(_, &(offset, _))| offset)
             {
-                damage = Some(format!("the archive is truncated: it ends inside {name}"));
+                damage = Some(Damage::EndsInside {
+                    member: name.clone(),
+                });
             }
         }
         Ok(TarStore {
@@ -169,8 +169,8 @@ pub fn resolve<'a, T>(
 }
 
 impl Store for TarStore {
-    fn damage(&self) -> Option<&str> {
-        self.damage.as_deref()
+    fn damage(&self) -> Option<&Damage> {
+        self.damage.as_ref()
     }
 
     fn open(&self, name: &str) -> io::Result<Option<Opened<'_>>> {
@@ -264,22 +264,29 @@ pub fn member_name(raw: &[u8]) -> Option<String> {
 }
 
 /// Read a whole small blob (a manifest, an index, a config), refusing more than `limit` bytes.
-pub fn read_small(store: &dyn Store, name: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
-    let Some(opened) = store.open(name).map_err(|e| io_reason(&e))? else {
+pub fn read_small(
+    store: &dyn Store,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, MetadataError> {
+    let Some(opened) = store.open(name).map_err(MetadataError::Open)? else {
         return Ok(None);
     };
     if opened.size > limit {
-        return Err(format!(
-            "{name} is {} bytes, more than a metadata file may be",
-            opened.size
-        ));
+        return Err(MetadataError::TooLarge {
+            name: name.to_string(),
+            size: opened.size,
+        });
     }
     let mut bytes = Vec::with_capacity(opened.size as usize);
     opened
         .reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+        .map_err(|error| MetadataError::Read {
+            name: name.to_string(),
+            error,
+        })?;
     Ok(Some(bytes))
 }
 
@@ -348,7 +355,8 @@ mod tests {
             let mut file = tempfile::tempfile().unwrap();
             std::io::Write::write_all(&mut file, &bytes[..cut]).unwrap();
             let store = TarStore::index(file).unwrap();
-            assert!(store.damage().unwrap().starts_with(damage), "{cut}");
+            let found = store.damage().unwrap().to_string();
+            assert!(found.starts_with(damage), "{cut}: {found}");
             let mut text = String::new();
             let opened = store.open("one").unwrap().unwrap();
             opened.reader.take(100).read_to_string(&mut text).unwrap();
@@ -356,6 +364,6 @@ mod tests {
         }
         let mut whole = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut whole, &bytes).unwrap();
-        assert_eq!(TarStore::index(whole).unwrap().damage(), None);
+        assert!(TarStore::index(whole).unwrap().damage().is_none());
     }
 }

@@ -21,16 +21,17 @@ use std::{
 };
 
 use super::{
+    error::{ArchiveError, Change, NotMetadata, OpenError, StreamError},
     layer::{self, layer_changes},
     layout::METADATA_LIMIT,
     overlay::{LayerChanges, Overlay},
     store::{link_target, member_name, resolve, Opened, Store},
     Out, Outcome, Prepared,
 };
-use crate::source::{fs::io_reason, SourceOptions};
+use crate::source::SourceOptions;
 
 /// Opens the stream once more.
-pub type Reopen<'a> = dyn Fn() -> Result<Box<dyn Read>, String> + 'a;
+pub type Reopen<'a> = dyn Fn() -> Result<Box<dyn Read>, OpenError> + 'a;
 
 /// How many leading bytes of a member tell metadata (JSON) from a layer (a tar).
 const SNIFF: u64 = 512;
@@ -50,17 +51,15 @@ pub struct StreamIndex {
 
 impl StreamIndex {
     /// The first read: the whole stream, keeping only what [`StreamIndex`] says.
-    pub fn read(reader: Box<dyn Read + '_>) -> Result<StreamIndex, String> {
+    pub fn read(reader: Box<dyn Read + '_>) -> Result<StreamIndex, ArchiveError> {
         let mut index = StreamIndex::default();
         let mut archive = tar::Archive::new(reader);
-        let entries = archive
-            .entries()
-            .map_err(|e| format!("not a tar archive: {}", io_reason(&e)))?;
+        let entries = archive.entries().map_err(ArchiveError::NotTar)?;
         let mut seen = 0usize;
         for entry in entries {
-            let mut entry = entry.map_err(|e| match seen {
-                0 => format!("not a tar archive: {}", io_reason(&e)),
-                _ => format!("broke after {seen} members: {}", io_reason(&e)),
+            let mut entry = entry.map_err(|error| match seen {
+                0 => ArchiveError::NotTar(error),
+                members => ArchiveError::Broke { members, error },
             })?;
             seen += 1;
             let Some(name) = member_name(&entry.path_bytes()) else {
@@ -69,16 +68,20 @@ impl StreamIndex {
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = entry.size();
+                    let unread = |error| ArchiveError::Member {
+                        name: name.clone(),
+                        error,
+                    };
                     let mut head = Vec::new();
                     (&mut entry)
                         .take(SNIFF)
                         .read_to_end(&mut head)
-                        .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+                        .map_err(unread)?;
                     if is_metadata(&name, &head, size) {
                         (&mut entry)
                             .take(METADATA_LIMIT + 1 - head.len() as u64)
                             .read_to_end(&mut head)
-                            .map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+                            .map_err(unread)?;
                         index.kept.insert(name.clone(), head);
                     } else {
                         let rest = Cursor::new(head).chain(&mut entry);
@@ -96,7 +99,7 @@ impl StreamIndex {
             }
         }
         if seen == 0 {
-            return Err("not a tar archive (no members)".into());
+            return Err(ArchiveError::NoMembers);
         }
         Ok(index)
     }
@@ -152,10 +155,7 @@ struct NotKept(String);
 
 impl Read for NotKept {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::other(format!(
-            "{} is not JSON, so not an image's metadata",
-            self.0
-        )))
+        Err(io::Error::other(NotMetadata(self.0.clone())))
     }
 }
 
@@ -170,7 +170,7 @@ pub(super) fn read_layers(
     options: &SourceOptions,
     out: &mut Out<'_>,
     outcome: &mut Outcome,
-) -> Result<(), String> {
+) -> Result<(), StreamError> {
     // Which layer of which image reads each member: the first to need it in the order the
     // layers of a store are read (image by image, from the top down), as `read_layers` of a
     // store would. And the changes of every layer of every image, for the overlays.
@@ -206,15 +206,11 @@ pub(super) fn read_layers(
         return Ok(());
     }
 
-    let changed = |what: String| {
-        format!("the image changed between the two reads of its stream ({what}); scan it again")
-    };
-    let reader = again().map_err(|reason| format!("reading the image again: {reason}"))?;
+    let reader = again().map_err(StreamError::Reopen)?;
     let mut archive = tar::Archive::new(reader);
-    let broke = |e: io::Error| format!("the image's second stream broke: {}", io_reason(&e));
     let mut seen: HashSet<String> = HashSet::new();
-    for entry in archive.entries().map_err(broke)? {
-        let mut entry = entry.map_err(broke)?;
+    for entry in archive.entries().map_err(StreamError::Broke)? {
+        let mut entry = entry.map_err(StreamError::Broke)?;
         let Some(name) = member_name(&entry.path_bytes()) else {
             continue;
         };
@@ -222,7 +218,7 @@ pub(super) fn read_layers(
             tar::EntryType::Regular | tar::EntryType::Continuous => {}
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 if link_target(&entry, &name).as_ref() != index.links.get(&name) {
-                    return Err(changed(format!("{name} links elsewhere")));
+                    return Err(StreamError::Changed(Change::Link(name)));
                 }
                 continue;
             }
@@ -230,7 +226,7 @@ pub(super) fn read_layers(
         }
         let size = entry.size();
         if index.sizes.get(&name) != Some(&size) {
-            return Err(changed(format!("{name} is new or of another size")));
+            return Err(StreamError::Changed(Change::Size(name)));
         }
         seen.insert(name.clone());
         let kept = index.kept.get(&name);
@@ -239,9 +235,9 @@ pub(super) fn read_layers(
             (&mut entry)
                 .take(METADATA_LIMIT + 1)
                 .read_to_end(&mut bytes)
-                .map_err(broke)?;
+                .map_err(StreamError::Broke)?;
             if &bytes != kept {
-                return Err(changed(format!("{name} differs")));
+                return Err(StreamError::Changed(Change::Content(name)));
             }
         }
         let Some(&(p, i)) = readers.get(name.as_str()) else {
@@ -267,11 +263,11 @@ pub(super) fn read_layers(
         let changes = layer.finish(read, outcome, out.read_layers);
         let first = above[p][i].as_ref();
         if whole && first.is_some_and(|first| !same_changes(first, &changes)) {
-            return Err(changed(format!("layer {name} holds other files")));
+            return Err(StreamError::Changed(Change::Files(name)));
         }
     }
     if let Some(gone) = index.sizes.keys().find(|name| !seen.contains(*name)) {
-        return Err(changed(format!("{gone} is gone")));
+        return Err(StreamError::Changed(Change::Gone(gone.clone())));
     }
     Ok(())
 }
@@ -287,7 +283,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::source::test_sink::Collect;
+    use crate::source::{test_sink::Collect, SourceError};
 
     fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -333,10 +329,11 @@ mod tests {
         ])
     }
 
-    fn scan(first: Vec<u8>, second: Vec<u8>) -> (Collect, Result<(), String>) {
+    fn scan(first: Vec<u8>, second: Vec<u8>) -> (Collect, Result<(), SourceError>) {
         let sink = Collect::default();
-        let again =
-            move || -> Result<Box<dyn Read>, String> { Ok(Box::new(Cursor::new(second.clone()))) };
+        let again = move || -> Result<Box<dyn Read>, OpenError> {
+            Ok(Box::new(Cursor::new(second.clone())))
+        };
         let index = StreamIndex::read(Box::new(Cursor::new(first))).unwrap();
         let result = super::super::scan_store(
             &index,
@@ -350,8 +347,7 @@ mod tests {
             None,
             &crate::source::Context::default(),
             &sink,
-        )
-        .map_err(|e| e.reason);
+        );
         (sink, result)
     }
 
@@ -370,7 +366,7 @@ mod tests {
         assert_eq!(base.entries, [("app/.env".to_string(), false)]);
 
         let (sink, result) = scan(stream.clone(), stream);
-        assert_eq!(result, Ok(()));
+        result.unwrap();
         assert!(sink.errors.lock().unwrap().is_empty());
         let blobs = sink.blobs.lock().unwrap();
         let env = blobs
@@ -393,7 +389,7 @@ mod tests {
         // Rebuilt: another base layer.
         let other = save_stream(&secret, "stream-test:2", ["f", "e"]);
         let (_, result) = scan(first, other);
-        let err = result.unwrap_err();
+        let err = result.unwrap_err().reason;
         assert!(
             err.contains("the image changed between the two reads"),
             "{err}"
