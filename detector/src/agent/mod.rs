@@ -37,7 +37,7 @@ use self::{
     policy::{Policy, Reader, Verdict},
     process::ProcessTable,
     rescan::Rescanner,
-    sink::Sink,
+    sink::{Sink, SinkError},
     watch::{dev_string, KernelWatch},
 };
 use crate::{
@@ -475,17 +475,17 @@ impl Agent {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.check_lost()?;
-        self.heartbeat(true)
+        Ok(self.heartbeat(true)?)
     }
 
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> Result<()> {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> Result<(), SinkError> {
         while let Some(item) = ring.next() {
             self.handle(&item)?;
         }
         self.sink.flush()
     }
 
-    fn check_lost(&mut self) -> Result<()> {
+    fn check_lost(&mut self) -> Result<(), SinkError> {
         if let Some(gap) = self.lost.check() {
             self.sink.write(Utc::now(), &Record::Gap(gap))?;
             self.sink.flush()?;
@@ -493,7 +493,7 @@ impl Agent {
         Ok(())
     }
 
-    fn heartbeat(&mut self, last: bool) -> Result<()> {
+    fn heartbeat(&mut self, last: bool) -> Result<(), SinkError> {
         let heartbeat = Heartbeat {
             events: self.open_events,
             lost: self.lost.open + self.lost.process,
@@ -514,7 +514,7 @@ impl Agent {
         self.sink.flush()
     }
 
-    fn handle(&mut self, record: &[u8]) -> Result<()> {
+    fn handle(&mut self, record: &[u8]) -> Result<(), SinkError> {
         let Some(code) = record
             .get(..4)
             .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
@@ -558,7 +558,7 @@ impl Agent {
         Ok(())
     }
 
-    fn on_open(&mut self, open: &OpenEvent) -> Result<()> {
+    fn on_open(&mut self, open: &OpenEvent) -> Result<(), SinkError> {
         if open.tgid == self.own_pid {
             // The canary round trip, and the agent's own re-scans of changed files.
             if open.key == self.canary_key {
