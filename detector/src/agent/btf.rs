@@ -1,9 +1,11 @@
 //! Just enough of the BPF Type Format to find struct member offsets in the running kernel's
 //! `/sys/kernel/btf/vmlinux`. aya parses BTF too but keeps member access private, and the
 //! standalone BTF crates are LGPL; the format is small and stable (uapi `linux/btf.h`).
-use std::{collections::HashMap, path::Path};
-
-use anyhow::{bail, Context, Result};
+use std::{
+    collections::HashMap,
+    io,
+    path::{Path, PathBuf},
+};
 
 const MAGIC: u16 = 0xeb9f;
 
@@ -22,6 +24,32 @@ const KIND_DATASEC: u32 = 15;
 const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
+
+/// Kernel BTF that cannot be read, or lacks what the agent needs.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    #[error("{} is not valid BTF: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: BtfProblem },
+    #[error("struct {0} is not in the kernel's BTF")]
+    NoStruct(String),
+    #[error("struct {name} has no member {member} in the kernel's BTF")]
+    NoMember { name: String, member: String },
+    #[error("{name}.{member} is a bit field")]
+    BitField { name: String, member: String },
+}
+
+/// Why bytes are not BTF this parser reads.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfProblem {
+    #[error("truncated")]
+    Truncated,
+    #[error("bad magic (big-endian BTF is not supported)")]
+    BadMagic,
+    #[error("string section out of bounds")]
+    StringsOutOfBounds,
+}
 
 struct Member {
     name: u32,
@@ -45,25 +73,32 @@ pub struct Btf {
 }
 
 impl Btf {
-    pub fn from_file(path: &Path) -> Result<Btf> {
-        let data =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Btf::parse(&data).with_context(|| format!("{} is not valid BTF", path.display()))
+    pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
+        let data = std::fs::read(path).map_err(|error| BtfError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Btf::parse(&data).map_err(|problem| BtfError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })
     }
 
-    pub fn parse(data: &[u8]) -> Result<Btf> {
-        let u16_at = |at: usize| -> Result<u16> {
-            Ok(u16::from_le_bytes(
-                data.get(at..at + 2).context("truncated")?.try_into()?,
-            ))
+    pub fn parse(data: &[u8]) -> Result<Btf, BtfProblem> {
+        let u16_at = |at: usize| {
+            data.get(at..at + 2)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u16::from_le_bytes)
+                .ok_or(BtfProblem::Truncated)
         };
-        let u32_at = |at: usize| -> Result<u32> {
-            Ok(u32::from_le_bytes(
-                data.get(at..at + 4).context("truncated")?.try_into()?,
-            ))
+        let u32_at = |at: usize| {
+            data.get(at..at + 4)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or(BtfProblem::Truncated)
         };
         if u16_at(0)? != MAGIC {
-            bail!("bad magic (big-endian BTF is not supported)");
+            return Err(BtfProblem::BadMagic);
         }
         let header_len = u32_at(4)? as usize;
         let type_off = header_len + u32_at(8)? as usize;
@@ -72,7 +107,7 @@ impl Btf {
         let str_len = u32_at(20)? as usize;
         let strings = data
             .get(str_off..str_off + str_len)
-            .context("string section out of bounds")?
+            .ok_or(BtfProblem::StringsOutOfBounds)?
             .to_vec();
 
         let mut types = vec![Type {
@@ -158,17 +193,23 @@ impl Btf {
     }
 
     /// Byte offset of `member` in `struct name`, looking into anonymous structs and unions.
-    pub fn member_offset(&self, name: &str, member: &str) -> Result<u32> {
+    pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
         let id = *self
             .structs_by_name
             .get(name)
-            .with_context(|| format!("struct {name} is not in the kernel's BTF"))?;
+            .ok_or_else(|| BtfError::NoStruct(name.to_string()))?;
         let ty = &self.types[id as usize];
         let bits = self
             .find_member(ty, member, 0)
-            .with_context(|| format!("struct {name} has no member {member} in the kernel's BTF"))?;
+            .ok_or_else(|| BtfError::NoMember {
+                name: name.to_string(),
+                member: member.to_string(),
+            })?;
         if bits % 8 != 0 {
-            bail!("{name}.{member} is a bit field");
+            return Err(BtfError::BitField {
+                name: name.to_string(),
+                member: member.to_string(),
+            });
         }
         Ok(bits / 8)
     }

@@ -58,7 +58,7 @@ pub struct Tail {
 }
 
 impl Tail {
-    pub fn parse(line: &[u8]) -> Result<Tail, String> {
+    pub fn parse(line: &[u8]) -> Result<Tail, serde_json::Error> {
         #[derive(Deserialize)]
         struct Fields {
             seq: u64,
@@ -68,7 +68,7 @@ impl Tail {
             #[serde(rename = "final", default)]
             last: bool,
         }
-        let fields: Fields = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        let fields: Fields = serde_json::from_slice(line)?;
         Ok(Tail {
             link: Link {
                 seq: fields.seq,
@@ -89,12 +89,12 @@ pub struct At {
 }
 
 /// What is wrong, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Problem {
     /// A line that is not a chained record.
     NotARecord {
         at: At,
-        reason: String,
+        reason: BadRecord,
     },
     /// The last line of a file has no newline: cut short.
     Torn {
@@ -129,6 +129,27 @@ pub enum Problem {
         at: At,
         first_at: At,
     },
+}
+
+/// Why a line is not a chained record.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRecord {
+    #[error("empty line")]
+    Empty,
+    #[error("not a JSON object: {0}")]
+    NotJson(serde_json::Error),
+    #[error("no seq")]
+    NoSeq,
+    #[error("no prev")]
+    NoPrev,
+}
+
+/// A file given to [`verify`] that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {error}", path.display())]
+pub struct VerifyError {
+    pub path: PathBuf,
+    pub error: io::Error,
 }
 
 impl Problem {
@@ -251,10 +272,13 @@ struct Read {
 
 /// Checks the chain over `paths`, taken in the order of their first seq. An I/O error names
 /// the file.
-pub fn verify(paths: &[PathBuf]) -> Result<Verification, (PathBuf, io::Error)> {
+pub fn verify(paths: &[PathBuf]) -> Result<Verification, VerifyError> {
     let mut read = Vec::new();
     for (index, path) in paths.iter().enumerate() {
-        read.push(read_file(path, index).map_err(|e| (path.clone(), e))?);
+        read.push(read_file(path, index).map_err(|error| VerifyError {
+            path: path.clone(),
+            error,
+        })?);
     }
     Ok(verify_read(paths, read))
 }
@@ -286,7 +310,7 @@ fn read_file(path: &Path, file: usize) -> io::Result<Read> {
     Ok(Read { entries, problems })
 }
 
-fn parse_entry(line: &[u8], at: At) -> Result<Entry, String> {
+fn parse_entry(line: &[u8], at: At) -> Result<Entry, BadRecord> {
     #[derive(Deserialize)]
     struct Fields {
         seq: Option<u64>,
@@ -297,12 +321,11 @@ fn parse_entry(line: &[u8], at: At) -> Result<Entry, String> {
         last: bool,
     }
     if line.is_empty() {
-        return Err("empty line".into());
+        return Err(BadRecord::Empty);
     }
-    let fields: Fields =
-        serde_json::from_slice(line).map_err(|e| format!("not a JSON object: {e}"))?;
-    let seq = fields.seq.ok_or("no seq")?;
-    let prev = fields.prev.ok_or("no prev")?;
+    let fields: Fields = serde_json::from_slice(line).map_err(BadRecord::NotJson)?;
+    let seq = fields.seq.ok_or(BadRecord::NoSeq)?;
+    let prev = fields.prev.ok_or(BadRecord::NoPrev)?;
     Ok(Entry {
         at,
         seq,

@@ -2,17 +2,88 @@
 //! offsets from BTF and tracepoint record layouts from tracefs. This table replaces
 //! per-kernel-version conditions: a kernel that renames a member fails here, by name.
 use std::{
+    error::Error as StdError,
     ffi::CString,
-    fs,
+    fmt, fs, io,
+    num::ParseIntError,
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use aya::{maps::MapError, programs::ProgramError, EbpfError};
 use detector_common::Offsets;
 
-use super::btf::Btf;
+use super::{
+    btf::{Btf, BtfError},
+    Attach,
+};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// What the running kernel does not allow or provide: BTF, tracefs and tracepoint layouts,
+/// loading and attaching the programs, filling their maps.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("this kernel has no BTF ({VMLINUX_BTF} is missing): the agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
+    NoBtf,
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    #[error("tracefs is not available: {} does not exist (kernel without CONFIG_TRACING?)", .0.display())]
+    NoTracefs(PathBuf),
+    #[error("tracefs is not mounted and mounting it on {} failed: {error} (run `mount -t tracefs tracefs {}` as root)", target.display(), target.display())]
+    MountTracefs { target: PathBuf, error: io::Error },
+    #[error("tracepoint {category}/{name}: cannot read {}: {error}", path.display())]
+    TracepointFormat {
+        category: String,
+        name: String,
+        path: PathBuf,
+        error: io::Error,
+    },
+    #[error("{}: bad offset {offset:?}: {error}", path.display())]
+    TracepointOffset {
+        path: PathBuf,
+        offset: String,
+        error: ParseIntError,
+    },
+    #[error("tracepoint {category}/{name} has no field {field} ({})", path.display())]
+    NoTracepointField {
+        category: String,
+        name: String,
+        field: String,
+        path: PathBuf,
+    },
+    #[error("loading the eBPF programs failed: {0} (does this kernel allow bpf()? is this root?)")]
+    Load(EbpfError),
+    #[error("the eBPF object has no map {0}")]
+    NoMap(&'static str),
+    #[error("map {name}: {error}")]
+    Map { name: &'static str, error: MapError },
+    #[error("the eBPF object has no program {0}")]
+    NoProgram(&'static str),
+    #[error("attaching {} failed: {error}", attach.describe())]
+    Attach { attach: Attach, error: ProgramError },
+    /// Filling or clearing the watch maps (`action` says which).
+    #[error("{action}: {}", WithSources(error))]
+    WatchMap {
+        action: &'static str,
+        error: MapError,
+    },
+}
+
+/// An error followed by its sources, joined by ": ": a map operation's error keeps the
+/// failing syscall's errno in its source, and the message must say it.
+struct WithSources<'a>(&'a dyn StdError);
+
+impl fmt::Display for WithSources<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
 
 type Field = fn(&mut Offsets) -> &mut u32;
 
@@ -46,10 +117,10 @@ const TRACEPOINT_FIELDS: &[(&str, &str, &str, Field)] = &[
 ];
 
 /// The offsets table handed to the programs.
-pub fn offsets(tracefs: &Path) -> Result<Offsets> {
+pub fn offsets(tracefs: &Path) -> Result<Offsets, KernelError> {
     let path = Path::new(VMLINUX_BTF);
     if !path.exists() {
-        bail!("this kernel has no BTF ({VMLINUX_BTF} is missing): the agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+        return Err(KernelError::NoBtf);
     }
     let btf = Btf::from_file(path)?;
     let mut offsets = Offsets::default();
@@ -68,17 +139,17 @@ pub fn tracepoint_field_offset(
     category: &str,
     name: &str,
     field: &str,
-) -> Result<u32> {
+) -> Result<u32, KernelError> {
     let path = tracefs
         .join("events")
         .join(category)
         .join(name)
         .join("format");
-    let format = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "tracepoint {category}/{name}: cannot read {}",
-            path.display()
-        )
+    let format = fs::read_to_string(&path).map_err(|error| KernelError::TracepointFormat {
+        category: category.to_string(),
+        name: name.to_string(),
+        path: path.clone(),
+        error,
     })?;
     for line in format.lines() {
         let line = line.trim();
@@ -101,18 +172,24 @@ pub fn tracepoint_field_offset(
             if let Some(offset) = part.trim().strip_prefix("offset:") {
                 return offset
                     .parse()
-                    .with_context(|| format!("{}: bad offset {offset:?}", path.display()));
+                    .map_err(|error| KernelError::TracepointOffset {
+                        path,
+                        offset: offset.to_string(),
+                        error,
+                    });
             }
         }
     }
-    bail!(
-        "tracepoint {category}/{name} has no field {field} ({})",
-        path.display()
-    )
+    Err(KernelError::NoTracepointField {
+        category: category.to_string(),
+        name: name.to_string(),
+        field: field.to_string(),
+        path,
+    })
 }
 
 /// Where tracefs is, mounting it when it is not (it is not mounted at boot on some hosts).
-pub fn ensure_tracefs() -> Result<PathBuf> {
+pub fn ensure_tracefs() -> Result<PathBuf, KernelError> {
     for candidate in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
         if Path::new(candidate).join("events").is_dir() {
             return Ok(PathBuf::from(candidate));
@@ -120,10 +197,7 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
     }
     let target = Path::new("/sys/kernel/tracing");
     if !target.is_dir() {
-        bail!(
-            "tracefs is not available: {} does not exist (kernel without CONFIG_TRACING?)",
-            target.display()
-        );
+        return Err(KernelError::NoTracefs(target.to_path_buf()));
     }
     let source = CString::new("tracefs").unwrap();
     let dir = CString::new(target.as_os_str().as_encoded_bytes()).unwrap();
@@ -138,13 +212,16 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
         )
     };
     if rc != 0 {
-        let err = std::io::Error::last_os_error();
+        let error = io::Error::last_os_error();
         // Another process (a second agent starting at the same moment) may have mounted it
         // meanwhile: the mount then fails with EBUSY, and tracefs is there all the same.
         if target.join("events").is_dir() {
             return Ok(target.to_path_buf());
         }
-        bail!("tracefs is not mounted and mounting it on {} failed: {err} (run `mount -t tracefs tracefs {}` as root)", target.display(), target.display());
+        return Err(KernelError::MountTracefs {
+            target: target.to_path_buf(),
+            error,
+        });
     }
     tracing::info!("mounted tracefs on {}", target.display());
     Ok(target.to_path_buf())
@@ -172,5 +249,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no field missing"));
+    }
+
+    /// `main` prints an error with its sources: a source whose text is already in the message
+    /// would be printed twice.
+    #[test]
+    fn map_errors_say_the_syscall_and_errno_once() {
+        let error = KernelError::WatchMap {
+            action: "filling the inode bitmap",
+            error: MapError::SyscallError(aya::sys::SyscallError {
+                call: "bpf_map_update_elem",
+                io_error: io::Error::from_raw_os_error(libc::E2BIG),
+            }),
+        };
+        assert_eq!(
+            error.to_string(),
+            "filling the inode bitmap: `bpf_map_update_elem` failed: Argument list too long (os error 7)"
+        );
+        assert!(error.source().is_none());
     }
 }

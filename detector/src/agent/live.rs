@@ -11,15 +11,16 @@
 //! any other file in a watched directory (a home holds many) costs nothing extra.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    io,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
-use anyhow::{Context, Result};
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::{
+    kernel::KernelError,
     policy::{Policy, Reader, Verdict},
     rescan::{server_matches, Contents, Rescanner},
     watch::{Added, KernelWatch, WatchSet, Watched},
@@ -28,6 +29,17 @@ use crate::{
     event::{self, ConfigChange, NotWatched},
     mcp::{self, Home, McpServer},
 };
+
+/// Why the live watch set cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot start inotify: {0}")]
+    Inotify(io::Error),
+    #[error("cannot start the inotify reader: {0}")]
+    InotifyReader(io::Error),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
 
 pub struct LiveFiles {
     policy: Policy,
@@ -55,7 +67,7 @@ impl LiveFiles {
         explicit: &[PathBuf],
         kernel: KernelWatch,
         rescanner: Rescanner,
-    ) -> Result<(LiveFiles, Changes, Vec<NotWatched>)> {
+    ) -> Result<(LiveFiles, Changes, Vec<NotWatched>), WatchError> {
         let (inotify, changes) = InotifyWatch::start()?;
         let mut live = LiveFiles {
             policy,
@@ -150,12 +162,12 @@ impl LiveFiles {
     }
 
     /// The kernel map holds this identity too (the canary).
-    pub fn insert_kernel_key(&mut self, key: detector_common::FileKey) -> Result<()> {
+    pub fn insert_kernel_key(&mut self, key: detector_common::FileKey) -> Result<(), KernelError> {
         self.kernel.insert(key)
     }
 
     /// Acts on paths that changed; returns the records to write.
-    pub fn changed(&mut self, paths: BTreeSet<PathBuf>) -> Result<Vec<ConfigChange>> {
+    pub fn changed(&mut self, paths: BTreeSet<PathBuf>) -> Result<Vec<ConfigChange>, KernelError> {
         let new_directory = paths
             .iter()
             .any(|p| p.is_dir() && !self.inotify.contains_dir(p));
@@ -180,7 +192,7 @@ impl LiveFiles {
 
     /// Brings one path in step: watched with its current identity (or dropped), and its keys
     /// compared with what it held before.
-    fn reconcile(&mut self, path: &Path) -> Result<Option<ConfigChange>> {
+    fn reconcile(&mut self, path: &Path) -> Result<Option<ConfigChange>, KernelError> {
         let wanted = match &self.explicit {
             Some(paths) => paths.contains(path),
             None => {
@@ -367,8 +379,8 @@ impl InotifyWatch {
     /// Writes to a watched file in place (a rename-over save is the directory's event).
     const FILE: WatchMask = WatchMask::MODIFY.union(WatchMask::CLOSE_WRITE);
 
-    fn start() -> Result<(InotifyWatch, Changes)> {
-        let inotify = Inotify::init().context("cannot start inotify")?;
+    fn start() -> Result<(InotifyWatch, Changes), WatchError> {
+        let inotify = Inotify::init().map_err(WatchError::Inotify)?;
         let watches = inotify.watches();
         let watched = Arc::new(Mutex::new(InotifyMarks::default()));
         let (sender, changes) = unbounded_channel();
@@ -376,7 +388,7 @@ impl InotifyWatch {
         std::thread::Builder::new()
             .name("inotify".into())
             .spawn(move || read_inotify_events(inotify, &shared, &sender))
-            .context("cannot start the inotify reader")?;
+            .map_err(WatchError::InotifyReader)?;
         Ok((InotifyWatch { watches, watched }, changes))
     }
 

@@ -15,12 +15,11 @@ pub mod watch;
 
 use std::{
     collections::{BTreeSet, HashMap},
-    fs,
+    fs, io,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
@@ -33,17 +32,69 @@ use detector_common::{
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
 use self::{
-    live::LiveFiles,
-    policy::{Policy, Reader, Verdict},
+    kernel::KernelError,
+    live::{LiveFiles, WatchError},
+    policy::{Policy, PolicyError, Reader, Verdict},
     process::ProcessTable,
     rescan::Rescanner,
-    sink::Sink,
+    sink::{Sink, SinkError},
     watch::{dev_string, KernelWatch},
 };
 use crate::{
-    audit::OrgKey,
+    audit::{fingerprint::OrgKeyError, OrgKey},
+    detect::RuleError,
     event::{self, rfc3339, Access, CanaryState, Gap, Heartbeat, Open, Ready, Record},
 };
+
+/// Why the agent could not start, or stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the agent must run as root (it loads eBPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); try sudo")]
+    NotRoot,
+    #[error("this binary was built without its eBPF programs (the eBPF toolchain was missing): run `cargo xtask setup`, then rebuild")]
+    NoPrograms,
+    #[error("--ring-buffer-kib must be a power of two, at least 4")]
+    RingBufferSize,
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Policy(Box<PolicyError>),
+    #[error(transparent)]
+    OrgKey(#[from] OrgKeyError),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("no directory for the canary file")]
+    NoCanaryDirectory,
+    #[error("cannot create canary file {}: {error}", path.display())]
+    CreateCanary { path: PathBuf, error: io::Error },
+    /// The canary file, just created, cannot be looked at.
+    #[error(transparent)]
+    CanaryIdentity(io::Error),
+    #[error("cannot start the event loop: {0}")]
+    EventLoop(io::Error),
+    #[error("cannot poll the ring buffer: {0}")]
+    PollRing(io::Error),
+    #[error("cannot poll the eBPF log buffer: {0}")]
+    PollLog(io::Error),
+    /// Installing the handlers of SIGINT, SIGTERM and SIGUSR1.
+    #[error(transparent)]
+    Signals(io::Error),
+    /// Waiting for the ring buffer to be readable.
+    #[error(transparent)]
+    ReadRing(io::Error),
+}
+
+/// A policy error is boxed: it is the largest of these, and would make every `Result` of the
+/// agent as large.
+impl From<PolicyError> for Error {
+    fn from(error: PolicyError) -> Error {
+        Error::Policy(Box::new(error))
+    }
+}
 
 /// How long changed paths wait before they are re-scanned, so a burst of writes is read once.
 const CHANGE_SETTLE: Duration = Duration::from_millis(30);
@@ -91,8 +142,9 @@ const PROGRAMS: &[(&str, Attach)] = &[
     ),
 ];
 
-#[derive(Clone, Copy)]
-enum Attach {
+/// Where a program attaches.
+#[derive(Debug, Clone, Copy)]
+pub enum Attach {
     TracePoint(&'static str, &'static str),
     RawTracePoint(&'static str),
 }
@@ -108,16 +160,16 @@ impl Attach {
 
 /// Loads, attaches and runs until SIGINT/SIGTERM (or `duration`), then detaches and writes a
 /// final heartbeat.
-pub fn run(options: Options) -> Result<()> {
+pub fn run(options: Options) -> Result<(), Error> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("the agent must run as root (it loads eBPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); try sudo");
+        return Err(Error::NotRoot);
     }
     if EBPF_OBJECT.is_empty() {
-        bail!("this binary was built without its eBPF programs (the eBPF toolchain was missing): run `cargo xtask setup`, then rebuild");
+        return Err(Error::NoPrograms);
     }
     if !options.ring_buffer_bytes.is_power_of_two() || options.ring_buffer_bytes < 4096 {
-        bail!("--ring-buffer-kib must be a power of two, at least 4");
+        return Err(Error::RingBufferSize);
     }
     let tracefs = kernel::ensure_tracefs()?;
     let offsets = kernel::offsets(&tracefs)?;
@@ -135,7 +187,7 @@ pub fn run(options: Options) -> Result<()> {
         .override_global("OFFSETS", &offsets, true)
         .map_max_entries("EVENTS", options.ring_buffer_bytes)
         .load(EBPF_OBJECT)
-        .map_err(|e| anyhow!("loading the eBPF programs failed: {e} (does this kernel allow bpf()? is this root?)"))?;
+        .map_err(KernelError::Load)?;
     let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
         Ok(logger) => Some(logger),
         Err(err) => {
@@ -177,7 +229,7 @@ pub fn run(options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the event loop")?;
+        .map_err(Error::EventLoop)?;
     let mut agent = Agent {
         views: HashMap::new(),
         ebpf: None,
@@ -223,31 +275,27 @@ pub fn homes(dirs: &[PathBuf]) -> Option<Vec<crate::mcp::Home>> {
     (!dirs.is_empty()).then(|| dirs.iter().map(|d| live::home_at(d)).collect())
 }
 
-fn take_map<M>(ebpf: &mut Ebpf, name: &str) -> Result<M>
+fn take_map<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M, KernelError>
 where
     M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf
-        .take_map(name)
-        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))?;
-    M::try_from(map).map_err(|e| anyhow!("map {name}: {e}"))
+    let map = ebpf.take_map(name).ok_or(KernelError::NoMap(name))?;
+    M::try_from(map).map_err(|error| KernelError::Map { name, error })
 }
 
-fn attach_program(ebpf: &mut Ebpf, name: &str, attach: Attach) -> Result<()> {
-    let program = ebpf
-        .program_mut(name)
-        .ok_or_else(|| anyhow!("the eBPF object has no program {name}"))?;
-    let fail = |e: &dyn std::fmt::Display| anyhow!("attaching {} failed: {e}", attach.describe());
+fn attach_program(ebpf: &mut Ebpf, name: &'static str, attach: Attach) -> Result<(), KernelError> {
+    let program = ebpf.program_mut(name).ok_or(KernelError::NoProgram(name))?;
+    let fail = |error| KernelError::Attach { attach, error };
     match attach {
         Attach::TracePoint(category, tracepoint) => {
-            let program: &mut TracePoint = program.try_into().map_err(|e| fail(&e))?;
-            program.load().map_err(|e| fail(&e))?;
-            program.attach(category, tracepoint).map_err(|e| fail(&e))?;
+            let program: &mut TracePoint = program.try_into().map_err(fail)?;
+            program.load().map_err(fail)?;
+            program.attach(category, tracepoint).map_err(fail)?;
         }
         Attach::RawTracePoint(tracepoint) => {
-            let program: &mut RawTracePoint = program.try_into().map_err(|e| fail(&e))?;
-            program.load().map_err(|e| fail(&e))?;
-            program.attach(tracepoint).map_err(|e| fail(&e))?;
+            let program: &mut RawTracePoint = program.try_into().map_err(fail)?;
+            program.load().map_err(fail)?;
+            program.attach(tracepoint).map_err(fail)?;
         }
     }
     Ok(())
@@ -289,21 +337,22 @@ struct Canary {
 }
 
 impl Canary {
-    fn create() -> Result<Canary> {
+    fn create() -> Result<Canary, Error> {
         let dir = ["/run/detector", "/tmp"]
             .iter()
             .map(PathBuf::from)
             .find(|dir| fs::create_dir_all(dir).is_ok())
-            .ok_or_else(|| anyhow!("no directory for the canary file"))?;
+            .ok_or(Error::NoCanaryDirectory)?;
         let path = dir.join(format!("canary-{}", std::process::id()));
-        fs::write(&path, b"detector canary\n")
-            .with_context(|| format!("cannot create canary file {}", path.display()))?;
+        if let Err(error) = fs::write(&path, b"detector canary\n") {
+            return Err(Error::CreateCanary { path, error });
+        }
         Ok(Canary { path })
     }
 
-    fn key(&self) -> Result<FileKey> {
+    fn key(&self) -> Result<FileKey, Error> {
         use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(&self.path)?;
+        let meta = fs::metadata(&self.path).map_err(Error::CanaryIdentity)?;
         Ok(FileKey {
             ino: meta.ino(),
             dev: watch::kernel_dev(meta.dev()),
@@ -381,14 +430,13 @@ impl Agent {
         logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
         mut changes: live::Changes,
         options: &Options,
-    ) -> Result<()> {
+    ) -> Result<(), Error> {
         // SAFETY: the ring buffer owns its fd, which stays open while registered.
-        let mut ring = unsafe { AsyncFd::register(ring) }
-            .map_err(|e| anyhow!("cannot poll the ring buffer: {e}"))?;
+        let mut ring = unsafe { AsyncFd::register(ring) }.map_err(|e| Error::PollRing(e.into()))?;
         if let Some(logger) = logger {
             // SAFETY: as above, for the logger's own ring buffer.
-            let mut logger = unsafe { AsyncFd::register(logger) }
-                .map_err(|e| anyhow!("cannot poll the eBPF log buffer: {e}"))?;
+            let mut logger =
+                unsafe { AsyncFd::register(logger) }.map_err(|e| Error::PollLog(e.into()))?;
             tokio::spawn(async move {
                 while let Ok(mut guard) = logger.readable_mut().await {
                     guard.get_inner_mut().flush();
@@ -396,11 +444,12 @@ impl Agent {
                 }
             });
         }
-        let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
-        let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
+        let signal = |kind| tokio::signal::unix::signal(kind).map_err(Error::Signals);
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
         // Self-test: SIGUSR1 detaches the kernel programs, as a broken pipeline would be; the
         // next heartbeats must then report the canary `missed`.
-        let mut detach = tokio::signal::unix::signal(SignalKind::user_defined1())?;
+        let mut detach = signal(SignalKind::user_defined1())?;
         // No periodic wake-up besides the heartbeat: an idle agent costs no CPU.
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + options.heartbeat,
@@ -437,7 +486,7 @@ impl Agent {
                     self.sink.flush()?;
                 }
                 guard = ring.readable_mut() => {
-                    let mut guard = guard?;
+                    let mut guard = guard.map_err(Error::ReadRing)?;
                     self.drain(guard.get_inner_mut())?;
                     guard.clear_ready();
                     self.check_lost()?;
@@ -475,17 +524,17 @@ impl Agent {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.check_lost()?;
-        self.heartbeat(true)
+        Ok(self.heartbeat(true)?)
     }
 
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> Result<()> {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> Result<(), SinkError> {
         while let Some(item) = ring.next() {
             self.handle(&item)?;
         }
         self.sink.flush()
     }
 
-    fn check_lost(&mut self) -> Result<()> {
+    fn check_lost(&mut self) -> Result<(), SinkError> {
         if let Some(gap) = self.lost.check() {
             self.sink.write(Utc::now(), &Record::Gap(gap))?;
             self.sink.flush()?;
@@ -493,7 +542,7 @@ impl Agent {
         Ok(())
     }
 
-    fn heartbeat(&mut self, last: bool) -> Result<()> {
+    fn heartbeat(&mut self, last: bool) -> Result<(), SinkError> {
         let heartbeat = Heartbeat {
             events: self.open_events,
             lost: self.lost.open + self.lost.process,
@@ -514,7 +563,7 @@ impl Agent {
         self.sink.flush()
     }
 
-    fn handle(&mut self, record: &[u8]) -> Result<()> {
+    fn handle(&mut self, record: &[u8]) -> Result<(), SinkError> {
         let Some(code) = record
             .get(..4)
             .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
@@ -558,7 +607,7 @@ impl Agent {
         Ok(())
     }
 
-    fn on_open(&mut self, open: &OpenEvent) -> Result<()> {
+    fn on_open(&mut self, open: &OpenEvent) -> Result<(), SinkError> {
         if open.tgid == self.own_pid {
             // The canary round trip, and the agent's own re-scans of changed files.
             if open.key == self.canary_key {

@@ -3,11 +3,10 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    fs,
+    fs, io,
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
@@ -28,6 +27,42 @@ const SKIPPED_DIRS: &[&str] = &[
     "__pycache__",
     ".cache",
 ];
+
+/// A policy that cannot be read or used; `origin` is its path, or "built-in".
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    #[error("policy {origin}: {}", error.to_string().trim())]
+    Syntax {
+        origin: String,
+        error: toml::de::Error,
+    },
+    #[error("policy {origin}: group {group:?}: {problem}")]
+    Group {
+        origin: String,
+        group: String,
+        problem: GroupProblem,
+    },
+    #[error("policy {origin}: no [[group]]")]
+    NoGroups { origin: String },
+}
+
+/// What is wrong with one `[[group]]` of a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupProblem {
+    #[error("names no files (mcp_clients, paths or project_files)")]
+    NamesNoFiles,
+    #[error("unknown MCP client {0:?}")]
+    UnknownClient(String),
+    #[error("bad glob {pattern:?}: {error}")]
+    BadGlob {
+        pattern: String,
+        error: globset::Error,
+    },
+    #[error("bad project_files glob: {0}")]
+    BadProjectFiles(globset::Error),
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,35 +134,45 @@ pub struct Verdict {
 }
 
 impl Policy {
-    pub fn builtin() -> Result<Policy> {
+    pub fn builtin() -> Result<Policy, PolicyError> {
         Policy::parse(DEFAULT_POLICY, "built-in")
     }
 
-    pub fn load(path: &Path) -> Result<Policy> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read policy {}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = fs::read_to_string(path).map_err(|error| PolicyError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
         Policy::parse(&text, &path.display().to_string())
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Policy> {
-        let file: PolicyFile = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("policy {origin}: {}", e.to_string().trim()))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = toml::from_str(text).map_err(|error| PolicyError::Syntax {
+            origin: origin.to_string(),
+            error,
+        })?;
         let mut groups = Vec::new();
         for group in file.group {
-            let context = |what: &str| format!("policy {origin}: group {:?}: {what}", group.name);
+            let group_error = |problem| PolicyError::Group {
+                origin: origin.to_string(),
+                group: group.name.clone(),
+                problem,
+            };
             if group.mcp_clients.is_empty()
                 && group.paths.is_empty()
                 && group.project_files.is_empty()
             {
-                bail!(context(
-                    "names no files (mcp_clients, paths or project_files)"
-                ));
+                return Err(group_error(GroupProblem::NamesNoFiles));
             }
             for id in &group.mcp_clients {
                 if id != "*" && mcp::client_by_id(id).is_none() {
-                    bail!(context(&format!("unknown MCP client {id:?}")));
+                    return Err(group_error(GroupProblem::UnknownClient(id.clone())));
                 }
             }
+            let bad_glob = |pattern: &str| {
+                let pattern = pattern.to_string();
+                move |error| group_error(GroupProblem::BadGlob { pattern, error })
+            };
             let mut allow = Vec::new();
             for rule in &group.allow {
                 let glob = |pattern: &str| {
@@ -135,13 +180,13 @@ impl Policy {
                         .literal_separator(true)
                         .build()
                         .map(|g| g.compile_matcher())
-                        .with_context(|| context(&format!("bad glob {pattern:?}")))
+                        .map_err(bad_glob(pattern))
                 };
                 let cmdline = match &rule.cmdline {
                     Some(p) => Some(
                         Glob::new(p)
                             .map(|g| g.compile_matcher())
-                            .with_context(|| context(&format!("bad glob {p:?}")))?,
+                            .map_err(bad_glob(p))?,
                     ),
                     None => None,
                 };
@@ -164,7 +209,7 @@ impl Policy {
                 .iter()
                 .map(|p| Glob::new(p).map(|g| g.compile_matcher()))
                 .collect::<Result<_, _>>()
-                .with_context(|| context("bad project_files glob"))?;
+                .map_err(|error| group_error(GroupProblem::BadProjectFiles(error)))?;
             groups.push(Group {
                 name: group.name,
                 mcp_clients: group.mcp_clients,
@@ -175,7 +220,9 @@ impl Policy {
             });
         }
         if groups.is_empty() {
-            bail!("policy {origin}: no [[group]]");
+            return Err(PolicyError::NoGroups {
+                origin: origin.to_string(),
+            });
         }
         Ok(Policy {
             origin: origin.to_string(),
@@ -571,10 +618,12 @@ mod tests {
     fn bad_policies_say_what_is_wrong() {
         let err = |text| Policy::parse(text, "p.toml").err().expect("an error");
         let err1 = err("[[group]]\nname = \"x\"\nmcp_clients = [\"nope\"]\n");
-        assert!(
-            err1.to_string().contains("unknown MCP client \"nope\""),
-            "{err1}"
+        assert_eq!(
+            err1.to_string(),
+            "policy p.toml: group \"x\": unknown MCP client \"nope\""
         );
+        // Its text is the whole message: `main` prints sources too, and would repeat it.
+        assert!(std::error::Error::source(&err1).is_none());
         let err2 = err("[[group]]\nname = \"x\"\n");
         assert!(err2.to_string().contains("names no files"), "{err2}");
         assert!(err("[[group]\n").to_string().starts_with("policy p.toml:"));

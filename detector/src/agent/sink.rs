@@ -7,15 +7,64 @@
 mod file;
 pub mod syslog;
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::{
+    io::{self, BufWriter, Stdout, Write},
+    path::PathBuf,
+};
 
-use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
 pub use self::file::FileOptions;
-use self::{file::RotatingFile, syslog::Destination};
+use self::{
+    file::RotatingFile,
+    syslog::{ConnectError, Destination},
+};
 use super::chain::{self, Link};
 use crate::event::{rfc3339, Gap, Line, Record};
+
+/// An output the records cannot go to, or a command line that names outputs wrongly.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("--events names two files ({} and {second}): give at most one FILE (and `-`); one file holds one hash chain", first.display())]
+    TwoEventFiles { first: PathBuf, second: String },
+    #[error("--syslog {0}: expected unix:PATH, udp:HOST:PORT or tcp:HOST:PORT (e.g. unix:/dev/log, udp:127.0.0.1:514)")]
+    SyslogUsage(String),
+    #[error("cannot write events to standard output: {0}")]
+    Stdout(io::Error),
+    /// `action` is `open`, `read` or `write`.
+    #[error("cannot {action} events file {}: {error}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+    #[error("cannot cut the torn last line of {}: {error}", path.display())]
+    CutTornLine { path: PathBuf, error: io::Error },
+    #[error("cannot rotate {} to {}: {error}", from.display(), to.display())]
+    Rotate {
+        from: PathBuf,
+        to: PathBuf,
+        error: io::Error,
+    },
+    /// `--rotate-keep 0`: the full file is deleted, and that failed.
+    #[error("cannot rotate {} away: {error}", path.display())]
+    RotateAway { path: PathBuf, error: io::Error },
+    #[error("cannot continue the hash chain of {}: its last line is not a detector record ({error}); move the file away or choose another --events file", path.display())]
+    NotAChain {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("cannot reach syslog {destination}: {error}")]
+    SyslogUnreachable {
+        destination: Destination,
+        error: ConnectError,
+    },
+    #[error("cannot start the syslog thread: {0}")]
+    SyslogThread(io::Error),
+    /// A record that does not serialize (a bug: records are plain data).
+    #[error(transparent)]
+    Serialize(serde_json::Error),
+}
 
 /// Which outputs, from the command line.
 #[derive(Debug, Clone)]
@@ -35,7 +84,7 @@ impl Options {
         rotate_keep: u32,
         syslog: &[String],
         facility: syslog::Facility,
-    ) -> Result<Options> {
+    ) -> Result<Options, SinkError> {
         let mut options = Options {
             stdout: events.is_empty() && syslog.is_empty(),
             file: None,
@@ -48,10 +97,10 @@ impl Options {
                 continue;
             }
             if let Some(file) = &options.file {
-                bail!(
-                    "--events names two files ({} and {target}): give at most one FILE (and `-`); one file holds one hash chain",
-                    file.path.display()
-                );
+                return Err(SinkError::TwoEventFiles {
+                    first: file.path.clone(),
+                    second: target.clone(),
+                });
             }
             options.file = Some(FileOptions {
                 path: target.into(),
@@ -77,7 +126,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn open(options: &Options) -> Result<Sink> {
+    pub fn open(options: &Options) -> Result<Sink, SinkError> {
         let (file, resumed) = match &options.file {
             Some(file_options) => {
                 let (file, resumed) = RotatingFile::open(file_options)?;
@@ -89,7 +138,7 @@ impl Sink {
             .syslog
             .iter()
             .map(syslog::Sender::start)
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let mut sink = Sink {
             last: resumed
                 .as_ref()
@@ -128,7 +177,7 @@ impl Sink {
         Ok(sink)
     }
 
-    pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<()> {
+    pub fn write(&mut self, time: DateTime<Utc>, record: &Record) -> Result<(), SinkError> {
         let seq = self.last.seq + 1;
         self.line.clear();
         serde_json::to_writer(
@@ -139,7 +188,8 @@ impl Sink {
                 prev: &self.last.hash,
                 record,
             },
-        )?;
+        )
+        .map_err(SinkError::Serialize)?;
         self.last = Link {
             seq,
             hash: chain::hash(&self.line),
@@ -147,7 +197,7 @@ impl Sink {
         if let Some(out) = &mut self.stdout {
             out.write_all(&self.line)
                 .and_then(|()| out.write_all(b"\n"))
-                .context("cannot write events to standard output")?;
+                .map_err(SinkError::Stdout)?;
         }
         if let Some(file) = &mut self.file {
             file.write_line(&self.line)?;
@@ -161,10 +211,9 @@ impl Sink {
         Ok(())
     }
 
-    pub fn flush(&mut self) -> Result<()> {
+    pub fn flush(&mut self) -> Result<(), SinkError> {
         if let Some(out) = &mut self.stdout {
-            out.flush()
-                .context("cannot write events to standard output")?;
+            out.flush().map_err(SinkError::Stdout)?;
         }
         if let Some(file) = &mut self.file {
             file.flush()?;

@@ -7,10 +7,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, MapError};
 use detector_common::{inode_bit, FileKey};
 
+use super::kernel::KernelError;
 pub use crate::event::{dev_string, kernel_dev};
 use crate::event::{NotWatched, WatchedFile};
 
@@ -36,18 +36,18 @@ impl KernelWatch {
         KernelWatch { bitmap, files }
     }
 
-    pub fn insert(&mut self, key: FileKey) -> Result<()> {
+    pub fn insert(&mut self, key: FileKey) -> Result<(), KernelError> {
         let (word, bit) = inode_bit(key.ino);
         let bits = self
             .bitmap
             .get(&word, 0)
-            .context("reading the inode bitmap")?;
+            .map_err(map_error("reading the inode bitmap"))?;
         self.bitmap
             .set(word, bits | bit, 0)
-            .context("filling the inode bitmap")?;
+            .map_err(map_error("filling the inode bitmap"))?;
         self.files
             .insert(key, 1, 0)
-            .context("filling the file watch map")
+            .map_err(map_error("filling the file watch map"))
     }
 
     /// Removes `key`; `remaining` are the keys still watched, to keep bits they share.
@@ -55,7 +55,7 @@ impl KernelWatch {
         &mut self,
         key: FileKey,
         remaining: impl Iterator<Item = &'a FileKey>,
-    ) -> Result<()> {
+    ) -> Result<(), KernelError> {
         let _ = self.files.remove(&key);
         let (word, bit) = inode_bit(key.ino);
         if !remaining
@@ -65,13 +65,17 @@ impl KernelWatch {
             let bits = self
                 .bitmap
                 .get(&word, 0)
-                .context("reading the inode bitmap")?;
+                .map_err(map_error("reading the inode bitmap"))?;
             self.bitmap
                 .set(word, bits & !bit, 0)
-                .context("clearing the inode bitmap")?;
+                .map_err(map_error("clearing the inode bitmap"))?;
         }
         Ok(())
     }
+}
+
+fn map_error(action: &'static str) -> impl FnOnce(MapError) -> KernelError {
+    move |error| KernelError::WatchMap { action, error }
 }
 
 /// A path's identity now, following links.

@@ -17,8 +17,8 @@ pub fn run(command: &LogCommand) -> anyhow::Result<ExitCode> {
 fn verify(files: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
     let verification = match chain::verify(files) {
         Ok(verification) => verification,
-        Err((path, err)) => {
-            eprintln!("detector: cannot read {}: {err}", path.display());
+        Err(err) => {
+            eprintln!("detector: {err}");
             return Ok(ExitCode::from(EXIT_ERROR));
         }
     };

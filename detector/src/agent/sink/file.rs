@@ -8,8 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
-
+use super::SinkError;
 use crate::agent::chain::Tail;
 
 /// Longest last line read back to continue a chain; a record is far smaller.
@@ -38,17 +37,19 @@ pub struct RotatingFile {
 }
 
 impl RotatingFile {
-    pub fn open(options: &FileOptions) -> Result<(RotatingFile, Option<Resumed>)> {
+    pub fn open(options: &FileOptions) -> Result<(RotatingFile, Option<Resumed>), SinkError> {
         let path = &options.path;
         let file = open_append(path)?;
-        let cannot_read = || format!("cannot read events file {}", path.display());
-        let (last, complete) = last_line(&file).with_context(cannot_read)?;
-        let len = file.metadata().with_context(cannot_read)?.len();
+        let (last, complete) = last_line(&file).map_err(file_error("read", path))?;
+        let len = file.metadata().map_err(file_error("read", path))?.len();
         let torn_bytes = len - complete;
         if torn_bytes > 0 {
             // Appending after half a record would glue the next one to it.
             file.set_len(complete)
-                .with_context(|| format!("cannot cut the torn last line of {}", path.display()))?;
+                .map_err(|error| SinkError::CutTornLine {
+                    path: path.clone(),
+                    error,
+                })?;
         }
         let tail_line = match last {
             Some(line) => Some((line, path.clone())),
@@ -57,25 +58,18 @@ impl RotatingFile {
                 let rotated = numbered(path, 1);
                 match File::open(&rotated) {
                     Ok(file) => last_line(&file)
-                        .with_context(|| format!("cannot read events file {}", rotated.display()))?
+                        .map_err(file_error("read", &rotated))?
                         .0
                         .map(|line| (line, rotated)),
                     Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-                    Err(err) => {
-                        return Err(err).with_context(|| {
-                            format!("cannot read events file {}", rotated.display())
-                        })
-                    }
+                    Err(err) => return Err(file_error("read", &rotated)(err)),
                 }
             }
         };
         let resumed = match tail_line {
             Some((line, from)) => match Tail::parse(&line) {
                 Ok(tail) => Some(Resumed { tail, torn_bytes }),
-                Err(reason) => bail!(
-                    "cannot continue the hash chain of {}: its last line is not a detector record ({reason}); move the file away or choose another --events file",
-                    from.display()
-                ),
+                Err(error) => return Err(SinkError::NotAChain { path: from, error }),
             },
             None => None,
         };
@@ -89,7 +83,7 @@ impl RotatingFile {
         ))
     }
 
-    pub fn write_line(&mut self, line: &[u8]) -> Result<()> {
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), SinkError> {
         let len = line.len() as u64 + 1;
         let limit = self.options.rotate_size;
         if limit > 0 && self.size > 0 && self.size + len > limit {
@@ -98,32 +92,38 @@ impl RotatingFile {
         self.out
             .write_all(line)
             .and_then(|()| self.out.write_all(b"\n"))
-            .with_context(|| self.cannot_write())?;
+            .map_err(file_error("write", &self.options.path))?;
         self.size += len;
         Ok(())
     }
 
-    pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().with_context(|| self.cannot_write())
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.out
+            .flush()
+            .map_err(file_error("write", &self.options.path))
     }
 
     /// FILE.{keep-1} → FILE.{keep} (replacing the oldest), …, FILE → FILE.1, then a new FILE.
-    fn rotate(&mut self) -> Result<()> {
+    fn rotate(&mut self) -> Result<(), SinkError> {
         self.flush()?;
         let path = &self.options.path;
-        let rename = |from: &Path, to: &Path| -> Result<()> {
+        let rename = |from: &Path, to: &Path| -> Result<(), SinkError> {
             match fs::rename(from, to) {
                 Ok(()) => Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(err) => Err(err).with_context(|| {
-                    format!("cannot rotate {} to {}", from.display(), to.display())
+                Err(error) => Err(SinkError::Rotate {
+                    from: from.to_path_buf(),
+                    to: to.to_path_buf(),
+                    error,
                 }),
             }
         };
         let keep = self.options.rotate_keep;
         if keep == 0 {
-            fs::remove_file(path)
-                .with_context(|| format!("cannot rotate {} away", path.display()))?;
+            fs::remove_file(path).map_err(|error| SinkError::RotateAway {
+                path: path.clone(),
+                error,
+            })?;
         } else {
             for n in (1..keep).rev() {
                 rename(&numbered(path, n), &numbered(path, n + 1))?;
@@ -134,9 +134,15 @@ impl RotatingFile {
         self.size = 0;
         Ok(())
     }
+}
 
-    fn cannot_write(&self) -> String {
-        format!("cannot write events file {}", self.options.path.display())
+/// An I/O error on the events file `path` while doing `action` (`open`, `read`, `write`).
+fn file_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SinkError {
+    let path = path.to_path_buf();
+    move |error| SinkError::File {
+        action,
+        path,
+        error,
     }
 }
 
@@ -147,7 +153,7 @@ pub fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn open_append(path: &Path) -> Result<File> {
+fn open_append(path: &Path) -> Result<File, SinkError> {
     OpenOptions::new()
         .create(true)
         .read(true)
@@ -155,7 +161,7 @@ fn open_append(path: &Path) -> Result<File> {
         // Records name who read which secret file: not for every local user.
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot open events file {}", path.display()))
+        .map_err(file_error("open", path))
 }
 
 /// The last complete line (without its newline) and the length of the file up to and

@@ -22,10 +22,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
+use super::SinkError;
 use crate::event::{CanaryState, Verdict};
 
 const APP_NAME: &str = "detector";
@@ -46,14 +46,12 @@ pub enum Destination {
 }
 
 impl FromStr for Destination {
-    type Err = anyhow::Error;
+    type Err = SinkError;
 
-    fn from_str(s: &str) -> Result<Destination> {
-        let usage = || {
-            anyhow!("--syslog {s}: expected unix:PATH, udp:HOST:PORT or tcp:HOST:PORT (e.g. unix:/dev/log, udp:127.0.0.1:514)")
-        };
+    fn from_str(s: &str) -> Result<Destination, SinkError> {
+        let usage = || SinkError::SyslogUsage(s.to_string());
         let (scheme, rest) = s.split_once(':').ok_or_else(usage)?;
-        let host_port = |rest: &str| -> Result<String> {
+        let host_port = |rest: &str| -> Result<String, SinkError> {
             let (host, port) = rest.rsplit_once(':').ok_or_else(usage)?;
             if host.is_empty() || port.parse::<u16>().is_err() {
                 return Err(usage());
@@ -77,6 +75,15 @@ impl fmt::Display for Destination {
             Destination::Tcp(address) => write!(f, "tcp:{address}"),
         }
     }
+}
+
+/// Why a destination cannot be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
 }
 
 /// A syslog facility code (RFC 5424 §6.2.1).
@@ -184,9 +191,12 @@ pub struct Sender {
 
 impl Sender {
     /// Connects at once, so that a wrong address fails the start instead of every record.
-    pub fn start(destination: &Destination) -> Result<Sender> {
-        let connection = Connection::open(destination)
-            .with_context(|| format!("cannot reach syslog {destination}"))?;
+    pub fn start(destination: &Destination) -> Result<Sender, SinkError> {
+        let connection =
+            Connection::open(destination).map_err(|error| SinkError::SyslogUnreachable {
+                destination: destination.clone(),
+                error,
+            })?;
         let (queue, receiver) = mpsc::sync_channel(QUEUE);
         let mut delivery = Delivery {
             destination: destination.clone(),
@@ -197,7 +207,7 @@ impl Sender {
         let thread = thread::Builder::new()
             .name("syslog".into())
             .spawn(move || delivery.run(receiver))
-            .context("cannot start the syslog thread")?;
+            .map_err(SinkError::SyslogThread)?;
         Ok(Sender {
             destination: destination.clone(),
             queue: Some(queue),
@@ -308,7 +318,7 @@ enum Connection {
 }
 
 impl Connection {
-    fn open(destination: &Destination) -> Result<Connection> {
+    fn open(destination: &Destination) -> Result<Connection, ConnectError> {
         match destination {
             Destination::Unix(path) => {
                 let socket = UnixDatagram::unbound()?;
@@ -350,10 +360,10 @@ impl Connection {
     }
 }
 
-fn resolve(address: &str) -> Result<SocketAddr> {
+fn resolve(address: &str) -> Result<SocketAddr, ConnectError> {
     match address.to_socket_addrs()?.next() {
         Some(address) => Ok(address),
-        None => bail!("{address} resolves to no address"),
+        None => Err(ConnectError::NoAddress(address.to_string())),
     }
 }
 
