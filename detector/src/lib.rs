@@ -15,3 +15,4 @@ pub mod mcp;
 pub mod pipeline;
 pub mod report;
 pub mod source;
+pub mod uri;

@@ -13,7 +13,6 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::digest;
 use serde_json::{json, Map, Value};
 
@@ -22,7 +21,7 @@ use super::{
     view::{KeyView, LocationView, ReportView},
     Report,
 };
-use crate::{detect::Severity, source::LocationKind};
+use crate::{detect::Severity, source::LocationKind, uri};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const SRCROOT: &str = "%SRCROOT%";
@@ -320,16 +319,8 @@ fn directory_uri(dir: &Path) -> String {
     text
 }
 
-/// All but RFC 3986's unreserved characters and `/`.
-const URI_PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
 fn percent_encode(text: &str) -> String {
-    utf8_percent_encode(text, URI_PATH).to_string()
+    uri::encode(text, uri::PATH)
 }
 
 #[cfg(test)]

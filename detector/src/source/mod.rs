@@ -3,8 +3,6 @@
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod archive;
 pub mod backup;
-#[cfg(test)]
-pub(crate) mod test_sink;
 pub mod fs;
 pub mod git;
 pub mod image;
@@ -12,6 +10,8 @@ pub mod mcp;
 mod provenance;
 pub mod secret_file;
 pub mod seen;
+#[cfg(test)]
+pub(crate) mod test_sink;
 
 use std::{
     fmt,

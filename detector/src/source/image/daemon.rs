@@ -17,9 +17,9 @@ use hyper::{
     Request, StatusCode,
 };
 use hyper_util::rt::TokioIo;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::AsciiSet;
 
-use crate::source::fs::io_reason;
+use crate::{source::fs::io_reason, uri};
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
@@ -248,17 +248,10 @@ async fn get(
 
 /// What an image reference keeps in a URL path: RFC 3986's unreserved characters, and `/`,
 /// `:` and `@`, as the daemon routes `/images/{name:.*}/get`.
-const REFERENCE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/')
-    .remove(b':')
-    .remove(b'@');
+const REFERENCE: &AsciiSet = &uri::PATH.remove(b':').remove(b'@');
 
 fn escape(name: &str) -> String {
-    utf8_percent_encode(name, REFERENCE).to_string()
+    uri::encode(name, REFERENCE)
 }
 
 #[cfg(test)]
