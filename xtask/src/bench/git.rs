@@ -105,7 +105,7 @@ pub fn run(min_commits: usize, min_bytes: u64) -> Result<()> {
             .arg(&tools.gitleaks_report),
     )?;
     rows.push((
-        "tools.gitleaks 8.30",
+        "gitleaks 8.30",
         gl,
         found_in_text(&tools.gitleaks_report, &planted)?,
     ));
