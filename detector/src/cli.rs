@@ -59,6 +59,10 @@ pub enum ReportCommand {
         max_age_days: u64,
         #[command(flatten)]
         gate: GateArgs,
+        /// Keep the secrets in clear of reports saved with `--show-secrets` (left out by
+        /// default: what was shown once is not shown again unless asked).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Render a saved JSON report in another format.
     Render {
@@ -69,6 +73,10 @@ pub enum ReportCommand {
         output: OutputArgs,
         #[command(flatten)]
         gate: GateArgs,
+        /// Show the secrets in clear of a report saved with `--show-secrets` (left out by
+        /// default).
+        #[arg(long)]
+        show_secrets: bool,
     },
 }
 

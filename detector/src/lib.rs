@@ -12,6 +12,7 @@ pub mod detect;
 pub mod event;
 pub mod logging;
 pub mod mcp;
+pub mod path_text;
 pub mod pipeline;
 pub mod report;
 pub mod source;

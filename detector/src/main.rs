@@ -35,7 +35,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("detector: {err:#}");
+            // Errors name files, and file names come from scanned input.
+            let message = format!("{err:#}");
+            eprintln!("detector: {}", detector::report::escape::visible(&message));
             detector::commands::EXIT_ERROR.into()
         }
     }

@@ -27,7 +27,7 @@ pub use key::{
     Access, CheckEntry, Environment, FieldEntry, Key, McpServerRef, Scope, ServerEntry, Status,
     Successor, Violation,
 };
-pub use location::{Location, LocationV1};
+pub use location::{Location, LocationV1, Locations};
 pub use scope::{place_in_scope_roots, ScopeRoot};
 pub use timeline::{assignments, Assignment};
 
@@ -114,10 +114,11 @@ impl Auditor {
             .expect("a key has at least one finding");
         let secret = group[0].secret.clone();
 
-        let mut locations: Vec<Location> = Vec::new();
-        for f in &group {
-            merge_location(&mut locations, f.location.clone());
-        }
+        let mut locations: Vec<Location> = group
+            .iter()
+            .map(|f| f.location.clone())
+            .collect::<Locations>()
+            .into_vec();
         locations.sort_by(|a, b| {
             (a.kind(), a.path(), a.line, a.column).cmp(&(b.kind(), b.path(), b.line, b.column))
         });
@@ -305,19 +306,6 @@ pub fn is_overdue(status: Status, age_days: Option<i64>, max_age_days: u64) -> b
     status == Status::Live && age_days.is_some_and(|age| age > max)
 }
 
-/// Add a location unless the same place is already there (two targets may read one file);
-/// keep whichever copy knows the MCP server.
-pub fn merge_location(locations: &mut Vec<Location>, location: Location) {
-    match locations.iter_mut().find(|a| a.same_place(&location)) {
-        Some(existing) => {
-            if existing.mcp_server.is_none() && location.mcp_server.is_some() {
-                *existing = location;
-            }
-        }
-        None => locations.push(location),
-    }
-}
-
 /// Set a key's violations and remediation from what the key is: its locations, scope, age and
 /// readers. Run when the key is built, and again whenever those change (agent events joined,
 /// reports of many hosts merged), so the three never disagree.
@@ -467,7 +455,7 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                     .locations
                     .iter()
                     .filter(|l| is_world_readable(l))
-                    .map(|l| l.provenance.file().display().to_string())
+                    .map(|l| shell_word(&l.provenance.file().to_string_lossy()))
                     .collect();
                 format!(
                     "Make the files private: chmod 600 {}",
@@ -525,6 +513,21 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
         }
     }
     steps
+}
+
+/// `path` as one word of a shell command, quoted so that pasting the command runs nothing the
+/// path holds (`$(…)`, backquotes, `;`), and never taken for an option: file names come from
+/// scanned input.
+fn shell_word(path: &str) -> String {
+    let text = match path.strip_prefix('-') {
+        Some(_) => format!("./{path}"),
+        None => path.to_string(),
+    };
+    match shlex::try_quote(&text) {
+        Ok(quoted) => quoted.into_owned(),
+        // Only a NUL byte is refused, which no path holds; never print the text bare.
+        Err(_) => format!("'{}'", text.replace('\0', "").replace('\'', r"'\''")),
+    }
 }
 
 /// Why deleting a file in a later layer did not help, for each file that was.

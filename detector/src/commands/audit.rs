@@ -5,6 +5,7 @@ use super::{scan, EXIT_ERROR};
 use crate::{
     cli::AuditArgs,
     pipeline::host::{self, HostOptions},
+    report::escape::visible,
 };
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -15,14 +16,14 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     }) {
         Ok(host) => host,
         Err(err) => {
-            eprintln!("detector: {err}");
+            eprintln!("detector: {}", visible(&err.to_string()));
             return Ok(EXIT_ERROR.into());
         }
     };
     let names: Vec<String> = host
         .homes
         .iter()
-        .map(|h| h.dir.display().to_string())
+        .map(|h| visible(&h.dir.to_string_lossy()).into_owned())
         .collect();
     let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     eprintln!(

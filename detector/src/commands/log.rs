@@ -5,7 +5,7 @@ use std::{
 };
 
 use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
-use crate::{agent::chain, cli::LogCommand};
+use crate::{agent::chain, cli::LogCommand, report::escape::visible};
 
 pub fn run(command: &LogCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -18,13 +18,14 @@ fn verify(files: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
     let verification = match chain::verify(files) {
         Ok(verification) => verification,
         Err(err) => {
-            eprintln!("detector: {err}");
+            eprintln!("detector: {}", visible(&err.to_string()));
             return Ok(ExitCode::from(EXIT_ERROR));
         }
     };
     let mut out = String::new();
     for problem in &verification.problems {
-        out.push_str(&verification.describe(problem));
+        // A tampered log is attacker-made: what it held is shown, never obeyed.
+        out.push_str(&visible(&verification.describe(problem)));
         out.push('\n');
     }
     if verification.reordered_files {

@@ -12,7 +12,7 @@ use std::{
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{pipeline::Observer, source::Target};
+use crate::{pipeline::Observer, report::escape::visible, source::Target};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -62,7 +62,8 @@ impl Observer for Progress {
 
     /// Printed without tearing the progress line.
     fn warn(&self, message: &str) {
-        let print = || eprintln!("detector: {message}");
+        // Warnings name files, and file names come from scanned input.
+        let print = || eprintln!("detector: {}", visible(message));
         match &self.bar {
             Some(bar) => bar.suspend(print),
             None => print(),

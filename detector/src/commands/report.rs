@@ -1,6 +1,6 @@
 //! `detector report merge FILE…` and `detector report render FILE`: saved JSON reports, joined
 //! into one org-wide map or rendered again in another format.
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use super::{args, output, EXIT_CLEAN, EXIT_FINDINGS};
 use crate::{
@@ -9,7 +9,7 @@ use crate::{
     report::{
         baseline::{self, Baseline},
         merge::{merge, MergeOptions},
-        Report,
+        ReadError, Report,
     },
 };
 
@@ -20,10 +20,11 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
             output,
             max_age_days,
             gate,
+            show_secrets,
         } => {
             let reports = files
                 .iter()
-                .map(|f| Report::read(f))
+                .map(|f| read(f, *show_secrets))
                 .collect::<Result<Vec<_>, _>>()?;
             let merged = merge(
                 reports,
@@ -35,14 +36,28 @@ pub fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
             );
             finish(merged, output, gate)
         }
-        ReportCommand::Render { file, output, gate } => {
-            let mut report = Report::read(file)?;
+        ReportCommand::Render {
+            file,
+            output,
+            gate,
+            show_secrets,
+        } => {
+            let mut report = read(file, *show_secrets)?;
             if let Some(fail_on) = gate.fail_on {
                 report.recount(args::severity(fail_on));
             }
             finish(report, output, gate)
         }
     }
+}
+
+/// A saved report, without its secrets in clear unless they are asked for again.
+fn read(path: &Path, show_secrets: bool) -> Result<Report, ReadError> {
+    let mut report = Report::read(path)?;
+    if !show_secrets {
+        report.forget_secrets();
+    }
+    Ok(report)
 }
 
 /// Apply the baseline, write the report, and exit 1 only when `--fail-on` was given and a key

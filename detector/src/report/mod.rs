@@ -4,6 +4,7 @@
 //! into the same [`Report`], so saved reports can be rendered again, filtered by a baseline,
 //! and merged across hosts.
 pub mod baseline;
+pub mod escape;
 pub mod html;
 pub mod json;
 pub mod markdown;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::{
     audit::{Key, ServerEntry, Status},
     detect::Severity,
+    path_text,
 };
 
 /// The `schema` of every JSON report this version writes.
@@ -103,7 +105,11 @@ pub struct TargetReport {
     pub unparsed_configs: Vec<UnparsedConfig>,
     /// Git repositories met in a directory walk: their internals were not read as files;
     /// `git:PATH` (or `detector audit`) reads their history.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        serialize_with = "path_text::many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub repositories: Vec<PathBuf>,
     #[serde(default)]
     pub errors: Vec<TargetIssue>,
@@ -111,6 +117,7 @@ pub struct TargetReport {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TargetIssue {
+    #[serde(serialize_with = "path_text::one")]
     pub path: PathBuf,
     pub reason: String,
 }
@@ -119,6 +126,7 @@ pub struct TargetIssue {
 /// its bytes were still scanned for keys.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UnparsedConfig {
+    #[serde(serialize_with = "path_text::one")]
     pub path: PathBuf,
     pub client: String,
     pub reason: String,
@@ -257,6 +265,14 @@ impl Report {
         );
     }
 
+    /// Leave out every secret in clear: a report saved with `--show-secrets` and read again
+    /// shows them only when asked again.
+    pub fn forget_secrets(&mut self) {
+        for key in &mut self.keys {
+            key.secret = None;
+        }
+    }
+
     /// A report saved by `--format json`. Errors name the file and what is wrong with it.
     pub fn read(path: &Path) -> Result<Report, ReadError> {
         let bytes = std::fs::read(path).map_err(|error| ReadError::Io {
@@ -291,12 +307,18 @@ pub enum Format {
     Html,
 }
 
+/// Write `report` in `format`. Text and Markdown are read on terminals and in rendered pages:
+/// every string of the report (names and paths come from scanned input) is shown with its
+/// control characters made visible first ([`escape::visible`]); JSON, SARIF and HTML escape
+/// in their own syntax.
 pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Text { color } => text::write(report, out, text::TextOptions { color }),
+        Format::Text { color } => {
+            text::write(&escape::report(report), out, text::TextOptions { color })
+        }
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
-        Format::Markdown => markdown::write(report, out),
+        Format::Markdown => markdown::write(&escape::report(report), out),
         Format::Html => html::write(report, out),
     }
 }

@@ -50,7 +50,10 @@ pub struct Backup {
     pub kind: BackupKind,
     /// The original path: `~/…` for dotfile managers (relative to the home they install
     /// into), the sibling path for leftovers. `None` when the name does not tell.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "crate::path_text::maybe",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub original: Option<PathBuf>,
     /// The home `~` stands for, when the backup sits where a manager keeps it
     /// (`/home/al/.local/share/chezmoi` → `/home/al`). Used to recognise the original.
