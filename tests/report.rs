@@ -137,7 +137,7 @@ const IMAGE: &str = "webapp:prod";
 
 /// A `docker save` archive of `reference` in `dir`: one layer holding `files` (with their
 /// directories), the image config with `env`, created at `created`.
-fn docker_archive(
+pub(crate) fn docker_archive(
     dir: &Path,
     reference: &str,
     files: &[(&str, &str)],

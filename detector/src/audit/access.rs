@@ -127,21 +127,20 @@ impl AccessLog {
             // One entry per process and file (its first open): a client that re-reads its
             // config is one reader, not hundreds.
             let mut accessed: Vec<Access> = key.accessed_by.clone();
+            let reader = |a: &Access| (a.pid, a.uid, a.exe.clone(), a.file.clone(), a.allowed);
+            let mut readers: HashMap<_, usize> = accessed
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (reader(a), i))
+                .collect();
             for i in matched {
                 let access = &self.opens[i].access;
-                let same = |a: &Access| {
-                    (a.pid, a.uid, &a.exe, &a.file, a.allowed)
-                        == (
-                            access.pid,
-                            access.uid,
-                            &access.exe,
-                            &access.file,
-                            access.allowed,
-                        )
-                };
-                match accessed.iter_mut().find(|a| same(a)) {
-                    Some(seen) => seen.time = seen.time.min(access.time),
-                    None => accessed.push(access.clone()),
+                match readers.get(&reader(access)) {
+                    Some(&at) => accessed[at].time = accessed[at].time.min(access.time),
+                    None => {
+                        readers.insert(reader(access), accessed.len());
+                        accessed.push(access.clone());
+                    }
                 }
             }
             accessed.sort_by(|a, b| (a.time, a.pid, &a.file).cmp(&(b.time, b.pid, &b.file)));

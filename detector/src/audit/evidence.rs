@@ -1,7 +1,7 @@
 //! One blob's matches → findings: each occurrence of a secret with its location, and, in an
 //! MCP config, the server and field that hold it. A literal secret in a server field that no
 //! rule recognised is still a finding (`mcp-literal-secret`): the config says it is a secret.
-use std::{path::Path, sync::Arc};
+use std::{collections::HashSet, path::Path, sync::Arc};
 
 use super::{key::McpServerRef, location::Location, scope::secret_manager_ids};
 use crate::{
@@ -84,6 +84,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
     let mut covered = vec![false; literals.len()];
     let file = blob.fields.as_deref();
     let mut file_covered = vec![false; file.map_or(0, |f| f.fields.len())];
+    let index = file.map(FieldIndex::new);
     let mut out = Vec::new();
     for m in matches {
         // The rule's own word on the environment (`sk_live_` → production) joins the context.
@@ -110,14 +111,14 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         for (nth, position) in positions.into_iter().enumerate() {
             let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
             // In a credential file, the field the match sits in names the slot.
-            let field = file.zip(m.spans.get(nth)).and_then(|(file, span)| {
-                let i = file
-                    .fields
-                    .iter()
-                    .position(|f| f.range.contains(&span.start))?;
-                file_covered[i] = true;
-                Some(file.fields[i].slot.clone())
-            });
+            let field = index
+                .as_ref()
+                .zip(m.spans.get(nth))
+                .and_then(|(index, span)| {
+                    let i = index.at(span.start)?;
+                    file_covered[i] = true;
+                    Some(index.file.fields[i].slot.clone())
+                });
             let mut found = finding(
                 blob,
                 true,
@@ -176,6 +177,12 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         ));
     }
     if let Some(file) = file {
+        // A field that holds a key a rule found is that key, wherever its places were cut
+        // short (see the pipeline's limit of places per object).
+        let matched: HashSet<&str> = matches.iter().map(|m| m.secret.as_str()).collect();
+        for (field, covered) in file.fields.iter().zip(&mut file_covered) {
+            *covered = *covered || matched.contains(field.value.trim());
+        }
         out.extend(file_field_findings(
             blob,
             file,
@@ -295,6 +302,42 @@ fn file_field_findings(
     }
     out
 }
+
+/// A credential file's fields by where their values start, to find the field that holds a
+/// byte with a binary search: a file of a million fields costs a million lookups, not a
+/// million scans of it.
+struct FieldIndex<'a> {
+    file: &'a SecretFile,
+    /// Field indexes, by the start of their values.
+    by_start: Vec<usize>,
+}
+
+impl<'a> FieldIndex<'a> {
+    fn new(file: &'a SecretFile) -> FieldIndex<'a> {
+        let mut by_start: Vec<usize> = (0..file.fields.len()).collect();
+        by_start.sort_by_key(|&i| (file.fields[i].range.start, i));
+        FieldIndex { file, by_start }
+    }
+
+    /// The field whose value holds byte `at`.
+    fn at(&self, at: usize) -> Option<usize> {
+        let fields = &self.file.fields;
+        let after = self
+            .by_start
+            .partition_point(|&i| fields[i].range.start <= at);
+        self.by_start[..after]
+            .iter()
+            .rev()
+            .take_while(|&&i| fields[i].range.start + MAX_FIELD_OVERLAP > at)
+            .copied()
+            .filter(|&i| fields[i].range.contains(&at))
+            .min()
+    }
+}
+
+/// How far back from a byte a field holding it may start and still be looked at: fields do
+/// not overlap in practice; this bounds the walk back if a parser ever makes them.
+const MAX_FIELD_OVERLAP: usize = 64 * 1024;
 
 /// 1-based (line, byte column) of a byte offset.
 fn byte_position(haystack: &[u8], start: usize) -> (usize, usize) {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::location::{time, time_opt, Location};
-use crate::{detect::value::ValueClass, detect::Severity};
+use crate::{detect::value::ValueClass, detect::Severity, path_text};
 
 /// One exposed secret, with everywhere it was seen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +54,7 @@ pub struct Successor {
     /// `input-prompt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<ValueClass>,
+    #[serde(serialize_with = "path_text::one")]
     pub path: PathBuf,
     pub slot: String,
     /// The commit that made the change.
@@ -118,6 +119,7 @@ impl Environment {
 pub struct McpServerRef {
     pub client: String,
     pub server: String,
+    #[serde(serialize_with = "path_text::one")]
     pub config: PathBuf,
     pub field: String,
     /// The project a per-project server belongs to (Claude Code's `projects.*`).
@@ -159,7 +161,7 @@ impl Violation {
 }
 
 /// A process that opened a file holding the key (from the agent's events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Access {
     #[serde(serialize_with = "time")]
     pub time: DateTime<Utc>,
@@ -167,6 +169,7 @@ pub struct Access {
     pub exe: String,
     pub comm: String,
     pub uid: u32,
+    #[serde(serialize_with = "path_text::one")]
     pub file: PathBuf,
     pub allowed: bool,
 }
@@ -178,6 +181,7 @@ pub struct ServerEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub client: String,
+    #[serde(serialize_with = "path_text::one")]
     pub config: PathBuf,
     pub server: String,
     pub project: Option<String>,

@@ -5,11 +5,15 @@
 //! `kind` says which of its optional fields apply. [`LocationV1`] is that object, and the two
 //! convert both ways without loss for every location a source makes, so saved reports read
 //! back into the same locations.
-use std::path::PathBuf;
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    path::PathBuf,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::path_text;
 use crate::source::{
     backup::Backup, ConfigValue, Container, DiskFile, GitBlob, LayerFile, LocationKind, Member,
     Origin, Provenance,
@@ -63,19 +67,74 @@ impl Location {
         self.provenance.is_readable_by_others()
     }
 
-    /// Is this the same place as `other` (two targets may read one file)?
-    pub fn same_place(&self, other: &Location) -> bool {
-        let git = |l: &Location| l.origin().git().map(|g| (g.commit.clone(), g.blob.clone()));
-        let layer = |l: &Location| l.origin().layer_file().and_then(|f| f.layer.clone());
-        let member = |l: &Location| l.origin().member().map(|m| m.member.clone());
-        self.kind() == other.kind()
-            && self.host == other.host
-            && self.path() == other.path()
-            && self.line == other.line
-            && self.column == other.column
-            && git(self) == git(other)
-            && layer(self) == layer(other)
-            && member(self) == member(other)
+    /// What makes two locations the same place (two targets may read one file).
+    fn place(&self) -> Place {
+        let origin = self.origin();
+        let git = origin.git();
+        Place {
+            kind: self.kind(),
+            host: self.host.clone(),
+            path: self.path().to_path_buf(),
+            line: self.line,
+            column: self.column,
+            commit: git.and_then(|g| g.commit.clone()),
+            blob: git.and_then(|g| g.blob.clone()),
+            layer: origin.layer_file().and_then(|f| f.layer.clone()),
+            member: origin.member().map(|m| m.member.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Place {
+    kind: LocationKind,
+    host: Option<String>,
+    path: PathBuf,
+    line: Option<usize>,
+    column: Option<usize>,
+    commit: Option<String>,
+    blob: Option<String>,
+    layer: Option<String>,
+    member: Option<String>,
+}
+
+/// A key's locations, each place once: of two copies of one place, the one that knows the MCP
+/// server that holds the key is kept. Indexed by place, so a key seen on every line of a big
+/// file, or in many merged reports, costs one lookup per location, not a search.
+#[derive(Debug, Default)]
+pub struct Locations {
+    list: Vec<Location>,
+    index: HashMap<Place, usize>,
+}
+
+impl Locations {
+    pub fn add(&mut self, location: Location) {
+        match self.index.entry(location.place()) {
+            Entry::Occupied(at) => {
+                let existing = &mut self.list[*at.get()];
+                if existing.mcp_server.is_none() && location.mcp_server.is_some() {
+                    *existing = location;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(self.list.len());
+                self.list.push(location);
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Location> {
+        self.list
+    }
+}
+
+impl FromIterator<Location> for Locations {
+    fn from_iter<I: IntoIterator<Item = Location>>(locations: I) -> Locations {
+        let mut set = Locations::default();
+        for location in locations {
+            set.add(location);
+        }
+        set
     }
 }
 
@@ -85,6 +144,7 @@ impl Location {
 #[serde(default)]
 pub struct LocationV1 {
     pub kind: LocationKind,
+    #[serde(serialize_with = "path_text::one")]
     pub path: PathBuf,
     pub line: Option<usize>,
     pub column: Option<usize>,
@@ -135,7 +195,10 @@ pub struct LocationV1 {
     pub deleted_in_layer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_in_layer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "path_text::maybe",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub archive: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,

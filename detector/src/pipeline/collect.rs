@@ -116,6 +116,12 @@ impl<'a> Collector<'a> {
     }
 }
 
+/// The places of one key in one object that become locations. A key repeated on every line
+/// of a big file (or in every `Env` entry of an image) is still one key: its first places say
+/// where it is, and a million of them would only bloat the run and the report. Those past the
+/// limit are counted in the target's errors.
+pub const MAX_PLACES_PER_OBJECT: usize = 1000;
+
 /// What the engine finds in a blob: in its bytes, and in each decoded field of its
 /// credential file.
 fn matches(engine: &Engine, blob: &Blob) -> BlobMatches {
@@ -140,7 +146,20 @@ impl Sink for Collector<'_> {
             .fetch_add(blob.bytes.len() as u64, Ordering::Relaxed);
         self.observer.object(blob.bytes.len() as u64);
         let engine = self.engine.get_or_init(|| self.pipeline.engine());
-        let found = matches(engine, &blob);
+        let mut found = matches(engine, &blob);
+        for m in &mut found.matches {
+            if m.spans.len() > MAX_PLACES_PER_OBJECT {
+                self.error(
+                    &blob.provenance.path,
+                    &format!(
+                        "one key ({}) appears {} times: the first {MAX_PLACES_PER_OBJECT} places are reported",
+                        m.rule.id,
+                        m.spans.len()
+                    ),
+                );
+                m.spans.truncate(MAX_PLACES_PER_OBJECT);
+            }
+        }
         let findings = audit::findings(&blob, &found);
         tracing::trace!(
             path = %blob.provenance.path.display(),

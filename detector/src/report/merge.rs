@@ -2,14 +2,18 @@
 //! fingerprint is the same (hosts share the org key), so keys of many reports become one entry
 //! with every location (each marked with its host), every project, environment and server, and
 //! the status recomputed: live anywhere is live.
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet},
+    path::PathBuf,
+};
 
 use chrono::{DateTime, Utc};
 
 use super::{Report, TargetReport};
 use crate::{
     audit::{
-        assess, is_overdue, merge_location, Environment, Key, ServerEntry, Status, MCP_LITERAL_RULE,
+        assess, is_overdue, Access, Environment, Key, Locations, ServerEntry, Status,
+        MCP_LITERAL_RULE,
     },
     detect::Severity,
 };
@@ -20,10 +24,20 @@ pub struct MergeOptions {
     pub fail_on: Severity,
 }
 
+/// One key of the merge, with its locations and readers indexed: every report adds to it in
+/// time proportional to what it adds, never to what is there already.
+struct Merging {
+    key: Key,
+    locations: Locations,
+    readers: HashSet<Access>,
+}
+
 pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
     let mut hosts: BTreeSet<String> = BTreeSet::new();
-    let mut keys: BTreeMap<String, Key> = BTreeMap::new();
+    let mut keys: BTreeMap<String, Merging> = BTreeMap::new();
     let mut servers: Vec<ServerEntry> = Vec::new();
+    let mut server_places: HashSet<(Option<String>, PathBuf, Option<String>, String)> =
+        HashSet::new();
     let mut targets: Vec<TargetReport> = Vec::new();
     let mut suppressed = 0;
     for report in reports {
@@ -38,22 +52,28 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
             match keys.get_mut(&key.fingerprint) {
                 Some(existing) => join_key(existing, key),
                 None => {
-                    keys.insert(key.fingerprint.clone(), key);
+                    let locations = std::mem::take(&mut key.locations).into_iter().collect();
+                    let readers = key.accessed_by.iter().cloned().collect();
+                    keys.insert(
+                        key.fingerprint.clone(),
+                        Merging {
+                            key,
+                            locations,
+                            readers,
+                        },
+                    );
                 }
             }
         }
         for mut server in report.mcp_servers {
             server.host = server.host.take().or_else(|| host.clone());
-            let same = |s: &ServerEntry| {
-                (&s.host, &s.config, &s.project, &s.server)
-                    == (
-                        &server.host,
-                        &server.config,
-                        &server.project,
-                        &server.server,
-                    )
-            };
-            if !servers.iter().any(same) {
+            let place = (
+                server.host.clone(),
+                server.config.clone(),
+                server.project.clone(),
+                server.server.clone(),
+            );
+            if server_places.insert(place) {
                 servers.push(server);
             }
         }
@@ -63,7 +83,13 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
         }
     }
 
-    let mut keys: Vec<Key> = keys.into_values().collect();
+    let mut keys: Vec<Key> = keys
+        .into_values()
+        .map(|merging| Key {
+            locations: merging.locations.into_vec(),
+            ..merging.key
+        })
+        .collect();
     for key in &mut keys {
         settle(key, options);
     }
@@ -93,8 +119,9 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
     merged
 }
 
-/// Fold `other` (the same key, seen elsewhere) into `key`.
-fn join_key(key: &mut Key, other: Key) {
+/// Fold `other` (the same key, seen elsewhere) into `merging`.
+fn join_key(merging: &mut Merging, other: Key) {
+    let key = &mut merging.key;
     // The most telling rule: a real rule over the MCP fallback, then the more severe.
     let rank = |k: &Key| (k.rule != MCP_LITERAL_RULE, k.severity);
     if rank(&other) > rank(key) {
@@ -118,10 +145,10 @@ fn join_key(key: &mut Key, other: Key) {
     union(&mut key.scope.environments, other.scope.environments);
     union(&mut key.scope.mcp_servers, other.scope.mcp_servers);
     for location in other.locations {
-        merge_location(&mut key.locations, location);
+        merging.locations.add(location);
     }
     for access in other.accessed_by {
-        if !key.accessed_by.contains(&access) {
+        if merging.readers.insert(access.clone()) {
             key.accessed_by.push(access);
         }
     }
