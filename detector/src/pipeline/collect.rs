@@ -16,8 +16,8 @@ use crate::{
     audit::{self, Assignment, BlobMatches, Finding, ScopeRoot},
     detect::Engine,
     mcp::ParsedConfig,
-    report::{TargetIssue, TargetReport},
-    source::{Blob, Sink, SkipReason, Target},
+    report::{NotScanned, TargetIssue, TargetReport, MAX_NOT_SCANNED},
+    source::{Blob, Sink, Skip, SkipReason, Target},
 };
 
 /// What all targets of a run gave the audit.
@@ -50,6 +50,7 @@ pub struct Collector<'a> {
     bytes: AtomicU64,
     mcp_configs: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
+    not_scanned: Mutex<Vec<NotScanned>>,
     errors: Mutex<Vec<TargetIssue>>,
     repositories: Mutex<Vec<PathBuf>>,
     gathered: Mutex<Gathered>,
@@ -70,6 +71,7 @@ impl<'a> Collector<'a> {
             bytes: AtomicU64::new(0),
             mcp_configs: AtomicU64::new(0),
             skipped: Mutex::default(),
+            not_scanned: Mutex::default(),
             errors: Mutex::default(),
             repositories: Mutex::default(),
             gathered: Mutex::default(),
@@ -86,7 +88,24 @@ impl<'a> Collector<'a> {
         into: &mut Gathered,
     ) -> (TargetReport, Vec<Unparsed>) {
         let mut errors = into_inner(self.errors);
+        let mut not_scanned = into_inner(self.not_scanned);
+        let listed = not_scanned.len() as u64;
+        let skipped: BTreeMap<String, u64> = into_inner(self.skipped)
+            .into_iter()
+            .map(|(reason, n)| (reason.to_string(), n))
+            .collect();
+        let all: u64 = skipped.values().sum();
+        if all > listed {
+            errors.push(TargetIssue {
+                path: target.path().map(Path::to_path_buf).unwrap_or_default(),
+                reason: format!(
+                    "{} more objects not scanned are counted in skipped, not listed (the first {MAX_NOT_SCANNED} are)",
+                    all - listed
+                ),
+            });
+        }
         errors.sort();
+        not_scanned.sort();
         let mut repositories = into_inner(self.repositories);
         repositories.sort();
         let report = TargetReport {
@@ -96,10 +115,8 @@ impl<'a> Collector<'a> {
             failed: false,
             objects_scanned: self.objects.into_inner(),
             bytes_scanned: self.bytes.into_inner(),
-            skipped: into_inner(self.skipped)
-                .into_iter()
-                .map(|(reason, n)| (reason.to_string(), n))
-                .collect(),
+            skipped,
+            not_scanned,
             duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
             mcp_configs: self.mcp_configs.into_inner(),
             unparsed_configs: Vec::new(),
@@ -149,7 +166,7 @@ impl Sink for Collector<'_> {
         let mut found = matches(engine, &blob);
         for m in &mut found.matches {
             if m.spans.len() > MAX_PLACES_PER_OBJECT {
-                self.error(
+                self.issue(
                     &blob.provenance.path,
                     &format!(
                         "one key ({}) appears {} times: the first {MAX_PLACES_PER_OBJECT} places are reported",
@@ -197,22 +214,51 @@ impl Sink for Collector<'_> {
         gathered.assignments.extend(assigned);
     }
 
-    fn skipped(&self, path: &Path, reason: SkipReason) {
-        tracing::debug!(path = %path.display(), reason = reason.as_str(), "skipped");
-        *lock(&self.skipped).entry(reason.as_str()).or_default() += 1;
+    fn not_scanned(&self, skip: Skip<'_>) {
+        tracing::debug!(path = %skip.path.display(), reason = skip.reason.as_str(), detail = skip.detail, "not scanned");
+        self.record(skip);
+        // What was cut short or refused is lost coverage: an error as well.
+        if matches!(skip.reason, SkipReason::OverLimit | SkipReason::SpecialFile) {
+            self.issue(skip.path, skip.detail.unwrap_or(skip.reason.as_str()));
+        }
     }
 
     fn error(&self, path: &Path, reason: &str) {
         tracing::debug!(path = %path.display(), reason, "cannot read");
-        lock(&self.errors).push(TargetIssue {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
+        self.issue(path, reason);
+        self.record(Skip {
+            detail: Some(reason),
+            ..Skip::new(path, SkipReason::Unreadable)
         });
     }
 
     fn repository(&self, path: &Path) {
         tracing::debug!(path = %path.display(), "git repository");
         lock(&self.repositories).push(path.to_path_buf());
+    }
+}
+
+impl Collector<'_> {
+    /// An object not scanned, counted by its reason and listed (up to [`MAX_NOT_SCANNED`]).
+    fn record(&self, skip: Skip<'_>) {
+        *lock(&self.skipped).entry(skip.reason.as_str()).or_default() += 1;
+        let mut listed = lock(&self.not_scanned);
+        if listed.len() < MAX_NOT_SCANNED {
+            listed.push(NotScanned {
+                path: skip.path.to_path_buf(),
+                reason: skip.reason.as_str().to_string(),
+                object: skip.object.map(str::to_string),
+                detail: skip.detail.map(str::to_string),
+            });
+        }
+    }
+
+    /// An entry in the target's errors (and nothing else).
+    fn issue(&self, path: &Path, reason: &str) {
+        lock(&self.errors).push(TargetIssue {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        });
     }
 }
 

@@ -94,9 +94,13 @@ pub struct TargetReport {
     pub failed: bool,
     pub objects_scanned: u64,
     pub bytes_scanned: u64,
-    /// Objects not scanned, by reason (`too-large`, `binary`, `symlink-to-directory`).
+    /// Objects not scanned, counted by reason (`too-large`, `binary`, `excluded`, …).
     #[serde(default)]
     pub skipped: BTreeMap<String, u64>,
+    /// Objects not scanned, each with its path and reason (the first
+    /// [`MAX_NOT_SCANNED`]; `skipped` counts them all).
+    #[serde(default)]
+    pub not_scanned: Vec<NotScanned>,
     pub duration_ms: u64,
     /// MCP client configs read (parsed or not).
     #[serde(default)]
@@ -113,6 +117,22 @@ pub struct TargetReport {
     pub repositories: Vec<PathBuf>,
     #[serde(default)]
     pub errors: Vec<TargetIssue>,
+}
+
+/// How many objects not scanned a target lists one by one.
+pub const MAX_NOT_SCANNED: usize = 100_000;
+
+/// One object not scanned: where, why (a `skipped` reason), and what exactly.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotScanned {
+    #[serde(serialize_with = "path_text::one")]
+    pub path: PathBuf,
+    pub reason: String,
+    /// A git object's id (its path is the first path history gives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

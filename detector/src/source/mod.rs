@@ -189,13 +189,24 @@ pub struct Blob {
     pub fields: Option<Arc<secret_file::SecretFile>>,
 }
 
-/// Why an object was not scanned (counted in the report, not an error).
+/// Why an object was not scanned. Each is counted by reason in the target's `skipped` and
+/// listed in its `not_scanned`; only [`SkipReason::Unreadable`] is an error as well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipReason {
+    /// Over `--max-file-size` (or `--max-blob-size` for git blobs).
     TooLarge,
     Binary,
     /// A symlink to a directory: not followed, so walks never loop.
     SymlinkToDirectory,
+    /// Left out by `--exclude` or a `.detectorignore` file (a directory once, as itself).
+    Excluded,
+    /// Past one of the scan's limits (an archive's expansion budget, depth or member count;
+    /// a config's parse budget; a walk's depth): what was cut short.
+    OverLimit,
+    /// A FIFO, socket or device: never opened.
+    SpecialFile,
+    /// Could not be read (its reason is in the target's errors too).
+    Unreadable,
 }
 
 impl SkipReason {
@@ -204,6 +215,33 @@ impl SkipReason {
             SkipReason::TooLarge => "too-large",
             SkipReason::Binary => "binary",
             SkipReason::SymlinkToDirectory => "symlink-to-directory",
+            SkipReason::Excluded => "excluded",
+            SkipReason::OverLimit => "over-limit",
+            SkipReason::SpecialFile => "special-file",
+            SkipReason::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One object a source passed over: where, why, and (for a git object) which.
+#[derive(Debug, Clone, Copy)]
+pub struct Skip<'a> {
+    /// The object's path (a git blob's first path in history, else its id).
+    pub path: &'a Path,
+    pub reason: SkipReason,
+    /// A git object's id.
+    pub object: Option<&'a str>,
+    /// What exactly (`12 MiB, over --max-file-size 10 MiB`), when the reason is not enough.
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> Skip<'a> {
+    pub fn new(path: &'a Path, reason: SkipReason) -> Skip<'a> {
+        Skip {
+            path,
+            reason,
+            object: None,
+            detail: None,
         }
     }
 }
@@ -211,7 +249,12 @@ impl SkipReason {
 /// Where a source sends what it finds. Called from many threads at once.
 pub trait Sink: Sync {
     fn blob(&self, blob: Blob);
-    fn skipped(&self, path: &Path, reason: SkipReason);
+    /// An object not scanned, and why (see [`Skip`]).
+    fn not_scanned(&self, skip: Skip<'_>);
+    /// [`Sink::not_scanned`] of a path with no more to say than its reason.
+    fn skipped(&self, path: &Path, reason: SkipReason) {
+        self.not_scanned(Skip::new(path, reason));
+    }
     /// An object that could not be read; the scan goes on.
     fn error(&self, path: &Path, reason: &str);
     /// A git repository met in a directory walk: its internals are not read as files, its

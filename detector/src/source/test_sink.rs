@@ -4,7 +4,7 @@ use std::{
     sync::Mutex,
 };
 
-use super::{Blob, Sink, SkipReason};
+use super::{Blob, Sink, Skip, SkipReason};
 
 #[derive(Default)]
 pub struct Collect {
@@ -18,8 +18,11 @@ impl Sink for Collect {
     fn blob(&self, blob: Blob) {
         self.blobs.lock().unwrap().push(blob);
     }
-    fn skipped(&self, path: &Path, reason: SkipReason) {
-        self.skipped.lock().unwrap().push((path.into(), reason));
+    fn not_scanned(&self, skip: Skip<'_>) {
+        self.skipped
+            .lock()
+            .unwrap()
+            .push((skip.path.into(), skip.reason));
     }
     fn error(&self, path: &Path, reason: &str) {
         self.errors
