@@ -8,6 +8,7 @@
 //! serialises or shares it. `tracefs.rs` is a binary of its own: it unmounts tracefs.
 mod agent;
 mod agent_log;
+mod coverage;
 mod hostile;
 mod report;
 mod rules;

@@ -157,6 +157,10 @@ pub struct ScanOptions {
     /// A directory of extra rule files (*.toml), added to the built-in rules.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Exit 2 when anything could not be read or was cut short (any entry in a target's
+    /// `errors`), for CI that must prove full coverage.
+    #[arg(long)]
+    pub strict: bool,
     /// Exit 1 when a key at or above this severity is found.
     #[arg(long, value_enum, default_value_t = FailOn::High)]
     pub fail_on: FailOn,
@@ -264,6 +268,10 @@ pub struct OutputArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Text output: list every object not scanned, with its path and reason (by default
+    /// they are counted by reason).
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,10 @@ pub fn write_report(report: &Report, out: &OutputArgs) -> anyhow::Result<()> {
         Format::Json
     });
     let format = |color: bool| match format {
-        Format::Text => report::Format::Text { color },
+        Format::Text => report::Format::Text(report::text::TextOptions {
+            color,
+            coverage: out.coverage,
+        }),
         Format::Json => report::Format::Json,
         Format::Sarif => report::Format::Sarif,
         Format::Markdown => report::Format::Markdown,

@@ -12,8 +12,9 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Scan `targets` into one report and write it (and the baseline, when asked). The exit code
-/// of DESIGN.md: 2 when no target could be read, else 1 when an unsuppressed key is at or
-/// above `--fail-on`, else 0.
+/// of DESIGN.md: 2 when no target could be read (or, with `--strict`, when anything could not
+/// be read or was cut short), else 1 when an unsuppressed key is at or above `--fail-on`,
+/// else 0.
 pub fn run_targets(targets: &[Target], options: &ScanOptions) -> anyhow::Result<ExitCode> {
     let pipeline = args::pipeline(options)?;
     let outcome = pipeline.run(targets, &Progress::new());
@@ -21,7 +22,8 @@ pub fn run_targets(targets: &[Target], options: &ScanOptions) -> anyhow::Result<
         outcome.found.write(path)?;
     }
     output::write_report(&outcome.report, &options.output)?;
-    Ok(if outcome.all_failed {
+    let incomplete = || outcome.report.targets.iter().any(|t| !t.errors.is_empty());
+    Ok(if outcome.all_failed || (options.strict && incomplete()) {
         EXIT_ERROR
     } else if outcome.report.summary.failing > 0 {
         EXIT_FINDINGS

@@ -320,7 +320,7 @@ impl Report {
 /// Every output format, for commands that take `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Text { color: bool },
+    Text(text::TextOptions),
     Json,
     Sarif,
     Markdown,
@@ -333,9 +333,7 @@ pub enum Format {
 /// in their own syntax.
 pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Text { color } => {
-            text::write(&escape::report(report), out, text::TextOptions { color })
-        }
+        Format::Text(options) => text::write(&escape::report(report), out, options),
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
         Format::Markdown => markdown::write(&escape::report(report), out),
@@ -410,7 +408,7 @@ mod tests {
         assert_eq!(summary["errors"], 1);
 
         let mut text = Vec::new();
-        text::write(&report, &mut text, text::TextOptions { color: false }).unwrap();
+        text::write(&report, &mut text, text::TextOptions::default()).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.starts_with("detector: 0 keys"));
         assert!(text.contains("dir:/x FAILED"));

@@ -17,10 +17,13 @@ use crate::{
     detect::{value::ValueClass, Severity},
 };
 
-/// Whether to colour: decided by the caller (a terminal that supports colour, or not).
-#[derive(Debug, Clone, Copy)]
+/// Whether to colour (decided by the caller: a terminal that supports colour, or not), and
+/// how much of the coverage to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TextOptions {
     pub color: bool,
+    /// Every object not scanned listed (else counted by reason).
+    pub coverage: bool,
 }
 
 /// True when standard output is a terminal that supports colour (honours `NO_COLOR` and
@@ -98,7 +101,7 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
     writeln!(out)?;
     writeln!(out, "{}", paint.bold("Targets"))?;
     for target in &view.targets {
-        write_target(out, &paint, target)?;
+        write_target(out, &paint, target, options.coverage)?;
     }
     Ok(())
 }
@@ -402,7 +405,12 @@ fn describe_field(paint: &Paint, field: &FieldEntry) -> String {
     }
 }
 
-fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetView) -> io::Result<()> {
+fn write_target(
+    out: &mut dyn Write,
+    paint: &Paint,
+    target: &TargetView,
+    coverage: bool,
+) -> io::Result<()> {
     let status = if target.failed {
         paint.with("FAILED", Style::new().red().bold())
     } else {
@@ -438,6 +446,27 @@ fn write_target(out: &mut dyn Write, paint: &Paint, target: &TargetView) -> io::
             error.path.display(),
             error.reason
         )?;
+    }
+    if coverage {
+        for skip in target.not_scanned {
+            let object = skip
+                .object
+                .as_deref()
+                .map(|id| format!(" (object {id})"))
+                .unwrap_or_default();
+            let detail = skip
+                .detail
+                .as_deref()
+                .map(|detail| format!(": {detail}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "      {} {}{object} {}{detail}",
+                paint.dim("not scanned"),
+                skip.path.display(),
+                skip.reason
+            )?;
+        }
     }
     Ok(())
 }
@@ -506,7 +535,15 @@ mod tests {
         ]);
         let report = Report::new(keys, Vec::new(), Vec::new(), Severity::High, 90, now);
         let mut out = Vec::new();
-        write(&report, &mut out, TextOptions { color }).unwrap();
+        write(
+            &report,
+            &mut out,
+            TextOptions {
+                color,
+                coverage: false,
+            },
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let fingerprints = [a, b].map(|s| auditor.fingerprint(&s));
         (text, fingerprints)

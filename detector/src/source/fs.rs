@@ -16,21 +16,21 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use ignore::{overrides::OverrideBuilder, WalkBuilder, WalkState};
+use ignore::{WalkBuilder, WalkState};
 
 use super::{
     archive::{self, ArchiveOptions, ArchivePlace, Format},
     backup::{self, Backup, BackupKind},
-    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, SkipReason, SourceError,
-    SourceOptions,
+    exclude::Exclusions,
+    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, Skip, SkipReason,
+    SourceError, SourceOptions,
 };
 use crate::mcp::{self, ConfigRef};
 
 /// How many leading bytes decide whether a file is binary (a NUL byte among them).
 const BINARY_PROBE: usize = 8 * 1024;
 
-/// The file that excludes paths like a `.gitignore`, at the scan root and in subdirectories.
-pub const IGNORE_FILE: &str = ".detectorignore";
+pub use super::exclude::IGNORE_FILE;
 
 /// Walk `root`: every file, hidden ones included, `.gitignore` honoured only when asked,
 /// `--exclude` globs and `.detectorignore` files honoured, archives opened. A git
@@ -44,28 +44,19 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
     }
     std::fs::read_dir(root).map_err(|e| SourceError::new(root, io_reason(&e)))?;
 
-    let mut overrides = OverrideBuilder::new(root);
-    for glob in &options.excludes {
-        overrides
-            .add(&format!("!{glob}"))
-            .map_err(|e| SourceError::new(root, format!("--exclude {glob}: {e}")))?;
-    }
-    let overrides = overrides
-        .build()
-        .map_err(|e| SourceError::new(root, format!("--exclude: {e}")))?;
-    let respect = options.respect_gitignore;
+    // Exclusions are decided here, not by the walker, so that each is reported (a directory
+    // once) and the ignore files are read through the file gate.
+    let exclusions = Exclusions::new(root, &options.excludes, options.respect_gitignore)?;
     let walker = WalkBuilder::new(root)
         .standard_filters(false)
         .hidden(false)
         .parents(false)
         .ignore(false)
-        .git_ignore(respect)
-        .git_global(respect)
-        .git_exclude(respect)
+        .git_ignore(false)
+        .git_global(false)
+        .git_exclude(false)
         .require_git(false)
         .follow_links(false)
-        .overrides(overrides)
-        .add_custom_ignore_filename(IGNORE_FILE)
         .threads(rayon::current_num_threads().max(1))
         .build_parallel();
     walker.run(|| {
@@ -77,6 +68,14 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
                     let Some(file_type) = entry.file_type() else {
                         return WalkState::Continue;
                     };
+                    if let Some(why) = exclusions.excluded(entry.path(), file_type.is_dir(), sink) {
+                        let why = why.to_string();
+                        sink.not_scanned(Skip {
+                            detail: Some(&why),
+                            ..Skip::new(entry.path(), SkipReason::Excluded)
+                        });
+                        return WalkState::Skip;
+                    }
                     if file_type.is_dir() {
                         if let Some(repository) = repository(entry.path()) {
                             sink.repository(&repository);

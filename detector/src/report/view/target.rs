@@ -1,7 +1,7 @@
 //! The targets as the writers show them: what was read, what was skipped, what failed.
 use std::path::Path;
 
-use crate::report::{TargetIssue, TargetReport, UnparsedConfig};
+use crate::report::{NotScanned, TargetIssue, TargetReport, UnparsedConfig};
 
 pub struct TargetView<'r> {
     pub target: &'r str,
@@ -13,6 +13,8 @@ pub struct TargetView<'r> {
     pub duration_ms: u64,
     /// `3 too-large`, by reason.
     pub skipped: Vec<String>,
+    /// Each object not scanned (the first [`crate::report::MAX_NOT_SCANNED`]).
+    pub not_scanned: &'r [NotScanned],
     pub unparsed_configs: &'r [UnparsedConfig],
     pub errors: &'r [TargetIssue],
     pub outcome: Outcome<'r>,
@@ -61,6 +63,7 @@ impl<'r> TargetView<'r> {
                 .iter()
                 .map(|(reason, n)| format!("{n} {reason}"))
                 .collect(),
+            not_scanned: &target.not_scanned,
             unparsed_configs: &target.unparsed_configs,
             errors: &target.errors,
             outcome,
