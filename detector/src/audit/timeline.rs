@@ -215,6 +215,18 @@ enum SlotValue {
     Reference(ValueClass),
 }
 
+/// Whether a slot's `values` (keys first, sorted by fingerprint: see [`SlotIndex`]'s build)
+/// hold the key `fingerprint`: a binary search, as a slot may hold many keys.
+fn holds(values: &[SlotValue], fingerprint: &str) -> bool {
+    let keys = values.partition_point(|v| matches!(v, SlotValue::Key(_)));
+    values[..keys]
+        .binary_search_by(|v| match v {
+            SlotValue::Key(f) => f.as_str().cmp(fingerprint),
+            SlotValue::Reference(_) => std::cmp::Ordering::Greater,
+        })
+        .is_ok()
+}
+
 /// What each git blob holds in each slot: keys (by fingerprint) and references, by slot
 /// qualified by its section and by its bare name.
 #[derive(Debug, Default)]
@@ -308,12 +320,11 @@ impl SlotIndex {
         slot: &str,
         fingerprint: &str,
     ) -> Option<&SlotValue> {
-        let this = SlotValue::Key(fingerprint.to_string());
         if let Some(values) = self
             .qualified
             .get(&(new.to_string(), qualified.to_string()))
         {
-            if values.contains(&this) {
+            if holds(values, fingerprint) {
                 return None;
             }
             return values
@@ -325,7 +336,7 @@ impl SlotIndex {
             return None;
         }
         let values = self.plain.get(&(new.to_string(), slot.to_string()))?;
-        if values.contains(&this) {
+        if holds(values, fingerprint) {
             return None;
         }
         let before = self.plain.get(&(old.to_string(), slot.to_string()));
