@@ -11,10 +11,10 @@ use std::{
 
 use kit::{
     keys::{fingerprint, key, ALNUM},
-    report::assert_no_secret,
+    report::{assert_no_secret, one_key_in_many_places},
     run::{json, stdout},
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{detector, report::docker_archive};
 
@@ -293,32 +293,8 @@ fn merging_reports_of_many_places_is_indexed() {
     let tmp = tempfile::tempdir().unwrap();
     let places = 100_000;
     let secret = key("ghp_", ALNUM, 36, 9601);
-    let report = |host: &str| {
-        let locations: Vec<Value> = (1..=places)
-            .map(|line| json!({"kind": "file", "path": "/srv/app/big.env", "line": line, "column": 14}))
-            .collect();
-        json!({
-            "schema": "detector/report/v1",
-            "tool": {"name": "detector", "version": "0.1.0"},
-            "generated_at": "2025-06-01T00:00:00Z",
-            "host": host,
-            "keys": [{
-                "fingerprint": fingerprint(ORG_KEY.as_bytes(), &secret),
-                "rule": "github-pat-classic", "provider": "GitHub", "severity": "critical",
-                "description": "", "redacted": "ghp_…", "status": "live",
-                "first_seen": null, "last_seen": null, "age_days": null, "overdue": false,
-                "slots": [], "scope": {"projects": [], "environments": [], "mcp_servers": []},
-                "violations": [], "locations": locations,
-            }],
-            "mcp_servers": [],
-            "targets": [],
-            "summary": {
-                "keys": 1, "by_status": {}, "by_severity": {}, "suppressed": 0,
-                "fail_on": "high", "failing": 1, "mcp_servers": 0, "mcp_configs": 0,
-                "unparsed_configs": 0, "targets": 0, "targets_failed": 0, "errors": 0
-            }
-        })
-    };
+    let fingerprint = fingerprint(ORG_KEY.as_bytes(), &secret);
+    let report = |host: &str| one_key_in_many_places(host, &fingerprint, places);
     let mut files = Vec::new();
     for host in ["a", "b"] {
         let path = tmp.path().join(format!("{host}.json"));

@@ -2,7 +2,7 @@
 //! anywhere in clear.
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::keys::fingerprint;
 
@@ -88,6 +88,35 @@ pub fn assert_no_secret<S: AsRef<str>>(
         let text: String = text.chars().take(300).collect();
         panic!("{what} shows a planted secret ({shown}…) in clear at line {line}, column {column}: {text}");
     }
+}
+
+/// A saved report (as `report merge` reads it) of `host`, with one key, by `fingerprint`,
+/// seen on lines 1 to `places` of one file.
+pub fn one_key_in_many_places(host: &str, fingerprint: &str, places: usize) -> Value {
+    let locations: Vec<Value> = (1..=places)
+        .map(|line| json!({"kind": "file", "path": "/srv/app/big.env", "line": line, "column": 14}))
+        .collect();
+    json!({
+        "schema": "detector/report/v1",
+        "tool": {"name": "detector", "version": "0.1.0"},
+        "generated_at": "2025-06-01T00:00:00Z",
+        "host": host,
+        "keys": [{
+            "fingerprint": fingerprint,
+            "rule": "github-pat-classic", "provider": "GitHub", "severity": "critical",
+            "description": "", "redacted": "ghp_…", "status": "live",
+            "first_seen": null, "last_seen": null, "age_days": null, "overdue": false,
+            "slots": [], "scope": {"projects": [], "environments": [], "mcp_servers": []},
+            "violations": [], "locations": locations,
+        }],
+        "mcp_servers": [],
+        "targets": [],
+        "summary": {
+            "keys": 1, "by_status": {}, "by_severity": {}, "suppressed": 0,
+            "fail_on": "high", "failing": 1, "mcp_servers": 0, "mcp_configs": 0,
+            "unparsed_configs": 0, "targets": 0, "targets_failed": 0, "errors": 0
+        }
+    })
 }
 
 #[cfg(test)]

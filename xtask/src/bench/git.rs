@@ -14,7 +14,6 @@ use std::{
     io::BufWriter,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
@@ -179,35 +178,17 @@ pub(super) struct Measured {
 /// Run `cmd` to the end with its output discarded; wall time and the child's peak RSS.
 pub(super) fn measure(cmd: &mut Command) -> Result<Measured> {
     eprintln!("running {cmd:?}");
-    let started = Instant::now();
-    let child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if rc != pid {
-        bail!(
-            "wait4 on {cmd:?} failed: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    let wall_s = started.elapsed().as_secs_f64();
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        .stderr(Stdio::null());
+    let waited = super::child::wait(cmd, None)?;
+    let code = waited.status.code();
     Ok(Measured {
-        wall_s,
-        max_rss_kib: usage.ru_maxrss,
+        wall_s: waited.wall.as_secs_f64(),
+        max_rss_kib: waited.max_rss_kib,
         // Scanners exit non-zero when they find keys; only a crash or a usage error is a failure.
         success: code.is_some_and(|c| c != 2 || cmd.get_program() != DETECTOR),
-        status: code.map_or_else(
-            || format!("signal {}", libc::WTERMSIG(status)),
-            |c| format!("exit code {c}"),
-        ),
+        status: code.map_or_else(|| waited.status.to_string(), |c| format!("exit code {c}")),
     })
 }
 

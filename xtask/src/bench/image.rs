@@ -10,10 +10,9 @@
 use std::{
     fs::{self, File},
     io::{self, BufWriter, Write},
-    os::unix::{fs::MetadataExt, process::ExitStatusExt},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
@@ -222,25 +221,15 @@ struct Measured {
 /// Run to completion; wall time and the child's peak resident memory.
 fn measure(cmd: &mut Command) -> Result<Measured> {
     cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let start = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; writes only into `status` and `usage`.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    if pid < 0 {
-        bail!("wait4: {}", io::Error::last_os_error());
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let status = std::process::ExitStatus::from_raw(status);
+    let waited = super::child::wait(cmd, None)?;
     // Exit codes say "found keys" (ours 1, Kingfisher 200/205) or "failed" (reported from
     // the output); only death by a signal stops the benchmark.
-    if status.code().is_none() {
-        bail!("{cmd:?} died: {status}");
+    if waited.status.code().is_none() {
+        bail!("{cmd:?} died: {}", waited.status);
     }
     Ok(Measured {
-        seconds,
-        max_rss_kib: usage.ru_maxrss,
+        seconds: waited.wall.as_secs_f64(),
+        max_rss_kib: waited.max_rss_kib,
     })
 }
 

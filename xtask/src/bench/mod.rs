@@ -1,8 +1,10 @@
 //! Benchmarks: each prints a Markdown table, ours beside the peers, measured in one run on
 //! this machine. README carries the latest tables with the command that made them.
 mod agent;
+mod child;
 mod dir;
 mod git;
+mod hostile;
 mod image;
 pub mod peers;
 mod scan;
@@ -47,6 +49,17 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The crafted inputs of the hardening tests at their worst (a key on every line of 10 MB,
+    /// 100,000 image `Env` entries, merges of 100,000 places, …), through ours and the peers
+    /// that take them: wall time, peak RSS, and whether the deadline killed the run.
+    Hostile {
+        /// Seconds a run may take before it is killed and shown as a hang.
+        #[arg(long, default_value_t = 120)]
+        deadline: u64,
+        /// Another build of ours to run beside (e.g. the last release).
+        #[arg(long, value_name = "BINARY")]
+        before: Option<std::path::PathBuf>,
+    },
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
     OpenLoop {
@@ -62,6 +75,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Dir => dir::run(),
         Which::Image => image::run(),
         Which::Scan { size_mib, runs } => scan::run(size_mib, runs),
+        Which::Hostile { deadline, before } => hostile::run(deadline, before),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
             Ok(())

@@ -11,11 +11,10 @@ use std::{
     collections::BTreeMap,
     fs,
     io::Read,
-    mem::MaybeUninit,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
@@ -376,26 +375,11 @@ fn run_measured(cmd: &mut Command, log: &Path) -> Result<Measured> {
     cmd.stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    let started = Instant::now();
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: waiting for our own child; `usage` is a valid rusage to fill. `child` is not
-    // waited for again (dropping a Child neither waits nor kills).
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
-    let wall = started.elapsed();
-    if waited != pid {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: wait4 succeeded and filled it.
-    let usage = unsafe { usage.assume_init() };
+    let waited = super::child::wait(cmd, None)?;
     Ok(Measured {
-        wall,
-        max_rss_kib: usage.ru_maxrss.max(0) as u64,
-        exit: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        wall: waited.wall,
+        max_rss_kib: waited.max_rss_kib.max(0) as u64,
+        exit: waited.status.code(),
     })
 }
 

@@ -1,0 +1,214 @@
+//! `cargo xtask bench hostile`: the crafted inputs of the hardening tests, at their worst,
+//! through ours and the peers that take the same input, each run bounded by a deadline.
+//!
+//! The tests prove that a hostile input is handled (no crash, the cut reported, memory
+//! bounded); this measures how long the worst of each takes, which tests must not time. Each
+//! input is small (at most 10 MB) and built here at run time into `target/bench-hostile/`
+//! (its keys made by the test kit's generator). A run past the deadline is killed and shown
+//! as such: that is the hang the input was made to cause. `--before BINARY` adds a column for
+//! another build of ours (say, the last release) on the same inputs.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::Result;
+use kit::{
+    image::{layer_tar, legacy_image, ImageArchive},
+    keys::{key, ALNUM},
+    report::one_key_in_many_places,
+};
+use serde_json::json;
+
+use super::peers::{gitleaks, kingfisher, version};
+
+const DETECTOR: &str = "target/release/detector";
+const WORK: &str = "target/bench-hostile";
+
+/// What one tool did with one input.
+struct Outcome {
+    wall_s: f64,
+    max_rss_kib: i64,
+    /// `exit 1`, `killed at the 120 s deadline`, `signal 11`.
+    status: String,
+}
+
+/// One crafted input and the commands that read it.
+struct Case {
+    name: &'static str,
+    /// Ours (the binary's arguments after its path).
+    ours: Vec<String>,
+    /// gitleaks's and Kingfisher's arguments, when they take this input.
+    gitleaks: Option<Vec<String>>,
+    kingfisher: Option<Vec<String>>,
+}
+
+pub fn run(deadline_s: u64, before: Option<PathBuf>) -> Result<()> {
+    let work = PathBuf::from(WORK);
+    if work.exists() {
+        fs::remove_dir_all(&work)?;
+    }
+    fs::create_dir_all(&work)?;
+    let deadline = Duration::from_secs(deadline_s);
+    let gitleaks = gitleaks()?;
+    let kingfisher = kingfisher()?;
+    let cases = cases(&work)?;
+
+    let mut columns = vec![("detector (ours)".to_string(), PathBuf::from(DETECTOR))];
+    if let Some(before) = &before {
+        columns.push((
+            format!("ours before (`{}`)", before.display()),
+            before.clone(),
+        ));
+    }
+    println!(
+        "| input | {} | {} | {} |",
+        columns
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        version(&gitleaks),
+        version(&kingfisher)
+    );
+    println!("|---|{}---|---|", "---|".repeat(columns.len()));
+    for case in &cases {
+        let mut cells = Vec::new();
+        for (_, binary) in &columns {
+            let mut cmd = Command::new(binary);
+            cmd.args(&case.ours).env("DETECTOR_ORG_KEY", "bench-org");
+            cells.push(cell(&run_bounded(&mut cmd, deadline)?));
+        }
+        for (peer, args) in [(&gitleaks, &case.gitleaks), (&kingfisher, &case.kingfisher)] {
+            cells.push(match args {
+                Some(args) => cell(&run_bounded(Command::new(peer).args(args), deadline)?),
+                None => "does not take it".to_string(),
+            });
+        }
+        println!("| {} | {} |", case.name, cells.join(" | "));
+    }
+    println!(
+        "\nwall time, peak RSS and how it ended; deadline {deadline_s} s (`cargo xtask bench hostile --deadline {deadline_s}`)"
+    );
+    Ok(())
+}
+
+fn cell(outcome: &Outcome) -> String {
+    format!(
+        "{:.2} s, {:.0} MiB, {}",
+        outcome.wall_s,
+        outcome.max_rss_kib as f64 / 1024.0,
+        outcome.status
+    )
+}
+
+/// Run `cmd` with its output discarded until it ends or `deadline` passes (then it is
+/// killed).
+fn run_bounded(cmd: &mut Command, deadline: Duration) -> Result<Outcome> {
+    eprintln!("running {cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let waited = super::child::wait(cmd, Some(deadline))?;
+    let status = if waited.killed {
+        format!("**killed at the {} s deadline**", deadline.as_secs())
+    } else {
+        match waited.status.code() {
+            Some(code) => format!("exit {code}"),
+            None => format!("**{}**", waited.status),
+        }
+    };
+    Ok(Outcome {
+        wall_s: waited.wall.as_secs_f64(),
+        max_rss_kib: waited.max_rss_kib,
+        status,
+    })
+}
+
+fn text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// Build every input under `work` and say how each tool reads it.
+fn cases(work: &Path) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    let secret = key("ghp_", ALNUM, 36, 9401);
+
+    // One key on every line of a 10 MB file.
+    let dir = work.join("every-line");
+    fs::create_dir_all(&dir)?;
+    let line = format!("GITHUB_TOKEN={secret}\n");
+    let file = dir.join("big.env");
+    fs::write(&file, line.repeat(10 * 1024 * 1024 / line.len()))?;
+    cases.push(Case {
+        name: "one key on every line of a 10 MB file",
+        ours: strings(&["scan", &format!("file:{}", text(&file)), "--format", "json"]),
+        gitleaks: Some(strings(&["dir", &text(&dir), "--no-banner"])),
+        kingfisher: Some(strings(&[
+            "scan",
+            &text(&dir),
+            "--no-validate",
+            "--no-update-check",
+        ])),
+    });
+
+    // One key in 100,000 `Env` entries of an image.
+    let env: Vec<String> = (0..100_000)
+        .map(|i| format!("GITHUB_TOKEN_{i}={secret}"))
+        .collect();
+    let layer = layer_tar(&[("app/", b""), ("app/README", b"hello\n")]);
+    let mut archive = ImageArchive::created_at("2025-01-01T00:00:00Z");
+    let image = legacy_image(
+        &mut archive,
+        "envs:1",
+        &[(&layer, "/bin/sh -c #(nop) COPY dir:app in /app")],
+        json!({ "Env": env }),
+    );
+    archive.json("manifest.json", &json!([image]));
+    let image = work.join("envs.tar");
+    archive.write(&image)?;
+    cases.push(Case {
+        name: "one key in 100,000 image `Env` entries",
+        ours: strings(&[
+            "scan",
+            &format!("docker-archive:{}", text(&image)),
+            "--format",
+            "json",
+        ]),
+        gitleaks: None,
+        kingfisher: Some(strings(&[
+            "scan",
+            "docker",
+            "--archive",
+            &text(&image),
+            "--no-validate",
+            "--no-update-check",
+        ])),
+    });
+
+    // `report merge` of three reports of one key in 100,000 places.
+    let reports: Vec<PathBuf> = ["a", "b", "c"]
+        .iter()
+        .map(|host| {
+            let path = work.join(format!("report-{host}.json"));
+            let report = one_key_in_many_places(host, &"0".repeat(64), 100_000);
+            fs::write(&path, serde_json::to_vec(&report)?)?;
+            Ok(path)
+        })
+        .collect::<Result<_>>()?;
+    let mut merge = strings(&["report", "merge"]);
+    merge.extend(reports.iter().map(|p| text(p)));
+    cases.push(Case {
+        name: "`report merge` of 3 reports, one key in 100,000 places each",
+        ours: merge,
+        gitleaks: None,
+        kingfisher: None,
+    });
+    Ok(cases)
+}
