@@ -2,7 +2,8 @@
 //! rotated in place (MCP config, `.env`, shell profile; two servers sharing a variable name),
 //! keys only on a side branch, a tag, a stash or a commit dropped by `reset --hard`, a key
 //! still in HEAD, a blob shared by many commits, and repositories that are bare, shallow,
-//! missing a blob or with a damaged pack.
+//! missing a blob or with a damaged pack; and hostile ones: replace refs and forged objects
+//! that make trees and tags cycle, a tree 100,000 directories deep.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -261,6 +262,23 @@ fn bare_repositories_are_detected_and_large_or_binary_blobs_skipped() {
     assert_eq!(target["kind"], "git");
     assert_eq!(target["skipped"]["too-large"], 1);
     assert_eq!(target["skipped"]["binary"], 1);
+    // Each at the path history gives it, with its blob id.
+    let big = not_scanned(&report, "big.txt");
+    assert_eq!(big["reason"], "too-large");
+    assert_eq!(
+        big["object"],
+        repo.git(&["rev-parse", "HEAD:big.txt"]).as_str()
+    );
+    assert!(
+        big["detail"].as_str().unwrap().contains("4096 bytes"),
+        "{big:#}"
+    );
+    let logo = not_scanned(&report, "logo.png");
+    assert_eq!(logo["reason"], "binary");
+    assert_eq!(
+        logo["object"],
+        repo.git(&["rev-parse", "HEAD:logo.png"]).as_str()
+    );
     let key = key_of(&report, &secret);
     assert_eq!(key["status"], "live");
     assert_eq!(locations(key)[0]["path"], ".env");
@@ -641,7 +659,12 @@ fn a_blob_shared_by_many_commits_and_paths_is_scanned_once() {
 
     let report = json(&repo.scan(&repo.target(), &[]));
     let target = &report["targets"][0];
-    assert_eq!(target["objects_scanned"], blobs.len() as u64, "{target:#}");
+    // Each blob once, and each of the 7 commits' messages.
+    assert_eq!(
+        target["objects_scanned"],
+        blobs.len() as u64 + 7,
+        "{target:#}"
+    );
     assert_eq!(report["keys"].as_array().unwrap().len(), 1);
     let key = key_of(&report, &shared);
     let mut paths: Vec<String> = locations(key)
@@ -795,4 +818,374 @@ fn progress_and_text_on_a_terminal_quiet_json_in_a_pipe() {
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
     let report: Value = serde_json::from_slice(&piped.stdout).expect("JSON in a pipe");
     key_of(&report, &live);
+}
+
+/// `git mktree` of `(mode, type, id, name)` entries; the tree's id.
+fn mktree(repo: &Repo, entries: &[(&str, &str, &str, &str)]) -> String {
+    let text: String = entries
+        .iter()
+        .map(|(mode, kind, id, name)| format!("{mode} {kind} {id}\t{name}\n"))
+        .collect();
+    repo.git_fed(&["mktree"], text.as_bytes())
+}
+
+/// A blob of `text` written into the repository; its id.
+fn blob(repo: &Repo, text: &str) -> String {
+    repo.git_fed(&["hash-object", "-w", "--stdin"], text.as_bytes())
+}
+
+/// A commit of `tree` on top of `main` (if `main` has a commit), made `main`; its id.
+fn commit_tree_on_main(repo: &Repo, date: &str, tree: &str) -> String {
+    let mut args = vec!["commit-tree", tree, "-m", "by hand"];
+    let parent = repo.git(&["for-each-ref", "--format=%(objectname)", "refs/heads/main"]);
+    if !parent.is_empty() {
+        args.extend(["-p", &parent]);
+    }
+    let commit = repo.git_at(date, &args);
+    repo.git(&["update-ref", "refs/heads/main", &commit]);
+    commit
+}
+
+fn git_dir(repo: &Repo) -> PathBuf {
+    repo.dir.join(".git")
+}
+
+/// Replace refs make a tree its own subtree (`cfg` is replaced by a tree holding `cfg`), a tag
+/// its own target, and a blob with a key look harmless. Objects are read as stored: the walk
+/// ends, and the replacements hide nothing.
+#[test]
+fn replace_refs_that_make_a_tree_and_a_tag_cycle_are_not_applied() {
+    let repo = Repo::temporary();
+    let in_cfg = github_key(121);
+    let beside = github_key(122);
+    let hidden = github_key(123);
+    let cfg = mktree(
+        &repo,
+        &[(
+            "100644",
+            "blob",
+            &blob(&repo, &format!("GITHUB_TOKEN={in_cfg}\n")),
+            "app.env",
+        )],
+    );
+    let hidden_blob = blob(&repo, &format!("GITHUB_TOKEN={hidden}\n"));
+    let root = mktree(
+        &repo,
+        &[
+            ("040000", "tree", &cfg, "cfg"),
+            ("100644", "blob", &hidden_blob, "hidden.env"),
+            (
+                "100644",
+                "blob",
+                &blob(&repo, &format!("GITHUB_TOKEN={beside}\n")),
+                "k.env",
+            ),
+        ],
+    );
+    let commit = commit_tree_on_main(&repo, "2024-01-01", &root);
+    // `cfg` becomes a tree whose `loop` is `cfg`: through the replacement, endless.
+    let around = mktree(&repo, &[("040000", "tree", &cfg, "loop")]);
+    repo.git(&["replace", &cfg, &around]);
+    repo.git(&["replace", &hidden_blob, &blob(&repo, "nothing here\n")]);
+    // `outer` names `inner`; `inner` is replaced by `outer`: peeling never reaches the commit.
+    repo.git_at("2024-01-01", &["tag", "-a", "inner", "-m", "inner"]);
+    repo.git_at(
+        "2024-01-01",
+        &[
+            "-c",
+            "advice.nestedTag=false",
+            "tag",
+            "-a",
+            "outer",
+            "inner",
+            "-m",
+            "outer",
+        ],
+    );
+    let inner = repo.git(&["rev-parse", "refs/tags/inner"]);
+    let outer = repo.git(&["rev-parse", "refs/tags/outer"]);
+    repo.git(&["tag", "-d", "inner"]);
+    repo.git(&["replace", &inner, &outer]);
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(
+        report["targets"][0]["errors"],
+        Value::Array(vec![]),
+        "nothing was cut short"
+    );
+    for (secret, path) in [
+        (&in_cfg, "cfg/app.env"),
+        (&beside, "k.env"),
+        (&hidden, "hidden.env"),
+    ] {
+        let key = key_of(&report, secret);
+        assert_eq!(key["status"], "live", "{path}");
+        let at = locations(key);
+        assert_eq!(at.len(), 1, "{at:#?}");
+        assert_eq!(at[0]["path"], path);
+        assert_eq!(at[0]["commit"], commit.as_str());
+        // The replace ref of `inner` names `outer`, which (as stored) reaches the commit.
+        assert_eq!(
+            strings(&at[0]["refs"]),
+            [
+                "refs/heads/main".to_string(),
+                format!("refs/replace/{inner}"),
+                "refs/tags/outer".to_string()
+            ],
+            "{path}"
+        );
+    }
+}
+
+/// A hostile repository may store an object under an id that is not its hash: here a tree
+/// that names itself as its subdirectory `loop`, and a tag whose target is itself. The tree is
+/// walked once and the cycle reported with its commit and path; the tag is reported.
+#[test]
+fn forged_objects_that_contain_themselves_are_walked_once_and_reported() {
+    let repo = Repo::temporary();
+    let outside = github_key(131);
+    let inside = github_key(132);
+    let inside_blob = blob(&repo, &format!("GITHUB_TOKEN={inside}\n"));
+    // Any id no real object has: the hash of something else.
+    let forged = kit::git::object_id("blob", b"forged tree");
+    let mut data = kit::git::tree_entry("100644", "inside.env", &inside_blob);
+    data.extend(kit::git::tree_entry("40000", "loop", &forged));
+    kit::git::write_loose_object(&git_dir(&repo), &forged, "tree", &data);
+    let root = mktree(
+        &repo,
+        &[
+            ("040000", "tree", &forged, "cfg"),
+            (
+                "100644",
+                "blob",
+                &blob(&repo, &format!("GITHUB_TOKEN={outside}\n")),
+                "outside.env",
+            ),
+        ],
+    );
+    let commit = commit_tree_on_main(&repo, "2024-01-01", &root);
+    let tag = kit::git::object_id("blob", b"forged tag");
+    let text = format!("object {tag}\ntype tag\ntag itself\ntagger Dev <dev@example.com> 1704067200 +0000\n\nitself\n");
+    kit::git::write_loose_object(&git_dir(&repo), &tag, "tag", text.as_bytes());
+    // Written by hand: `git update-ref` would check the object.
+    fs::write(git_dir(&repo).join("refs/tags/itself"), format!("{tag}\n")).unwrap();
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for (secret, path) in [(&outside, "outside.env"), (&inside, "cfg/inside.env")] {
+        let key = key_of(&report, secret);
+        assert_eq!(key["status"], "live", "{path}");
+        let at = locations(key);
+        assert_eq!(at.len(), 1, "{at:#?}");
+        assert_eq!(at[0]["path"], path);
+        assert_eq!(at[0]["commit"], commit.as_str());
+    }
+    let errors = target_errors(&report);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    let cycle = errors
+        .iter()
+        .find(|(path, _)| path == "cfg/loop")
+        .unwrap_or_else(|| panic!("{errors:#?}"));
+    assert!(cycle.1.contains(&format!("commit {commit}")), "{}", cycle.1);
+    assert!(cycle.1.contains(&forged), "{}", cycle.1);
+    assert!(cycle.1.contains("cycle"), "{}", cycle.1);
+    let cut = not_scanned(&report, "cfg/loop");
+    assert_eq!(cut["reason"], "over-limit", "{cut:#}");
+    assert_eq!(cut["object"], forged.as_str(), "{cut:#}");
+    let tag_error = errors
+        .iter()
+        .find(|(path, _)| path == "refs/tags/itself")
+        .unwrap_or_else(|| panic!("{errors:#?}"));
+    assert!(tag_error.1.contains(&tag), "{}", tag_error.1);
+    assert!(tag_error.1.contains("cycle"), "{}", tag_error.1);
+}
+
+/// A commit whose tree nests 100,000 directories (`d/d/d/…`), written as a pack by hand: the
+/// walk stops at its depth limit and says where; keys elsewhere are found where they live, and
+/// the one at the bottom is still scanned (every blob is), without a path.
+#[test]
+fn a_tree_100000_directories_deep_is_walked_to_the_limit_and_the_cut_reported() {
+    const DEPTH: usize = 100_000;
+    let repo = Repo::temporary();
+    let top = github_key(141);
+    let nested = github_key(142);
+    let bottom = github_key(143);
+    repo.commit(
+        "2024-01-01",
+        &[("top.env", &format!("GITHUB_TOKEN={top}\n"))],
+        "init",
+    );
+    let mut pack = kit::git::Pack::default();
+    let bottom_blob = pack.add("blob", format!("GITHUB_TOKEN={bottom}\n").into_bytes());
+    let mut deep = pack.add(
+        "tree",
+        kit::git::tree_entry("100644", "bottom.env", &bottom_blob),
+    );
+    for _ in 1..DEPTH {
+        deep = pack.add("tree", kit::git::tree_entry("40000", "d", &deep));
+    }
+    let nested_blob = pack.add("blob", format!("GITHUB_TOKEN={nested}\n").into_bytes());
+    let mut chain = pack.add(
+        "tree",
+        kit::git::tree_entry("100644", "nested.env", &nested_blob),
+    );
+    for name in ["c", "b"] {
+        chain = pack.add("tree", kit::git::tree_entry("40000", name, &chain));
+    }
+    pack.write(&git_dir(&repo));
+    let top_blob = repo.git(&["rev-parse", "HEAD:top.env"]);
+    let root = mktree(
+        &repo,
+        &[
+            ("040000", "tree", &chain, "a"),
+            ("040000", "tree", &deep, "d"),
+            ("100644", "blob", &top_blob, "top.env"),
+        ],
+    );
+    let commit = commit_tree_on_main(&repo, "2024-01-02", &root);
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for (secret, path) in [(&top, "top.env"), (&nested, "a/b/c/nested.env")] {
+        let key = key_of(&report, secret);
+        assert_eq!(key["status"], "live", "{path}");
+        assert_eq!(locations(key)[0]["path"], path);
+    }
+    let at_bottom = locations(key_of(&report, &bottom));
+    assert_eq!(at_bottom.len(), 1, "{at_bottom:#?}");
+    assert!(at_bottom[0].get("commit").is_none(), "{at_bottom:#?}");
+
+    let errors = target_errors(&report);
+    assert_eq!(errors.len(), 1, "reported once: {errors:#?}");
+    let (path, reason) = &errors[0];
+    assert!(path.starts_with("d/d/d/d/"), "{path}");
+    assert!(path.len() < 400, "a long path is shortened: {path}");
+    assert!(reason.contains(&format!("commit {commit}")), "{reason}");
+    assert!(reason.contains("4096"), "{reason}");
+    let cut = not_scanned(&report, path);
+    assert_eq!(cut["reason"], "over-limit", "{cut:#}");
+    assert_eq!(report["targets"][0]["skipped"]["over-limit"], 1);
+}
+
+/// A tree that names one subtree twice, which names one subtree twice, … 64 levels down:
+/// 2^64 paths in 64 small objects. The walk stops after its budget of entries and says where.
+#[test]
+fn a_tree_that_names_a_subtree_twice_at_every_level_is_walked_to_a_budget() {
+    let repo = Repo::temporary();
+    let secret = github_key(151);
+    let env = blob(&repo, &format!("GITHUB_TOKEN={secret}\n"));
+    let empty = mktree(&repo, &[]);
+    let mut tree = empty;
+    for _ in 0..64 {
+        tree = mktree(
+            &repo,
+            &[
+                ("040000", "tree", &tree, "a"),
+                ("040000", "tree", &tree, "b"),
+            ],
+        );
+    }
+    let root = mktree(
+        &repo,
+        &[
+            ("040000", "tree", &tree, "many"),
+            ("100644", "blob", &env, "z.env"),
+        ],
+    );
+    let commit = commit_tree_on_main(&repo, "2024-01-01", &root);
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    // The key beside it is still found (every blob is scanned); the walk that would have
+    // placed it stopped first, so it has no path.
+    locations(key_of(&report, &secret));
+    let errors = target_errors(&report);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let (path, reason) = &errors[0];
+    assert!(path.starts_with("many/a/a/a/"), "{path}");
+    assert!(reason.contains(&format!("commit {commit}")), "{reason}");
+    assert!(reason.contains("entries"), "{reason}");
+    assert_eq!(not_scanned(&report, path)["reason"], "over-limit");
+}
+
+/// The target's `not_scanned` entry at `path`; a failure shows them all.
+fn not_scanned<'r>(report: &'r Value, path: &str) -> &'r Value {
+    let listed = report["targets"][0]["not_scanned"].as_array().unwrap();
+    listed
+        .iter()
+        .find(|entry| entry["path"] == path)
+        .unwrap_or_else(|| panic!("nothing not scanned at {path}: {listed:#?}"))
+}
+
+/// A key in a commit's message is found there, once per commit however many copies of the
+/// commit the object database holds (loose and packed), in commits no ref reaches too.
+#[test]
+fn keys_in_commit_messages_are_found_once_per_commit() {
+    let repo = Repo::temporary();
+    let in_message = github_key(161);
+    let dropped = github_key(162);
+    let c1 = repo.commit(
+        "2024-01-10",
+        &[("README.md", "# app\n")],
+        &format!("add readme\n\nthe CI token is {in_message}\n"),
+    );
+    repo.commit("2024-01-11", &[("README.md", "# app\n\n")], "docs");
+    let c3 = repo.commit(
+        "2024-01-12",
+        &[("notes.txt", "x\n")],
+        &format!("oops {dropped}"),
+    );
+    repo.git(&["reset", "--hard", "--quiet", "HEAD~1"]);
+    // Every object packed, the loose copies kept: each commit is stored twice.
+    repo.git(&["repack", "-a", "--quiet"]);
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    crate::schema::assert_report_valid(&report, "a report with a commit message location");
+    for (secret, commit, time, line) in [
+        (&in_message, &c1, "2024-01-10T12:00:00Z", 3),
+        (&dropped, &c3, "2024-01-12T12:00:00Z", 1),
+    ] {
+        let key = key_of(&report, secret);
+        let at = locations(key);
+        assert_eq!(at.len(), 1, "{at:#?}");
+        assert_eq!(at[0]["kind"], "git-commit-message");
+        assert_eq!(at[0]["path"], commit.as_str());
+        assert_eq!(at[0]["commit"], commit.as_str());
+        assert_eq!(at[0]["commit_time"], time);
+        assert_eq!(at[0]["line"], line);
+        assert_eq!(key["first_seen"], time);
+        assert_ne!(key["status"], "live", "a message is history");
+        assert!(strings(&key["violations"]).contains(&"in-git-history".to_string()));
+    }
+
+    let target = repo.target();
+    let in_format = |format| {
+        detector(
+            &["scan", &target, "--format", format],
+            &repo.home,
+            Some(ORG_KEY),
+        )
+    };
+    let text = stdout(&in_format("text"));
+    assert!(text.contains("git-commit-message"), "{text}");
+    assert!(!text.contains(&in_message) && !text.contains(&dropped));
+    let sarif: Value = serde_json::from_str(&stdout(&in_format("sarif"))).unwrap();
+    let uris: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(uris.contains(&c1.as_str()), "{uris:?}");
 }

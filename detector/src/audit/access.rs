@@ -187,7 +187,10 @@ fn host_file(location: &Location) -> Option<&Path> {
             Container::File(_) => Some(&member.archive),
             Container::ImageLayer(_) => None,
         },
-        Origin::Git(_) | Origin::ImageLayer(_) | Origin::ImageConfig(_) => None,
+        Origin::Git(_)
+        | Origin::GitCommitMessage(_)
+        | Origin::ImageLayer(_)
+        | Origin::ImageConfig(_) => None,
     }
 }
 

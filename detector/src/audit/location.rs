@@ -15,8 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::path_text;
 use crate::source::{
-    backup::Backup, ConfigValue, Container, DiskFile, GitBlob, LayerFile, LocationKind, Member,
-    Origin, Provenance,
+    backup::Backup, ConfigValue, Container, DiskFile, GitBlob, GitCommit, LayerFile, LocationKind,
+    Member, Origin, Provenance,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ impl Location {
             path: self.path().to_path_buf(),
             line: self.line,
             column: self.column,
-            commit: git.and_then(|g| g.commit.clone()),
+            commit: origin.commit().map(str::to_string),
             blob: git.and_then(|g| g.blob.clone()),
             layer: origin.layer_file().and_then(|f| f.layer.clone()),
             member: origin.member().map(|m| m.member.clone()),
@@ -283,6 +283,10 @@ impl From<Location> for LocationV1 {
                 v1.refs = git.refs;
                 v1.reachable = git.reachable;
             }
+            Origin::GitCommitMessage(commit) => {
+                v1.commit = Some(commit.commit);
+                v1.commit_time = commit.commit_time;
+            }
             Origin::ImageLayer(layer) => v1.layer_file(layer),
             Origin::ImageConfig(config) => {
                 v1.mtime = config.mtime;
@@ -319,6 +323,10 @@ impl From<LocationV1> for Location {
                 refs: std::mem::take(&mut v1.refs),
                 reachable: v1.reachable,
                 history: None,
+            }),
+            LocationKind::GitCommitMessage => Origin::GitCommitMessage(GitCommit {
+                commit: v1.commit.take().unwrap_or_default(),
+                commit_time: v1.commit_time,
             }),
             LocationKind::ImageLayer => Origin::ImageLayer(v1.take_layer_file()),
             LocationKind::ImageConfig => Origin::ImageConfig(ConfigValue {
@@ -459,6 +467,13 @@ mod tests {
                 history: None,
             }),
         ));
+        round_trip(place(
+            "0123456789abcdef0123456789abcdef01234567",
+            Origin::GitCommitMessage(GitCommit {
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit_time: time,
+            }),
+        ));
         round_trip(place("/app/.env", Origin::ImageLayer(layer.clone())));
         round_trip(place(
             "history[2].created_by",
@@ -490,6 +505,23 @@ mod tests {
                 }),
             ));
         }
+    }
+
+    #[test]
+    fn a_commit_message_is_its_own_kind_with_the_commit() {
+        let location = Location::at(Provenance {
+            path: "cd".into(),
+            origin: Origin::GitCommitMessage(GitCommit {
+                commit: "cd".into(),
+                commit_time: DateTime::from_timestamp(1_700_000_000, 0),
+            }),
+            backup: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&location).unwrap(),
+            serde_json::json!({"kind": "git-commit-message", "path": "cd", "line": null,
+                "column": null, "commit": "cd", "commit_time": "2023-11-14T22:13:20Z"})
+        );
     }
 
     #[test]

@@ -328,6 +328,9 @@ fn violations(key: &Key) -> Vec<Violation> {
             Origin::Git(git) if git.in_head != Some(true) => {
                 found.insert(Violation::InGitHistory);
             }
+            Origin::GitCommitMessage(_) => {
+                found.insert(Violation::InGitHistory);
+            }
             Origin::ImageLayer(_) => {
                 found.insert(Violation::InImageLayer);
             }

@@ -54,7 +54,10 @@ pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
             Origin::File(_) | Origin::McpConfig(_) | Origin::ArchiveMember(_) => {
                 location.provenance.file()
             }
-            Origin::Git(_) | Origin::ImageLayer(_) | Origin::ImageConfig(_) => continue,
+            Origin::Git(_)
+            | Origin::GitCommitMessage(_)
+            | Origin::ImageLayer(_)
+            | Origin::ImageConfig(_) => continue,
         };
         let project = finding.project.as_str();
         if project.starts_with("user:") {

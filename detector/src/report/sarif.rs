@@ -214,8 +214,9 @@ fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
         location.kind,
         LocationKind::ImageLayer | LocationKind::ImageConfig
     );
-    if path.as_os_str().is_empty() {
-        // A git object no path names any more: the blob is all there is.
+    if path.as_os_str().is_empty() || location.kind == LocationKind::GitCommitMessage {
+        // A git object no path names any more, or a commit's message: the object is all
+        // there is.
         let name = location.commit().unwrap_or("unknown-object");
         return json!({"uri": percent_encode(name)});
     }

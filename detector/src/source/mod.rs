@@ -21,8 +21,8 @@ use std::{
 };
 
 pub use provenance::{
-    ConfigValue, Container, DiskFile, GitBlob, HistoryRef, LayerFile, LocationKind, Member, Origin,
-    Provenance,
+    ConfigValue, Container, DiskFile, GitBlob, GitCommit, HistoryRef, LayerFile, LocationKind,
+    Member, Origin, Provenance,
 };
 
 use crate::mcp::ParsedConfig;

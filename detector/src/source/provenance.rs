@@ -31,6 +31,8 @@ pub enum Origin {
     McpConfig(DiskFile),
     /// A blob of a git repository, placed in its history by the audit.
     Git(GitBlob),
+    /// The message of a git commit (the path is the commit's id).
+    GitCommitMessage(GitCommit),
     /// A file in a layer of a container image.
     ImageLayer(LayerFile),
     /// A value of a container image's config (`Env`, `Cmd`, labels, build history).
@@ -70,6 +72,14 @@ pub struct GitBlob {
     pub reachable: Option<bool>,
     /// The repository's history, while the blob is still to be placed in it.
     pub history: Option<HistoryRef>,
+}
+
+/// A git commit whose message holds the bytes: its id and author time (committer time when
+/// the author line is unreadable), as a blob's location carries them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitCommit {
+    pub commit: String,
+    pub commit_time: Option<DateTime<Utc>>,
 }
 
 /// A handle on a repository's history; two handles are equal when they are the same history.
@@ -152,6 +162,7 @@ pub enum LocationKind {
     ImageLayer,
     ImageConfig,
     ArchiveMember,
+    GitCommitMessage,
 }
 
 impl LocationKind {
@@ -163,6 +174,7 @@ impl LocationKind {
             LocationKind::ImageLayer => "image-layer",
             LocationKind::ImageConfig => "image-config",
             LocationKind::ArchiveMember => "archive-member",
+            LocationKind::GitCommitMessage => "git-commit-message",
         }
     }
 }
@@ -176,6 +188,7 @@ impl Origin {
             Origin::ImageLayer(_) => LocationKind::ImageLayer,
             Origin::ImageConfig(_) => LocationKind::ImageConfig,
             Origin::ArchiveMember(_) => LocationKind::ArchiveMember,
+            Origin::GitCommitMessage(_) => LocationKind::GitCommitMessage,
         }
     }
 
@@ -217,6 +230,23 @@ impl Origin {
         }
     }
 
+    /// The commit whose message holds the bytes.
+    pub fn commit_message(&self) -> Option<&GitCommit> {
+        match self {
+            Origin::GitCommitMessage(commit) => Some(commit),
+            _ => None,
+        }
+    }
+
+    /// The commit a git place names: the one that holds a blob, or whose message it is.
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            Origin::Git(git) => git.commit.as_deref(),
+            Origin::GitCommitMessage(commit) => Some(&commit.commit),
+            _ => None,
+        }
+    }
+
     pub fn member(&self) -> Option<&Member> {
         match self {
             Origin::ArchiveMember(member) => Some(member),
@@ -238,6 +268,7 @@ impl Origin {
         match self {
             Origin::File(file) | Origin::McpConfig(file) => file.mtime,
             Origin::Git(git) => git.commit_time,
+            Origin::GitCommitMessage(commit) => commit.commit_time,
             Origin::ImageLayer(layer) => layer.mtime,
             Origin::ImageConfig(config) => config.mtime,
             Origin::ArchiveMember(member) => member.mtime,
@@ -260,11 +291,12 @@ impl Origin {
 
     /// True when the place is current: a file on disk now, a blob in a HEAD tree, a file or
     /// value of an image as it ships (a layer's file stays in the layer even when a later
-    /// layer hides it). Keys only ever seen in places that are not current are rotated or
-    /// removed.
+    /// layer hides it). A commit message is history, never current. Keys only ever seen in
+    /// places that are not current are rotated or removed.
     pub fn is_current(&self) -> bool {
         match self {
             Origin::Git(git) => git.in_head == Some(true),
+            Origin::GitCommitMessage(_) => false,
             _ => true,
         }
     }

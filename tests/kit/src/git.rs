@@ -1,18 +1,26 @@
 //! Git repositories built for tests and benchmarks: with the `git` CLI, commit by commit at
-//! fixed dates and with a fixed identity ([`Repo`]), or as a `git fast-import` stream when
-//! there are thousands of commits ([`FastImport`]).
+//! fixed dates and with a fixed identity ([`Repo`]), as a `git fast-import` stream when
+//! there are thousands of commits ([`FastImport`]), or object by object for shapes `git` will
+//! not make ([`Pack`], [`write_loose_object`]).
 use std::{
     fs,
     io::{self, Write},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
 };
+
+use flate2::{write::ZlibEncoder, Compression};
 
 /// `git ARGS…` in `dir` with `home` as HOME, a fixed identity and `date` (`YYYY-MM-DD`, noon
 /// UTC) as author and committer time; its trimmed standard output. A failure fails the test.
 pub fn git_at(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
+    git_fed(dir, home, date, args, None)
+}
+
+/// [`git_at`] with `input` on standard input (`git mktree`, `git hash-object --stdin`, …).
+pub fn git_fed(dir: &Path, home: &Path, date: &str, args: &[&str], input: Option<&[u8]>) -> String {
     let stamp = format!("{date}T12:00:00Z");
-    let output = Command::new("git")
+    let mut child = Command::new("git")
         .args(args)
         .current_dir(dir)
         .env("HOME", home)
@@ -23,8 +31,19 @@ pub fn git_at(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "dev@example.com")
         .env("GIT_AUTHOR_DATE", &stamp)
         .env("GIT_COMMITTER_DATE", &stamp)
-        .output()
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run git");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input).expect("feed git");
+    }
+    let output = child.wait_with_output().expect("run git");
     assert!(
         output.status.success(),
         "git {args:?}: {}",
@@ -73,6 +92,11 @@ impl Repo {
     /// `git ARGS…` in the work tree at `date` (see [`git_at`]).
     pub fn git_at(&self, date: &str, args: &[&str]) -> String {
         git_at(&self.dir, &self.home, date, args)
+    }
+
+    /// `git ARGS…` in the work tree with `input` on its standard input.
+    pub fn git_fed(&self, args: &[&str], input: &[u8]) -> String {
+        git_fed(&self.dir, &self.home, "2024-01-01", args, Some(input))
     }
 
     /// `git ARGS…` in the work tree, when the date does not matter.
@@ -156,5 +180,89 @@ impl<W: Write> FastImport<W> {
         writeln!(self.out, "done")?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// The id git gives an object of `kind` (`blob`, `tree`, `commit`, `tag`) holding `data`, in hex.
+pub fn object_id(kind: &str, data: &[u8]) -> String {
+    let mut hashed = format!("{kind} {}\0", data.len()).into_bytes();
+    hashed.extend_from_slice(data);
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &hashed,
+    ))
+}
+
+/// One entry of a tree object: `mode` (`100644`, `40000`, …), `name` and the hex id it names.
+/// A tree is its entries concatenated, in git's order (by name, a directory's as if it ended
+/// in `/`).
+pub fn tree_entry(mode: &str, name: &str, id: &str) -> Vec<u8> {
+    let mut entry = format!("{mode} {name}\0").into_bytes();
+    entry.extend(hex::decode(id).expect("a hex object id"));
+    entry
+}
+
+/// Store `data` as a loose object of `kind` under `id`, whatever it hashes to: a forged
+/// object, as a hostile repository may hold (readers trust a loose object's file name).
+pub fn write_loose_object(git_dir: &Path, id: &str, kind: &str, data: &[u8]) {
+    let mut raw = format!("{kind} {}\0", data.len()).into_bytes();
+    raw.extend_from_slice(data);
+    let mut zlib = ZlibEncoder::new(Vec::new(), Compression::fast());
+    zlib.write_all(&raw).unwrap();
+    let path = git_dir.join("objects").join(&id[..2]).join(&id[2..]);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, zlib.finish().unwrap()).unwrap();
+}
+
+/// A pack written in one go, without deltas, then indexed by `git index-pack`: tens of
+/// thousands of objects made by hand in well under a second, where one `git` process per
+/// object would take minutes.
+#[derive(Default)]
+pub struct Pack {
+    /// Object type numbers of the pack format, and contents.
+    objects: Vec<(u8, Vec<u8>)>,
+}
+
+impl Pack {
+    /// Add an object of `kind` (`commit`, `tree`, `blob`, `tag`); its hex id.
+    pub fn add(&mut self, kind: &str, data: Vec<u8>) -> String {
+        let number = match kind {
+            "commit" => 1,
+            "tree" => 2,
+            "blob" => 3,
+            "tag" => 4,
+            other => panic!("no object kind {other}"),
+        };
+        let id = object_id(kind, &data);
+        self.objects.push((number, data));
+        id
+    }
+
+    /// Write the pack into the repository whose git directory is `git_dir` and index it.
+    pub fn write(self, git_dir: &Path) {
+        let mut pack = b"PACK".to_vec();
+        pack.extend(2u32.to_be_bytes());
+        pack.extend((self.objects.len() as u32).to_be_bytes());
+        for (number, data) in &self.objects {
+            // Type and size: 4 bits of size beside the type, then 7 bits a byte.
+            let mut byte = (number << 4) | (data.len() & 0x0f) as u8;
+            let mut rest = data.len() >> 4;
+            while rest > 0 {
+                pack.push(byte | 0x80);
+                byte = (rest & 0x7f) as u8;
+                rest >>= 7;
+            }
+            pack.push(byte);
+            let mut zlib = ZlibEncoder::new(Vec::new(), Compression::fast());
+            zlib.write_all(data).unwrap();
+            pack.extend(zlib.finish().unwrap());
+        }
+        let checksum = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &pack);
+        pack.extend_from_slice(checksum.as_ref());
+        let dir = git_dir.join("objects/pack");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("pack-{}.pack", hex::encode(checksum)));
+        fs::write(&path, pack).unwrap();
+        crate::run::run_ok(Command::new("git").arg("index-pack").arg(&path));
     }
 }

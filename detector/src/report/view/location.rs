@@ -9,7 +9,7 @@ use super::short_commit;
 use crate::{
     audit::Location,
     report::time_text,
-    source::{backup::Backup, GitBlob, LocationKind, Member, Origin},
+    source::{backup::Backup, GitBlob, GitCommit, LocationKind, Member, Origin},
 };
 
 pub struct LocationView<'r> {
@@ -30,6 +30,8 @@ pub struct LocationView<'r> {
     /// member's, layer's or image config's.
     pub time: Option<DateTime<Utc>>,
     pub git: Option<&'r GitBlob>,
+    /// The commit whose message holds the key.
+    pub commit_message: Option<&'r GitCommit>,
     pub image: Option<ImagePlace<'r>>,
     pub archive: Option<&'r Member>,
     pub backup: Option<&'r Backup>,
@@ -118,6 +120,7 @@ impl<'r> LocationView<'r> {
             mode: origin.disk_file().and_then(|file| file.mode),
             time: origin.time(),
             git: origin.git(),
+            commit_message: origin.commit_message(),
             image: ImagePlace::of(origin),
             archive: origin.member(),
             backup: location.provenance.backup.as_ref(),
@@ -136,9 +139,12 @@ impl<'r> LocationView<'r> {
         self.archive.map(|member| member.member.as_str())
     }
 
-    /// The commit that holds the blob, in full.
+    /// The commit that holds the blob, or whose message holds the key, in full.
     pub fn commit(&self) -> Option<&'r str> {
-        self.git.and_then(|git| git.commit.as_deref())
+        match self.commit_message {
+            Some(message) => Some(&message.commit),
+            None => self.git.and_then(|git| git.commit.as_deref()),
+        }
     }
 
     pub fn mode_phrase(&self) -> Option<String> {
@@ -182,9 +188,13 @@ impl<'r> LocationView<'r> {
             parts.push(format!("slot {slot}"));
         }
         parts.extend(self.mode_phrase());
-        match self.git {
-            Some(git) => parts.extend(self.history_phrases(git)),
-            None => parts.extend(self.time.map(|t| format!("modified {}", time_text(&t)))),
+        match (self.git, self.commit_message) {
+            (Some(git), _) => parts.extend(self.history_phrases(git)),
+            (None, Some(_)) => {
+                parts.extend(self.commit_phrase());
+                parts.extend(self.time.map(|t| format!("committed {}", time_text(&t))));
+            }
+            (None, None) => parts.extend(self.time.map(|t| format!("modified {}", time_text(&t)))),
         }
         parts.extend(self.image_phrase());
         if let Some(image) = &self.image {
@@ -323,6 +333,17 @@ mod tests {
             LocationView::new(&blob).detail(),
             "commit 0123456789ab, committed 2024-06-02T00:00:00Z, history only, \
              refs refs/heads/main, removed in fedcba987654"
+        );
+        let message = place(
+            "0123456789abcdef",
+            Origin::GitCommitMessage(GitCommit {
+                commit: "0123456789abcdef".into(),
+                commit_time: Some(time(2)),
+            }),
+        );
+        assert_eq!(
+            LocationView::new(&message).detail(),
+            "commit 0123456789ab, committed 2024-06-02T00:00:00Z"
         );
     }
 }

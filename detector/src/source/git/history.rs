@@ -7,10 +7,18 @@
 //! trees it changed, not the size of the repository; parsed trees are cached by id, so a tree
 //! shared by consecutive commits is read once. The result is one flat list of changes
 //! (commit, path, old blob, new blob), indexed by blob both ways.
+//!
+//! Objects are read as stored (replace refs are not applied: see `open` in `source::git`), so trees
+//! form no cycle unless an object is forged (stored under an id that is not its hash). The
+//! walks still assume hostile input: trees are walked with an explicit stack, a tree that is
+//! its own ancestor is not entered again, nothing deeper than [`MAX_TREE_DEPTH`] directories is
+//! entered, one commit's walk steps through at most [`MAX_TREE_ENTRIES`] entries, tags are
+//! peeled with a visited set; what was cut short is reported as not scanned (over a limit)
+//! with its commit and path.
 use std::{
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
     path::Path,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
 };
 
 use chrono::{DateTime, Utc};
@@ -18,6 +26,7 @@ use gix::{prelude::Find, ObjectId};
 use rayon::prelude::*;
 
 use super::objects::{lock, one_line, ObjectSink};
+use crate::source::{Skip, SkipReason};
 
 /// A commit as the object pass parsed it.
 #[derive(Debug, Clone)]
@@ -56,6 +65,14 @@ pub fn parse_commit(id: ObjectId, data: &[u8], hash: gix::hash::Kind) -> Option<
         parents,
         time: author.or(committer).unwrap_or(0),
     })
+}
+
+/// The message of a commit object: what follows its header's blank line.
+pub fn commit_message(data: &[u8]) -> &[u8] {
+    match memchr::memmem::find(data, b"\n\n") {
+        Some(end) => &data[end + 2..],
+        None => &[],
+    }
 }
 
 /// `Name <email> 1700000000 +0100` → 1700000000.
@@ -130,6 +147,20 @@ const NONE: u32 = u32::MAX;
 /// Missing blobs named one by one, with a path that names them, up to this many; the rest are
 /// counted in one line.
 const NAMED_MISSING_BLOBS: usize = 20;
+
+/// How many directories below a commit's root a tree walk enters. Real trees are nowhere near
+/// it (git itself stops at 2048 by default, `core.maxTreeDepth`); a deeper one is made to
+/// exhaust readers, and a subtree below the limit is reported, not walked.
+pub const MAX_TREE_DEPTH: usize = 4096;
+
+/// How many entries one commit's tree walk steps through. The largest public work trees hold
+/// well under a million files; a tree that names one subtree twice, level after level, holds
+/// 2^levels paths in a few hundred bytes, and its walk stops here and says so.
+pub const MAX_TREE_ENTRIES: usize = 1 << 21;
+
+/// Subtrees not walked (cycles, past the depth limit) named one by one up to this many; the
+/// rest are counted in one line.
+const NAMED_CUTS: usize = 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Change {
@@ -242,15 +273,7 @@ impl Timeline {
             "blob is missing from the object database (not scanned)"
         };
         for &blob in missing.iter().take(NAMED_MISSING_BLOBS) {
-            let named_by = self
-                .range(&self.by_new, blob, |c| c.new)
-                .iter()
-                .map(|&c| self.changes[c as usize])
-                .min_by_key(|c| {
-                    let commit = &self.commits[c.commit as usize];
-                    (commit.time, commit.id)
-                });
-            let reason = match named_by {
+            let reason = match self.first_change(blob) {
                 Some(change) => format!(
                     "{why}: {} in commit {}",
                     self.paths[change.path as usize], self.commits[change.commit as usize].id
@@ -276,6 +299,25 @@ impl Timeline {
                 ),
             );
         }
+    }
+
+    /// The earliest change (by commit time, then id) that put `blob` at a path.
+    fn first_change(&self, blob: u32) -> Option<Change> {
+        self.range(&self.by_new, blob, |c| c.new)
+            .iter()
+            .map(|&c| self.changes[c as usize])
+            .min_by_key(|c| {
+                let commit = &self.commits[c.commit as usize];
+                (commit.time, commit.id)
+            })
+    }
+
+    /// The first path history gives `blob` (that of its earliest commit); `None` for a blob
+    /// no commit holds.
+    pub(super) fn first_path(&self, blob: &ObjectId) -> Option<&str> {
+        let &blob = self.blob_index.get(blob)?;
+        let change = self.first_change(blob)?;
+        Some(&self.paths[change.path as usize])
     }
 
     /// The change indices of `index` whose blob (by `key`) is `blob`.
@@ -311,7 +353,7 @@ impl Timeline {
     }
 }
 
-fn time(seconds: i64) -> Option<DateTime<Utc>> {
+pub(super) fn time(seconds: i64) -> Option<DateTime<Utc>> {
     (seconds != 0)
         .then(|| DateTime::from_timestamp(seconds, 0))
         .flatten()
@@ -379,6 +421,7 @@ pub(super) fn walk(
     let paths = Interner::default();
     let blobs = Interner::default();
     let failed_trees: Mutex<BTreeSet<(ObjectId, String)>> = Mutex::default();
+    let cuts = CutLog::default();
     let order: Vec<u32> = (0..records.len() as u32).collect();
     let changes: Vec<Change> = order
         .par_chunks(64)
@@ -387,6 +430,7 @@ pub(super) fn walk(
             |reader, chunk| {
                 let mut out = Vec::new();
                 let mut raw = Vec::new();
+                let mut cut = Vec::new();
                 for &c in chunk {
                     let record = &records[c as usize];
                     let parent_trees: Vec<Option<ObjectId>> = if parents[c as usize].is_empty() {
@@ -400,10 +444,11 @@ pub(super) fn walk(
                     for old in parent_trees {
                         raw.clear();
                         if let Err((tree, reason)) =
-                            reader.diff(old, Some(record.tree), &mut Vec::new(), &mut raw)
+                            reader.diff(old, Some(record.tree), &mut raw, &mut cut)
                         {
                             lock(&failed_trees).insert((tree, reason));
                         }
+                        cuts.record(c, &mut cut);
                         out.extend(raw.drain(..).map(|(path, old, new)| Change {
                             commit: c,
                             path: paths.intern_bytes(&path),
@@ -422,12 +467,10 @@ pub(super) fn walk(
     if let Some(head) = head {
         let mut reader = TreeReader::new(repo);
         let mut raw = Vec::new();
-        match reader.diff(
-            None,
-            Some(records[head as usize].tree),
-            &mut Vec::new(),
-            &mut raw,
-        ) {
+        let mut cut = Vec::new();
+        let walked = reader.diff(None, Some(records[head as usize].tree), &mut raw, &mut cut);
+        cuts.record(head, &mut cut);
+        match walked {
             Ok(()) => {
                 for (path, _, new) in raw {
                     if let Some(new) = new {
@@ -443,6 +486,7 @@ pub(super) fn walk(
     for (tree, reason) in failed_trees.into_inner().unwrap_or_default() {
         sink.error(Path::new(&format!("tree {tree}")), &reason);
     }
+    cuts.report(&records, repo, sink);
 
     let (paths, _) = paths.into_parts();
     let (blobs, blob_index) = blobs.into_parts();
@@ -490,6 +534,7 @@ fn refs(
     sink: &dyn ObjectSink,
 ) -> (HashMap<u32, Vec<String>>, Option<u32>) {
     let mut tips: HashMap<u32, Vec<String>> = HashMap::new();
+    let mut tags = TagPeeler::default();
     match repo.references() {
         Ok(platform) => match platform.all() {
             Ok(iter) => {
@@ -502,13 +547,17 @@ fn refs(
                         }
                     };
                     let name = reference.name().as_bstr().to_string();
-                    match reference.peel_to_id() {
+                    let peeled = reference
+                        .follow_to_object()
+                        .map_err(|e| one_line(&e))
+                        .and_then(|id| tags.peel(repo, id.detach()));
+                    match peeled {
                         Ok(id) => {
-                            if let Some(&c) = index.get(&id.detach()) {
+                            if let Some(&c) = index.get(&id) {
                                 tips.entry(c).or_default().push(name);
                             }
                         }
-                        Err(e) => sink.error(Path::new(&name), &one_line(&e)),
+                        Err(reason) => sink.error(Path::new(&name), &reason),
                     }
                 }
             }
@@ -517,13 +566,58 @@ fn refs(
         Err(e) => sink.error(&repo.git_dir().join("refs"), &one_line(&e)),
     }
     let head = repo
-        .head_id()
+        .find_reference("HEAD")
         .ok()
-        .and_then(|id| index.get(&id.detach()).copied());
+        .and_then(|mut head| head.follow_to_object().ok())
+        .and_then(|id| tags.peel(repo, id.detach()).ok())
+        .and_then(|id| index.get(&id).copied());
     if let (Some(c), true) = (head, repo.head().is_ok_and(|h| h.is_detached())) {
         tips.entry(c).or_default().push("HEAD".to_string());
     }
     (tips, head)
+}
+
+/// Annotated tags followed to the first object that is not a tag, each tag once for all the
+/// refs that name it. Objects are read as stored, yet a forged one can still name itself: a
+/// tag met twice on one chain is a cycle, reported.
+#[derive(Default)]
+struct TagPeeler {
+    buf: Vec<u8>,
+    peeled: HashMap<ObjectId, ObjectId>,
+}
+
+impl TagPeeler {
+    fn peel(&mut self, repo: &gix::Repository, start: ObjectId) -> Result<ObjectId, String> {
+        let mut chain: Vec<ObjectId> = Vec::new();
+        let mut on_chain: HashSet<ObjectId> = HashSet::new();
+        let mut id = start;
+        let end = loop {
+            if let Some(&end) = self.peeled.get(&id) {
+                break end;
+            }
+            let object = match repo.objects.try_find(&id, &mut self.buf) {
+                Ok(Some(object)) => object,
+                Ok(None) => return Err(format!("object {id} is missing")),
+                Err(e) => return Err(one_line(&e)),
+            };
+            if object.kind != gix::objs::Kind::Tag {
+                break id;
+            }
+            if !on_chain.insert(id) {
+                return Err(format!(
+                    "tag {id} is among its own targets (a cycle): not followed"
+                ));
+            }
+            chain.push(id);
+            id = gix::objs::TagRefIter::from_bytes(object.data, id.kind())
+                .target_id()
+                .map_err(|e| format!("tag {id} does not parse ({})", one_line(&e)))?;
+        };
+        for tag in chain {
+            self.peeled.insert(tag, end);
+        }
+        Ok(end)
+    }
 }
 
 fn mark_ancestors(roots: &[u32], parents: &[Vec<u32>], marked: &mut [bool]) {
@@ -622,11 +716,182 @@ impl TreeEntry {
 /// A path under the root, a blob before and a blob after (`None`: absent).
 type RawChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
 
+/// Why a walk did not enter a subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum CutReason {
+    /// The tree is one of its own ancestors on the path walked.
+    Cycle,
+    /// The subtree is more than [`MAX_TREE_DEPTH`] directories below the root.
+    TooDeep,
+    /// The walk stepped through [`MAX_TREE_ENTRIES`] entries; it stopped at this path.
+    TooMany,
+}
+
+/// A subtree a walk did not enter, and the path it is at.
+#[derive(Debug)]
+struct Cut {
+    tree: ObjectId,
+    path: Vec<u8>,
+    reason: CutReason,
+}
+
+/// A commit (by index) and the path in its tree where a walk was cut.
+type CutAt = (u32, Vec<u8>);
+
+/// The subtrees the walks of all commits did not enter, each once: at the earliest commit
+/// (in walk order) and path that met it.
+#[derive(Default)]
+struct CutLog {
+    first: Mutex<HashMap<(ObjectId, CutReason), CutAt>>,
+}
+
+impl CutLog {
+    /// Note `cuts` (emptied) met by the walk of commit `commit`.
+    fn record(&self, commit: u32, cuts: &mut Vec<Cut>) {
+        if cuts.is_empty() {
+            return;
+        }
+        let mut first = lock(&self.first);
+        for cut in cuts.drain(..) {
+            let at = (commit, cut.path);
+            first
+                .entry((cut.tree, cut.reason))
+                .and_modify(|earlier| {
+                    if at < *earlier {
+                        *earlier = at.clone();
+                    }
+                })
+                .or_insert(at);
+        }
+    }
+
+    /// Each cut as an object not scanned (over a limit), with the commit that met it first;
+    /// the first [`NAMED_CUTS`] one by one, the rest in one line.
+    fn report(
+        self,
+        records: &[CommitRecord],
+        repo: &gix::ThreadSafeRepository,
+        sink: &dyn ObjectSink,
+    ) {
+        let first = self
+            .first
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut cuts: Vec<_> = first.into_iter().collect();
+        cuts.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        for ((tree, reason), (commit, path)) in cuts.iter().take(NAMED_CUTS) {
+            let commit = records[*commit as usize].id;
+            let detail = match reason {
+                CutReason::Cycle => format!(
+                    "commit {commit}: tree {tree} is one of its own parent directories (a cycle): not walked again"
+                ),
+                CutReason::TooDeep => format!(
+                    "commit {commit}: more than {MAX_TREE_DEPTH} directories deep: tree {tree} and what is below it not walked"
+                ),
+                CutReason::TooMany => format!(
+                    "commit {commit}: its tree walk stopped here, in tree {tree}, after {MAX_TREE_ENTRIES} entries (trees that name the same subtree many times over): the rest of its trees not walked"
+                ),
+            };
+            let path = shown(path);
+            let tree = tree.to_string();
+            sink.not_scanned(Skip {
+                path: Path::new(&path),
+                reason: SkipReason::OverLimit,
+                object: Some(&tree),
+                detail: Some(&detail),
+            });
+        }
+        if cuts.len() > NAMED_CUTS {
+            let detail = format!(
+                "{} more subtrees not walked (cycles, more than {MAX_TREE_DEPTH} directories deep, or past {MAX_TREE_ENTRIES} entries in one commit)",
+                cuts.len() - NAMED_CUTS
+            );
+            sink.not_scanned(Skip {
+                detail: Some(&detail),
+                ..Skip::new(repo.git_dir(), SkipReason::OverLimit)
+            });
+        }
+    }
+}
+
+/// A path for a message: one thousands of directories long keeps its two ends.
+fn shown(path: &[u8]) -> String {
+    const END: usize = 100;
+    let text = String::from_utf8_lossy(path);
+    if text.len() <= 3 * END {
+        return text.into_owned();
+    }
+    let mut head = END;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - END;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…({} bytes)…{}", &text[..head], text.len(), &text[tail..])
+}
+
+/// One directory of a side-by-side walk of two trees: both entry lists and where each stands.
+struct Frame {
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    a: Arc<[TreeEntry]>,
+    b: Arc<[TreeEntry]>,
+    i: usize,
+    j: usize,
+    /// The length of the walked path before this directory's name.
+    base: usize,
+}
+
+impl Frame {
+    /// The next name in either tree: its entry before, after, or both; `None` at the end.
+    fn next(&mut self) -> Option<(Option<&TreeEntry>, Option<&TreeEntry>)> {
+        let order = match (self.a.get(self.i), self.b.get(self.j)) {
+            (None, None) => return None,
+            (Some(x), Some(y)) => x.cmp_git(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        Some(match order {
+            std::cmp::Ordering::Less => {
+                self.i += 1;
+                (Some(&self.a[self.i - 1]), None)
+            }
+            std::cmp::Ordering::Greater => {
+                self.j += 1;
+                (None, Some(&self.b[self.j - 1]))
+            }
+            std::cmp::Ordering::Equal => {
+                self.i += 1;
+                self.j += 1;
+                (Some(&self.a[self.i - 1]), Some(&self.b[self.j - 1]))
+            }
+        })
+    }
+}
+
+/// The tree of `old` or `new` that is already on its own side of the walked path, if any.
+fn on_path(stack: &[Frame], old: Option<ObjectId>, new: Option<ObjectId>) -> Option<ObjectId> {
+    stack.iter().find_map(|frame| {
+        if new.is_some() && frame.new == new {
+            new
+        } else if old.is_some() && frame.old == old {
+            old
+        } else {
+            None
+        }
+    })
+}
+
 /// Parsed trees, read through one thread's object handle and cached by id.
 struct TreeReader {
     repo: gix::Repository,
     buf: Vec<u8>,
     cache: HashMap<ObjectId, Arc<[TreeEntry]>>,
+    empty: Arc<[TreeEntry]>,
+    /// The walk's directories, kept between walks for their allocation.
+    stack: Vec<Frame>,
 }
 
 /// Parsed trees kept per thread; the cache is emptied when it reaches this many.
@@ -640,6 +905,8 @@ impl TreeReader {
             repo,
             buf: Vec::new(),
             cache: HashMap::new(),
+            empty: Arc::from(Vec::new()),
+            stack: Vec::new(),
         }
     }
 
@@ -663,75 +930,117 @@ impl TreeReader {
         Ok(entries)
     }
 
-    /// The blob changes between two trees under `prefix`, descending only into subtrees whose
-    /// ids differ. A subtree that cannot be read is skipped and its failure returned (the
-    /// rest of the diff is still made).
+    /// A directory of the walk: the entries of `old` and `new` (none for a tree that cannot
+    /// be read, its failure kept in `failure` unless one is already there).
+    fn frame(
+        &mut self,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
+        base: usize,
+        failure: &mut Option<(ObjectId, String)>,
+    ) -> Frame {
+        let mut entries = |id: Option<ObjectId>| match id {
+            None => Arc::clone(&self.empty),
+            Some(id) => self.read(id).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Arc::clone(&self.empty)
+            }),
+        };
+        let a = entries(old);
+        let b = entries(new);
+        Frame {
+            old,
+            new,
+            a,
+            b,
+            i: 0,
+            j: 0,
+            base,
+        }
+    }
+
+    /// The blob changes between two trees, descending only into subtrees whose ids differ,
+    /// depth first with an explicit stack. A subtree that is its own ancestor (on its side) or
+    /// deeper than [`MAX_TREE_DEPTH`] is not entered and goes to `cuts`. A subtree that cannot
+    /// be read is skipped and the first such failure returned (the rest of the diff is still
+    /// made).
     fn diff(
         &mut self,
         old: Option<ObjectId>,
         new: Option<ObjectId>,
-        prefix: &mut Vec<u8>,
         out: &mut Vec<RawChange>,
+        cuts: &mut Vec<Cut>,
     ) -> Result<(), (ObjectId, String)> {
         if old == new {
             return Ok(());
         }
         let mut failure = None;
-        let empty: Arc<[TreeEntry]> = Arc::from(Vec::new());
-        let mut read = |reader: &mut TreeReader, id: Option<ObjectId>| match id {
-            None => Arc::clone(&empty),
-            Some(id) => reader.read(id).unwrap_or_else(|e| {
-                failure.get_or_insert(e);
-                Arc::clone(&empty)
-            }),
-        };
-        let a = read(self, old);
-        let b = read(self, new);
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let order = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) => x.cmp_git(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
+        let mut path = Vec::new();
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        let root = self.frame(old, new, 0, &mut failure);
+        stack.push(root);
+        let mut budget = MAX_TREE_ENTRIES;
+        while let Some(top) = stack.last_mut() {
+            let Some((before, after)) = top.next() else {
+                path.truncate(top.base);
+                stack.pop();
+                continue;
             };
-            let (before, after) = match order {
-                std::cmp::Ordering::Less => {
-                    i += 1;
-                    (Some(&a[i - 1]), None)
-                }
-                std::cmp::Ordering::Greater => {
-                    j += 1;
-                    (None, Some(&b[j - 1]))
-                }
-                std::cmp::Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                    (Some(&a[i - 1]), Some(&b[j - 1]))
-                }
-            };
-            if before.map(|e| e.id) == after.map(|e| e.id) {
+            let (old, new) = (before.map(|e| e.id), after.map(|e| e.id));
+            if old == new {
                 continue;
             }
             let entry = before.or(after).expect("one side has an entry");
-            let len = prefix.len();
-            if !prefix.is_empty() {
-                prefix.push(b'/');
+            let kind = entry.kind;
+            let base = path.len();
+            if !path.is_empty() {
+                path.push(b'/');
             }
-            prefix.extend_from_slice(&entry.name);
-            match entry.kind {
+            path.extend_from_slice(&entry.name);
+            budget -= 1;
+            if budget == 0 {
+                cuts.push(Cut {
+                    tree: top.new.or(top.old).expect("a walked tree has an id"),
+                    path,
+                    reason: CutReason::TooMany,
+                });
+                stack.clear();
+                break;
+            }
+            match kind {
                 EntryKind::Tree => {
-                    let ids = |e: Option<&TreeEntry>| e.map(|e| e.id);
-                    if let Err(e) = self.diff(ids(before), ids(after), prefix, out) {
-                        failure.get_or_insert(e);
+                    let cut = match on_path(&stack, old, new) {
+                        Some(tree) => Some((tree, CutReason::Cycle)),
+                        // The subtree's depth is the number of directories walked into.
+                        None if stack.len() > MAX_TREE_DEPTH => {
+                            Some((new.or(old).expect("one side"), CutReason::TooDeep))
+                        }
+                        None => None,
+                    };
+                    match cut {
+                        Some((tree, reason)) => {
+                            cuts.push(Cut {
+                                tree,
+                                path: path.clone(),
+                                reason,
+                            });
+                            path.truncate(base);
+                        }
+                        None => {
+                            let frame = self.frame(old, new, base, &mut failure);
+                            stack.push(frame);
+                        }
                     }
                 }
                 EntryKind::Blob => {
-                    out.push((prefix.clone(), before.map(|e| e.id), after.map(|e| e.id)))
+                    out.push((path.clone(), old, new));
+                    path.truncate(base);
                 }
-                EntryKind::Gitlink => {}
+                EntryKind::Gitlink => path.truncate(base),
             }
-            prefix.truncate(len);
         }
+        self.stack = stack;
         failure.map_or(Ok(()), Err)
     }
 }
@@ -777,6 +1086,8 @@ mod tests {
         assert_eq!(commit.tree.to_string(), tree);
         assert_eq!(commit.parents.len(), 1);
         assert_eq!(commit.time, 1_700_000_000);
+        assert_eq!(commit_message(text.as_bytes()), b"msg\nparent nope\n");
+        assert_eq!(commit_message(b"tree x\n"), b"");
         assert!(parse_commit(id, b"not a commit", gix::hash::Kind::Sha1).is_none());
     }
 

@@ -6,6 +6,10 @@
 //! are walked ([`history`]) to learn where each blob lived; that history rides along with the
 //! blobs ([`HistoryRef`]) so that the audit can tell, for each key, when it entered, whether HEAD
 //! still has it, when it left and what took its place.
+//!
+//! Each commit's message is scanned too, once per commit, as the object pass decodes it: every
+//! commit that parses is one the history walk visits. A blob passed over (too large, binary)
+//! is reported once the walk is done, at the first path history gives it.
 mod discover;
 pub mod history;
 mod objects;
@@ -14,7 +18,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -22,7 +26,8 @@ pub use discover::repositories_under;
 pub use history::{Exit, GitHistory, Occurrence};
 
 use super::{
-    Blob, GitBlob, HistoryRef, Origin, Provenance, Sink, SkipReason, SourceError, SourceOptions,
+    Blob, GitBlob, GitCommit, HistoryRef, Origin, Provenance, Sink, Skip, SkipReason, SourceError,
+    SourceOptions,
 };
 
 /// True when `path` is a work tree with a `.git` (directory or file) or a bare repository.
@@ -46,6 +51,7 @@ pub fn scan(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result<(),
         root: path.to_path_buf(),
         project: project(&repo, path),
         errors: AtomicU64::new(0),
+        passed_over: Mutex::default(),
     };
     let inventory = objects::read_all(&repo, &blobs);
     tracing::debug!(
@@ -59,7 +65,9 @@ pub fn scan(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result<(),
             "not a single object of the repository could be read",
         ));
     }
-    history.fill(history::walk(&repo, inventory.commits, &blobs));
+    let timeline = history::walk(&repo, inventory.commits, &blobs);
+    blobs.report_passed_over(&timeline);
+    history.fill(timeline);
     Ok(())
 }
 
@@ -77,9 +85,13 @@ fn open(path: &Path) -> Result<gix::ThreadSafeRepository, SourceError> {
     // Only the repository's own config: what a user's global config says must not change
     // what a scan finds.
     // A delta-base cache sized for walking many versions of the same trees.
+    // Replace refs (`git replace`) off: objects are read as stored, as a clone or a push
+    // carries them, so a replacement cannot hide what it replaces, nor make a tree its own
+    // subtree or a tag its own target (git applies one replacement per lookup, and so would
+    // gix on every `try_find`). The replacements are objects of their own and scanned as such.
     let options = gix::open::Options::isolated()
         .strict_config(false)
-        .config_overrides(["core.deltaBaseCacheLimit=64m"]);
+        .config_overrides(["core.deltaBaseCacheLimit=64m", "core.useReplaceRefs=false"]);
     gix::ThreadSafeRepository::open_opts(path, options).map_err(|e| {
         SourceError::new(
             path,
@@ -123,19 +135,53 @@ struct BlobSink<'a> {
     root: PathBuf,
     project: String,
     errors: AtomicU64,
+    /// Blobs not scanned, with why and their size: reported once history can name their path.
+    passed_over: Mutex<Vec<(gix::ObjectId, SkipReason, usize)>>,
+}
+
+impl BlobSink<'_> {
+    /// Each blob passed over, at the first path history gives it (its id when no commit holds
+    /// it), in id order.
+    fn report_passed_over(&self, timeline: &history::Timeline) {
+        let mut passed_over = std::mem::take(&mut *objects::lock(&self.passed_over));
+        passed_over.sort_unstable();
+        for (id, reason, size) in passed_over {
+            let name = id.to_string();
+            let path = timeline.first_path(&id).unwrap_or(&name);
+            let detail = (reason == SkipReason::TooLarge).then(|| {
+                format!(
+                    "{size} bytes, over --max-blob-size {}",
+                    self.options.max_blob_size
+                )
+            });
+            self.sink.not_scanned(Skip {
+                path: Path::new(path),
+                reason,
+                object: Some(&name),
+                detail: detail.as_deref(),
+            });
+        }
+    }
+
+    /// The reason `data` is not scanned, if any.
+    fn passed_over(&self, data: &[u8]) -> Option<SkipReason> {
+        if data.len() as u64 > self.options.max_blob_size {
+            Some(SkipReason::TooLarge)
+        } else if super::fs::is_binary(data) {
+            Some(SkipReason::Binary)
+        } else {
+            None
+        }
+    }
 }
 
 impl objects::ObjectSink for BlobSink<'_> {
     fn blob(&self, id: gix::ObjectId, data: &[u8]) {
+        if let Some(reason) = self.passed_over(data) {
+            objects::lock(&self.passed_over).push((id, reason, data.len()));
+            return;
+        }
         let name = id.to_string();
-        if data.len() as u64 > self.options.max_blob_size {
-            self.sink.skipped(Path::new(&name), SkipReason::TooLarge);
-            return;
-        }
-        if super::fs::is_binary(data) {
-            self.sink.skipped(Path::new(&name), SkipReason::Binary);
-            return;
-        }
         self.sink.blob(Blob {
             bytes: data.to_vec(),
             provenance: Provenance {
@@ -152,6 +198,50 @@ impl objects::ObjectSink for BlobSink<'_> {
             mcp: None,
             fields: None,
         });
+    }
+
+    fn commit(&self, commit: &history::CommitRecord, message: &[u8]) {
+        if message.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let name = commit.id.to_string();
+        if let Some(reason) = self.passed_over(message) {
+            let detail = format!(
+                "the commit's message ({} bytes{})",
+                message.len(),
+                match reason {
+                    SkipReason::TooLarge =>
+                        format!(", over --max-blob-size {}", self.options.max_blob_size),
+                    _ => String::new(),
+                }
+            );
+            self.sink.not_scanned(Skip {
+                path: Path::new(&name),
+                reason,
+                object: Some(&name),
+                detail: Some(&detail),
+            });
+            return;
+        }
+        self.sink.blob(Blob {
+            bytes: message.to_vec(),
+            provenance: Provenance {
+                path: PathBuf::from(&name),
+                origin: Origin::GitCommitMessage(GitCommit {
+                    commit: name,
+                    commit_time: history::time(commit.time),
+                }),
+                backup: None,
+            },
+            project: self.project.clone(),
+            root: self.root.clone(),
+            mcp: None,
+            fields: None,
+        });
+    }
+
+    fn not_scanned(&self, skip: Skip<'_>) {
+        self.sink.not_scanned(skip);
     }
 
     fn error(&self, what: &Path, reason: &str) {

@@ -10,8 +10,8 @@ use std::{
 use gix::{hashtable::HashSet, prelude::Find, ObjectId};
 use rayon::prelude::*;
 
-use super::history::{parse_commit, CommitRecord};
-use crate::source::seen::Seen;
+use super::history::{commit_message, parse_commit, CommitRecord};
+use crate::source::{seen::Seen, Skip};
 
 /// What the object pass hands on: the commits (parsed), and how much went right and wrong.
 #[derive(Debug, Default)]
@@ -25,6 +25,11 @@ pub struct Inventory {
 pub trait ObjectSink: Sync {
     /// A blob, exactly once per id.
     fn blob(&self, id: ObjectId, data: &[u8]);
+    /// A commit that parses (so the history walk visits it) and its message, exactly once
+    /// per id.
+    fn commit(&self, commit: &CommitRecord, message: &[u8]);
+    /// An object passed over: a subtree a walk did not enter.
+    fn not_scanned(&self, skip: Skip<'_>);
     /// A pack, a loose object or an object id that could not be read.
     fn error(&self, what: &Path, reason: &str);
 }
@@ -52,7 +57,10 @@ impl Shared<'_> {
         match kind {
             gix::objs::Kind::Blob => self.sink.blob(id, data),
             gix::objs::Kind::Commit => match parse_commit(id, data, self.hash) {
-                Some(commit) => lock(&self.commits).push(commit),
+                Some(commit) => {
+                    self.sink.commit(&commit, commit_message(data));
+                    lock(&self.commits).push(commit);
+                }
                 None => lock(&self.bad_commits).push(id),
             },
             gix::objs::Kind::Tree | gix::objs::Kind::Tag => {}
