@@ -174,28 +174,57 @@ pub fn read_path(path: &Path, max_size: u64) -> FileRead {
 /// Like [`read_path`], but an archive (told by its first bytes, whatever its size) is
 /// returned open, for [`super::archive`] to read, when `archives` is set.
 pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
+    match check_type(path) {
+        Some(refused) => refused,
+        None => read_file(path, max_size, archives),
+    }
+}
+
+/// The first half of the gate, which opens nothing: `None` when `path` is a regular file or
+/// a symlink to one (what [`open_path`] goes on to open), else what `open_path` returns for
+/// it: a FIFO, socket, device, dangling link or symlink loop fails with its reason, a
+/// directory (or a symlink to one) is no file.
+pub fn check_type(path: &Path) -> Option<FileRead> {
     let link = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) => return FileRead::Failed(io_reason(&e)),
+        Err(e) => return Some(FileRead::Failed(io_reason(&e))),
     };
     let file_type = if link.file_type().is_symlink() {
         match std::fs::metadata(path) {
             Ok(target) if target.is_dir() => {
-                return FileRead::Skipped(SkipReason::SymlinkToDirectory)
+                return Some(FileRead::Skipped(SkipReason::SymlinkToDirectory))
             }
             Ok(target) => target.file_type(),
-            Err(e) => return FileRead::Failed(symlink_reason(path, &e)),
+            Err(e) => return Some(FileRead::Failed(symlink_reason(path, &e))),
         }
     } else {
         link.file_type()
     };
     if file_type.is_dir() {
-        return FileRead::Directory;
+        return Some(FileRead::Directory);
     }
-    if let Some(special) = special_file(file_type) {
-        return FileRead::Failed(special.to_string());
+    special_file(file_type).map(|special| FileRead::Failed(special.to_string()))
+}
+
+/// The reason a source lists a file the gate refused as larger than `max_size` (a sparse
+/// file too: its length is what counts, never its blocks on disk).
+pub fn too_large_reason(path: &Path, max_size: u64) -> String {
+    match std::fs::metadata(path) {
+        Ok(meta) => format!(
+            "too large ({} bytes, over --max-file-size {max_size}), not read",
+            meta.len()
+        ),
+        Err(_) => format!("too large (over --max-file-size {max_size}), not read"),
     }
-    read_file(path, max_size, archives)
+}
+
+/// A system database (`/etc/passwd`, `/etc/group`, `/etc/login.defs`) as text, read through
+/// the gate like any file; empty when the gate refuses it or it cannot be read.
+pub fn read_system_file(path: &Path) -> String {
+    match read_path(path, super::DEFAULT_MAX_FILE_SIZE) {
+        FileRead::Loaded(loaded) => String::from_utf8_lossy(&loaded.bytes).into_owned(),
+        _ => String::new(),
+    }
 }
 
 /// A file read into memory, with the metadata of the open descriptor.
@@ -414,8 +443,8 @@ fn group_has_others(gid: u32, owner: u32) -> bool {
     {
         return known;
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let passwd = read_system_file(Path::new("/etc/passwd"));
+    let group = read_system_file(Path::new("/etc/group"));
     let answer = group_members(&passwd, &group, gid)
         .iter()
         .any(|&uid| uid != owner);

@@ -1,6 +1,8 @@
 //! `mcp:[HOME]` targets: the MCP client configs the catalogue knows, under one home or under
 //! every home on the host. Each config is read like any file (never blocking) and parsed, so
-//! its blob carries the servers and fields the keys sit in.
+//! its blob carries the servers and fields the keys sit in. Whatever the file gate refuses,
+//! while discovering or reading (a FIFO, a device, a file over `--max-file-size`), is listed
+//! in the target's errors with its path and reason.
 use std::{
     ffi::CStr,
     os::unix::fs::MetadataExt,
@@ -10,10 +12,10 @@ use std::{
 use rayon::prelude::*;
 
 use super::{
-    fs::{file_blob, read_path, FileRead},
+    fs::{file_blob, read_path, too_large_reason, FileRead},
     Sink, SkipReason, SourceError, SourceOptions,
 };
-use crate::mcp::{self, ConfigRef, Home};
+use crate::mcp::{self, ConfigRef, Discovery, Home};
 
 /// Scan the configs under `home`, or under [`mcp::homes`] when no home is given.
 pub fn scan(
@@ -39,8 +41,11 @@ pub fn scan(
             sink.error(&home.dir, "home directory does not exist");
             continue;
         }
-        let configs: Vec<ConfigRef> = mcp::discover(home);
-        tracing::debug!(home = %home.dir.display(), configs = configs.len(), "MCP configs discovered");
+        let Discovery { configs, unread } = Discovery::of(home, options.max_file_size);
+        tracing::debug!(home = %home.dir.display(), configs = configs.len(), unread = unread.len(), "MCP configs discovered");
+        for file in &unread {
+            sink.error(&file.path, &file.reason);
+        }
         configs
             .into_par_iter()
             .for_each(|config| read_config(config, &home.dir, options, sink));
@@ -52,6 +57,10 @@ fn read_config(config: ConfigRef, home: &Path, options: &SourceOptions, sink: &d
     let path = config.path.clone();
     match read_path(&path, options.max_file_size) {
         FileRead::Loaded(loaded) => sink.blob(file_blob(&path, loaded, home, Some(config))),
+        // A config is worth naming: the catalogue says it holds servers, and it went unread.
+        FileRead::Skipped(SkipReason::TooLarge) => {
+            sink.error(&path, &too_large_reason(&path, options.max_file_size));
+        }
         FileRead::Skipped(reason) => sink.skipped(&path, reason),
         // `read_path` leaves archives closed: an archive is binary to it.
         FileRead::Archive(..) => sink.skipped(&path, SkipReason::Binary),
