@@ -1211,3 +1211,105 @@ fn detector_allow_holds_in_configs_and_credential_files() {
     }
     assert_eq!(found.len(), 2, "{report}");
 }
+
+/// The most a scan of one 10 MB config may hold at once (KiB): the file, its text and the
+/// engine's work, but never the parse of a config over its budget (a gigabyte or more).
+const PARSE_PEAK_RSS_KIB: u64 = 256 * 1024;
+
+/// A config of about 10 MB whose one server holds `secret`, followed by tiny tables in
+/// `format`: what takes the parsers a gigabyte or more.
+fn tables_config(format: &str, secret: &str) -> String {
+    const SIZE: usize = 10 << 20;
+    match format {
+        "json" | "jsonc" => {
+            let servers = if format == "jsonc" {
+                "servers"
+            } else {
+                "mcpServers"
+            };
+            let head = format!(
+                "// tiny tables\n{{\"{servers}\": {{\"gh\": {{\"command\": \"npx\", \"env\": {{\"GITHUB_TOKEN\": \"{secret}\"}}}}}}, \"x\": ["
+            );
+            let n = (SIZE - head.len()) / 9;
+            format!("{head}{}]}}", vec![r#"{"a":{}}"#; n].join(","))
+        }
+        "toml" => {
+            let head = format!(
+                "[mcp_servers.gh]\ncommand = \"npx\"\nenv = {{ GITHUB_TOKEN = \"{secret}\" }}\n[x]\na = ["
+            );
+            let n = (SIZE - head.len()) / 3;
+            format!("{head}{}]\n", vec!["{}"; n].join(","))
+        }
+        _ => {
+            let head = format!(
+                "mcpServers:\n  - name: gh\n    command: npx\n    env:\n      GITHUB_TOKEN: {secret}\nx: ["
+            );
+            let n = (SIZE - head.len()) / 3;
+            format!("{head}{}]\n", vec!["{}"; n].join(","))
+        }
+    }
+}
+
+#[test]
+fn configs_over_the_parse_budget_are_scanned_as_text_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (format, rel)) in [
+        ("json", ".cursor/mcp.json"),
+        ("jsonc", ".config/Code/User/mcp.json"),
+        ("toml", ".codex/config.toml"),
+        ("yaml", ".continue/config.yaml"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let home = tmp.path().join(format!("home-{format}"));
+        let config = home.join(rel);
+        let secret = key("ghp_", ALNUM, 36, 1300 + i as u64);
+        write(&config, &tables_config(format, &secret));
+        let target = format!("mcp:{}", home.display());
+        let (output, peak_kib) = kit::rss::detector(
+            std::path::Path::new(crate::DETECTOR),
+            &["scan", &target, "--format", "json"],
+            &home,
+            Some(ORG_KEY),
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            stderr(&output)
+        );
+        eprintln!(
+            "{format}: a 10 MB config scanned at a peak of {} MiB",
+            peak_kib / 1024
+        );
+        assert!(
+            peak_kib < PARSE_PEAK_RSS_KIB,
+            "{format}: a scan of a 10 MB config peaked at {} MiB",
+            peak_kib / 1024
+        );
+        let report = json(&output);
+        // Its bytes were scanned: the key is found, with no server to name.
+        assert_eq!(
+            report_fingerprints(&report),
+            BTreeSet::from([fingerprint(ORG_KEY.as_bytes(), &secret)]),
+            "{format}"
+        );
+        // It is listed as not parsed, and why.
+        let unparsed = &report["targets"][0]["unparsed_configs"];
+        assert_eq!(unparsed.as_array().map(Vec::len), Some(1), "{unparsed}");
+        assert_eq!(unparsed[0]["path"], config.display().to_string());
+        let reason = unparsed[0]["reason"].as_str().unwrap();
+        let budget = if format.starts_with("json") {
+            500_000
+        } else {
+            250_000
+        };
+        assert_eq!(
+            reason,
+            format!("config has more than {budget} elements (values, keys and tables): not parsed"),
+            "{format}"
+        );
+        assert_no_secret(&stdout(&output), [secret], format);
+    }
+}
