@@ -197,7 +197,11 @@ pub fn config_paths(home: &Home) -> Vec<PathBuf> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unread {
     pub path: PathBuf,
-    pub reason: String,
+    /// [`SkipReason::SpecialFile`] (a FIFO, socket or device, never opened),
+    /// [`SkipReason::TooLarge`] (over `--max-file-size`), else [`SkipReason::Unreadable`].
+    pub reason: SkipReason,
+    /// What exactly: `not a regular file (FIFO), not opened`, `dangling symlink (to …)`.
+    pub detail: String,
 }
 
 /// What discovery found under one home: the config files to read (regular files, or
@@ -262,7 +266,16 @@ impl Discovery {
         for path in expand(base, pattern) {
             match check_type(&path) {
                 None => files.push(path),
-                Some(FileRead::Failed(reason)) => self.unread.push(Unread { path, reason }),
+                Some(FileRead::Special(what)) => self.unread.push(Unread {
+                    path,
+                    reason: SkipReason::SpecialFile,
+                    detail: what.to_string(),
+                }),
+                Some(FileRead::Failed(detail)) => self.unread.push(Unread {
+                    path,
+                    reason: SkipReason::Unreadable,
+                    detail,
+                }),
                 // A directory where a file is expected is no config.
                 Some(_) => {}
             }
@@ -274,16 +287,20 @@ impl Discovery {
     /// there, is refused (then it is unread), or does not parse.
     fn read_state(&mut self, path: &Path, format: ConfigFormat, max_size: u64) -> Option<Value> {
         fs::symlink_metadata(path).ok()?;
-        let refused = match read_path(path, max_size) {
+        let (reason, detail) = match read_path(path, max_size) {
             FileRead::Loaded(loaded) => return parse_document(format, &loaded.bytes).ok(),
-            FileRead::Failed(reason) => reason,
-            FileRead::Skipped(SkipReason::TooLarge) => too_large_reason(path, max_size),
+            FileRead::Failed(detail) => (SkipReason::Unreadable, detail),
+            FileRead::Special(what) => (SkipReason::SpecialFile, what.to_string()),
+            FileRead::Skipped(SkipReason::TooLarge) => {
+                (SkipReason::TooLarge, too_large_reason(path, max_size))
+            }
             // Binary, a directory: no document, as one that does not parse.
             _ => return None,
         };
         self.unread.push(Unread {
             path: path.to_path_buf(),
-            reason: refused,
+            reason,
+            detail,
         });
         None
     }

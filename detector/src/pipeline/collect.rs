@@ -218,7 +218,9 @@ impl Sink for Collector<'_> {
         tracing::debug!(path = %skip.path.display(), reason = skip.reason.as_str(), detail = skip.detail, "not scanned");
         self.record(skip);
         // What was cut short or refused is lost coverage: an error as well.
-        if matches!(skip.reason, SkipReason::OverLimit | SkipReason::SpecialFile) {
+        if matches!(skip.reason, SkipReason::OverLimit | SkipReason::SpecialFile)
+            || skip.reason == SkipReason::TooLarge && skip.detail.is_some()
+        {
             self.issue(skip.path, skip.detail.unwrap_or(skip.reason.as_str()));
         }
     }

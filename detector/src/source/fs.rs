@@ -2,8 +2,10 @@
 //! backups and credential files recognised.
 //!
 //! Every object is checked with `symlink_metadata` before it is opened, FIFOs, sockets and
-//! devices are never opened, and regular files are opened with `O_NONBLOCK` and checked again
-//! with `fstat`, so a file swapped for a FIFO between the two checks cannot hang the scan.
+//! devices are never opened (they are not scanned, as [`SkipReason::SpecialFile`]s, which the
+//! target lists in its errors too), and regular files are opened with `O_NONBLOCK` and checked
+//! again with `fstat`, so a file swapped for a FIFO between the two checks cannot hang the
+//! scan.
 //! A file's first bytes say whether it is an archive (then [`super::archive`] reads it,
 //! whatever its size) or binary (skipped).
 use std::{
@@ -21,8 +23,8 @@ use ignore::{overrides::OverrideBuilder, WalkBuilder, WalkState};
 use super::{
     archive::{self, ArchiveOptions, ArchivePlace, Format},
     backup::{self, Backup, BackupKind},
-    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, SkipReason, SourceError,
-    SourceOptions,
+    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, Skip, SkipReason,
+    SourceError, SourceOptions,
 };
 use crate::mcp::{self, ConfigRef};
 
@@ -127,6 +129,7 @@ pub fn scan_file(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Resul
             Err(SourceError::new(path, "is a directory (use dir:PATH)"))
         }
         FileRead::Failed(reason) => Err(SourceError::new(path, reason)),
+        FileRead::Special(what) => Err(SourceError::new(path, what)),
         read => {
             handle(path, read, parent, options, sink);
             Ok(())
@@ -159,9 +162,18 @@ fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sin
             archive::scan_file(file, format, &place, &archive_options, sink);
         }
         FileRead::Skipped(reason) => sink.skipped(path, reason),
+        FileRead::Special(what) => special(sink, path, what),
         FileRead::Failed(reason) => sink.error(path, &reason),
         FileRead::Directory => {}
     }
+}
+
+/// A FIFO, socket or device met at `path`: not scanned, never opened (`what` says which).
+pub fn special(sink: &dyn Sink, path: &Path, what: &str) {
+    sink.not_scanned(Skip {
+        detail: Some(what),
+        ..Skip::new(path, SkipReason::SpecialFile)
+    });
 }
 
 /// Read the file at `path` if it is a regular file or a symlink to one. The type is checked
@@ -182,8 +194,8 @@ pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
 
 /// The first half of the gate, which opens nothing: `None` when `path` is a regular file or
 /// a symlink to one (what [`open_path`] goes on to open), else what `open_path` returns for
-/// it: a FIFO, socket, device, dangling link or symlink loop fails with its reason, a
-/// directory (or a symlink to one) is no file.
+/// it: a FIFO, socket or device is [`FileRead::Special`], a dangling link or symlink loop
+/// fails with its reason, a directory (or a symlink to one) is no file.
 pub fn check_type(path: &Path) -> Option<FileRead> {
     let link = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -203,7 +215,7 @@ pub fn check_type(path: &Path) -> Option<FileRead> {
     if file_type.is_dir() {
         return Some(FileRead::Directory);
     }
-    special_file(file_type).map(|special| FileRead::Failed(special.to_string()))
+    special_file(file_type).map(FileRead::Special)
 }
 
 /// The reason a source lists a file the gate refused as larger than `max_size` (a sparse
@@ -240,6 +252,9 @@ pub enum FileRead {
     /// An archive, open at its start.
     Archive(File, Format, Metadata),
     Skipped(SkipReason),
+    /// A FIFO, socket or device (or a symlink to one), never opened: which, as the detail of
+    /// a [`SkipReason::SpecialFile`] (see [`special`]).
+    Special(&'static str),
     Failed(String),
     /// A directory where a file was expected.
     Directory,
@@ -261,11 +276,11 @@ fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
         Err(e) => return FileRead::Failed(io_reason(&e)),
     };
     if !meta.is_file() {
-        return FileRead::Failed(
-            special_file(meta.file_type())
-                .unwrap_or("not a regular file")
-                .to_string(),
-        );
+        // Swapped in after the type was checked; O_NONBLOCK opened it without waiting.
+        return match special_file(meta.file_type()) {
+            Some(what) => FileRead::Special(what),
+            None => FileRead::Failed("not a regular file".to_string()),
+        };
     }
     if !archives && meta.len() > max_size {
         return FileRead::Skipped(SkipReason::TooLarge);
@@ -624,15 +639,14 @@ mod tests {
                 (root.join("big.txt"), SkipReason::TooLarge),
                 (root.join("bin.dat"), SkipReason::Binary),
                 (root.join("dirlink"), SkipReason::SymlinkToDirectory),
+                (fifo.clone(), SkipReason::SpecialFile),
             ]
         );
         let mut errors = sink.errors.into_inner().unwrap();
         errors.sort();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, root.join("dangling"));
         assert!(errors[0].1.starts_with("dangling symlink"));
-        assert_eq!(errors[1].0, fifo);
-        assert!(errors[1].1.contains("FIFO"));
 
         let env = blobs
             .iter()
