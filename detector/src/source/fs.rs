@@ -260,14 +260,22 @@ pub enum FileRead {
     Directory,
 }
 
-/// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
-/// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
-fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
-    let file = match OpenOptions::new()
+/// Open `path` for reading without ever waiting: `O_NONBLOCK`, so a FIFO (or a file swapped
+/// for one) opens at once instead of blocking until a writer comes, and no terminal becomes
+/// ours. What is opened is not checked: the caller checks the descriptor's type (`fstat`)
+/// before reading, as [`read_file`] does. For every open of a scanned path that does not go
+/// through [`open_path`] (image archives and layouts).
+pub fn open_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
-    {
+}
+
+/// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
+/// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
+fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
+    let file = match open_file(path) {
         Ok(file) => file,
         Err(e) => return FileRead::Failed(io_reason(&e)),
     };
