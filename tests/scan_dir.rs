@@ -410,6 +410,17 @@ fn a_home_directory_every_key_and_every_bad_item() {
         error_for(&report, &home.join("unreadable")),
         "permission denied"
     );
+    // A FIFO, a socket and a device are special files, never opened: not scanned, and named.
+    let special: BTreeSet<&str> = report["targets"][0]["not_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["reason"] == "special-file")
+        .filter_map(|n| n["path"].as_str())
+        .collect();
+    let names = ["pipe", "agent.sock", "null-device"].map(|n| home.join(n));
+    assert_eq!(special, names.iter().filter_map(|p| p.to_str()).collect());
+    assert_eq!(report["targets"][0]["skipped"]["special-file"], 3);
 
     // The repository is named, its internals are not scanned as files.
     assert_eq!(

@@ -1211,3 +1211,197 @@ fn detector_allow_holds_in_configs_and_credential_files() {
     }
     assert_eq!(found.len(), 2, "{report}");
 }
+
+/// The most a scan of one 10 MB config may hold at once (KiB): the file, its text and the
+/// engine's work in the unoptimised test build (about 30 MiB in a release build, up to 270 MiB
+/// here with every test running at once), but never the parse of a config over its budget
+/// (a gigabyte or more).
+const PARSE_PEAK_RSS_KIB: u64 = 512 * 1024;
+
+/// A config of about 10 MB whose one server holds `secret`, followed by tiny tables in
+/// `format`: what takes the parsers a gigabyte or more.
+fn tables_config(format: &str, secret: &str) -> String {
+    const SIZE: usize = 10 << 20;
+    match format {
+        "json" | "jsonc" => {
+            let servers = if format == "jsonc" {
+                "servers"
+            } else {
+                "mcpServers"
+            };
+            let head = format!(
+                "// tiny tables\n{{\"{servers}\": {{\"gh\": {{\"command\": \"npx\", \"env\": {{\"GITHUB_TOKEN\": \"{secret}\"}}}}}}, \"x\": ["
+            );
+            let n = (SIZE - head.len()) / 9;
+            format!("{head}{}]}}", vec![r#"{"a":{}}"#; n].join(","))
+        }
+        "toml" => {
+            let head = format!(
+                "[mcp_servers.gh]\ncommand = \"npx\"\nenv = {{ GITHUB_TOKEN = \"{secret}\" }}\n[x]\na = ["
+            );
+            let n = (SIZE - head.len()) / 3;
+            format!("{head}{}]\n", vec!["{}"; n].join(","))
+        }
+        _ => {
+            let head = format!(
+                "mcpServers:\n  - name: gh\n    command: npx\n    env:\n      GITHUB_TOKEN: {secret}\nx: ["
+            );
+            let n = (SIZE - head.len()) / 3;
+            format!("{head}{}]\n", vec!["{}"; n].join(","))
+        }
+    }
+}
+
+#[test]
+fn configs_over_the_parse_budget_are_scanned_as_text_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (format, rel)) in [
+        ("json", ".cursor/mcp.json"),
+        ("jsonc", ".config/Code/User/mcp.json"),
+        ("toml", ".codex/config.toml"),
+        ("yaml", ".continue/config.yaml"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let home = tmp.path().join(format!("home-{format}"));
+        let config = home.join(rel);
+        let secret = key("ghp_", ALNUM, 36, 1300 + i as u64);
+        write(&config, &tables_config(format, &secret));
+        let target = format!("mcp:{}", home.display());
+        let (output, peak_kib) = kit::rss::detector(
+            std::path::Path::new(crate::DETECTOR),
+            &["scan", &target, "--format", "json"],
+            &home,
+            Some(ORG_KEY),
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            stderr(&output)
+        );
+        eprintln!(
+            "{format}: a 10 MB config scanned at a peak of {} MiB",
+            peak_kib / 1024
+        );
+        assert!(
+            peak_kib < PARSE_PEAK_RSS_KIB,
+            "{format}: a scan of a 10 MB config peaked at {} MiB",
+            peak_kib / 1024
+        );
+        let report = json(&output);
+        // Its bytes were scanned: the key is found, with no server to name.
+        assert_eq!(
+            report_fingerprints(&report),
+            BTreeSet::from([fingerprint(ORG_KEY.as_bytes(), &secret)]),
+            "{format}"
+        );
+        // It is listed as not parsed, and why.
+        let unparsed = &report["targets"][0]["unparsed_configs"];
+        assert_eq!(unparsed.as_array().map(Vec::len), Some(1), "{unparsed}");
+        assert_eq!(unparsed[0]["path"], config.display().to_string());
+        let reason = unparsed[0]["reason"].as_str().unwrap();
+        let budget = if format.starts_with("json") {
+            500_000
+        } else {
+            250_000
+        };
+        assert_eq!(
+            reason,
+            format!("config has more than {budget} elements (values, keys and tables): not parsed"),
+            "{format}"
+        );
+        assert_no_secret(&stdout(&output), [secret], format);
+    }
+}
+
+#[test]
+fn refused_files_at_config_paths_are_not_scanned_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home/lee");
+    fs::create_dir_all(home.join(".cursor")).unwrap();
+    fs::create_dir_all(home.join(".codex")).unwrap();
+    fs::create_dir_all(home.join(".continue")).unwrap();
+    // A FIFO and a device where configs belong: never opened (a FIFO would block the scan).
+    let fifo = home.join(".cursor/mcp.json");
+    let c = CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let device = home.join(".codex/config.toml");
+    std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
+    // A config over --max-file-size: too large, and named, its key unread.
+    let big = home.join(".continue/config.yaml");
+    let secret = key("ghp_", ALNUM, 36, 1310);
+    write(
+        &big,
+        &format!(
+            "mcpServers:\n  - name: gh\n    command: npx\n    env:\n      GITHUB_TOKEN: {secret}\n# {}\n",
+            "x".repeat(4000)
+        ),
+    );
+    // A dangling link: cannot be read.
+    let dangling = home.join(".claude.json");
+    std::os::unix::fs::symlink(home.join("gone.json"), &dangling).unwrap();
+
+    let output = detector(
+        &[
+            "scan",
+            &format!("mcp:{}", home.display()),
+            "--format",
+            "json",
+            "--max-file-size",
+            "2000",
+        ],
+        &home,
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let report = json(&output);
+    let target = &report["targets"][0];
+    let not_scanned: Vec<(String, String, String)> = target["not_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["path"].as_str().unwrap().to_string(),
+                n["reason"].as_str().unwrap().to_string(),
+                n["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let entry = |path: &Path| {
+        not_scanned
+            .iter()
+            .find(|(p, _, _)| p == path.to_str().unwrap())
+            .unwrap_or_else(|| panic!("{} not listed: {not_scanned:#?}", path.display()))
+    };
+    let fifo_entry = entry(&fifo);
+    assert_eq!(fifo_entry.1, "special-file");
+    assert_eq!(fifo_entry.2, "not a regular file (FIFO), not opened");
+    let device_entry = entry(&device);
+    assert_eq!(device_entry.1, "special-file");
+    assert_eq!(device_entry.2, "not a regular file (device), not opened");
+    let big_entry = entry(&big);
+    assert_eq!(big_entry.1, "too-large");
+    assert!(
+        big_entry.2.starts_with("too large (") && big_entry.2.contains("--max-file-size 2000"),
+        "{big_entry:?}"
+    );
+    assert_eq!(entry(&dangling).1, "unreadable");
+    let skipped = &target["skipped"];
+    assert_eq!(skipped["special-file"], 2, "{skipped}");
+    assert_eq!(skipped["too-large"], 1, "{skipped}");
+    assert_eq!(skipped["unreadable"], 1, "{skipped}");
+    // Each is named in the target's errors too, with the same words.
+    let errors = target["errors"].as_array().unwrap();
+    for (path, _, detail) in [fifo_entry, device_entry, big_entry] {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["path"] == path.as_str() && e["reason"] == detail.as_str()),
+            "{path} not in errors: {errors:#?}"
+        );
+    }
+    assert_no_secret(&stdout(&output), [secret], "the mcp: report");
+}

@@ -1,6 +1,11 @@
 //! Where MCP configs are on this host: the homes to look in, the config files of every client
 //! under a home (and under the projects that home's clients know about), and whether a file
 //! met while walking a directory is one of them.
+//!
+//! Every file read here (a client's state, naming its projects) goes through the file gate of
+//! [`crate::source::fs`], as the files a `dir:` walk meets do: FIFOs and devices are never
+//! opened, nothing larger than `--max-file-size` is read, and what the gate refuses is
+//! returned in [`Discovery::unread`] for the target to list.
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +19,10 @@ use super::catalogue::{
     UNIQUE_FILE_NAMES,
 };
 use super::parse::parse_document;
+use crate::source::{
+    fs::{check_type, read_path, read_system_file, too_large_reason, FileRead},
+    SkipReason, DEFAULT_MAX_FILE_SIZE,
+};
 
 /// A user's home directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -64,7 +73,7 @@ pub fn homes() -> Vec<Home> {
     if euid != 0 {
         return current_home(euid).into_iter().collect();
     }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let passwd = read_system_file(Path::new("/etc/passwd"));
     let mut homes = homes_from_passwd(&passwd, uid_min());
     let mut seen: BTreeSet<PathBuf> = homes.iter().map(|h| h.dir.clone()).collect();
     let root = PathBuf::from("/root");
@@ -161,75 +170,203 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
 
 fn passwd_entries() -> &'static [PasswdEntry] {
     static ENTRIES: OnceLock<Vec<PasswdEntry>> = OnceLock::new();
-    ENTRIES.get_or_init(|| parse_passwd(&fs::read_to_string("/etc/passwd").unwrap_or_default()))
+    ENTRIES.get_or_init(|| parse_passwd(&read_system_file(Path::new("/etc/passwd"))))
 }
 
 fn uid_min() -> u32 {
-    fs::read_to_string("/etc/login.defs")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                let mut parts = line.split_whitespace();
-                (parts.next() == Some("UID_MIN"))
-                    .then(|| parts.next()?.parse().ok())
-                    .flatten()
-            })
+    read_system_file(Path::new("/etc/login.defs"))
+        .lines()
+        .find_map(|line| {
+            let mut parts = line.split_whitespace();
+            (parts.next() == Some("UID_MIN"))
+                .then(|| parts.next()?.parse().ok())
+                .flatten()
         })
         .unwrap_or(1000)
 }
 
 /// The existing global config files of every client under `home` (what the agent watches).
 pub fn config_paths(home: &Home) -> Vec<PathBuf> {
-    global_configs(home).into_iter().map(|c| c.path).collect()
+    let mut found = Discovery::default();
+    found.global_configs(home);
+    found.configs.into_iter().map(|c| c.path).collect()
 }
 
-fn global_configs(home: &Home) -> Vec<ConfigRef> {
-    let mut out = Vec::new();
-    for client in clients() {
-        for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
-            for path in expand(&home.dir, file.path) {
-                out.push(ConfigRef {
-                    client,
-                    path,
-                    scope: ConfigScope::User(home.user.clone()),
-                });
+/// A file discovery met but could not read, and why: a FIFO, device or dangling link at a
+/// config path, or a client's state file the file gate refused. Nothing of it is scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub path: PathBuf,
+    /// [`SkipReason::SpecialFile`] (a FIFO, socket or device, never opened),
+    /// [`SkipReason::TooLarge`] (over `--max-file-size`), else [`SkipReason::Unreadable`].
+    pub reason: SkipReason,
+    /// What exactly: `not a regular file (FIFO), not opened`, `dangling symlink (to …)`.
+    pub detail: String,
+}
+
+/// What discovery found under one home: the config files to read (regular files, or
+/// symlinks to them), and the files it could not read, each path once.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub configs: Vec<ConfigRef>,
+    /// Files refused by the gate that are not in `configs` (a config that is there is listed
+    /// by whoever reads it, if the gate refuses it then).
+    pub unread: Vec<Unread>,
+}
+
+impl Discovery {
+    /// Every config file under `home`: the clients' global configs, then the project configs
+    /// of projects the clients know about (`~/.claude.json` `projects`, Codex trusted
+    /// projects, VS Code-family workspaces) when those directories exist. Client state is
+    /// read through the file gate, no larger than `max_file_size`.
+    pub fn of(home: &Home, max_file_size: u64) -> Discovery {
+        let mut found = Discovery::default();
+        found.global_configs(home);
+        for project in found.known_projects(home, max_file_size) {
+            found.project_configs(&project);
+        }
+        let mut seen = BTreeSet::new();
+        found.configs.retain(|c| seen.insert(c.path.clone()));
+        found.unread.retain(|u| seen.insert(u.path.clone()));
+        found
+    }
+
+    fn global_configs(&mut self, home: &Home) {
+        for client in clients() {
+            for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
+                for path in self.expand(&home.dir, file.path) {
+                    self.configs.push(ConfigRef {
+                        client,
+                        path,
+                        scope: ConfigScope::User(home.user.clone()),
+                    });
+                }
             }
         }
     }
-    out
+
+    fn project_configs(&mut self, project: &Path) {
+        for client in clients() {
+            for file in client.files.iter().filter(|f| f.scope == Scope::Project) {
+                for path in self.expand(project, file.path) {
+                    self.configs.push(ConfigRef {
+                        client,
+                        path,
+                        scope: ConfigScope::Project(project.to_path_buf()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The files matching a catalogue path under `base` that the gate lets through; the
+    /// others (a FIFO, a device, a dangling link) are unread.
+    fn expand(&mut self, base: &Path, pattern: &str) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for path in expand(base, pattern) {
+            match check_type(&path) {
+                None => files.push(path),
+                Some(FileRead::Special(what)) => self.unread.push(Unread {
+                    path,
+                    reason: SkipReason::SpecialFile,
+                    detail: what.to_string(),
+                }),
+                Some(FileRead::Failed(detail)) => self.unread.push(Unread {
+                    path,
+                    reason: SkipReason::Unreadable,
+                    detail,
+                }),
+                // A directory where a file is expected is no config.
+                Some(_) => {}
+            }
+        }
+        files
+    }
+
+    /// A client's state file as a document, read through the gate: `None` when it is not
+    /// there, is refused (then it is unread), or does not parse.
+    fn read_state(&mut self, path: &Path, format: ConfigFormat, max_size: u64) -> Option<Value> {
+        fs::symlink_metadata(path).ok()?;
+        let (reason, detail) = match read_path(path, max_size) {
+            FileRead::Loaded(loaded) => return parse_document(format, &loaded.bytes).ok(),
+            FileRead::Failed(detail) => (SkipReason::Unreadable, detail),
+            FileRead::Special(what) => (SkipReason::SpecialFile, what.to_string()),
+            FileRead::Skipped(SkipReason::TooLarge) => {
+                (SkipReason::TooLarge, too_large_reason(path, max_size))
+            }
+            // Binary, a directory: no document, as one that does not parse.
+            _ => return None,
+        };
+        self.unread.push(Unread {
+            path: path.to_path_buf(),
+            reason,
+            detail,
+        });
+        None
+    }
+
+    /// Project directories named by the clients' own state under `home`.
+    fn known_projects(&mut self, home: &Home, max_size: u64) -> Vec<PathBuf> {
+        let mut dirs = BTreeSet::new();
+
+        // Claude Code: `projects` of ~/.claude.json.
+        if let Some(Value::Object(projects)) = self
+            .read_state(&home.dir.join(".claude.json"), ConfigFormat::Json, max_size)
+            .as_ref()
+            .and_then(|v| v.get("projects"))
+        {
+            dirs.extend(projects.keys().map(PathBuf::from));
+        }
+        // Codex: `[projects."/path"]` trust entries.
+        if let Some(Value::Object(projects)) = self
+            .read_state(
+                &home.dir.join(".codex/config.toml"),
+                ConfigFormat::Toml,
+                max_size,
+            )
+            .as_ref()
+            .and_then(|v| v.get("projects"))
+        {
+            dirs.extend(projects.keys().map(PathBuf::from));
+        }
+        // VS Code and its forks: one `workspace.json` per opened folder.
+        for storage in [
+            ".config/*/User/workspaceStorage/*/workspace.json",
+            "Library/Application Support/*/User/workspaceStorage/*/workspace.json",
+        ] {
+            for path in expand(&home.dir, storage) {
+                let folder = self
+                    .read_state(&path, ConfigFormat::Json, max_size)
+                    .and_then(|v| v.get("folder").and_then(Value::as_str).map(str::to_string));
+                if let Some(dir) = folder.as_deref().and_then(file_uri_path) {
+                    dirs.insert(dir);
+                }
+            }
+        }
+        dirs.into_iter()
+            .filter(|d| d.is_absolute() && d.is_dir())
+            .collect()
+    }
 }
 
-/// Every existing config file under `home`: the clients' global configs, then the project
-/// configs of projects the clients know about (`~/.claude.json` `projects`, Codex trusted
-/// projects, VS Code-family workspaces) when those directories exist.
+/// The config files under `home` that can be read, as [`Discovery::of`] finds them with
+/// the default `--max-file-size` (the agent's watch set: what the gate refuses is not
+/// watched).
 pub fn discover(home: &Home) -> Vec<ConfigRef> {
-    let mut found = global_configs(home);
-    for project in known_projects(home) {
-        found.extend(project_configs(&project));
-    }
-    let mut seen = BTreeSet::new();
-    found.retain(|c| seen.insert(c.path.clone()));
-    found
+    Discovery::of(home, DEFAULT_MAX_FILE_SIZE).configs
 }
 
-/// The config files of every client inside one project directory.
+/// The config files of every client inside one project directory (those the gate lets
+/// through).
 pub fn project_configs(project: &Path) -> Vec<ConfigRef> {
-    let mut out = Vec::new();
-    for client in clients() {
-        for file in client.files.iter().filter(|f| f.scope == Scope::Project) {
-            for path in expand(project, file.path) {
-                out.push(ConfigRef {
-                    client,
-                    path,
-                    scope: ConfigScope::Project(project.to_path_buf()),
-                });
-            }
-        }
-    }
-    out
+    let mut found = Discovery::default();
+    found.project_configs(project);
+    found.configs
 }
 
-/// Existing files matching a catalogue path (wildcards expanded) under `base`.
+/// Paths matching a catalogue path (wildcards expanded) under `base` that are there and are
+/// not directories (nor symlinks to one): files, and the FIFOs, devices and dangling links
+/// that the gate will refuse.
 fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
     let mut current = vec![base.to_path_buf()];
     for component in pattern.split('/').filter(|c| !c.is_empty()) {
@@ -250,53 +387,9 @@ fn expand(base: &Path, pattern: &str) -> Vec<PathBuf> {
         }
         current = next;
     }
-    current.retain(|p| p.is_file());
+    current.retain(|p| fs::symlink_metadata(p).is_ok() && !p.is_dir());
     current.sort();
     current
-}
-
-/// Project directories named by the clients' own state under `home`.
-fn known_projects(home: &Home) -> Vec<PathBuf> {
-    let mut dirs = BTreeSet::new();
-    let read_json = |path: &Path, format: ConfigFormat| -> Option<Value> {
-        let bytes = fs::read(path).ok()?;
-        parse_document(format, &bytes).ok()
-    };
-
-    // Claude Code: `projects` of ~/.claude.json.
-    if let Some(Value::Object(projects)) =
-        read_json(&home.dir.join(".claude.json"), ConfigFormat::Json)
-            .as_ref()
-            .and_then(|v| v.get("projects"))
-            .cloned()
-    {
-        dirs.extend(projects.keys().map(PathBuf::from));
-    }
-    // Codex: `[projects."/path"]` trust entries.
-    if let Some(Value::Object(projects)) =
-        read_json(&home.dir.join(".codex/config.toml"), ConfigFormat::Toml)
-            .as_ref()
-            .and_then(|v| v.get("projects"))
-            .cloned()
-    {
-        dirs.extend(projects.keys().map(PathBuf::from));
-    }
-    // VS Code and its forks: one `workspace.json` per opened folder.
-    for storage in [
-        ".config/*/User/workspaceStorage/*/workspace.json",
-        "Library/Application Support/*/User/workspaceStorage/*/workspace.json",
-    ] {
-        for path in expand(&home.dir, storage) {
-            let folder = read_json(&path, ConfigFormat::Json)
-                .and_then(|v| v.get("folder").and_then(Value::as_str).map(str::to_string));
-            if let Some(dir) = folder.as_deref().and_then(file_uri_path) {
-                dirs.insert(dir);
-            }
-        }
-    }
-    dirs.into_iter()
-        .filter(|d| d.is_absolute() && d.is_dir())
-        .collect()
 }
 
 /// `file:///home/a/my%20proj` → `/home/a/my proj`; other schemes (remote workspaces) → None.

@@ -12,7 +12,8 @@ mod shell;
 
 pub use catalogue::{client_by_id, clients, Client, ConfigFile, ConfigFormat, Scope, ServerLayout};
 pub use discover::{
-    config_paths, discover, homes, project_configs, recognise, ConfigRef, ConfigScope, Home,
+    config_paths, discover, homes, project_configs, recognise, ConfigRef, ConfigScope, Discovery,
+    Home, Unread,
 };
 pub(crate) use fields::is_secret_name;
 pub use parse::{check_per_project_keys, parse, McpServer, ParsedConfig, SecretField, ServerCheck};

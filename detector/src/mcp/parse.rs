@@ -3,9 +3,13 @@
 //!
 //! A file that does not parse yields its error and no servers; the caller still scans its
 //! bytes as text, so a broken config never hides a key.
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -234,11 +238,41 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 /// stack of a recursive parser.
 const MAX_NESTING: usize = 200;
 
-/// Why a config file is not a document of its format.
+/// The largest config parsed (the size half of the parse budget). MCP configs are kilobytes,
+/// but Claude Code's `~/.claude.json` also keeps every project's state and is known to grow
+/// to megabytes; a longer file is not parsed (its bytes are still scanned as text).
+pub const MAX_CONFIG_BYTES: usize = 64 << 20;
+
+/// The most elements a JSON or JSONC config may have to be parsed (the count half of the
+/// parse budget), counted in one pass over the text before any parser allocates: one per
+/// value, key and container (see [`count_elements`]). Parsed, an element costs from 30 to
+/// 200 bytes (an array's number, a one-entry object), so a 10 MB file of tiny objects would
+/// take a gigabyte; this many keep the worst document to about 100 MiB. A config with its
+/// servers counts a few hundred, a `~/.claude.json` a few hundred per project it knows.
+pub const MAX_JSON_ELEMENTS: usize = 500_000;
+
+/// [`MAX_JSON_ELEMENTS`] for TOML and YAML, whose parsers spend up to 400 bytes an element
+/// (a TOML inline table, a YAML event kept for aliases), and whose configs are smaller.
+pub const MAX_ELEMENTS: usize = 250_000;
+
+/// The parse budget of a format: the most elements a config of it may have.
+pub fn element_budget(format: ConfigFormat) -> usize {
+    match format {
+        ConfigFormat::Json | ConfigFormat::Jsonc => MAX_JSON_ELEMENTS,
+        ConfigFormat::Toml | ConfigFormat::Yaml => MAX_ELEMENTS,
+    }
+}
+
+/// Why a config file is not a document of its format. No variant quotes the input: a
+/// message may be printed, and a config holds keys.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    #[error("nested deeper than {MAX_NESTING} levels")]
+    #[error("nested deeper than {MAX_NESTING} levels: not parsed")]
     TooDeep,
+    #[error("config is larger than {MAX_CONFIG_BYTES} bytes ({0} bytes): not parsed")]
+    TooLarge(usize),
+    #[error("config has more than {0} elements (values, keys and tables): not parsed")]
+    TooManyElements(usize),
     #[error("the file is empty")]
     Empty,
     /// The format's parser's own message, with the place it names.
@@ -246,15 +280,18 @@ pub enum DocumentError {
     Syntax(String),
 }
 
-/// Parse a document into a JSON value whatever its format.
+/// Parse a document into a JSON value whatever its format. A document over the parse budget
+/// ([`MAX_CONFIG_BYTES`], [`element_budget`]) is refused before it is parsed: the budget is
+/// counted on the text, so a hostile file costs one pass over its bytes, never its tree.
 pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, DocumentError> {
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(DocumentError::TooLarge(bytes.len()));
+    }
     let text = String::from_utf8_lossy(bytes);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    check_budget(format, text)?;
     match format {
         ConfigFormat::Json | ConfigFormat::Jsonc => {
-            if nesting_depth(text) > MAX_NESTING {
-                return Err(DocumentError::TooDeep);
-            }
             let options = jsonc_parser::ParseOptions {
                 allow_comments: true,
                 allow_loose_object_property_names: true,
@@ -283,13 +320,153 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Docum
             if text.trim().is_empty() {
                 return Err(DocumentError::Empty);
             }
-            let syntax =
-                |e: serde_norway::Error| DocumentError::Syntax(e.to_string().replace('\n', "; "));
-            let mut value: serde_norway::Value = serde_norway::from_str(text).map_err(syntax)?;
+            let mut value = yaml_built(text)?;
             // `<<: *defaults` is how YAML configs share an env block between servers.
-            value.apply_merge().map_err(syntax)?;
+            value.apply_merge().map_err(yaml_syntax)?;
             Ok(yaml_to_json(value))
         }
+    }
+}
+
+/// A YAML text (checked against the budget by [`check_budget`]) as a value, within the
+/// budget as it is built. An alias copies the node it names, and aliases of aliases copy
+/// copies: a short text can stand for a tree no count of its bytes foresees, so the tree is
+/// built by a visitor that counts every value it makes, and stops.
+fn yaml_built(text: &str) -> Result<serde_norway::Value, DocumentError> {
+    let budget = element_budget(ConfigFormat::Yaml);
+    let counted = Counted {
+        left: &Cell::new(budget + 1),
+    };
+    counted
+        .deserialize(serde_norway::Deserializer::from_str(text))
+        .map_err(|e| {
+            if counted.left.get() == 0 {
+                DocumentError::TooManyElements(budget)
+            } else {
+                yaml_syntax(e)
+            }
+        })
+}
+
+/// A YAML text as a value, within the parse budget (counted on the text first, then as the
+/// tree is built), merge keys left as they are. For every YAML file read (credential files
+/// too).
+pub fn yaml_value(text: &str) -> Result<serde_norway::Value, DocumentError> {
+    check_budget(ConfigFormat::Yaml, text)?;
+    yaml_built(text)
+}
+
+fn yaml_syntax(e: serde_norway::Error) -> DocumentError {
+    DocumentError::Syntax(e.to_string().replace('\n', "; "))
+}
+
+/// A YAML value built element by element, each one taken from `left`: when none is left the
+/// parse fails (and `left` says why). Tags are dropped, as [`yaml_to_json`] would drop them.
+#[derive(Clone, Copy)]
+struct Counted<'c> {
+    left: &'c Cell<usize>,
+}
+
+impl Counted<'_> {
+    fn take<E: de::Error>(self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(left) if left > 0 => {
+                self.left.set(left);
+                Ok(())
+            }
+            _ => {
+                self.left.set(0);
+                Err(E::custom("over the parse budget"))
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Counted<'_> {
+    type Value = serde_norway::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Counted<'_> {
+    type Value = serde_norway::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.take()?;
+        Ok(serde_norway::Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.take()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(serde_norway::Value::Sequence(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.take()?;
+        let mut mapping = serde_norway::Mapping::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            if mapping.contains_key(&key) {
+                // As serde_norway's own mapping says, without quoting the key.
+                return Err(de::Error::custom("duplicate entry in a mapping"));
+            }
+            let value = map.next_value_seed(self)?;
+            mapping.insert(key, value);
+        }
+        Ok(serde_norway::Value::Mapping(mapping))
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        // A tagged node (`!secret value`): its value.
+        let (_tag, contents): (de::IgnoredAny, _) = data.variant()?;
+        contents.newtype_variant_seed(self)
     }
 }
 
@@ -345,10 +522,70 @@ fn yaml_to_json(value: serde_norway::Value) -> Value {
     }
 }
 
-/// The deepest bracket nesting of a JSON(C) text, strings and comments skipped.
-fn nesting_depth(text: &str) -> usize {
+/// Refuse a document whose parse would take too much: over [`MAX_CONFIG_BYTES`], over its
+/// format's [`element_budget`], or (JSON) nested deeper than [`MAX_NESTING`]. Cheap: one pass
+/// over the text, nothing allocated. For every parser of a config-like file (credential files
+/// too).
+pub fn check_budget(format: ConfigFormat, text: &str) -> Result<(), DocumentError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(DocumentError::TooLarge(text.len()));
+    }
+    let (depth, elements) = match format {
+        ConfigFormat::Json | ConfigFormat::Jsonc => json_shape(text),
+        ConfigFormat::Toml | ConfigFormat::Yaml => (0, count_elements(format, text)),
+    };
+    if depth > MAX_NESTING {
+        return Err(DocumentError::TooDeep);
+    }
+    let budget = element_budget(format);
+    if elements > budget {
+        return Err(DocumentError::TooManyElements(budget));
+    }
+    Ok(())
+}
+
+/// About one per element of a TOML or YAML document: the bytes that open a value, a key or a
+/// table. Quoted strings and comments are not skipped (only JSON's are, where a long
+/// `~/.claude.json` history is all strings): a real config's few extra are no matter, and
+/// an over-count can only refuse, never let a big document through.
+/// - TOML: `=` (a key), `.` (a dotted key's table), `[` and `]` (a header, an array), `{`
+///   (an inline table), `,` (an array's or inline table's next element).
+/// - YAML: `- ` (a sequence entry), `:` (a mapping entry, `"a":1` in a flow mapping too),
+///   `? ` (a complex key), `[`, `{`, `,` (flow collections), `*` (an alias). What an alias
+///   copies is counted as the tree is built (see [`Counted`]).
+fn count_elements(format: ConfigFormat, text: &str) -> usize {
     let bytes = text.as_bytes();
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    match format {
+        ConfigFormat::Toml => bytes
+            .iter()
+            .filter(|b| matches!(b, b'=' | b'.' | b'[' | b']' | b'{' | b','))
+            .count(),
+        ConfigFormat::Yaml => {
+            let ends_token = |at: usize| {
+                bytes
+                    .get(at + 1)
+                    .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            };
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(at, b)| match b {
+                    b'[' | b'{' | b',' | b'*' | b':' => true,
+                    b'-' | b'?' => ends_token(at),
+                    _ => false,
+                })
+                .count()
+        }
+        ConfigFormat::Json | ConfigFormat::Jsonc => json_shape(text).1,
+    }
+}
+
+/// The deepest bracket nesting of a JSON(C) text, and its elements: the `{`, `[`, `,` and `:`
+/// that open a container, a value or a member (about one per value and one per key).
+/// Strings and comments are skipped.
+fn json_shape(text: &str) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let (mut depth, mut max, mut elements, mut i) = (0usize, 0usize, 0usize, 0usize);
     while i < bytes.len() {
         match bytes[i] {
             b'"' | b'\'' => {
@@ -373,13 +610,15 @@ fn nesting_depth(text: &str) -> usize {
             b'{' | b'[' => {
                 depth += 1;
                 max = max.max(depth);
+                elements += 1;
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' | b':' => elements += 1,
             _ => {}
         }
         i += 1;
     }
-    max
+    (max, elements)
 }
 
 /// Values that configure a secret (placeholders and empty values configure nothing).

@@ -712,6 +712,100 @@ fn broken_files_report_their_error() {
     assert!(parsed.servers.is_empty());
 }
 
+/// A config of `n` tiny elements in the layout of `path`'s format, with one server first.
+fn tiny_elements(path: &str, n: usize) -> String {
+    let key = fake_key("sk-", "Qp3w");
+    match ConfigFormat::from_path(Path::new(path)) {
+        ConfigFormat::Json | ConfigFormat::Jsonc => format!(
+            r#"{{"{}": {{"s": {{"command": "npx", "env": {{"OPENAI_API_KEY": "{key}"}}}}}}, "x": [{}]}}"#,
+            if path.contains("Code") { "servers" } else { "mcpServers" },
+            vec!["0"; n].join(",")
+        ),
+        ConfigFormat::Toml => format!(
+            "[mcp_servers.s]\ncommand = \"npx\"\nenv = {{ OPENAI_API_KEY = \"{key}\" }}\n[x]\na = [{}]\n",
+            vec!["0"; n].join(",")
+        ),
+        ConfigFormat::Yaml => format!(
+            "mcpServers:\n  - name: s\n    command: npx\n    env:\n      OPENAI_API_KEY: {key}\nx: [{}]\n",
+            vec!["0"; n].join(",")
+        ),
+    }
+}
+
+#[test]
+fn configs_over_the_parse_budget_are_refused_before_they_are_parsed() {
+    for path in [
+        "/home/lee/.cursor/mcp.json",
+        "/home/lee/.config/Code/User/mcp.json",
+        "/home/lee/.codex/config.toml",
+        "/home/lee/.continue/config.yaml",
+    ] {
+        let format = ConfigFormat::from_path(Path::new(path));
+        let budget = parse::element_budget(format);
+        // Within the budget: parsed, its server found.
+        let parsed = parse_at(path, &tiny_elements(path, budget - 100));
+        assert_eq!(names(&parsed), ["s"], "{path}");
+        // Over it: refused, saying so, quoting nothing.
+        let config = recognise(Path::new(path)).unwrap();
+        let parsed = parse(&config, tiny_elements(path, budget + 1).as_bytes());
+        let error = parsed
+            .parse_error
+            .unwrap_or_else(|| panic!("{path} parsed"));
+        assert_eq!(
+            error,
+            format!("config has more than {budget} elements (values, keys and tables): not parsed"),
+            "{path}"
+        );
+        assert!(parsed.servers.is_empty());
+    }
+    // Over the size budget: refused before anything is counted.
+    let config = recognise(Path::new("/home/lee/.cursor/mcp.json")).unwrap();
+    let mut big = vec![b' '; parse::MAX_CONFIG_BYTES];
+    big.extend_from_slice(b"{}");
+    let error = parse(&config, &big).parse_error.unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "config is larger than {} bytes",
+            parse::MAX_CONFIG_BYTES
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn yaml_aliases_cannot_expand_past_the_budget() {
+    // A thousand values copied by four hundred aliases: a few kilobytes (within the budget
+    // as its text is counted, and within serde_norway's own repetition limit) standing for
+    // 400,000 values.
+    let text = format!(
+        "a: &a [{}]\nb: [{}]\n",
+        vec!["x"; 1000].join(", "),
+        vec!["*a"; 400].join(", ")
+    );
+    let config = recognise(Path::new("/home/lee/.continue/config.yaml")).unwrap();
+    let error = parse(&config, text.as_bytes()).parse_error.unwrap();
+    assert!(error.starts_with("config has more than"), "{error}");
+
+    // Aliases and merges of a real config still work, tags are read through, and a
+    // duplicate key is refused without quoting it.
+    let key = fake_key("sk-", "Zr5t");
+    let parsed = parse_at(
+        "/home/lee/.continue/config.yaml",
+        &format!(
+            "defaults: &env\n  OPENAI_API_KEY: {key}\nmcpServers:\n  - name: a\n    command: !cmd npx\n    env:\n      <<: *env\n"
+        ),
+    );
+    let a = server(&parsed, "a");
+    assert_eq!(a.command.as_deref(), Some("npx"));
+    assert_eq!(field(a, "env.OPENAI_API_KEY").value, key);
+    let parsed = parse(
+        &config,
+        format!("mcpServers: []\n{key}: 1\n{key}: 2\n").as_bytes(),
+    );
+    let error = parsed.parse_error.unwrap();
+    assert!(!error.contains(&key), "{error}");
+}
+
 #[test]
 fn secrets_are_never_serialized() {
     let key = fake_key("sk-ant-api03-", "Fd8s");

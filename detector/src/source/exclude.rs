@@ -139,6 +139,10 @@ fn parse(dir: &Path, name: &str, sink: &dyn Sink) -> Parsed {
         // A directory by that name excludes nothing (and is walked like any other).
         FileRead::Directory | FileRead::Skipped(SkipReason::SymlinkToDirectory) => return None,
         // The walk meets the file too, and lists why it could not be read.
+        FileRead::Special(reason) => {
+            tracing::debug!(path = %path.display(), reason, "ignore file not read");
+            return None;
+        }
         FileRead::Failed(reason) => {
             tracing::debug!(path = %path.display(), reason, "ignore file not read");
             return None;

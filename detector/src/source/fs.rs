@@ -2,8 +2,10 @@
 //! backups and credential files recognised.
 //!
 //! Every object is checked with `symlink_metadata` before it is opened, FIFOs, sockets and
-//! devices are never opened, and regular files are opened with `O_NONBLOCK` and checked again
-//! with `fstat`, so a file swapped for a FIFO between the two checks cannot hang the scan.
+//! devices are never opened (they are not scanned, as [`SkipReason::SpecialFile`]s, which the
+//! target lists in its errors too), and regular files are opened with `O_NONBLOCK` and checked
+//! again with `fstat`, so a file swapped for a FIFO between the two checks cannot hang the
+//! scan.
 //! A file's first bytes say whether it is an archive (then [`super::archive`] reads it,
 //! whatever its size) or binary (skipped).
 use std::{
@@ -126,6 +128,7 @@ pub fn scan_file(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Resul
             Err(SourceError::new(path, "is a directory (use dir:PATH)"))
         }
         FileRead::Failed(reason) => Err(SourceError::new(path, reason)),
+        FileRead::Special(what) => Err(SourceError::new(path, what)),
         read => {
             handle(path, read, parent, options, sink);
             Ok(())
@@ -158,9 +161,18 @@ fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sin
             archive::scan_file(file, format, &place, &archive_options, sink);
         }
         FileRead::Skipped(reason) => sink.skipped(path, reason),
+        FileRead::Special(what) => special(sink, path, what),
         FileRead::Failed(reason) => sink.error(path, &reason),
         FileRead::Directory => {}
     }
+}
+
+/// A FIFO, socket or device met at `path`: not scanned, never opened (`what` says which).
+pub fn special(sink: &dyn Sink, path: &Path, what: &str) {
+    sink.not_scanned(Skip {
+        detail: Some(what),
+        ..Skip::new(path, SkipReason::SpecialFile)
+    });
 }
 
 /// Read the file at `path` if it is a regular file or a symlink to one. The type is checked
@@ -173,28 +185,57 @@ pub fn read_path(path: &Path, max_size: u64) -> FileRead {
 /// Like [`read_path`], but an archive (told by its first bytes, whatever its size) is
 /// returned open, for [`super::archive`] to read, when `archives` is set.
 pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
+    match check_type(path) {
+        Some(refused) => refused,
+        None => read_file(path, max_size, archives),
+    }
+}
+
+/// The first half of the gate, which opens nothing: `None` when `path` is a regular file or
+/// a symlink to one (what [`open_path`] goes on to open), else what `open_path` returns for
+/// it: a FIFO, socket or device is [`FileRead::Special`], a dangling link or symlink loop
+/// fails with its reason, a directory (or a symlink to one) is no file.
+pub fn check_type(path: &Path) -> Option<FileRead> {
     let link = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) => return FileRead::Failed(io_reason(&e)),
+        Err(e) => return Some(FileRead::Failed(io_reason(&e))),
     };
     let file_type = if link.file_type().is_symlink() {
         match std::fs::metadata(path) {
             Ok(target) if target.is_dir() => {
-                return FileRead::Skipped(SkipReason::SymlinkToDirectory)
+                return Some(FileRead::Skipped(SkipReason::SymlinkToDirectory))
             }
             Ok(target) => target.file_type(),
-            Err(e) => return FileRead::Failed(symlink_reason(path, &e)),
+            Err(e) => return Some(FileRead::Failed(symlink_reason(path, &e))),
         }
     } else {
         link.file_type()
     };
     if file_type.is_dir() {
-        return FileRead::Directory;
+        return Some(FileRead::Directory);
     }
-    if let Some(special) = special_file(file_type) {
-        return FileRead::Failed(special.to_string());
+    special_file(file_type).map(FileRead::Special)
+}
+
+/// The reason a source lists a file the gate refused as larger than `max_size` (a sparse
+/// file too: its length is what counts, never its blocks on disk).
+pub fn too_large_reason(path: &Path, max_size: u64) -> String {
+    match std::fs::metadata(path) {
+        Ok(meta) => format!(
+            "too large ({} bytes, over --max-file-size {max_size}), not read",
+            meta.len()
+        ),
+        Err(_) => format!("too large (over --max-file-size {max_size}), not read"),
     }
-    read_file(path, max_size, archives)
+}
+
+/// A system database (`/etc/passwd`, `/etc/group`, `/etc/login.defs`) as text, read through
+/// the gate like any file; empty when the gate refuses it or it cannot be read.
+pub fn read_system_file(path: &Path) -> String {
+    match read_path(path, super::DEFAULT_MAX_FILE_SIZE) {
+        FileRead::Loaded(loaded) => String::from_utf8_lossy(&loaded.bytes).into_owned(),
+        _ => String::new(),
+    }
 }
 
 /// A file read into memory, with the metadata of the open descriptor.
@@ -210,19 +251,30 @@ pub enum FileRead {
     /// An archive, open at its start.
     Archive(File, Format, Metadata),
     Skipped(SkipReason),
+    /// A FIFO, socket or device (or a symlink to one), never opened: which, as the detail of
+    /// a [`SkipReason::SpecialFile`] (see [`special`]).
+    Special(&'static str),
     Failed(String),
     /// A directory where a file was expected.
     Directory,
 }
 
-/// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
-/// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
-fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
-    let file = match OpenOptions::new()
+/// Open `path` for reading without ever waiting: `O_NONBLOCK`, so a FIFO (or a file swapped
+/// for one) opens at once instead of blocking until a writer comes, and no terminal becomes
+/// ours. What is opened is not checked: the caller checks the descriptor's type (`fstat`)
+/// before reading, as [`read_file`] does. For every open of a scanned path that does not go
+/// through [`open_path`] (image archives and layouts).
+pub fn open_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
-    {
+}
+
+/// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
+/// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
+fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
+    let file = match open_file(path) {
         Ok(file) => file,
         Err(e) => return FileRead::Failed(io_reason(&e)),
     };
@@ -231,11 +283,11 @@ fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
         Err(e) => return FileRead::Failed(io_reason(&e)),
     };
     if !meta.is_file() {
-        return FileRead::Failed(
-            special_file(meta.file_type())
-                .unwrap_or("not a regular file")
-                .to_string(),
-        );
+        // Swapped in after the type was checked; O_NONBLOCK opened it without waiting.
+        return match special_file(meta.file_type()) {
+            Some(what) => FileRead::Special(what),
+            None => FileRead::Failed("not a regular file".to_string()),
+        };
     }
     if !archives && meta.len() > max_size {
         return FileRead::Skipped(SkipReason::TooLarge);
@@ -413,8 +465,8 @@ fn group_has_others(gid: u32, owner: u32) -> bool {
     {
         return known;
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let passwd = read_system_file(Path::new("/etc/passwd"));
+    let group = read_system_file(Path::new("/etc/group"));
     let answer = group_members(&passwd, &group, gid)
         .iter()
         .any(|&uid| uid != owner);
@@ -594,15 +646,14 @@ mod tests {
                 (root.join("big.txt"), SkipReason::TooLarge),
                 (root.join("bin.dat"), SkipReason::Binary),
                 (root.join("dirlink"), SkipReason::SymlinkToDirectory),
+                (fifo.clone(), SkipReason::SpecialFile),
             ]
         );
         let mut errors = sink.errors.into_inner().unwrap();
         errors.sort();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, root.join("dangling"));
         assert!(errors[0].1.starts_with("dangling symlink"));
-        assert_eq!(errors[1].0, fifo);
-        assert!(errors[1].1.contains("FIFO"));
 
         let env = blobs
             .iter()

@@ -1,6 +1,10 @@
 //! `mcp:[HOME]` targets: the MCP client configs the catalogue knows, under one home or under
 //! every home on the host. Each config is read like any file (never blocking) and parsed, so
-//! its blob carries the servers and fields the keys sit in.
+//! its blob carries the servers and fields the keys sit in. Whatever the file gate refuses,
+//! while discovering or reading, is not scanned and listed in the target's errors with its
+//! path and reason: a FIFO, socket or device as a special file (never opened), a config over
+//! `--max-file-size` as too large (a config path is worth naming), what cannot be read as
+//! unreadable.
 use std::{
     ffi::CStr,
     os::unix::fs::MetadataExt,
@@ -10,10 +14,10 @@ use std::{
 use rayon::prelude::*;
 
 use super::{
-    fs::{file_blob, read_path, FileRead},
-    Sink, SkipReason, SourceError, SourceOptions,
+    fs::{file_blob, read_path, special, too_large_reason, FileRead},
+    Sink, Skip, SkipReason, SourceError, SourceOptions,
 };
-use crate::mcp::{self, ConfigRef, Home};
+use crate::mcp::{self, ConfigRef, Discovery, Home};
 
 /// Scan the configs under `home`, or under [`mcp::homes`] when no home is given.
 pub fn scan(
@@ -39,8 +43,11 @@ pub fn scan(
             sink.error(&home.dir, "home directory does not exist");
             continue;
         }
-        let configs: Vec<ConfigRef> = mcp::discover(home);
-        tracing::debug!(home = %home.dir.display(), configs = configs.len(), "MCP configs discovered");
+        let Discovery { configs, unread } = Discovery::of(home, options.max_file_size);
+        tracing::debug!(home = %home.dir.display(), configs = configs.len(), unread = unread.len(), "MCP configs discovered");
+        for file in &unread {
+            refused(sink, &file.path, file.reason, &file.detail);
+        }
         configs
             .into_par_iter()
             .for_each(|config| read_config(config, &home.dir, options, sink));
@@ -52,11 +59,31 @@ fn read_config(config: ConfigRef, home: &Path, options: &SourceOptions, sink: &d
     let path = config.path.clone();
     match read_path(&path, options.max_file_size) {
         FileRead::Loaded(loaded) => sink.blob(file_blob(&path, loaded, home, Some(config))),
+        FileRead::Skipped(SkipReason::TooLarge) => refused(
+            sink,
+            &path,
+            SkipReason::TooLarge,
+            &too_large_reason(&path, options.max_file_size),
+        ),
         FileRead::Skipped(reason) => sink.skipped(&path, reason),
+        FileRead::Special(what) => special(sink, &path, what),
         // `read_path` leaves archives closed: an archive is binary to it.
         FileRead::Archive(..) => sink.skipped(&path, SkipReason::Binary),
         FileRead::Failed(reason) => sink.error(&path, &reason),
         FileRead::Directory => sink.skipped(&path, SkipReason::SymlinkToDirectory),
+    }
+}
+
+/// A file the gate refused, not scanned: a special file or a file too large with its detail
+/// (both listed in the target's errors too, a config path being worth naming), else an
+/// error.
+fn refused(sink: &dyn Sink, path: &Path, reason: SkipReason, detail: &str) {
+    match reason {
+        SkipReason::SpecialFile | SkipReason::TooLarge => sink.not_scanned(Skip {
+            detail: Some(detail),
+            ..Skip::new(path, reason)
+        }),
+        _ => sink.error(path, detail),
     }
 }
 

@@ -6,8 +6,9 @@
 //! api.example.com password`) and says whether the slot holds a secret, so that the audit can
 //! name the field a rule matched in, and report a literal in a secret field that no rule knows.
 //! Encoded credentials (docker `auth`, kube `client-key-data`) carry their decoded form, for
-//! the engine to look at. Recognition looks at the path only; a file that does not parse
-//! yields the fields read before the error (its bytes are scanned as text anyway).
+//! the engine to look at. Recognition looks at the path only; a file that does not parse, or
+//! is over the parse budget of configs ([`crate::mcp::parse::check_budget`]), yields the
+//! fields read before the error (its bytes are scanned as text anyway).
 use std::{ops::Range, path::Path};
 
 use base64::Engine as _;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
-use crate::mcp::is_secret_name;
+use crate::mcp::{is_secret_name, parse as config, ConfigFormat};
 
 /// What kind of credential file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -440,7 +441,7 @@ fn ini(text: &str, kind: SecretFileKind) -> Vec<FileField> {
 /// `~/.docker/config.json`: `auths.<registry>.auth` (base64 `user:password`),
 /// `identitytoken`, `registrytoken`, `password`.
 fn docker(text: &str) -> Vec<FileField> {
-    let Ok(document) = serde_json::from_str::<Json>(text) else {
+    let Ok(document) = json_document(text) else {
         return Vec::new();
     };
     let mut fields = Vec::new();
@@ -473,7 +474,8 @@ fn docker(text: &str) -> Vec<FileField> {
 /// A kube config: per user, `token`, `password`, `client-key-data` (base64 PEM), the
 /// `auth-provider` tokens, and secret-named `exec.env` values.
 fn kube(text: &str) -> Vec<FileField> {
-    let Ok(document) = serde_norway::from_str::<Yaml>(text) else {
+    // Within the parse budget of configs: a kube config's aliases cannot expand past it.
+    let Ok(document) = config::yaml_value(text) else {
         return Vec::new();
     };
     let mut fields = Vec::new();
@@ -557,7 +559,7 @@ fn kube(text: &str) -> Vec<FileField> {
 /// gcloud's application default credentials: a user's `refresh_token`, a service account's
 /// `private_key`. (`client_secret` there is the SDK's public OAuth client, not a secret.)
 fn gcloud(text: &str) -> Vec<FileField> {
-    let Ok(Json::Object(document)) = serde_json::from_str::<Json>(text) else {
+    let Ok(Json::Object(document)) = json_document(text) else {
         return Vec::new();
     };
     let mut fields = Vec::new();
@@ -583,6 +585,13 @@ fn gcloud(text: &str) -> Vec<FileField> {
         }
     }
     fields
+}
+
+/// A JSON credential file as a document, when it is within the parse budget of configs
+/// (counted on the text before anything is built).
+fn json_document(text: &str) -> Result<Json, ()> {
+    config::check_budget(ConfigFormat::Json, text).map_err(drop)?;
+    serde_json::from_str(text).map_err(drop)
 }
 
 /// `.git-credentials`: one `https://user:password@host` per line.

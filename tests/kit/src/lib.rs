@@ -5,6 +5,7 @@
 //! - [`keys`]: the one fake-key generator (seeded, so keys are the same on every run and
 //!   machine) and the fingerprint detector gives a key;
 //! - [`run`]: the binary run with a clean environment and a deadline;
+//! - [`rss`]: the same run, and its peak resident memory;
 //! - [`report`]: queries on a JSON report, and [`report::assert_no_secret`];
 //! - [`guard`]: skip a test that cannot run here, or fail it under `CI=true`;
 //! - [`accounts`]: users and groups made on the host for one test;
@@ -18,6 +19,7 @@ pub mod guard;
 pub mod image;
 pub mod keys;
 pub mod report;
+pub mod rss;
 pub mod run;
 
 /// Write `text` to `path`, its directories made first.

@@ -82,7 +82,7 @@ pub fn scan_archive(
     // Compressed as a whole (`docker save | gzip`): its members cannot be reached in place,
     // so it is read as a stream twice, as a daemon's is, and nothing is written to disk.
     let open = || -> Result<Box<dyn std::io::Read>, OpenError> {
-        let file = std::fs::File::open(path).map_err(OpenError::Io)?;
+        let file = crate::source::fs::open_file(path).map_err(OpenError::Io)?;
         compression
             .decoder(std::io::BufReader::new(file))
             .map_err(OpenError::Decompress)

@@ -50,7 +50,7 @@ pub struct TarStore {
 impl TarStore {
     /// How the file at `path` is compressed as a whole, checking it is a regular file.
     pub fn compression(path: &Path) -> Result<Compression, ArchiveError> {
-        let file = File::open(path).map_err(ArchiveError::Io)?;
+        let file = crate::source::fs::open_file(path).map_err(ArchiveError::Io)?;
         let meta = file.metadata().map_err(ArchiveError::Io)?;
         if meta.is_dir() {
             return Err(ArchiveError::Directory);
@@ -65,7 +65,7 @@ impl TarStore {
 
     /// Index the uncompressed tar at `path` (see [`TarStore::compression`]).
     pub fn open_path(path: &Path) -> Result<TarStore, ArchiveError> {
-        let file = File::open(path).map_err(ArchiveError::Io)?;
+        let file = crate::source::fs::open_file(path).map_err(ArchiveError::Io)?;
         TarStore::index(file)
     }
 
@@ -230,7 +230,7 @@ impl Store for DirStore {
             return Ok(None);
         };
         let path = self.root.join(name);
-        let file = match File::open(&path) {
+        let file = match crate::source::fs::open_file(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),

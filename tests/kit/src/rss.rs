@@ -1,0 +1,100 @@
+//! The peak memory of one run of the binary: its resident set size at its highest, as the
+//! kernel accounts it to the child (`ru_maxrss` from `wait4`), so that a test can assert that
+//! a hostile input is refused in bounded memory, not merely that the run ends.
+use std::{
+    io::Read,
+    os::unix::process::ExitStatusExt,
+    path::Path,
+    process::{Command, ExitStatus, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long a measured run may take before the test fails as a hang (seconds;
+/// `DETECTOR_TEST_TIMEOUT` changes it, as for [`crate::run::detector`]).
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
+/// `BINARY ARGS…` with the clean environment of [`crate::run::detector`], and the peak
+/// resident set size of the run in KiB.
+pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> (Output, u64) {
+    let mut cmd = Command::new(binary);
+    cmd.args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("DETECTOR_ORG_KEY")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1");
+    if let Some(key) = org_key {
+        cmd.env("DETECTOR_ORG_KEY", key);
+    }
+    let deadline = std::env::var("DETECTOR_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(
+            Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            Duration::from_secs,
+        );
+    measured(cmd, deadline, &format!("detector {}", args.join(" ")))
+}
+
+/// Run `cmd` to completion, its output collected, and return its peak resident set size in
+/// KiB; kill it after `deadline` and panic naming `what`. The child is reaped with `wait4`
+/// (never with `Child::wait`), whose resource usage is the child's alone, whatever else the
+/// test process runs at the same time.
+// The child is reaped, by `wait4`, which clippy does not know of.
+#[allow(clippy::zombie_processes)]
+pub fn measured(mut cmd: Command, deadline: Duration, what: &str) -> (Output, u64) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let started = Instant::now();
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 only writes into it and `status`.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our own child, not yet reaped; the pointers are to live locals.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        match reaped {
+            r if r == pid => break (ExitStatus::from_raw(status), usage),
+            0 if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                // SAFETY: as above; this reaps the killed child.
+                unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+                let err = stderr.join().unwrap_or_default();
+                panic!(
+                    "{what} did not finish within {deadline:?} (a hang?): killed; stderr:\n{}",
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            0 => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    panic!("wait4 for {what}: {err}");
+                }
+            }
+        }
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    // Linux counts ru_maxrss in KiB.
+    (output, u64::try_from(usage.ru_maxrss).unwrap_or(0))
+}
