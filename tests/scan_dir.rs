@@ -819,7 +819,7 @@ fn corrupt_zips_keep_what_was_readable_and_report_the_damage() {
     let second = {
         let mut archive = zip::ZipArchive::new(Cursor::new(&whole)).unwrap();
         let big = archive.by_name("big.txt").unwrap();
-        (big.data_start() + big.compressed_size() / 2) as usize
+        (big.data_start().unwrap() + big.compressed_size() / 2) as usize
     };
     let truncated = dir.join("truncated.zip");
     fs::write(&truncated, &whole[..second]).unwrap();
@@ -837,7 +837,10 @@ fn corrupt_zips_keep_what_was_readable_and_report_the_damage() {
     let (start, len) = {
         let mut archive = zip::ZipArchive::new(Cursor::new(&damaged)).unwrap();
         let bad = archive.by_name("bad.txt").unwrap();
-        (bad.data_start() as usize, bad.compressed_size() as usize)
+        (
+            bad.data_start().unwrap() as usize,
+            bad.compressed_size() as usize,
+        )
     };
     // 0xFF: a deflate block of the reserved type, refused at once.
     damaged[start..start + len].fill(0xff);
@@ -1244,4 +1247,222 @@ fn a_hung_binary_fails_the_test_instead_of_blocking_it() {
     let mut sleeper = std::process::Command::new("sleep");
     sleeper.arg("30");
     run_with_deadline(sleeper, Duration::from_secs(1), "sleep 30");
+}
+
+/// The target's `not_scanned` entries: (path, reason, detail).
+fn not_scanned(report: &Value) -> Vec<(String, String, String)> {
+    report["targets"][0]["not_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let text = |f: &str| n[f].as_str().unwrap_or_default().to_string();
+            (text("path"), text("reason"), text("detail"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_sparse_tarball_bomb_stops_at_the_archive_limit_and_the_scan_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    let before = key("ghp_", ALNUM, 36, 1301);
+    let beside = key("ghp_", ALNUM, 36, 1302);
+    // A PiB member made of one stored block: the header of a nested tar whose one member is
+    // the hole after it. Opened as the tar it looks like, that member is zeros to skip.
+    let (header, data) = kit::image::sparse_tar_bomb(1 << 50);
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    let text = format!("GITHUB_TOKEN={before}\n");
+    let mut first = tar::Header::new_gnu();
+    first.set_size(text.len() as u64);
+    first.set_mode(0o600);
+    first.set_cksum();
+    builder
+        .append_data(&mut first, "before.env", text.as_bytes())
+        .unwrap();
+    for _ in 0..4 {
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    let bomb = builder.into_inner().unwrap().finish().unwrap();
+    assert!(bomb.len() < 4096, "{} bytes", bomb.len());
+    let archive = dir.join("sparse.tar.gz");
+    fs::write(&archive, &bomb).unwrap();
+    write(&dir.join("beside.txt"), &format!("TOKEN={beside}\n"), 0o600);
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    location(
+        key_of(&report, &before),
+        &member_path(&archive, "before.env"),
+    );
+    location(key_of(&report, &beside), &dir.join("beside.txt"));
+    // Listed as cut short, with the limit that cut it and where; an error as well.
+    let archive = archive.to_str().unwrap();
+    let cut = not_scanned(&report)
+        .into_iter()
+        .find(|(path, reason, _)| path == archive && reason == "over-limit")
+        .unwrap_or_else(|| panic!("{:#}", report["targets"][0]["not_scanned"]));
+    assert!(
+        cut.2.starts_with("archive limit:")
+            && cut.2.contains("--max-archive-ratio")
+            && cut.2.contains("disk.img"),
+        "{}",
+        cut.2
+    );
+    assert_eq!(error_for(&report, Path::new(archive)), cut.2);
+}
+
+/// `zip`, with the name of every member called `alias` changed to `name` (as long), in its
+/// local header and its central directory entry: the writer refuses two members of one name.
+fn rename_members(mut zipped: Vec<u8>, alias: &str, name: &str) -> Vec<u8> {
+    assert_eq!(alias.len(), name.len());
+    let mut at = 0;
+    while let Some(i) = zipped[at..]
+        .windows(alias.len())
+        .position(|w| w == alias.as_bytes())
+    {
+        zipped[at + i..at + i + name.len()].copy_from_slice(name.as_bytes());
+        at += i + name.len();
+    }
+    zipped
+}
+
+#[test]
+fn zip_members_of_the_same_name_are_each_scanned_and_located() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    let (first, second, other) = (
+        key("ghp_", ALNUM, 36, 1311),
+        key("ghp_", ALNUM, 36, 1312),
+        key("ghp_", ALNUM, 36, 1313),
+    );
+    let (nested_first, nested_second) =
+        (key("ghp_", ALNUM, 36, 1314), key("ghp_", ALNUM, 36, 1315));
+    let dup = |a: &str, b: &str, deflate: bool| {
+        rename_members(
+            zip(
+                &[
+                    ("app/.env", format!("GITHUB_TOKEN={a}\n").as_bytes()),
+                    ("readme.txt", format!("TOKEN={other}\n").as_bytes()),
+                    ("app/.enw", format!("GITHUB_TOKEN={b}\n").as_bytes()),
+                ],
+                deflate,
+            ),
+            "app/.enw",
+            "app/.env",
+        )
+    };
+    let zipped = dir.join("dup.zip");
+    fs::write(&zipped, dup(&first, &second, true)).unwrap();
+    // The same inside a tarball: a zip read in memory.
+    let tarball = dir.join("outer.tar.gz");
+    fs::write(
+        &tarball,
+        tar_gz(&[("dup.zip", &dup(&nested_first, &nested_second, false))]),
+    )
+    .unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    location(key_of(&report, &other), &member_path(&zipped, "readme.txt"));
+    // The first keeps the plain name; the second, which the name alone would merge with it,
+    // says which entry of the central directory it is.
+    for (archive, a, b) in [
+        (zipped.display().to_string(), &first, &second),
+        (
+            format!("{}!dup.zip", tarball.display()),
+            &nested_first,
+            &nested_second,
+        ),
+    ] {
+        let shown = |member: &str| PathBuf::from(format!("{archive}!{member}"));
+        let at = location(key_of(&report, a), &shown("app/.env"));
+        assert_eq!(at["slot"], "GITHUB_TOKEN", "{at:#}");
+        let at = location(key_of(&report, b), &shown("app/.env (entry 3)"));
+        assert_eq!(at["kind"], "archive-member");
+        assert_eq!(
+            at["slot"], "GITHUB_TOKEN",
+            "read as the .env it is named: {at:#}"
+        );
+    }
+    assert!(
+        target_errors(&report).is_empty(),
+        "{:#?}",
+        target_errors(&report)
+    );
+}
+
+#[test]
+fn junk_after_a_compressed_stream_is_reported_once_its_content_is_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    let junk = b"this is not part of any compressed stream\n";
+    let text = |secret: &str| format!("GITHUB_TOKEN={secret}\n");
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let xz = |data: &[u8]| {
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let bz2 = |data: &[u8]| {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let zst = |data: &[u8]| zstd::stream::encode_all(Cursor::new(data), 3).unwrap();
+    type Compress<'c> = &'c dyn Fn(&[u8]) -> Vec<u8>;
+    let compressors: [(&str, Compress); 4] =
+        [("gz", &gz), ("xz", &xz), ("bz2", &bz2), ("zst", &zst)];
+    let mut cases = Vec::new();
+    for (i, (extension, compress)) in compressors.iter().enumerate() {
+        let secret = key("ghp_", ALNUM, 36, 1321 + i as u64);
+        // Two streams back to back are one content (pigz, `cat a.gz b.gz`); junk ends it.
+        let second = key("ghp_", ALNUM, 36, 1331 + i as u64);
+        let mut bytes = compress(text(&secret).as_bytes());
+        bytes.extend(compress(text(&second).as_bytes()));
+        bytes.extend_from_slice(junk);
+        let path = dir.join(format!("secrets.env.{extension}"));
+        fs::write(&path, bytes).unwrap();
+        cases.push((path, secret, second));
+    }
+    // Zero padding after the last stream (as some tools leave it) is not junk.
+    let padded_key = key("ghp_", ALNUM, 36, 1341);
+    let mut padded = gz(text(&padded_key).as_bytes());
+    padded.extend([0u8; 1024]);
+    fs::write(dir.join("padded.env.gz"), padded).unwrap();
+
+    let target = format!("dir:{}", dir.display());
+    let (output, took) = scan(&[&target], tmp.path());
+    assert!(took < HANG, "the scan took {took:?}");
+    let report = json(&output);
+    for (path, secret, second) in &cases {
+        for secret in [secret, second] {
+            let at = location(key_of(&report, secret), &member_path(path, "secrets.env"));
+            assert_eq!(at["slot"], "GITHUB_TOKEN", "{at:#}");
+        }
+        let reason = error_for(&report, path);
+        assert!(reason.contains("trailing data"), "{reason}");
+    }
+    location(
+        key_of(&report, &padded_key),
+        &member_path(&dir.join("padded.env.gz"), "padded.env"),
+    );
+    assert_eq!(
+        target_errors(&report).len(),
+        cases.len(),
+        "{:#?}",
+        target_errors(&report)
+    );
 }

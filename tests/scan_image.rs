@@ -1288,3 +1288,122 @@ fn a_truncated_oci_archive_still_reads_what_is_there() {
         }
     }
 }
+
+#[test]
+fn oci_indexes_that_fan_out_or_list_themselves_are_each_read_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let layer_key = key("ghp_", ALNUM, 36, 1401);
+    let env_key = key("ghp_", ALNUM, 36, 1402);
+    let layout = OciLayout::new(tmp.path().join("fanout"));
+    let layer = layer_tar(&[
+        ("app/", b""),
+        ("app/.env", format!("GITHUB_TOKEN={layer_key}\n").as_bytes()),
+    ]);
+    let manifest = layout.image(
+        &[(
+            &layer,
+            &layer,
+            "application/vnd.oci.image.layer.v1.tar",
+            "COPY .env /app/",
+        )],
+        &[format!("GITHUB_TOKEN={env_key}")],
+        "linux/amd64",
+    );
+    const FAN: usize = 200;
+    // Four levels of indexes, each listing the next FAN times: FAN⁴ paths to one image, all
+    // within the depth bound.
+    let mut level = layout.index_blob(&vec![manifest.clone(); FAN]);
+    for _ in 0..3 {
+        level = layout.index_blob(&vec![level; FAN]);
+    }
+    level["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
+    // An index that lists itself FAN times (a store finds blobs by name, and this one is not
+    // named by its digest), and the image once.
+    let looped = format!("sha256:{}", "c".repeat(64));
+    let itself = json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": looped});
+    let mut listed = vec![itself.clone(); FAN];
+    listed.push(manifest);
+    fs::write(
+        layout.blob_path(&looped),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": listed})).unwrap(),
+    )
+    .unwrap();
+    let mut looped_top = itself;
+    looped_top["annotations"] = json!({"org.opencontainers.image.ref.name": "loop"});
+    layout.top_index(&[level, looped_top]);
+
+    let target = format!("oci-dir:{}", layout.dir.display());
+    let out = kit::run::detector(
+        Path::new(DETECTOR),
+        &["scan", &target, "--format", "json"],
+        home.path(),
+        Some(ORG_KEY),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    for secret in [&layer_key, &env_key] {
+        key_of(&report, secret);
+    }
+    // A repeat is not an error: nothing was cut short.
+    let errors = kit::report::target_errors(&report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_no_secret(&out, &[&layer_key, &env_key]);
+}
+
+#[test]
+fn sparse_files_in_a_layer_are_read_and_their_holes_count_toward_the_archive_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let secret = key("ghp_", ALNUM, 36, 1411);
+    // A text file stored sparse: 9 KiB of text, then a hole (zeros past the binary probe).
+    let mut text = format!("GITHUB_TOKEN={secret}\n").into_bytes();
+    text.resize(9 * 1024, b'\n');
+    let sparse_env = kit::image::sparse_member("app/.env", &text, 16 * 1024);
+    // A PiB disk image whose stored block is the header of a tar of its hole.
+    let (bomb, bomb_data) = kit::image::sparse_tar_bomb(1 << 50);
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&sparse_env, text.as_slice()).unwrap();
+    let mut bomb = bomb;
+    bomb.set_path("var/disk.img").unwrap();
+    bomb.set_cksum();
+    builder.append(&bomb, bomb_data.as_slice()).unwrap();
+    let layer = builder.into_inner().unwrap();
+    assert!(layer.len() < 16 * 1024);
+
+    let layout = OciLayout::new(tmp.path().join("sparse"));
+    let manifest = layout.image(
+        &[(
+            &layer,
+            &layer,
+            "application/vnd.oci.image.layer.v1.tar",
+            "COPY . /",
+        )],
+        &[],
+        "linux/amd64",
+    );
+    layout.index(vec![manifest], "v1");
+    let target = format!("oci-dir:{}", layout.dir.display());
+    let (out, report) = scan_json(&target, &[], home.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let found = key_of(&report, &secret);
+    assert!(
+        locations(found).iter().any(|l| l["path"] == "/app/.env"),
+        "{found:#}"
+    );
+    let cut: Vec<&Value> = report["targets"][0]["not_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["path"] == "/var/disk.img" && n["reason"] == "over-limit")
+        .collect();
+    assert_eq!(cut.len(), 1, "{:#}", report["targets"][0]);
+    let detail = cut[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("--max-archive-ratio"), "{detail}");
+    let errors = kit::report::target_errors(&report);
+    assert!(
+        errors.iter().any(|(path, _)| path == "/var/disk.img"),
+        "{errors:#?}"
+    );
+    assert_no_secret(&out, &[&secret]);
+}

@@ -385,6 +385,30 @@ impl OciLayout {
         descriptor
     }
 
+    /// An index blob of `manifests` (descriptors of manifests or of other indexes); its
+    /// descriptor.
+    pub fn index_blob(&self, manifests: &[Value]) -> Value {
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        self.blob(
+            "application/vnd.oci.image.index.v1+json",
+            &serde_json::to_vec(&index).unwrap(),
+        )
+    }
+
+    /// `index.json` listing `manifests` as they are.
+    pub fn top_index(&self, manifests: &[Value]) {
+        let index = json!({"schemaVersion": 2, "manifests": manifests});
+        fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+    }
+
     /// `index.json`: an index of `manifests`, tagged `tag`.
     pub fn index(&self, manifests: Vec<Value>, tag: &str) {
         let inner = json!({
@@ -411,4 +435,39 @@ impl OciLayout {
         builder.append_dir_all(".", &self.dir).unwrap();
         builder.finish().unwrap();
     }
+}
+
+/// A GNU sparse tar member of `size` bytes whose stored data is `data` (a multiple of 512
+/// bytes) at offset 0; the rest is one hole, which the tar does not store but a reader makes
+/// up as zeros. Append it with `tar::Builder::append(&header, data)`.
+pub fn sparse_member(name: &str, data: &[u8], size: u64) -> tar::Header {
+    assert_eq!(data.len() % 512, 0, "sparse data is stored in whole blocks");
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_entry_type(tar::EntryType::GNUSparse);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_size(data.len() as u64);
+    let gnu = header.as_gnu_mut().unwrap();
+    gnu.set_real_size(size);
+    gnu.sparse[0].set_offset(0);
+    gnu.sparse[0].set_length(data.len() as u64);
+    // The hole runs to the end: an empty block there says where that is.
+    gnu.sparse[1].set_offset(size);
+    gnu.sparse[1].set_length(0);
+    header.set_cksum();
+    header
+}
+
+/// The data of a sparse member that reads as a tar of one member as large as the hole
+/// behind it: a tar reader that opens it and skips that member reads `size` bytes of zeros
+/// that are stored nowhere.
+pub fn sparse_tar_bomb(size: u64) -> (tar::Header, Vec<u8>) {
+    let mut inner = tar::Header::new_ustar();
+    inner.set_path("zeros.bin").unwrap();
+    inner.set_size(size - 1024);
+    inner.set_mode(0o644);
+    inner.set_cksum();
+    let data = inner.as_bytes().to_vec();
+    (sparse_member("disk.img", &data, size), data)
 }

@@ -85,10 +85,21 @@ pub enum LayoutError {
         digest: String,
         error: serde_json::Error,
     },
-    #[error("indexes nested too deep")]
-    TooDeep,
+    #[error("an index nested more than {0} deep: not followed")]
+    TooDeep(usize),
     #[error("manifest {0} names no config")]
     NoConfig(String),
+}
+
+impl LayoutError {
+    /// One of the scan's limits, rather than something wrong with the layout: what it stopped
+    /// is over-limit, not unreadable.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            LayoutError::TooDeep(_) | LayoutError::Metadata(MetadataError::TooLarge { .. })
+        )
+    }
 }
 
 /// An image config that is not JSON of the config's shape.

@@ -15,7 +15,7 @@ use super::{
 use crate::source::{
     archive::{self, ArchiveOptions, ArchivePlace},
     fs::is_binary,
-    Blob, Container, LayerFile, Origin, Provenance, Sink, SkipReason, SourceOptions,
+    Blob, Container, LayerFile, Origin, Provenance, Sink, Skip, SkipReason, SourceOptions,
 };
 
 /// How many leading bytes of a file decide whether it is binary, or an archive (as for files
@@ -165,12 +165,19 @@ fn read_entries(
         if changes.record(&path, kind.is_dir()) == Entry::Whiteout {
             continue;
         }
-        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+        if !(kind.is_file() || kind.is_gnu_sparse() || kind == tar::EntryType::Continuous) {
             // Directories, links (their target is read where it is), devices.
             continue;
         }
         *files += 1;
+        // A sparse file's size is the file's; what the layer stores of it is less (its
+        // holes are made up as it is read).
         let size = entry.size();
+        let stored = if kind.is_gnu_sparse() {
+            entry.header().entry_size().unwrap_or(0)
+        } else {
+            size
+        };
         let mut bytes = Vec::with_capacity(size.min(BINARY_PROBE) as usize);
         (&mut entry).take(BINARY_PROBE).read_to_end(&mut bytes)?;
         let hidden = overlay.hidden(&path);
@@ -211,12 +218,26 @@ fn read_entries(
                     max_member_size: options.max_file_size,
                 };
                 let mut member = io::Cursor::new(bytes).chain(&mut entry);
-                archive::scan_reader(&mut member, format, &place, &archive_options, out.target());
+                archive::scan_reader(
+                    &mut member,
+                    Some(stored),
+                    format,
+                    &place,
+                    &archive_options,
+                    out.target(),
+                );
                 continue;
             }
         }
         if size > options.max_file_size {
-            out.skipped(&path, SkipReason::TooLarge);
+            let detail = format!(
+                "{size} bytes, over --max-file-size {}",
+                options.max_file_size
+            );
+            out.target().not_scanned(Skip {
+                detail: Some(&detail),
+                ..Skip::new(&path, SkipReason::TooLarge)
+            });
             continue;
         }
         if is_binary(&bytes) {

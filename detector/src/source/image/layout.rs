@@ -1,6 +1,8 @@
 //! Which images a store holds: `docker save`'s `manifest.json` (the legacy layout, and the
 //! OCI layout newer Docker writes, which keeps a `manifest.json` beside `index.json`), or an
 //! OCI layout's `index.json`, followed through nested indexes to every image manifest.
+use std::collections::HashSet;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -69,10 +71,21 @@ pub fn images(
     };
     for (layout, bytes) in order {
         let Some(bytes) = bytes else { continue };
-        return match layout {
-            Layout::Docker => docker_images(bytes, name),
-            Layout::Oci => oci_images(store, bytes, name, errors),
+        let mut images = match layout {
+            Layout::Docker => docker_images(bytes, name)?,
+            Layout::Oci => oci_images(store, bytes, name, errors)?,
         };
+        // An image is its config (the image id): listed again (another tag, a crafted
+        // manifest that lists it a million times), it is the same image, read once.
+        let mut configs = HashSet::new();
+        images.retain(|image| {
+            let first = configs.insert(image.config.name.clone());
+            if !first {
+                tracing::debug!(image = %image.reference, "same config as an image before it");
+            }
+            first
+        });
+        return Ok(images);
     }
     Err(match expected {
         Layout::Docker => LayoutError::NoManifest,
@@ -154,113 +167,128 @@ fn oci_images(
     errors: &mut Vec<(String, LayoutError)>,
 ) -> Result<Vec<ImageSpec>, LayoutError> {
     let index: Value = serde_json::from_slice(index).map_err(LayoutError::IndexJson)?;
-    let mut images = Vec::new();
-    walk_index(store, &index, None, name, 0, &mut images, errors);
-    Ok(images)
+    let mut walk = IndexWalk {
+        store,
+        layout: name,
+        visited: HashSet::new(),
+        images: Vec::new(),
+        errors,
+    };
+    walk.index(&index, None, 0);
+    Ok(walk.images)
 }
 
-/// Follow every descriptor of an index: nested indexes recursively, image manifests into
-/// [`ImageSpec`]s. `reference` is the name an enclosing descriptor gave.
-fn walk_index(
-    store: &dyn Store,
-    index: &Value,
-    reference: Option<&str>,
-    layout: &str,
-    depth: usize,
-    images: &mut Vec<ImageSpec>,
-    errors: &mut Vec<(String, LayoutError)>,
-) {
-    let Some(manifests) = index.get("manifests").and_then(Value::as_array) else {
-        return;
-    };
-    for descriptor in manifests {
-        let annotations = descriptor.get("annotations");
-        let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
-        // BuildKit's provenance/SBOM attestations are manifests too, of no image.
-        if annotation("vnd.docker.reference.type") == Some("attestation-manifest") {
-            continue;
-        }
-        let name = annotation("io.containerd.image.name")
-            .map(str::to_string)
-            .or_else(|| {
-                annotation("org.opencontainers.image.ref.name").map(|r| {
-                    // A bare tag (`prod`) names the layout's image; a full reference is kept.
-                    if r.contains([':', '/', '@']) {
-                        r.to_string()
-                    } else {
-                        format!("{layout}:{r}")
-                    }
+/// The walk of an OCI layout's indexes. Indexes nest, and may name the same index or
+/// manifest many times (a crafted layout: 200 descriptors of an index of 200 descriptors of
+/// … is 200⁴ paths to one image in four levels): each digest is read once, the first time
+/// it is met, so the walk is as long as the layout, whatever its shape.
+struct IndexWalk<'w> {
+    store: &'w dyn Store,
+    layout: &'w str,
+    visited: HashSet<String>,
+    images: Vec<ImageSpec>,
+    errors: &'w mut Vec<(String, LayoutError)>,
+}
+
+impl IndexWalk<'_> {
+    /// Follow every descriptor of an index: nested indexes recursively, image manifests into
+    /// [`ImageSpec`]s. `reference` is the name an enclosing descriptor gave.
+    fn index(&mut self, index: &Value, reference: Option<&str>, depth: usize) {
+        let (store, layout) = (self.store, self.layout);
+        let Some(manifests) = index.get("manifests").and_then(Value::as_array) else {
+            return;
+        };
+        for descriptor in manifests {
+            let annotations = descriptor.get("annotations");
+            let annotation =
+                |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
+            // BuildKit's provenance/SBOM attestations are manifests too, of no image.
+            if annotation("vnd.docker.reference.type") == Some("attestation-manifest") {
+                continue;
+            }
+            let name = annotation("io.containerd.image.name")
+                .map(str::to_string)
+                .or_else(|| {
+                    annotation("org.opencontainers.image.ref.name").map(|r| {
+                        // A bare tag (`prod`) names the layout's image; a full reference is kept.
+                        if r.contains([':', '/', '@']) {
+                            r.to_string()
+                        } else {
+                            format!("{layout}:{r}")
+                        }
+                    })
                 })
-            })
-            .or_else(|| reference.map(str::to_string));
-        let Some(digest) = descriptor.get("digest").and_then(Value::as_str) else {
-            continue;
-        };
-        let label = name
-            .clone()
-            .unwrap_or_else(|| format!("{layout}@{}", short(digest)));
-        let Some(blob) = blob_name(digest) else {
-            errors.push((label, LayoutError::InvalidDigest(digest.to_string())));
-            continue;
-        };
-        let manifest = match read_small(store, &blob, METADATA_LIMIT) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                errors.push((label, LayoutError::MissingManifest(digest.to_string())));
+                .or_else(|| reference.map(str::to_string));
+            let Some(digest) = descriptor.get("digest").and_then(Value::as_str) else {
+                continue;
+            };
+            let label = name
+                .clone()
+                .unwrap_or_else(|| format!("{layout}@{}", short(digest)));
+            if !self.visited.insert(digest.to_string()) {
+                tracing::debug!(%digest, "index or manifest already read");
                 continue;
             }
-            Err(e) => {
-                errors.push((label, LayoutError::Metadata(e)));
+            let Some(blob) = blob_name(digest) else {
+                self.errors
+                    .push((label, LayoutError::InvalidDigest(digest.to_string())));
+                continue;
+            };
+            let manifest = match read_small(store, &blob, METADATA_LIMIT) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    self.errors
+                        .push((label, LayoutError::MissingManifest(digest.to_string())));
+                    continue;
+                }
+                Err(e) => {
+                    self.errors.push((label, LayoutError::Metadata(e)));
+                    continue;
+                }
+            };
+            let manifest: Value = match serde_json::from_slice(&manifest) {
+                Ok(value) => value,
+                Err(error) => {
+                    let digest = digest.to_string();
+                    self.errors
+                        .push((label, LayoutError::ManifestJson { digest, error }));
+                    continue;
+                }
+            };
+            if manifest.get("manifests").is_some() {
+                if depth < MAX_INDEX_DEPTH {
+                    self.index(&manifest, name.as_deref(), depth + 1);
+                } else {
+                    self.errors
+                        .push((label, LayoutError::TooDeep(MAX_INDEX_DEPTH)));
+                }
                 continue;
             }
-        };
-        let manifest: Value = match serde_json::from_slice(&manifest) {
-            Ok(value) => value,
-            Err(error) => {
-                let digest = digest.to_string();
-                errors.push((label, LayoutError::ManifestJson { digest, error }));
+            let Some(config) = manifest.get("config").and_then(descriptor_ref) else {
+                self.errors
+                    .push((label, LayoutError::NoConfig(digest.to_string())));
                 continue;
-            }
-        };
-        if manifest.get("manifests").is_some() {
-            if depth < MAX_INDEX_DEPTH {
-                walk_index(
-                    store,
-                    &manifest,
-                    name.as_deref(),
-                    layout,
-                    depth + 1,
-                    images,
-                    errors,
-                );
-            } else {
-                errors.push((label, LayoutError::TooDeep));
-            }
-            continue;
+            };
+            let layers = manifest
+                .get("layers")
+                .and_then(Value::as_array)
+                .map(|layers| layers.iter().filter_map(descriptor_ref).collect())
+                .unwrap_or_default();
+            let platform = descriptor.get("platform").and_then(|p| {
+                let os = p.get("os")?.as_str()?;
+                let arch = p.get("architecture")?.as_str()?;
+                Some(match p.get("variant").and_then(Value::as_str) {
+                    Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
+                    _ => format!("{os}/{arch}"),
+                })
+            });
+            self.images.push(ImageSpec {
+                reference: name.unwrap_or_else(|| unnamed(layout, config.digest.as_deref())),
+                config,
+                layers,
+                platform,
+            });
         }
-        let Some(config) = manifest.get("config").and_then(descriptor_ref) else {
-            errors.push((label, LayoutError::NoConfig(digest.to_string())));
-            continue;
-        };
-        let layers = manifest
-            .get("layers")
-            .and_then(Value::as_array)
-            .map(|layers| layers.iter().filter_map(descriptor_ref).collect())
-            .unwrap_or_default();
-        let platform = descriptor.get("platform").and_then(|p| {
-            let os = p.get("os")?.as_str()?;
-            let arch = p.get("architecture")?.as_str()?;
-            Some(match p.get("variant").and_then(Value::as_str) {
-                Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
-                _ => format!("{os}/{arch}"),
-            })
-        });
-        images.push(ImageSpec {
-            reference: name.unwrap_or_else(|| unnamed(layout, config.digest.as_deref())),
-            config,
-            layers,
-            platform,
-        });
     }
 }
 

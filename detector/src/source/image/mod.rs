@@ -47,7 +47,8 @@ use self::{
     store::{read_small, DirStore, Store, TarStore},
 };
 use super::{
-    fs::io_reason, seen::Seen, Blob, Context, Sink, SkipReason, SourceError, SourceOptions, Target,
+    fs::io_reason, seen::Seen, Blob, Context, Sink, Skip, SkipReason, SourceError, SourceOptions,
+    Target,
 };
 
 /// Blobs read ahead of the matching threads; bounds memory, keeps both busy.
@@ -260,7 +261,17 @@ fn scan_store(
             image.reference = reference.to_string();
         }
     }
-    // The archive's damage first, then what of the layout could not be followed.
+    // What a limit stopped is listed as such; the archive's damage first, then what of the
+    // layout could not be followed.
+    let (limits, index_errors): (Vec<_>, Vec<_>) = index_errors
+        .into_iter()
+        .partition(|(_, reason)| reason.is_limit());
+    for (image, reason) in &limits {
+        sink.not_scanned(Skip {
+            detail: Some(&reason.to_string()),
+            ..Skip::new(Path::new(image), SkipReason::OverLimit)
+        });
+    }
     let index_errors: Vec<(String, String)> = damage
         .map(|damage| (origin.display().to_string(), damage.to_string()))
         .into_iter()
@@ -583,6 +594,13 @@ fn read_layers(
     outcome: &mut Outcome,
 ) {
     for image in images {
+        // An image whose layers were all read (the same layers as an image before it) needs
+        // no overlay: building one would cost as much as its layers have entries, per image.
+        let read_before = |layer: &PreparedLayer| out.read_layers.get(&layer.place.digest);
+        if image.layers.iter().all(|l| read_before(l).is_some()) {
+            outcome.readable |= !image.layers.is_empty();
+            continue;
+        }
         let mut overlay = Overlay::default();
         for (i, layer) in image.layers.iter_mut().enumerate().rev() {
             if let Some(changes) = out.read_layers.get(&layer.place.digest) {
