@@ -10,6 +10,9 @@ pub mod cli;
 pub mod commands;
 pub mod detect;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod mcp;
 pub mod path_text;

@@ -1,6 +1,8 @@
 //! Developer tasks. `cargo xtask setup` prepares a fresh machine, `cargo xtask test` runs every
-//! test (setup first), `cargo xtask bench …` prints the benchmark tables of README.
+//! test (setup first) and a short fuzz run, `cargo xtask fuzz` runs the fuzz targets,
+//! `cargo xtask bench …` prints the benchmark tables of README.
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::process::Command;
@@ -21,8 +23,12 @@ enum Task {
     Setup,
     /// Build the eBPF programs (and the binary), failing if they cannot be built.
     BuildEbpf,
-    /// Setup, then formatting, clippy and every test (kernel and Docker tests included).
+    /// Setup, then formatting, clippy, every test (kernel and Docker tests included) and a
+    /// short run of every fuzz target.
     Test,
+    /// Build the fuzz targets (nightly, cargo-fuzz), seed them from the test kit, run each for
+    /// a bounded time; fails on any crash, hang or out-of-memory, naming the reproducer.
+    Fuzz(fuzz::FuzzArgs),
     /// Setup, then the main job: `detector audit` of this host (every home's MCP configs, the
     /// homes, their git repositories, local Docker images), one report grouped by key.
     Run {
@@ -47,8 +53,10 @@ fn main() -> Result<()> {
             setup::setup()?;
             cargo(&["fmt", "--all", "--", "--check"])?;
             build(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
-            build(&["test", "--no-fail-fast"])
+            build(&["test", "--no-fail-fast"])?;
+            fuzz::in_tests()
         }
+        Task::Fuzz(args) => fuzz::fuzz(&args),
         Task::Run { args } => {
             setup::setup()?;
             build(&["build", "--release"])?;

@@ -9,8 +9,8 @@ use crate::{command_ok, run};
 
 /// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
 /// (git, a Docker engine, busybox for image rootfs, rsyslog as a real syslog collector,
-/// systemd-analyze for the unit file, headless Chromium for the HTML report), and the peers
-/// the benchmarks compare with.
+/// systemd-analyze for the unit file, headless Chromium for the HTML report), the C++ compiler
+/// libFuzzer is built with, and the peers the benchmarks compare with.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -27,6 +27,7 @@ const PACKAGES: &[&str] = &[
     "rsyslog",
     "systemd",
     "chromium",
+    "g++",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -35,6 +36,7 @@ pub fn setup() -> Result<()> {
     apt_packages()?;
     rust_toolchains()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     eprintln!("xtask setup: ready");
     Ok(())
 }
@@ -102,6 +104,21 @@ fn rust_toolchains() -> Result<()> {
         if !stable.lines().any(|l| l.starts_with(component)) {
             run(Command::new("rustup").args(["component", "add", component]))?;
         }
+    }
+    Ok(())
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz` (it drives nightly, which [`rust_toolchains`] installs;
+/// libFuzzer itself is built from source by the `libfuzzer-sys` crate, with the g++ of
+/// [`PACKAGES`]).
+fn cargo_fuzz() -> Result<()> {
+    if command_ok(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing cargo-fuzz");
+    run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))?;
+    if !command_ok(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+        bail!("cargo-fuzz was installed but cargo does not find it: add ~/.cargo/bin to PATH");
     }
     Ok(())
 }

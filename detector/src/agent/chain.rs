@@ -265,7 +265,7 @@ struct Entry {
 }
 
 /// One file, read: its records and its bad lines.
-struct Read {
+pub(crate) struct Read {
     entries: Vec<Entry>,
     problems: Vec<Problem>,
 }
@@ -284,7 +284,11 @@ pub fn verify(paths: &[PathBuf]) -> Result<Verification, VerifyError> {
 }
 
 fn read_file(path: &Path, file: usize) -> io::Result<Read> {
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    read_records(BufReader::with_capacity(1 << 16, File::open(path)?), file)
+}
+
+/// The records and bad lines of the `file`th file, read from `reader`.
+pub(crate) fn read_records(mut reader: impl BufRead, file: usize) -> io::Result<Read> {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
     let mut line = Vec::new();
@@ -335,7 +339,7 @@ fn parse_entry(line: &[u8], at: At) -> Result<Entry, BadRecord> {
     })
 }
 
-fn verify_read(paths: &[PathBuf], read: Vec<Read>) -> Verification {
+pub(crate) fn verify_read(paths: &[PathBuf], read: Vec<Read>) -> Verification {
     // Files in the order of their first seq: rotated files given newest first, or by a glob
     // that sorts `events.jsonl.10` before `events.jsonl.2`, still make one sequence.
     let mut order: Vec<usize> = (0..paths.len()).collect();

@@ -6,7 +6,7 @@
 //! placeholder, empty) and checked against the seed patterns.
 pub mod catalogue;
 pub mod discover;
-mod fields;
+pub(crate) mod fields;
 pub mod parse;
 mod shell;
 

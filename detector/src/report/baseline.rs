@@ -114,7 +114,7 @@ impl Baseline {
 }
 
 /// The fingerprints of a baseline or report; what is wrong with it, if it is neither.
-fn parse_fingerprints(bytes: &[u8]) -> Result<BTreeSet<String>, BaselineProblem> {
+pub(crate) fn parse_fingerprints(bytes: &[u8]) -> Result<BTreeSet<String>, BaselineProblem> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(BaselineProblem::NotJson)?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
