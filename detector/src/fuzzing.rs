@@ -183,6 +183,7 @@ pub fn archive(data: &[u8]) {
     };
     archive::scan_reader(
         &mut Cursor::new(data),
+        Some(data.len() as u64),
         format,
         &place,
         &archive_options,
@@ -344,8 +345,14 @@ fn fixed_now() -> chrono::DateTime<chrono::Utc> {
 
 fn render_all(report: &Report) {
     for format in [
-        report::Format::Text { color: false },
-        report::Format::Text { color: true },
+        report::Format::Text(report::text::TextOptions {
+            color: false,
+            coverage: true,
+        }),
+        report::Format::Text(report::text::TextOptions {
+            color: true,
+            coverage: false,
+        }),
         report::Format::Json,
         report::Format::Sarif,
         report::Format::Markdown,

@@ -144,8 +144,13 @@ fn unnamed(layout: &str, config_digest: Option<&str>) -> String {
 
 /// `sha256:0123456789ab…` → `sha256:0123456789ab`
 pub fn short(digest: &str) -> &str {
-    let end = digest.find(':').map_or(0, |i| i + 1) + 12;
-    &digest[..end.min(digest.len())]
+    let start = digest.find(':').map_or(0, |i| i + 1);
+    // Twelve characters, not bytes: a digest from a hostile config may be any text.
+    let end = digest[start..]
+        .char_indices()
+        .nth(12)
+        .map_or(digest.len(), |(at, _)| start + at);
+    &digest[..end]
 }
 
 /// The store name of a blob by digest, refusing anything but `algorithm:hex`.
@@ -321,6 +326,15 @@ pub fn platform_matches(platform: &str, wanted: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_digests_cut_at_characters() {
+        assert_eq!(short("sha256:0123456789abcdef"), "sha256:0123456789ab");
+        assert_eq!(short("sha256:abc"), "sha256:abc");
+        // A hostile config's digest: the twelfth character is two bytes (found by fuzzing).
+        assert_eq!(short("sha256:aaaaaaaaaaaéé"), "sha256:aaaaaaaaaaaé");
+        assert_eq!(short("éééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn names_and_digests() {
