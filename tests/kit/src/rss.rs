@@ -10,31 +10,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// How long a measured run may take before the test fails as a hang (seconds;
-/// `DETECTOR_TEST_TIMEOUT` changes it, as for [`crate::run::detector`]).
-const DEFAULT_TIMEOUT_SECS: u64 = 120;
-
-/// `BINARY ARGS…` with the clean environment of [`crate::run::detector`], and the peak
-/// resident set size of the run in KiB.
+/// `BINARY ARGS…` with the clean environment and deadline of [`crate::run::detector`], and
+/// the peak resident set size of the run in KiB.
 pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> (Output, u64) {
-    let mut cmd = Command::new(binary);
-    cmd.args(args)
-        .env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("DETECTOR_ORG_KEY")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1");
-    if let Some(key) = org_key {
-        cmd.env("DETECTOR_ORG_KEY", key);
-    }
-    let deadline = std::env::var("DETECTOR_TEST_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(
-            Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-            Duration::from_secs,
-        );
-    measured(cmd, deadline, &format!("detector {}", args.join(" ")))
+    let cmd = crate::run::detector_command(binary, args, home, org_key);
+    measured(
+        cmd,
+        crate::run::deadline(),
+        &format!("detector {}", args.join(" ")),
+    )
 }
 
 /// Run `cmd` to completion, its output collected, and return its peak resident set size in

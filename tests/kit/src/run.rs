@@ -16,6 +16,17 @@ const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// given org key, no colours, no log filter from the caller. A run that outlives the deadline
 /// is killed and fails the test, so a hang cannot block the suite.
 pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> Output {
+    let cmd = detector_command(binary, args, home, org_key);
+    run_with_deadline(cmd, deadline(), &format!("detector {}", args.join(" ")))
+}
+
+/// The command [`detector`] runs: the clean environment, not yet started.
+pub fn detector_command(
+    binary: &Path,
+    args: &[&str],
+    home: &Path,
+    org_key: Option<&str>,
+) -> Command {
     let mut cmd = Command::new(binary);
     cmd.args(args)
         .env("HOME", home)
@@ -26,14 +37,19 @@ pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>
     if let Some(key) = org_key {
         cmd.env("DETECTOR_ORG_KEY", key);
     }
-    let deadline = std::env::var("DETECTOR_TEST_TIMEOUT")
+    cmd
+}
+
+/// How long a run of the binary may take before the test fails as a hang
+/// (`DETECTOR_TEST_TIMEOUT` seconds, else the default).
+pub fn deadline() -> Duration {
+    std::env::var("DETECTOR_TEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
         .map_or(
             Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             Duration::from_secs,
-        );
-    run_with_deadline(cmd, deadline, &format!("detector {}", args.join(" ")))
+        )
 }
 
 /// Run `cmd` to completion, its output collected, or kill it after `deadline` and panic

@@ -421,17 +421,7 @@ mod tests {
 
     /// A GNU sparse member of `size` bytes: `data` (512 bytes) at its start, then one hole.
     fn sparse(name: &str, data: &[u8], size: u64) -> Vec<u8> {
-        let mut header = tar::Header::new_gnu();
-        header.set_path(name).unwrap();
-        header.set_entry_type(tar::EntryType::GNUSparse);
-        header.set_size(data.len() as u64);
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.set_real_size(size);
-        gnu.sparse[0].set_offset(0);
-        gnu.sparse[0].set_length(data.len() as u64);
-        gnu.sparse[1].set_offset(size);
-        gnu.sparse[1].set_length(0);
-        header.set_cksum();
+        let header = kit::image::sparse_member(name, data, size);
         let mut builder = tar::Builder::new(Vec::new());
         builder.append(&header, data).unwrap();
         builder.into_inner().unwrap()
