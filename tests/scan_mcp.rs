@@ -1213,10 +1213,9 @@ fn detector_allow_holds_in_configs_and_credential_files() {
 }
 
 /// The most a scan of one 10 MB config may hold at once (KiB): the file, its text and the
-/// engine's work in the unoptimised test build (about 30 MiB in a release build, up to 270 MiB
-/// here with every test running at once), but never the parse of a config over its budget
-/// (a gigabyte or more).
-const PARSE_PEAK_RSS_KIB: u64 = 512 * 1024;
+/// engine's work (under 40 MiB in the test build), but never the parse of a config over its
+/// budget (a gigabyte or more).
+const PARSE_PEAK_RSS_KIB: u64 = 192 * 1024;
 
 /// A config of about 10 MB whose one server holds `secret`, followed by tiny tables in
 /// `format`: what takes the parsers a gigabyte or more.

@@ -70,7 +70,7 @@ fn main() -> Result<()> {
             }
         }
         Task::Bench {
-            which: which @ bench::Which::OpenLoop { .. },
+            which: which @ (bench::Which::OpenLoop { .. } | bench::Which::HostileInputs),
         } => bench::run(which),
         Task::Bench { which } => {
             setup::setup()?;

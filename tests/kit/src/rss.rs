@@ -1,6 +1,6 @@
-//! The peak memory of one run of the binary: its resident set size at its highest, as the
-//! kernel accounts it to the child (`ru_maxrss` from `wait4`), so that a test can assert that
-//! a hostile input is refused in bounded memory, not merely that the run ends.
+//! The peak memory of one run of the binary: its resident set size at its highest (the
+//! child's own `VmHWM`, read every few milliseconds until it exits), so that a test can assert
+//! that a hostile input is refused in bounded memory, not merely that the run ends.
 use std::{
     io::Read,
     os::unix::process::ExitStatusExt,
@@ -22,9 +22,9 @@ pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>
 }
 
 /// Run `cmd` to completion, its output collected, and return its peak resident set size in
-/// KiB; kill it after `deadline` and panic naming `what`. The child is reaped with `wait4`
-/// (never with `Child::wait`), whose resource usage is the child's alone, whatever else the
-/// test process runs at the same time.
+/// KiB; kill it after `deadline` and panic naming `what`. The peak is the child's `VmHWM`
+/// (its own mapping since exec, whatever else the test process holds or runs), read while it
+/// runs; the child is reaped with `wait4`.
 // The child is reaped, by `wait4`, which clippy does not know of.
 #[allow(clippy::zombie_processes)]
 pub fn measured(mut cmd: Command, deadline: Duration, what: &str) -> (Output, u64) {
@@ -47,7 +47,11 @@ pub fn measured(mut cmd: Command, deadline: Duration, what: &str) -> (Output, u6
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
     let started = Instant::now();
+    let mut peak_kib = None;
     let (status, usage) = loop {
+        if let Some(now) = high_water_kib(pid) {
+            peak_kib = peak_kib.max(Some(now));
+        }
         let mut status = 0;
         // SAFETY: an all-zero rusage is a valid value; wait4 only writes into it and `status`.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -65,7 +69,7 @@ pub fn measured(mut cmd: Command, deadline: Duration, what: &str) -> (Output, u6
                     String::from_utf8_lossy(&err)
                 );
             }
-            0 => thread::sleep(Duration::from_millis(20)),
+            0 => thread::sleep(Duration::from_millis(5)),
             _ => {
                 let err = std::io::Error::last_os_error();
                 if err.kind() != std::io::ErrorKind::Interrupted {
@@ -79,6 +83,16 @@ pub fn measured(mut cmd: Command, deadline: Duration, what: &str) -> (Output, u6
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     };
-    // Linux counts ru_maxrss in KiB.
-    (output, u64::try_from(usage.ru_maxrss).unwrap_or(0))
+    // A run too short to be read once: `ru_maxrss` (KiB), an upper bound (see above).
+    let peak_kib = peak_kib.unwrap_or_else(|| u64::try_from(usage.ru_maxrss).unwrap_or(0));
+    (output, peak_kib)
+}
+
+/// The high-water mark of `pid`'s resident set (`VmHWM` of `/proc/PID/status`, KiB): its own
+/// memory since it exec'd, which `ru_maxrss` is not (Linux carries the parent's high-water
+/// mark across `fork` and `exec` into it, and this test process holds the inputs it built).
+fn high_water_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -47,14 +47,18 @@ struct Case {
 
 pub fn run(deadline_s: u64, before: Option<PathBuf>) -> Result<()> {
     let work = PathBuf::from(WORK);
-    if work.exists() {
-        fs::remove_dir_all(&work)?;
+    // The inputs are built by another process: a child's peak RSS (`ru_maxrss`) starts at its
+    // parent's high-water mark, which must not be the inputs' size.
+    let built = Command::new(std::env::current_exe()?)
+        .args(["bench", "hostile-inputs"])
+        .status()?;
+    if !built.success() {
+        anyhow::bail!("building the hostile inputs failed: {built}");
     }
-    fs::create_dir_all(&work)?;
     let deadline = Duration::from_secs(deadline_s);
     let gitleaks = gitleaks()?;
     let kingfisher = kingfisher()?;
-    let cases = cases(&work)?;
+    let cases = cases(&work);
 
     let mut columns = vec![("detector (ours)".to_string(), PathBuf::from(DETECTOR))];
     if let Some(before) = &before {
@@ -135,28 +139,21 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
 
-/// Build every input under `work` and say how each tool reads it.
-fn cases(work: &Path) -> Result<Vec<Case>> {
-    let mut cases = Vec::new();
+/// Build every input under `work` (in its own process: see [`run`]).
+pub fn build_inputs() -> Result<()> {
+    let work = PathBuf::from(WORK);
+    if work.exists() {
+        fs::remove_dir_all(&work)?;
+    }
     let secret = key("ghp_", ALNUM, 36, 9401);
 
     // One key on every line of a 10 MB file.
-    let dir = work.join("every-line");
-    fs::create_dir_all(&dir)?;
+    fs::create_dir_all(work.join("every-line"))?;
     let line = format!("GITHUB_TOKEN={secret}\n");
-    let file = dir.join("big.env");
-    fs::write(&file, line.repeat(10 * 1024 * 1024 / line.len()))?;
-    cases.push(Case {
-        name: "one key on every line of a 10 MB file",
-        ours: strings(&["scan", &format!("file:{}", text(&file)), "--format", "json"]),
-        gitleaks: Some(strings(&["dir", &text(&dir), "--no-banner"])),
-        kingfisher: Some(strings(&[
-            "scan",
-            &text(&dir),
-            "--no-validate",
-            "--no-update-check",
-        ])),
-    });
+    fs::write(
+        work.join("every-line/big.env"),
+        line.repeat(10 * 1024 * 1024 / line.len()),
+    )?;
 
     // One key in 100,000 `Env` entries of an image.
     let env: Vec<String> = (0..100_000)
@@ -171,44 +168,67 @@ fn cases(work: &Path) -> Result<Vec<Case>> {
         json!({ "Env": env }),
     );
     archive.json("manifest.json", &json!([image]));
-    let image = work.join("envs.tar");
-    archive.write(&image)?;
-    cases.push(Case {
-        name: "one key in 100,000 image `Env` entries",
-        ours: strings(&[
-            "scan",
-            &format!("docker-archive:{}", text(&image)),
-            "--format",
-            "json",
-        ]),
-        gitleaks: None,
-        kingfisher: Some(strings(&[
-            "scan",
-            "docker",
-            "--archive",
-            &text(&image),
-            "--no-validate",
-            "--no-update-check",
-        ])),
-    });
+    archive.write(&work.join("envs.tar"))?;
 
-    // `report merge` of three reports of one key in 100,000 places.
-    let reports: Vec<PathBuf> = ["a", "b", "c"]
-        .iter()
-        .map(|host| {
-            let path = work.join(format!("report-{host}.json"));
-            let report = one_key_in_many_places(host, &"0".repeat(64), 100_000);
-            fs::write(&path, serde_json::to_vec(&report)?)?;
-            Ok(path)
-        })
-        .collect::<Result<_>>()?;
+    // Three saved reports of one key in 100,000 places each.
+    for host in REPORT_HOSTS {
+        let report = one_key_in_many_places(host, &"0".repeat(64), 100_000);
+        fs::write(
+            work.join(format!("report-{host}.json")),
+            serde_json::to_vec(&report)?,
+        )?;
+    }
+    Ok(())
+}
+
+const REPORT_HOSTS: [&str; 3] = ["a", "b", "c"];
+
+/// How each tool reads each input under `work`.
+fn cases(work: &Path) -> Vec<Case> {
+    let dir = work.join("every-line");
+    let file = dir.join("big.env");
+    let image = work.join("envs.tar");
     let mut merge = strings(&["report", "merge"]);
-    merge.extend(reports.iter().map(|p| text(p)));
-    cases.push(Case {
-        name: "`report merge` of 3 reports, one key in 100,000 places each",
-        ours: merge,
-        gitleaks: None,
-        kingfisher: None,
-    });
-    Ok(cases)
+    merge.extend(
+        REPORT_HOSTS
+            .iter()
+            .map(|host| text(&work.join(format!("report-{host}.json")))),
+    );
+    vec![
+        Case {
+            name: "one key on every line of a 10 MB file",
+            ours: strings(&["scan", &format!("file:{}", text(&file)), "--format", "json"]),
+            gitleaks: Some(strings(&["dir", &text(&dir), "--no-banner"])),
+            kingfisher: Some(strings(&[
+                "scan",
+                &text(&dir),
+                "--no-validate",
+                "--no-update-check",
+            ])),
+        },
+        Case {
+            name: "one key in 100,000 image `Env` entries",
+            ours: strings(&[
+                "scan",
+                &format!("docker-archive:{}", text(&image)),
+                "--format",
+                "json",
+            ]),
+            gitleaks: None,
+            kingfisher: Some(strings(&[
+                "scan",
+                "docker",
+                "--archive",
+                &text(&image),
+                "--no-validate",
+                "--no-update-check",
+            ])),
+        },
+        Case {
+            name: "`report merge` of 3 reports, one key in 100,000 places each",
+            ours: merge,
+            gitleaks: None,
+            kingfisher: None,
+        },
+    ]
 }

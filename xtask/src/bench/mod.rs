@@ -60,6 +60,9 @@ pub enum Which {
         #[arg(long, value_name = "BINARY")]
         before: Option<std::path::PathBuf>,
     },
+    /// (internal) Build the inputs of `hostile` (in a process of their own).
+    #[command(hide = true)]
+    HostileInputs,
     /// (internal) One measuring loop in a fresh process; prints ns per open+close.
     #[command(hide = true)]
     OpenLoop {
@@ -76,6 +79,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Image => image::run(),
         Which::Scan { size_mib, runs } => scan::run(size_mib, runs),
         Which::Hostile { deadline, before } => hostile::run(deadline, before),
+        Which::HostileInputs => hostile::build_inputs(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
             Ok(())
