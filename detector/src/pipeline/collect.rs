@@ -217,12 +217,7 @@ impl Sink for Collector<'_> {
     fn not_scanned(&self, skip: Skip<'_>) {
         tracing::debug!(path = %skip.path.display(), reason = skip.reason.as_str(), detail = skip.detail, "not scanned");
         self.record(skip);
-        // What was cut short or refused is lost coverage: an error as well; so is a file a
-        // source names as worth reading with the size that kept it out (an MCP config over
-        // --max-file-size: the catalogue says it holds servers).
-        if matches!(skip.reason, SkipReason::OverLimit | SkipReason::SpecialFile)
-            || skip.reason == SkipReason::TooLarge && skip.detail.is_some()
-        {
+        if skip.lost {
             self.issue(skip.path, skip.detail.unwrap_or(skip.reason.as_str()));
         }
     }

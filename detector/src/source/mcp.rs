@@ -81,6 +81,7 @@ fn refused(sink: &dyn Sink, path: &Path, reason: SkipReason, detail: &str) {
     match reason {
         SkipReason::SpecialFile | SkipReason::TooLarge => sink.not_scanned(Skip {
             detail: Some(detail),
+            lost: true,
             ..Skip::new(path, reason)
         }),
         _ => sink.error(path, detail),

@@ -234,6 +234,11 @@ pub struct Skip<'a> {
     pub object: Option<&'a str>,
     /// What exactly (`12 MiB, over --max-file-size 10 MiB`), when the reason is not enough.
     pub detail: Option<&'a str>,
+    /// Coverage was lost (listed in the target's errors too): always for
+    /// [`SkipReason::OverLimit`] and [`SkipReason::SpecialFile`]; for another reason when the
+    /// source says so (an MCP config over `--max-file-size`: the catalogue says it holds
+    /// servers).
+    pub lost: bool,
 }
 
 impl<'a> Skip<'a> {
@@ -243,6 +248,7 @@ impl<'a> Skip<'a> {
             reason,
             object: None,
             detail: None,
+            lost: matches!(reason, SkipReason::OverLimit | SkipReason::SpecialFile),
         }
     }
 }

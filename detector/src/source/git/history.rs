@@ -799,6 +799,7 @@ impl CutLog {
                 reason: SkipReason::OverLimit,
                 object: Some(&tree),
                 detail: Some(&detail),
+                lost: true,
             });
         }
         if cuts.len() > NAMED_CUTS {

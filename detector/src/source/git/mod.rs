@@ -155,10 +155,9 @@ impl BlobSink<'_> {
                 )
             });
             self.sink.not_scanned(Skip {
-                path: Path::new(path),
-                reason,
                 object: Some(&name),
                 detail: detail.as_deref(),
+                ..Skip::new(Path::new(path), reason)
             });
         }
     }
@@ -216,10 +215,9 @@ impl objects::ObjectSink for BlobSink<'_> {
                 }
             );
             self.sink.not_scanned(Skip {
-                path: Path::new(&name),
-                reason,
                 object: Some(&name),
                 detail: Some(&detail),
+                ..Skip::new(Path::new(&name), reason)
             });
             return;
         }
