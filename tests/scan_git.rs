@@ -26,6 +26,8 @@ const ORG_KEY: &str = "scan-git-test-org";
 trait Scan {
     /// `detector scan TARGET --format json EXTRA…` with the repository's home.
     fn scan(&self, target: &str, extra: &[&str]) -> Output;
+    /// [`Scan::scan`] of hostile input, its peak memory held to the kit's bound.
+    fn scan_bounded(&self, target: &str) -> Output;
     /// `git:WORK-TREE`.
     fn target(&self) -> String;
 }
@@ -35,6 +37,11 @@ impl Scan for Repo {
         let mut args = vec!["scan", target, "--format", "json"];
         args.extend_from_slice(extra);
         detector(&args, &self.home, Some(ORG_KEY))
+    }
+
+    fn scan_bounded(&self, target: &str) -> Output {
+        let args = ["scan", target, "--format", "json"];
+        kit::rss::bounded(Path::new(DETECTOR), &args, &self.home, Some(ORG_KEY))
     }
 
     fn target(&self) -> String {
@@ -907,7 +914,7 @@ fn replace_refs_that_make_a_tree_and_a_tag_cycle_are_not_applied() {
     repo.git(&["tag", "-d", "inner"]);
     repo.git(&["replace", &inner, &outer]);
 
-    let output = repo.scan(&repo.target(), &[]);
+    let output = repo.scan_bounded(&repo.target());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report = json(&output);
     assert_eq!(
@@ -972,7 +979,7 @@ fn forged_objects_that_contain_themselves_are_walked_once_and_reported() {
     // Written by hand: `git update-ref` would check the object.
     fs::write(git_dir(&repo).join("refs/tags/itself"), format!("{tag}\n")).unwrap();
 
-    let output = repo.scan(&repo.target(), &[]);
+    let output = repo.scan_bounded(&repo.target());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report = json(&output);
     for (secret, path) in [(&outside, "outside.env"), (&inside, "cfg/inside.env")] {
@@ -1047,7 +1054,7 @@ fn a_tree_100000_directories_deep_is_walked_to_the_limit_and_the_cut_reported() 
     );
     let commit = commit_tree_on_main(&repo, "2024-01-02", &root);
 
-    let output = repo.scan(&repo.target(), &[]);
+    let output = repo.scan_bounded(&repo.target());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report = json(&output);
     for (secret, path) in [(&top, "top.env"), (&nested, "a/b/c/nested.env")] {
@@ -1098,7 +1105,7 @@ fn a_tree_that_names_a_subtree_twice_at_every_level_is_walked_to_a_budget() {
     );
     let commit = commit_tree_on_main(&repo, "2024-01-01", &root);
 
-    let output = repo.scan(&repo.target(), &[]);
+    let output = repo.scan_bounded(&repo.target());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report = json(&output);
     // The key beside it is still found (every blob is scanned); the walk that would have

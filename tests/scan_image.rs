@@ -757,6 +757,15 @@ fn fingerprints_of(secrets: &[&String]) -> BTreeSet<String> {
     secrets.iter().map(|s| fp(s)).collect()
 }
 
+/// `detector scan TARGET --format json` of hostile input, its peak memory held to the kit's
+/// bound; the report.
+fn scan_json_bounded(target: &str, home: &Path) -> (Output, Value) {
+    let args = ["scan", target, "--format", "json"];
+    let out = kit::rss::bounded(Path::new(DETECTOR), &args, home, Some(ORG_KEY));
+    let report = json(&out);
+    (out, report)
+}
+
 fn scan_json(target: &str, extra: &[&str], home: &Path) -> (Output, Value) {
     let mut args = vec!["scan", target, "--format", "json"];
     args.extend_from_slice(extra);
@@ -1334,7 +1343,7 @@ fn oci_indexes_that_fan_out_or_list_themselves_are_each_read_once() {
     layout.top_index(&[level, looped_top]);
 
     let target = format!("oci-dir:{}", layout.dir.display());
-    let out = kit::run::detector(
+    let out = kit::rss::bounded(
         Path::new(DETECTOR),
         &["scan", &target, "--format", "json"],
         home.path(),
@@ -1384,7 +1393,7 @@ fn sparse_files_in_a_layer_are_read_and_their_holes_count_toward_the_archive_lim
     );
     layout.index(vec![manifest], "v1");
     let target = format!("oci-dir:{}", layout.dir.display());
-    let (out, report) = scan_json(&target, &[], home.path());
+    let (out, report) = scan_json_bounded(&target, home.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let found = key_of(&report, &secret);
     assert!(
@@ -1406,4 +1415,111 @@ fn sparse_files_in_a_layer_are_read_and_their_holes_count_toward_the_archive_lim
         "{errors:#?}"
     );
     assert_no_secret(&out, &[&secret]);
+}
+
+/// Zeros the bombs below decompress to: far past the ratio limit of what they store.
+const BOMB_ZEROS: u64 = 4 << 30;
+
+/// A layer of a few MB that decompresses to gigabytes (a gzip of a tar of zeros) is read only
+/// to the ratio limit: the cut is listed with the layer and its digest, and the keys in the
+/// image's other layer and config are found, in bounded memory.
+#[test]
+fn a_layer_that_decompresses_to_gigabytes_stops_at_the_ratio_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let layer_key = key("ghp_", ALNUM, 36, 1421);
+    let env_key = key("ghp_", ALNUM, 36, 1422);
+    let base = layer_tar(&[
+        ("app/", b""),
+        ("app/.env", format!("GITHUB_TOKEN={layer_key}\n").as_bytes()),
+    ]);
+    // A tar of one file of zeros: all of it after the file's header is zeros.
+    let file = kit::image::tar_header("var/lib/zeros.img", BOMB_ZEROS);
+    let bomb = kit::image::gzip_bomb(file.as_bytes(), BOMB_ZEROS + 1024);
+    assert!(bomb.len() < 10 << 20, "{} bytes", bomb.len());
+    let mut archive = ImageArchive::default();
+    let entry = legacy_image(
+        &mut archive,
+        "bomb:1",
+        &[(&base, "COPY .env /app/"), (&bomb, "RUN make-zeros")],
+        json!({"Env": [format!("GITHUB_TOKEN={env_key}")]}),
+    );
+    archive.json("manifest.json", &json!([entry]));
+    let path = tmp.path().join("bomb.tar");
+    archive.write(&path).unwrap();
+
+    let target = format!("docker-archive:{}", path.display());
+    let (out, report) = scan_json_bounded(&target, home.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    key_of(&report, &layer_key);
+    key_of(&report, &env_key);
+    let digest = sha256(&bomb);
+    let cut: Vec<&Value> = report["targets"][0]["not_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["reason"] == "over-limit")
+        .collect();
+    assert_eq!(cut.len(), 1, "{:#}", report["targets"][0]);
+    let layer = cut[0]["path"].as_str().unwrap();
+    assert!(layer.starts_with("bomb:1 layer 2 ("), "{layer}");
+    let detail = cut[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&digest), "{detail}");
+    assert!(detail.contains("--max-archive-ratio"), "{detail}");
+    // Coverage was lost, so it is an error too.
+    let errors = kit::report::target_errors(&report);
+    assert!(errors.iter().any(|(path, _)| path == layer), "{errors:#?}");
+    assert_no_secret(&out, &[&layer_key, &env_key]);
+}
+
+/// `docker save | gzip` of an image whose layer is gigabytes of zeros, a few MB as stored:
+/// the image cannot be indexed past the bomb, so the target fails, saying which limit, in
+/// bounded memory.
+#[test]
+fn an_image_archive_that_decompresses_to_gigabytes_fails_at_the_ratio_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let layer_name = oci_blob_name(&digest);
+    let config = kit::image::image_config(
+        &[(digest.clone(), "RUN make-zeros")],
+        json!({}),
+        "linux/amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    let config_digest = sha256(&config);
+    let manifest = json!([{
+        "Config": oci_blob_name(&config_digest),
+        "RepoTags": ["bomb:2"],
+        "Layers": [layer_name],
+    }]);
+    // The archive's tar: its manifest and config, then the layer's header and its own tar's
+    // header; everything after that is zeros (the file's, the layer tar's end, the archive's).
+    let mut head = tar::Builder::new(Vec::new());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    for (name, bytes) in [
+        ("manifest.json", &manifest),
+        (&oci_blob_name(&config_digest), &config),
+    ] {
+        let mut header = kit::image::tar_header(name, bytes.len() as u64);
+        head.append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    let mut head = head.into_inner().unwrap();
+    // Not the end of the archive, which the builder wrote.
+    head.truncate(head.len() - 1024);
+    let layer_size = 512 + BOMB_ZEROS + 1024;
+    head.extend_from_slice(kit::image::tar_header(&layer_name, layer_size).as_bytes());
+    head.extend_from_slice(kit::image::tar_header("var/lib/zeros.img", BOMB_ZEROS).as_bytes());
+    let bomb = kit::image::gzip_bomb(&head, BOMB_ZEROS + 1024 + 1024);
+    assert!(bomb.len() < 10 << 20, "{} bytes", bomb.len());
+    let path = tmp.path().join("bomb.tar.gz");
+    fs::write(&path, &bomb).unwrap();
+
+    let target = format!("docker-archive:{}", path.display());
+    let args = ["scan", target.as_str(), "--format", "json"];
+    let out = kit::rss::bounded(Path::new(DETECTOR), &args, home.path(), Some(ORG_KEY));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = [stdout(&out), stderr(&out)].concat();
+    assert!(text.contains("--max-archive-ratio"), "{text}");
 }

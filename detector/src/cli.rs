@@ -183,8 +183,8 @@ pub struct ScanOptions {
     /// many bytes; the stop is reported and the scan goes on.
     #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
     pub max_archive_bytes: u64,
-    /// Stop reading an archive once it has expanded to more than this many times its stored
-    /// size (checked after the first 4 MiB): decompression bombs.
+    /// Stop reading an archive, or an image layer, once it has expanded to more than this
+    /// many times its stored size (checked after the first 4 MiB): decompression bombs.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_archive_ratio: u64,
     /// Stop reading an archive after this many members (all nesting levels together).

@@ -60,6 +60,39 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// A gzip stream of `head` and then `zeros` zero bytes, a few KiB per MiB of zeros: one gzip
+/// member of `head`, then one member per MiB of zeros, compressed once and repeated (gzip
+/// readers take concatenated members as one stream). A decompression bomb built in little
+/// time and memory.
+pub fn gzip_bomb(head: &[u8], zeros: u64) -> Vec<u8> {
+    const MIB: u64 = 1 << 20;
+    let member = |len: u64| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0; len as usize]).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mut out = gzip(head);
+    let whole = member(MIB);
+    for _ in 0..zeros / MIB {
+        out.extend_from_slice(&whole);
+    }
+    if !zeros.is_multiple_of(MIB) {
+        out.extend(member(zeros % MIB));
+    }
+    out
+}
+
+/// The header of a tar member `name` of `size` bytes: a file, or a layer in an image archive.
+pub fn tar_header(name: &str, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(name).unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    header
+}
+
 /// One member of an image archive: bytes in memory, or a file streamed in when the archive
 /// is written (a benchmark's layers do not fit in memory).
 pub enum Member {

@@ -10,6 +10,26 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The most a run over one small hostile input (a few MB, built by a test) may hold at once,
+/// in KiB. The inputs that broke this promise took 0.5 to 3 GiB (a 10 MB file of one key on
+/// every line, a 10 MB config of tiny tables); a bounded run of the test build peaks under
+/// 100 MiB.
+pub const HOSTILE_PEAK_KIB: u64 = 192 * 1024;
+
+/// [`detector`], its peak printed and asserted to stay under [`HOSTILE_PEAK_KIB`].
+pub fn bounded(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> Output {
+    let (output, peak_kib) = detector(binary, args, home, org_key);
+    let what = format!("detector {}", args.join(" "));
+    eprintln!("{what}: peak {} MiB", peak_kib / 1024);
+    assert!(
+        peak_kib < HOSTILE_PEAK_KIB,
+        "{what}: peaked at {} MiB, over {} MiB",
+        peak_kib / 1024,
+        HOSTILE_PEAK_KIB / 1024
+    );
+    output
+}
+
 /// `BINARY ARGS…` with the clean environment and deadline of [`crate::run::detector`], and
 /// the peak resident set size of the run in KiB.
 pub fn detector(binary: &Path, args: &[&str], home: &Path, org_key: Option<&str>) -> (Output, u64) {

@@ -1,11 +1,9 @@
 //! The `detector` binary run as a test runs it: a clean environment, output collected, and a
 //! deadline that turns a hang into a failure.
 use std::{
-    io::Read,
     path::Path,
-    process::{Command, Output, Stdio},
-    thread,
-    time::{Duration, Instant},
+    process::{Command, Output},
+    time::Duration,
 };
 
 /// How long one run of the binary may take before the test fails as a hang (seconds;
@@ -54,46 +52,8 @@ pub fn deadline() -> Duration {
 
 /// Run `cmd` to completion, its output collected, or kill it after `deadline` and panic
 /// naming `what` and what it printed so far.
-pub fn run_with_deadline(mut cmd: Command, deadline: Duration, what: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    // Pipes are drained while the child runs: a full pipe would block it.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait().expect("wait for the child") {
-            Some(status) => break status,
-            None if started.elapsed() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err = stderr.join().unwrap_or_default();
-                panic!(
-                    "{what} did not finish within {deadline:?} (a hang?): killed; stderr:\n{}",
-                    String::from_utf8_lossy(&err)
-                );
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
+pub fn run_with_deadline(cmd: Command, deadline: Duration, what: &str) -> Output {
+    crate::rss::measured(cmd, deadline, what).0
 }
 
 /// `cmd`'s output, after it succeeded; a failure panics with its standard error.

@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::Result;
 use kit::{
-    image::{layer_tar, legacy_image, ImageArchive},
+    image::{gzip_bomb, layer_tar, legacy_image, tar_header, ImageArchive},
     keys::{key, ALNUM},
     report::one_key_in_many_places,
 };
@@ -170,6 +170,30 @@ pub fn build_inputs() -> Result<()> {
     archive.json("manifest.json", &json!([image]));
     archive.write(&work.join("envs.tar"))?;
 
+    // An image whose second layer is 8 MB of gzip that decompresses to 8 GiB of zeros (a tar
+    // of one file), above a layer with a key.
+    let zeros = 8 << 30;
+    let bomb = gzip_bomb(
+        tar_header("var/lib/zeros.img", zeros).as_bytes(),
+        zeros + 1024,
+    );
+    let base = layer_tar(&[
+        ("app/", b""),
+        ("app/.env", format!("GITHUB_TOKEN={secret}\n").as_bytes()),
+    ]);
+    let mut archive = ImageArchive::created_at("2025-01-01T00:00:00Z");
+    let image = legacy_image(
+        &mut archive,
+        "bomb:1",
+        &[
+            (&base, "/bin/sh -c #(nop) COPY file:env in /app/.env"),
+            (&bomb, "/bin/sh -c make-zeros"),
+        ],
+        json!({}),
+    );
+    archive.json("manifest.json", &json!([image]));
+    archive.write(&work.join("layer-bomb.tar"))?;
+
     // Three saved reports of one key in 100,000 places each.
     for host in REPORT_HOSTS {
         let report = one_key_in_many_places(host, &"0".repeat(64), 100_000);
@@ -188,6 +212,7 @@ fn cases(work: &Path) -> Vec<Case> {
     let dir = work.join("every-line");
     let file = dir.join("big.env");
     let image = work.join("envs.tar");
+    let bomb = work.join("layer-bomb.tar");
     let mut merge = strings(&["report", "merge"]);
     merge.extend(
         REPORT_HOSTS
@@ -220,6 +245,24 @@ fn cases(work: &Path) -> Vec<Case> {
                 "docker",
                 "--archive",
                 &text(&image),
+                "--no-validate",
+                "--no-update-check",
+            ])),
+        },
+        Case {
+            name: "an 8 MB image layer that decompresses to 8 GiB",
+            ours: strings(&[
+                "scan",
+                &format!("docker-archive:{}", text(&bomb)),
+                "--format",
+                "json",
+            ]),
+            gitleaks: None,
+            kingfisher: Some(strings(&[
+                "scan",
+                "docker",
+                "--archive",
+                &text(&bomb),
                 "--no-validate",
                 "--no-update-check",
             ])),

@@ -8,6 +8,7 @@ use std::{
     cell::Cell,
     fmt,
     io::{self, Read},
+    ops::Deref,
 };
 
 use super::ArchiveLimits;
@@ -52,9 +53,7 @@ impl Budget {
 
     /// `bytes` more were made by a reader; an error once a limit is passed.
     pub fn charge(&self, bytes: u64) -> io::Result<()> {
-        if self.hit.get().is_some() {
-            return Err(limit_error());
-        }
+        self.check()?;
         let expanded = self.expanded.get().saturating_add(bytes);
         self.expanded.set(expanded);
         if expanded > self.limits.max_bytes {
@@ -66,6 +65,11 @@ impl Budget {
         Ok(())
     }
 
+    pub fn expanded(&self) -> u64 {
+        self.expanded.get()
+    }
+
+    /// The stored size the ratio is taken of.
     fn stored(&self) -> u64 {
         self.input.get().max(self.input_size.unwrap_or(0)).max(1)
     }
@@ -82,7 +86,15 @@ impl Budget {
 
     fn stop(&self, limit: Limit) -> io::Result<()> {
         self.hit.set(Some(limit));
-        Err(limit_error())
+        self.check()
+    }
+
+    /// An error once a limit was hit, which says which and how far the walk got.
+    fn check(&self) -> io::Result<()> {
+        match self.hit.get() {
+            Some(_) => Err(io::Error::other(LimitError(self.spent()))),
+            None => Ok(()),
+        }
     }
 
     pub fn hit(&self) -> Option<Limit> {
@@ -97,7 +109,22 @@ impl Budget {
     /// Which limit was hit and how far the walk got, for the report.
     pub fn spent(&self) -> String {
         let limits = &self.limits;
-        let what = match self.hit.get() {
+        let expanded = self.expanded.get();
+        if limits.max_members == u64::MAX {
+            // Members are not counted (an image layer's decompression).
+            return format!("{}; stopped after {expanded} expanded bytes", self.limit());
+        }
+        format!(
+            "{}; stopped after {} members and {expanded} expanded bytes",
+            self.limit(),
+            self.members.get().min(limits.max_members),
+        )
+    }
+
+    /// Which limit was hit.
+    pub fn limit(&self) -> String {
+        let limits = &self.limits;
+        match self.hit.get() {
             Some(Limit::Bytes) | None => format!(
                 "expansion budget of {} bytes spent (--max-archive-bytes)",
                 limits.max_bytes
@@ -111,41 +138,34 @@ impl Budget {
                 "more than {} members (--max-archive-members)",
                 limits.max_members
             ),
-        };
-        format!(
-            "{what}; stopped after {} members and {} expanded bytes",
-            self.members.get().min(limits.max_members),
-            self.expanded.get()
-        )
+        }
     }
 }
 
+/// A read stopped by a limit: the text is [`Budget::spent`] at the time.
 #[derive(Debug)]
-struct LimitError;
+struct LimitError(String);
 
 impl fmt::Display for LimitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("archive limit reached")
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for LimitError {}
 
-fn limit_error() -> io::Error {
-    io::Error::other(LimitError)
-}
-
 /// A reader whose bytes are charged to the budget, past the first `stored` of them (the
-/// bytes it was given, which cost nothing to pass on).
-pub struct Charged<'b, R> {
+/// bytes it was given, which cost nothing to pass on). The budget is borrowed (`&Budget`),
+/// or shared (`Rc<Budget>`) by a reader that must own what it reads with.
+pub struct Charged<B, R> {
     inner: R,
-    budget: &'b Budget,
+    budget: B,
     stored: u64,
 }
 
-impl<'b, R: Read> Charged<'b, R> {
+impl<B: Deref<Target = Budget>, R: Read> Charged<B, R> {
     /// A decompressor, or anything else all of whose bytes are made: every byte counts.
-    pub fn made(inner: R, budget: &'b Budget) -> Self {
+    pub fn made(inner: R, budget: B) -> Self {
         Charged {
             inner,
             budget,
@@ -154,7 +174,7 @@ impl<'b, R: Read> Charged<'b, R> {
     }
 
     /// A reader of `stored` bytes as stored, which may yield more (made up) than that.
-    pub fn beyond(inner: R, budget: &'b Budget, stored: u64) -> Self {
+    pub fn beyond(inner: R, budget: B, stored: u64) -> Self {
         Charged {
             inner,
             budget,
@@ -163,11 +183,9 @@ impl<'b, R: Read> Charged<'b, R> {
     }
 }
 
-impl<R: Read> Read for Charged<'_, R> {
+impl<B: Deref<Target = Budget>, R: Read> Read for Charged<B, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.budget.hit().is_some() {
-            return Err(limit_error());
-        }
+        self.budget.check()?;
         let n = self.inner.read(buf)?;
         let free = self.stored.min(n as u64);
         self.stored -= free;
@@ -197,9 +215,7 @@ impl<'b, R: Read> Input<'b, R> {
 
 impl<R: Read> Read for Input<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.budget.hit().is_some() {
-            return Err(limit_error());
-        }
+        self.budget.check()?;
         let n = self.inner.read(buf)?;
         let stored = self.stored.min(n as u64);
         self.stored -= stored;
@@ -230,7 +246,9 @@ mod tests {
         assert_eq!(budget.hit(), Some(Limit::Bytes));
         // Once hit, nothing more is read anywhere.
         let mut stored = Charged::beyond(&b"abc"[..], &budget, 3);
-        assert!(stored.read(&mut [0; 3]).is_err());
+        let err = stored.read(&mut [0; 3]).unwrap_err();
+        // The error says which limit, as the report does.
+        assert!(err.to_string().contains("--max-archive-bytes"), "{err}");
         assert!(budget.spent().contains("--max-archive-bytes"));
     }
 }

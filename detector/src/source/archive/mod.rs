@@ -16,7 +16,7 @@
 //! open or write anything. A member's location reads `ARCHIVE!member!inner`; a zip entry
 //! that repeats an earlier entry's name reads `ARCHIVE!name (entry N)`, N its place in the
 //! central directory.
-mod budget;
+pub mod budget;
 mod compressed;
 mod walk;
 

@@ -117,6 +117,18 @@ pub enum LayerError {
         io_reason(error)
     )]
     Truncated { entries: usize, error: io::Error },
+    /// Decompression that passed a limit ([`super::layer::budget`]): the files before the
+    /// cut were handed on.
+    #[error(
+        "layer {digest} {limit}; stopped after {expanded} decompressed bytes \
+         (files read before the cut: {files}), the rest is not scanned"
+    )]
+    OverLimit {
+        digest: String,
+        limit: String,
+        files: u64,
+        expanded: u64,
+    },
 }
 
 /// What went wrong with one image's config or one of its layers: listed against it, while
@@ -139,6 +151,14 @@ pub enum ImageError {
     Layer(LayerError),
     #[error("scanning a layer's files panicked")]
     Panicked,
+}
+
+impl ImageError {
+    /// One of the scan's limits, rather than something wrong with the image: what it stopped
+    /// is over-limit, not unreadable.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ImageError::Layer(LayerError::OverLimit { .. }))
+    }
 }
 
 /// A stream of the image that cannot be opened (the first time, or again).

@@ -13,7 +13,11 @@ use super::{
     overlay::{Entry, How, LayerChanges, Overlay},
 };
 use crate::source::{
-    archive::{self, ArchiveOptions, ArchivePlace},
+    archive::{
+        self,
+        budget::{Budget, Charged},
+        ArchiveLimits, ArchiveOptions, ArchivePlace,
+    },
     fs::is_binary,
     Blob, Container, LayerFile, Origin, Provenance, Sink, Skip, SkipReason, SourceOptions,
 };
@@ -52,6 +56,20 @@ impl Compression {
     }
 }
 
+/// The budget a layer's decompression is charged to, one per read of a layer: the ratio
+/// limit of archives alone. Real layers pass a gigabyte and a hundred thousand files, so the
+/// byte and member limits of an archive a user packed do not apply to them, but a layer that
+/// expands to more than `--max-archive-ratio` times its stored size (`stored`, when known) is
+/// a bomb. An image compressed as a whole (`docker save | gzip`) is charged to one too.
+pub fn budget(limits: &ArchiveLimits, stored: Option<u64>) -> Budget {
+    let limits = ArchiveLimits {
+        max_bytes: u64::MAX,
+        max_members: u64::MAX,
+        ..*limits
+    };
+    Budget::new(limits, stored)
+}
+
 /// What a layer is, for the provenance of its files.
 #[derive(Debug, Clone)]
 pub struct LayerPlace {
@@ -80,10 +98,13 @@ pub trait LayerSink {
     fn target(&self) -> &dyn Sink;
 }
 
-/// Read one layer. `overlay` holds the changes of every layer above this one, and
-/// `digests[i]` is the digest of layer `i` (0-based), to name the layer that hides a file.
+/// Read one layer, of `stored` bytes as stored when that is known. `overlay` holds the
+/// changes of every layer above this one, and `digests[i]` is the digest of layer `i`
+/// (0-based), to name the layer that hides a file.
+#[allow(clippy::too_many_arguments)]
 pub fn read_layer(
     reader: Box<dyn Read + '_>,
+    stored: Option<u64>,
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
@@ -92,8 +113,10 @@ pub fn read_layer(
 ) -> LayerRead {
     let mut changes = LayerChanges::default();
     let mut files = 0;
+    let budget = budget(&options.archive, stored);
     let error = match read_entries(
         reader,
+        &budget,
         place,
         overlay,
         digests,
@@ -103,6 +126,12 @@ pub fn read_layer(
         &mut files,
     ) {
         Ok(()) => None,
+        Err(_) if budget.hit().is_some() => Some(LayerError::OverLimit {
+            digest: place.digest.clone(),
+            limit: budget.limit(),
+            files,
+            expanded: budget.expanded(),
+        }),
         Err(e) if files == 0 && changes.entries.is_empty() => Some(LayerError::Unreadable(e)),
         Err(error) => Some(LayerError::Truncated {
             entries: changes.entries.len() + changes.whiteouts.len() + changes.opaque.len(),
@@ -118,16 +147,26 @@ pub fn read_layer(
 
 /// Only the changes a layer makes to the layers below it (the paths of its entries, its
 /// whiteouts), its files' contents passed over unread. A layer that is corrupt or cut short
-/// gives the changes of the entries before the damage, as [`read_layer`] does.
-pub fn layer_changes(reader: Box<dyn Read + '_>) -> LayerChanges {
+/// (by damage, or by a limit) gives the changes of the entries before, as [`read_layer`]
+/// does.
+pub fn layer_changes(
+    reader: Box<dyn Read + '_>,
+    stored: Option<u64>,
+    limits: &ArchiveLimits,
+) -> LayerChanges {
     let mut changes = LayerChanges::default();
+    let budget = budget(limits, stored);
     // The damage is for `read_layer` to report, when the layer's files are read.
-    let _ = record_changes(reader, &mut changes);
+    let _ = record_changes(reader, &budget, &mut changes);
     changes
 }
 
-fn record_changes(reader: Box<dyn Read + '_>, changes: &mut LayerChanges) -> io::Result<()> {
-    let mut archive = open_tar(reader)?;
+fn record_changes(
+    reader: Box<dyn Read + '_>,
+    budget: &Budget,
+    changes: &mut LayerChanges,
+) -> io::Result<()> {
+    let mut archive = open_tar(reader, budget)?;
     for entry in archive.entries()? {
         let entry = entry?;
         if let Some(path) = super::store::member_name(&entry.path_bytes()) {
@@ -137,16 +176,24 @@ fn record_changes(reader: Box<dyn Read + '_>, changes: &mut LayerChanges) -> io:
     Ok(())
 }
 
-/// The layer's tar, decompressed as its first bytes say.
-fn open_tar(reader: Box<dyn Read + '_>) -> io::Result<tar::Archive<Box<dyn Read + '_>>> {
+/// The layer's tar, decompressed as its first bytes say, what decompression makes charged to
+/// `budget`.
+fn open_tar<'a>(
+    reader: Box<dyn Read + 'a>,
+    budget: &'a Budget,
+) -> io::Result<tar::Archive<Box<dyn Read + 'a>>> {
     let mut buffered = BufReader::with_capacity(READ_BUFFER, reader);
-    let compression = Compression::sniff(buffered.fill_buf()?);
-    Ok(tar::Archive::new(compression.decoder(buffered)?))
+    let tar: Box<dyn Read + 'a> = match Compression::sniff(buffered.fill_buf()?) {
+        Compression::None => Box::new(buffered),
+        compression => Box::new(Charged::made(compression.decoder(buffered)?, budget)),
+    };
+    Ok(tar::Archive::new(tar))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn read_entries(
     reader: Box<dyn Read + '_>,
+    budget: &Budget,
     place: &LayerPlace,
     overlay: &Overlay,
     digests: &[String],
@@ -155,7 +202,7 @@ fn read_entries(
     changes: &mut LayerChanges,
     files: &mut u64,
 ) -> io::Result<()> {
-    let mut archive = open_tar(reader)?;
+    let mut archive = open_tar(reader, budget)?;
     for entry in archive.entries()? {
         let mut entry = entry?;
         let Some(path) = super::store::member_name(&entry.path_bytes()) else {

@@ -30,6 +30,7 @@ use std::{
     fs::File,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
+    rc::Rc,
     sync::{mpsc, Arc},
 };
 
@@ -47,8 +48,8 @@ use self::{
     store::{read_small, DirStore, Store, TarStore},
 };
 use super::{
-    fs::io_reason, seen::Seen, Blob, Context, Sink, Skip, SkipReason, SourceError, SourceOptions,
-    Target,
+    archive::budget::Charged, fs::io_reason, seen::Seen, Blob, Context, Sink, Skip, SkipReason,
+    SourceError, SourceOptions, Target,
 };
 
 /// Blobs read ahead of the matching threads; bounds memory, keeps both busy.
@@ -82,14 +83,19 @@ pub fn scan_archive(
     }
     // Compressed as a whole (`docker save | gzip`): its members cannot be reached in place,
     // so it is read as a stream twice, as a daemon's is, and nothing is written to disk.
+    // Each read's decompression is charged as a layer's is.
+    let limits = &context.options.archive;
     let open = || -> Result<Box<dyn std::io::Read>, OpenError> {
         let file = crate::source::fs::open_file(path).map_err(OpenError::Io)?;
-        compression
+        let size = file.metadata().map(|m| m.len()).ok();
+        let decoder = compression
             .decoder(std::io::BufReader::new(file))
-            .map_err(OpenError::Decompress)
+            .map_err(OpenError::Decompress)?;
+        let budget = Rc::new(layer::budget(limits, size));
+        Ok(Box::new(Charged::made(decoder, budget)))
     };
     let first = open().map_err(|reason| SourceError::new(path, reason))?;
-    let index = stream::StreamIndex::read(first)
+    let index = stream::StreamIndex::read(first, limits)
         .map_err(|reason| SourceError::new(path, format!("cannot decompress or read: {reason}")))?;
     scan_store(
         &index,
@@ -135,7 +141,7 @@ pub fn scan_daemon(name: &str, context: &Context, sink: &dyn Sink) -> Result<(),
     let save =
         || -> Result<Box<dyn std::io::Read>, OpenError> { Ok(Box::new(daemon::save(name)?)) };
     let first = save().map_err(|reason| SourceError::new(origin, reason))?;
-    let index = stream::StreamIndex::read(first).map_err(|reason| {
+    let index = stream::StreamIndex::read(first, &context.options.archive).map_err(|reason| {
         SourceError::new(origin, format!("the daemon's image stream: {reason}"))
     })?;
     scan_store(
@@ -267,10 +273,7 @@ fn scan_store(
         .into_iter()
         .partition(|(_, reason)| reason.is_limit());
     for (image, reason) in &limits {
-        sink.not_scanned(Skip {
-            detail: Some(&reason.to_string()),
-            ..Skip::new(Path::new(image), SkipReason::OverLimit)
-        });
+        report(sink, Path::new(image), &reason.to_string(), true);
     }
     let index_errors: Vec<(String, String)> = damage
         .map(|damage| (origin.display().to_string(), damage.to_string()))
@@ -338,7 +341,7 @@ fn scan_store(
     if let Some(reason) = broken {
         // What was read is reported, but the target failed: the rest is unknown.
         for (path, reason) in &outcome.errors {
-            sink.error(path, &reason.to_string());
+            report_error(sink, path, reason);
         }
         return Err(SourceError::new(origin, reason));
     }
@@ -366,14 +369,31 @@ fn scan_store(
             .map(|(path, reason)| format!("{}: {reason}", path.display()))
             .unwrap_or_else(|| "nothing in the image could be read".to_string());
         for (path, reason) in errors {
-            sink.error(&path, &reason.to_string());
+            report_error(sink, &path, &reason);
         }
         return Err(SourceError::new(origin, reason));
     }
     for (path, reason) in &outcome.errors {
-        sink.error(path, &reason.to_string());
+        report_error(sink, path, reason);
     }
     Ok(())
+}
+
+/// What could not be read of a target: what a limit cut short is listed as over-limit (not
+/// scanned), anything else as an error.
+fn report(sink: &dyn Sink, path: &Path, reason: &str, limit: bool) {
+    if limit {
+        sink.not_scanned(Skip {
+            detail: Some(reason),
+            ..Skip::new(path, SkipReason::OverLimit)
+        });
+    } else {
+        sink.error(path, reason);
+    }
+}
+
+fn report_error(sink: &dyn Sink, path: &Path, error: &ImageError) {
+    report(sink, path, &error.to_string(), error.is_limit());
 }
 
 #[derive(Default)]
@@ -624,6 +644,7 @@ fn read_layers(
             tracing::debug!(layer = %layer.label, "reading");
             let read = layer::read_layer(
                 opened.reader,
+                Some(opened.size),
                 &layer.place,
                 &overlay,
                 &image.digests,

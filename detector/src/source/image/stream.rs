@@ -28,7 +28,7 @@ use super::{
     store::{link_target, member_name, resolve, Opened, Store},
     Out, Outcome, Prepared,
 };
-use crate::source::SourceOptions;
+use crate::source::{archive::ArchiveLimits, SourceOptions};
 
 /// Opens the stream once more.
 pub type Reopen<'a> = dyn Fn() -> Result<Box<dyn Read>, OpenError> + 'a;
@@ -39,6 +39,8 @@ const SNIFF: u64 = 512;
 /// What the first read of the stream kept.
 #[derive(Debug, Default)]
 pub struct StreamIndex {
+    /// What reading a member as a layer may expand to.
+    limits: ArchiveLimits,
     /// Every regular member: name → size.
     sizes: HashMap<String, u64>,
     /// Symlink and hard link members → their target, as a member name.
@@ -51,8 +53,14 @@ pub struct StreamIndex {
 
 impl StreamIndex {
     /// The first read: the whole stream, keeping only what [`StreamIndex`] says.
-    pub fn read(reader: Box<dyn Read + '_>) -> Result<StreamIndex, ArchiveError> {
-        let mut index = StreamIndex::default();
+    pub fn read(
+        reader: Box<dyn Read + '_>,
+        limits: &ArchiveLimits,
+    ) -> Result<StreamIndex, ArchiveError> {
+        let mut index = StreamIndex {
+            limits: *limits,
+            ..StreamIndex::default()
+        };
         let mut archive = tar::Archive::new(reader);
         let entries = archive.entries().map_err(ArchiveError::NotTar)?;
         let mut seen = 0usize;
@@ -85,7 +93,7 @@ impl StreamIndex {
                         index.kept.insert(name.clone(), head);
                     } else {
                         let rest = Cursor::new(head).chain(&mut entry);
-                        let changes = layer_changes(Box::new(rest));
+                        let changes = layer_changes(Box::new(rest), Some(size), limits);
                         index.changes.insert(name.clone(), Arc::new(changes));
                     }
                     index.sizes.insert(name, size);
@@ -108,7 +116,11 @@ impl StreamIndex {
     /// as a layer here, in the rare case a manifest names it as one.
     fn changes_of(&self, name: &str) -> Option<Arc<LayerChanges>> {
         match self.kept.get(name) {
-            Some(bytes) => Some(Arc::new(layer_changes(Box::new(bytes.as_slice())))),
+            Some(bytes) => Some(Arc::new(layer_changes(
+                Box::new(bytes.as_slice()),
+                Some(bytes.len() as u64),
+                &self.limits,
+            ))),
             None => self.changes.get(name).cloned(),
         }
     }
@@ -258,7 +270,15 @@ pub(super) fn read_layers(
         } = &mut images[p];
         let layer = &mut layers[i];
         tracing::debug!(layer = %layer.label, "reading");
-        let read = layer::read_layer(reader, &layer.place, &overlay, digests, options, out);
+        let read = layer::read_layer(
+            reader,
+            Some(size),
+            &layer.place,
+            &overlay,
+            digests,
+            options,
+            out,
+        );
         let whole = read.error.is_none();
         let changes = layer.finish(read, outcome, out.read_layers);
         let first = above[p][i].as_ref();
@@ -334,7 +354,8 @@ mod tests {
         let again = move || -> Result<Box<dyn Read>, OpenError> {
             Ok(Box::new(Cursor::new(second.clone())))
         };
-        let index = StreamIndex::read(Box::new(Cursor::new(first))).unwrap();
+        let index =
+            StreamIndex::read(Box::new(Cursor::new(first)), &ArchiveLimits::default()).unwrap();
         let result = super::super::scan_store(
             &index,
             super::super::Layers::Streamed {
@@ -355,7 +376,11 @@ mod tests {
     fn layers_in_any_order_know_what_the_layers_above_deleted() {
         let secret = ["ghp_", &"x".repeat(36)].concat();
         let stream = save_stream(&secret, "stream-test:1", ["a", "b"]);
-        let index = StreamIndex::read(Box::new(Cursor::new(stream.clone()))).unwrap();
+        let index = StreamIndex::read(
+            Box::new(Cursor::new(stream.clone())),
+            &ArchiveLimits::default(),
+        )
+        .unwrap();
         // Only metadata is kept; of the layers, their changes.
         assert_eq!(index.kept.len(), 2);
         assert!(index
