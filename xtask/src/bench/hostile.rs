@@ -9,6 +9,7 @@
 //! another build of ours (say, the last release) on the same inputs.
 use std::{
     fs,
+    io::Read,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
@@ -16,7 +17,7 @@ use std::{
 
 use anyhow::Result;
 use kit::{
-    image::{gzip_bomb, layer_tar, legacy_image, tar_header, ImageArchive},
+    image::{layer_tar, legacy_image, tar_header, ImageArchive},
     keys::{key, ALNUM},
     report::one_key_in_many_places,
 };
@@ -170,13 +171,10 @@ pub fn build_inputs() -> Result<()> {
     archive.json("manifest.json", &json!([image]));
     archive.write(&work.join("envs.tar"))?;
 
-    // An image whose second layer is 8 MB of gzip that decompresses to 8 GiB of zeros (a tar
-    // of one file), above a layer with a key.
-    let zeros = 8 << 30;
-    let bomb = gzip_bomb(
-        tar_header("var/lib/zeros.img", zeros).as_bytes(),
-        zeros + 1024,
-    );
+    // An image whose second layer is under 10 MB of zstd that decompresses to 256 GiB of
+    // zeros (a tar of one file), above a layer with a key.
+    let zeros = 256 << 30;
+    let bomb = zstd_bomb(tar_header("var/lib/zeros.img", zeros).as_bytes(), zeros + 1024)?;
     let base = layer_tar(&[
         ("app/", b""),
         ("app/.env", format!("GITHUB_TOKEN={secret}\n").as_bytes()),
@@ -206,6 +204,21 @@ pub fn build_inputs() -> Result<()> {
 }
 
 const REPORT_HOSTS: [&str; 3] = ["a", "b", "c"];
+
+/// A zstd stream of `head` and then `zeros` zero bytes: a frame of `head`, then one frame of a
+/// GiB of zeros (about 32 KiB), compressed once and repeated, then a frame of the rest (zstd
+/// readers take concatenated frames as one stream).
+fn zstd_bomb(head: &[u8], zeros: u64) -> Result<Vec<u8>> {
+    const GIB: u64 = 1 << 30;
+    let frame = |len: u64| zstd::stream::encode_all(std::io::repeat(0).take(len), 3);
+    let mut out = zstd::stream::encode_all(head, 3)?;
+    let whole = frame(GIB)?;
+    for _ in 0..zeros / GIB {
+        out.extend_from_slice(&whole);
+    }
+    out.extend(frame(zeros % GIB)?);
+    Ok(out)
+}
 
 /// How each tool reads each input under `work`.
 fn cases(work: &Path) -> Vec<Case> {
@@ -250,7 +263,7 @@ fn cases(work: &Path) -> Vec<Case> {
             ])),
         },
         Case {
-            name: "an 8 MB image layer that decompresses to 8 GiB",
+            name: "a 9 MB zstd image layer that decompresses to 256 GiB",
             ours: strings(&[
                 "scan",
                 &format!("docker-archive:{}", text(&bomb)),
