@@ -174,7 +174,10 @@ pub fn build_inputs() -> Result<()> {
     // An image whose second layer is under 10 MB of zstd that decompresses to 256 GiB of
     // zeros (a tar of one file), above a layer with a key.
     let zeros = 256 << 30;
-    let bomb = zstd_bomb(tar_header("var/lib/zeros.img", zeros).as_bytes(), zeros + 1024)?;
+    let bomb = zstd_bomb(
+        tar_header("var/lib/zeros.img", zeros).as_bytes(),
+        zeros + 1024,
+    )?;
     let base = layer_tar(&[
         ("app/", b""),
         ("app/.env", format!("GITHUB_TOKEN={secret}\n").as_bytes()),
