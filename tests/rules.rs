@@ -59,7 +59,7 @@ fn write_rules(dir: &Path, name: &str, text: &str) {
 
 /// A passing rule; its example key is assembled at run time so this file holds none.
 fn good_rule() -> String {
-    let key = ["acme_", "0123456789abcdef"].concat();
+    let key = ["acme_", "7f3a9c1e5b2d8046"].concat();
     format!(
         r#"
 [[rules]]
@@ -69,6 +69,7 @@ description = "Acme API token"
 severity = "high"
 regex = '''\b(acme_[a-z0-9]{{16}})\b'''
 keywords = ["acme_"]
+references = ["https://acme.test/docs/tokens"]
 examples = [{{ text = "ACME_TOKEN={key}", secret = "{key}" }}]
 counter_examples = ["acme_short"]
 "#
@@ -90,7 +91,9 @@ description = "Widget key whose example does not match"
 severity = "low"
 regex = '''\b(wk_[0-9]{10})\b'''
 keywords = ["wk_"]
+references = ["https://widget.test/docs/keys"]
 examples = [{ text = "WIDGET_KEY=wk_abc", secret = "wk_abc" }]
+counter_examples = ["WIDGET_KEY=wk_1"]
 "#,
     );
     // Policy files share the directory and are not rules.
@@ -104,7 +107,7 @@ examples = [{ text = "WIDGET_KEY=wk_abc", secret = "wk_abc" }]
     assert!(failures[0].contains("broken-widget-key"), "{out}");
     assert!(failures[0].contains("wk_abc"), "{out}");
     assert!(
-        out.contains("2 rules, 2 examples, 1 counter-examples"),
+        out.contains("2 rules, 2 examples, 2 counter-examples"),
         "{out}"
     );
 }

@@ -1393,3 +1393,129 @@ fn refused_files_at_config_paths_are_not_scanned_and_named() {
     }
     assert_no_secret(&stdout(&output), [secret], "the mcp: report");
 }
+
+/// A key anywhere in a server's definition is that server's, with the path of the value that
+/// holds it: a positional argument after a subcommand, JSON inside an argument, an access key
+/// id beside its secret (`env.AWS_ACCESS_KEY_ID` is no secret name); the server's checks fail
+/// for each. Template tokens, masks and the dummy password of an example URL are no keys.
+#[test]
+fn keys_anywhere_in_a_server_are_attributed_and_placeholders_are_not_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let positional = key("ghp_", ALNUM, 36, 1501);
+    let in_json = key("xoxb-2048576301-4096153207-", ALNUM, 24, 1502);
+    let key_id = key("AKIA", kit::keys::BASE32_UPPER, 16, 1503);
+    let secret_key = key("", ALNUM, 40, 1504);
+    let config = json!({"mcpServers": {
+        "gh": {"command": "npx", "args": ["-y", "acme-gh-mcp", "serve", positional]},
+        "chat": {"command": "uvx", "args": [
+            "chat-mcp", "--config", json!({"auth": {"bot": in_json}}).to_string()
+        ]},
+        "aws": {"command": "uvx", "args": ["awslabs.aws-api-mcp-server"], "env": {
+            "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret_key
+        }},
+        "placeholders": {"command": "npx", "args": ["notion-mcp"],
+            "env": {
+                "NOTION_TOKEN": "ntn_****",
+                "TEMPLATE_API_KEY": "{secret}",
+                "BRACED_API_KEY": "{{API_KEY}}",
+                "MASKED_TOKEN": "***",
+                "DATABASE_URL": "postgres://user:pass@localhost:5432/app"
+            }
+        }
+    }});
+    write_json(&home.join(".cursor/mcp.json"), &config);
+    let target = format!("mcp:{}", home.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let planted = [
+        (&positional, "gh", "args[3]"),
+        (&in_json, "chat", "args[2].auth.bot"),
+        (&key_id, "aws", "env.AWS_ACCESS_KEY_ID"),
+        (&secret_key, "aws", "env.AWS_SECRET_ACCESS_KEY"),
+    ];
+    assert_eq!(
+        report_fingerprints(&report),
+        planted
+            .iter()
+            .map(|(secret, _, _)| fingerprint(ORG_KEY.as_bytes(), secret))
+            .collect::<BTreeSet<_>>(),
+        "the four keys and nothing else"
+    );
+    for (secret, name, field) in planted {
+        let found = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), secret)).unwrap();
+        let at = &found["locations"][0];
+        assert_eq!(at["mcp_server"], name, "{found:#}");
+        assert_eq!(at["mcp_field"], field, "{found:#}");
+        let listed = server(&report, "cursor", name);
+        let fields: Vec<&str> = listed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["class"] == "literal")
+            .filter_map(|f| f["field"].as_str())
+            .collect();
+        assert!(fields.contains(&field), "{listed:#}");
+        let check = |name: &str| {
+            listed["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["check"] == name)
+                .unwrap_or_else(|| panic!("{name} in {listed:#}"))
+                .clone()
+        };
+        assert_eq!(check("env-injection")["pass"], false, "{listed:#}");
+        assert_eq!(check("secret-manager")["pass"], false, "{listed:#}");
+    }
+    // Placeholders configure nothing: the server holds no literal.
+    let placeholders = server(&report, "cursor", "placeholders");
+    assert!(
+        placeholders["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["class"] != "literal"),
+        "{placeholders:#}"
+    );
+    let secrets: BTreeSet<String> = [&positional, &in_json, &key_id, &secret_key]
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_no_secret(&stdout(&output), secrets.clone(), "the JSON report");
+    assert_no_secret(&stderr(&output), secrets, "standard error");
+}
+
+/// A known server (the server catalogue) names the provider of a key the rules can only call
+/// generic, and its key-management page goes into the remediation.
+#[test]
+fn known_servers_name_the_provider_and_where_to_rotate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let scavio = key("sc-live-", HEX, 24, 1601);
+    let brave = key("BSA", ALNUM, 27, 1602);
+    let config = json!({"mcpServers": {
+        "search": {"command": "npx", "args": ["-y", "@scavio/mcp-server@1.2.0"],
+            "env": {"SCAVIO_API_KEY": scavio}},
+        "brave": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-brave-search"],
+            "env": {"BRAVE_API_KEY": brave}}
+    }});
+    write_json(&home.join(".cursor/mcp.json"), &config);
+    let target = format!("mcp:{}", home.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let of = |secret: &str| key_with(&report, &fingerprint(ORG_KEY.as_bytes(), secret)).unwrap();
+    // A generic-format key given to the Scavio server is a Scavio key.
+    assert_eq!(of(&scavio)["rule"], "generic-secret-assignment");
+    assert_eq!(of(&scavio)["provider"], "Scavio");
+    // Brave's key page, as the catalogue has it from the server's documentation.
+    let brave_key = of(&brave);
+    assert_eq!(brave_key["provider"], "Brave");
+    let steps = brave_key["remediation"].to_string();
+    assert!(
+        steps.contains("https://api-dashboard.search.brave.com/app/keys"),
+        "{steps}"
+    );
+}

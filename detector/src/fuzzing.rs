@@ -73,8 +73,9 @@ fn options() -> SourceOptions {
     }
 }
 
-/// `mcp_config`: byte 0 picks the format (JSON, JSONC, TOML, YAML), byte 1 one of the
-/// catalogue's files in that format (its client and server layouts); the rest is the file.
+/// `mcp_config`: byte 0 picks the format (JSON, JSONC, TOML, YAML, Markdown front matter),
+/// byte 1 one of the catalogue's files in that format (its client and server layouts); the
+/// rest is the file.
 pub fn mcp_config(data: &[u8]) {
     let [format, file, rest @ ..] = data else {
         return;
@@ -84,7 +85,8 @@ pub fn mcp_config(data: &[u8]) {
         ConfigFormat::Jsonc,
         ConfigFormat::Toml,
         ConfigFormat::Yaml,
-    ][*format as usize % 4];
+        ConfigFormat::Frontmatter,
+    ][*format as usize % 5];
     let files: Vec<_> = mcp::clients()
         .iter()
         .flat_map(|c| c.files.iter().map(move |f| (c, f)))

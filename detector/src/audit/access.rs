@@ -226,6 +226,7 @@ mod tests {
             slots: Vec::new(),
             scope: Default::default(),
             violations: Vec::new(),
+            rotate_at: None,
             locations: vec![Location::at(crate::source::Provenance {
                 path: path.into(),
                 origin: Origin::File(crate::source::DiskFile {

@@ -10,7 +10,7 @@ use crate::{
         value::{classify, ValueClass},
         Match, RuleMeta, Severity,
     },
-    mcp::{McpServer, ParsedConfig, SecretField},
+    mcp::{servers::Credential, McpServer, ParsedConfig, SecretField},
     source::{
         secret_file::{Secrecy, SecretFile, SecretFileKind},
         Blob, LocationKind,
@@ -34,6 +34,9 @@ pub struct Finding {
     pub mcp_servers: Vec<McpServerRef>,
     /// Words that may name an environment: server name, relative path, variable name.
     pub context: Vec<String>,
+    /// What the catalogue says the server field holding it carries: whose key it is and
+    /// where such keys are rotated.
+    pub credential: Option<&'static Credential>,
 }
 
 /// What the engine found in one blob: in its bytes, and in the decoded value of each field
@@ -98,10 +101,17 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         for &i in &holders {
             covered[i] = true;
         }
-        let refs: Vec<McpServerRef> = holders
+        let refs: Vec<McpServerRef> = if holders.is_empty() {
+            value_refs(blob.mcp.as_deref(), &m.secret)
+        } else {
+            holders
+                .iter()
+                .map(|&i| server_ref(blob.mcp.as_deref(), &literals[i]))
+                .collect()
+        };
+        let credential = refs
             .iter()
-            .map(|&i| server_ref(blob.mcp.as_deref(), &literals[i]))
-            .collect();
+            .find_map(|r| credential_of(blob.mcp.as_deref(), r));
         let positions: Vec<Option<(usize, usize)>> = if m.spans.is_empty() {
             vec![None]
         } else {
@@ -132,6 +142,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
                 },
             );
             found.context.extend(rule_environment.clone());
+            found.credential = credential;
             out.push(found);
         }
     }
@@ -377,14 +388,25 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
     if blob.provenance.origin.kind() != LocationKind::McpConfig {
         context.push(relative_path(blob));
     }
+    // Held by a value of a server that is not a secret field (an argument, an id beside its
+    // secret): the first such server and value stand for the holder.
+    let by_value = holder
+        .is_none()
+        .then(|| mcp_servers.first())
+        .flatten()
+        .filter(|_| in_config);
     if let Some(h) = holder {
         context.push(h.server.name.clone());
         context.push(h.field.field.clone());
         context.extend(server_secret_manager_names(h.server));
+    } else if let Some(r) = by_value {
+        context.push(r.server.clone());
+        context.push(r.field.clone());
     }
     context.extend(slot.clone());
     let project = holder
         .and_then(|h| h.server.project.clone())
+        .or_else(|| by_value.and_then(|r| r.project.clone()))
         .unwrap_or_else(|| blob.project.clone());
     if let Some(p) = Path::new(&project).file_name() {
         context.push(p.to_string_lossy().into_owned());
@@ -394,8 +416,12 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
         line: position.map(|p| p.0),
         column: position.map(|p| p.1),
         mcp_client: config.map(|c| c.client.to_string()),
-        mcp_server: holder.map(|h| h.server.name.clone()),
-        mcp_field: holder.map(|h| h.field.field.clone()),
+        mcp_server: holder
+            .map(|h| h.server.name.clone())
+            .or_else(|| by_value.map(|r| r.server.clone())),
+        mcp_field: holder
+            .map(|h| h.field.field.clone())
+            .or_else(|| by_value.map(|r| r.field.clone())),
         slot,
         ..Location::at(blob.provenance.clone())
     };
@@ -406,6 +432,7 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
         project,
         mcp_servers,
         context,
+        credential: None,
     }
 }
 
@@ -472,6 +499,46 @@ fn server_ref(config: Option<&ParsedConfig>, literal: &LiteralField<'_>) -> McpS
         field: literal.field.field.clone(),
         project: literal.server.project.clone(),
     }
+}
+
+/// What the catalogue says the field of `r` carries, when its server is a known one.
+fn credential_of(config: Option<&ParsedConfig>, r: &McpServerRef) -> Option<&'static Credential> {
+    let server = config?
+        .servers
+        .iter()
+        .find(|s| s.name == r.server && s.project == r.project)?;
+    let name = server
+        .fields
+        .iter()
+        .find(|f| f.field == r.field)
+        .and_then(|f| f.name.as_deref());
+    server.known?.credential_for(&r.field, name)
+}
+
+/// The servers of `config` with a value that holds `secret` although no secret field does (a
+/// positional argument, JSON inside an argument, `env.AWS_ACCESS_KEY_ID` beside its secret),
+/// each named by that value's path.
+fn value_refs(config: Option<&ParsedConfig>, secret: &str) -> Vec<McpServerRef> {
+    let Some(config) = config else {
+        return Vec::new();
+    };
+    config
+        .servers
+        .iter()
+        .flat_map(|server| {
+            server
+                .values
+                .iter()
+                .filter(|(_, value)| value.contains(secret))
+                .map(move |(path, _)| McpServerRef {
+                    client: server.client.clone(),
+                    server: server.name.clone(),
+                    config: config.path.clone(),
+                    field: path.clone(),
+                    project: server.project.clone(),
+                })
+        })
+        .collect()
 }
 
 /// Where the `nth` occurrence of `needle` starts (the first one when there are fewer).

@@ -42,6 +42,10 @@ pub struct Key {
     /// What to do about it, most urgent first.
     #[serde(default)]
     pub remediation: Vec<String>,
+    /// The provider's page where its keys are rotated, from the server catalogue; the
+    /// remediation names it.
+    #[serde(skip)]
+    pub rotate_at: Option<String>,
 }
 
 /// The value that replaced a key in its slot (same file, same variable or field).

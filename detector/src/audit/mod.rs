@@ -113,6 +113,16 @@ impl Auditor {
             .cloned()
             .expect("a key has at least one finding");
         let secret = group[0].secret.clone();
+        // A known server's field says whose key it is when the rule cannot (a generic-format
+        // key), and where the provider's keys are rotated.
+        let credential = group.iter().find_map(|f| f.credential);
+        let provider = match credential {
+            Some(c) if !best.names_provider() && c.provider != "Generic" => c.provider.clone(),
+            _ => best.provider.clone(),
+        };
+        let rotate_at = credential
+            .filter(|c| c.provider == provider && !c.rotate.is_empty())
+            .map(|c| c.rotate.clone());
 
         let mut locations: Vec<Location> = group
             .iter()
@@ -165,7 +175,7 @@ impl Auditor {
         let mut key = Key {
             fingerprint,
             rule: best.id.clone(),
-            provider: best.provider.clone(),
+            provider,
             severity: best.severity,
             description: best.description.clone(),
             redacted: redact(&secret),
@@ -186,6 +196,7 @@ impl Auditor {
             locations,
             accessed_by: Vec::new(),
             remediation: Vec::new(),
+            rotate_at,
         };
         assess(&mut key, self.options.max_age_days);
         key
@@ -236,6 +247,27 @@ impl Auditor {
                 )) {
                     servers.push(server.clone());
                 }
+            }
+        }
+        // Keys found in values that are not secret fields (an argument, an id beside its
+        // secret) are the servers' literal fields too.
+        let mut found: HashMap<(PathBuf, Option<String>, String), Vec<&str>> = HashMap::new();
+        for key in keys {
+            for r in &key.scope.mcp_servers {
+                found
+                    .entry((r.config.clone(), r.project.clone(), r.server.clone()))
+                    .or_default()
+                    .push(&r.field);
+            }
+        }
+        for server in &mut servers {
+            let at = (
+                server.config.clone(),
+                server.project.clone(),
+                server.name.clone(),
+            );
+            if let Some(fields) = found.get(&at) {
+                server.add_found_fields(fields.iter().copied());
             }
         }
         // Per file, the parser already saw keys shared between projects; across files only
@@ -394,7 +426,10 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
     let who = if key.provider.is_empty() || key.provider == "unknown" {
         "its issuer".to_string()
     } else {
-        key.provider.clone()
+        match &key.rotate_at {
+            Some(url) => format!("{} ({url})", key.provider),
+            None => key.provider.clone(),
+        }
     };
     let mut steps = vec![match key.status {
         Status::Live => format!(

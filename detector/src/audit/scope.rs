@@ -192,6 +192,7 @@ mod tests {
             project: project.into(),
             mcp_servers: Vec::new(),
             context: Vec::new(),
+            credential: None,
         }
     }
 

@@ -54,6 +54,7 @@ fn finding(secret: &str, path: &str, project: &str, context: &[&str]) -> Finding
         project: project.to_string(),
         mcp_servers: Vec::new(),
         context: context.iter().map(|s| s.to_string()).collect(),
+        credential: None,
     }
 }
 

@@ -22,6 +22,9 @@ pub enum Failure {
         text: String,
         captured: Vec<String>,
     },
+    /// The rule says nothing of where its format is documented, or is not proven both ways:
+    /// it has no reference, no example or no counter-example.
+    Unproven { rule: String, missing: &'static str },
 }
 
 impl fmt::Display for Failure {
@@ -47,6 +50,7 @@ impl fmt::Display for Failure {
                 f,
                 "{rule}: counter-example matches, capturing {captured:?}: {text:?}"
             ),
+            Failure::Unproven { rule, missing } => write!(f, "{rule}: {missing}"),
         }
     }
 }
@@ -81,6 +85,20 @@ pub fn check_rules(engine: &Engine) -> CheckReport {
                 .map(|m| m.secret)
                 .collect()
         };
+        let unproven = [
+            (
+                rule.references.iter().all(|r| r.trim().is_empty()),
+                "no references (where the provider documents the format)",
+            ),
+            (rule.examples.is_empty(), "no examples"),
+            (rule.counter_examples.is_empty(), "no counter-examples"),
+        ];
+        for (_, missing) in unproven.into_iter().filter(|(lacks, _)| *lacks) {
+            report.failures.push(Failure::Unproven {
+                rule: rule.id.clone(),
+                missing,
+            });
+        }
         for example in &rule.examples {
             report.examples += 1;
             let captured = captured_by_rule(&example.text);

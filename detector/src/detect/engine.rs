@@ -9,11 +9,14 @@ use regex_automata::util::syntax;
 use regex_automata::Input;
 
 use super::error::{RegexProblem, RuleError};
-use super::filter::{is_filler, is_literal_secret, is_suppressed, shannon_entropy};
 use super::names::is_secret_name;
 use super::prefilter::{Prefilter, Windows};
 use super::rules::{parse_regex, secret_group, Rule, RuleMeta, RuleSet, MAX_WINDOW};
 use super::slot::slot_at;
+use super::{
+    filter::{is_literal_secret, is_suppressed, shannon_entropy},
+    placeholder::is_filler,
+};
 
 /// How far a window reaches around a keyword hit for a regex without a longest match
 /// (unbounded repetition) unless the rule sets `window`.

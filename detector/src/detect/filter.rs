@@ -168,36 +168,6 @@ fn is_identifier_word(part: &str) -> bool {
     all_upper || no_adjacent_capitals
 }
 
-/// Documentation filler in the shape of a key: AWS's `AKIA…EXAMPLE`, `ghp_xxxx…`, `sk-...`,
-/// `<token>`, one repeated character. Every rule drops these, not only context rules; the
-/// markers are long enough that a random key carries one by chance about once in 10^4.
-pub fn is_filler(secret: &[u8]) -> bool {
-    const MARKERS: &[&[u8]] = &[
-        b"example",
-        b"xxxx",
-        b"****",
-        b"...",
-        b"\xe2\x80\xa6",
-        b"your-",
-        b"your_",
-        b"<",
-        b">",
-        b"placeholder",
-        b"redacted",
-        b"dummy",
-        b"changeme",
-    ];
-    let lower = secret.to_ascii_lowercase();
-    if MARKERS.iter().any(|m| memmem::find(&lower, m).is_some()) {
-        return true;
-    }
-    let mut alnum = secret.iter().filter(|b| b.is_ascii_alphanumeric());
-    match alnum.next() {
-        Some(first) => alnum.all(|b| b == first),
-        None => true,
-    }
-}
-
 /// Whether a `detector:allow` marker sits on any line the span `start..end` touches.
 pub fn is_suppressed(data: &[u8], start: usize, end: usize) -> bool {
     let line_start = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
@@ -270,20 +240,6 @@ mod tests {
         ] {
             assert!(!is_literal_secret(not_secret), "{not_secret:?}");
         }
-    }
-
-    #[test]
-    fn filler_in_the_shape_of_a_key() {
-        // Built here, so that no key-shaped literal sits in the source.
-        let aws_doc_example = ["AKIA", "IOSFODNN7", "EXAMPLE"].concat();
-        assert!(is_filler(aws_doc_example.as_bytes()));
-        let github_filler = ["ghp_", &"x".repeat(36)].concat();
-        assert!(is_filler(github_filler.as_bytes()));
-        assert!(is_filler("sk-\u{2026}".as_bytes()));
-        assert!(is_filler(b"00000000-0000-0000-0000-000000000000"));
-        assert!(is_filler(b"<token>"));
-        let key = ["ghp_", &"a1B2".repeat(9)].concat();
-        assert!(!is_filler(key.as_bytes()));
     }
 
     #[test]

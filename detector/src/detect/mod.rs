@@ -12,6 +12,7 @@ mod error;
 pub mod filter;
 mod keywords;
 pub mod names;
+pub mod placeholder;
 mod prefilter;
 mod rules;
 pub mod slot;

@@ -153,6 +153,12 @@ impl RuleMeta {
     pub fn is_fallback(&self) -> bool {
         self.rank == RuleMeta::FALLBACK_RANK
     }
+
+    /// Whether the rule knows whose key it found: not the context rule, not a fallback (an
+    /// MCP or credential-file literal of unknown provider).
+    pub fn names_provider(&self) -> bool {
+        !matches!(self.provider.as_str(), "Generic" | "unknown" | "") && !self.is_fallback()
+    }
 }
 
 impl Rule {

@@ -145,56 +145,10 @@ pub fn strip_auth_scheme(v: &str) -> &str {
     v
 }
 
-/// Documentation filler rather than a key. `lower` is already lower-cased.
-pub fn is_placeholder(lower: &str) -> bool {
-    let v = strip_auth_scheme(lower);
-    const WORDS: &[&str] = &[
-        "your-",
-        "your_",
-        "yourkey",
-        "<",
-        "changeme",
-        "change-me",
-        "change_me",
-        "replace",
-        "placeholder",
-        "example",
-        "dummy",
-        "redacted",
-        "insert",
-        "todo",
-        "fixme",
-        "xxxx",
-        "****",
-        "...",
-        "…",
-        "secret-here",
-        "key-here",
-        "token-here",
-        "here>",
-        "enter-",
-        "put-your",
-        "my-api-key",
-        "my_api_key",
-        "api-key-here",
-        "null",
-        "none",
-        "undefined",
-    ];
-    if WORDS.iter().any(|w| v.contains(w)) {
-        return true;
-    }
-    // A single repeated character ("aaaaaaaa", "00000000").
-    let mut chars = v.chars().filter(|c| c.is_ascii_alphanumeric());
-    if let Some(first) = chars.next() {
-        if chars.all(|c| c == first) {
-            return true;
-        }
-    }
-    matches!(
-        v,
-        "true" | "false" | "test" | "password" | "secret" | "token" | "apikey" | "api_key"
-    )
+/// Documentation filler rather than a key ([`super::placeholder`]), after any auth scheme.
+/// `lower` is already lower-cased.
+fn is_placeholder(lower: &str) -> bool {
+    super::placeholder::is_placeholder(strip_auth_scheme(lower))
 }
 
 #[cfg(test)]
@@ -253,8 +207,18 @@ mod tests {
             "changeme",
             "sk-...",
             "REPLACE_ME",
+            "{secret}",
+            "Bearer {token}",
+            "***",
+            "ntn_****",
+            "YOUR_NOTION_TOKEN",
+            "notion-token-here",
         ] {
             assert_eq!(classify(v), ValueClass::Placeholder, "{v}");
+        }
+        // Template tokens of the double-brace kind are references of a templating tool.
+        for v in ["{{API_KEY}}", "Bearer {{ token }}"] {
+            assert_eq!(classify(v), ValueClass::EnvRef, "{v}");
         }
         let key = ["sc-live-", "9f8e7d6c5b4a3f2e1d0c"].concat();
         assert_eq!(classify(&key), ValueClass::Literal);

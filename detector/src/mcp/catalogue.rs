@@ -1,22 +1,28 @@
-//! Every MCP client we know, where it keeps its server configs on Linux and macOS, in which
-//! format, and where in the file the servers live.
+//! Every MCP client we know, where it keeps its server configs on Linux, macOS and Windows,
+//! in which format, where in the file the servers live, and how it refers to a secret instead
+//! of holding it. The catalogue is data, `catalogue/clients.toml` (its schema is in the file's
+//! header), each client with the pages of its own documentation it was taken from; it is
+//! compiled into the binary and read once.
 //!
-//! Paths are relative: to a home directory (`Scope::Global`) or to a project directory
-//! (`Scope::Project`). A path component may hold `*` wildcards (`.continue/mcpServers/*.yaml`,
-//! `.config/*/User/globalStorage/…` for every VS Code fork that hosts an extension).
-use std::path::Path;
+//! Paths are relative: to a home directory (`Scope::Global`), to a project directory
+//! (`Scope::Project`) or to the filesystem root (`Scope::System`). A path component may hold
+//! `*` wildcards (`.continue/mcpServers/*.yaml`, `.config/*/User/globalStorage/…` for every
+//! VS Code fork that hosts an extension).
+use std::{path::Path, sync::OnceLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a config file is written. JSON files are read leniently (comments and trailing commas
 /// allowed) because half the clients write JSONC and a hand-edited file is still a leak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigFormat {
     Json,
     Jsonc,
     Toml,
     Yaml,
+    /// The YAML front matter of a Markdown file (Claude Code subagents, Kiro agents).
+    Frontmatter,
 }
 
 impl ConfigFormat {
@@ -26,27 +32,32 @@ impl ConfigFormat {
             Some("toml") => ConfigFormat::Toml,
             Some("yaml" | "yml") => ConfigFormat::Yaml,
             Some("jsonc") => ConfigFormat::Jsonc,
+            Some("md") => ConfigFormat::Frontmatter,
             _ => ConfigFormat::Json,
         }
     }
 }
 
-/// Whether a path is relative to a home directory or to a project directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Whether a path is relative to a home directory, a project directory or the filesystem
+/// root (a config an administrator manages for every user, `/etc/codex/config.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Global,
     Project,
+    System,
 }
 
 /// The operating system a path belongs to. Discovery checks every path whatever the host is,
 /// because a scanned home may be a backup or a mounted disk from another machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Os {
     Any,
     Linux,
     MacOs,
+    /// Paths relative to the user profile (`AppData/Roaming/…`) or the system drive.
+    Windows,
 }
 
 /// Where the servers sit inside a parsed file.
@@ -68,6 +79,26 @@ pub struct ConfigFile {
     pub os: Os,
     pub format: ConfigFormat,
     pub servers: &'static [ServerLayout],
+    /// Dotted paths (`*` for any key) of secrets outside the MCP section (LLM provider keys).
+    pub secret_fields: &'static [&'static str],
+    /// A documented relocation: when `var` is set, it replaces the leading `default`
+    /// directory of `path` (`$CODEX_HOME` for `.codex`).
+    pub env_dir: Option<EnvDir>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct EnvDir {
+    pub var: &'static str,
+    pub default: &'static str,
+}
+
+/// How a client's config refers to a secret instead of holding it, as the client documents
+/// it: `syntax` with `{NAME}` for the variable (`${env:{NAME}}`), the fields that honour it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Reference {
+    pub syntax: &'static str,
+    pub fields: &'static [&'static str],
+    pub source: &'static str,
 }
 
 /// An MCP client (an app, an editor, an extension or a CLI).
@@ -76,6 +107,9 @@ pub struct Client {
     /// Stable identifier used in reports: `claude-desktop`, `claude-code`, `cursor`, `vscode`, …
     pub id: &'static str,
     pub name: &'static str,
+    /// The client's own pages the entry was taken from.
+    pub sources: &'static [&'static str],
+    pub references: &'static [Reference],
     pub files: &'static [ConfigFile],
 }
 
@@ -117,11 +151,14 @@ impl Client {
 
 /// Every client in the catalogue, `generic` last.
 pub fn clients() -> &'static [Client] {
-    CLIENTS
+    static CLIENTS: OnceLock<&'static [Client]> = OnceLock::new();
+    CLIENTS.get_or_init(|| {
+        load(CATALOGUE).unwrap_or_else(|e| panic!("catalogue/clients.toml (built in): {e}"))
+    })
 }
 
 pub fn client_by_id(id: &str) -> Option<&'static Client> {
-    CLIENTS.iter().find(|c| c.id == id)
+    clients().iter().find(|c| c.id == id)
 }
 
 /// When `path` ends with the components of `pattern` (wildcards allowed), the part of `path`
@@ -160,397 +197,105 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     remaining.len() >= last.len() && remaining.ends_with(last)
 }
 
-use ConfigFormat::{Json, Jsonc, Toml, Yaml};
-use Os::{Any, Linux, MacOs};
-use Scope::{Global, Project};
-use ServerLayout::{At, ClaudeProjects};
+/// The catalogue, compiled in; `mcp::tests` prove every entry.
+const CATALOGUE: &str = include_str!("../../../catalogue/clients.toml");
 
-const MCP_SERVERS: &[ServerLayout] = &[At("mcpServers")];
+/// `catalogue/clients.toml` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueDoc {
+    clients: Vec<ClientDoc>,
+}
 
-const fn file(
-    path: &'static str,
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientDoc {
+    id: String,
+    name: String,
+    sources: Vec<String>,
+    #[serde(default)]
+    references: Vec<ReferenceDoc>,
+    files: Vec<FileDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceDoc {
+    syntax: String,
+    fields: Vec<String>,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    path: String,
     scope: Scope,
     os: Os,
     format: ConfigFormat,
-    servers: &'static [ServerLayout],
-) -> ConfigFile {
-    ConfigFile {
-        path,
-        scope,
-        os,
-        format,
-        servers,
+    servers: Vec<String>,
+    #[serde(default)]
+    secret_fields: Vec<String>,
+    #[serde(default)]
+    env_dir: Option<EnvDirDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvDirDoc {
+    var: String,
+    default: String,
+}
+
+/// The catalogue lives as long as the process: its strings are leaked once, so that clients
+/// and files are `&'static` everywhere (configs, reports and the agent's watch set hold them).
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn leak_all<T, U>(items: Vec<T>, each: impl FnMut(T) -> U) -> &'static [U] {
+    Box::leak(
+        items
+            .into_iter()
+            .map(each)
+            .collect::<Vec<U>>()
+            .into_boxed_slice(),
+    )
+}
+
+/// The layout a catalogue `servers` entry names.
+fn layout(text: String) -> ServerLayout {
+    match text.as_str() {
+        "@claude-projects" => ServerLayout::ClaudeProjects,
+        _ => ServerLayout::At(leak(text)),
     }
 }
 
-/// `mcpServers` in a JSON file, the de-facto standard shape.
-const fn standard(path: &'static str, scope: Scope, os: Os) -> ConfigFile {
-    file(path, scope, os, Json, MCP_SERVERS)
+fn load(text: &str) -> Result<&'static [Client], toml::de::Error> {
+    let doc: CatalogueDoc = toml::from_str(text)?;
+    Ok(leak_all(doc.clients, |client| Client {
+        id: leak(client.id),
+        name: leak(client.name),
+        sources: leak_all(client.sources, leak),
+        references: leak_all(client.references, |r| Reference {
+            syntax: leak(r.syntax),
+            fields: leak_all(r.fields, leak),
+            source: leak(r.source),
+        }),
+        files: leak_all(client.files, |file| ConfigFile {
+            path: leak(file.path),
+            scope: file.scope,
+            os: file.os,
+            format: file.format,
+            servers: leak_all(file.servers, layout),
+            secret_fields: leak_all(file.secret_fields, leak),
+            env_dir: file.env_dir.map(|d| EnvDir {
+                var: leak(d.var),
+                default: leak(d.default),
+            }),
+        }),
+    }))
 }
-
-static CLIENTS: &[Client] = &[
-    Client {
-        id: "claude-desktop",
-        name: "Claude Desktop",
-        files: &[
-            standard(".config/Claude/claude_desktop_config.json", Global, Linux),
-            standard(
-                "Library/Application Support/Claude/claude_desktop_config.json",
-                Global,
-                MacOs,
-            ),
-        ],
-    },
-    Client {
-        id: "claude-code",
-        name: "Claude Code",
-        files: &[
-            // User scope at the top, local scope per project under `projects`.
-            file(
-                ".claude.json",
-                Global,
-                Any,
-                Json,
-                &[At("mcpServers"), ClaudeProjects],
-            ),
-            standard(".mcp.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "cursor",
-        name: "Cursor",
-        files: &[
-            standard(".cursor/mcp.json", Global, Any),
-            standard(".cursor/mcp.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "vscode",
-        name: "Visual Studio Code",
-        files: &[
-            file(".config/Code/User/mcp.json", Global, Linux, Jsonc, &[At("servers")]),
-            file(
-                ".config/Code - Insiders/User/mcp.json",
-                Global,
-                Linux,
-                Jsonc,
-                &[At("servers")],
-            ),
-            file(".config/VSCodium/User/mcp.json", Global, Linux, Jsonc, &[At("servers")]),
-            file(
-                ".config/Code/User/settings.json",
-                Global,
-                Linux,
-                Jsonc,
-                &[At("mcp.servers")],
-            ),
-            file(
-                ".config/Code - Insiders/User/settings.json",
-                Global,
-                Linux,
-                Jsonc,
-                &[At("mcp.servers")],
-            ),
-            file(
-                "Library/Application Support/Code/User/mcp.json",
-                Global,
-                MacOs,
-                Jsonc,
-                &[At("servers")],
-            ),
-            file(
-                "Library/Application Support/Code - Insiders/User/mcp.json",
-                Global,
-                MacOs,
-                Jsonc,
-                &[At("servers")],
-            ),
-            file(
-                "Library/Application Support/VSCodium/User/mcp.json",
-                Global,
-                MacOs,
-                Jsonc,
-                &[At("servers")],
-            ),
-            file(
-                "Library/Application Support/Code/User/settings.json",
-                Global,
-                MacOs,
-                Jsonc,
-                &[At("mcp.servers")],
-            ),
-            file(
-                "Library/Application Support/Code - Insiders/User/settings.json",
-                Global,
-                MacOs,
-                Jsonc,
-                &[At("mcp.servers")],
-            ),
-            file(".vscode/mcp.json", Project, Any, Jsonc, &[At("servers")]),
-        ],
-    },
-    Client {
-        id: "copilot-cli",
-        name: "GitHub Copilot CLI",
-        files: &[standard(".copilot/mcp-config.json", Global, Any)],
-    },
-    Client {
-        id: "windsurf",
-        name: "Windsurf",
-        files: &[
-            standard(".codeium/windsurf/mcp_config.json", Global, Any),
-            standard(".codeium/windsurf-next/mcp_config.json", Global, Any),
-        ],
-    },
-    Client {
-        id: "cline",
-        name: "Cline",
-        files: &[
-            // The extension's storage inside whichever VS Code fork hosts it.
-            standard(
-                ".config/*/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
-                Global,
-                Linux,
-            ),
-            standard(
-                "Library/Application Support/*/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json",
-                Global,
-                MacOs,
-            ),
-            // The CLI and newer extensions share one directory.
-            standard(".cline/data/settings/cline_mcp_settings.json", Global, Any),
-        ],
-    },
-    Client {
-        id: "roo-code",
-        name: "Roo Code",
-        files: &[
-            standard(
-                ".config/*/User/globalStorage/rooveterinaryinc.roo-cline/settings/mcp_settings.json",
-                Global,
-                Linux,
-            ),
-            standard(
-                "Library/Application Support/*/User/globalStorage/rooveterinaryinc.roo-cline/settings/mcp_settings.json",
-                Global,
-                MacOs,
-            ),
-            standard(".roo/mcp.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "continue",
-        name: "Continue",
-        files: &[
-            file(".continue/config.yaml", Global, Any, Yaml, MCP_SERVERS),
-            file(
-                ".continue/config.json",
-                Global,
-                Any,
-                Json,
-                &[At("experimental.modelContextProtocolServers")],
-            ),
-            // Block files: YAML with an `mcpServers` list, or JSON copied from other clients.
-            file(".continue/mcpServers/*.yaml", Global, Any, Yaml, MCP_SERVERS),
-            file(".continue/mcpServers/*.yml", Global, Any, Yaml, MCP_SERVERS),
-            file(".continue/mcpServers/*.json", Global, Any, Json, MCP_SERVERS),
-            file(".continue/mcpServers/*.yaml", Project, Any, Yaml, MCP_SERVERS),
-            file(".continue/mcpServers/*.yml", Project, Any, Yaml, MCP_SERVERS),
-            file(".continue/mcpServers/*.json", Project, Any, Json, MCP_SERVERS),
-        ],
-    },
-    Client {
-        id: "zed",
-        name: "Zed",
-        files: &[
-            file(
-                ".config/zed/settings.json",
-                Global,
-                Any,
-                Jsonc,
-                &[At("context_servers")],
-            ),
-            file(
-                ".zed/settings.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("context_servers")],
-            ),
-        ],
-    },
-    Client {
-        id: "gemini-cli",
-        name: "Gemini CLI",
-        files: &[
-            standard(".gemini/settings.json", Global, Any),
-            standard(".gemini/extensions/*/gemini-extension.json", Global, Any),
-            standard(".gemini/settings.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "codex",
-        name: "OpenAI Codex",
-        files: &[
-            file(".codex/config.toml", Global, Any, Toml, &[At("mcp_servers")]),
-            file(".codex/config.toml", Project, Any, Toml, &[At("mcp_servers")]),
-        ],
-    },
-    Client {
-        id: "goose",
-        name: "Goose",
-        files: &[file(
-            ".config/goose/config.yaml",
-            Global,
-            Any,
-            Yaml,
-            &[At("extensions")],
-        )],
-    },
-    Client {
-        id: "lm-studio",
-        name: "LM Studio",
-        files: &[standard(".lmstudio/mcp.json", Global, Any)],
-    },
-    Client {
-        id: "amazon-q",
-        name: "Amazon Q Developer",
-        files: &[
-            standard(".aws/amazonq/mcp.json", Global, Any),
-            standard(".aws/amazonq/cli-agents/*.json", Global, Any),
-            standard(".aws/amazonq/agents/*.json", Global, Any),
-            standard(".amazonq/mcp.json", Project, Any),
-            standard(".amazonq/cli-agents/*.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "kiro",
-        name: "Kiro",
-        files: &[
-            standard(".kiro/settings/mcp.json", Global, Any),
-            standard(".kiro/settings/mcp.json", Project, Any),
-        ],
-    },
-    Client {
-        id: "opencode",
-        name: "opencode",
-        // `mcp.<name>` (v1) or `mcp.servers.<name>` (v2); both are read.
-        files: &[
-            file(
-                ".config/opencode/opencode.json",
-                Global,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                ".config/opencode/opencode.jsonc",
-                Global,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                ".config/opencode/config.json",
-                Global,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                "opencode.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                "opencode.jsonc",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                ".opencode/opencode.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-            file(
-                ".opencode/opencode.jsonc",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcp.servers"), At("mcp")],
-            ),
-        ],
-    },
-    Client {
-        id: "junie",
-        name: "JetBrains Junie",
-        files: &[
-            standard(".junie/mcp/mcp.json", Global, Any),
-            standard(".junie/mcp/mcp.json", Project, Any),
-        ],
-    },
-    // Not a client: a file whose name says MCP config but which sits where no client reads it
-    // (a copy in a repository, a backup). Recognised by name only, never discovered.
-    Client {
-        id: "generic",
-        name: "MCP config (client unknown)",
-        files: &[
-            file(
-                "mcp.json",
-                Project,
-                Any,
-                Jsonc,
-                &[
-                    At("mcpServers"),
-                    At("servers"),
-                    At("mcp_servers"),
-                    At("context_servers"),
-                ],
-            ),
-            file(
-                "mcp_config.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcpServers"), At("servers")],
-            ),
-            file(
-                "mcp-config.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcpServers"), At("servers")],
-            ),
-            file(
-                "mcp_settings.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcpServers"), At("servers")],
-            ),
-            file(
-                "mcp-servers.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcpServers"), At("servers")],
-            ),
-            file(
-                "mcp_servers.json",
-                Project,
-                Any,
-                Jsonc,
-                &[At("mcpServers"), At("servers")],
-            ),
-        ],
-    },
-];
 
 /// File names that belong to exactly one client wherever they are found (a copy committed to a
 /// dotfiles repository is still that client's config).

@@ -32,7 +32,8 @@ pub struct Home {
     pub dir: PathBuf,
 }
 
-/// Whose config a file is: a user's (global to that user) or a project's.
+/// Whose config a file is: a user's (global to that user), a project's, or every user's of
+/// the machine (managed by an administrator: `/etc/codex/config.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigScope {
@@ -40,14 +41,16 @@ pub enum ConfigScope {
     User(String),
     /// The project directory.
     Project(PathBuf),
+    System,
 }
 
 impl ConfigScope {
-    /// `user:<name>` or the project directory, as the report's scope names it.
+    /// `user:<name>`, the project directory or `system`, as the report's scope names it.
     pub fn label(&self) -> String {
         match self {
             ConfigScope::User(user) => format!("user:{user}"),
             ConfigScope::Project(dir) => dir.display().to_string(),
+            ConfigScope::System => "system".to_string(),
         }
     }
 }
@@ -232,9 +235,21 @@ impl Discovery {
     }
 
     fn global_configs(&mut self, home: &Home) {
+        // A relocation the environment documents (`$CODEX_HOME`) is this process's user's.
+        let own_home = std::env::var_os("HOME").is_some_and(|h| Path::new(&h) == home.dir);
         for client in clients() {
             for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
-                for path in self.expand(&home.dir, file.path) {
+                let mut paths = self.expand(&home.dir, file.path);
+                if let Some(moved) = file.env_dir.filter(|_| own_home) {
+                    let rest = file
+                        .path
+                        .strip_prefix(moved.default)
+                        .and_then(|rest| rest.strip_prefix('/'));
+                    if let (Some(dir), Some(rest)) = (std::env::var_os(moved.var), rest) {
+                        paths.extend(self.expand(Path::new(&dir), rest));
+                    }
+                }
+                for path in paths {
                     self.configs.push(ConfigRef {
                         client,
                         path,
@@ -243,6 +258,26 @@ impl Discovery {
                 }
             }
         }
+    }
+
+    /// The configs an administrator keeps for every user of the machine under `root`
+    /// (`/etc/codex/config.toml`, Claude Code's `managed-mcp.json`).
+    pub fn system(root: &Path) -> Discovery {
+        let mut found = Discovery::default();
+        for client in clients() {
+            for file in client.files.iter().filter(|f| f.scope == Scope::System) {
+                for path in found.expand(root, file.path) {
+                    found.configs.push(ConfigRef {
+                        client,
+                        path,
+                        scope: ConfigScope::System,
+                    });
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        found.configs.retain(|c| seen.insert(c.path.clone()));
+        found
     }
 
     fn project_configs(&mut self, project: &Path) {
@@ -434,6 +469,7 @@ pub fn recognise(path: &Path) -> Option<ConfigRef> {
         let scope = match file.scope {
             Scope::Global => ConfigScope::User(user_of_home(base)),
             Scope::Project => ConfigScope::Project(project_dir(base)),
+            Scope::System => ConfigScope::System,
         };
         return Some(ConfigRef {
             client,

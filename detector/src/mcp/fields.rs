@@ -21,6 +21,10 @@ pub(crate) struct ServerParts {
     pub argv: Vec<String>,
     pub origin: Option<String>,
     pub fields: Vec<SecretField>,
+    /// Every string in the definition, by its path, whatever its name: where a key that no
+    /// secret-named field holds still sits (a positional argument, JSON inside an argument,
+    /// `env.AWS_ACCESS_KEY_ID`), to attribute it to the server.
+    pub values: Vec<(String, String)>,
 }
 
 /// Keys that are read explicitly; the generic walk over the rest skips them.
@@ -53,6 +57,10 @@ const KNOWN_KEYS: &[&str] = &[
 
 /// How deep the generic walk goes into unknown objects (`oauth.clientSecret`, `settings.*`).
 const WALK_DEPTH: usize = 4;
+
+/// How deep [`all_values`] goes, and how many strings it keeps of one definition.
+const VALUES_DEPTH: usize = 8;
+const MAX_VALUES: usize = 10_000;
 
 /// Read one server definition.
 pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
@@ -180,8 +188,14 @@ pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
         }
     }
 
+    let mut values = Vec::new();
+    for (key, value) in &server {
+        all_values(&mut values, key.clone(), value, VALUES_DEPTH);
+    }
+
     let transport = transport(&server, origin.is_some(), server.contains_key("httpUrl"));
     ServerParts {
+        values,
         transport,
         program: program
             .map(|p| p.trim().to_string())
@@ -481,7 +495,7 @@ fn value_arg(out: &mut Fields, field: &str, arg: &str) {
     } else if has_scheme(arg) {
         url_fields(out, field, arg);
     } else if arg.trim_start().starts_with('{') {
-        if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(arg) {
+        if let Some(Value::Object(obj)) = inner_json(arg) {
             for (key, value) in &obj {
                 walk(out, &format!("{field}.{key}"), key, value, WALK_DEPTH);
             }
@@ -635,6 +649,48 @@ fn walk(out: &mut Fields, path: &str, key: &str, value: &Value, depth: usize) {
         }
         _ => {}
     }
+}
+
+/// Every string (and number) leaf under `value`, with its path: `env.NAME`, `args[3]`,
+/// `headers.X-Key`, `oauth.client.secret`. At most [`MAX_VALUES`] of them.
+fn all_values(out: &mut Vec<(String, String)>, path: String, value: &Value, depth: usize) {
+    if out.len() >= MAX_VALUES {
+        return;
+    }
+    match value {
+        // JSON inside a string (`--config '{"auth": {…}}'`) is walked as JSON.
+        Value::String(s) if depth > 0 && s.len() <= MAX_INNER_JSON => match inner_json(s) {
+            Some(inner) => all_values(out, path, &inner, depth - 1),
+            None => out.push((path, s.clone())),
+        },
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Number(n) => out.push((path, n.to_string())),
+        Value::Object(obj) if depth > 0 => {
+            for (k, v) in obj {
+                all_values(out, format!("{path}.{k}"), v, depth - 1);
+            }
+        }
+        Value::Array(items) if depth > 0 => {
+            for (i, v) in items.iter().enumerate() {
+                all_values(out, format!("{path}[{i}]"), v, depth - 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The largest string [`all_values`] reads as JSON.
+const MAX_INNER_JSON: usize = 64 * 1024;
+
+/// A string that is a JSON object or array, parsed.
+fn inner_json(s: &str) -> Option<Value> {
+    let trimmed = s.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str::<Value>(s)
+        .ok()
+        .filter(|v| v.is_object() || v.is_array())
 }
 
 fn push_strings(argv: &mut Vec<String>, value: Option<&Value>) {

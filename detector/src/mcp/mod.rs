@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod discover;
 pub(crate) mod fields;
 pub mod parse;
+pub mod servers;
 mod shell;
 
 pub use catalogue::{client_by_id, clients, Client, ConfigFile, ConfigFormat, Scope, ServerLayout};

@@ -51,6 +51,13 @@ pub struct McpServer {
     /// `scheme://host[:port]` of a remote server, without credentials, path or query.
     pub url: Option<String>,
     pub fields: Vec<SecretField>,
+    /// Every string of the definition by its path ([`super::fields`]), to attribute a key that
+    /// no secret field holds. Never serialized: values may be secrets.
+    #[serde(skip)]
+    pub values: Vec<(String, String)>,
+    /// The catalogue's entry for the server it runs ([`super::servers::identify`]).
+    #[serde(skip)]
+    pub known: Option<&'static super::servers::KnownServer>,
     pub checks: Vec<ServerCheck>,
 }
 
@@ -136,6 +143,7 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Docum
     let (scope_project, user) = match &config.scope {
         ConfigScope::Project(dir) => (Some(dir.display().to_string()), None),
         ConfigScope::User(user) => (None, Some(user.clone())),
+        ConfigScope::System => (None, None),
     };
     let mut servers = Vec::new();
     let mut seen = BTreeSet::new();
@@ -144,7 +152,7 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Docum
             return;
         }
         let parts = server_parts(definition);
-        servers.push(McpServer {
+        let mut server = McpServer {
             client: config.client.id.to_string(),
             config: config.path.clone(),
             name,
@@ -155,8 +163,12 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Docum
             argv: parts.argv,
             url: parts.origin,
             fields: parts.fields,
+            values: parts.values,
+            known: None,
             checks: Vec::new(),
-        });
+        };
+        server.known = super::servers::identify(&server);
+        servers.push(server);
     };
 
     for layout in layouts {
@@ -188,6 +200,41 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Docum
     }
     check_per_project_keys(&mut servers);
     Ok(servers)
+}
+
+impl McpServer {
+    /// Take in the values at `paths` that hold keys the rules found although no secret field
+    /// is there (a positional argument, JSON inside an argument, `env.AWS_ACCESS_KEY_ID`
+    /// beside its secret): each becomes a literal field of the server, and the server's
+    /// checks are made again (the per-project check, across servers, is the caller's).
+    pub fn add_found_fields<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) {
+        let mut added = false;
+        for path in paths {
+            if self.fields.iter().any(|f| f.field == path) {
+                continue;
+            }
+            let Some((_, value)) = self.values.iter().find(|(p, _)| p == path) else {
+                continue;
+            };
+            let name = ["env.", "headers."]
+                .iter()
+                .find_map(|prefix| path.strip_prefix(prefix))
+                .filter(|name| !name.contains(['.', '[']))
+                .map(str::to_string);
+            self.fields.push(SecretField {
+                field: path.to_string(),
+                value: value.clone(),
+                class: ValueClass::Literal,
+                name,
+            });
+            added = true;
+        }
+        if added {
+            let per_project = self.checks.pop_if(|c| c.check == CHECK_PER_PROJECT_KEY);
+            self.checks = vec![env_injection(self), secret_manager(self)];
+            self.checks.extend(per_project);
+        }
+    }
 }
 
 /// The servers under a layout's key: a `name → definition` object, or a list of definitions
@@ -259,7 +306,7 @@ pub const MAX_ELEMENTS: usize = 250_000;
 pub fn element_budget(format: ConfigFormat) -> usize {
     match format {
         ConfigFormat::Json | ConfigFormat::Jsonc => MAX_JSON_ELEMENTS,
-        ConfigFormat::Toml | ConfigFormat::Yaml => MAX_ELEMENTS,
+        ConfigFormat::Toml | ConfigFormat::Yaml | ConfigFormat::Frontmatter => MAX_ELEMENTS,
     }
 }
 
@@ -289,6 +336,10 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Docum
     }
     let text = String::from_utf8_lossy(bytes);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let (format, text) = match format {
+        ConfigFormat::Frontmatter => (ConfigFormat::Yaml, front_matter(text)),
+        format => (format, text),
+    };
     check_budget(format, text)?;
     match format {
         ConfigFormat::Json | ConfigFormat::Jsonc => {
@@ -316,7 +367,7 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Docum
             })?;
             serde_json::to_value(value).map_err(|e| DocumentError::Syntax(e.to_string()))
         }
-        ConfigFormat::Yaml => {
+        ConfigFormat::Yaml | ConfigFormat::Frontmatter => {
             if text.trim().is_empty() {
                 return Err(DocumentError::Empty);
             }
@@ -326,6 +377,25 @@ pub fn parse_document(format: ConfigFormat, bytes: &[u8]) -> Result<Value, Docum
             Ok(yaml_to_json(value))
         }
     }
+}
+
+/// The YAML front matter of a Markdown file: the lines between a first line `---` and the
+/// next line `---` (or `...`); nothing when the file does not open with one.
+fn front_matter(text: &str) -> &str {
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
+        return "";
+    };
+    let mut at = 0;
+    for line in rest.split_inclusive('\n') {
+        if matches!(line.trim_end(), "---" | "...") {
+            return &rest[..at];
+        }
+        at += line.len();
+    }
+    ""
 }
 
 /// A YAML text (checked against the budget by [`check_budget`]) as a value, within the
@@ -532,7 +602,9 @@ pub fn check_budget(format: ConfigFormat, text: &str) -> Result<(), DocumentErro
     }
     let (depth, elements) = match format {
         ConfigFormat::Json | ConfigFormat::Jsonc => json_shape(text),
-        ConfigFormat::Toml | ConfigFormat::Yaml => (0, count_elements(format, text)),
+        ConfigFormat::Toml | ConfigFormat::Yaml | ConfigFormat::Frontmatter => {
+            (0, count_elements(format, text))
+        }
     };
     if depth > MAX_NESTING {
         return Err(DocumentError::TooDeep);
@@ -560,7 +632,7 @@ fn count_elements(format: ConfigFormat, text: &str) -> usize {
             .iter()
             .filter(|b| matches!(b, b'=' | b'.' | b'[' | b']' | b'{' | b','))
             .count(),
-        ConfigFormat::Yaml => {
+        ConfigFormat::Yaml | ConfigFormat::Frontmatter => {
             let ends_token = |at: usize| {
                 bytes
                     .get(at + 1)

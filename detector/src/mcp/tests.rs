@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::detect::value::ValueClass;
 
@@ -725,7 +725,7 @@ fn tiny_elements(path: &str, n: usize) -> String {
             "[mcp_servers.s]\ncommand = \"npx\"\nenv = {{ OPENAI_API_KEY = \"{key}\" }}\n[x]\na = [{}]\n",
             vec!["0"; n].join(",")
         ),
-        ConfigFormat::Yaml => format!(
+        ConfigFormat::Yaml | ConfigFormat::Frontmatter => format!(
             "mcpServers:\n  - name: s\n    command: npx\n    env:\n      OPENAI_API_KEY: {key}\nx: [{}]\n",
             vec!["0"; n].join(",")
         ),
@@ -909,6 +909,7 @@ fn discover_finds_global_and_known_project_configs() {
                 ConfigScope::Project(p) => {
                     format!("project:{}", p.strip_prefix(tmp.path()).unwrap().display())
                 }
+                ConfigScope::System => "system".to_string(),
             };
             (rel, c.client.id, scope)
         })
@@ -1045,37 +1046,99 @@ fn generic_config_reads_common_shapes() {
     );
 }
 
-#[test]
-fn every_client_parses_the_standard_shape_where_it_applies() {
-    // At least one file of every client recognised and parsed without error.
-    for client in clients() {
-        let file = client.files[0];
-        let concrete = file.path.replace('*', "x");
-        let path = match file.scope {
-            Scope::Global => format!("/home/zoe/{concrete}"),
-            Scope::Project => format!("/srv/p/{concrete}"),
+/// A document in `format` holding `servers` at each of `layouts`.
+fn config_with(format: ConfigFormat, layouts: &[ServerLayout], servers: &Value) -> String {
+    let mut document = serde_json::Map::new();
+    for layout in layouts {
+        let (path, servers) = match layout {
+            ServerLayout::At(path) => (path.to_string(), servers.clone()),
+            ServerLayout::ClaudeProjects => (
+                "projects".to_string(),
+                json!({"/srv/p": {"mcpServers": servers}}),
+            ),
         };
-        let config = recognise(Path::new(&path)).unwrap_or_else(|| panic!("{path}"));
-        assert_eq!(config.client.id, client.id, "{path}");
-        let text = match file.format {
-            ConfigFormat::Toml => "[mcp_servers.a]\ncommand = \"npx\"\n".to_string(),
-            ConfigFormat::Yaml => {
-                "mcpServers:\n  - name: a\n    command: npx\nextensions:\n  a:\n    cmd: npx\n"
-                    .to_string()
-            }
-            _ => json!({
-                "mcpServers": {"a": {"command": "npx"}},
-                "servers": {"a": {"command": "npx"}},
-                "context_servers": {"a": {"command": "npx"}},
-                "mcp": {"a": {"command": ["npx"]}},
-                "experimental": {"modelContextProtocolServers": [{"transport": {"command": "npx"}}]}
-            })
-            .to_string(),
-        };
-        let parsed = parse(&config, text.as_bytes());
-        assert_eq!(parsed.parse_error, None, "{path}");
-        assert!(!parsed.servers.is_empty(), "{} {path}", client.id);
+        // `a.b` as nested objects (a flat `"a.b"` key is matched too, nesting is the norm).
+        let mut value = servers;
+        for part in path.rsplit('.') {
+            value = json!({ part: value });
+        }
+        merge(&mut document, value);
     }
+    let document = Value::Object(document);
+    match format {
+        ConfigFormat::Json | ConfigFormat::Jsonc => document.to_string(),
+        ConfigFormat::Toml => toml::to_string(&document).unwrap(),
+        ConfigFormat::Yaml => serde_norway::to_string(&document).unwrap(),
+        ConfigFormat::Frontmatter => format!(
+            "---\n{}---\n# An agent\n",
+            serde_norway::to_string(&document).unwrap()
+        ),
+    }
+}
+
+fn merge(into: &mut serde_json::Map<String, Value>, value: Value) {
+    let Value::Object(map) = value else { return };
+    for (k, v) in map {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Object(have)), Value::Object(more)) => merge(have, Value::Object(more)),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Every file of every client in the catalogue: a config written at its path is recognised
+/// as a config of a client that lists that path (several clients share `.mcp.json`), and,
+/// read as this client's, gives the server at each place the catalogue says servers sit.
+#[test]
+fn every_catalogue_file_is_recognised_and_its_servers_read() {
+    let key = fake_key("sk-", "Cata");
+    let servers = json!({"srv": {"command": "npx", "env": {"OPENAI_API_KEY": key}}});
+    let mut files = 0;
+    for client in clients() {
+        // `generic` is no client but the names MCP configs go by when no client is known.
+        assert!(
+            client.id == "generic" || !client.sources.is_empty(),
+            "{}: no sources",
+            client.id
+        );
+        for file in client.files {
+            let concrete = file.path.replace('*', "x");
+            let path = match file.scope {
+                Scope::Global => format!("/home/zoe/{concrete}"),
+                Scope::Project => format!("/srv/p/{concrete}"),
+                Scope::System => format!("/{concrete}"),
+            };
+            let found = recognise(Path::new(&path)).unwrap_or_else(|| panic!("{path}"));
+            assert!(
+                found.client.files.iter().any(|f| f.path == file.path),
+                "{path}: {} recognised it as {}'s",
+                client.id,
+                found.client.id
+            );
+            if file.servers.is_empty() {
+                continue;
+            }
+            let config = ConfigRef { client, ..found };
+            let text = config_with(file.format, file.servers, &servers);
+            let parsed = parse(&config, text.as_bytes());
+            assert_eq!(parsed.parse_error, None, "{} {path}:\n{text}", client.id);
+            assert!(
+                parsed
+                    .servers
+                    .iter()
+                    .any(|s| s.name == "srv"
+                        && class_of(s, "env.OPENAI_API_KEY") == ValueClass::Literal),
+                "{} {path}: {:?}\n{text}",
+                client.id,
+                names(&parsed)
+            );
+            files += 1;
+        }
+    }
+    assert!(clients().len() >= 46, "{} clients", clients().len());
+    assert!(files >= 150, "{files} files");
 }
 
 #[test]

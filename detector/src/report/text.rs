@@ -512,6 +512,7 @@ mod tests {
             project: "/srv/app".to_string(),
             mcp_servers: Vec::new(),
             context: Vec::new(),
+            credential: None,
         }
     }
 

@@ -35,6 +35,14 @@ pub fn scan(
                     "no home directory found (set HOME or give mcp:HOME)",
                 ));
             }
+            // The host's own configs too: those an administrator keeps for every user.
+            let Discovery { configs, unread } = Discovery::system(Path::new("/"));
+            for file in &unread {
+                refused(sink, &file.path, file.reason, &file.detail);
+            }
+            configs
+                .into_par_iter()
+                .for_each(|config| read_config(config, Path::new("/"), options, sink));
             homes
         }
     };

@@ -1,0 +1,199 @@
+//! Documentation filler in the place of a secret, in one place and at two strengths.
+//!
+//! [`is_filler`] is what every rule's capture is dropped for, whatever the rule: markers a
+//! random key carries by chance about once in 10^4 or less (`example`, `xxxx`, a mask such as
+//! `***` or `••••`, a template token in any brace style such as `{secret}`, `{{API_KEY}}` or
+//! `[[token]]`, `<…>`, `...`), a value of one repeated character or of two alternating ones,
+//! a run such as `123456789` or `abcdefghi`, and the dummy passwords of example connection
+//! strings (`user:pass@`).
+//!
+//! [`is_placeholder`] is what a configured value (an MCP field, the context rule's capture) is
+//! classified for: filler, and words a value may hold but a key would not (`your-…`,
+//! `…-here`, `todo`, `none`, `replace`…).
+use memchr::memmem;
+
+/// Markers that make any capture filler.
+const FILLER_MARKERS: &[&[u8]] = &[
+    b"example",
+    b"xxxx",
+    b"***",
+    b"...",
+    // `…`, `•`, `●`: ellipses and masks as typed by documentation and dashboards.
+    "\u{2026}".as_bytes(),
+    "\u{2022}".as_bytes(),
+    "\u{25cf}".as_bytes(),
+    b"your-",
+    b"your_",
+    b"<",
+    b">",
+    // Template tokens: `{secret}`, `{{API_KEY}}`, `${…}` (references are classified before
+    // they get here), `[[token]]`.
+    b"{",
+    b"}",
+    b"[[",
+    b"]]",
+    b"placeholder",
+    b"redacted",
+    b"dummy",
+    b"changeme",
+];
+
+/// Passwords that example connection strings and tutorials use (`postgres://user:pass@…`):
+/// the whole captured value, case aside. Real weak passwords (`admin`, `root`, `postgres`)
+/// are not here: a service that uses one is worth a finding.
+const DUMMY_PASSWORDS: &[&str] = &[
+    "pass",
+    "password",
+    "passwd",
+    "pwd",
+    "pw",
+    "secret",
+    "changeit",
+    "user",
+    "username",
+    "foo",
+    "bar",
+    "foobar",
+    "mypassword",
+    "yourpassword",
+    "mysecretpassword",
+    "mysecret",
+    "yoursecret",
+];
+
+/// Words that make a configured value a placeholder, beyond filler.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "yourkey",
+    "replace",
+    "insert",
+    "todo",
+    "fixme",
+    "-here",
+    "_here",
+    "here>",
+    "enter-",
+    "enter_",
+    "put-your",
+    "my-api-key",
+    "my_api_key",
+    "change-me",
+    "change_me",
+    "null",
+    "none",
+    "undefined",
+];
+
+/// The shortest ascending run (`123456789`, `abcdefghi`) that makes a value filler: a random
+/// base62 key of 64 characters holds one by chance about once in 10^14.
+const RUN: usize = 9;
+
+/// Documentation filler in the shape of a key: AWS's `AKIA…EXAMPLE`, `ghp_xxxx…`, `sk-...`,
+/// `<token>`, `{{API_KEY}}`, `ntn_****`, one repeated character. Every rule drops these.
+pub fn is_filler(secret: &[u8]) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    if FILLER_MARKERS
+        .iter()
+        .any(|m| memmem::find(&lower, m).is_some())
+    {
+        return true;
+    }
+    if DUMMY_PASSWORDS.iter().any(|p| lower == p.as_bytes()) {
+        return true;
+    }
+    let alnum: Vec<u8> = lower
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect();
+    is_repetitive(&alnum) || has_ascending_run(&alnum)
+}
+
+/// One character repeated, or two alternating (`abababab`, `0a0a0a0a`), or nothing at all.
+fn is_repetitive(alnum: &[u8]) -> bool {
+    let Some(&first) = alnum.first() else {
+        return true;
+    };
+    if alnum.iter().all(|&b| b == first) {
+        return true;
+    }
+    alnum.len() >= 8 && alnum.chunks(2).all(|pair| pair == &alnum[..pair.len()])
+}
+
+/// [`RUN`] characters in a row that each follow the one before (`3456789ab` does not count
+/// across the digit-letter gap).
+fn has_ascending_run(alnum: &[u8]) -> bool {
+    let mut run = 1;
+    for pair in alnum.windows(2) {
+        run = if pair[1] == pair[0] + 1 { run + 1 } else { 1 };
+        if run >= RUN {
+            return true;
+        }
+    }
+    false
+}
+
+/// A configured value that is documentation filler rather than a key. `lower` is already
+/// lower-cased (and any auth scheme such as `Bearer ` is the caller's to strip).
+pub fn is_placeholder(lower: &str) -> bool {
+    if is_filler(lower.as_bytes()) || PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    matches!(
+        lower,
+        "true" | "false" | "test" | "token" | "apikey" | "api_key"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filler_in_the_shape_of_a_key() {
+        let aws_doc_example = ["AKIA", "IOSFODNN7", "EXAMPLE"].concat();
+        assert!(is_filler(aws_doc_example.as_bytes()));
+        let github_filler = ["ghp_", &"x".repeat(36)].concat();
+        assert!(is_filler(github_filler.as_bytes()));
+        for filler in [
+            "sk-\u{2026}",
+            "00000000-0000-0000-0000-000000000000",
+            "<token>",
+            "{secret}",
+            "{{API_KEY}}",
+            "Bearer {token}",
+            "[[token]]",
+            "ntn_****",
+            "sk-***",
+            "sk-\u{2022}\u{2022}\u{2022}\u{2022}abcd",
+            "pass",
+            "Password",
+            "abababababab",
+            "sk-1234567890",
+            "key-abcdefghijklmnop",
+        ] {
+            assert!(is_filler(filler.as_bytes()), "{filler}");
+        }
+        let key = ["sc-live-", "9f8e7d6c5b4a3f2e1d0c"].concat();
+        assert!(!is_filler(key.as_bytes()));
+        // Weak but real passwords are reported.
+        for real in ["admin", "postgres", "Sup3r-OODbQHuu66", "abc12345xyz"] {
+            assert!(!is_filler(real.as_bytes()), "{real}");
+        }
+    }
+
+    #[test]
+    fn placeholders_of_configured_values() {
+        for value in [
+            "your-api-key-here",
+            "api-token-here",
+            "put_your_key_here",
+            "enter_your_token",
+            "none",
+            "todo",
+            "replace_me",
+        ] {
+            assert!(is_placeholder(value), "{value}");
+        }
+        assert!(!is_placeholder("9f8e7d6c5b4a3f2e1d0cb7a6"));
+    }
+}
