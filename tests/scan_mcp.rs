@@ -1519,3 +1519,94 @@ fn known_servers_name_the_provider_and_where_to_rotate() {
         "{steps}"
     );
 }
+
+/// A structured file no catalogue path names, holding an MCP server map, is read as the config
+/// of an unknown client; an API description whose `servers` are only URLs is not.
+#[test]
+fn server_maps_in_files_no_client_names_are_configs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let in_yaml = key("ghp_", ALNUM, 36, 1701);
+    let in_openapi = key("ghp_", ALNUM, 36, 1702);
+    fs::create_dir_all(repo.join("deploy")).unwrap();
+    fs::write(
+        repo.join("deploy/agents.yaml"),
+        format!(
+            "mcp_servers:\n  github:\n    command: npx\n    args: [\"-y\", \"@modelcontextprotocol/server-github\"]\n    env:\n      GITHUB_PERSONAL_ACCESS_TOKEN: {in_yaml}\n"
+        ),
+    )
+    .unwrap();
+    write_json(
+        &repo.join("openapi.json"),
+        &json!({"openapi": "3.1.0", "servers": [{"url": "https://api.acme.test"}],
+                "info": {"title": "acme", "x-token": in_openapi}}),
+    );
+    let target = format!("dir:{}", repo.display());
+    let output = detector(
+        &["scan", &target, "--format", "json"],
+        tmp.path(),
+        Some(ORG_KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let of = |secret: &str| key_with(&report, &fingerprint(ORG_KEY.as_bytes(), secret)).unwrap();
+    let at = &of(&in_yaml)["locations"][0];
+    assert_eq!(at["kind"], "mcp-config", "{at:#}");
+    assert_eq!(at["mcp_client"], "generic", "{at:#}");
+    assert_eq!(at["mcp_server"], "github", "{at:#}");
+    assert_eq!(
+        at["mcp_field"], "env.GITHUB_PERSONAL_ACCESS_TOKEN",
+        "{at:#}"
+    );
+    let at = &of(&in_openapi)["locations"][0];
+    assert_eq!(at["kind"], "file", "{at:#}");
+    assert!(at.get("mcp_server").is_none(), "{at:#}");
+}
+
+/// A home scanned as a directory is one user's: a key its shell profile exports and its MCP
+/// config uses is that user's alone, not shared across projects; the profile holds it in clear
+/// all the same.
+#[test]
+fn a_home_scanned_as_a_directory_is_one_users_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home/alice");
+    let exported = key("ghp_", ALNUM, 36, 1801);
+    let both = key("ghp_", ALNUM, 36, 1802);
+    fs::create_dir_all(&home).unwrap();
+    fs::write(
+        home.join(".zshrc"),
+        format!("export GITHUB_TOKEN={exported}\nexport GH_ADMIN_TOKEN={both}\n"),
+    )
+    .unwrap();
+    write_json(
+        &home.join(".cursor/mcp.json"),
+        &json!({"mcpServers": {
+            "github": {"command": "npx", "env": {"GITHUB_TOKEN": "${GITHUB_TOKEN}"}},
+            "admin": {"command": "npx", "env": {"GITHUB_TOKEN": both}}
+        }}),
+    );
+    let target = format!("dir:{}", home.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for secret in [&exported, &both] {
+        let found = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), secret)).unwrap();
+        assert_eq!(
+            found["scope"]["projects"],
+            json!(["user:alice"]),
+            "{found:#}"
+        );
+        let violations = found["violations"].to_string();
+        assert!(
+            violations.contains("plaintext-in-shell-profile"),
+            "{violations}"
+        );
+        assert!(
+            !violations.contains("shared-across-projects"),
+            "{violations}"
+        );
+        let steps = found["remediation"].to_string();
+        assert!(steps.contains(".zshrc"), "{steps}");
+    }
+    crate::schema::assert_report_valid(&report, "a report with a shell profile violation");
+}

@@ -135,6 +135,9 @@ pub struct McpServerRef {
 #[serde(rename_all = "kebab-case")]
 pub enum Violation {
     PlaintextInMcpConfig,
+    /// In a shell profile on disk (`export KEY=…` in `~/.zshrc`): every shell and every
+    /// process started from one holds it.
+    PlaintextInShellProfile,
     InGitHistory,
     InImageLayer,
     InImageConfig,
@@ -151,6 +154,7 @@ impl Violation {
     pub fn as_str(self) -> &'static str {
         match self {
             Violation::PlaintextInMcpConfig => "plaintext-in-mcp-config",
+            Violation::PlaintextInShellProfile => "plaintext-in-shell-profile",
             Violation::InGitHistory => "in-git-history",
             Violation::InImageLayer => "in-image-layer",
             Violation::InImageConfig => "in-image-config",

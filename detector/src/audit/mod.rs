@@ -383,6 +383,9 @@ fn violations(key: &Key) -> Vec<Violation> {
         if is_backup(location) {
             found.insert(Violation::InBackup);
         }
+        if is_shell_profile(location) {
+            found.insert(Violation::PlaintextInShellProfile);
+        }
     }
     if key.scope.projects.len() > 1 {
         found.insert(Violation::SharedAcrossProjects);
@@ -417,6 +420,14 @@ fn is_world_readable(location: &Location) -> bool {
 fn is_backup(location: &Location) -> bool {
     location.provenance.backup.is_some()
         || crate::source::backup::recognise(location.path()).is_some()
+}
+
+/// A shell profile on disk (not a backup of one, which is `in-backup`).
+fn is_shell_profile(location: &Location) -> bool {
+    matches!(location.origin(), Origin::File(_))
+        && location.provenance.backup.is_none()
+        && crate::source::secret_file::recognise(location.path())
+            == Some(crate::source::secret_file::SecretFileKind::ShellProfile)
 }
 
 /// Concrete steps, most urgent first, after the seed's patterns: rotate, then revoke the old
@@ -486,6 +497,18 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                 };
                 format!(
                     "Inject the key instead of writing it down: replace the literal ({place}) with an environment reference set where the client starts, or with a secret manager reference (`op://vault/item/field`, `${{input:…}}` prompts)."
+                )
+            }
+            Violation::PlaintextInShellProfile => {
+                let profiles: BTreeSet<String> = key
+                    .locations
+                    .iter()
+                    .filter(|l| is_shell_profile(l))
+                    .map(|l| l.path().display().to_string())
+                    .collect();
+                format!(
+                    "Take it out of the shell profile ({}): every shell and every program started from one holds it. Export it from a secret manager when the shell starts (`export NAME=\"$(op read op://vault/item/field)\"`), or give it only to the client that needs it.",
+                    profiles.into_iter().collect::<Vec<_>>().join(", ")
                 )
             }
             Violation::WorldReadable => {

@@ -88,6 +88,12 @@ pub fn classify(value: &str) -> ValueClass {
     if SECRET_MANAGER_MARKERS.iter().any(|m| lower.contains(m)) || is_gcp_secret_name(v) {
         return ValueClass::SecretManager;
     }
+    // `${VAR:-default}`: a reference, unless its default is itself a key written down.
+    if let Some(default) = reference_default(strip_auth_scheme(v)) {
+        if classify(default) == ValueClass::Literal {
+            return ValueClass::Literal;
+        }
+    }
     if is_env_reference(v) || is_command_substitution(strip_auth_scheme(v)) {
         return ValueClass::EnvRef;
     }
@@ -126,6 +132,18 @@ fn is_env_reference(v: &str) -> bool {
         return ident(inner);
     }
     false
+}
+
+/// The default of `${NAME:-default}`, when it has one.
+fn reference_default(v: &str) -> Option<&str> {
+    let inner = v.strip_prefix("${")?.strip_suffix('}')?;
+    let (name, default) = inner.split_once(":-")?;
+    let ident = !name.is_empty()
+        && name
+            .trim_start_matches("env:")
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (ident && !default.is_empty()).then_some(default)
 }
 
 /// `$(…)` or a backquoted command: the value is computed when the shell runs, not stored here
@@ -216,6 +234,15 @@ mod tests {
         ] {
             assert_eq!(classify(v), ValueClass::Placeholder, "{v}");
         }
+        // A reference whose default is a key written down is that key; a placeholder default
+        // or none is a reference.
+        let key = ["sk-live-", "9f8e7d6c5b4a3f2e1d0cb7a6"].concat();
+        assert_eq!(
+            classify(&format!("${{OPENAI_KEY:-{key}}}")),
+            ValueClass::Literal
+        );
+        assert_eq!(classify("${OPENAI_KEY:-}"), ValueClass::EnvRef);
+        assert_eq!(classify("${OPENAI_KEY:-changeme}"), ValueClass::EnvRef);
         // Template tokens of the double-brace kind are references of a templating tool.
         for v in ["{{API_KEY}}", "Bearer {{ token }}"] {
             assert_eq!(classify(v), ValueClass::EnvRef, "{v}");

@@ -438,6 +438,34 @@ fn file_uri_path(uri: &str) -> Option<PathBuf> {
     ))
 }
 
+/// A structured file that no catalogue path names but whose content holds an MCP server map
+/// (`mcpServers`, `mcp_servers`, `context_servers`, or `servers` beside a `command`): a
+/// config of a client we do not know, read with the layouts of the `generic` client. Only
+/// JSON, JSONC, YAML and TOML files by their extension; the parse decides (a file whose map
+/// holds nothing like a server gives no servers).
+pub fn recognise_content(path: &Path, bytes: &[u8]) -> Option<ConfigRef> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    if !matches!(
+        extension.as_str(),
+        "json" | "jsonc" | "json5" | "yaml" | "yml" | "toml"
+    ) {
+        return None;
+    }
+    let has = |marker: &str| memchr::memmem::find(bytes, marker.as_bytes()).is_some();
+    let mcp_map = has("mcpServers")
+        || has("mcp_servers")
+        || has("context_servers")
+        || (has("servers") && has("command"));
+    if !mcp_map {
+        return None;
+    }
+    Some(ConfigRef {
+        client: client_by_id("generic")?,
+        path: path.to_path_buf(),
+        scope: ConfigScope::Project(project_dir(path.parent()?)),
+    })
+}
+
 /// Is this file (met while walking a directory, an archive or an image) an MCP config, and
 /// whose? A global config's user comes from the home it sits in (`/etc/passwd`, else the
 /// directory name under `home/` or `Users/`, else `unknown`). A path that both a global and a
@@ -491,6 +519,16 @@ fn project_dir(base: &Path) -> PathBuf {
         PathBuf::from(".")
     } else {
         base.to_path_buf()
+    }
+}
+
+/// `user:NAME` when `dir` is a home (a scanned directory's files then belong to that user, as
+/// the user's global MCP configs do), else the directory itself.
+pub fn scope_of_dir(dir: &Path) -> String {
+    if looks_like_home(dir) {
+        ConfigScope::User(user_of_home(dir)).label()
+    } else {
+        dir.display().to_string()
     }
 }
 

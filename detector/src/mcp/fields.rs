@@ -42,6 +42,7 @@ const KNOWN_KEYS: &[&str] = &[
     "requestInit",
     "env_http_headers",
     "bearer_token_env_var",
+    "headersHelper",
     "url",
     "uri",
     "serverUrl",
@@ -152,6 +153,15 @@ pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
                 Some(header.clone()),
             );
         }
+    }
+    // Claude Code: a command whose output is the headers, run when the server is used.
+    if let Some(Value::String(command)) = server.get("headersHelper") {
+        out.push_class(
+            "headersHelper".to_string(),
+            command.clone(),
+            ValueClass::SecretManager,
+            None,
+        );
     }
     if let Some(Value::String(var)) = server.get("bearer_token_env_var") {
         out.push_class(
@@ -376,13 +386,33 @@ fn references_ordinary_variable(value: &str) -> bool {
 /// A value that points at a file (the file itself is scanned where it lies).
 fn is_file_path(value: &str) -> bool {
     let v = value.trim();
+    let b = v.as_bytes();
+    let drive =
+        b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/');
     let path_like = v.starts_with('/')
         || v.starts_with("~/")
         || v.starts_with("./")
         || v.starts_with("../")
-        || v.starts_with("${HOME}/")
-        || v.starts_with("$HOME/");
+        || drive
+        || starts_with_path_variable(v);
     path_like && !v.contains(char::is_whitespace)
+}
+
+/// `${HOME}/…`, `$HOME/…`, `${workspaceFolder}/…`, `%USERPROFILE%\…`: a directory variable
+/// and a path under it (whatever the variable, a value that continues as a path is a path).
+fn starts_with_path_variable(v: &str) -> bool {
+    let rest = if let Some(inner) = v.strip_prefix("${") {
+        inner.split_once('}').map(|(_, rest)| rest)
+    } else if let Some(inner) = v.strip_prefix('%') {
+        inner.split_once('%').map(|(_, rest)| rest)
+    } else if let Some(inner) = v.strip_prefix('$') {
+        inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map(|at| &inner[at..])
+    } else {
+        None
+    };
+    rest.is_some_and(|rest| rest.len() > 1 && rest.starts_with(['/', '\\']))
 }
 
 fn env_fields(out: &mut Fields, prefix: &str, env: Option<&Value>) {

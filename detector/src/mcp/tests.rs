@@ -1172,3 +1172,33 @@ fn homes_from_passwd_keeps_real_users() {
         assert!(!super::homes().is_empty());
     }
 }
+
+/// Reference forms: a directory variable with a path after it is a path (no secret field),
+/// `headersHelper` is a command run for the headers (a secret manager), and a reference's
+/// default is judged on its own.
+#[test]
+fn reference_forms_paths_helpers_and_defaults() {
+    let key = fake_key("sk-live-", "Dfl7");
+    let text = json!({"mcpServers": {"a": {
+        "command": "npx",
+        "env": {
+            "GOOGLE_APPLICATION_CREDENTIALS": "${workspaceFolder}/keys/sa.json",
+            "SERVICE_ACCOUNT_KEY": "%USERPROFILE%\\keys\\sa.json",
+            "OPENAI_API_KEY": format!("${{OPENAI_API_KEY:-{key}}}"),
+            "ANTHROPIC_API_KEY": "${ANTHROPIC_API_KEY:-}"
+        },
+        "headersHelper": "/usr/local/bin/mcp-headers --server a"
+    }}})
+    .to_string();
+    let parsed = parse_at("/home/kim/.claude.json", &text);
+    let a = server(&parsed, "a");
+    let fields: Vec<&str> = a.fields.iter().map(|f| f.field.as_str()).collect();
+    assert!(
+        !fields.contains(&"env.GOOGLE_APPLICATION_CREDENTIALS"),
+        "{fields:?}"
+    );
+    assert!(!fields.contains(&"env.SERVICE_ACCOUNT_KEY"), "{fields:?}");
+    assert_eq!(class_of(a, "env.OPENAI_API_KEY"), ValueClass::Literal);
+    assert_eq!(class_of(a, "env.ANTHROPIC_API_KEY"), ValueClass::EnvRef);
+    assert_eq!(class_of(a, "headersHelper"), ValueClass::SecretManager);
+}

@@ -151,7 +151,7 @@ fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sin
             let place = ArchivePlace {
                 archive: path.to_path_buf(),
                 container: Container::File(disk_file(&meta)),
-                project: root.display().to_string(),
+                project: mcp::discover::scope_of_dir(root),
                 root: root.to_path_buf(),
             };
             let archive_options = ArchiveOptions {
@@ -382,7 +382,7 @@ fn disk_blob(path: &Path, loaded: LoadedFile, root: &Path) -> Blob {
             origin: Origin::File(disk_file(&loaded.meta)),
             backup: None,
         },
-        project: root.display().to_string(),
+        project: mcp::discover::scope_of_dir(root),
         root: root.to_path_buf(),
         mcp: None,
         fields: None,
@@ -404,9 +404,22 @@ pub(crate) fn recognise(mut blob: Blob, name: &Path, archived_copy: bool) -> Blo
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(archive::is_swap_file);
-    let config = structured.then(|| mcp::recognise(&recognise_as)).flatten();
-    if let Some(config) = config {
-        let mut parsed = mcp::parse(&config, &blob.bytes);
+    let config = structured
+        .then(|| match mcp::recognise(&recognise_as) {
+            Some(config) => {
+                let parsed = mcp::parse(&config, &blob.bytes);
+                Some((config, parsed))
+            }
+            // Named by no client, holding a server map all the same: an unknown client's.
+            None => mcp::discover::recognise_content(&recognise_as, &blob.bytes)
+                .map(|config| {
+                    let parsed = mcp::parse(&config, &blob.bytes);
+                    (config, parsed)
+                })
+                .filter(|(_, parsed)| !parsed.servers.is_empty()),
+        })
+        .flatten();
+    if let Some((config, mut parsed)) = config {
         // Parsed as the original; reported where it is.
         parsed.path = blob.provenance.path.clone();
         for server in &mut parsed.servers {
