@@ -1610,3 +1610,47 @@ fn a_home_scanned_as_a_directory_is_one_users_scope() {
     }
     crate::schema::assert_report_valid(&report, "a report with a shell profile violation");
 }
+
+/// Secret fields outside the MCP section of a client's file (LLM provider keys) are keys,
+/// named by their field; a local model's placeholder name is not.
+#[test]
+fn provider_keys_beside_the_servers_are_found_by_their_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let openai = [
+        key("sk-proj-", ALNUM, 40, 1901),
+        "T3Blbk".to_string(),
+        key("FJ", ALNUM, 40, 1903),
+    ]
+    .concat();
+    let custom = key("", ALNUM, 40, 1902);
+    write_json(
+        &home.join(".config/opencode/opencode.json"),
+        &json!({
+            "provider": {
+                "openai": {"options": {"apiKey": openai}},
+                "acme": {"options": {"apiKey": custom, "baseURL": "https://llm.acme.test/v1"}},
+                "local": {"options": {"apiKey": "ollama", "baseURL": "http://localhost:11434/v1"}}
+            },
+            "mcp": {"docs": {"type": "local", "command": ["npx", "docs-mcp"]}}
+        }),
+    );
+    let target = format!("mcp:{}", home.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(
+        report_fingerprints(&report),
+        [&openai, &custom]
+            .iter()
+            .map(|s| fingerprint(ORG_KEY.as_bytes(), s))
+            .collect::<BTreeSet<_>>()
+    );
+    for (secret, slot) in [
+        (&openai, "provider.openai.options.apiKey"),
+        (&custom, "provider.acme.options.apiKey"),
+    ] {
+        let found = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), secret)).unwrap();
+        assert_eq!(found["locations"][0]["slot"], slot, "{found:#}");
+    }
+}

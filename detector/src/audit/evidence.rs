@@ -187,6 +187,9 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
             },
         ));
     }
+    if let Some(config) = blob.mcp.as_deref() {
+        config_field_findings(blob, config, &mut out);
+    }
     if let Some(file) = file {
         // A field that holds a key a rule found is that key, wherever its places were cut
         // short (see the pipeline's limit of places per object).
@@ -208,6 +211,53 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Secret fields of an MCP config outside its servers (an LLM provider's `apiKey`): a key a
+/// rule found in one is named by the field's path; a literal no rule recognised that looks
+/// like a secret is a finding of its own (`mcp-literal-secret`), at its field.
+fn config_field_findings(blob: &Blob, config: &ParsedConfig, out: &mut Vec<Finding>) {
+    for field in config
+        .fields
+        .iter()
+        .filter(|f| f.class == ValueClass::Literal)
+    {
+        let secret = crate::detect::value::strip_auth_scheme(field.value.trim());
+        if secret.is_empty() {
+            continue;
+        }
+        let mut held = false;
+        for found in out.iter_mut() {
+            if found.location.mcp_server.is_none() && holds(secret, &found.secret) {
+                held = true;
+                found.location.slot = Some(field.field.clone());
+                found.context.push(field.field.clone());
+            }
+        }
+        // A local model's `apiKey: "ollama"` is a name, not a key: unmatched, a value must
+        // look like a secret.
+        if held || !is_literal_secret(secret) {
+            continue;
+        }
+        let start = memchr::memmem::find(&blob.bytes, secret.as_bytes());
+        if start.is_some_and(|at| is_suppressed(&blob.bytes, at, at + secret.len())) {
+            continue;
+        }
+        let mut found = finding(
+            blob,
+            true,
+            Occurrence {
+                secret,
+                rule: mcp_literal(),
+                position: start.map(|at| byte_position(&blob.bytes, at)),
+                holder: None,
+                slot: Some(field.field.clone()),
+                mcp_servers: Vec::new(),
+            },
+        );
+        found.context.push(field.field.clone());
+        out.push(found);
+    }
 }
 
 /// The names of the secret-manager references a server keeps its other secrets in: where

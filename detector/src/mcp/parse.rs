@@ -13,7 +13,7 @@ use serde::de::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::detect::value::ValueClass;
+use crate::detect::value::{classify, ValueClass};
 
 use super::catalogue::{ConfigFormat, ServerLayout};
 use super::discover::{ConfigRef, ConfigScope};
@@ -25,6 +25,9 @@ pub struct ParsedConfig {
     pub client: &'static str,
     pub path: PathBuf,
     pub servers: Vec<McpServer>,
+    /// Secret fields of the file outside its MCP servers, as the catalogue names them for the
+    /// client (an LLM provider's `apiKey`), by their dotted path.
+    pub fields: Vec<SecretField>,
     /// Set when the file did not parse (then `servers` is empty).
     pub parse_error: Option<String>,
 }
@@ -114,11 +117,11 @@ impl McpServer {
 pub fn parse(config: &ConfigRef, bytes: &[u8]) -> ParsedConfig {
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_inner(config, bytes)));
-    let (servers, parse_error) = match outcome {
-        Ok(Ok(servers)) => (servers, None),
-        Ok(Err(error)) => (Vec::new(), Some(error.to_string())),
+    let ((servers, fields), parse_error) = match outcome {
+        Ok(Ok(parsed)) => (parsed, None),
+        Ok(Err(error)) => ((Vec::new(), Vec::new()), Some(error.to_string())),
         Err(_) => (
-            Vec::new(),
+            (Vec::new(), Vec::new()),
             Some("the parser crashed on this file".to_string()),
         ),
     };
@@ -126,12 +129,16 @@ pub fn parse(config: &ConfigRef, bytes: &[u8]) -> ParsedConfig {
         client: config.client.id,
         path: config.path.clone(),
         servers,
+        fields,
         parse_error,
     }
 }
 
-fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, DocumentError> {
-    let (format, layouts) = match config.client.file_for(&config.path) {
+type Parsed = (Vec<McpServer>, Vec<SecretField>);
+
+fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Parsed, DocumentError> {
+    let file = config.client.file_for(&config.path);
+    let (format, layouts) = match file {
         Some(file) => (file.format, file.servers.to_vec()),
         None => (
             ConfigFormat::from_path(&config.path),
@@ -199,7 +206,61 @@ fn parse_inner(config: &ConfigRef, bytes: &[u8]) -> Result<Vec<McpServer>, Docum
         server.checks = vec![env_injection(server), secret_manager(server)];
     }
     check_per_project_keys(&mut servers);
-    Ok(servers)
+    let mut fields = Vec::new();
+    for pattern in file.map_or(&[][..], |f| f.secret_fields) {
+        let parts: Vec<&str> = pattern.split('.').collect();
+        config_fields(&mut fields, &document, &parts, String::new());
+    }
+    Ok((servers, fields))
+}
+
+/// The leaves of `value` at the dotted `pattern` (`*` for any key or index): each a secret
+/// field named by its path (strings and numbers only).
+fn config_fields(out: &mut Vec<SecretField>, value: &Value, pattern: &[&str], path: String) {
+    const MAX_FIELDS: usize = 10_000;
+    if out.len() >= MAX_FIELDS {
+        return;
+    }
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let Some((first, rest)) = pattern.split_first() else {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        let name = path.rsplit('.').next().map(str::to_string);
+        out.push(SecretField {
+            field: path,
+            class: classify(&text),
+            value: text,
+            name,
+        });
+        return;
+    };
+    match value {
+        Value::Object(map) if *first == "*" => {
+            for (key, inner) in map {
+                config_fields(out, inner, rest, join(key));
+            }
+        }
+        Value::Object(map) => {
+            if let Some(inner) = map.get(*first) {
+                config_fields(out, inner, rest, join(first));
+            }
+        }
+        Value::Array(items) if *first == "*" => {
+            for (i, inner) in items.iter().enumerate() {
+                config_fields(out, inner, rest, join(&i.to_string()));
+            }
+        }
+        _ => {}
+    }
 }
 
 impl McpServer {
