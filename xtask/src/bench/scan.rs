@@ -5,7 +5,10 @@
 //! toolchains' `rust-src`), copied until it reaches the requested size, each copy of a file
 //! made unique by a first line naming it (Kingfisher skips duplicate blobs, and a tree of
 //! identical copies would flatter it). Into it go sparse planted keys of providers that every
-//! tool knows, in the formats the providers issue, generated at run time from a fixed seed.
+//! tool knows, in the formats the providers issue, generated at run time from a fixed seed,
+//! and between them one key of each of [`PROVIDERS`] providers, the first example of one of
+//! its rules in `rules/` (the one place of the repository where literal key shapes live; the
+//! other tools may not know those providers, which is what recall measures).
 //! The planted set is recorded beside the tree; recall is how many of those a tool reports.
 use std::{
     collections::BTreeMap,
@@ -24,8 +27,11 @@ use walkdir::WalkDir;
 
 use super::{peers, workspace_root};
 
-/// Planted sites: the kinds take turns, so each kind gets `SITES / KINDS.len()` of them.
-const SITES: usize = 128;
+/// Planted sites: even sites take the kinds in turn, so each kind gets
+/// `SITES / 2 / KINDS.len()` of them; odd sites take one provider's rule example each.
+const SITES: usize = 256;
+/// Providers whose rule examples are planted, one key each (`SITES / 2` at most).
+const PROVIDERS: usize = 128;
 /// Source files larger than this are left out (generated tables, not the text people write).
 const MAX_SOURCE_FILE: u64 = 1024 * 1024;
 /// How many leading bytes decide that a source file is binary (a NUL among them).
@@ -58,7 +64,8 @@ enum Kind {
 
 /// One planted secret: what a tool has to report for it to count as found.
 struct Planted {
-    kind: &'static str,
+    /// A kind's name, or `rule:ID` for a rule's example.
+    kind: String,
     secret: String,
     path: String,
     line: usize,
@@ -458,6 +465,8 @@ fn read_manifest(dir: &Path, path: &Path) -> Result<Tree> {
         let kind = field(p, "kind")?;
         planted.push(Planted {
             kind: planted_kind_name(&kind)
+                .map(str::to_string)
+                .or_else(|| kind.starts_with("rule:").then(|| kind.clone()))
                 .with_context(|| format!("{}: unknown kind {kind}", path.display()))?,
             secret: field(p, "secret")?,
             path: field(p, "path")?,
@@ -565,6 +574,7 @@ fn generate(dir: &Path, size: u64) -> Result<Tree> {
             roots.iter().map(|(_, p)| p).collect::<Vec<_>>()
         );
     }
+    let examples = rule_examples(PROVIDERS)?;
     let mut rng = Generator::new(SEED);
     let sites: Vec<u64> = (0..SITES as u64)
         .map(|i| {
@@ -586,8 +596,11 @@ fn generate(dir: &Path, size: u64) -> Result<Tree> {
             body.extend(fs::read(source)?);
             while next_site < SITES && sites[next_site] < written + body.len() as u64 {
                 let offset = sites[next_site].saturating_sub(written) as usize;
-                let kind = KINDS[next_site % KINDS.len()];
-                plant(&mut body, offset, kind, &mut rng, &relative, &mut planted);
+                let block = match examples.get(next_site / 2) {
+                    Some(example) if next_site % 2 == 1 => example.clone(),
+                    _ => planted_block(KINDS[next_site / 2 % KINDS.len()], &mut rng),
+                };
+                plant(&mut body, offset, block, &relative, &mut planted);
                 next_site += 1;
             }
             if written + body.len() as u64 > size {
@@ -625,15 +638,11 @@ fn generate(dir: &Path, size: u64) -> Result<Tree> {
     })
 }
 
-/// Insert one planted block of `kind` at the first line boundary at or after `offset`.
-fn plant(
-    body: &mut Vec<u8>,
-    offset: usize,
-    kind: Kind,
-    rng: &mut Generator,
-    path: &str,
-    planted: &mut Vec<Planted>,
-) {
+/// What a planted block says, and the secrets in it by kind.
+type Block = (String, Vec<(String, String)>);
+
+/// Insert one planted block at the first line boundary at or after `offset`.
+fn plant(body: &mut Vec<u8>, offset: usize, block: Block, path: &str, planted: &mut Vec<Planted>) {
     let at = match body
         .get(offset..)
         .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
@@ -647,7 +656,7 @@ fn plant(
         }
     };
     let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-    let (text, secrets) = planted_block(kind, rng);
+    let (text, secrets) = block;
     body.splice(at..at, text.into_bytes());
     for (kind, secret) in secrets {
         planted.push(Planted {
@@ -661,7 +670,73 @@ fn plant(
 
 /// A block of text that leaks one key of `kind` (two secrets for an AWS key pair), written the
 /// way such keys leak: an assignment in one of a few config syntaxes, or a PEM block.
-fn planted_block(kind: Kind, rng: &mut Generator) -> (String, Vec<(&'static str, String)>) {
+fn planted_block(kind: Kind, rng: &mut Generator) -> Block {
+    let (text, secrets) = kind_block(kind, rng);
+    let secrets = secrets
+        .into_iter()
+        .map(|(kind, secret)| (kind.to_string(), secret))
+        .collect();
+    (text, secrets)
+}
+
+/// One example of a rule of each of `count` providers (spread over all of them in the order
+/// of their names), as a planted block: the example's text on a line of its own.
+fn rule_examples(count: usize) -> Result<Vec<Block>> {
+    let dir = workspace_root().join("rules");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut by_provider: BTreeMap<String, Block> = BTreeMap::new();
+    for file in files {
+        let doc: toml::Value = toml::from_str(&fs::read_to_string(&file)?)
+            .with_context(|| format!("{}", file.display()))?;
+        for rule in doc.get("rules").and_then(|r| r.as_array()).into_iter().flatten() {
+            let (Some(id), Some(provider)) = (
+                rule.get("id").and_then(|v| v.as_str()),
+                rule.get("provider").and_then(|v| v.as_str()),
+            ) else {
+                continue;
+            };
+            // The context rule's examples are nobody's key format.
+            if provider == "Generic" || by_provider.contains_key(provider) {
+                continue;
+            }
+            let example = rule
+                .get("examples")
+                .and_then(|e| e.as_array())
+                .and_then(|e| e.first());
+            let text = example.and_then(|e| e.get("text")).and_then(|v| v.as_str());
+            let secret = example
+                .and_then(|e| e.get("secret"))
+                .and_then(|v| v.as_str());
+            if let (Some(text), Some(secret)) = (text, secret) {
+                by_provider.insert(
+                    provider.to_string(),
+                    (
+                        format!("{}\n", text.trim_end()),
+                        vec![(format!("rule:{id}"), secret.to_string())],
+                    ),
+                );
+            }
+        }
+    }
+    if by_provider.len() < count {
+        bail!(
+            "{} providers in {} have rule examples, {count} are planted",
+            by_provider.len(),
+            dir.display()
+        );
+    }
+    let step = by_provider.len() as f64 / count as f64;
+    let all: Vec<Block> = by_provider.into_values().collect();
+    Ok((0..count)
+        .map(|i| all[(i as f64 * step) as usize].clone())
+        .collect())
+}
+
+fn kind_block(kind: Kind, rng: &mut Generator) -> (String, Vec<(&'static str, String)>) {
     let style = rng.below(4);
     let assign = |name: &str, value: &str| -> String {
         match style {
@@ -805,14 +880,8 @@ fn write_warmup(bench_dir: &Path) -> Result<Warmup> {
     let mut planted = Vec::new();
     for kind in KINDS {
         let offset = body.len();
-        plant(
-            &mut body,
-            offset,
-            kind,
-            &mut rng,
-            "settings.conf",
-            &mut planted,
-        );
+        let block = planted_block(kind, &mut rng);
+        plant(&mut body, offset, block, "settings.conf", &mut planted);
         body.extend_from_slice(b"\n");
     }
     fs::write(dir.join("settings.conf"), body)?;
@@ -932,9 +1001,17 @@ fn print_tables(
     }
 
     // Which kinds each tool missed, from its last run.
-    let mut by_kind: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // The rule examples are one key per provider: one row for all of them.
+    let group = |kind: &str| -> String {
+        if kind.starts_with("rule:") {
+            format!("one key of each of {PROVIDERS} more providers (rule examples)")
+        } else {
+            kind.to_string()
+        }
+    };
+    let mut by_kind: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for p in &tree.planted {
-        by_kind.entry(p.kind).or_default().push(0);
+        by_kind.entry(group(&p.kind)).or_default().push(0);
     }
     println!("\nPlanted secrets found, by kind (last run of each tool):\n");
     print!("| kind | planted |");
@@ -952,7 +1029,7 @@ fn print_tables(
             .planted
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.kind == kind)
+            .filter(|(_, p)| group(&p.kind) == kind)
             .map(|(i, _)| i)
             .collect();
         print!("| {kind} | {} |", indices.len());
