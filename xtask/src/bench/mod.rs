@@ -7,6 +7,7 @@ mod git;
 mod hostile;
 mod image;
 pub mod peers;
+mod precision;
 mod scan;
 
 use std::path::PathBuf;
@@ -49,6 +50,13 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// What ours, gitleaks and Kingfisher report on real text without planted keys (the cargo
+    /// registry's sources and /usr/share/doc unless paths are given): every report of ours,
+    /// the peers' by rule.
+    Precision {
+        /// Directories to scan instead.
+        paths: Vec<PathBuf>,
+    },
     /// The crafted inputs of the hardening tests at their worst (a key on every line of 10 MB,
     /// 100,000 image `Env` entries, merges of 100,000 places, …), through ours and the peers
     /// that take them: wall time, peak RSS, and whether the deadline killed the run.
@@ -78,6 +86,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Dir => dir::run(),
         Which::Image => image::run(),
         Which::Scan { size_mib, runs } => scan::run(size_mib, runs),
+        Which::Precision { paths } => precision::run(paths),
         Which::Hostile { deadline, before } => hostile::run(deadline, before),
         Which::HostileInputs => hostile::build_inputs(),
         Which::OpenLoop { path, iterations } => {

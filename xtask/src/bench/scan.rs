@@ -692,7 +692,12 @@ fn rule_examples(count: usize) -> Result<Vec<Block>> {
     for file in files {
         let doc: toml::Value = toml::from_str(&fs::read_to_string(&file)?)
             .with_context(|| format!("{}", file.display()))?;
-        for rule in doc.get("rules").and_then(|r| r.as_array()).into_iter().flatten() {
+        for rule in doc
+            .get("rules")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
             let (Some(id), Some(provider)) = (
                 rule.get("id").and_then(|v| v.as_str()),
                 rule.get("provider").and_then(|v| v.as_str()),
@@ -1077,7 +1082,7 @@ mod tests {
                 .collect();
             for p in &planted {
                 assert!(text.contains(&p.secret), "{text}");
-                assert!(planted_kind_name(p.kind).is_some());
+                assert!(planted_kind_name(&p.kind).is_some());
             }
             // Found when reported whole, even re-wrapped or with escaped newlines.
             let escaped = text.replace('\n', "\\n");
@@ -1088,6 +1093,20 @@ mod tests {
                 .map(|p| p.secret[..p.secret.len() - 2].to_string())
                 .collect();
             assert!(recall(&planted, &cut).iter().all(|f| !*f));
+        }
+    }
+
+    /// The rule examples planted are of as many providers as planted, each a block that holds
+    /// its secret.
+    #[test]
+    fn rule_examples_are_of_distinct_providers() {
+        let examples = rule_examples(PROVIDERS).unwrap();
+        assert_eq!(examples.len(), PROVIDERS);
+        let kinds: std::collections::BTreeSet<&str> =
+            examples.iter().map(|(_, s)| s[0].0.as_str()).collect();
+        assert_eq!(kinds.len(), PROVIDERS);
+        for (text, secrets) in &examples {
+            assert!(text.contains(&secrets[0].1), "{text}");
         }
     }
 
@@ -1108,7 +1127,8 @@ mod tests {
         let mut rng = Generator::new(2);
         let mut body = b"first line\nsecond line\nthird".to_vec();
         let mut planted = Vec::new();
-        plant(&mut body, 3, Kind::GitlabPat, &mut rng, "f", &mut planted);
+        let block = planted_block(Kind::GitlabPat, &mut rng);
+        plant(&mut body, 3, block, "f", &mut planted);
         let text = String::from_utf8(body).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "first line");
