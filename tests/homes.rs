@@ -24,6 +24,14 @@ struct Plant {
     field: &'static str,
 }
 
+fn plant(secret: String, server: &'static str, field: &'static str) -> Plant {
+    Plant {
+        secret,
+        server,
+        field,
+    }
+}
+
 /// Keys of many providers, made at run time from a seed.
 struct Keys(u64);
 
@@ -198,51 +206,15 @@ fn a_claude_home() {
     assert_home(
         &home,
         &[
-            Plant {
-                secret: github,
-                server: "github",
-                field: "env.GITHUB_PERSONAL_ACCESS_TOKEN",
-            },
-            Plant {
-                secret: slack,
-                server: "slack",
-                field: "headers.Authorization",
-            },
-            Plant {
-                secret: stripe,
-                server: "stripe",
-                field: "args[3]",
-            },
-            Plant {
-                secret: aws_id,
-                server: "aws",
-                field: "env.AWS_ACCESS_KEY_ID",
-            },
-            Plant {
-                secret: aws_secret,
-                server: "aws",
-                field: "env.AWS_SECRET_ACCESS_KEY",
-            },
-            Plant {
-                secret: notion,
-                server: "notion",
-                field: "env.OPENAPI_MCP_HEADERS.Authorization",
-            },
-            Plant {
-                secret: linear,
-                server: "linear",
-                field: "command:LINEAR_API_KEY",
-            },
-            Plant {
-                secret: tavily,
-                server: "tavily",
-                field: "args[2]",
-            },
-            Plant {
-                secret: gitlab,
-                server: "gitlab",
-                field: "args[4]",
-            },
+            plant(github, "github", "env.GITHUB_PERSONAL_ACCESS_TOKEN"),
+            plant(slack, "slack", "headers.Authorization"),
+            plant(stripe, "stripe", "args[3]"),
+            plant(aws_id, "aws", "env.AWS_ACCESS_KEY_ID"),
+            plant(aws_secret, "aws", "env.AWS_SECRET_ACCESS_KEY"),
+            plant(notion, "notion", "env.OPENAPI_MCP_HEADERS.Authorization"),
+            plant(linear, "linear", "command:LINEAR_API_KEY"),
+            plant(tavily, "tavily", "args[2]"),
+            plant(gitlab, "gitlab", "args[4]"),
         ],
     );
 }
@@ -283,26 +255,10 @@ fn a_vscode_family_home() {
     assert_home(
         &home,
         &[
-            Plant {
-                secret: firecrawl,
-                server: "firecrawl",
-                field: "env.FIRECRAWL_API_KEY",
-            },
-            Plant {
-                secret: hf,
-                server: "hf",
-                field: "url?token",
-            },
-            Plant {
-                secret: github,
-                server: "gh",
-                field: "env.GITHUB_PERSONAL_ACCESS_TOKEN",
-            },
-            Plant {
-                secret: anthropic,
-                server: "claude",
-                field: "args[3]",
-            },
+            plant(firecrawl, "firecrawl", "env.FIRECRAWL_API_KEY"),
+            plant(hf, "hf", "url?token"),
+            plant(github, "gh", "env.GITHUB_PERSONAL_ACCESS_TOKEN"),
+            plant(anthropic, "claude", "args[3]"),
         ],
     );
 }
@@ -351,31 +307,11 @@ bearer_token_env_var = "REMOTE_TOKEN"
     assert_home(
         &home,
         &[
-            Plant {
-                secret: github,
-                server: "github",
-                field: "env.GITHUB_PERSONAL_ACCESS_TOKEN",
-            },
-            Plant {
-                secret: linear,
-                server: "linear",
-                field: "http_headers.Authorization",
-            },
-            Plant {
-                secret: notion,
-                server: "notion",
-                field: "env.NOTION_TOKEN",
-            },
-            Plant {
-                secret: anthropic,
-                server: "",
-                field: "models.0.apiKey",
-            },
-            Plant {
-                secret: slack,
-                server: "slack",
-                field: "envs.SLACK_BOT_TOKEN",
-            },
+            plant(github, "github", "env.GITHUB_PERSONAL_ACCESS_TOKEN"),
+            plant(linear, "linear", "http_headers.Authorization"),
+            plant(notion, "notion", "env.NOTION_TOKEN"),
+            plant(anthropic, "", "models.0.apiKey"),
+            plant(slack, "slack", "envs.SLACK_BOT_TOKEN"),
         ],
     );
 }

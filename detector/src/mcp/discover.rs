@@ -264,30 +264,26 @@ impl Discovery {
     /// (`/etc/codex/config.toml`, Claude Code's `managed-mcp.json`).
     pub fn system(root: &Path) -> Discovery {
         let mut found = Discovery::default();
-        for client in clients() {
-            for file in client.files.iter().filter(|f| f.scope == Scope::System) {
-                for path in found.expand(root, file.path) {
-                    found.configs.push(ConfigRef {
-                        client,
-                        path,
-                        scope: ConfigScope::System,
-                    });
-                }
-            }
-        }
+        found.scoped_configs(root, Scope::System, &ConfigScope::System);
         let mut seen = BTreeSet::new();
         found.configs.retain(|c| seen.insert(c.path.clone()));
         found
     }
 
     fn project_configs(&mut self, project: &Path) {
+        let scope = ConfigScope::Project(project.to_path_buf());
+        self.scoped_configs(project, Scope::Project, &scope);
+    }
+
+    /// The config files of every client's `scope` under `base`, each of `config_scope`.
+    fn scoped_configs(&mut self, base: &Path, scope: Scope, config_scope: &ConfigScope) {
         for client in clients() {
-            for file in client.files.iter().filter(|f| f.scope == Scope::Project) {
-                for path in self.expand(project, file.path) {
+            for file in client.files.iter().filter(|f| f.scope == scope) {
+                for path in self.expand(base, file.path) {
                     self.configs.push(ConfigRef {
                         client,
                         path,
-                        scope: ConfigScope::Project(project.to_path_buf()),
+                        scope: config_scope.clone(),
                     });
                 }
             }
