@@ -1202,3 +1202,24 @@ fn reference_forms_paths_helpers_and_defaults() {
     assert_eq!(class_of(a, "env.ANTHROPIC_API_KEY"), ValueClass::EnvRef);
     assert_eq!(class_of(a, "headersHelper"), ValueClass::SecretManager);
 }
+
+/// A type no client documents yet, and fields nobody reads, never reject a file or a server.
+#[test]
+fn unknown_types_and_fields_are_read_not_rejected() {
+    let key = fake_key("sk-live-", "Unk9");
+    let text = json!({
+        "mcpServers": {
+            "a": {"type": "websocket-v9", "command": "npx", "transportOptions": {"x": [1, 2]},
+                  "env": {"OPENAI_API_KEY": key}, "futureField": true},
+            "b": {"type": "streamable-http-2", "url": "https://mcp.b.test/mcp"}
+        },
+        "someNewTopLevelSetting": {"nested": null}
+    })
+    .to_string();
+    let parsed = parse_at("/home/kim/.cursor/mcp.json", &text);
+    assert_eq!(names(&parsed), ["a", "b"]);
+    assert_eq!(
+        class_of(server(&parsed, "a"), "env.OPENAI_API_KEY"),
+        ValueClass::Literal
+    );
+}
