@@ -15,7 +15,7 @@ use super::rules::{parse_regex, secret_group, Rule, RuleMeta, RuleSet, MAX_WINDO
 use super::slot::slot_at;
 use super::{
     filter::{is_literal_secret, is_suppressed, shannon_entropy},
-    placeholder::is_filler,
+    placeholder::{in_example_url, is_filler},
 };
 
 /// How far a window reaches around a keyword hit for a regex without a longest match
@@ -215,7 +215,7 @@ impl Engine {
 
 fn passes_checks(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {
     let secret = &data[start..end];
-    if is_filler(secret) {
+    if is_filler(secret) || in_example_url(data, end) {
         return false;
     }
     if let Some(min) = rule.min_entropy {

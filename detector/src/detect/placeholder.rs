@@ -61,6 +61,27 @@ const DUMMY_PASSWORDS: &[&str] = &[
     "yoursecret",
 ];
 
+/// The password of a URL whose host is reserved for documentation (RFC 2606:
+/// `example.com`, `example.org`, `example.net`, and names under `.example` and `.invalid`):
+/// `data[end]` is the `@` after the captured secret.
+pub fn in_example_url(data: &[u8], end: usize) -> bool {
+    let Some(rest) = data.get(end..).and_then(|r| r.strip_prefix(b"@")) else {
+        return false;
+    };
+    let host_end = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        .unwrap_or(rest.len());
+    let host = rest[..host_end].to_ascii_lowercase();
+    let host = host.strip_suffix(b".").unwrap_or(&host);
+    [&b"example.com"[..], b"example.org", b"example.net"]
+        .iter()
+        .any(|reserved| host == *reserved || host.ends_with(&[b".", *reserved].concat()))
+        || host.ends_with(b".example")
+        || host.ends_with(b".invalid")
+        || host == b"example"
+}
+
 /// Words that make a configured value a placeholder, beyond filler.
 const PLACEHOLDER_WORDS: &[&str] = &[
     "yourkey",
@@ -179,6 +200,17 @@ mod tests {
         for real in ["admin", "postgres", "Sup3r-OODbQHuu66", "abc12345xyz"] {
             assert!(!is_filler(real.as_bytes()), "{real}");
         }
+    }
+
+    #[test]
+    fn passwords_of_documentation_urls() {
+        let at = |text: &str| in_example_url(text.as_bytes(), text.find('@').unwrap());
+        assert!(at("http://user:p%40ss@example.com/path"));
+        assert!(at("https://u:secret@api.example.org"));
+        assert!(at("ftp://u:x@host.example/"));
+        assert!(!at("https://u:secret@example.company.com"));
+        assert!(!at("postgres://app:secret@db.internal:5432/app"));
+        assert!(!in_example_url(b"no at here", 3));
     }
 
     #[test]
