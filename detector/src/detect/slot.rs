@@ -152,7 +152,25 @@ pub fn slot_at(data: &[u8], start: usize) -> Option<String> {
     i = skip_back(line, i, |b| {
         b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
     });
-    let full_name = &line[i..name_end];
+    let mut full_name = &line[i..name_end];
+    // A declaration with a type (`apiKey: string = …`, `token: &'static str = …`): the name is
+    // the one before the type.
+    if operator && !quoted {
+        let mut j = skip_back(line, i, |b| matches!(b, b' ' | b'\t' | b'&'));
+        if line[..j].ends_with(b"'static") {
+            j = skip_back(line, j - b"'static".len(), |b| {
+                matches!(b, b' ' | b'\t' | b'&')
+            });
+        }
+        if j > 1 && line[j - 1] == b':' && line[j - 2] != b':' {
+            let end = skip_back(line, j - 1, |b| b == b' ' || b == b'\t');
+            let start = skip_back(line, end, |b| b.is_ascii_alphanumeric() || b == b'_');
+            if start < end {
+                i = start;
+                full_name = &line[start..end];
+            }
+        }
+    }
     let is_flag = full_name.starts_with(b"-");
     let name = trim_leading(full_name, b'-');
     if name.is_empty() || !name.iter().any(|b| b.is_ascii_alphabetic()) {
