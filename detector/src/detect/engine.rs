@@ -81,7 +81,12 @@ impl Engine {
             let group = secret_group(rule).map_err(compile)?;
             let regex = meta::Regex::builder()
                 .syntax(syntax::Config::new().unicode(false).utf8(false))
-                .configure(meta::Config::new().utf8_empty(false))
+                .configure(
+                    meta::Config::new()
+                        .utf8_empty(false)
+                        .dfa(false)
+                        .onepass(false),
+                )
                 .build(&rule.regex)
                 .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
             let longest = parse_regex(&rule.regex)

@@ -161,6 +161,47 @@ pub fn client_by_id(id: &str) -> Option<&'static Client> {
     clients().iter().find(|c| c.id == id)
 }
 
+/// The catalogue's files whose path ends with a file named `name`, in catalogue order (client
+/// by client): what a file met in a walk may be, found without trying every path of the
+/// catalogue on it (most files are none).
+pub fn files_named(name: &str) -> Vec<(&'static Client, &'static ConfigFile)> {
+    /// Last path component → (client, file) indexes; wildcard components apart.
+    struct Index {
+        exact: std::collections::HashMap<&'static str, Vec<(usize, usize)>>,
+        wildcard: Vec<(&'static str, (usize, usize))>,
+    }
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = Index {
+            exact: std::collections::HashMap::new(),
+            wildcard: Vec::new(),
+        };
+        for (c, client) in clients().iter().enumerate() {
+            for (f, file) in client.files.iter().enumerate() {
+                let last = file.path.rsplit('/').find(|p| !p.is_empty()).unwrap_or("");
+                if last.contains('*') {
+                    index.wildcard.push((last, (c, f)));
+                } else {
+                    index.exact.entry(last).or_default().push((c, f));
+                }
+            }
+        }
+        index
+    });
+    let mut at: Vec<(usize, usize)> = index.exact.get(name).cloned().unwrap_or_default();
+    at.extend(
+        index
+            .wildcard
+            .iter()
+            .filter(|(pattern, _)| wildcard_match(pattern, name))
+            .map(|(_, at)| *at),
+    );
+    at.sort_unstable();
+    at.into_iter()
+        .map(|(c, f)| (&clients()[c], &clients()[c].files[f]))
+        .collect()
+}
+
 /// When `path` ends with the components of `pattern` (wildcards allowed), the part of `path`
 /// before them: the home or project directory. `None` when it does not end that way.
 pub fn split_suffix<'p>(path: &'p Path, pattern: &str) -> Option<&'p Path> {

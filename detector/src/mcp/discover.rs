@@ -15,8 +15,8 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::catalogue::{
-    client_by_id, clients, split_suffix, wildcard_match, Client, ConfigFile, ConfigFormat, Scope,
-    UNIQUE_FILE_NAMES,
+    client_by_id, clients, files_named, split_suffix, wildcard_match, Client, ConfigFile,
+    ConfigFormat, Scope, UNIQUE_FILE_NAMES,
 };
 use super::parse::parse_document;
 use crate::source::{
@@ -469,24 +469,23 @@ pub fn recognise_content(path: &Path, bytes: &[u8]) -> Option<ConfigRef> {
 /// home. Looks at the path only, never at the file.
 pub fn recognise(path: &Path) -> Option<ConfigRef> {
     let mut best: Option<(usize, &'static Client, &'static ConfigFile, &Path)> = None;
-    for client in clients() {
-        for file in client.files {
-            let Some(base) = split_suffix(path, file.path) else {
-                continue;
-            };
-            let specificity = file.path.split('/').filter(|c| !c.is_empty()).count();
-            let better = match best {
-                None => true,
-                Some((s, _, current, _)) => {
-                    specificity > s
-                        || specificity == s
-                            && current.scope != file.scope
-                            && (file.scope == Scope::Global) == looks_like_home(base)
-                }
-            };
-            if better {
-                best = Some((specificity, client, file, base));
+    let name = path.file_name()?.to_string_lossy();
+    for (client, file) in files_named(&name) {
+        let Some(base) = split_suffix(path, file.path) else {
+            continue;
+        };
+        let specificity = file.path.split('/').filter(|c| !c.is_empty()).count();
+        let better = match best {
+            None => true,
+            Some((s, _, current, _)) => {
+                specificity > s
+                    || specificity == s
+                        && current.scope != file.scope
+                        && (file.scope == Scope::Global) == looks_like_home(base)
             }
+        };
+        if better {
+            best = Some((specificity, client, file, base));
         }
     }
     if let Some((_, client, file, base)) = best {

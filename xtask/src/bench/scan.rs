@@ -402,10 +402,12 @@ struct Tree {
 
 /// The tree of `size_mib` MiB under `bench_dir`, generated unless it is already there.
 fn ensure_tree(bench_dir: &Path, size_mib: u64) -> Result<Tree> {
+    // `-p128`: the planted set with the rule examples of 128 providers (a tree planted before
+    // them is another tree).
     let name = if size_mib == 1024 {
-        "scan-tree".to_string()
+        "scan-tree-p128".to_string()
     } else {
-        format!("scan-tree-{size_mib}mib")
+        format!("scan-tree-{size_mib}mib-p128")
     };
     let dir = bench_dir.join(&name);
     let manifest = bench_dir.join(format!("{name}.planted.json"));
