@@ -15,6 +15,8 @@ pub(crate) struct Prefilter {
     rules_of: Vec<Vec<usize>>,
     /// Keyword id → its length in bytes.
     keyword_len: Vec<usize>,
+    /// Keyword id → whether every rule that lists it says it starts a word.
+    starts_word: Vec<bool>,
     /// Rules without keywords: they run over the whole blob.
     unconditional: Vec<usize>,
     /// Per rule: how far a window reaches on either side of a keyword hit.
@@ -126,6 +128,10 @@ impl Prefilter {
                 }
             }
         }
+        let starts_word = rules_of
+            .iter()
+            .map(|rules_of| rules_of.iter().all(|&r| rules[r].keywords_start_words))
+            .collect();
         let keywords = if patterns.is_empty() {
             None
         } else {
@@ -133,6 +139,7 @@ impl Prefilter {
         };
         Ok(Prefilter {
             keyword_len: patterns.iter().map(|p| p.len()).collect(),
+            starts_word,
             keywords,
             rules_of,
             unconditional,
@@ -152,6 +159,11 @@ impl Prefilter {
         if let Some(keywords) = &self.keywords {
             keywords.find_all(data, |lane, hit| {
                 let start = hit.end - self.keyword_len[hit.keyword];
+                let in_word = start > 0
+                    && (data[start - 1].is_ascii_alphanumeric() || data[start - 1] == b'_');
+                if in_word && self.starts_word[hit.keyword] {
+                    return;
+                }
                 for &rule in &self.rules_of[hit.keyword] {
                     let reach = self.reach[rule];
                     let window =
@@ -178,6 +190,7 @@ mod tests {
             severity: Severity::Low,
             regex: "(x)".into(),
             keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            keywords_start_words: false,
             min_entropy: None,
             require_literal: false,
             require_secret_name: false,

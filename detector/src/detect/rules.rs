@@ -71,6 +71,10 @@ pub struct Rule {
     /// Empty: the rule runs over the whole blob.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Every keyword starts a word in every match (the regex has `\b` or a non-word byte
+    /// before it): a hit right after a letter, digit or `_` (`setup_` for `up_`) runs no regex.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keywords_start_words: bool,
     /// Minimum Shannon entropy (bits per byte) of the captured secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_entropy: Option<f64>,
