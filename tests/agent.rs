@@ -743,7 +743,7 @@ fn files_the_policy_names_are_picked_up_when_they_appear() {
     fs::create_dir(home_dir.join(".cursor")).unwrap();
     thread::sleep(Duration::from_millis(200));
     let config = home_dir.join(".cursor/mcp.json");
-    let secret = ["xoxb-", "1234567890-", "1234567890123-", &"aB3d".repeat(6)].concat();
+    let secret = ["xoxb-", "5829103746-", "7402958163184-", &"aB3d".repeat(6)].concat();
     let text = serde_json::json!({"mcpServers": {"slack": {"command": "npx",
         "args": ["-y", "@modelcontextprotocol/server-slack"], "env": {"SLACK_BOT_TOKEN": secret}}}});
     save_by_rename(&config, &text.to_string());

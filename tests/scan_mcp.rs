@@ -1609,6 +1609,17 @@ fn a_home_scanned_as_a_directory_is_one_users_scope() {
         assert!(steps.contains(".zshrc"), "{steps}");
     }
     crate::schema::assert_report_valid(&report, "a report with a shell profile violation");
+
+    // A home with no MCP config is its user's all the same.
+    let bob = tmp.path().join("home/bob");
+    let alone = key("ghp_", ALNUM, 36, 1803);
+    fs::create_dir_all(&bob).unwrap();
+    fs::write(bob.join(".bashrc"), format!("export GH_TOKEN={alone}\n")).unwrap();
+    let target = format!("dir:{}", bob.display());
+    let output = detector(&["scan", &target, "--format", "json"], &bob, Some(ORG_KEY));
+    let report = json(&output);
+    let found = key_with(&report, &fingerprint(ORG_KEY.as_bytes(), &alone)).unwrap();
+    assert_eq!(found["scope"]["projects"], json!(["user:bob"]), "{found:#}");
 }
 
 /// Secret fields outside the MCP section of a client's file (LLM provider keys) are keys,

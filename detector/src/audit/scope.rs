@@ -25,17 +25,25 @@ pub struct ScopeRoot {
 }
 
 impl ScopeRoot {
-    /// The scope root a blob shows, if any: a git blob's repository, or the home of a
-    /// user-global MCP config.
+    /// The scope root a blob shows, if any: a git blob's repository, the home of a
+    /// user-global MCP config, or a home scanned as a directory (its files are that user's,
+    /// as its MCP configs are, but for the repositories in it).
     pub fn of(blob: &Blob) -> Option<ScopeRoot> {
-        let is_root = match blob.provenance.origin {
-            Origin::Git(_) => true,
-            Origin::McpConfig(_) => blob.project.starts_with("user:"),
-            _ => false,
+        let project = match blob.provenance.origin {
+            Origin::Git(_) => blob.project.clone(),
+            Origin::McpConfig(_) if blob.project.starts_with("user:") => blob.project.clone(),
+            Origin::File(_) => {
+                let scope = crate::mcp::discover::scope_of_dir(&blob.root);
+                if !scope.starts_with("user:") {
+                    return None;
+                }
+                scope
+            }
+            _ => return None,
         };
-        is_root.then(|| ScopeRoot {
+        Some(ScopeRoot {
             dir: blob.root.clone(),
-            project: blob.project.clone(),
+            project,
         })
     }
 }

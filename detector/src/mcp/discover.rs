@@ -518,7 +518,7 @@ fn project_dir(base: &Path) -> PathBuf {
 }
 
 /// `user:NAME` when `dir` is a home (a scanned directory's files then belong to that user, as
-/// the user's global MCP configs do), else the directory itself.
+/// the user's global MCP configs do: see `audit::ScopeRoot`), else the directory itself.
 pub fn scope_of_dir(dir: &Path) -> String {
     if looks_like_home(dir) {
         ConfigScope::User(user_of_home(dir)).label()

@@ -151,7 +151,7 @@ fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sin
             let place = ArchivePlace {
                 archive: path.to_path_buf(),
                 container: Container::File(disk_file(&meta)),
-                project: mcp::discover::scope_of_dir(root),
+                project: root.display().to_string(),
                 root: root.to_path_buf(),
             };
             let archive_options = ArchiveOptions {
@@ -382,7 +382,7 @@ fn disk_blob(path: &Path, loaded: LoadedFile, root: &Path) -> Blob {
             origin: Origin::File(disk_file(&loaded.meta)),
             backup: None,
         },
-        project: mcp::discover::scope_of_dir(root),
+        project: root.display().to_string(),
         root: root.to_path_buf(),
         mcp: None,
         fields: None,
