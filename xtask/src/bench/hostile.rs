@@ -223,6 +223,28 @@ fn zstd_bomb(head: &[u8], zeros: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// An image archive, as ours and Kingfisher read it (gitleaks takes no image).
+fn image_case(name: &'static str, archive: &Path) -> Case {
+    Case {
+        name,
+        ours: strings(&[
+            "scan",
+            &format!("docker-archive:{}", text(archive)),
+            "--format",
+            "json",
+        ]),
+        gitleaks: None,
+        kingfisher: Some(strings(&[
+            "scan",
+            "docker",
+            "--archive",
+            &text(archive),
+            "--no-validate",
+            "--no-update-check",
+        ])),
+    }
+}
+
 /// How each tool reads each input under `work`.
 fn cases(work: &Path) -> Vec<Case> {
     let dir = work.join("every-line");
@@ -247,42 +269,8 @@ fn cases(work: &Path) -> Vec<Case> {
                 "--no-update-check",
             ])),
         },
-        Case {
-            name: "one key in 100,000 image `Env` entries",
-            ours: strings(&[
-                "scan",
-                &format!("docker-archive:{}", text(&image)),
-                "--format",
-                "json",
-            ]),
-            gitleaks: None,
-            kingfisher: Some(strings(&[
-                "scan",
-                "docker",
-                "--archive",
-                &text(&image),
-                "--no-validate",
-                "--no-update-check",
-            ])),
-        },
-        Case {
-            name: "a 9 MB zstd image layer that decompresses to 256 GiB",
-            ours: strings(&[
-                "scan",
-                &format!("docker-archive:{}", text(&bomb)),
-                "--format",
-                "json",
-            ]),
-            gitleaks: None,
-            kingfisher: Some(strings(&[
-                "scan",
-                "docker",
-                "--archive",
-                &text(&bomb),
-                "--no-validate",
-                "--no-update-check",
-            ])),
-        },
+        image_case("one key in 100,000 image `Env` entries", &image),
+        image_case("a 9 MB zstd image layer that decompresses to 256 GiB", &bomb),
         Case {
             name: "`report merge` of 3 reports, one key in 100,000 places each",
             ours: merge,
