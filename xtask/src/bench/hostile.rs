@@ -270,7 +270,10 @@ fn cases(work: &Path) -> Vec<Case> {
             ])),
         },
         image_case("one key in 100,000 image `Env` entries", &image),
-        image_case("a 9 MB zstd image layer that decompresses to 256 GiB", &bomb),
+        image_case(
+            "a 9 MB zstd image layer that decompresses to 256 GiB",
+            &bomb,
+        ),
         Case {
             name: "`report merge` of 3 reports, one key in 100,000 places each",
             ours: merge,
