@@ -1403,7 +1403,12 @@ fn keys_anywhere_in_a_server_are_attributed_and_placeholders_are_not_keys() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let positional = key("ghp_", ALNUM, 36, 1501);
-    let in_json = key("xoxb-2048576301-4096153207-", ALNUM, 24, 1502);
+    let in_json = [
+        key("xoxb-", DIGITS, 10, 1502),
+        key("-", DIGITS, 10, 1505),
+        key("-", ALNUM, 24, 1506),
+    ]
+    .concat();
     let key_id = key("AKIA", kit::keys::BASE32_UPPER, 16, 1503);
     let secret_key = key("", ALNUM, 40, 1504);
     let config = json!({"mcpServers": {

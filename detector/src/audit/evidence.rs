@@ -239,7 +239,7 @@ fn config_field_findings(blob: &Blob, config: &ParsedConfig, out: &mut Vec<Findi
         if held || !is_literal_secret(secret) {
             continue;
         }
-        let start = memchr::memmem::find(&blob.bytes, secret.as_bytes());
+        let start = nth_occurrence(&blob.bytes, secret, 0);
         if start.is_some_and(|at| is_suppressed(&blob.bytes, at, at + secret.len())) {
             continue;
         }

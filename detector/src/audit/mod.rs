@@ -252,13 +252,11 @@ impl Auditor {
         // Keys found in values that are not secret fields (an argument, an id beside its
         // secret) are the servers' literal fields too.
         let mut found: HashMap<(PathBuf, Option<String>, String), Vec<&str>> = HashMap::new();
-        for key in keys {
-            for r in &key.scope.mcp_servers {
-                found
-                    .entry((r.config.clone(), r.project.clone(), r.server.clone()))
-                    .or_default()
-                    .push(&r.field);
-            }
+        for (config, project, server, field) in holders.keys() {
+            found
+                .entry((config.clone(), project.clone(), server.clone()))
+                .or_default()
+                .push(field);
         }
         for server in &mut servers {
             let at = (

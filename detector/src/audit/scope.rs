@@ -33,11 +33,8 @@ impl ScopeRoot {
             Origin::Git(_) => blob.project.clone(),
             Origin::McpConfig(_) if blob.project.starts_with("user:") => blob.project.clone(),
             Origin::File(_) => {
-                let scope = crate::mcp::discover::scope_of_dir(&blob.root);
-                if !scope.starts_with("user:") {
-                    return None;
-                }
-                scope
+                let user = crate::mcp::discover::home_user(&blob.root)?;
+                crate::mcp::ConfigScope::User(user).label()
             }
             _ => return None,
         };

@@ -517,14 +517,10 @@ fn project_dir(base: &Path) -> PathBuf {
     }
 }
 
-/// `user:NAME` when `dir` is a home (a scanned directory's files then belong to that user, as
-/// the user's global MCP configs do: see `audit::ScopeRoot`), else the directory itself.
-pub fn scope_of_dir(dir: &Path) -> String {
-    if looks_like_home(dir) {
-        ConfigScope::User(user_of_home(dir)).label()
-    } else {
-        dir.display().to_string()
-    }
+/// The user whose home `dir` is, if it is one: a scanned directory's files then belong to that
+/// user, as the user's global MCP configs do (see `audit::ScopeRoot`).
+pub fn home_user(dir: &Path) -> Option<String> {
+    looks_like_home(dir).then(|| user_of_home(dir))
 }
 
 fn looks_like_home(base: &Path) -> bool {
