@@ -1196,3 +1196,72 @@ fn keys_in_commit_messages_are_found_once_per_commit() {
         .collect();
     assert!(uris.contains(&c1.as_str()), "{uris:?}");
 }
+
+/// A server's definition as committed: the token in `env`, and a header that no rule knows.
+fn committed_config(token: &str, header: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "mcpServers": {
+            "github": {
+                "command": "npx",
+                "args": ["-y", "@modelcontextprotocol/server-github"],
+                "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": token}
+            },
+            "internal": {
+                "type": "http",
+                "url": "https://mcp.internal.test/mcp",
+                "headers": {"X-Api-Key": header}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_config_in_history_is_read_as_one_and_its_keys_are_its_servers() {
+    let repo = Repo::temporary();
+    let token = github_key(31);
+    let header = key("", ALNUM, 40, 32);
+    let added = repo.commit(
+        "2024-05-01",
+        &[(".cursor/mcp.json", &committed_config(&token, &header))],
+        "add servers",
+    );
+    repo.commit(
+        "2024-05-02",
+        &[(
+            ".cursor/mcp.json",
+            &committed_config("${env:GITHUB_TOKEN}", "${env:INTERNAL_KEY}"),
+        )],
+        "use the environment",
+    );
+
+    let output = repo.scan(&repo.target(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for (secret, server, field) in [
+        (&token, "github", "env.GITHUB_PERSONAL_ACCESS_TOKEN"),
+        (&header, "internal", "headers.X-Api-Key"),
+    ] {
+        let found = key_of(&report, secret);
+        let servers = found["scope"]["mcp_servers"].as_array().unwrap();
+        assert!(
+            servers.iter().any(|s| s["server"] == server
+                && s["field"] == field
+                && s["config"] == ".cursor/mcp.json"),
+            "{server} {field}: {servers:#?}"
+        );
+        let location = &locations(found)[0];
+        assert_eq!(location["path"], ".cursor/mcp.json");
+        assert_eq!(location["commit"], added.as_str());
+        assert_eq!(location["mcp_server"], server, "{location:#}");
+    }
+    // History attributes keys; the servers listed are those of configs as they are.
+    assert!(
+        report["mcp_servers"]
+            .as_array()
+            .is_none_or(|s| s.is_empty()),
+        "{:#}",
+        report["mcp_servers"]
+    );
+    assert!(!stdout(&output).contains(&token) && !stdout(&output).contains(&header));
+}

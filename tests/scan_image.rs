@@ -1523,3 +1523,92 @@ fn an_image_archive_that_decompresses_to_gigabytes_fails_at_the_ratio_limit() {
     let text = [stdout(&out), stderr(&out)].concat();
     assert!(text.contains("--max-archive-ratio"), "{text}");
 }
+
+#[test]
+fn mcp_configs_in_a_layer_are_read_as_configs_in_the_image_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let project_key = key("ghp_", ALNUM, 36, 341);
+    let user_key = key("", ALNUM, 40, 342);
+    let project_config = json!({"mcpServers": {"github": {
+        "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+        "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": project_key}
+    }}})
+    .to_string();
+    let user_config = json!({"mcpServers": {"internal": {
+        "url": "https://mcp.internal.test/mcp", "headers": {"X-Api-Key": user_key}
+    }}})
+    .to_string();
+    let layer = layer_tar(&[
+        ("app/", b""),
+        ("app/.mcp.json", project_config.as_bytes()),
+        ("root/", b""),
+        ("root/.cursor/", b""),
+        ("root/.cursor/mcp.json", user_config.as_bytes()),
+    ]);
+    let mut archive = ImageArchive::default();
+    let entry = legacy_image(
+        &mut archive,
+        "mcp-app:1",
+        &[(&layer, "COPY . /")],
+        json!({}),
+    );
+    archive.json("manifest.json", &json!([entry]));
+    let path = tmp.path().join("mcp-app.tar");
+    archive.write(&path).unwrap();
+
+    let (out, report) = scan_json(
+        &format!("docker-archive:{}", path.display()),
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        report_fingerprints(&report),
+        fingerprints_of(&[&project_key, &user_key])
+    );
+    for (secret, client, server, field, config) in [
+        (
+            &project_key,
+            "claude-code",
+            "github",
+            "env.GITHUB_PERSONAL_ACCESS_TOKEN",
+            "app/.mcp.json",
+        ),
+        (
+            &user_key,
+            "cursor",
+            "internal",
+            "headers.X-Api-Key",
+            "root/.cursor/mcp.json",
+        ),
+    ] {
+        let found = key_of(&report, secret);
+        let servers = found["scope"]["mcp_servers"].as_array().unwrap();
+        assert!(
+            servers.iter().any(|s| s["client"] == client
+                && s["server"] == server
+                && s["field"] == field
+                && s["config"].as_str().unwrap().ends_with(config)),
+            "{server}: {servers:#?}"
+        );
+        let at = &locations(found)[0];
+        assert_eq!(at["image"], "mcp-app:1", "{at:#}");
+        assert_eq!(at["mcp_server"], server, "{at:#}");
+        // A key of an image belongs to the image, wherever in it the config sits.
+        assert_eq!(
+            found["scope"]["projects"],
+            json!(["mcp-app:1"]),
+            "{found:#}"
+        );
+    }
+    // The image's servers are listed with the image's configs.
+    let listed: BTreeSet<&str> = report["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, BTreeSet::from(["github", "internal"]));
+    assert_no_secret(&out, &[&project_key, &user_key]);
+}

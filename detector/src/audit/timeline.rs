@@ -421,6 +421,12 @@ pub fn place(
                 git.refs = occurrence.refs.clone();
                 git.reachable = Some(occurrence.reachable);
             }
+            // A committed config's servers were read before history named the blob's path.
+            for server in &mut at.mcp_servers {
+                if server.config.as_os_str() == id.as_str() {
+                    server.config = occurrence.path.clone().into();
+                }
+            }
             at.context.push(occurrence.path.clone());
             at.context.extend(occurrence.refs.iter().cloned());
             placed.push(at);

@@ -19,5 +19,36 @@ pub use discover::{
 pub(crate) use fields::is_secret_name;
 pub use parse::{check_per_project_keys, parse, McpServer, ParsedConfig, SecretField, ServerCheck};
 
+/// A blob met without a name (a git object: history gives its paths only once the walk is
+/// done) whose content holds an MCP server map: read as an unknown client's config, its
+/// format told by its first bytes (`{` JSON with comments, a `[mcp_servers` table TOML, else
+/// YAML), its servers in `project`. Reported under `name`. None when nothing in it parses to a
+/// server.
+pub fn read_unnamed(name: &std::path::Path, project: &str, bytes: &[u8]) -> Option<ParsedConfig> {
+    // Every server map's name ends so (`mcpServers`, `mcp_servers`, `servers`): one pass
+    // rules out nearly every blob.
+    memchr::memmem::find(bytes, b"ervers")?;
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let extension = if bytes[start] == b'{' {
+        "jsonc"
+    } else if memchr::memmem::find(bytes, b"[mcp_servers").is_some() {
+        "toml"
+    } else {
+        "yaml"
+    };
+    let sniffed = std::path::PathBuf::from(format!("unnamed.{extension}"));
+    let mut config = discover::recognise_content(&sniffed, bytes)?;
+    config.scope = ConfigScope::Project(std::path::PathBuf::from(project));
+    let mut parsed = parse(&config, bytes);
+    if parsed.servers.is_empty() {
+        return None;
+    }
+    parsed.path = name.to_path_buf();
+    for server in &mut parsed.servers {
+        server.config = name.to_path_buf();
+    }
+    Some(parsed)
+}
+
 #[cfg(test)]
 mod tests;

@@ -205,7 +205,11 @@ impl Sink for Collector<'_> {
             if blob.provenance.origin.disk_file().is_some() {
                 gathered.on_disk.insert(config.path.clone());
             }
-            gathered.configs.push(Arc::clone(config));
+            // A version of a config in git history attributes its keys to their servers (see
+            // `audit::timeline::place`); the servers listed are those of configs as they are.
+            if blob.provenance.origin.git().is_none() {
+                gathered.configs.push(Arc::clone(config));
+            }
         }
         if let Some(root) = root {
             gathered.scope_roots.insert(root);

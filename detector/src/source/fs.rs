@@ -393,7 +393,18 @@ fn disk_blob(path: &Path, loaded: LoadedFile, root: &Path) -> Blob {
 /// inside an archive): a backup (and of what), an MCP client config (parsed, as the original
 /// of a backup), or a credential file (read field by field). `archived_copy`: a member of an
 /// archive that copies files (a tarball, a zip; not a package such as a jar).
-pub(crate) fn recognise(mut blob: Blob, name: &Path, archived_copy: bool) -> Blob {
+pub(crate) fn recognise(blob: Blob, name: &Path, archived_copy: bool) -> Blob {
+    recognise_within(blob, name, archived_copy, None)
+}
+
+/// [`recognise`] for a file of a whole that is its project (an image): a project-scoped
+/// config there belongs to `project`, not to the directory it sits in, and so do its keys.
+pub(crate) fn recognise_within(
+    mut blob: Blob,
+    name: &Path,
+    archived_copy: bool,
+    project: Option<&str>,
+) -> Blob {
     let backup = backup::recognise(name).or_else(|| archived_copy.then(|| archived(name)));
     let recognise_as = backup
         .as_ref()
@@ -405,18 +416,20 @@ pub(crate) fn recognise(mut blob: Blob, name: &Path, archived_copy: bool) -> Blo
         .and_then(|n| n.to_str())
         .is_some_and(archive::is_swap_file);
     let config = structured
-        .then(|| match mcp::recognise(&recognise_as) {
-            Some(config) => {
-                let parsed = mcp::parse(&config, &blob.bytes);
-                Some((config, parsed))
-            }
+        .then(|| {
             // Named by no client, holding a server map all the same: an unknown client's.
-            None => mcp::discover::recognise_content(&recognise_as, &blob.bytes)
-                .map(|config| {
-                    let parsed = mcp::parse(&config, &blob.bytes);
-                    (config, parsed)
-                })
-                .filter(|(_, parsed)| !parsed.servers.is_empty()),
+            let (mut config, named) = match mcp::recognise(&recognise_as) {
+                Some(config) => (config, true),
+                None => (
+                    mcp::discover::recognise_content(&recognise_as, &blob.bytes)?,
+                    false,
+                ),
+            };
+            if let (mcp::ConfigScope::Project(_), Some(project)) = (&config.scope, project) {
+                config.scope = mcp::ConfigScope::Project(PathBuf::from(project));
+            }
+            let parsed = mcp::parse(&config, &blob.bytes);
+            (named || !parsed.servers.is_empty()).then_some((config, parsed))
         })
         .flatten();
     if let Some((config, mut parsed)) = config {
@@ -428,7 +441,7 @@ pub(crate) fn recognise(mut blob: Blob, name: &Path, archived_copy: bool) -> Blo
         if let Origin::File(file) = blob.provenance.origin {
             blob.provenance.origin = Origin::McpConfig(file);
         }
-        blob.project = config.scope.label();
+        blob.project = project.map_or_else(|| config.scope.label(), str::to_string);
         blob.mcp = Some(Arc::new(parsed));
     } else if structured {
         blob.fields = secret_file::recognise(&recognise_as)

@@ -181,6 +181,9 @@ impl objects::ObjectSink for BlobSink<'_> {
             return;
         }
         let name = id.to_string();
+        // A committed MCP config is read as one (by its content: its paths are known only
+        // once history is walked), so a key in it is its server's.
+        let mcp = crate::mcp::read_unnamed(Path::new(&name), &self.project, data).map(Arc::new);
         self.sink.blob(Blob {
             bytes: data.to_vec(),
             provenance: Provenance {
@@ -194,7 +197,7 @@ impl objects::ObjectSink for BlobSink<'_> {
             },
             project: self.project.clone(),
             root: self.root.clone(),
-            mcp: None,
+            mcp,
             fields: None,
         });
     }

@@ -18,7 +18,7 @@ use crate::source::{
         budget::{Budget, Charged},
         ArchiveLimits, ArchiveOptions, ArchivePlace,
     },
-    fs::is_binary,
+    fs::{is_binary, recognise_within},
     Blob, Container, LayerFile, Origin, Provenance, Sink, Skip, SkipReason, SourceOptions,
 };
 
@@ -293,10 +293,10 @@ fn read_entries(
         }
         bytes.reserve(size.saturating_sub(bytes.len() as u64) as usize);
         entry.read_to_end(&mut bytes)?;
-        out.blob(Blob {
+        let blob = Blob {
             bytes,
             provenance: Provenance {
-                path,
+                path: path.clone(),
                 // Hidden or not, the file is in a layer of the image as it ships.
                 origin: Origin::ImageLayer(file),
                 backup: None,
@@ -305,7 +305,9 @@ fn read_entries(
             root: PathBuf::from("/"),
             mcp: None,
             fields: None,
-        });
+        };
+        // An MCP config or a credential file in the image is read as one, in the image's scope.
+        out.blob(recognise_within(blob, &path, false, Some(&place.image)));
     }
     Ok(())
 }
