@@ -32,10 +32,7 @@ impl ScopeRoot {
         let project = match blob.provenance.origin {
             Origin::Git(_) => blob.project.clone(),
             Origin::McpConfig(_) if blob.project.starts_with("user:") => blob.project.clone(),
-            Origin::File(_) => {
-                let user = crate::mcp::discover::home_user(&blob.root)?;
-                crate::mcp::ConfigScope::User(user).label()
-            }
+            Origin::File(_) => home_label(&blob.root)?,
             _ => return None,
         };
         Some(ScopeRoot {
@@ -43,6 +40,24 @@ impl ScopeRoot {
             project,
         })
     }
+}
+
+/// `user:NAME` when `root` is a home. Every file of a walk has the same root: the last answer
+/// of each thread is kept.
+fn home_label(root: &Path) -> Option<String> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(PathBuf, Option<String>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((dir, label)) if dir.as_os_str() == root.as_os_str() => label.clone(),
+        _ => {
+            let label = crate::mcp::discover::home_user(root)
+                .map(|user| crate::mcp::ConfigScope::User(user).label());
+            *last = Some((root.to_path_buf(), label.clone()));
+            label
+        }
+    })
 }
 
 /// Give each file read from disk the project of the deepest scope root that holds it, unless

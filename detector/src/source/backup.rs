@@ -148,6 +148,15 @@ fn leftover_original(name: &str) -> Option<String> {
         ".pacsave",
         ".pacnew",
     ];
+    // Each marker holds one of these (most names hold none).
+    if ![
+        "bak", "backup", "bck", "bkp", "orig", "old", "sav", "prev", "dpkg", "new",
+    ]
+    .iter()
+    .any(|m| contains_ignoring_case(name.as_bytes(), m.as_bytes()))
+    {
+        return None;
+    }
     let lower = name.to_ascii_lowercase();
     for suffix in SUFFIXES {
         // `name.bak`, `name.bak2`, `name.bak.1`, `name.bak-20240101`.
@@ -176,6 +185,14 @@ fn in_backup_directory(path: &Path) -> bool {
     let Some(parent) = path.parent() else {
         return false;
     };
+    // Every name below holds one of these.
+    let bytes = parent.as_os_str().as_encoded_bytes();
+    if !contains_ignoring_case(bytes, b"backup")
+        && !contains_ignoring_case(bytes, b".bak")
+        && !contains_ignoring_case(bytes, b".snapshots")
+    {
+        return false;
+    }
     parent.components().any(|c| {
         let Component::Normal(c) = c else {
             return false;
@@ -195,6 +212,16 @@ fn in_backup_directory(path: &Path) -> bool {
 
 /// A file in a dotfile manager's source: chezmoi, yadm, stow or a dotfiles repository.
 fn dotfile_manager(path: &Path) -> Option<Backup> {
+    // Each layout names itself somewhere in the path (`dot_`, `dotfiles`, `dots`, `chezmoi`,
+    // `yadm`, `##`): one pass over the bytes passes over every other path.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if !contains_ignoring_case(bytes, b"dot")
+        && !contains_ignoring_case(bytes, b"chezmoi")
+        && !contains_ignoring_case(bytes, b"yadm")
+        && memchr::memmem::find(bytes, b"##").is_none()
+    {
+        return None;
+    }
     let names: Vec<&str> = path
         .components()
         .filter_map(|c| match c {
@@ -255,6 +282,18 @@ fn surely_chezmoi(name: &str) -> bool {
     let target = stripped.trim_start_matches("dot_");
     let target = target.strip_suffix(".tmpl").unwrap_or(target);
     UNDOTTED.contains(&target) || KNOWN_DOT_DIRECTORIES.contains(&target)
+}
+
+/// `needle` (lower case) in `haystack`, ASCII case-insensitively.
+fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), haystack).any(|at| {
+        haystack
+            .get(at + 1..at + needle.len())
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// Dot-directories of a home that hold credentials or MCP configs.

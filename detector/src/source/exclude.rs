@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use ignore::{
@@ -52,12 +52,13 @@ pub struct Exclusions {
     globs: Gitignore,
     /// The ignore file names honoured in every directory.
     names: Vec<&'static str>,
-    /// Each directory's ignore files, parsed once (`None`: it has none).
-    files: Mutex<HashMap<(PathBuf, &'static str), Parsed>>,
+    /// Per directory met: the ignore files that apply to its entries, from the root down,
+    /// each read and parsed once, when its directory is first met.
+    chains: RwLock<HashMap<PathBuf, Chain>>,
 }
 
-/// An ignore file as read: `None` when there is none (or it could not be read).
-type Parsed = Option<Arc<Gitignore>>;
+/// The ignore files that apply in a directory, shallowest first: each with its path.
+type Chain = Arc<[(PathBuf, Arc<Gitignore>)]>;
 
 impl Exclusions {
     /// `globs` are `--exclude` (gitignore syntax, relative to `root`); `.gitignore` files
@@ -80,7 +81,7 @@ impl Exclusions {
             root: root.to_path_buf(),
             globs,
             names,
-            files: Mutex::default(),
+            chains: RwLock::default(),
         })
     }
 
@@ -90,44 +91,64 @@ impl Exclusions {
         if let Match::Ignore(glob) = self.globs.matched(path, is_dir) {
             return Some(Excluded::Glob(glob.original().to_string()));
         }
-        let relative = path.strip_prefix(&self.root).ok()?;
+        path.strip_prefix(&self.root).ok()?;
+        let dir = path.parent().filter(|d| d.starts_with(&self.root))?;
         // From the root down to the path's own directory: a deeper file overrides a
         // shallower one, and a `!` line lets a path back in.
         let mut verdict = None;
-        let mut dir = self.root.clone();
-        let mut components = relative.components().peekable();
-        loop {
-            for &name in &self.names {
-                if let Some(file) = self.file(&dir, name, sink) {
-                    match file.matched(path, is_dir) {
-                        Match::Ignore(_) => verdict = Some(Excluded::File(dir.join(name))),
-                        Match::Whitelist(_) => verdict = None,
-                        Match::None => {}
-                    }
-                }
-            }
-            match components.next() {
-                Some(component) if components.peek().is_some() => dir.push(component),
-                _ => break,
+        for (file, matcher) in self.chain(dir, sink).iter() {
+            match matcher.matched(path, is_dir) {
+                Match::Ignore(_) => verdict = Some(Excluded::File(file.clone())),
+                Match::Whitelist(_) => verdict = None,
+                Match::None => {}
             }
         }
         verdict
     }
 
-    /// `dir`'s ignore file `name`, parsed (once per walk).
-    fn file(&self, dir: &Path, name: &'static str, sink: &dyn Sink) -> Parsed {
-        let key = (dir.to_path_buf(), name);
-        if let Some(known) = lock(&self.files).get(&key) {
-            return known.clone();
+    /// The ignore files that apply in `dir` (the root or under it), its own last. A walk
+    /// meets a directory before its entries, so its parent's chain is known but for the root.
+    fn chain(&self, dir: &Path, sink: &dyn Sink) -> Chain {
+        if let Some(known) = read(&self.chains).get(dir) {
+            return Arc::clone(known);
         }
-        let parsed = parse(dir, name, sink);
-        lock(&self.files).insert(key, parsed.clone());
-        parsed
+        // Directories whose chain is not known yet, deepest first (on a walk: just `dir`).
+        let mut missing = vec![dir];
+        let mut above: Chain = Arc::new([]);
+        while let Some(parent) = missing
+            .last()
+            .filter(|d| **d != self.root)
+            .and_then(|d| d.parent())
+        {
+            if let Some(known) = read(&self.chains).get(parent) {
+                above = Arc::clone(known);
+                break;
+            }
+            missing.push(parent);
+        }
+        let mut chains = write(&self.chains);
+        for dir in missing.into_iter().rev() {
+            if let Some(known) = chains.get(dir) {
+                above = Arc::clone(known);
+                continue;
+            }
+            let own: Vec<(PathBuf, Arc<Gitignore>)> = self
+                .names
+                .iter()
+                .filter_map(|name| Some((dir.join(name), parse(dir, name, sink)?)))
+                .collect();
+            if !own.is_empty() {
+                above = above.iter().cloned().chain(own).collect();
+            }
+            chains.insert(dir.to_path_buf(), Arc::clone(&above));
+        }
+        above
     }
 }
 
 /// Read `dir/name` through the file gate and parse it as gitignore lines.
-fn parse(dir: &Path, name: &str, sink: &dyn Sink) -> Parsed {
+/// `None` when there is none (or it could not be read).
+fn parse(dir: &Path, name: &str, sink: &dyn Sink) -> Option<Arc<Gitignore>> {
     let path = dir.join(name);
     // Not there: the usual case.
     if matches!(std::fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
@@ -173,6 +194,10 @@ fn parse(dir: &Path, name: &str, sink: &dyn Sink) -> Parsed {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }

@@ -87,6 +87,15 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
                             }
                             return WalkState::Skip;
                         }
+                    } else if file_type.is_file() {
+                        // The directory listing says it is a regular file: no need to ask
+                        // again before opening it (see `open_listed_file`).
+                        let read = open_listed_file(
+                            entry.path(),
+                            options.max_file_size,
+                            options.archive.max_depth > 0,
+                        );
+                        handle(entry.path(), read, root, options, sink);
                     } else {
                         visit(entry.path(), root, options, sink);
                     }
@@ -191,6 +200,22 @@ pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
     }
 }
 
+/// [`open_path`] for a path a directory listing gave as a regular file: opened without
+/// following a symlink, so that a symlink swapped in since the listing goes through the
+/// whole gate, and a FIFO or device swapped in is refused by the descriptor's own type
+/// (`O_NONBLOCK`: never waited on).
+pub fn open_listed_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path);
+    match opened {
+        Ok(file) => read_open_file(file, path, max_size, archives),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => open_path(path, max_size, archives),
+        Err(e) => FileRead::Failed(io_reason(&e)),
+    }
+}
+
 /// The first half of the gate, which opens nothing: `None` when `path` is a regular file or
 /// a symlink to one (what [`open_path`] goes on to open), else what `open_path` returns for
 /// it: a FIFO, socket or device is [`FileRead::Special`], a dangling link or symlink loop
@@ -274,10 +299,14 @@ pub fn open_file(path: &Path) -> io::Result<File> {
 /// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
 /// is checked again, and `O_NONBLOCK` makes even a swapped-in FIFO return at once.
 fn read_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
-    let file = match open_file(path) {
-        Ok(file) => file,
-        Err(e) => return FileRead::Failed(io_reason(&e)),
-    };
+    match open_file(path) {
+        Ok(file) => read_open_file(file, path, max_size, archives),
+        Err(e) => FileRead::Failed(io_reason(&e)),
+    }
+}
+
+/// Read a file opened without waiting, after checking the descriptor's own type.
+fn read_open_file(file: File, path: &Path, max_size: u64, archives: bool) -> FileRead {
     let meta = match file.metadata() {
         Ok(meta) => meta,
         Err(e) => return FileRead::Failed(io_reason(&e)),
