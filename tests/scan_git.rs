@@ -1170,6 +1170,13 @@ fn keys_in_commit_messages_are_found_once_per_commit() {
         assert_eq!(key["first_seen"], time);
         assert_ne!(key["status"], "live", "a message is history");
         assert!(strings(&key["violations"]).contains(&"in-git-history".to_string()));
+        // A message is rewritten, not git-ignored; and no server uses the key.
+        let steps = strings(&key["remediation"]).join("\n");
+        assert!(steps.contains("rewriting the messages"), "{steps}");
+        assert!(
+            !steps.contains("git-ignore") && !steps.contains("servers below"),
+            "{steps}"
+        );
     }
 
     let target = repo.target();

@@ -440,9 +440,15 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
             None => key.provider.clone(),
         }
     };
+    let users = if key.scope.mcp_servers.is_empty() {
+        "whatever uses it"
+    } else {
+        "the servers below"
+    };
     let mut steps = vec![match key.status {
         Status::Live => format!(
-            "Rotate, then revoke: issue a new key at {who}, give it to the servers below through a reference (not a literal), restart them, then revoke this key at {who}. It has been stored in clear, so assume it is known."
+            "Rotate, then revoke: issue a new key at {who}, give it to {users} through a reference (not a literal), restart {}, then revoke this key at {who}. It has been stored in clear, so assume it is known.",
+            if key.scope.mcp_servers.is_empty() { "it" } else { "them" }
         ),
         Status::Rotated => {
             let successor = match &key.rotated_to {
@@ -545,7 +551,20 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                 )
             }
             Violation::InGitHistory => {
-                "Revoke it even though the file changed: every clone keeps the history. Then purge it from history (git filter-repo) and git-ignore the file that held it.".to_string()
+                let in_files = key
+                    .locations
+                    .iter()
+                    .any(|l| matches!(l.origin(), Origin::Git(_)));
+                let in_messages = key
+                    .locations
+                    .iter()
+                    .any(|l| matches!(l.origin(), Origin::GitCommitMessage(_)));
+                match (in_files, in_messages) {
+                    (false, true) => "Revoke it even though the commit is old: every clone keeps its message. Then purge it from history (git filter-repo, rewriting the messages that hold it).",
+                    (true, true) => "Revoke it even though the file changed: every clone keeps the history. Then purge it from history (git filter-repo: the files and the commit messages that hold it) and git-ignore the file that held it.",
+                    _ => "Revoke it even though the file changed: every clone keeps the history. Then purge it from history (git filter-repo) and git-ignore the file that held it.",
+                }
+                .to_string()
             }
             Violation::InImageLayer | Violation::InImageConfig => {
                 "Rebuild the image without the key (build secrets, not ENV/ARG or COPY) and delete the old tags.".to_string()
