@@ -76,6 +76,8 @@ impl Engine {
         let rules = rules.into_rules();
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
+        // Per rule, per keyword: how far before a hit of it a match can start.
+        let mut leads: Vec<Vec<usize>> = Vec::with_capacity(rules.len());
         for rule in &rules {
             let compile = |problem: RegexProblem| RuleError::Compile(problem.of(&rule.id));
             let group = secret_group(rule).map_err(compile)?;
@@ -89,19 +91,26 @@ impl Engine {
                 )
                 .build(&rule.regex)
                 .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
-            let longest = parse_regex(&rule.regex)
-                .map_err(compile)?
-                .properties()
-                .maximum_len();
-            reach.push(
-                rule.window
-                    .or(longest)
-                    .unwrap_or(UNBOUNDED_REACH)
-                    .min(MAX_WINDOW),
+            let hir = parse_regex(&rule.regex).map_err(compile)?;
+            let longest = hir.properties().maximum_len();
+            let rule_reach = rule
+                .window
+                .or(longest)
+                .unwrap_or(UNBOUNDED_REACH)
+                .min(MAX_WINDOW);
+            reach.push(rule_reach);
+            leads.push(
+                rule.keywords
+                    .iter()
+                    .map(|k| {
+                        super::prefilter::keyword_lead(&hir, k.as_bytes())
+                            .map_or(rule_reach, |lead| lead.min(rule_reach))
+                    })
+                    .collect(),
             );
             compiled.push(CompiledRule { regex, group });
         }
-        let prefilter = Prefilter::new(&rules, reach)?;
+        let prefilter = Prefilter::new(&rules, reach, &leads)?;
         let metas = rules
             .iter()
             .enumerate()

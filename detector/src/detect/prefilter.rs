@@ -4,6 +4,8 @@
 //! possible match on either side of a hit holds every match that contains the hit.
 use std::ops::Range;
 
+use regex_syntax::hir::{Hir, HirKind};
+
 use super::error::RuleError;
 use super::keywords::{KeywordScanner, LANES};
 use super::rules::Rule;
@@ -11,8 +13,9 @@ use super::rules::Rule;
 pub(crate) struct Prefilter {
     /// `None` when no rule has keywords.
     keywords: Option<KeywordScanner>,
-    /// Keyword id → the rules that listed that keyword.
-    rules_of: Vec<Vec<usize>>,
+    /// Keyword id → the rules that listed that keyword, each with how far before a hit of
+    /// the keyword its match can start (its lead).
+    rules_of: Vec<Vec<(usize, usize)>>,
     /// Keyword id → its length in bytes.
     keyword_len: Vec<usize>,
     /// Keyword id → whether every rule that lists it says it starts a word.
@@ -101,36 +104,45 @@ impl Windows {
 }
 
 impl Prefilter {
-    /// `reach[i]`: the longest match rule `i`'s regex can produce.
-    pub(crate) fn new(rules: &[Rule], reach: Vec<usize>) -> Result<Prefilter, RuleError> {
+    /// `reach[i]`: the longest match rule `i`'s regex can produce; `leads[i][k]`: how far
+    /// before a hit of its `k`th keyword a match of rule `i` can start (at most its reach).
+    pub(crate) fn new(
+        rules: &[Rule],
+        reach: Vec<usize>,
+        leads: &[Vec<usize>],
+    ) -> Result<Prefilter, RuleError> {
         let mut patterns: Vec<&str> = Vec::new();
-        let mut rules_of: Vec<Vec<usize>> = Vec::new();
+        let mut rules_of: Vec<Vec<(usize, usize)>> = Vec::new();
         let mut unconditional = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             if rule.keywords.is_empty() {
                 unconditional.push(index);
             }
-            for keyword in &rule.keywords {
+            for (k, keyword) in rule.keywords.iter().enumerate() {
                 let keyword = keyword.as_str();
+                let lead = leads
+                    .get(index)
+                    .and_then(|l| l.get(k))
+                    .copied()
+                    .unwrap_or(reach[index]);
                 match patterns
                     .iter()
                     .position(|p| p.eq_ignore_ascii_case(keyword))
                 {
-                    Some(id) => {
-                        if !rules_of[id].contains(&index) {
-                            rules_of[id].push(index);
-                        }
-                    }
+                    Some(id) => match rules_of[id].iter_mut().find(|(r, _)| *r == index) {
+                        Some((_, known)) => *known = (*known).max(lead),
+                        None => rules_of[id].push((index, lead)),
+                    },
                     None => {
                         patterns.push(keyword);
-                        rules_of.push(vec![index]);
+                        rules_of.push(vec![(index, lead)]);
                     }
                 }
             }
         }
         let starts_word = rules_of
             .iter()
-            .map(|rules_of| rules_of.iter().all(|&r| rules[r].keywords_start_words))
+            .map(|rules_of| rules_of.iter().all(|&(r, _)| rules[r].keywords_start_words))
             .collect();
         let keywords = if patterns.is_empty() {
             None
@@ -164,15 +176,54 @@ impl Prefilter {
                 if in_word && self.starts_word[hit.keyword] {
                     return;
                 }
-                for &rule in &self.rules_of[hit.keyword] {
+                for &(rule, lead) in &self.rules_of[hit.keyword] {
                     let reach = self.reach[rule];
                     let window =
-                        start.saturating_sub(reach)..hit.end.saturating_add(reach).min(data.len());
+                        start.saturating_sub(lead)..hit.end.saturating_add(reach).min(data.len());
                     out.add(rule, lane, window);
                 }
             });
         }
         out.finish();
+    }
+}
+
+/// How many bytes a match of `hir` can hold before `keyword` (ASCII case-insensitive), when
+/// every match holds the keyword in a literal at a place whose start is bounded: a window
+/// then needs to reach only that far to the left of a hit. `None` when the regex does not
+/// say (the keyword sits in a class, a case-insensitive run or an optional part), and the
+/// window reaches the longest match on both sides.
+///
+/// Any other place the keyword occurs in a match only adds hits: the one this place gives is
+/// enough for the window to hold the whole match.
+pub(crate) fn keyword_lead(hir: &Hir, keyword: &[u8]) -> Option<usize> {
+    if keyword.is_empty() {
+        return None;
+    }
+    match hir.kind() {
+        HirKind::Literal(literal) => literal
+            .0
+            .windows(keyword.len())
+            .position(|w| w.eq_ignore_ascii_case(keyword)),
+        HirKind::Capture(capture) => keyword_lead(&capture.sub, keyword),
+        HirKind::Repetition(repetition) if repetition.min >= 1 => {
+            keyword_lead(&repetition.sub, keyword)
+        }
+        HirKind::Concat(items) => {
+            let mut before = 0usize;
+            for item in items {
+                if let Some(lead) = keyword_lead(item, keyword) {
+                    return before.checked_add(lead);
+                }
+                before = before.checked_add(item.properties().maximum_len()?)?;
+            }
+            None
+        }
+        HirKind::Alternation(branches) => branches
+            .iter()
+            .map(|b| keyword_lead(b, keyword))
+            .try_fold(0usize, |most, lead| Some(most.max(lead?))),
+        _ => None,
     }
 }
 
@@ -213,7 +264,7 @@ mod tests {
 
     #[test]
     fn windows_are_clipped_at_blob_edges() {
-        let pre = Prefilter::new(&[rule("a", &["key"])], vec![10]).unwrap();
+        let pre = Prefilter::new(&[rule("a", &["key"])], vec![10], &[]).unwrap();
         // A hit at the very start and one at the very end of the blob.
         let data = b"KEY.......................................key";
         let got = windows_of(&pre, data);
@@ -229,6 +280,7 @@ mod tests {
         let pre = Prefilter::new(
             &[rule("a", &["tok"]), rule("b", &["token"]), rule("c", &[])],
             vec![4, 4, 4],
+            &[],
         )
         .unwrap();
         let data = b"token tok ................ token";
@@ -246,7 +298,7 @@ mod tests {
 
     #[test]
     fn windows_from_every_lane_merge_into_sorted_disjoint_windows() {
-        let pre = Prefilter::new(&[rule("a", &["token"])], vec![8]).unwrap();
+        let pre = Prefilter::new(&[rule("a", &["token"])], vec![8], &[]).unwrap();
         // Hits everywhere: every lane reports, and everything merges into one window.
         let dense = "token ".repeat(10_000);
         assert_eq!(
@@ -265,5 +317,45 @@ mod tests {
             .map(|&s| s.saturating_sub(8)..(s + 5 + 8).min(len))
             .collect();
         assert_eq!(windows_of(&pre, &data), vec![(0, want)]);
+    }
+
+    fn lead(pattern: &str, keyword: &str) -> Option<usize> {
+        keyword_lead(
+            &crate::detect::rules::parse_regex(pattern).unwrap(),
+            keyword.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn a_keyword_in_a_literal_bounds_how_far_left_a_match_starts() {
+        assert_eq!(lead(r"\b(ghp_[A-Za-z0-9]{36})\b", "ghp_"), Some(0));
+        assert_eq!(
+            lead(
+                r"(?i:\b(?:https?|git\+https?)://)[a-z]{1,9}:([^@]{3,20})@",
+                "://"
+            ),
+            Some(9)
+        );
+        assert_eq!(lead(r"(?:^|[^a-z])(xoxb-[0-9]{10})", "xoxb-"), Some(1));
+        // Every branch must hold it; the farthest counts.
+        assert_eq!(lead(r"(?:ab|abcd)(sk-[a-z]{4})", "sk-"), Some(4));
+        // An optional part before it counts at its longest.
+        assert_eq!(lead(r"(?:ab|cd)?(sk-[a-z]{4})", "sk-"), Some(2));
+        assert_eq!(lead(r"(?:x|sk-)[a-z]{4}", "sk-"), None);
+        // Unbounded before it, in a class, or matched case-insensitively: the regex does not say.
+        assert_eq!(lead(r"[a-z]+(sk-[a-z]{4})", "sk-"), None);
+        assert_eq!(lead(r"[a-z_]{0,9}token", "token"), Some(9));
+        assert_eq!(lead(r"(?i)[a-z_]{0,9}token", "token"), None);
+    }
+
+    #[test]
+    fn a_window_reaches_left_only_as_far_as_the_lead() {
+        let pre = Prefilter::new(&[rule("a", &["://"])], vec![40], &[vec![5]]).unwrap();
+        let data = format!("{}https://u:p@h{}", ".".repeat(100), ".".repeat(100));
+        let at = data.find("://").unwrap();
+        assert_eq!(
+            windows_of(&pre, data.as_bytes()),
+            vec![(0, vec![at - 5..at + 3 + 40])]
+        );
     }
 }
