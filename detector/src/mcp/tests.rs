@@ -1223,3 +1223,52 @@ fn unknown_types_and_fields_are_read_not_rejected() {
         ValueClass::Literal
     );
 }
+
+/// A VS Code multi-root workspace file, whatever its name, keeps servers in its workspace
+/// settings (`settings.mcp.servers`); its directory is the project.
+#[test]
+fn vscode_code_workspace_file_servers() {
+    let key = fake_key("sk-", "Wsp4");
+    let text = format!(
+        r#"{{
+  // a multi-root workspace
+  "folders": [{{ "path": "api" }}, {{ "path": "web" }}],
+  "settings": {{
+    "editor.tabSize": 2,
+    "mcp": {{
+      "servers": {{
+        "search": {{ "command": "npx", "args": ["-y", "search-mcp"], "env": {{ "SEARCH_API_KEY": "{key}" }} }},
+      }},
+    }},
+  }},
+}}"#
+    );
+    let path = "/srv/shop/shop.code-workspace";
+    let found = recognise(Path::new(path)).unwrap();
+    assert_eq!(found.client.id, "vscode");
+    assert_eq!(
+        found.scope,
+        ConfigScope::Project(PathBuf::from("/srv/shop"))
+    );
+    let parsed = parse_at(path, &text);
+    let search = server(&parsed, "search");
+    assert_eq!(search.project.as_deref(), Some("/srv/shop"));
+    let f = field(search, "env.SEARCH_API_KEY");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, key.as_str())
+    );
+    // Only names ending in `.code-workspace`.
+    assert_eq!(recognise(Path::new("/srv/shop/code-workspace.json")), None);
+
+    // Discovery finds it in a known project.
+    let tmp = tempfile::tempdir().unwrap();
+    write(&tmp.path().join("team.code-workspace"), &text);
+    let configs = project_configs(tmp.path());
+    assert!(
+        configs
+            .iter()
+            .any(|c| c.client.id == "vscode" && c.path.ends_with("team.code-workspace")),
+        "{configs:?}"
+    );
+}
