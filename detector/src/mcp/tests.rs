@@ -1224,6 +1224,21 @@ fn unknown_types_and_fields_are_read_not_rejected() {
     );
 }
 
+/// The file-level secret field at `path` of a parsed config (outside its servers).
+fn config_field<'a>(parsed: &'a ParsedConfig, path: &str) -> &'a SecretField {
+    parsed
+        .fields
+        .iter()
+        .find(|f| f.field == path)
+        .unwrap_or_else(|| {
+            let have: Vec<&str> = parsed.fields.iter().map(|f| f.field.as_str()).collect();
+            panic!(
+                "no config field {path} in {}: {have:?}",
+                parsed.path.display()
+            )
+        })
+}
+
 /// A VS Code multi-root workspace file, whatever its name, keeps servers in its workspace
 /// settings (`settings.mcp.servers`); its directory is the project.
 #[test]
@@ -1271,4 +1286,78 @@ fn vscode_code_workspace_file_servers() {
             .any(|c| c.client.id == "vscode" && c.path.ends_with("team.code-workspace")),
         "{configs:?}"
     );
+}
+
+/// `$CLAUDE_CONFIG_DIR` moves Claude Code's `~/.claude` (settings, subagents) for the user
+/// whose process sets it, as `$CODEX_HOME` moves `~/.codex`.
+#[test]
+fn env_dir_relocations_follow_the_users_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home_dir = tmp.path().join("home/ola");
+    let claude_dir = tmp.path().join("profiles/work-claude");
+    let codex_dir = tmp.path().join("profiles/codex");
+    write(&claude_dir.join("settings.json"), r#"{"env": {}}"#);
+    write(
+        &claude_dir.join("agents/reviewer.md"),
+        "---\nname: reviewer\n---\n",
+    );
+    write(&codex_dir.join("config.toml"), "");
+    let home = Home {
+        user: "ola".into(),
+        uid: 1000,
+        dir: home_dir.clone(),
+    };
+    let env = |var: &str| -> Option<std::ffi::OsString> {
+        match var {
+            "HOME" => Some(home_dir.clone().into_os_string()),
+            "CLAUDE_CONFIG_DIR" => Some(claude_dir.clone().into_os_string()),
+            "CODEX_HOME" => Some(codex_dir.clone().into_os_string()),
+            _ => None,
+        }
+    };
+    let found = Discovery::global_in(&home, &env);
+    let has = |path: PathBuf, client: &str| {
+        assert!(
+            found.configs.iter().any(|c| c.path == path
+                && c.client.id == client
+                && c.scope == ConfigScope::User("ola".into())),
+            "{} ({client}) missing from {:#?}",
+            path.display(),
+            found.configs
+        );
+    };
+    has(claude_dir.join("settings.json"), "claude-code");
+    has(claude_dir.join("agents/reviewer.md"), "claude-code");
+    has(codex_dir.join("config.toml"), "codex");
+
+    // Another user's home: the variables are this process's, not theirs.
+    let other = Home {
+        user: "pat".into(),
+        uid: 1001,
+        dir: tmp.path().join("home/pat"),
+    };
+    assert!(Discovery::global_in(&other, &env).configs.is_empty());
+}
+
+/// Claude Code's settings `env` applies variables to every session: a key there is a leak.
+#[test]
+fn claude_code_settings_env_is_a_secret_field() {
+    let key = fake_key("sk-ant-api03-", "Cse2");
+    let text = json!({"env": {"ANTHROPIC_API_KEY": key, "BASH_DEFAULT_TIMEOUT_MS": "60000"},
+                      "permissions": {"allow": ["Read(**)"]}})
+    .to_string();
+    for path in [
+        "/home/ola/.claude/settings.json",
+        "/srv/app/.claude/settings.json",
+        "/srv/app/.claude/settings.local.json",
+    ] {
+        let parsed = parse_at(path, &text);
+        assert_eq!(parsed.client, "claude-code", "{path}");
+        let f = config_field(&parsed, "env.ANTHROPIC_API_KEY");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, key.as_str())
+        );
+        assert!(parsed.servers.is_empty());
+    }
 }
