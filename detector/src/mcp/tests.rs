@@ -1361,3 +1361,75 @@ fn claude_code_settings_env_is_a_secret_field() {
         assert!(parsed.servers.is_empty());
     }
 }
+
+/// Codex model providers may carry a bearer token or static headers inline.
+#[test]
+fn codex_model_provider_secrets() {
+    let token = fake_key("", "Cmp6");
+    let header = fake_key("", "Hdr3");
+    let text = format!(
+        r#"model_provider = "proxy"
+
+[model_providers.proxy]
+name = "Proxy"
+base_url = "https://llm.example.com/v1"
+experimental_bearer_token = "{token}"
+http_headers = {{ "X-Api-Key" = "{header}" }}
+env_http_headers = {{ "X-Org" = "PROXY_ORG" }}
+"#
+    );
+    for path in [
+        "/home/fay/.codex/config.toml",
+        "/home/fay/.codex/work.config.toml",
+    ] {
+        let parsed = parse_at(path, &text);
+        assert_eq!(parsed.client, "codex");
+        let f = config_field(&parsed, "model_providers.proxy.experimental_bearer_token");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, token.as_str())
+        );
+        let f = config_field(&parsed, "model_providers.proxy.http_headers.X-Api-Key");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, header.as_str())
+        );
+        // `env_http_headers` names variables: not a secret field.
+        assert!(parsed
+            .fields
+            .iter()
+            .all(|f| !f.field.contains("env_http_headers")));
+    }
+}
+
+/// Kimi Code CLI keeps provider and service API keys inline in `~/.kimi/config.toml`.
+#[test]
+fn kimi_config_provider_and_service_keys() {
+    let provider = fake_key("sk-", "Kmi5");
+    let search = fake_key("sk-", "Srh8");
+    let text = format!(
+        r#"default_model = "kimi-for-coding"
+
+[providers.kimi-for-coding]
+type = "kimi"
+base_url = "https://api.kimi.com/coding/v1"
+api_key = "{provider}"
+
+[services.moonshot_search]
+base_url = "https://api.kimi.com/coding/v1/search"
+api_key = "{search}"
+"#
+    );
+    let parsed = parse_at("/home/lee/.kimi/config.toml", &text);
+    assert_eq!(parsed.client, "kimi-cli");
+    let f = config_field(&parsed, "providers.kimi-for-coding.api_key");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, provider.as_str())
+    );
+    let f = config_field(&parsed, "services.moonshot_search.api_key");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, search.as_str())
+    );
+}
