@@ -1433,3 +1433,23 @@ api_key = "{search}"
         (ValueClass::Literal, search.as_str())
     );
 }
+
+/// Goose: a key in `envs` beside the same name in `env_keys` (keyring-backed) is still a
+/// literal in the file, and the server fails the secret-manager check.
+#[test]
+fn goose_literal_beside_env_keys_is_a_literal() {
+    let key = fake_key("ghp_", "Gky4");
+    let text = format!(
+        "extensions:\n  github:\n    type: stdio\n    cmd: npx\n    envs:\n      GITHUB_PERSONAL_ACCESS_TOKEN: {key}\n    env_keys:\n      - GITHUB_PERSONAL_ACCESS_TOKEN\n"
+    );
+    let parsed = parse_at("/home/gus/.config/goose/config.yaml", &text);
+    let gh = server(&parsed, "github");
+    let f = field(gh, "envs.GITHUB_PERSONAL_ACCESS_TOKEN");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, key.as_str())
+    );
+    assert_eq!(class_of(gh, "env_keys[0]"), ValueClass::SecretManager);
+    assert!(!passes(gh, "secret-manager"));
+    assert!(!passes(gh, "env-injection"));
+}
