@@ -7,6 +7,7 @@
 //! opened, nothing larger than `--max-file-size` is read, and what the gate refuses is
 //! returned in [`Discovery::unread`] for the target to list.
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -235,8 +236,13 @@ impl Discovery {
     }
 
     fn global_configs(&mut self, home: &Home) {
+        self.global_configs_in(home, &|var| std::env::var_os(var));
+    }
+
+    /// The global configs under `home`, with `env` standing for this process's environment.
+    fn global_configs_in(&mut self, home: &Home, env: &dyn Fn(&str) -> Option<OsString>) {
         // A relocation the environment documents (`$CODEX_HOME`) is this process's user's.
-        let own_home = std::env::var_os("HOME").is_some_and(|h| Path::new(&h) == home.dir);
+        let own_home = env("HOME").is_some_and(|h| Path::new(&h) == home.dir);
         for client in clients() {
             for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
                 let mut paths = self.expand(&home.dir, file.path);
@@ -245,7 +251,7 @@ impl Discovery {
                         .path
                         .strip_prefix(moved.default)
                         .and_then(|rest| rest.strip_prefix('/'));
-                    if let (Some(dir), Some(rest)) = (std::env::var_os(moved.var), rest) {
+                    if let (Some(dir), Some(rest)) = (env(moved.var), rest) {
                         paths.extend(self.expand(Path::new(&dir), rest));
                     }
                 }
@@ -258,6 +264,16 @@ impl Discovery {
                 }
             }
         }
+    }
+
+    /// The global configs of every client under `home` as a process whose environment is
+    /// `env` finds them: documented relocations (`$CODEX_HOME`, `$CLAUDE_CONFIG_DIR`) apply
+    /// when `env` names `home` as its `HOME`.
+    #[cfg(test)]
+    pub(crate) fn global_in(home: &Home, env: &dyn Fn(&str) -> Option<OsString>) -> Discovery {
+        let mut found = Discovery::default();
+        found.global_configs_in(home, env);
+        found
     }
 
     /// The configs an administrator keeps for every user of the machine under `root`

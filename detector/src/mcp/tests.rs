@@ -1223,3 +1223,233 @@ fn unknown_types_and_fields_are_read_not_rejected() {
         ValueClass::Literal
     );
 }
+
+/// The file-level secret field at `path` of a parsed config (outside its servers).
+fn config_field<'a>(parsed: &'a ParsedConfig, path: &str) -> &'a SecretField {
+    parsed
+        .fields
+        .iter()
+        .find(|f| f.field == path)
+        .unwrap_or_else(|| {
+            let have: Vec<&str> = parsed.fields.iter().map(|f| f.field.as_str()).collect();
+            panic!(
+                "no config field {path} in {}: {have:?}",
+                parsed.path.display()
+            )
+        })
+}
+
+/// A VS Code multi-root workspace file, whatever its name, keeps servers in its workspace
+/// settings (`settings.mcp.servers`); its directory is the project.
+#[test]
+fn vscode_code_workspace_file_servers() {
+    let key = fake_key("sk-", "Wsp4");
+    let text = format!(
+        r#"{{
+  // a multi-root workspace
+  "folders": [{{ "path": "api" }}, {{ "path": "web" }}],
+  "settings": {{
+    "editor.tabSize": 2,
+    "mcp": {{
+      "servers": {{
+        "search": {{ "command": "npx", "args": ["-y", "search-mcp"], "env": {{ "SEARCH_API_KEY": "{key}" }} }},
+      }},
+    }},
+  }},
+}}"#
+    );
+    let path = "/srv/shop/shop.code-workspace";
+    let found = recognise(Path::new(path)).unwrap();
+    assert_eq!(found.client.id, "vscode");
+    assert_eq!(
+        found.scope,
+        ConfigScope::Project(PathBuf::from("/srv/shop"))
+    );
+    let parsed = parse_at(path, &text);
+    let search = server(&parsed, "search");
+    assert_eq!(search.project.as_deref(), Some("/srv/shop"));
+    let f = field(search, "env.SEARCH_API_KEY");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, key.as_str())
+    );
+    // Only names ending in `.code-workspace`.
+    assert_eq!(recognise(Path::new("/srv/shop/code-workspace.json")), None);
+
+    // Discovery finds it in a known project.
+    let tmp = tempfile::tempdir().unwrap();
+    write(&tmp.path().join("team.code-workspace"), &text);
+    let configs = project_configs(tmp.path());
+    assert!(
+        configs
+            .iter()
+            .any(|c| c.client.id == "vscode" && c.path.ends_with("team.code-workspace")),
+        "{configs:?}"
+    );
+}
+
+/// `$CLAUDE_CONFIG_DIR` moves Claude Code's `~/.claude` (settings, subagents) for the user
+/// whose process sets it, as `$CODEX_HOME` moves `~/.codex`.
+#[test]
+fn env_dir_relocations_follow_the_users_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home_dir = tmp.path().join("home/ola");
+    let claude_dir = tmp.path().join("profiles/work-claude");
+    let codex_dir = tmp.path().join("profiles/codex");
+    write(&claude_dir.join("settings.json"), r#"{"env": {}}"#);
+    write(
+        &claude_dir.join("agents/reviewer.md"),
+        "---\nname: reviewer\n---\n",
+    );
+    write(&codex_dir.join("config.toml"), "");
+    let home = Home {
+        user: "ola".into(),
+        uid: 1000,
+        dir: home_dir.clone(),
+    };
+    let env = |var: &str| -> Option<std::ffi::OsString> {
+        match var {
+            "HOME" => Some(home_dir.clone().into_os_string()),
+            "CLAUDE_CONFIG_DIR" => Some(claude_dir.clone().into_os_string()),
+            "CODEX_HOME" => Some(codex_dir.clone().into_os_string()),
+            _ => None,
+        }
+    };
+    let found = Discovery::global_in(&home, &env);
+    let has = |path: PathBuf, client: &str| {
+        assert!(
+            found.configs.iter().any(|c| c.path == path
+                && c.client.id == client
+                && c.scope == ConfigScope::User("ola".into())),
+            "{} ({client}) missing from {:#?}",
+            path.display(),
+            found.configs
+        );
+    };
+    has(claude_dir.join("settings.json"), "claude-code");
+    has(claude_dir.join("agents/reviewer.md"), "claude-code");
+    has(codex_dir.join("config.toml"), "codex");
+
+    // Another user's home: the variables are this process's, not theirs.
+    let other = Home {
+        user: "pat".into(),
+        uid: 1001,
+        dir: tmp.path().join("home/pat"),
+    };
+    assert!(Discovery::global_in(&other, &env).configs.is_empty());
+}
+
+/// Claude Code's settings `env` applies variables to every session: a key there is a leak.
+#[test]
+fn claude_code_settings_env_is_a_secret_field() {
+    let key = fake_key("sk-ant-api03-", "Cse2");
+    let text = json!({"env": {"ANTHROPIC_API_KEY": key, "BASH_DEFAULT_TIMEOUT_MS": "60000"},
+                      "permissions": {"allow": ["Read(**)"]}})
+    .to_string();
+    for path in [
+        "/home/ola/.claude/settings.json",
+        "/srv/app/.claude/settings.json",
+        "/srv/app/.claude/settings.local.json",
+    ] {
+        let parsed = parse_at(path, &text);
+        assert_eq!(parsed.client, "claude-code", "{path}");
+        let f = config_field(&parsed, "env.ANTHROPIC_API_KEY");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, key.as_str())
+        );
+        assert!(parsed.servers.is_empty());
+    }
+}
+
+/// Codex model providers may carry a bearer token or static headers inline.
+#[test]
+fn codex_model_provider_secrets() {
+    let token = fake_key("", "Cmp6");
+    let header = fake_key("", "Hdr3");
+    let text = format!(
+        r#"model_provider = "proxy"
+
+[model_providers.proxy]
+name = "Proxy"
+base_url = "https://llm.example.com/v1"
+experimental_bearer_token = "{token}"
+http_headers = {{ "X-Api-Key" = "{header}" }}
+env_http_headers = {{ "X-Org" = "PROXY_ORG" }}
+"#
+    );
+    for path in [
+        "/home/fay/.codex/config.toml",
+        "/home/fay/.codex/work.config.toml",
+    ] {
+        let parsed = parse_at(path, &text);
+        assert_eq!(parsed.client, "codex");
+        let f = config_field(&parsed, "model_providers.proxy.experimental_bearer_token");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, token.as_str())
+        );
+        let f = config_field(&parsed, "model_providers.proxy.http_headers.X-Api-Key");
+        assert_eq!(
+            (f.class, f.value.as_str()),
+            (ValueClass::Literal, header.as_str())
+        );
+        // `env_http_headers` names variables: not a secret field.
+        assert!(parsed
+            .fields
+            .iter()
+            .all(|f| !f.field.contains("env_http_headers")));
+    }
+}
+
+/// Kimi Code CLI keeps provider and service API keys inline in `~/.kimi/config.toml`.
+#[test]
+fn kimi_config_provider_and_service_keys() {
+    let provider = fake_key("sk-", "Kmi5");
+    let search = fake_key("sk-", "Srh8");
+    let text = format!(
+        r#"default_model = "kimi-for-coding"
+
+[providers.kimi-for-coding]
+type = "kimi"
+base_url = "https://api.kimi.com/coding/v1"
+api_key = "{provider}"
+
+[services.moonshot_search]
+base_url = "https://api.kimi.com/coding/v1/search"
+api_key = "{search}"
+"#
+    );
+    let parsed = parse_at("/home/lee/.kimi/config.toml", &text);
+    assert_eq!(parsed.client, "kimi-cli");
+    let f = config_field(&parsed, "providers.kimi-for-coding.api_key");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, provider.as_str())
+    );
+    let f = config_field(&parsed, "services.moonshot_search.api_key");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, search.as_str())
+    );
+}
+
+/// Goose: a key in `envs` beside the same name in `env_keys` (keyring-backed) is still a
+/// literal in the file, and the server fails the secret-manager check.
+#[test]
+fn goose_literal_beside_env_keys_is_a_literal() {
+    let key = fake_key("ghp_", "Gky4");
+    let text = format!(
+        "extensions:\n  github:\n    type: stdio\n    cmd: npx\n    envs:\n      GITHUB_PERSONAL_ACCESS_TOKEN: {key}\n    env_keys:\n      - GITHUB_PERSONAL_ACCESS_TOKEN\n"
+    );
+    let parsed = parse_at("/home/gus/.config/goose/config.yaml", &text);
+    let gh = server(&parsed, "github");
+    let f = field(gh, "envs.GITHUB_PERSONAL_ACCESS_TOKEN");
+    assert_eq!(
+        (f.class, f.value.as_str()),
+        (ValueClass::Literal, key.as_str())
+    );
+    assert_eq!(class_of(gh, "env_keys[0]"), ValueClass::SecretManager);
+    assert!(!passes(gh, "secret-manager"));
+    assert!(!passes(gh, "env-injection"));
+}
