@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum ValueClass {
     /// The secret itself, in clear.
     Literal,
-    /// `${VAR}`, `${env:VAR}`, `$VAR`, `{env:VAR}`, `${{ secrets.X }}`, `%VAR%`.
+    /// `${VAR}`, `${env:VAR}`, `$VAR`, `{env:VAR}`, `${{ secrets.X }}`, `%VAR%`, and a file
+    /// read when the config is loaded (opencode's `{file:PATH}`, as `$(cat PATH)`).
     EnvRef,
     /// `op://…`, `$(aws secretsmanager …)`, `vault kv get`, `gcloud secrets`, … .
     SecretManager,
@@ -122,6 +123,10 @@ fn is_env_reference(v: &str) -> bool {
     if let Some(inner) = v.strip_prefix("{env:").and_then(|s| s.strip_suffix('}')) {
         return ident(inner);
     }
+    // opencode: the file's contents, read when the config is loaded.
+    if let Some(path) = v.strip_prefix("{file:").and_then(|s| s.strip_suffix('}')) {
+        return !path.trim().is_empty() && !path.contains(['{', '}']);
+    }
     if let Some(inner) = v.strip_prefix("{{").and_then(|s| s.strip_suffix("}}")) {
         return !inner.trim().is_empty();
     }
@@ -208,6 +213,14 @@ mod tests {
         assert_eq!(classify("${input:apiKey}"), ValueClass::InputPrompt);
         assert_eq!(classify("Bearer ${input:token}"), ValueClass::InputPrompt);
         assert_eq!(classify("$(cat ~/.config/token)"), ValueClass::EnvRef);
+        for v in [
+            "{file:~/.secrets/openai-key}",
+            "Bearer {file:./token.txt}",
+            "{file:/run/secrets/x}",
+        ] {
+            assert_eq!(classify(v), ValueClass::EnvRef, "{v}");
+        }
+        assert_eq!(classify("{file:}"), ValueClass::Placeholder);
         assert_eq!(classify("op://vault/item/field"), ValueClass::SecretManager);
         assert_eq!(
             classify("$(aws secretsmanager get-secret-value --secret-id x)"),

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 pub(crate) use crate::detect::names::is_secret_name;
+use crate::detect::placeholder::in_example_url;
 use crate::detect::value::{classify, ValueClass};
 
 use super::parse::SecretField;
@@ -626,6 +627,19 @@ fn url_fields(out: &mut Fields, prefix: &str, url: &str) {
         let authority = rest.split('/').next().unwrap_or(rest);
         if let Some((userinfo, _host)) = authority.rsplit_once('@') {
             match userinfo.split_once(':') {
+                // A documentation host's password (`user:s3cret@db.example.com`) is filler,
+                // as the rules judge it, whatever it looks like.
+                Some((_user, password))
+                    if !password.is_empty()
+                        && in_example_url(authority.as_bytes(), userinfo.len()) =>
+                {
+                    out.push_class(
+                        format!("{prefix}@password"),
+                        percent_decode(password),
+                        ValueClass::Placeholder,
+                        None,
+                    );
+                }
                 Some((_user, password)) if !password.is_empty() => {
                     out.push(format!("{prefix}@password"), percent_decode(password), None);
                 }
@@ -765,6 +779,15 @@ mod tests {
                 ("url?token", "abc")
             ]
         );
+        assert_eq!(out.fields[0].class, ValueClass::Placeholder, "example.com");
+        let mut out = Fields::default();
+        url_fields(
+            &mut out,
+            "args[2]",
+            "postgresql://app:Qw7rT2pLx9@db.internal:5432/app",
+        );
+        assert_eq!(out.fields[0].field, "args[2]@password");
+        assert_eq!(out.fields[0].class, ValueClass::Literal);
         assert_eq!(
             url_origin("https://u:p@mcp.example.com:8443/k/sse?x=1").as_deref(),
             Some("https://mcp.example.com:8443")
