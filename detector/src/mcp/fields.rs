@@ -44,6 +44,8 @@ const KNOWN_KEYS: &[&str] = &[
     "env_http_headers",
     "bearer_token_env_var",
     "headersHelper",
+    "envFile",
+    "env_file",
     "url",
     "uri",
     "serverUrl",
@@ -163,6 +165,14 @@ pub(crate) fn server_parts(definition: &Map<String, Value>) -> ServerParts {
             ValueClass::SecretManager,
             None,
         );
+    }
+    // VS Code (`envFile`) and others (`env_file`): the environment is loaded from a file when
+    // the server starts, so the keys it holds are not in this config. The file is a place of
+    // its own (a `.env` a walk reads).
+    for key in ["envFile", "env_file"] {
+        if let Some(Value::String(path)) = server.get(key) {
+            out.push_class(key.to_string(), path.clone(), ValueClass::EnvRef, None);
+        }
     }
     if let Some(Value::String(var)) = server.get("bearer_token_env_var") {
         out.push_class(

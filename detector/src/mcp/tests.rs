@@ -1203,6 +1203,24 @@ fn reference_forms_paths_helpers_and_defaults() {
     assert_eq!(class_of(a, "headersHelper"), ValueClass::SecretManager);
 }
 
+/// A server whose environment comes from a file (VS Code `envFile`, `env_file`) keeps its keys
+/// out of the config: the file is a reference, and the server passes the injection check.
+#[test]
+fn an_env_file_is_a_reference_to_the_keys_outside_the_config() {
+    let text = json!({"servers": {
+        "a": {"type": "stdio", "command": "npx", "envFile": "${workspaceFolder}/.env"},
+        "b": {"command": "uvx", "env_file": ".env.mcp"}
+    }})
+    .to_string();
+    let parsed = parse_at("/home/kim/work/app/.vscode/mcp.json", &text);
+    for (name, field) in [("a", "envFile"), ("b", "env_file")] {
+        let server = server(&parsed, name);
+        assert_eq!(class_of(server, field), ValueClass::EnvRef, "{name}");
+        let check = server.check("env-injection").expect("env-injection check");
+        assert!(check.pass, "{name}: {}", check.reason);
+    }
+}
+
 /// A type no client documents yet, and fields nobody reads, never reject a file or a server.
 #[test]
 fn unknown_types_and_fields_are_read_not_rejected() {
