@@ -137,10 +137,100 @@ const DUMMY_PASSWORDS: &[&str] = &[
     "yoursecret",
 ];
 
+/// A value that its URL shows on purpose, where `data[..end]` ends with it: the password of
+/// a URL whose host is reserved for documentation (`user:pass@example.com`), or a query
+/// parameter that the URL's host publishes (see [`PUBLIC_URL_PARAMETERS`]).
+pub fn in_example_url(data: &[u8], end: usize) -> bool {
+    password_of_example_host(data, end) || in_public_url_parameter(data, end)
+}
+
+/// Query parameters whose value the URL's service makes public, by host (the host or a
+/// subdomain of it), a fragment the path must hold (empty: any path), and the parameter:
+/// - the `key` of a Google Docs / Sheets URL is the document's id (the legacy
+///   `spreadsheets/ccc?key=…` and `pub?key=…` links of published sheets), not an API key;
+/// - the `token` of a Codecov badge URL is the repository's graphing token, which Codecov
+///   puts in the badge markdown it hands out for README files
+///   (https://docs.codecov.com/docs/status-badges).
+///
+/// A value in the shape of a Google API key (`AIza…`) stays a key whatever URL holds it.
+const PUBLIC_URL_PARAMETERS: &[(&str, &str, &str)] = &[
+    ("docs.google.com", "", "key"),
+    ("spreadsheets.google.com", "", "key"),
+    ("codecov.io", "badge.svg", "token"),
+    ("codecov.io", "/graphs/", "token"),
+];
+
+/// How far back from a value the start of its URL is looked for.
+const URL_REACH: usize = 2048;
+
+/// Whether `data[..end]` ends with the value of a query parameter listed in
+/// [`PUBLIC_URL_PARAMETERS`] for the URL's host.
+fn in_public_url_parameter(data: &[u8], end: usize) -> bool {
+    let Some(before) = data.get(..end) else {
+        return false;
+    };
+    let from = end.saturating_sub(URL_REACH);
+    let url_byte =
+        |b: &u8| !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`'));
+    // The parameter: `?name=` or `&name=` right before the value.
+    let Some(eq) = memchr::memrchr(b'=', &before[from..]).map(|i| from + i) else {
+        return false;
+    };
+    if before[eq + 1..]
+        .iter()
+        .any(|b| !url_byte(b) || matches!(b, b'&' | b'?' | b'/' | b'#' | b'='))
+    {
+        return false;
+    }
+    let Some(separator) = before[from..eq]
+        .iter()
+        .rposition(|b| matches!(b, b'?' | b'&'))
+        .map(|i| from + i)
+    else {
+        return false;
+    };
+    let name = before[separator + 1..eq].to_ascii_lowercase();
+    if before[eq + 1..].starts_with(b"AIza") {
+        return false;
+    }
+    // The URL: back from the separator to its scheme.
+    let url_start = before[from..separator]
+        .iter()
+        .rposition(|b| !url_byte(b))
+        .map_or(from, |i| from + i + 1);
+    let url = &before[url_start..separator];
+    let Some(scheme_end) = memmem::find(url, b"://") else {
+        return false;
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host = authority
+        .rsplit(|&b| b == b'@')
+        .next()
+        .unwrap_or(authority)
+        .split(|&b| b == b':')
+        .next()
+        .unwrap_or(authority)
+        .to_ascii_lowercase();
+    let path = &rest[authority_end..];
+    PUBLIC_URL_PARAMETERS
+        .iter()
+        .any(|(domain, fragment, parameter)| {
+            name == parameter.as_bytes()
+                && (host == domain.as_bytes()
+                    || host.ends_with(&[b".", domain.as_bytes()].concat()))
+                && (fragment.is_empty() || memmem::find(path, fragment.as_bytes()).is_some())
+        })
+}
+
 /// The password of a URL whose host is reserved for documentation (RFC 2606:
 /// `example.com`, `example.org`, `example.net`, and names under `.example` and `.invalid`):
 /// `data[end]` is the `@` after the captured secret.
-pub fn in_example_url(data: &[u8], end: usize) -> bool {
+fn password_of_example_host(data: &[u8], end: usize) -> bool {
     let Some(rest) = data.get(end..).and_then(|r| r.strip_prefix(b"@")) else {
         return false;
     };
@@ -291,6 +381,36 @@ mod tests {
         assert!(!at("https://u:secret@example.company.com"));
         assert!(!at("postgres://app:secret@db.internal:5432/app"));
         assert!(!in_example_url(b"no at here", 3));
+    }
+
+    #[test]
+    fn values_their_url_publishes() {
+        let at = |url: &str, value: &str| {
+            let text = format!("see {url}{value}&usp=sharing) for more");
+            in_example_url(text.as_bytes(), text.find(value).unwrap() + value.len())
+        };
+        let id = ["0AqRtZ4kLmN8pQ2s", "UvWxYz7BcD3fGhJ5"].concat();
+        assert!(at("https://docs.google.com/spreadsheets/ccc?key=", &id));
+        assert!(at("https://spreadsheets.google.com/pub?key=", &id));
+        assert!(at(
+            "https://docs.google.com/document/d/1Qb7/edit?usp=x&key=",
+            &id
+        ));
+        assert!(at(
+            "https://codecov.io/gh/acme/w/branch/main/graph/badge.svg?token=",
+            "Q8ZK2M4TJX"
+        ));
+        // Another host, another parameter, or a non-badge Codecov URL is not public.
+        assert!(!at("https://api.acme.io/v1?key=", &id));
+        assert!(!at("https://docs.google.com.evil.io/x?key=", &id));
+        assert!(!at("https://docs.google.com/x?api_key=", &id));
+        assert!(!at("https://codecov.io/upload/v4?token=", "Q8ZK2M4TJX"));
+        assert!(!in_public_url_parameter(b"key=abc", 7));
+        let api_key = ["AIzaN3dwZp9wyjOF5h", "ZT4xjuTV2TiePC1KE4m4I"].concat();
+        assert!(!at(
+            "https://docs.google.com/spreadsheets/d/1Qb7/gviz/tq?key=",
+            &api_key
+        ));
     }
 
     #[test]
