@@ -2,7 +2,12 @@
 //! keywords, windows, regex, checks) so a wrong keyword fails as surely as a wrong regex.
 use std::fmt;
 
+use regex_automata::meta;
+use regex_automata::util::syntax;
+
 use super::engine::Engine;
+use super::placeholder::published_examples_of;
+use super::rules::{secret_group, Rule};
 
 /// What went wrong with one example or counter-example.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,19 @@ pub enum Failure {
         rule: String,
         text: String,
         captured: Vec<String>,
+    },
+    /// A published example value that the rule's regex does not capture: it is not an example
+    /// of this rule's format, so listing it proves nothing.
+    PublishedExampleNoMatch {
+        rule: String,
+        secret: String,
+        text: String,
+    },
+    /// A published example value that a rule still reports.
+    PublishedExampleReported {
+        rule: String,
+        secret: String,
+        reported_by: Vec<String>,
     },
     /// The rule says nothing of where its format is documented, or is not proven both ways:
     /// it has no reference, no example or no counter-example.
@@ -50,6 +68,19 @@ impl fmt::Display for Failure {
                 f,
                 "{rule}: counter-example matches, capturing {captured:?}: {text:?}"
             ),
+            Failure::PublishedExampleNoMatch { rule, secret, text } => write!(
+                f,
+                "{rule}: published example {secret:?} is not captured by the rule's regex \
+                 in {text:?}"
+            ),
+            Failure::PublishedExampleReported {
+                rule,
+                secret,
+                reported_by,
+            } => write!(
+                f,
+                "{rule}: published example {secret:?} is still reported, by {reported_by:?}"
+            ),
             Failure::Unproven { rule, missing } => write!(f, "{rule}: {missing}"),
         }
     }
@@ -61,6 +92,8 @@ pub struct CheckReport {
     pub rules: usize,
     pub examples: usize,
     pub counter_examples: usize,
+    /// Published example values proven to match their rule's regex and to be dropped.
+    pub published_examples: usize,
     pub failures: Vec<Failure>,
 }
 
@@ -127,6 +160,60 @@ pub fn check_rules(engine: &Engine) -> CheckReport {
                 });
             }
         }
+        check_published(engine, rule, &mut report);
     }
     report
+}
+
+/// Prove each published example of `rule` both ways: the rule's regex alone captures it (it
+/// is a real example of the format, not a value of another shape), and the engine, filter
+/// included, reports it for no rule.
+fn check_published(engine: &Engine, rule: &Rule, report: &mut CheckReport) {
+    let published = published_examples_of(&rule.id);
+    if published.is_empty() {
+        return;
+    }
+    let regex = match secret_group(rule).map(|group| (compile(&rule.regex), group)) {
+        Ok((Ok(regex), group)) => Some((regex, group)),
+        _ => None,
+    };
+    for example in published {
+        report.published_examples += 1;
+        let text = example.text.as_deref().unwrap_or(&example.secret);
+        let captured = regex.as_ref().is_some_and(|(regex, group)| {
+            regex
+                .captures_iter(text.as_bytes())
+                .filter_map(|caps| caps.get_group(*group))
+                .any(|span| &text.as_bytes()[span.range()] == example.secret.as_bytes())
+        });
+        if !captured {
+            report.failures.push(Failure::PublishedExampleNoMatch {
+                rule: rule.id.clone(),
+                secret: example.secret.clone(),
+                text: text.to_string(),
+            });
+        }
+        let reported_by: Vec<String> = engine
+            .scan(text.as_bytes())
+            .into_iter()
+            .filter(|m| m.secret == example.secret)
+            .map(|m| m.rule.id.clone())
+            .collect();
+        if !reported_by.is_empty() {
+            report.failures.push(Failure::PublishedExampleReported {
+                rule: rule.id.clone(),
+                secret: example.secret,
+                reported_by,
+            });
+        }
+    }
+}
+
+/// The rule's regex alone, compiled as the engine compiles it.
+fn compile(pattern: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
+    meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(meta::Config::new().utf8_empty(false))
+        .build(pattern)
+        .map_err(Box::new)
 }

@@ -21,7 +21,7 @@ pub mod value;
 pub use check::{check_rules, CheckReport, Failure};
 pub use engine::{Engine, Match, Span};
 pub use error::{RegexProblem, RuleError, RuleProblem};
-pub use rules::{EnvironmentHint, Example, Rule, RuleMeta, RuleSet, Severity};
+pub use rules::{EnvironmentHint, Example, PublishedExample, Rule, RuleMeta, RuleSet, Severity};
 
 #[cfg(test)]
 mod tests;

@@ -7,10 +7,86 @@
 //! a run such as `123456789` or `abcdefghi`, and the dummy passwords of example connection
 //! strings (`user:pass@`).
 //!
+//! It also drops the key values providers publish in their own documentation as examples
+//! ([`is_published_example`]): the rules list them (`[[published_examples]]`), and every
+//! engine built registers them here.
+//!
 //! [`is_placeholder`] is what a configured value (an MCP field, the context rule's capture) is
 //! classified for: filler, and words a value may hold but a key would not (`your-…`,
 //! `…-here`, `todo`, `none`, `replace`…).
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
 use memchr::memmem;
+
+use super::rules::{PublishedExample, Rule};
+
+/// The example values providers publish, registered by every rule set an engine is built from.
+/// A public fact rather than configuration, so it is process-wide: a value once registered is
+/// dropped by every rule of every engine (the context rule too, which would otherwise report
+/// Stripe's sample key assigned to `STRIPE_API_KEY`), and only grows.
+struct Published {
+    /// Every registered value.
+    values: BTreeSet<Box<[u8]>>,
+    /// The values of each rule id, as its latest rule set listed them (what `rules check`
+    /// proves for that rule).
+    by_rule: BTreeMap<String, Vec<PublishedExample>>,
+}
+
+static PUBLISHED: RwLock<Published> = RwLock::new(Published {
+    values: BTreeSet::new(),
+    by_rule: BTreeMap::new(),
+});
+
+/// Whether any value was registered: scans without published examples skip the lock.
+static ANY_PUBLISHED: AtomicBool = AtomicBool::new(false);
+
+/// Register the published examples of a rule set built into an engine: `rules` are the set's
+/// rules, `examples` their published values.
+pub(crate) fn register_published(rules: &[Rule], examples: Vec<PublishedExample>) {
+    let mut published = PUBLISHED.write().unwrap_or_else(|e| e.into_inner());
+    for rule in rules {
+        published.by_rule.remove(&rule.id);
+    }
+    if examples.is_empty() {
+        return;
+    }
+    for example in examples {
+        published
+            .values
+            .insert(example.secret.as_bytes().to_vec().into_boxed_slice());
+        published
+            .by_rule
+            .entry(example.rule.clone())
+            .or_default()
+            .push(example);
+    }
+    ANY_PUBLISHED.store(true, Ordering::Release);
+}
+
+/// Whether `secret` is, byte for byte, a key value a provider publishes as an example.
+pub fn is_published_example(secret: &[u8]) -> bool {
+    if !ANY_PUBLISHED.load(Ordering::Acquire) {
+        return false;
+    }
+    PUBLISHED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values
+        .contains(secret)
+}
+
+/// The published examples registered for rule `id`.
+pub(crate) fn published_examples_of(id: &str) -> Vec<PublishedExample> {
+    PUBLISHED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .by_rule
+        .get(id)
+        .cloned()
+        .unwrap_or_default()
+}
 
 /// Markers that make any capture filler.
 const FILLER_MARKERS: &[&[u8]] = &[
@@ -61,10 +137,100 @@ const DUMMY_PASSWORDS: &[&str] = &[
     "yoursecret",
 ];
 
+/// A value that its URL shows on purpose, where `data[..end]` ends with it: the password of
+/// a URL whose host is reserved for documentation (`user:pass@example.com`), or a query
+/// parameter that the URL's host publishes (see [`PUBLIC_URL_PARAMETERS`]).
+pub fn in_example_url(data: &[u8], end: usize) -> bool {
+    password_of_example_host(data, end) || in_public_url_parameter(data, end)
+}
+
+/// Query parameters whose value the URL's service makes public, by host (the host or a
+/// subdomain of it), a fragment the path must hold (empty: any path), and the parameter:
+/// - the `key` of a Google Docs / Sheets URL is the document's id (the legacy
+///   `spreadsheets/ccc?key=…` and `pub?key=…` links of published sheets), not an API key;
+/// - the `token` of a Codecov badge URL is the repository's graphing token, which Codecov
+///   puts in the badge markdown it hands out for README files
+///   (https://docs.codecov.com/docs/status-badges).
+///
+/// A value in the shape of a Google API key (`AIza…`) stays a key whatever URL holds it.
+const PUBLIC_URL_PARAMETERS: &[(&str, &str, &str)] = &[
+    ("docs.google.com", "", "key"),
+    ("spreadsheets.google.com", "", "key"),
+    ("codecov.io", "badge.svg", "token"),
+    ("codecov.io", "/graphs/", "token"),
+];
+
+/// How far back from a value the start of its URL is looked for.
+const URL_REACH: usize = 2048;
+
+/// Whether `data[..end]` ends with the value of a query parameter listed in
+/// [`PUBLIC_URL_PARAMETERS`] for the URL's host.
+fn in_public_url_parameter(data: &[u8], end: usize) -> bool {
+    let Some(before) = data.get(..end) else {
+        return false;
+    };
+    let from = end.saturating_sub(URL_REACH);
+    let url_byte =
+        |b: &u8| !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`'));
+    // The parameter: `?name=` or `&name=` right before the value.
+    let Some(eq) = memchr::memrchr(b'=', &before[from..]).map(|i| from + i) else {
+        return false;
+    };
+    if before[eq + 1..]
+        .iter()
+        .any(|b| !url_byte(b) || matches!(b, b'&' | b'?' | b'/' | b'#' | b'='))
+    {
+        return false;
+    }
+    let Some(separator) = before[from..eq]
+        .iter()
+        .rposition(|b| matches!(b, b'?' | b'&'))
+        .map(|i| from + i)
+    else {
+        return false;
+    };
+    let name = before[separator + 1..eq].to_ascii_lowercase();
+    if before[eq + 1..].starts_with(b"AIza") {
+        return false;
+    }
+    // The URL: back from the separator to its scheme.
+    let url_start = before[from..separator]
+        .iter()
+        .rposition(|b| !url_byte(b))
+        .map_or(from, |i| from + i + 1);
+    let url = &before[url_start..separator];
+    let Some(scheme_end) = memmem::find(url, b"://") else {
+        return false;
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host = authority
+        .rsplit(|&b| b == b'@')
+        .next()
+        .unwrap_or(authority)
+        .split(|&b| b == b':')
+        .next()
+        .unwrap_or(authority)
+        .to_ascii_lowercase();
+    let path = &rest[authority_end..];
+    PUBLIC_URL_PARAMETERS
+        .iter()
+        .any(|(domain, fragment, parameter)| {
+            name == parameter.as_bytes()
+                && (host == domain.as_bytes()
+                    || host.ends_with(&[b".", domain.as_bytes()].concat()))
+                && (fragment.is_empty() || memmem::find(path, fragment.as_bytes()).is_some())
+        })
+}
+
 /// The password of a URL whose host is reserved for documentation (RFC 2606:
 /// `example.com`, `example.org`, `example.net`, and names under `.example` and `.invalid`):
 /// `data[end]` is the `@` after the captured secret.
-pub fn in_example_url(data: &[u8], end: usize) -> bool {
+fn password_of_example_host(data: &[u8], end: usize) -> bool {
     let Some(rest) = data.get(end..).and_then(|r| r.strip_prefix(b"@")) else {
         return false;
     };
@@ -109,8 +275,12 @@ const PLACEHOLDER_WORDS: &[&str] = &[
 const RUN: usize = 9;
 
 /// Documentation filler in the shape of a key: AWS's `AKIA…EXAMPLE`, `ghp_xxxx…`, `sk-...`,
-/// `<token>`, `{{API_KEY}}`, `ntn_****`, one repeated character. Every rule drops these.
+/// `<token>`, `{{API_KEY}}`, `ntn_****`, one repeated character, and the example values
+/// providers publish ([`is_published_example`]). Every rule drops these.
 pub fn is_filler(secret: &[u8]) -> bool {
+    if is_published_example(secret) {
+        return true;
+    }
     let lower = secret.to_ascii_lowercase();
     if FILLER_MARKERS
         .iter()
@@ -211,6 +381,36 @@ mod tests {
         assert!(!at("https://u:secret@example.company.com"));
         assert!(!at("postgres://app:secret@db.internal:5432/app"));
         assert!(!in_example_url(b"no at here", 3));
+    }
+
+    #[test]
+    fn values_their_url_publishes() {
+        let at = |url: &str, value: &str| {
+            let text = format!("see {url}{value}&usp=sharing) for more");
+            in_example_url(text.as_bytes(), text.find(value).unwrap() + value.len())
+        };
+        let id = ["0AqRtZ4kLmN8pQ2s", "UvWxYz7BcD3fGhJ5"].concat();
+        assert!(at("https://docs.google.com/spreadsheets/ccc?key=", &id));
+        assert!(at("https://spreadsheets.google.com/pub?key=", &id));
+        assert!(at(
+            "https://docs.google.com/document/d/1Qb7/edit?usp=x&key=",
+            &id
+        ));
+        assert!(at(
+            "https://codecov.io/gh/acme/w/branch/main/graph/badge.svg?token=",
+            "Q8ZK2M4TJX"
+        ));
+        // Another host, another parameter, or a non-badge Codecov URL is not public.
+        assert!(!at("https://api.acme.io/v1?key=", &id));
+        assert!(!at("https://docs.google.com.evil.io/x?key=", &id));
+        assert!(!at("https://docs.google.com/x?api_key=", &id));
+        assert!(!at("https://codecov.io/upload/v4?token=", "Q8ZK2M4TJX"));
+        assert!(!in_public_url_parameter(b"key=abc", 7));
+        let api_key = ["AIzaN3dwZp9wyjOF5h", "ZT4xjuTV2TiePC1KE4m4I"].concat();
+        assert!(!at(
+            "https://docs.google.com/spreadsheets/d/1Qb7/gviz/tq?key=",
+            &api_key
+        ));
     }
 
     #[test]

@@ -48,6 +48,26 @@ pub struct Example {
     pub secret: String,
 }
 
+/// A key value the provider itself publishes in its documentation as an example (AWS's
+/// example access key, the sample test key of Stripe's API reference). Anyone can read it on
+/// the provider's page, so a match equal to it is never a leaked key: the engine drops it,
+/// whichever rule matched (see [`super::placeholder::is_published_example`]). Written in a
+/// rule file as `[[published_examples]]` naming its rule, and proven by `detector rules
+/// check`: the rule's regex matches it (in `text`, or the value alone) and the engine drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedExample {
+    /// The id of the rule whose regex matches the value.
+    pub rule: String,
+    /// The value exactly as the provider publishes it.
+    pub secret: String,
+    /// The provider's page (https) where the value is published.
+    pub source: String,
+    /// Optional context the rule's regex needs around the value (a name-anchored rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
 /// A secret prefix that tells which environment a key belongs to (`sk_live_` → production).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -254,12 +274,16 @@ struct RuleFile {
     #[serde(default)]
     #[allow(dead_code)]
     secret_names: Option<super::names::SecretNames>,
+    /// The providers' own example values of the file's rules.
+    #[serde(default)]
+    published_examples: Vec<PublishedExample>,
 }
 
-/// An ordered set of rules with unique ids.
+/// An ordered set of rules with unique ids, and the published example values of those rules.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    published: Vec<PublishedExample>,
 }
 
 impl RuleSet {
@@ -336,11 +360,39 @@ impl RuleSet {
             }
             self.rules.push(rule);
         }
+        for example in file.published_examples {
+            let problem = if !self.rules.iter().any(|r| r.id == example.rule) {
+                Some(format!(
+                    "published example {:?} names rule {}, which this file does not define",
+                    example.secret, example.rule
+                ))
+            } else if example.secret.trim().is_empty() {
+                Some(format!("rule {}: published example is empty", example.rule))
+            } else if !example.source.starts_with("https://") {
+                Some(format!(
+                    "rule {}: published example {:?} needs the https page that publishes it \
+                     as its source",
+                    example.rule, example.secret
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = problem {
+                return Err(RuleError::Syntax {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+            self.published.push(example);
+        }
         Ok(())
     }
 
     /// Add `other`'s rules; a rule whose id already exists replaces the existing one in place.
     pub fn extend(&mut self, other: RuleSet) {
+        self.published
+            .retain(|p| !other.rules.iter().any(|r| r.id == p.rule));
+        self.published.extend(other.published);
         for rule in other.rules {
             match self.rules.iter_mut().find(|r| r.id == rule.id) {
                 Some(existing) => *existing = rule,
@@ -353,7 +405,15 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The published example values of the set's rules.
+    pub fn published_examples(&self) -> &[PublishedExample] {
+        &self.published
+    }
+
+    /// The rules, for the engine. The set's published example values are registered for the
+    /// filter here, as every engine is built through this: from now on no rule reports them.
     pub fn into_rules(self) -> Vec<Rule> {
+        super::placeholder::register_published(&self.rules, self.published);
         self.rules
     }
 
@@ -368,7 +428,10 @@ impl RuleSet {
 
 impl From<Vec<Rule>> for RuleSet {
     fn from(rules: Vec<Rule>) -> RuleSet {
-        RuleSet { rules }
+        RuleSet {
+            rules,
+            published: Vec::new(),
+        }
     }
 }
 

@@ -401,3 +401,105 @@ keywords = ["undoc_"]
         ]
     );
 }
+
+/// A key value a provider publishes in its documentation is not reported, by its own rule or
+/// the context rule; a different key of the same shape still is.
+#[test]
+fn published_examples_are_not_reported() {
+    let set = RuleSet::builtin().unwrap();
+    let published = set
+        .published_examples()
+        .iter()
+        .find(|p| p.rule == "stripe-secret-key-test")
+        .expect("Stripe's sample test key is listed")
+        .secret
+        .clone();
+    let engine = engine();
+    let (prefix, body) = published.split_at("sk_test_".len());
+    // Same prefix, length and alphabet: the body reversed.
+    let other = [prefix, &body.chars().rev().collect::<String>()].concat();
+    for text in [
+        format!("STRIPE_SECRET_KEY={published}"),
+        format!("curl https://api.stripe.com/v1/charges -u {published}:"),
+        format!("\"STRIPE_API_KEY\": \"{published}\""),
+    ] {
+        let reported = engine.scan(text.as_bytes());
+        assert!(reported.is_empty(), "{text}: {reported:?}");
+    }
+    assert_eq!(
+        found(&format!("STRIPE_SECRET_KEY={other}")),
+        [("stripe-secret-key-test".to_string(), other.clone())],
+        "{other}"
+    );
+}
+
+#[test]
+fn published_examples_are_proven_by_check() {
+    let report = check_rules(engine());
+    assert!(report.published_examples >= 7, "{report:?}");
+    // A published example that the rule's regex does not match proves nothing; one the engine
+    // still reports is not dropped.
+    let rules = RuleSet::parse(
+        std::path::Path::new("p.toml"),
+        r#"
+[[rules]]
+id = "demo-token"
+provider = "Demo"
+description = "Demo"
+severity = "low"
+regex = '''\b(demo_[a-z0-9]{8})\b'''
+keywords = ["demo_"]
+references = ["https://demo.example/docs/tokens"]
+examples = [{ text = "demo_k3x9q2w7", secret = "demo_k3x9q2w7" }]
+counter_examples = ["demo_1234"]
+
+[[published_examples]]
+rule = "demo-token"
+secret = "demo_TOOLONG_value"
+source = "https://demo.example/docs/tokens"
+"#,
+    )
+    .unwrap();
+    let report = check_rules(&Engine::new(rules).unwrap());
+    assert_eq!(report.published_examples, 1);
+    assert!(
+        matches!(
+            report.failures.as_slice(),
+            [Failure::PublishedExampleNoMatch { .. }]
+        ),
+        "{:#?}",
+        report.failures
+    );
+}
+
+#[test]
+fn published_examples_need_their_rule_and_an_https_source() {
+    let rule = r#"
+[[rules]]
+id = "demo-token"
+provider = "Demo"
+description = "Demo"
+severity = "low"
+regex = '''\b(demo_[a-z0-9]{8})\b'''
+keywords = ["demo_"]
+"#;
+    for (published, problem) in [
+        (
+            "rule = \"other-token\"\nsecret = \"demo_k3x9q2w7\"\nsource = \"https://demo.example\"",
+            "does not define",
+        ),
+        (
+            "rule = \"demo-token\"\nsecret = \"demo_k3x9q2w7\"\nsource = \"http://demo.example\"",
+            "https",
+        ),
+    ] {
+        let text = format!("{rule}\n[[published_examples]]\n{published}\n");
+        let err = RuleSet::parse(std::path::Path::new("p.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("p.toml: ") && err.contains(problem),
+            "{err}"
+        );
+    }
+}
