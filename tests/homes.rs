@@ -905,12 +905,8 @@ fn an_opencode_home() {
 }
 
 /// Context7's documented `DEFAULT_MINIMUM_TOKENS` (and any `MAX_TOKENS`) counts a model's
-/// tokens: `TOKENS` is not a secret word. Today the name vocabulary calls it one (the word
-/// part `TOKEN`), so the number is a literal field and reported as `mcp-literal-secret`.
-/// Needs, in `rules/generic.toml` `[secret_names]`:
-/// `not_word_prefixes += { prefix = "TOKENS", unless = "TOKENSECRET" }`.
+/// tokens: `TOKENS` is not a secret word (`rules/generic.toml`, `not_word_prefixes`).
 #[test]
-#[ignore = "needs TOKENS out of the secret-name vocabulary (rules/generic.toml)"]
 fn a_token_count_is_not_a_token() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home/gus");

@@ -6,7 +6,6 @@ use regex_automata::meta;
 use regex_automata::util::syntax;
 
 use super::engine::Engine;
-use super::placeholder::published_examples_of;
 use super::rules::{secret_group, Rule};
 
 /// What went wrong with one example or counter-example.
@@ -169,7 +168,7 @@ pub fn check_rules(engine: &Engine) -> CheckReport {
 /// is a real example of the format, not a value of another shape), and the engine, filter
 /// included, reports it for no rule.
 fn check_published(engine: &Engine, rule: &Rule, report: &mut CheckReport) {
-    let published = published_examples_of(&rule.id);
+    let published: Vec<_> = engine.published_examples_of(&rule.id).cloned().collect();
     if published.is_empty() {
         return;
     }

@@ -1,6 +1,6 @@
 //! The matching engine: keyword prefilter → windows → regex → checks → matches grouped by secret.
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use regex_automata::meta;
@@ -11,7 +11,9 @@ use regex_automata::Input;
 use super::error::{RegexProblem, RuleError};
 use super::names::is_secret_name;
 use super::prefilter::{Prefilter, Windows};
-use super::rules::{parse_regex, secret_group, Rule, RuleMeta, RuleSet, MAX_WINDOW};
+use super::rules::{
+    parse_regex, secret_group, PublishedExample, Rule, RuleMeta, RuleSet, MAX_WINDOW,
+};
 use super::slot::slot_at;
 use super::{
     filter::{is_literal_secret, is_suppressed, shannon_entropy},
@@ -56,6 +58,9 @@ pub struct Engine {
     metas: Vec<Arc<RuleMeta>>,
     compiled: Vec<CompiledRule>,
     prefilter: Prefilter,
+    /// The values the rules' providers publish as examples: never reported, by any rule.
+    published: Vec<PublishedExample>,
+    published_values: HashSet<Box<[u8]>>,
 }
 
 /// A regex match that passed the checks, before grouping by secret.
@@ -73,7 +78,7 @@ thread_local! {
 
 impl Engine {
     pub fn new(rules: RuleSet) -> Result<Engine, RuleError> {
-        let rules = rules.into_rules();
+        let (rules, published) = rules.into_parts();
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
         // Per rule, per keyword: how far before a hit of it a match can start.
@@ -116,16 +121,30 @@ impl Engine {
             .enumerate()
             .map(|(rank, rule)| Arc::new(RuleMeta::of(rule, rank)))
             .collect();
+        let published_values = published
+            .iter()
+            .map(|p| p.secret.as_bytes().into())
+            .collect();
         Ok(Engine {
             rules,
             metas,
             compiled,
             prefilter,
+            published,
+            published_values,
         })
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The published example values of rule `id` (what `rules check` proves for it).
+    pub fn published_examples_of<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> impl Iterator<Item = &'a PublishedExample> + 'a {
+        self.published.iter().filter(move |p| p.rule == id)
     }
 
     /// Every secret in one blob, in order of first appearance.
@@ -174,7 +193,9 @@ impl Engine {
                         None => match_end + 1,
                     };
                     if let Some((start, end)) = secret {
-                        if passes_checks(rule, data, start, end) {
+                        if passes_checks(rule, data, start, end)
+                            && !self.published_values.contains(&data[start..end])
+                        {
                             hits.push(Hit {
                                 rule: index,
                                 start,

@@ -8,84 +8,35 @@
 //! strings (`user:pass@`).
 //!
 //! It also drops the key values providers publish in their own documentation as examples
-//! ([`is_published_example`]): the rules list them (`[[published_examples]]`), and every
-//! engine built registers them here.
+//! ([`is_published_example`]): the built-in rules list them (`[[published_examples]]`).
 //!
 //! [`is_placeholder`] is what a configured value (an MCP field, the context rule's capture) is
 //! classified for: filler, and words a value may hold but a key would not (`your-…`,
 //! `…-here`, `todo`, `none`, `replace`…).
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 
-use super::rules::{PublishedExample, Rule};
+use super::rules::RuleSet;
 
-/// The example values providers publish, registered by every rule set an engine is built from.
-/// A public fact rather than configuration, so it is process-wide: a value once registered is
-/// dropped by every rule of every engine (the context rule too, which would otherwise report
-/// Stripe's sample key assigned to `STRIPE_API_KEY`), and only grows.
-struct Published {
-    /// Every registered value.
-    values: BTreeSet<Box<[u8]>>,
-    /// The values of each rule id, as its latest rule set listed them (what `rules check`
-    /// proves for that rule).
-    by_rule: BTreeMap<String, Vec<PublishedExample>>,
-}
-
-static PUBLISHED: RwLock<Published> = RwLock::new(Published {
-    values: BTreeSet::new(),
-    by_rule: BTreeMap::new(),
+/// The example values the built-in rules' providers publish: public facts, read once. A
+/// configured value equal to one (an MCP field) is filler; a scan's own rule set, built-in or
+/// not, drops its published values in the engine (see `Engine`).
+static BUILTIN_PUBLISHED: LazyLock<HashSet<Box<[u8]>>> = LazyLock::new(|| {
+    RuleSet::builtin()
+        .map(|set| {
+            set.published_examples()
+                .iter()
+                .map(|p| p.secret.as_bytes().into())
+                .collect()
+        })
+        .unwrap_or_default()
 });
-
-/// Whether any value was registered: scans without published examples skip the lock.
-static ANY_PUBLISHED: AtomicBool = AtomicBool::new(false);
-
-/// Register the published examples of a rule set built into an engine: `rules` are the set's
-/// rules, `examples` their published values.
-pub(crate) fn register_published(rules: &[Rule], examples: Vec<PublishedExample>) {
-    let mut published = PUBLISHED.write().unwrap_or_else(|e| e.into_inner());
-    for rule in rules {
-        published.by_rule.remove(&rule.id);
-    }
-    if examples.is_empty() {
-        return;
-    }
-    for example in examples {
-        published
-            .values
-            .insert(example.secret.as_bytes().to_vec().into_boxed_slice());
-        published
-            .by_rule
-            .entry(example.rule.clone())
-            .or_default()
-            .push(example);
-    }
-    ANY_PUBLISHED.store(true, Ordering::Release);
-}
 
 /// Whether `secret` is, byte for byte, a key value a provider publishes as an example.
 pub fn is_published_example(secret: &[u8]) -> bool {
-    if !ANY_PUBLISHED.load(Ordering::Acquire) {
-        return false;
-    }
-    PUBLISHED
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values
-        .contains(secret)
-}
-
-/// The published examples registered for rule `id`.
-pub(crate) fn published_examples_of(id: &str) -> Vec<PublishedExample> {
-    PUBLISHED
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .by_rule
-        .get(id)
-        .cloned()
-        .unwrap_or_default()
+    BUILTIN_PUBLISHED.contains(secret)
 }
 
 /// Markers that make any capture filler.

@@ -51,7 +51,7 @@ pub struct Example {
 /// A key value the provider itself publishes in its documentation as an example (AWS's
 /// example access key, the sample test key of Stripe's API reference). Anyone can read it on
 /// the provider's page, so a match equal to it is never a leaked key: the engine drops it,
-/// whichever rule matched (see [`super::placeholder::is_published_example`]). Written in a
+/// whichever rule matched (see `Engine::is_published`). Written in a
 /// rule file as `[[published_examples]]` naming its rule, and proven by `detector rules
 /// check`: the rule's regex matches it (in `text`, or the value alone) and the engine drops it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -410,11 +410,9 @@ impl RuleSet {
         &self.published
     }
 
-    /// The rules, for the engine. The set's published example values are registered for the
-    /// filter here, as every engine is built through this: from now on no rule reports them.
-    pub fn into_rules(self) -> Vec<Rule> {
-        super::placeholder::register_published(&self.rules, self.published);
-        self.rules
+    /// The rules and the published example values, for the engine.
+    pub fn into_parts(self) -> (Vec<Rule>, Vec<PublishedExample>) {
+        (self.rules, self.published)
     }
 
     pub fn len(&self) -> usize {
