@@ -40,6 +40,14 @@ fn repository_rules_pass_their_own_check() {
     assert!(out.trim_end().ends_with(": ok"), "{out}");
     let rules = summary_rule_count(&out);
     assert!(rules >= 80, "only {rules} rules");
+    // The providers' own example keys are proven too (captured by their rule, then dropped).
+    let published: usize = out
+        .split(" counter-examples, ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no published examples count in:\n{out}"));
+    assert!(published >= 5, "{out}");
 }
 
 #[test]

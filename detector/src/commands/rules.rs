@@ -51,8 +51,8 @@ fn check(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         println!("FAIL {failure}");
     }
     let summary = format!(
-        "{} rules, {} examples, {} counter-examples",
-        report.rules, report.examples, report.counter_examples
+        "{} rules, {} examples, {} counter-examples, {} published examples",
+        report.rules, report.examples, report.counter_examples, report.published_examples
     );
     if report.is_ok() {
         println!("{summary}: ok");
