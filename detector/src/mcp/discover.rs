@@ -451,7 +451,8 @@ fn file_uri_path(uri: &str) -> Option<PathBuf> {
 }
 
 /// A structured file that no catalogue path names but whose content holds an MCP server map
-/// (`mcpServers`, `mcp_servers`, `context_servers`, or `servers` beside a `command`): a
+/// (`mcpServers`, `mcp_servers`, `context_servers`, `servers` beside a `command`, opencode's
+/// `mcp` beside a `command` or a `url`): a
 /// config of a client we do not know, read with the layouts of the `generic` client. Only
 /// JSON, JSONC, YAML and TOML files by their extension; the parse decides (a file whose map
 /// holds nothing like a server gives no servers).
@@ -464,10 +465,14 @@ pub fn recognise_content(path: &Path, bytes: &[u8]) -> Option<ConfigRef> {
         return None;
     }
     let has = |marker: &str| memchr::memmem::find(bytes, marker.as_bytes()).is_some();
+    // A map named `servers` holds servers only beside a command (an API description's
+    // `servers` are URLs); one named `mcp` (opencode's) beside a command or a URL.
+    let mcp_named = has("\"mcp\"") || has("mcp:") || has("[mcp");
     let mcp_map = has("mcpServers")
         || has("mcp_servers")
         || has("context_servers")
-        || (has("servers") && has("command"));
+        || (has("servers") && has("command"))
+        || (mcp_named && (has("command") || has("url") || has("Url")));
     if !mcp_map {
         return None;
     }

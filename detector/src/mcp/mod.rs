@@ -21,17 +21,17 @@ pub use parse::{check_per_project_keys, parse, McpServer, ParsedConfig, SecretFi
 
 /// A blob met without a name (a git object: history gives its paths only once the walk is
 /// done) whose content holds an MCP server map: read as an unknown client's config, its
-/// format told by its first bytes (`{` JSON with comments, a `[mcp_servers` table TOML, else
+/// format told by its first bytes (`{` JSON with comments, an `[mcp…` table TOML, else
 /// YAML), its servers in `project`. Reported under `name`. None when nothing in it parses to a
 /// server.
 pub fn read_unnamed(name: &std::path::Path, project: &str, bytes: &[u8]) -> Option<ParsedConfig> {
-    // Every server map's name ends so (`mcpServers`, `mcp_servers`, `servers`): one pass
-    // rules out nearly every blob.
-    memchr::memmem::find(bytes, b"ervers")?;
+    // Every server map's name holds one of these (`mcpServers`, `mcp_servers`, `servers`,
+    // opencode's `mcp`): one pass rules out nearly every blob.
+    memchr::memmem::find(bytes, b"ervers").or_else(|| memchr::memmem::find(bytes, b"mcp"))?;
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let extension = if bytes[start] == b'{' {
         "jsonc"
-    } else if memchr::memmem::find(bytes, b"[mcp_servers").is_some() {
+    } else if memchr::memmem::find(bytes, b"[mcp").is_some() {
         "toml"
     } else {
         "yaml"

@@ -1046,6 +1046,43 @@ fn generic_config_reads_common_shapes() {
     );
 }
 
+/// Content alone makes an MCP config of an unknown client: opencode's `mcp` map (remote
+/// servers too) and a `servers` map, in a file no client names and in a nameless blob (a git
+/// object); a file that merely mentions the words holds no server.
+#[test]
+fn server_maps_are_recognised_by_content() {
+    let key = fake_key("sk-", "Cnt4");
+    let opencode_like = json!({"mcp": {"search": {
+        "type": "local", "command": ["npx", "-y", "search-mcp"], "environment": {"API_KEY": key}
+    }}})
+    .to_string();
+    let remote = json!({"mcp": {"docs": {
+        "type": "remote", "url": "https://mcp.docs.test/mcp", "headers": {"X-Api-Key": key}
+    }}})
+    .to_string();
+    let toml = format!(
+        "[mcp.servers.search]\ncommand = \"npx\"\n[mcp.servers.search.env]\nAPI_KEY = \"{key}\"\n"
+    );
+    for (name, text, server_name) in [
+        ("/srv/x/agent.json", opencode_like.as_str(), "search"),
+        ("/srv/x/tools.json", remote.as_str(), "docs"),
+        ("/srv/x/agent.toml", toml.as_str(), "search"),
+    ] {
+        let config = discover::recognise_content(Path::new(name), text.as_bytes())
+            .unwrap_or_else(|| panic!("{name} not recognised"));
+        let parsed = parse(&config, text.as_bytes());
+        assert_eq!(parsed.client, "generic", "{name}");
+        assert_eq!(names(&parsed), [server_name], "{name}");
+        let unnamed = read_unnamed(Path::new("0123abcd"), "proj", text.as_bytes())
+            .unwrap_or_else(|| panic!("{name} not read without its name"));
+        assert_eq!(names(&unnamed), [server_name], "{name}");
+        assert_eq!(unnamed.path, Path::new("0123abcd"));
+        assert_eq!(unnamed.servers[0].project.as_deref(), Some("proj"));
+    }
+    let mentions = json!({"docs": "set mcp servers with a command or a url"}).to_string();
+    assert!(read_unnamed(Path::new("0123abcd"), "proj", mentions.as_bytes()).is_none());
+}
+
 /// A document in `format` holding `servers` at each of `layouts`.
 fn config_with(format: ConfigFormat, layouts: &[ServerLayout], servers: &Value) -> String {
     let mut document = serde_json::Map::new();
