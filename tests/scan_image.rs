@@ -753,6 +753,16 @@ fn an_image_with_nothing_readable_exits_2_naming_the_problem() {
 // `docker save` archives written member by member: the legacy layout, and the OCI layout
 // newer Docker writes (`index.json`, `oci-layout`, `blobs/sha256/…` and a `manifest.json`).
 
+/// A `docker save` archive at `path` of one legacy-layout image: its layers (tar, and the
+/// history line that made each) and its run config.
+fn one_image_archive(path: &Path, tag: &str, layers: &[(&[u8], &str)], run: Value) -> PathBuf {
+    let mut archive = ImageArchive::default();
+    let entry = legacy_image(&mut archive, tag, layers, run);
+    archive.json("manifest.json", &json!([entry]));
+    archive.write(path).unwrap();
+    path.to_path_buf()
+}
+
 fn fingerprints_of(secrets: &[&String]) -> BTreeSet<String> {
     secrets.iter().map(|s| fp(s)).collect()
 }
@@ -1052,9 +1062,8 @@ fn keys_in_labels_cmd_and_entrypoint_are_image_config_findings() {
     let cmd_key = key("glpat-", ALNUM, 20, 332);
     let entrypoint_key = key("hf_", ALNUM, 34, 333);
     let layer = layer_tar(&[("app/", b""), ("app/run", b"#!/bin/sh\nexec true\n")]);
-    let mut archive = ImageArchive::default();
-    let entry = legacy_image(
-        &mut archive,
+    let path = one_image_archive(
+        &tmp.path().join("labelled.tar"),
         "labelled:1",
         &[(&layer, "COPY run /app/run")],
         json!({
@@ -1063,9 +1072,6 @@ fn keys_in_labels_cmd_and_entrypoint_are_image_config_findings() {
             "Entrypoint": ["/bin/sh", "-c", format!("HF_TOKEN={entrypoint_key} exec /app/run \"$@\""), "--"],
         }),
     );
-    archive.json("manifest.json", &json!([entry]));
-    let path = tmp.path().join("labelled.tar");
-    archive.write(&path).unwrap();
 
     let (out, report) = scan_json(
         &format!("docker-archive:{}", path.display()),
@@ -1118,9 +1124,8 @@ fn a_corrupt_layer_is_named_and_the_other_layers_still_read() {
     // its header; the manifest's digests are theirs, so only their contents are wrong.
     let garbage = random(ALNUM, 4_096, 343).into_bytes();
     let bad_gzip = [&[0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0xff][..], &garbage].concat();
-    let mut archive = ImageArchive::default();
-    let entry = legacy_image(
-        &mut archive,
+    let path = one_image_archive(
+        &tmp.path().join("corrupt.tar"),
         "corrupt:1",
         &[
             (&below, "ADD rootfs.tar /"),
@@ -1130,9 +1135,6 @@ fn a_corrupt_layer_is_named_and_the_other_layers_still_read() {
         ],
         json!({"Cmd": ["/srv/run"]}),
     );
-    archive.json("manifest.json", &json!([entry]));
-    let path = tmp.path().join("corrupt.tar");
-    archive.write(&path).unwrap();
 
     let target = format!("docker-archive:{}", path.display());
     let (out, report) = scan_json(&target, &[], home.path());
@@ -1437,16 +1439,12 @@ fn a_layer_that_decompresses_to_gigabytes_stops_at_the_ratio_limit() {
     let file = kit::image::tar_header("var/lib/zeros.img", BOMB_ZEROS);
     let bomb = kit::image::gzip_bomb(file.as_bytes(), BOMB_ZEROS + 1024);
     assert!(bomb.len() < 10 << 20, "{} bytes", bomb.len());
-    let mut archive = ImageArchive::default();
-    let entry = legacy_image(
-        &mut archive,
+    let path = one_image_archive(
+        &tmp.path().join("bomb.tar"),
         "bomb:1",
         &[(&base, "COPY .env /app/"), (&bomb, "RUN make-zeros")],
         json!({"Env": [format!("GITHUB_TOKEN={env_key}")]}),
     );
-    archive.json("manifest.json", &json!([entry]));
-    let path = tmp.path().join("bomb.tar");
-    archive.write(&path).unwrap();
 
     let target = format!("docker-archive:{}", path.display());
     let (out, report) = scan_json_bounded(&target, home.path());
@@ -1546,16 +1544,12 @@ fn mcp_configs_in_a_layer_are_read_as_configs_in_the_image_scope() {
         ("root/.cursor/", b""),
         ("root/.cursor/mcp.json", user_config.as_bytes()),
     ]);
-    let mut archive = ImageArchive::default();
-    let entry = legacy_image(
-        &mut archive,
+    let path = one_image_archive(
+        &tmp.path().join("mcp-app.tar"),
         "mcp-app:1",
         &[(&layer, "COPY . /")],
         json!({}),
     );
-    archive.json("manifest.json", &json!([entry]));
-    let path = tmp.path().join("mcp-app.tar");
-    archive.write(&path).unwrap();
 
     let (out, report) = scan_json(
         &format!("docker-archive:{}", path.display()),
