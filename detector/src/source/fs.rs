@@ -32,6 +32,9 @@ use crate::mcp::{self, ConfigRef};
 /// How many leading bytes decide whether a file is binary (a NUL byte among them).
 const BINARY_PROBE: usize = 8 * 1024;
 
+/// Up to this size a file is read whole in one go (its probe is the whole file).
+const SMALL_FILE: u64 = 256 * 1024;
+
 pub use super::exclude::IGNORE_FILE;
 
 /// Walk `root`: every file, hidden ones included, `.gitignore` honoured only when asked,
@@ -323,11 +326,20 @@ fn read_open_file(file: File, path: &Path, max_size: u64, archives: bool) -> Fil
     }
     let mut file = file;
     let capacity = meta.len().min(max_size).saturating_add(1);
-    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0).min(BINARY_PROBE));
-    if let Err(e) = (&mut file)
-        .take(BINARY_PROBE as u64)
-        .read_to_end(&mut bytes)
-    {
+    // A small file is read whole at once, as long as `fstat` says it is (one `read`); a larger
+    // one (or one whose size says nothing, as in `/proc`) first up to the binary probe.
+    let whole = meta.len() > 0 && meta.len() <= SMALL_FILE;
+    let first = if whole {
+        meta.len()
+    } else {
+        BINARY_PROBE as u64
+    };
+    let mut bytes = Vec::with_capacity(
+        usize::try_from(capacity)
+            .unwrap_or(0)
+            .min(first.max(BINARY_PROBE as u64) as usize),
+    );
+    if let Err(e) = (&mut file).take(first).read_to_end(&mut bytes) {
         return FileRead::Failed(io_reason(&e));
     }
     if archives {
@@ -347,6 +359,9 @@ fn read_open_file(file: File, path: &Path, max_size: u64, archives: bool) -> Fil
         .is_some_and(archive::is_swap_file);
     if is_binary(&bytes) && !swap {
         return FileRead::Skipped(SkipReason::Binary);
+    }
+    if whole && bytes.len() as u64 == meta.len() {
+        return FileRead::Loaded(LoadedFile { bytes, meta });
     }
     bytes.reserve(
         usize::try_from(capacity)
