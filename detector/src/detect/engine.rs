@@ -3,6 +3,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use regex_automata::meta;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
@@ -12,7 +13,7 @@ use super::error::{RegexProblem, RuleError};
 use super::names::is_secret_name;
 use super::prefilter::{Prefilter, Windows};
 use super::rules::{
-    parse_regex, secret_group, PublishedExample, Rule, RuleMeta, RuleSet, MAX_WINDOW,
+    parse_regex, secret_group_in, PublishedExample, Rule, RuleMeta, RuleSet, MAX_WINDOW,
 };
 use super::slot::slot_at;
 use super::{
@@ -79,41 +80,20 @@ thread_local! {
 impl Engine {
     pub fn new(rules: RuleSet) -> Result<Engine, RuleError> {
         let (rules, published) = rules.into_parts();
+        // Each rule on its own (in parallel): its regex parsed once, compiled from that, and
+        // measured for the prefilter's windows.
+        let built: Vec<(CompiledRule, usize, Vec<usize>)> = rules
+            .par_iter()
+            .map(compile_rule)
+            .collect::<Result<_, _>>()?;
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
         // Per rule, per keyword: how far before a hit of it a match can start.
         let mut leads: Vec<Vec<usize>> = Vec::with_capacity(rules.len());
-        for rule in &rules {
-            let compile = |problem: RegexProblem| RuleError::Compile(problem.of(&rule.id));
-            let group = secret_group(rule).map_err(compile)?;
-            let regex = meta::Regex::builder()
-                .syntax(syntax::Config::new().unicode(false).utf8(false))
-                .configure(
-                    meta::Config::new()
-                        .utf8_empty(false)
-                        .dfa(false)
-                        .onepass(false),
-                )
-                .build(&rule.regex)
-                .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
-            let hir = parse_regex(&rule.regex).map_err(compile)?;
-            let longest = hir.properties().maximum_len();
-            let rule_reach = rule
-                .window
-                .or(longest)
-                .unwrap_or(UNBOUNDED_REACH)
-                .min(MAX_WINDOW);
+        for (rule, rule_reach, rule_leads) in built {
+            compiled.push(rule);
             reach.push(rule_reach);
-            leads.push(
-                rule.keywords
-                    .iter()
-                    .map(|k| {
-                        super::prefilter::keyword_lead(&hir, k.as_bytes())
-                            .map_or(rule_reach, |lead| lead.min(rule_reach))
-                    })
-                    .collect(),
-            );
-            compiled.push(CompiledRule { regex, group });
+            leads.push(rule_leads);
         }
         let prefilter = Prefilter::new(&rules, reach, &leads)?;
         let metas = rules
@@ -246,6 +226,37 @@ impl Engine {
         }
         matches
     }
+}
+
+/// One rule compiled: its regex, how far a window reaches around a keyword hit, and how far
+/// left of a hit of each of its keywords a match can start.
+fn compile_rule(rule: &Rule) -> Result<(CompiledRule, usize, Vec<usize>), RuleError> {
+    let compile = |problem: RegexProblem| RuleError::Compile(problem.of(&rule.id));
+    let hir = parse_regex(&rule.regex).map_err(compile)?;
+    let group = secret_group_in(&hir).map_err(compile)?;
+    let regex = meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .dfa(false)
+                .onepass(false),
+        )
+        .build_from_hir(&hir)
+        .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
+    let reach = rule
+        .window
+        .or(hir.properties().maximum_len())
+        .unwrap_or(UNBOUNDED_REACH)
+        .min(MAX_WINDOW);
+    let leads = rule
+        .keywords
+        .iter()
+        .map(|k| {
+            super::prefilter::keyword_lead(&hir, k.as_bytes()).map_or(reach, |lead| lead.min(reach))
+        })
+        .collect();
+    Ok((CompiledRule { regex, group }, reach, leads))
 }
 
 fn passes_checks(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {

@@ -235,9 +235,13 @@ pub(crate) fn parse_regex(pattern: &str) -> Result<regex_syntax::hir::Hir, Regex
 
 /// Index of the capture group holding the secret: the group named `secret`, else the only one.
 pub(crate) fn secret_group(rule: &Rule) -> Result<usize, RegexProblem> {
-    let hir = parse_regex(&rule.regex)?;
+    secret_group_in(&parse_regex(&rule.regex)?)
+}
+
+/// [`secret_group`] of a parsed regex.
+pub(crate) fn secret_group_in(hir: &regex_syntax::hir::Hir) -> Result<usize, RegexProblem> {
     let mut names = Vec::new();
-    collect_group_names(&hir, &mut names);
+    collect_group_names(hir, &mut names);
     if let Some((index, _)) = names.iter().find(|(_, n)| n.as_deref() == Some("secret")) {
         return Ok(*index as usize);
     }
