@@ -309,9 +309,11 @@ impl RuleSet {
         }
         files.sort_by_key(|(path, _)| *path);
         let mut set = RuleSet::new();
-        for (path, text) in files {
-            set.add_file(&Path::new("rules").join(path), text)?;
-        }
+        set.add_files(
+            files
+                .into_iter()
+                .map(|(path, text)| (Path::new("rules").join(path), text.into())),
+        )?;
         Ok(set)
     }
 
@@ -331,11 +333,13 @@ impl RuleSet {
             }
         }
         paths.sort();
-        let mut set = RuleSet::new();
+        let mut files = Vec::with_capacity(paths.len());
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(read("cannot read", &path))?;
-            set.add_file(&path, &text)?;
+            files.push((path, text.into()));
         }
+        let mut set = RuleSet::new();
+        set.add_files(files)?;
         Ok(set)
     }
 
@@ -347,15 +351,14 @@ impl RuleSet {
     }
 
     fn add_file(&mut self, path: &Path, text: &str) -> Result<(), RuleError> {
-        let file: RuleFile = toml::from_str(text).map_err(|e| RuleError::Syntax {
-            path: path.to_path_buf(),
-            reason: e.to_string().trim_end().to_string(),
-        })?;
+        let file = read_file(path, text)?;
+        self.absorb(path, file)
+    }
+
+    /// Add one file's rules, read by [`read_file`]: an id another file already gave is an
+    /// error.
+    fn absorb(&mut self, path: &Path, file: RuleFile) -> Result<(), RuleError> {
         for rule in file.rules {
-            rule.validate().map_err(|problem| RuleError::Invalid {
-                path: path.to_path_buf(),
-                problem,
-            })?;
             if self.rules.iter().any(|r| r.id == rule.id) {
                 return Err(RuleError::Duplicate {
                     path: path.to_path_buf(),
@@ -364,30 +367,24 @@ impl RuleSet {
             }
             self.rules.push(rule);
         }
-        for example in file.published_examples {
-            let problem = if !self.rules.iter().any(|r| r.id == example.rule) {
-                Some(format!(
-                    "published example {:?} names rule {}, which this file does not define",
-                    example.secret, example.rule
-                ))
-            } else if example.secret.trim().is_empty() {
-                Some(format!("rule {}: published example is empty", example.rule))
-            } else if !example.source.starts_with("https://") {
-                Some(format!(
-                    "rule {}: published example {:?} needs the https page that publishes it \
-                     as its source",
-                    example.rule, example.secret
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = problem {
-                return Err(RuleError::Syntax {
-                    path: path.to_path_buf(),
-                    reason,
-                });
-            }
-            self.published.push(example);
+        self.published.extend(file.published_examples);
+        Ok(())
+    }
+
+    /// Files read (in parallel), then added in the order given: the first bad file in that
+    /// order is the error.
+    fn add_files<'a>(
+        &mut self,
+        files: impl IntoIterator<Item = (PathBuf, std::borrow::Cow<'a, str>)>,
+    ) -> Result<(), RuleError> {
+        use rayon::prelude::*;
+        let files: Vec<(PathBuf, std::borrow::Cow<'a, str>)> = files.into_iter().collect();
+        let read: Vec<Result<RuleFile, RuleError>> = files
+            .par_iter()
+            .map(|(path, text)| read_file(path, text))
+            .collect();
+        for ((path, _), file) in files.iter().zip(read) {
+            self.absorb(path, file?)?;
         }
         Ok(())
     }
@@ -426,6 +423,52 @@ impl RuleSet {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
+
+/// One rule file's text parsed and checked on its own: each rule valid, no id twice, each
+/// published example naming one of its rules, non-empty, with an https source.
+fn read_file(path: &Path, text: &str) -> Result<RuleFile, RuleError> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| RuleError::Syntax {
+        path: path.to_path_buf(),
+        reason: e.to_string().trim_end().to_string(),
+    })?;
+    for (i, rule) in file.rules.iter().enumerate() {
+        rule.validate().map_err(|problem| RuleError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })?;
+        if file.rules[..i].iter().any(|r| r.id == rule.id) {
+            return Err(RuleError::Duplicate {
+                path: path.to_path_buf(),
+                id: rule.id.clone(),
+            });
+        }
+    }
+    for example in &file.published_examples {
+        let problem = if !file.rules.iter().any(|r| r.id == example.rule) {
+            Some(format!(
+                "published example {:?} names rule {}, which this file does not define",
+                example.secret, example.rule
+            ))
+        } else if example.secret.trim().is_empty() {
+            Some(format!("rule {}: published example is empty", example.rule))
+        } else if !example.source.starts_with("https://") {
+            Some(format!(
+                "rule {}: published example {:?} needs the https page that publishes it \
+                 as its source",
+                example.rule, example.secret
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            return Err(RuleError::Syntax {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+    }
+    Ok(file)
 }
 
 impl From<Vec<Rule>> for RuleSet {
