@@ -101,7 +101,9 @@ pub fn in_example_url(data: &[u8], end: usize) -> bool {
 ///   `spreadsheets/ccc?key=…` and `pub?key=…` links of published sheets), not an API key;
 /// - the `token` of a Codecov badge URL is the repository's graphing token, which Codecov
 ///   puts in the badge markdown it hands out for README files
-///   (https://docs.codecov.com/docs/status-badges).
+///   (https://docs.codecov.com/docs/status-badges), and Shields.io's Codecov badge takes
+///   the same token: Shields only takes a token in a badge URL that can be public with no
+///   consequence (https://contributing.shields.io/tutorial-authentication.html).
 ///
 /// A value in the shape of a Google API key (`AIza…`) stays a key whatever URL holds it.
 const PUBLIC_URL_PARAMETERS: &[(&str, &str, &str)] = &[
@@ -109,6 +111,7 @@ const PUBLIC_URL_PARAMETERS: &[(&str, &str, &str)] = &[
     ("spreadsheets.google.com", "", "key"),
     ("codecov.io", "badge.svg", "token"),
     ("codecov.io", "/graphs/", "token"),
+    ("img.shields.io", "/codecov/", "token"),
 ];
 
 /// How far back from a value the start of its URL is looked for.
@@ -351,7 +354,12 @@ mod tests {
             "https://codecov.io/gh/acme/w/branch/main/graph/badge.svg?token=",
             "Q8ZK2M4TJX"
         ));
+        assert!(at(
+            "https://img.shields.io/codecov/c/gh/acme/w?logo=codecov&style=flat-square&token=",
+            "Q8ZK2M4TJX"
+        ));
         // Another host, another parameter, or a non-badge Codecov URL is not public.
+        assert!(!at("https://img.shields.io/github/x?token=", "Q8ZK2M4TJX"));
         assert!(!at("https://api.acme.io/v1?key=", &id));
         assert!(!at("https://docs.google.com.evil.io/x?key=", &id));
         assert!(!at("https://docs.google.com/x?api_key=", &id));
