@@ -3,7 +3,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use regex_automata::meta;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
@@ -80,12 +79,12 @@ thread_local! {
 impl Engine {
     pub fn new(rules: RuleSet) -> Result<Engine, RuleError> {
         let (rules, published) = rules.into_parts();
-        // Each rule on its own (in parallel): its regex parsed once, compiled from that, and
+        // Each rule on its own (on several threads): its regex parsed once, compiled from that, and
         // measured for the prefilter's windows.
-        let built: Vec<(CompiledRule, usize, Vec<usize>)> = rules
-            .par_iter()
-            .map(compile_rule)
-            .collect::<Result<_, _>>()?;
+        let built: Vec<(CompiledRule, usize, Vec<usize>)> =
+            super::map_in_threads(&rules, compile_rule)
+                .into_iter()
+                .collect::<Result<_, _>>()?;
         let mut compiled = Vec::with_capacity(rules.len());
         let mut reach = Vec::with_capacity(rules.len());
         // Per rule, per keyword: how far before a hit of it a match can start.

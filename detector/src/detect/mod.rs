@@ -23,5 +23,30 @@ pub use engine::{Engine, Match, Span};
 pub use error::{RegexProblem, RuleError, RuleProblem};
 pub use rules::{EnvironmentHint, Example, PublishedExample, Rule, RuleMeta, RuleSet, Severity};
 
+/// `f` of every item, in order, on up to as many threads of its own as the run's pool has
+/// (`--threads`). Its own threads, not the pool's: building rules may happen on a thread that
+/// feeds the pool's workers (an image's layers), which would wait on them while they wait for
+/// it.
+pub(crate) fn map_in_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = rayon::current_num_threads()
+        .clamp(1, 8)
+        .min(items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests;

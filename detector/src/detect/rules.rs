@@ -377,12 +377,8 @@ impl RuleSet {
         &mut self,
         files: impl IntoIterator<Item = (PathBuf, std::borrow::Cow<'a, str>)>,
     ) -> Result<(), RuleError> {
-        use rayon::prelude::*;
         let files: Vec<(PathBuf, std::borrow::Cow<'a, str>)> = files.into_iter().collect();
-        let read: Vec<Result<RuleFile, RuleError>> = files
-            .par_iter()
-            .map(|(path, text)| read_file(path, text))
-            .collect();
+        let read = super::map_in_threads(&files, |(path, text)| read_file(path, text));
         for ((path, _), file) in files.iter().zip(read) {
             self.absorb(path, file?)?;
         }
