@@ -24,14 +24,10 @@ use super::rules::RuleSet;
 /// configured value equal to one (an MCP field) is filler; a scan's own rule set, built-in or
 /// not, drops its published values in the engine (see `Engine`).
 static BUILTIN_PUBLISHED: LazyLock<HashSet<Box<[u8]>>> = LazyLock::new(|| {
-    RuleSet::builtin()
-        .map(|set| {
-            set.published_examples()
-                .iter()
-                .map(|p| p.secret.as_bytes().into())
-                .collect()
-        })
-        .unwrap_or_default()
+    RuleSet::builtin_published()
+        .iter()
+        .map(|p| p.secret.as_bytes().into())
+        .collect()
 });
 
 /// Whether `secret` is, byte for byte, a key value a provider publishes as an example.

@@ -295,6 +295,22 @@ impl RuleSet {
         RuleSet::default()
     }
 
+    /// The published example values of the built-in rule files, read without the rules
+    /// (which `builtin` parses and checks; a file that does not parse gives none here).
+    pub(crate) fn builtin_published() -> Vec<PublishedExample> {
+        #[derive(Deserialize)]
+        struct Published {
+            #[serde(default)]
+            published_examples: Vec<PublishedExample>,
+        }
+        BUILTIN_RULES
+            .files()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+            .filter_map(|f| toml::from_str::<Published>(f.contents_utf8()?).ok())
+            .flat_map(|p| p.published_examples)
+            .collect()
+    }
+
     /// The rules under `rules/` at build time, compiled into the binary.
     pub fn builtin() -> Result<RuleSet, RuleError> {
         let mut files: Vec<(&Path, &str)> = Vec::new();

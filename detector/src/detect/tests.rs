@@ -437,6 +437,12 @@ fn published_examples_are_not_reported() {
 fn published_examples_are_proven_by_check() {
     let report = check_rules(engine());
     assert!(report.published_examples >= 7, "{report:?}");
+    // Field classification knows the built-in ones, every one of them.
+    let published = RuleSet::builtin().unwrap().published_examples().to_vec();
+    assert_eq!(published, RuleSet::builtin_published());
+    assert!(published
+        .iter()
+        .all(|p| crate::detect::placeholder::is_published_example(p.secret.as_bytes())));
     // A published example that the rule's regex does not match proves nothing; one the engine
     // still reports is not dropped.
     let rules = RuleSet::parse(
