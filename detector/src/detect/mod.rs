@@ -2,7 +2,7 @@
 //! It sees bytes only; where they came from is the source's business.
 //!
 //! Rules are data (`rules/*.toml`, compiled into the binary; schema in `rules/README.md`).
-//! One Aho-Corasick pass over a blob finds every rule keyword; each hit opens a window as wide
+//! One pass over a blob finds every rule keyword (`keywords`); each hit opens a window as wide
 //! as the rule's longest possible match on either side, and only there the rule's regex runs.
 //! Matches are checked (entropy, literal value for context rules, `detector:allow`), overlaps
 //! are settled by rule priority, and what is left is grouped by secret.

@@ -1,4 +1,4 @@
-//! The keyword prefilter: one Aho-Corasick pass over a blob finds every rule keyword (ASCII
+//! The keyword prefilter: one pass over a blob finds every rule keyword (ASCII
 //! case-insensitive) and turns each hit into a window where that rule's regex has to run.
 //! A rule's keywords occur inside its matches, so a window that reaches the regex's longest
 //! possible match on either side of a hit holds every match that contains the hit.
@@ -28,9 +28,10 @@ pub(crate) struct Prefilter {
 
 /// Per-rule merged windows of one blob, kept between scans to reuse the allocations.
 ///
-/// Hits come from several lanes of the keyword scan at once, each lane in order of hit end.
-/// A window merges into the last window the same lane opened for the rule, so a run of hits
-/// (`token token token …`) costs one window per lane; `finish` sorts and merges across lanes.
+/// Hits come from several lanes of the keyword scan at once, each lane in order (of where hits
+/// end or start). A window merges into the last window the same lane opened for the rule when
+/// the two overlap, so a run of hits (`token token token …`) costs one window per lane;
+/// `finish` sorts and merges the rest.
 #[derive(Default)]
 pub(crate) struct Windows {
     per_rule: Vec<Vec<Range<usize>>>,
@@ -61,10 +62,10 @@ impl Windows {
             self.active.push(rule);
         }
         let last = &mut self.last_of_lane[rule][lane];
-        // Within a lane hits arrive in order of their end, so a new window either overlaps
-        // (or touches) the lane's last one or lies after it.
+        // Within a lane hits arrive in order, so a new window mostly overlaps (or touches) the
+        // lane's last one or lies after it; one that lies before it is kept for `finish`.
         if let Some(previous) = (*last as usize).checked_sub(1).map(|i| &mut windows[i]) {
-            if window.start <= previous.end {
+            if window.start <= previous.end && previous.start <= window.end {
                 previous.start = previous.start.min(window.start);
                 previous.end = previous.end.max(window.end);
                 return;

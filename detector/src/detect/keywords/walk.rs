@@ -1,7 +1,4 @@
-//! Every occurrence of every keyword in a blob, ASCII case-insensitively, fast.
-//!
-//! The keywords are too many (and too case-varied) for a SIMD literal searcher, so this walks an
-//! Aho-Corasick DFA byte by byte. One walk is bound by the latency of its table loads; four
+//! The portable way: an Aho-Corasick DFA walked byte by byte. One walk is bound by the latency of its table loads; four
 //! walks over four parts of the blob, stepped in lockstep, overlap those latencies and scan
 //! several times faster on one core. Each part starts early by the longest keyword's length, so
 //! a keyword across a part boundary is seen whole, and is reported only by the part it ends in.
@@ -9,28 +6,20 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind};
 
-use super::error::RuleError;
+use super::{Hit, LANES};
+use crate::detect::error::RuleError;
 
-/// Parts walked in lockstep.
-pub(crate) const LANES: usize = 4;
 /// Below this many bytes per part, one plain walk is as fast.
 const MIN_LANE_LEN: usize = 256;
 
-pub(crate) struct KeywordScanner {
+pub(super) struct Walk {
     dfa: DFA,
     start: StateID,
     longest: usize,
 }
 
-/// One keyword occurrence: which keyword, and the offset just past its last byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Hit {
-    pub keyword: usize,
-    pub end: usize,
-}
-
-impl KeywordScanner {
-    pub(crate) fn new(keywords: &[&str]) -> Result<KeywordScanner, RuleError> {
+impl Walk {
+    pub(super) fn new(keywords: &[&str]) -> Result<Walk, RuleError> {
         // Standard semantics: at each position the DFA's match state lists every keyword that
         // ends there, so a keyword that is a substring of another still reports its own hits.
         let dfa = DFA::builder()
@@ -43,7 +32,7 @@ impl KeywordScanner {
             .start_state(Anchored::No)
             .map_err(|e| RuleError::Prefilter(e.to_string()))?;
         let longest = keywords.iter().map(|k| k.len()).max().unwrap_or(0);
-        Ok(KeywordScanner {
+        Ok(Walk {
             dfa,
             start,
             longest,
@@ -52,7 +41,7 @@ impl KeywordScanner {
 
     /// Call `on_hit(lane, hit)` for every keyword occurrence in `data`. The hits of one lane
     /// come in order of `end` (ties in any order); lanes interleave.
-    pub(crate) fn find_all(&self, data: &[u8], mut on_hit: impl FnMut(usize, Hit)) {
+    pub(super) fn find_all(&self, data: &[u8], mut on_hit: impl FnMut(usize, Hit)) {
         let lane_len = data.len() / LANES;
         if lane_len < MIN_LANE_LEN.max(self.longest) {
             self.walk(data, 0, 0, data.len(), self.start, &mut |hit| {
@@ -129,82 +118,6 @@ impl KeywordScanner {
         for index in 0..self.dfa.match_len(state) {
             let keyword = self.dfa.match_pattern(state, index).as_usize();
             on_hit(Hit { keyword, end });
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every (keyword, end) by the naive method.
-    fn naive(keywords: &[&str], data: &[u8]) -> Vec<Hit> {
-        let lower = data.to_ascii_lowercase();
-        let mut hits = Vec::new();
-        for end in 1..=data.len() {
-            for (keyword, k) in keywords.iter().enumerate() {
-                if end >= k.len() && lower[end - k.len()..end] == *k.as_bytes() {
-                    hits.push(Hit { keyword, end });
-                }
-            }
-        }
-        hits
-    }
-
-    fn sorted(mut hits: Vec<Hit>) -> Vec<Hit> {
-        hits.sort_by_key(|h| (h.end, h.keyword));
-        hits
-    }
-
-    #[test]
-    fn lanes_find_exactly_what_a_naive_scan_finds() {
-        let keywords = [
-            "token",
-            "tok",
-            "ghp_",
-            "secret",
-            "-----begin private key-----",
-        ];
-        let scanner = KeywordScanner::new(&keywords).unwrap();
-        // Keywords everywhere, including across every lane boundary, in mixed case.
-        let unit = "xx TOKEN yy ghp_ zz SeCrEt -----BEGIN PRIVATE KEY----- ";
-        for len in [0, 1, 3, 100, 8191, 8192, 8193, 40_000, 100_003] {
-            let data: Vec<u8> = unit.bytes().cycle().take(len).collect();
-            let mut hits = Vec::new();
-            let mut lane_ends = [0; LANES];
-            scanner.find_all(&data, |lane, hit| {
-                assert!(
-                    hit.end >= lane_ends[lane],
-                    "len {len}: lane {lane} out of order"
-                );
-                lane_ends[lane] = hit.end;
-                hits.push(hit);
-            });
-            assert_eq!(sorted(hits), naive(&keywords, &data), "len {len}");
-        }
-    }
-
-    #[test]
-    fn a_keyword_straddling_a_lane_boundary_is_reported_once() {
-        let keywords = ["-----begin private key-----"];
-        let scanner = KeywordScanner::new(&keywords).unwrap();
-        let len = 4 * 4096;
-        for boundary in [4096, 8192, 12288] {
-            for shift in 0..keywords[0].len() + 1 {
-                let mut data = vec![b'.'; len];
-                let start = boundary - shift;
-                data[start..start + keywords[0].len()].copy_from_slice(keywords[0].as_bytes());
-                let mut hits = Vec::new();
-                scanner.find_all(&data, |_, hit| hits.push(hit));
-                assert_eq!(
-                    hits,
-                    vec![Hit {
-                        keyword: 0,
-                        end: start + keywords[0].len()
-                    }],
-                    "boundary {boundary} shift {shift}"
-                );
-            }
         }
     }
 }

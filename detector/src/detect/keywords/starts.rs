@@ -1,0 +1,268 @@
+//! The fast way, on x86_64 with AVX2: find where a keyword may start, eight positions at a
+//! time, and confirm only there.
+//!
+//! 1. A table indexed by a hash of the three bytes at a position (ASCII case folded by setting
+//!    bit 5 of every byte) holds one bit per value of the fourth byte's low five bits. It is
+//!    looked up for eight positions at once (one gather); about 2 % of the positions of source
+//!    text pass.
+//! 2. At those, hashed prefixes of 3, 4, 6 and 8 bytes (each keyword files its longest prefix
+//!    of those lengths) are looked up one position at a time; about 0.2 % pass.
+//! 3. There the anchored automaton of the keywords is walked until it dies, and every keyword
+//!    that starts at the position is reported.
+//!
+//! Folding maps both cases of a letter to one byte, so a position where a keyword starts
+//! (in any case) always passes the tables; what else passes (other bytes folded together,
+//! hash collisions) is turned away by the automaton, which compares exactly.
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
+
+use super::Hit;
+use crate::detect::error::RuleError;
+
+/// Bit 5 set in every byte: `A` and `a` become one byte.
+const FOLD: u8 = 0x20;
+const FOLD_WORD: u64 = u64::from_ne_bytes([FOLD; 8]);
+/// Step 1's table: 2^14 words of 32 bits (64 KiB).
+const FIRST_BITS: u32 = 14;
+const FIRST_MUL: u32 = 0x9E37_79B1;
+/// Step 2's prefix lengths, and the bits of each one's bitmap.
+const PREFIX_LENS: [usize; 4] = [3, 4, 6, 8];
+const PREFIX_BITS: u32 = 16;
+const PREFIX_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Step 1 collects candidate positions in batches of this many groups of eight, so that the
+/// loop keeps its constants in registers (a call inside it would spill them).
+const BATCH: usize = 256;
+
+pub(super) struct Starts {
+    /// Anchored at the position a keyword may start.
+    dfa: DFA,
+    start: StateID,
+    first: Box<[u32]>,
+    /// `PREFIX_LENS.len()` bitmaps of `2^PREFIX_BITS` bits, one after the other.
+    prefixes: Box<[u64]>,
+    /// Whether step 1 runs on AVX2 (else one position at a time).
+    simd: bool,
+}
+
+fn first_hash(three: u32) -> usize {
+    (three.wrapping_mul(FIRST_MUL) >> (32 - FIRST_BITS)) as usize
+}
+
+/// The bit of `word` (8 folded bytes, the first at the low end) in bitmap `which`.
+fn prefix_bit(word: u64, which: usize) -> usize {
+    let len = PREFIX_LENS[which];
+    let kept = if len >= 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * len)) - 1)
+    };
+    (which << PREFIX_BITS) | (kept.wrapping_mul(PREFIX_MUL) >> (64 - PREFIX_BITS)) as usize
+}
+
+/// The eight bytes at `at`, folded; past the end of `data` a folded zero.
+fn word_at(data: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    let tail = data.get(at..).unwrap_or_default();
+    let n = tail.len().min(8);
+    bytes[..n].copy_from_slice(&tail[..n]);
+    u64::from_le_bytes(bytes) | FOLD_WORD
+}
+
+impl Starts {
+    /// `None` where this way cannot run: a CPU without AVX2, another architecture, or a
+    /// keyword shorter than two bytes (every position could start it).
+    pub(super) fn new(keywords: &[&str]) -> Result<Option<Starts>, RuleError> {
+        if !simd_available() {
+            return Ok(None);
+        }
+        Starts::build(keywords, true)
+    }
+
+    /// As `new`, with step 1 on AVX2 (`simd`, where the CPU has it) or one position at a time.
+    pub(super) fn build(keywords: &[&str], simd: bool) -> Result<Option<Starts>, RuleError> {
+        if keywords.iter().any(|k| k.len() < 2) {
+            return Ok(None);
+        }
+        let dfa = DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Anchored)
+            .prefilter(false)
+            .build(keywords)
+            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
+        let start = dfa
+            .start_state(Anchored::Yes)
+            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
+        let mut first = vec![0u32; 1 << FIRST_BITS].into_boxed_slice();
+        let mut prefixes = vec![0u64; (PREFIX_LENS.len() << PREFIX_BITS) / 64].into_boxed_slice();
+        let mut file_prefix = |bytes: &[u8], which: usize| {
+            let bit = prefix_bit(word_at(bytes, 0), which);
+            prefixes[bit / 64] |= 1 << (bit % 64);
+        };
+        for keyword in keywords {
+            let folded: Vec<u8> = keyword.bytes().map(|b| b | FOLD).collect();
+            let three = |third: u8| {
+                u32::from(folded[0]) | u32::from(folded[1]) << 8 | u32::from(third) << 16
+            };
+            if folded.len() == 2 {
+                // Any third byte (a folded zero past the end too) and any fourth.
+                for third in 0..=u8::MAX {
+                    first[first_hash(three(third | FOLD))] = u32::MAX;
+                    file_prefix(&[folded[0], folded[1], third | FOLD], 0);
+                }
+                continue;
+            }
+            let slot = &mut first[first_hash(three(folded[2]))];
+            match folded.get(3) {
+                Some(fourth) => *slot |= 1 << (fourth & 31),
+                None => *slot = u32::MAX,
+            }
+            let which = PREFIX_LENS
+                .iter()
+                .rposition(|&len| len <= folded.len())
+                .unwrap_or(0);
+            file_prefix(&folded[..PREFIX_LENS[which]], which);
+        }
+        Ok(Some(Starts {
+            dfa,
+            start,
+            first,
+            prefixes,
+            simd: simd && simd_available(),
+        }))
+    }
+
+    /// Call `on_hit` for every keyword occurrence in `data`, in order of where it starts.
+    pub(super) fn find_all(&self, data: &[u8], on_hit: &mut impl FnMut(Hit)) {
+        let mut from = 0;
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: `simd` is set only where the CPU has AVX2.
+            from = unsafe { self.find_avx2(data, on_hit) };
+        }
+        for at in from..data.len() {
+            if self.first_passes(data, at) {
+                self.confirm(data, at, on_hit);
+            }
+        }
+    }
+
+    /// Step 1 at one position, as the SIMD loop does it for eight.
+    fn first_passes(&self, data: &[u8], at: usize) -> bool {
+        let word = word_at(data, at);
+        let three = (word & 0x00FF_FFFF) as u32;
+        let fourth = (word >> 24) as u32 & 31;
+        self.first[first_hash(three)] >> fourth & 1 == 1
+    }
+
+    /// Steps 2 and 3 at a position that passed step 1.
+    fn confirm(&self, data: &[u8], at: usize, on_hit: &mut impl FnMut(Hit)) {
+        let word = word_at(data, at);
+        let filed = (0..PREFIX_LENS.len()).any(|which| {
+            let bit = prefix_bit(word, which);
+            self.prefixes[bit / 64] >> (bit % 64) & 1 == 1
+        });
+        if !filed {
+            return;
+        }
+        let mut state = self.start;
+        for (walked, &byte) in data[at..].iter().enumerate() {
+            state = self.dfa.next_state(Anchored::Yes, state, byte);
+            if self.dfa.is_dead(state) {
+                return;
+            }
+            if self.dfa.is_match(state) {
+                let len = walked + 1;
+                for index in 0..self.dfa.match_len(state) {
+                    let keyword = self.dfa.match_pattern(state, index);
+                    // A match state also lists the keywords that end here but start later
+                    // (they are reported from their own start).
+                    if self.dfa.pattern_len(keyword) == len {
+                        on_hit(Hit {
+                            keyword: keyword.as_usize(),
+                            end: at + len,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 1 over eight positions at a time while sixteen bytes are left, then steps 2 and 3
+    /// at what passed. Returns the first position it did not look at.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn find_avx2(&self, data: &[u8], on_hit: &mut impl FnMut(Hit)) -> usize {
+        use std::arch::x86_64::*;
+        // Position k of eight gets bytes k..k+4: positions 0..4 from the low half of the
+        // sixteen bytes loaded (copied to both halves), 4..8 from the high.
+        let windows = _mm256_setr_epi8(
+            0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, //
+            4, 5, 6, 7, 5, 6, 7, 8, 6, 7, 8, 9, 7, 8, 9, 10,
+        );
+        let fold = _mm256_set1_epi8(FOLD as i8);
+        let low_three = _mm256_set1_epi32(0x00FF_FFFF);
+        let multiplier = _mm256_set1_epi32(FIRST_MUL as i32);
+        let low_five = _mm256_set1_epi32(31);
+        let one = _mm256_set1_epi32(1);
+        let table = self.first.as_ptr().cast::<i32>();
+        // (position << 8) | the mask of its eight positions that passed.
+        let mut batch = [0u64; BATCH];
+        let mut filled = 0;
+        let mut at = 0;
+        while at + 16 <= data.len() {
+            // SAFETY: `at + 16 <= data.len()`, and an unaligned load is allowed.
+            let bytes = unsafe { _mm_loadu_si128(data.as_ptr().add(at).cast()) };
+            let words = _mm256_or_si256(
+                _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), windows),
+                fold,
+            );
+            let hashes = _mm256_srli_epi32::<{ 32 - FIRST_BITS as i32 }>(_mm256_mullo_epi32(
+                _mm256_and_si256(words, low_three),
+                multiplier,
+            ));
+            // SAFETY: every hash is below 2^FIRST_BITS, the table's length.
+            let entries = unsafe { _mm256_i32gather_epi32::<4>(table, hashes) };
+            let fourth = _mm256_and_si256(_mm256_srli_epi32::<24>(words), low_five);
+            let passed =
+                _mm256_slli_epi32::<31>(_mm256_and_si256(_mm256_srlv_epi32(entries, fourth), one));
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(passed)) as u64;
+            batch[filled] = (at as u64) << 8 | mask;
+            filled += usize::from(mask != 0);
+            if filled == BATCH {
+                self.confirm_batch(data, &batch, on_hit);
+                filled = 0;
+            }
+            at += 8;
+        }
+        self.confirm_batch(data, &batch[..filled], on_hit);
+        at
+    }
+
+    #[inline(never)]
+    fn confirm_batch(&self, data: &[u8], batch: &[u64], on_hit: &mut impl FnMut(Hit)) {
+        for &entry in batch {
+            let base = (entry >> 8) as usize;
+            let mut mask = entry & 0xFF;
+            while mask != 0 {
+                self.confirm(data, base + mask.trailing_zeros() as usize, on_hit);
+                mask &= mask - 1;
+            }
+        }
+    }
+}
+
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
