@@ -8,7 +8,7 @@ use crate::{
     detect::{
         filter::{is_literal_secret, is_suppressed},
         value::{classify, ValueClass},
-        Match, RuleMeta, Severity,
+        LineCounter, Match, RuleMeta, Severity,
     },
     mcp::{servers::Credential, McpServer, ParsedConfig, SecretField},
     source::{
@@ -88,6 +88,8 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
     let file = blob.fields.as_deref();
     let mut file_covered = vec![false; file.map_or(0, |f| f.fields.len())];
     let index = file.map(FieldIndex::new);
+    // Each loop below looks up positions in ascending order, mostly: one count of lines each.
+    let mut lines = LineCounter::default();
     let mut out = Vec::new();
     for m in matches {
         // The rule's own word on the environment (`sk_live_` → production) joins the context.
@@ -168,7 +170,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         if start.is_some_and(|at| is_suppressed(&blob.bytes, at, at + literal.secret.len())) {
             continue;
         }
-        let position = start.map(|at| byte_position(&blob.bytes, at));
+        let position = start.map(|at| lines.locate(&blob.bytes, at));
         let refs = literals
             .iter()
             .filter(|l| l.secret == literal.secret)
@@ -188,7 +190,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         ));
     }
     if let Some(config) = blob.mcp.as_deref() {
-        config_field_findings(blob, config, &mut out);
+        config_field_findings(blob, config, &mut lines, &mut out);
     }
     if let Some(file) = file {
         // A field that holds a key a rule found is that key, wherever its places were cut
@@ -200,6 +202,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         out.extend(file_field_findings(
             blob,
             file,
+            &mut lines,
             &file_covered,
             &found.in_fields,
         ));
@@ -216,7 +219,12 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
 /// Secret fields of an MCP config outside its servers (an LLM provider's `apiKey`): a key a
 /// rule found in one is named by the field's path; a literal no rule recognised that looks
 /// like a secret is a finding of its own (`mcp-literal-secret`), at its field.
-fn config_field_findings(blob: &Blob, config: &ParsedConfig, out: &mut Vec<Finding>) {
+fn config_field_findings(
+    blob: &Blob,
+    config: &ParsedConfig,
+    lines: &mut LineCounter,
+    out: &mut Vec<Finding>,
+) {
     for field in config
         .fields
         .iter()
@@ -249,7 +257,7 @@ fn config_field_findings(blob: &Blob, config: &ParsedConfig, out: &mut Vec<Findi
             Occurrence {
                 secret,
                 rule: mcp_literal(),
-                position: start.map(|at| byte_position(&blob.bytes, at)),
+                position: start.map(|at| lines.locate(&blob.bytes, at)),
                 holder: None,
                 slot: Some(field.field.clone()),
                 mcp_servers: Vec::new(),
@@ -311,6 +319,7 @@ fn blob_secret_manager_names(blob: &Blob) -> Vec<String> {
 fn file_field_findings(
     blob: &Blob,
     file: &SecretFile,
+    lines: &mut LineCounter,
     covered: &[bool],
     in_fields: &[Vec<Match>],
 ) -> Vec<Finding> {
@@ -319,7 +328,7 @@ fn file_field_findings(
         if is_suppressed(&blob.bytes, field.range.start, field.range.end) {
             continue;
         }
-        let position = Some(byte_position(&blob.bytes, field.range.start));
+        let position = Some(lines.locate(&blob.bytes, field.range.start));
         let slot = Some(field.slot.clone());
         let value = field.decoded.as_deref().unwrap_or(&field.value);
         let literal = match field.secrecy {
@@ -401,11 +410,9 @@ impl<'a> FieldIndex<'a> {
 const MAX_FIELD_OVERLAP: usize = 64 * 1024;
 
 /// 1-based (line, byte column) of a byte offset.
+#[cfg(test)]
 fn byte_position(haystack: &[u8], start: usize) -> (usize, usize) {
-    let before = &haystack[..start.min(haystack.len())];
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-    (line, start - line_start + 1)
+    LineCounter::default().locate(haystack, start)
 }
 
 /// One occurrence of a secret in a blob, before it becomes a [`Finding`].

@@ -9,6 +9,7 @@ use regex_automata::util::syntax;
 use regex_automata::Input;
 
 use super::error::{RegexProblem, RuleError};
+use super::lines::LineCounter;
 use super::names::is_secret_name;
 use super::prefilter::{Prefilter, Windows};
 use super::rules::{
@@ -310,28 +311,4 @@ fn resolve_overlaps(mut hits: Vec<Hit>, rules: &[Rule]) -> Vec<Hit> {
         .filter(|(_, d)| !d)
         .map(|(h, _)| h)
         .collect()
-}
-
-/// Line and column of ascending offsets, reading each byte of the blob at most once.
-#[derive(Default)]
-struct LineCounter {
-    offset: usize,
-    /// Newlines before `offset`.
-    newlines: usize,
-    line_start: usize,
-}
-
-impl LineCounter {
-    fn locate(&mut self, data: &[u8], at: usize) -> (usize, usize) {
-        if at < self.offset {
-            *self = LineCounter::default();
-        }
-        let segment = &data[self.offset..at];
-        if let Some(last) = memchr::memrchr(b'\n', segment) {
-            self.newlines += memchr::memchr_iter(b'\n', segment).count();
-            self.line_start = self.offset + last + 1;
-        }
-        self.offset = at;
-        (self.newlines + 1, at - self.line_start + 1)
-    }
 }

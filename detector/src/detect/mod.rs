@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod filter;
 mod keywords;
+mod lines;
 pub mod names;
 pub mod placeholder;
 mod prefilter;
@@ -21,6 +22,7 @@ pub mod value;
 pub use check::{check_rules, CheckReport, Failure};
 pub use engine::{Engine, Match, Span};
 pub use error::{RegexProblem, RuleError, RuleProblem};
+pub use lines::LineCounter;
 pub use rules::{EnvironmentHint, Example, PublishedExample, Rule, RuleMeta, RuleSet, Severity};
 
 /// `f` of every item, in order, on up to as many threads of its own as the run's pool has
