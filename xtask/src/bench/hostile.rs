@@ -156,6 +156,25 @@ pub fn build_inputs() -> Result<()> {
         line.repeat(10 * 1024 * 1024 / line.len()),
     )?;
 
+    // A different value assigned to a secret-named variable on every line of a 5 MB file:
+    // the generic context rule's windows cover the whole file, and its lazy DFA meets a new
+    // state at every line.
+    fs::create_dir_all(work.join("assignments"))?;
+    let mut text = String::new();
+    let mut seed = 1;
+    while text.len() < 5 * 1024 * 1024 {
+        seed += 1;
+        let name = key(
+            "",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ_",
+            1 + seed as usize % 40,
+            seed,
+        );
+        let value = key("", ALNUM, 12 + seed as usize % 200, seed);
+        text.push_str(&format!("{name}_TOKEN={value}\n"));
+    }
+    fs::write(work.join("assignments/app.env"), text)?;
+
     // One key in 100,000 `Env` entries of an image.
     let env: Vec<String> = (0..100_000)
         .map(|i| format!("GITHUB_TOKEN_{i}={secret}"))
@@ -249,6 +268,7 @@ fn image_case(name: &'static str, archive: &Path) -> Case {
 fn cases(work: &Path) -> Vec<Case> {
     let dir = work.join("every-line");
     let file = dir.join("big.env");
+    let assignments = work.join("assignments");
     let image = work.join("envs.tar");
     let bomb = work.join("layer-bomb.tar");
     let mut merge = strings(&["report", "merge"]);
@@ -265,6 +285,22 @@ fn cases(work: &Path) -> Vec<Case> {
             kingfisher: Some(strings(&[
                 "scan",
                 &text(&dir),
+                "--no-validate",
+                "--no-update-check",
+            ])),
+        },
+        Case {
+            name: "a different key assigned on every line of a 5 MB file",
+            ours: strings(&[
+                "scan",
+                &format!("file:{}", text(&assignments.join("app.env"))),
+                "--format",
+                "json",
+            ]),
+            gitleaks: Some(strings(&["dir", &text(&assignments), "--no-banner"])),
+            kingfisher: Some(strings(&[
+                "scan",
+                &text(&assignments),
                 "--no-validate",
                 "--no-update-check",
             ])),

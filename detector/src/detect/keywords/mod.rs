@@ -9,6 +9,10 @@
 mod starts;
 mod walk;
 
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
+
 use super::error::RuleError;
 
 /// Parts of a blob whose hits come each in order (see `KeywordScanner::find_all`).
@@ -19,6 +23,28 @@ pub(crate) const LANES: usize = 4;
 pub(crate) struct Hit {
     pub keyword: usize,
     pub end: usize,
+}
+
+/// The keywords' Aho-Corasick DFA (ASCII case-insensitive), and its start state for searches
+/// `anchored` at a position or not. Standard semantics: at each position a match state lists
+/// every keyword that ends there, so a keyword that is a substring of another still reports
+/// its own hits.
+fn automaton(keywords: &[&str], anchored: bool) -> Result<(DFA, StateID), RuleError> {
+    let (kind, mode) = if anchored {
+        (StartKind::Anchored, Anchored::Yes)
+    } else {
+        (StartKind::Unanchored, Anchored::No)
+    };
+    let error = |e: &dyn std::fmt::Display| RuleError::Prefilter(e.to_string());
+    let dfa = DFA::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .start_kind(kind)
+        .prefilter(false)
+        .build(keywords)
+        .map_err(|e| error(&e))?;
+    let start = dfa.start_state(mode).map_err(|e| error(&e))?;
+    Ok((dfa, start))
 }
 
 pub(crate) struct KeywordScanner(Way);

@@ -15,7 +15,7 @@
 //! hash collisions) is turned away by the automaton, which compares exactly.
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
+use aho_corasick::Anchored;
 
 use super::Hit;
 use crate::detect::error::RuleError;
@@ -116,16 +116,7 @@ impl Starts {
         if keywords.iter().any(|k| k.len() < 2) {
             return Ok(None);
         }
-        let dfa = DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Anchored)
-            .prefilter(false)
-            .build(keywords)
-            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::Yes)
-            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
+        let (dfa, start) = super::automaton(keywords, true)?;
         let mut first = vec![0u32; 1 << FIRST_BITS].into_boxed_slice();
         let mut prefixes = vec![0u64; (PREFIX_LENS.len() << PREFIX_BITS) / 64].into_boxed_slice();
         let mut file_prefix = |bytes: &[u8], which: usize| {
@@ -247,9 +238,7 @@ impl Starts {
         let low_five = _mm256_set1_epi32(31);
         let one = _mm256_set1_epi32(1);
         let table = self.first.as_ptr().cast::<i32>();
-        // (position << 16) | the mask of its eight positions that passed.
-        let mut batch = [0u64; BATCH];
-        let mut filled = 0;
+        let mut batch = Batch::new();
         let mut at = 0;
         while at + 16 <= data.len() {
             // SAFETY: `at + 16 <= data.len()`, and an unaligned load is allowed.
@@ -267,16 +256,11 @@ impl Starts {
             let fourth = _mm256_and_si256(_mm256_srli_epi32::<24>(words), low_five);
             let passed =
                 _mm256_slli_epi32::<31>(_mm256_and_si256(_mm256_srlv_epi32(entries, fourth), one));
-            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(passed)) as u64;
-            batch[filled] = (at as u64) << 16 | mask;
-            filled += usize::from(mask != 0);
-            if filled == BATCH {
-                self.confirm_batch(data, &batch, on_hit);
-                filled = 0;
-            }
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(passed)) as u16;
+            batch.push(self, data, at, mask, on_hit);
             at += 8;
         }
-        self.confirm_batch(data, &batch[..filled], on_hit);
+        batch.confirm(self, data, on_hit);
         at
     }
 
@@ -299,8 +283,7 @@ impl Starts {
         let low_five = _mm512_set1_epi32(31);
         let one = _mm512_set1_epi32(1);
         let table = self.first.as_ptr().cast::<i32>();
-        let mut batch = [0u64; BATCH];
-        let mut filled = 0;
+        let mut batch = Batch::new();
         let mut at = 0;
         while at + 32 <= data.len() {
             // SAFETY: `at + 32 <= data.len()`, and an unaligned load is allowed.
@@ -317,27 +300,56 @@ impl Starts {
             let entries = unsafe { _mm512_i32gather_epi32::<4>(hashes, table) };
             let fourth = _mm512_and_si512(_mm512_srli_epi32::<24>(words), low_five);
             let mask = _mm512_test_epi32_mask(_mm512_srlv_epi32(entries, fourth), one);
-            batch[filled] = (at as u64) << 16 | u64::from(mask);
-            filled += usize::from(mask != 0);
-            if filled == BATCH {
-                self.confirm_batch(data, &batch, on_hit);
-                filled = 0;
-            }
+            batch.push(self, data, at, mask, on_hit);
             at += 16;
         }
-        self.confirm_batch(data, &batch[..filled], on_hit);
+        batch.confirm(self, data, on_hit);
         at
     }
+}
 
+/// Positions that passed step 1, kept until there are `BATCH` groups: each
+/// `(position << 16) | mask`, bit `k` of the mask for position `position + k`.
+struct Batch {
+    entries: [u64; BATCH],
+    filled: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            entries: [0; BATCH],
+            filled: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(
+        &mut self,
+        starts: &Starts,
+        data: &[u8],
+        at: usize,
+        mask: u16,
+        on_hit: &mut impl FnMut(Hit),
+    ) {
+        self.entries[self.filled % BATCH] = (at as u64) << 16 | u64::from(mask);
+        self.filled += usize::from(mask != 0);
+        if self.filled == BATCH {
+            self.confirm(starts, data, on_hit);
+        }
+    }
+
+    /// Steps 2 and 3 at every position kept; the batch is empty after.
     #[inline(never)]
-    fn confirm_batch(&self, data: &[u8], batch: &[u64], on_hit: &mut impl FnMut(Hit)) {
-        for &entry in batch {
+    fn confirm(&mut self, starts: &Starts, data: &[u8], on_hit: &mut impl FnMut(Hit)) {
+        for &entry in &self.entries[..self.filled] {
             let base = (entry >> 16) as usize;
             let mut mask = entry & 0xFFFF;
             while mask != 0 {
-                self.confirm(data, base + mask.trailing_zeros() as usize, on_hit);
+                starts.confirm(data, base + mask.trailing_zeros() as usize, on_hit);
                 mask &= mask - 1;
             }
         }
+        self.filled = 0;
     }
 }

@@ -4,7 +4,7 @@
 //! a keyword across a part boundary is seen whole, and is reported only by the part it ends in.
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind};
+use aho_corasick::Anchored;
 
 use super::{Hit, LANES};
 use crate::detect::error::RuleError;
@@ -20,17 +20,7 @@ pub(super) struct Walk {
 
 impl Walk {
     pub(super) fn new(keywords: &[&str]) -> Result<Walk, RuleError> {
-        // Standard semantics: at each position the DFA's match state lists every keyword that
-        // ends there, so a keyword that is a substring of another still reports its own hits.
-        let dfa = DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(keywords)
-            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::No)
-            .map_err(|e| RuleError::Prefilter(e.to_string()))?;
+        let (dfa, start) = super::automaton(keywords, false)?;
         let longest = keywords.iter().map(|k| k.len()).max().unwrap_or(0);
         Ok(Walk {
             dfa,
