@@ -32,6 +32,7 @@ const PREFIX_BITS: u32 = 16;
 const PREFIX_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Step 1 collects candidate positions in batches of this many groups of eight, so that the
 /// loop keeps its constants in registers (a call inside it would spill them).
+#[cfg(target_arch = "x86_64")]
 const BATCH: usize = 256;
 
 pub(super) struct Starts {
@@ -48,6 +49,7 @@ pub(super) struct Starts {
 /// The SIMD instructions step 1 runs on: none (one position at a time), AVX2 (eight at a
 /// time), or AVX-512 with VBMI (sixteen at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only x86_64 has the SIMD ways
 pub(super) enum Simd {
     None,
     Avx2,
@@ -310,11 +312,13 @@ impl Starts {
 
 /// Positions that passed step 1, kept until there are `BATCH` groups: each
 /// `(position << 16) | mask`, bit `k` of the mask for position `position + k`.
+#[cfg(target_arch = "x86_64")]
 struct Batch {
     entries: [u64; BATCH],
     filled: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Batch {
     fn new() -> Batch {
         Batch {
