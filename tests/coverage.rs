@@ -5,6 +5,7 @@ use std::{fs, os::unix::fs::symlink, path::Path};
 
 use kit::{
     keys::{key, ALNUM},
+    mkfifo,
     run::{json, stdout},
 };
 use serde_json::Value;
@@ -31,12 +32,6 @@ fn not_scanned(report: &Value, root: &Path) -> Vec<(String, String, String)> {
         .collect();
     entries.sort();
     entries
-}
-
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
 }
 
 /// A tree with something of every kind a walk passes over, and one key it must still find.

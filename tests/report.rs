@@ -16,6 +16,7 @@ use kit::{
     guard::root_or_skip,
     image::{layer_tar, legacy_image, ImageArchive},
     keys::{fingerprint, key, random, ALNUM, DIGITS},
+    mkfifo,
     report::{assert_no_secret, key_by, strings},
     run::{json, run_ok, stderr, stdout},
     write,
@@ -437,6 +438,24 @@ fn baselines_suppress_known_keys_and_fail_on_sets_the_exit_code() {
     let output = f.scan(&["--baseline", &broken.display().to_string()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains(&broken.display().to_string()));
+
+    // So is one that is a FIFO or a device (a repository under scan may hold a symlink to
+    // one): refused by its type, not read forever. `report render` reads the same way.
+    let fifo = f.path("fifo.json");
+    mkfifo(&fifo);
+    let zero = f.path("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (path, what) in [(&fifo, "FIFO"), (&zero, "device")] {
+        let path = path.display().to_string();
+        for output in [
+            f.scan(&["--baseline", &path]),
+            detector(&["report", "render", &path], &f.root, Some(ORG_KEY)),
+        ] {
+            assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+            let error = stderr(&output);
+            assert!(error.contains(&path) && error.contains(what), "{error}");
+        }
+    }
 }
 
 #[test]

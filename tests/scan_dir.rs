@@ -4,7 +4,6 @@
 //! unreadable files, a zip bomb, a truncated tarball). Driven through the real binary.
 use std::{
     collections::BTreeSet,
-    ffi::CString,
     fs::{self, File},
     io::{Cursor, Write},
     os::unix::fs::PermissionsExt,
@@ -16,6 +15,7 @@ use std::{
 use kit::{
     accounts::{can_make_accounts, Accounts},
     keys::{fingerprint, key, random, ALNUM, DIGITS},
+    mkfifo,
     report::target_errors,
     run::{json, run_with_deadline, stderr, which},
 };
@@ -92,11 +92,6 @@ fn zip_bomb(path: &Path) {
             .unwrap();
     }
     bomb.finish().unwrap();
-}
-
-fn mkfifo(path: &Path) {
-    let c = CString::new(path.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
 }
 
 /// The key with this secret's fingerprint.

@@ -101,11 +101,12 @@ impl Baseline {
 
     /// The fingerprints in a baseline file, or in a saved JSON report.
     pub fn fingerprints(path: &Path) -> Result<BTreeSet<String>, BaselineError> {
-        let bytes = std::fs::read(path).map_err(|error| BaselineError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let bytes =
+            crate::source::fs::read_named_file(path).map_err(|error| BaselineError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                error,
+            })?;
         parse_fingerprints(&bytes).map_err(|problem| BaselineError::Invalid {
             path: path.to_path_buf(),
             problem,

@@ -295,7 +295,7 @@ impl Report {
 
     /// A report saved by `--format json`. Errors name the file and what is wrong with it.
     pub fn read(path: &Path) -> Result<Report, ReadError> {
-        let bytes = std::fs::read(path).map_err(|error| ReadError::Io {
+        let bytes = crate::source::fs::read_named_file(path).map_err(|error| ReadError::Io {
             path: path.to_path_buf(),
             error,
         })?;

@@ -194,6 +194,29 @@ pub fn read_path(path: &Path, max_size: u64) -> FileRead {
     open_path(path, max_size, false)
 }
 
+/// How large a file the user names (a baseline, a saved report, a rule file, a policy) may be.
+pub const MAX_NAMED_FILE: u64 = 256 << 20;
+
+/// A file the user names on the command line (a baseline, a saved report, a rule file, a
+/// policy), read through the gate scanned files go through: such a file may come from a
+/// repository under scan, and a FIFO, socket or device there (or a symlink to one, such as
+/// `/dev/zero`, which git can hold) is refused instead of read forever, as is a file over
+/// [`MAX_NAMED_FILE`]. Errors say why, for the caller to name the file.
+pub fn read_named_file(path: &Path) -> io::Result<Vec<u8>> {
+    match read_path(path, MAX_NAMED_FILE) {
+        FileRead::Loaded(file) => Ok(file.bytes),
+        FileRead::Skipped(SkipReason::TooLarge) => Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_NAMED_FILE >> 20
+        ))),
+        FileRead::Skipped(reason) => Err(io::Error::other(reason.as_str())),
+        FileRead::Special(what) => Err(io::Error::other(what)),
+        FileRead::Failed(reason) => Err(io::Error::other(reason)),
+        FileRead::Directory => Err(io::Error::other("a directory, not a file")),
+        FileRead::Archive(..) => Err(io::Error::other("an archive, not a file of this kind")),
+    }
+}
+
 /// Like [`read_path`], but an archive (told by its first bytes, whatever its size) is
 /// returned open, for [`super::archive`] to read, when `archives` is set.
 pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
