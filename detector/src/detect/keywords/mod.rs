@@ -50,15 +50,15 @@ fn automaton(keywords: &[&str], anchored: bool) -> Result<(DFA, StateID), RuleEr
 pub(crate) struct KeywordScanner(Way);
 
 enum Way {
-    Starts(starts::Starts),
-    Walk(walk::Walk),
+    Starts(Box<starts::Starts>),
+    Walk(Box<walk::Walk>),
 }
 
 impl KeywordScanner {
     pub(crate) fn new(keywords: &[&str]) -> Result<KeywordScanner, RuleError> {
         Ok(KeywordScanner(match starts::Starts::new(keywords)? {
-            Some(starts) => Way::Starts(starts),
-            None => Way::Walk(walk::Walk::new(keywords)?),
+            Some(starts) => Way::Starts(Box::new(starts)),
+            None => Way::Walk(Box::new(walk::Walk::new(keywords)?)),
         }))
     }
 
@@ -99,14 +99,14 @@ mod tests {
     /// (where the CPU has them) eight at a time on AVX2 and sixteen on AVX-512.
     fn ways(keywords: &[&str]) -> Vec<(&'static str, KeywordScanner)> {
         let starts = |simd| {
-            KeywordScanner(Way::Starts(
+            KeywordScanner(Way::Starts(Box::new(
                 starts::Starts::build(keywords, simd).unwrap().unwrap(),
-            ))
+            )))
         };
         let mut ways = vec![
             (
                 "walk",
-                KeywordScanner(Way::Walk(walk::Walk::new(keywords).unwrap())),
+                KeywordScanner(Way::Walk(Box::new(walk::Walk::new(keywords).unwrap()))),
             ),
             ("starts, scalar", starts(Simd::None)),
         ];
@@ -231,6 +231,26 @@ mod tests {
                 hits_of(scanner, &data) == want,
                 "{name} differs from the walk"
             );
+        }
+    }
+
+    #[test]
+    fn a_run_of_one_letter_is_walked_once_and_found_exactly() {
+        // Every position of a run of `a` starts a prefix of the first keyword: the start
+        // tables pass them all, and the stretch is walked instead of confirmed one by one.
+        let keywords = ["aaaaaaaaaaaaaaaaaaaaaa", "aab", "ghp_", "q~"];
+        let mut data = vec![b'A'; 50_000];
+        for at in [0, 7, 4_095, 4_096, 20_000, 49_990] {
+            data[at..at + 4].copy_from_slice(b"ghp_");
+        }
+        for at in [100, 30_001, 49_997] {
+            data[at + 2] = b'B';
+        }
+        data.extend_from_slice(b" sparse text after it, ghp_ once more, and q~ too ");
+        let want = naive(&keywords, &data);
+        assert!(want.len() > 40_000, "{} hits", want.len());
+        for (name, scanner) in ways(&keywords) {
+            assert!(hits_of(&scanner, &data) == want, "{name}");
         }
     }
 

@@ -39,6 +39,12 @@ pub(super) struct Starts {
     /// Anchored at the position a keyword may start.
     dfa: DFA,
     start: StateID,
+    /// Unanchored, for a stretch where most positions pass step 1 (a run of `A`, which starts
+    /// base64 of zeros and X's bearer tokens alike): walked once over the stretch rather than
+    /// from each position again.
+    walk: DFA,
+    walk_start: StateID,
+    longest: usize,
     first: Box<[u32]>,
     /// `PREFIX_LENS.len()` bitmaps of `2^PREFIX_BITS` bits, one after the other.
     prefixes: Box<[u64]>,
@@ -119,6 +125,7 @@ impl Starts {
             return Ok(None);
         }
         let (dfa, start) = super::automaton(keywords, true)?;
+        let (walk, walk_start) = super::automaton(keywords, false)?;
         let mut first = vec![0u32; 1 << FIRST_BITS].into_boxed_slice();
         let mut prefixes = vec![0u64; (PREFIX_LENS.len() << PREFIX_BITS) / 64].into_boxed_slice();
         let mut file_prefix = |bytes: &[u8], which: usize| {
@@ -152,6 +159,9 @@ impl Starts {
         Ok(Some(Starts {
             dfa,
             start,
+            walk,
+            walk_start,
+            longest: keywords.iter().map(|k| k.len()).max().unwrap_or(0),
             first,
             prefixes,
             simd: simd.min(Simd::best()),
@@ -219,6 +229,30 @@ impl Starts {
         }
     }
 
+    /// Every keyword that starts in `from..to`, by one unanchored walk.
+    fn walk_stretch(&self, data: &[u8], from: usize, to: usize, on_hit: &mut impl FnMut(Hit)) {
+        let end = to
+            .saturating_add(self.longest.saturating_sub(1))
+            .min(data.len());
+        let mut state = self.walk_start;
+        for (walked, &byte) in data[from..end].iter().enumerate() {
+            state = self.walk.next_state(Anchored::No, state, byte);
+            if self.walk.is_match(state) {
+                let hit_end = from + walked + 1;
+                for index in 0..self.walk.match_len(state) {
+                    let keyword = self.walk.match_pattern(state, index);
+                    let start = hit_end - self.walk.pattern_len(keyword);
+                    if start < to {
+                        on_hit(Hit {
+                            keyword: keyword.as_usize(),
+                            end: hit_end,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     /// Step 1 over eight positions at a time while sixteen bytes are left, then steps 2 and 3
     /// at what passed. Returns the first position it did not look at.
     ///
@@ -240,7 +274,7 @@ impl Starts {
         let low_five = _mm256_set1_epi32(31);
         let one = _mm256_set1_epi32(1);
         let table = self.first.as_ptr().cast::<i32>();
-        let mut batch = Batch::new();
+        let mut batch = Batch::new(8);
         let mut at = 0;
         while at + 16 <= data.len() {
             // SAFETY: `at + 16 <= data.len()`, and an unaligned load is allowed.
@@ -285,7 +319,7 @@ impl Starts {
         let low_five = _mm512_set1_epi32(31);
         let one = _mm512_set1_epi32(1);
         let table = self.first.as_ptr().cast::<i32>();
-        let mut batch = Batch::new();
+        let mut batch = Batch::new(16);
         let mut at = 0;
         while at + 32 <= data.len() {
             // SAFETY: `at + 32 <= data.len()`, and an unaligned load is allowed.
@@ -316,14 +350,17 @@ impl Starts {
 struct Batch {
     entries: [u64; BATCH],
     filled: usize,
+    /// Positions per entry: 8 or 16.
+    width: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Batch {
-    fn new() -> Batch {
+    fn new(width: usize) -> Batch {
         Batch {
             entries: [0; BATCH],
             filled: 0,
+            width,
         }
     }
 
@@ -343,10 +380,25 @@ impl Batch {
         }
     }
 
-    /// Steps 2 and 3 at every position kept; the batch is empty after.
+    /// Steps 2 and 3 at every position kept; the batch is empty after. Where a quarter or
+    /// more of the positions the batch spans passed, one walk over the span instead.
     #[inline(never)]
     fn confirm(&mut self, starts: &Starts, data: &[u8], on_hit: &mut impl FnMut(Hit)) {
-        for &entry in &self.entries[..self.filled] {
+        let kept = &self.entries[..self.filled];
+        if let (Some(first), Some(last)) = (kept.first(), kept.last()) {
+            let from = (first >> 16) as usize;
+            let to = (last >> 16) as usize + self.width;
+            let passed: usize = kept
+                .iter()
+                .map(|e| (e & 0xFFFF).count_ones() as usize)
+                .sum();
+            if passed * 4 >= to - from {
+                starts.walk_stretch(data, from, to, on_hit);
+                self.filled = 0;
+                return;
+            }
+        }
+        for &entry in kept {
             let base = (entry >> 16) as usize;
             let mut mask = entry & 0xFFFF;
             while mask != 0 {
