@@ -139,12 +139,10 @@ impl Policy {
     }
 
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = crate::source::fs::read_named_file(path)
-            .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other))
-            .map_err(|error| PolicyError::Read {
-                path: path.to_path_buf(),
-                error,
-            })?;
+        let text = crate::source::fs::read_named_text(path).map_err(|error| PolicyError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
         Policy::parse(&text, &path.display().to_string())
     }
 

@@ -351,9 +351,8 @@ impl RuleSet {
         paths.sort();
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let text = crate::source::fs::read_named_file(&path)
-                .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other))
-                .map_err(read("cannot read", &path))?;
+            let text =
+                crate::source::fs::read_named_text(&path).map_err(read("cannot read", &path))?;
             files.push((path, text.into()));
         }
         let mut set = RuleSet::new();

@@ -217,6 +217,11 @@ pub fn read_named_file(path: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
+/// [`read_named_file`] as UTF-8 text (a rule file, a policy).
+pub fn read_named_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_named_file(path)?).map_err(io::Error::other)
+}
+
 /// Like [`read_path`], but an archive (told by its first bytes, whatever its size) is
 /// returned open, for [`super::archive`] to read, when `archives` is set.
 pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {

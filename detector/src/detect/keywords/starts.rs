@@ -17,6 +17,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::Anchored;
 
+use super::walk::Walk;
 use super::Hit;
 use crate::detect::error::RuleError;
 
@@ -42,9 +43,7 @@ pub(super) struct Starts {
     /// Unanchored, for a stretch where most positions pass step 1 (a run of `A`, which starts
     /// base64 of zeros and X's bearer tokens alike): walked once over the stretch rather than
     /// from each position again.
-    walk: DFA,
-    walk_start: StateID,
-    longest: usize,
+    walk: Walk,
     first: Box<[u32]>,
     /// `PREFIX_LENS.len()` bitmaps of `2^PREFIX_BITS` bits, one after the other.
     prefixes: Box<[u64]>,
@@ -125,7 +124,7 @@ impl Starts {
             return Ok(None);
         }
         let (dfa, start) = super::automaton(keywords, true)?;
-        let (walk, walk_start) = super::automaton(keywords, false)?;
+        let walk = Walk::new(keywords)?;
         let mut first = vec![0u32; 1 << FIRST_BITS].into_boxed_slice();
         let mut prefixes = vec![0u64; (PREFIX_LENS.len() << PREFIX_BITS) / 64].into_boxed_slice();
         let mut file_prefix = |bytes: &[u8], which: usize| {
@@ -160,8 +159,6 @@ impl Starts {
             dfa,
             start,
             walk,
-            walk_start,
-            longest: keywords.iter().map(|k| k.len()).max().unwrap_or(0),
             first,
             prefixes,
             simd: simd.min(Simd::best()),
@@ -222,30 +219,6 @@ impl Starts {
                         on_hit(Hit {
                             keyword: keyword.as_usize(),
                             end: at + len,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    /// Every keyword that starts in `from..to`, by one unanchored walk.
-    fn walk_stretch(&self, data: &[u8], from: usize, to: usize, on_hit: &mut impl FnMut(Hit)) {
-        let end = to
-            .saturating_add(self.longest.saturating_sub(1))
-            .min(data.len());
-        let mut state = self.walk_start;
-        for (walked, &byte) in data[from..end].iter().enumerate() {
-            state = self.walk.next_state(Anchored::No, state, byte);
-            if self.walk.is_match(state) {
-                let hit_end = from + walked + 1;
-                for index in 0..self.walk.match_len(state) {
-                    let keyword = self.walk.match_pattern(state, index);
-                    let start = hit_end - self.walk.pattern_len(keyword);
-                    if start < to {
-                        on_hit(Hit {
-                            keyword: keyword.as_usize(),
-                            end: hit_end,
                         });
                     }
                 }
@@ -393,7 +366,7 @@ impl Batch {
                 .map(|e| (e & 0xFFFF).count_ones() as usize)
                 .sum();
             if passed * 4 >= to - from {
-                starts.walk_stretch(data, from, to, on_hit);
+                starts.walk.find_starting_in(data, from, to, on_hit);
                 self.filled = 0;
                 return;
             }

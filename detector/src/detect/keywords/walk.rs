@@ -83,6 +83,36 @@ impl Walk {
         }
     }
 
+    /// Every keyword that starts in `from..to`, by one walk from `from` (for a stretch where
+    /// most positions could start one; see `starts`).
+    pub(super) fn find_starting_in(
+        &self,
+        data: &[u8],
+        from: usize,
+        to: usize,
+        on_hit: &mut impl FnMut(Hit),
+    ) {
+        let end = to
+            .saturating_add(self.longest.saturating_sub(1))
+            .min(data.len());
+        let mut state = self.start;
+        for (walked, &byte) in data[from..end].iter().enumerate() {
+            state = self.dfa.next_state(Anchored::No, state, byte);
+            if self.dfa.is_match(state) {
+                let end = from + walked + 1;
+                for index in 0..self.dfa.match_len(state) {
+                    let keyword = self.dfa.match_pattern(state, index);
+                    if end - self.dfa.pattern_len(keyword) < to {
+                        on_hit(Hit {
+                            keyword: keyword.as_usize(),
+                            end,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     /// Walk `data[from..to]` from `state`, reporting hits that end after `owned_from`.
     fn walk(
         &self,
