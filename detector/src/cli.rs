@@ -41,6 +41,31 @@ pub enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Move the literal keys of MCP configs into a local store and make each config refer to
+    /// them in its client's own syntax (or start the server through a wrapper that loads
+    /// them). A dry run that prints a redacted diff unless `--apply`.
+    Fix(FixArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FixArgs {
+    /// Configs to fix: `mcp:[HOME]` (every MCP config of that home; default: `$HOME`'s) or
+    /// `file:CONFIG`. Repeatable.
+    #[arg(value_name = "TARGET", value_parser = Target::parse)]
+    pub targets: Vec<Target>,
+    /// Write the changes. Without it nothing is changed: the diff is printed, keys redacted.
+    #[arg(long)]
+    pub apply: bool,
+    /// Where the keys go: `env-file[:PATH]` (one file per user, mode 0600, outside any git
+    /// work tree; default `$XDG_CONFIG_HOME/detector/keys.env`), `pass`, or `secret-tool`.
+    #[arg(long, default_value = "env-file", value_name = "STORE")]
+    pub to: String,
+    /// Where wrapper scripts go (default: `$XDG_DATA_HOME/detector/wrappers`).
+    #[arg(long, value_name = "DIR")]
+    pub wrapper_dir: Option<PathBuf>,
+    /// The org key that fingerprints are keyed with (as for `detector scan`).
+    #[arg(long, value_name = "FILE")]
+    pub org_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -30,6 +30,17 @@ pub struct IgnoreCache {
     indexes: HashMap<PathBuf, Option<gix::worktree::Index>>,
 }
 
+/// A config that git could publish (see [`IgnoreCache::exposure`]).
+#[derive(Debug, Clone)]
+pub struct GitExposure {
+    pub root: PathBuf,
+    /// The config's path inside the work tree.
+    pub relative: PathBuf,
+    pub tracked: bool,
+    pub ignored: bool,
+    pub pattern: String,
+}
+
 /// Why a path is ignored: the pattern, and where it was written.
 struct IgnoredBy {
     path: PathBuf,
@@ -87,6 +98,23 @@ impl IgnoreCache {
             pass,
             reason,
         }
+    }
+
+    /// How git could publish the config at `config`: None when it is outside any work tree or
+    /// ignored and untracked; else its work tree, whether the index tracks it, and the
+    /// pattern that would ignore it (what `detector fix` adds to the root's `.gitignore`).
+    pub fn exposure(&mut self, config: &Path) -> Option<GitExposure> {
+        let config = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+        let root = work_tree_of(&config)?;
+        let tracked = self.is_tracked(&root, &config);
+        let ignored = self.ignored(&root, &config).is_some();
+        (tracked || !ignored).then(|| GitExposure {
+            pattern: suggested_pattern(&root, &config),
+            relative: config.strip_prefix(&root).unwrap_or(&config).to_path_buf(),
+            root,
+            tracked,
+            ignored,
+        })
     }
 
     /// Whether the index of the work tree at `root` has an entry for `path`.

@@ -110,7 +110,20 @@ pub struct Client {
     /// The client's own pages the entry was taken from.
     pub sources: &'static [&'static str],
     pub references: &'static [Reference],
+    pub launch: Launch,
     pub files: &'static [ConfigFile],
+}
+
+/// How a client is started, which decides whether its environment holds what the user's shell
+/// exports (`detector fix` starts a desktop client's stdio servers through a wrapper).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Launch {
+    /// A CLI run from a shell: it inherits the shell's environment.
+    Terminal,
+    /// An app or editor extension started by the desktop.
+    #[default]
+    Desktop,
 }
 
 impl PartialEq for Client {
@@ -256,6 +269,8 @@ struct ClientDoc {
     sources: Vec<String>,
     #[serde(default)]
     references: Vec<ReferenceDoc>,
+    #[serde(default)]
+    launch: Launch,
     files: Vec<FileDoc>,
 }
 
@@ -323,6 +338,7 @@ fn load(text: &str) -> Result<&'static [Client], toml::de::Error> {
             fields: leak_all(r.fields, leak),
             source: leak(r.source),
         }),
+        launch: client.launch,
         files: leak_all(client.files, |file| ConfigFile {
             path: leak(file.path),
             scope: file.scope,

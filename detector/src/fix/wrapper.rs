@@ -1,0 +1,125 @@
+//! The seed's wrapper pattern: a small script that loads a server's keys from the store and
+//! `exec`s the server's own command, for clients that expand no reference where the key was,
+//! or that the desktop starts (their environment does not hold what a shell profile exports).
+//! The script holds no key: each key in an argument or a variable is written as its name.
+use std::path::{Path, PathBuf};
+
+use super::destination::Destination;
+
+/// A wrapper script to write.
+pub struct Wrapper {
+    pub path: PathBuf,
+    pub text: String,
+    pub server: String,
+}
+
+/// `text` as one single-quoted POSIX shell word.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `value` as one shell word in which every key is its variable (`'Bearer '"${NAME}"`).
+fn word(value: &str, keys: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    loop {
+        let next = keys
+            .iter()
+            .filter_map(|(secret, name)| rest.find(secret.as_str()).map(|at| (at, secret, name)))
+            .min_by_key(|(at, _, _)| *at);
+        match next {
+            Some((at, secret, name)) => {
+                if at > 0 {
+                    out.push_str(&quote(&rest[..at]));
+                }
+                out.push_str(&format!("\"${{{name}}}\""));
+                rest = &rest[at + secret.len()..];
+            }
+            None => {
+                if !rest.is_empty() || out.is_empty() {
+                    out.push_str(&quote(rest));
+                }
+                return out;
+            }
+        }
+    }
+}
+
+/// A file name part: letters, digits, `.`, `_` and `-`.
+fn file_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect()
+}
+
+impl Wrapper {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        dir: &Path,
+        client: &str,
+        config: &Path,
+        server: &str,
+        command: &str,
+        args: &[String],
+        exports: &[(String, String)],
+        keys: &[(String, String)],
+        store: &Destination,
+    ) -> Wrapper {
+        let digest =
+            ring::digest::digest(&ring::digest::SHA256, config.as_os_str().as_encoded_bytes());
+        let tag = hex::encode(&digest.as_ref()[..3]);
+        let path = dir.join(format!(
+            "{}-{}-{tag}.sh",
+            file_part(client),
+            file_part(server)
+        ));
+        let names: Vec<&str> = keys.iter().map(|(_, name)| name.as_str()).collect();
+        let mut text = String::from("#!/bin/sh\n");
+        text.push_str(&format!(
+            "# Written by `detector fix`: starts MCP server {} of {}\n# with its keys loaded from {}. It holds no key.\nset -e\n",
+            quote(server),
+            quote(&config.display().to_string()),
+            store.describe(),
+        ));
+        text.push_str(&store.shell_load(&names));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for (variable, value) in exports {
+            text.push_str(&format!("export {variable}={}\n", word(value, keys)));
+        }
+        let mut line = format!("exec {}", quote(command));
+        for arg in args {
+            line.push(' ');
+            line.push_str(&word(arg, keys));
+        }
+        line.push_str(" \"$@\"\n");
+        text.push_str(&line);
+        Wrapper {
+            path,
+            text,
+            server: server.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_name_keys_and_quote_the_rest() {
+        let keys = vec![("s3cr3tvalue".to_string(), "K".to_string())];
+        assert_eq!(word("--key=s3cr3tvalue", &keys), "'--key='\"${K}\"");
+        assert_eq!(word("s3cr3tvalue", &keys), "\"${K}\"");
+        assert_eq!(word("it's", &keys), r"'it'\''s'");
+        assert_eq!(word("", &keys), "''");
+    }
+}
