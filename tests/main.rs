@@ -9,6 +9,7 @@
 mod agent;
 mod agent_log;
 mod coverage;
+mod fix;
 mod homes;
 mod hostile;
 mod report;
