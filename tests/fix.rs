@@ -439,3 +439,85 @@ fn only_config_targets_are_taken() {
         kit::run::stderr(&out)
     );
 }
+
+/// VS Code with `--prompt`: `${input:…}` and the input's definition beside the servers, no
+/// wrapper; without it, the desktop app's stdio server starts through a wrapper.
+#[test]
+fn vscode_prompts_when_asked() {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path();
+    let config = home.join(".config/Code/User/mcp.json");
+    let text = |secret: &str| {
+        format!("{{\n  // mine\n  \"servers\": {{\n    \"gh\": {{\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-github\"], \"env\": {{\"GITHUB_TOKEN\": \"{secret}\"}}}}\n  }}\n}}\n")
+    };
+    write(&config, &text(&github_key(61)));
+    let target = format!("file:{}", config.display());
+    let out = fix(home, &[&target, "--prompt", "--apply"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let fixed = fs::read_to_string(&config).unwrap();
+    assert!(
+        fixed.contains("\"GITHUB_TOKEN\": \"${input:GITHUB_TOKEN}\""),
+        "{fixed}"
+    );
+    assert!(fixed.contains("// mine"), "{fixed}");
+    let parsed: serde_json::Value = jsonc(&fixed);
+    let input = &parsed["inputs"][0];
+    assert_eq!(input["id"], "GITHUB_TOKEN");
+    assert_eq!(input["type"], "promptString");
+    assert_eq!(input["password"], true);
+    assert_eq!(parsed["servers"]["gh"]["command"], "npx");
+
+    write(&config, &text(&github_key(62)));
+    let out = fix(home, &[&target, "--apply"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let parsed = jsonc(&fs::read_to_string(&config).unwrap());
+    assert!(
+        parsed["servers"]["gh"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("/detector/wrappers/vscode-gh-"),
+        "{parsed}"
+    );
+}
+
+fn jsonc(text: &str) -> serde_json::Value {
+    let stripped: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&stripped).unwrap()
+}
+
+/// A key committed with its config, and one used by development and production servers:
+/// `fix` moves it and says what it cannot do (history, a second key).
+#[test]
+fn history_and_shared_keys_are_said() {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path();
+    let repo = home.join("proj");
+    let secret = github_key(71);
+    let server = |name: &str| serde_json::json!({"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"], "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": secret}, "_": name});
+    let config = serde_json::json!({"mcpServers": {"github-dev": server("dev"), "github-prod": server("prod")}});
+    let repo_handle = kit::git::Repo::init(&repo, home, "2026-01-02T03:04:05Z");
+    repo_handle.commit(
+        "2026-01-02T03:04:05Z",
+        &[(".mcp.json", &serde_json::to_string_pretty(&config).unwrap())],
+        "add servers",
+    );
+    let path = repo.join(".mcp.json");
+    let out = fix(home, &[&format!("file:{}", path.display()), "--apply"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(!text.contains(&secret));
+    assert!(
+        text.contains("in git history: GITHUB_PERSONAL_ACCESS_TOKEN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("needs a second key: GITHUB_PERSONAL_ACCESS_TOKEN"),
+        "{text}"
+    );
+    assert!(text.contains("rm --cached -- '.mcp.json'"), "{text}");
+    assert!(!fs::read_to_string(&path).unwrap().contains(&secret));
+}

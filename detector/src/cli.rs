@@ -60,6 +60,11 @@ pub struct FixArgs {
     /// work tree; default `$XDG_CONFIG_HOME/detector/keys.env`), `pass`, or `secret-tool`.
     #[arg(long, default_value = "env-file", value_name = "STORE")]
     pub to: String,
+    /// Where the client can prompt for a key (VS Code's `${input:…}`), refer to a prompt:
+    /// the client asks once and keeps the key in its own secret storage (the key is stored
+    /// with `--to` as well, to paste from).
+    #[arg(long)]
+    pub prompt: bool,
     /// Where wrapper scripts go (default: `$XDG_DATA_HOME/detector/wrappers`).
     #[arg(long, value_name = "DIR")]
     pub wrapper_dir: Option<PathBuf>,

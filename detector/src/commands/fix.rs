@@ -125,6 +125,7 @@ fn fix(args: &FixArgs) -> anyhow::Result<u8> {
     let context = Context {
         wrapper_dir: &wrapper_dir,
         store: &store,
+        prompt: args.prompt,
     };
     let plans: Vec<FilePlan> = configs
         .iter()
@@ -335,12 +336,14 @@ fn advice(out: &mut String, plans: &[FilePlan], store: &Destination) {
         "restart to read the new configs: {}",
         clients.join(", ")
     );
-    let referenced: Vec<&str> = fixed
+    let mut referenced: Vec<&str> = fixed
         .iter()
         .flat_map(|p| p.moves.iter())
         .filter(|m| m.from_environment)
         .map(|m| m.name.as_str())
         .collect();
+    referenced.sort_unstable();
+    referenced.dedup();
     if !referenced.is_empty() {
         let _ = writeln!(
             out,
@@ -352,9 +355,14 @@ fn advice(out: &mut String, plans: &[FilePlan], store: &Destination) {
     for plan in &fixed {
         for m in plan.moves.iter().filter(|m| !m.from_environment) {
             if let Some(source) = m.source {
+                let how = if m.how.contains("input:") {
+                    "prompts for it once and keeps it in its own secret storage: paste it from the store"
+                } else {
+                    "resolves it itself, not from its environment: give it the key under that name"
+                };
                 let _ = writeln!(
                     out,
-                    "{} resolves {} itself, not from its environment: give it the key under that name as its documentation says ({source})",
+                    "{} {how} ({}; {source})",
                     plan.client.name,
                     visible(&m.how),
                 );

@@ -48,8 +48,9 @@ pub enum Op {
     ClearList(DocPath),
     /// The map entry at the path goes.
     Remove(DocPath),
-    /// A string is added to the end of the list at the path (made when missing).
-    Append(DocPath, String),
+    /// A value (a name; VS Code's input definition) is added to the end of the list at the
+    /// path (made when missing).
+    Append(DocPath, Value),
     /// The map entry at the path (made when missing, with its map) holds this string.
     Insert(DocPath, String),
 }
@@ -149,7 +150,7 @@ pub fn apply_to_value(value: &mut Value, ops: &[Op]) -> Result<(), EditError> {
                     .or_insert_with(|| Value::Array(Vec::new()));
                 list.as_array_mut()
                     .ok_or_else(|| missing(path))?
-                    .push(Value::String(s.clone()));
+                    .push(s.clone());
             }
             Op::Insert(path, s) => {
                 let (parent, key) = split_last(path)?;
@@ -222,6 +223,20 @@ mod json {
         }
     }
 
+    fn input(value: &serde_json::Value) -> CstInputValue {
+        use serde_json::Value;
+        match value {
+            Value::Null => CstInputValue::Null,
+            Value::Bool(b) => CstInputValue::Bool(*b),
+            Value::Number(n) => CstInputValue::Number(n.to_string()),
+            Value::String(s) => CstInputValue::String(s.clone()),
+            Value::Array(items) => CstInputValue::Array(items.iter().map(input).collect()),
+            Value::Object(map) => {
+                CstInputValue::Object(map.iter().map(|(k, v)| (k.clone(), input(v))).collect())
+            }
+        }
+    }
+
     fn node(root: &CstRootNode, path: &[Seg]) -> Option<CstNode> {
         let mut at = root.value()?;
         for seg in path {
@@ -274,7 +289,7 @@ mod json {
                     object
                         .array_value_or_create(key)
                         .ok_or_else(|| missing(path))?
-                        .append(CstInputValue::String(s.clone()));
+                        .append(input(s));
                 }
                 Op::Insert(path, s) => {
                     let (parent, key) = split_last(path)?;
@@ -351,6 +366,9 @@ mod toml {
                     table.remove(key).ok_or_else(|| missing(path))?;
                 }
                 Op::Append(path, s) => {
+                    let s = s
+                        .as_str()
+                        .ok_or_else(|| EditError::Unsupported(display(path), "TOML"))?;
                     let (parent, key) = split_last(path)?;
                     let table = item_mut(&mut doc, parent)
                         .and_then(Item::as_table_like_mut)
@@ -362,7 +380,7 @@ mod toml {
                         .get_mut(key)
                         .and_then(Item::as_array_mut)
                         .ok_or_else(|| missing(path))?
-                        .push(s.as_str());
+                        .push(s);
                 }
                 Op::Insert(path, s) => {
                     let (parent, key) = split_last(path)?;
@@ -621,6 +639,9 @@ mod yaml {
                 let Some(Seg::Key(key)) = path.last() else {
                     return Err(unsupported(path));
                 };
+                let Some(s) = s.as_str() else {
+                    return Err(unsupported(path));
+                };
                 let existing = super::get(document, path);
                 match existing {
                     Some(serde_json::Value::Array(items)) => {
@@ -634,7 +655,7 @@ mod yaml {
                         } else {
                             let (from, to) = value_span(text, &all[node.line], node.column);
                             let mut list: Vec<serde_json::Value> = items.clone();
-                            list.push(serde_json::Value::String(s.clone()));
+                            list.push(serde_json::Value::String(s.to_string()));
                             let flow = serde_json::to_string(&list).unwrap_or_default();
                             let flow = if from == to { format!(" {flow}") } else { flow };
                             vec![(from, to, flow)]

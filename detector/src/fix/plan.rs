@@ -66,6 +66,9 @@ pub struct Context<'a> {
     pub wrapper_dir: &'a Path,
     /// How a wrapper loads a key from the store.
     pub store: &'a super::destination::Destination,
+    /// Refer to a prompt where the client has one (VS Code's `${input:…}`): the client asks
+    /// for the key once and keeps it in its own secret storage.
+    pub prompt: bool,
 }
 
 /// The shortest key `fix` will look for in a file: anything shorter could stand for
@@ -323,7 +326,7 @@ fn plan_server(
     // there, or it is a desktop app whose environment does not hold the variable.
     let needs_wrapper = stdio
         && items.iter().any(|(_, path)| {
-            match choose(client, field_of(server, path), path) {
+            match choose(client, field_of(server, path), path, context.prompt) {
                 Some(Way::Reference(r)) => client.launch == Launch::Desktop && reads_environment(r),
                 // Goose's `env_keys` fall back to its keyring, which a desktop app reads.
                 Some(Way::Forward(r)) => {
@@ -363,10 +366,15 @@ fn plan_server(
     for (found, path) in items {
         let field = field_of(server, path);
         let label = display(path);
-        match choose(client, field, path) {
+        match choose(client, field, path, context.prompt) {
             Some(Way::Reference(reference)) => {
                 let name = names.name_for(&found.secret, found.name.as_deref(), server_name.as_deref(), field);
                 let with = render(reference, &name);
+                if prompts(reference) {
+                    if let Some(op) = server.and_then(|s| prompt_input(document, s, &name, server_name.as_deref(), ops)) {
+                        ops.push(op);
+                    }
+                }
                 ops.push(Op::Replace {
                     path: path.clone(),
                     part: found.secret.to_string(),
@@ -401,13 +409,64 @@ fn plan_server(
     }
 }
 
+/// VS Code's definition of the input a `${input:NAME}` names, beside the servers map
+/// (`inputs` next to `servers`, `mcp.inputs` next to `mcp.servers`), unless one is there.
+fn prompt_input(
+    document: &Value,
+    server: &[Seg],
+    name: &str,
+    server_name: Option<&str>,
+    ops: &[Op],
+) -> Option<Op> {
+    let (map_key, parent) = match server.split_last()?.1.split_last()? {
+        (Seg::Key(key), parent) => (key.as_str(), parent),
+        _ => return None,
+    };
+    let inputs_key = match map_key.strip_suffix("servers") {
+        Some(prefix) => format!("{prefix}inputs"),
+        None => return None,
+    };
+    let mut path = parent.to_vec();
+    path.push(Seg::Key(inputs_key));
+    let defined = |list: &Value| {
+        list.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|i| i.get("id").and_then(Value::as_str) == Some(name))
+        })
+    };
+    let pending = ops.iter().any(|op| matches!(op, Op::Append(p, v) if *p == path && v.get("id").and_then(Value::as_str) == Some(name)));
+    if document::get(document, &path).is_some_and(defined) || pending {
+        return None;
+    }
+    Some(Op::Append(
+        path,
+        serde_json::json!({
+            "type": "promptString",
+            "id": name,
+            "description": format!("Key for MCP server {} (moved by detector fix)", server_name.unwrap_or("?")),
+            "password": true,
+        }),
+    ))
+}
+
 /// The way the client can refer to a key at `path` (in the server field `field`).
-fn choose<'c>(client: &'c Client, field: Option<&str>, path: &[Seg]) -> Option<Way<'c>> {
-    if let Some(reference) = client
-        .references
-        .iter()
-        .find(|r| writable(r) && !prompts(r) && honoured(r, field, path))
-    {
+fn choose<'c>(
+    client: &'c Client,
+    field: Option<&str>,
+    path: &[Seg],
+    prompt: bool,
+) -> Option<Way<'c>> {
+    let usable = |r: &&Reference| writable(r) && honoured(r, field, path);
+    let prompted = prompt
+        .then(|| client.references.iter().filter(usable).find(|r| prompts(r)))
+        .flatten();
+    if let Some(reference) = prompted.or_else(|| {
+        client
+            .references
+            .iter()
+            .filter(usable)
+            .find(|r| !prompts(r))
+    }) {
         return Some(Way::Reference(reference));
     }
     let forward = match field {
@@ -478,7 +537,10 @@ fn forward(
             from_environment: true,
             source: Some(reference.source),
         });
-        vec![Op::Remove(path.clone()), Op::Append(at, name)]
+        vec![
+            Op::Remove(path.clone()),
+            Op::Append(at, Value::String(name)),
+        ]
     } else {
         let name = names.name_for(&found.secret, Some(entry), server_name, Some(field));
         let bearer = entry.eq_ignore_ascii_case("authorization")
