@@ -521,3 +521,38 @@ fn history_and_shared_keys_are_said() {
     assert!(text.contains("rm --cached -- '.mcp.json'"), "{text}");
     assert!(!fs::read_to_string(&path).unwrap().contains(&secret));
 }
+
+/// Root fixing another user's home: the store and the wrapper it writes there are that
+/// user's, or the user could not read their own keys.
+#[test]
+fn root_hands_what_it_writes_to_the_homes_owner() {
+    if !kit::guard::root_or_skip("root fixing another user's home") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("ana");
+    let config = home.join(".config/Claude/claude_desktop_config.json");
+    write(&config, &CASES[7].text.replace("{KEY}", &github_key(81)));
+    let owner = 54321;
+    for dir in [&home, &home.join(".config"), &home.join(".config/Claude")] {
+        std::os::unix::fs::chown(dir, Some(owner), Some(owner)).unwrap();
+    }
+    let out = fix(
+        temp.path(),
+        &[&format!("mcp:{}", home.display()), "--apply"],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let store = home.join(".config/detector/keys.env");
+    assert_eq!(fs::metadata(&store).unwrap().uid(), owner);
+    assert_eq!(fs::metadata(store.parent().unwrap()).unwrap().uid(), owner);
+    let wrappers = home.join(".local/share/detector/wrappers");
+    let wrapper = fs::read_dir(&wrappers)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(fs::metadata(&wrapper).unwrap().uid(), owner);
+    assert_eq!(fs::metadata(home.join(".local")).unwrap().uid(), owner);
+}

@@ -153,7 +153,7 @@ fn fix(args: &FixArgs) -> anyhow::Result<u8> {
         EXIT_CLEAN
     };
     if args.apply {
-        code = apply(&mut out, &plans, &store, &facts)?;
+        code = apply(&mut out, &plans, &store, &facts, &home)?;
     } else {
         facts.describe(&mut out, false);
     }
@@ -240,6 +240,7 @@ fn apply(
     plans: &[FilePlan],
     store: &Destination,
     facts: &Facts,
+    home: &Path,
 ) -> anyhow::Result<u8> {
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     for plan in plans.iter().filter(|p| p.refused.is_none()) {
@@ -265,6 +266,9 @@ fn apply(
                 store.describe()
             )
         })?;
+        if let Destination::EnvFile(path) = store {
+            hand_over(path, home);
+        }
         let _ = writeln!(
             out,
             "stored {} key(s) in {}",
@@ -282,9 +286,12 @@ fn apply(
         let Some(edited) = &plan.edited else { continue };
         let mut wrappers_ok = true;
         for wrapper in &plan.wrappers {
-            if let Err(e) = write::create(&wrapper.path, wrapper.text.as_bytes(), 0o700) {
-                let _ = writeln!(out, "{path}: not fixed: {}", visible(&e.to_string()));
-                wrappers_ok = false;
+            match write::create(&wrapper.path, wrapper.text.as_bytes(), 0o700) {
+                Ok(()) => hand_over(&wrapper.path, home),
+                Err(e) => {
+                    let _ = writeln!(out, "{path}: not fixed: {}", visible(&e.to_string()));
+                    wrappers_ok = false;
+                }
             }
         }
         if !wrappers_ok {
@@ -529,6 +536,30 @@ impl Facts {
                     .map(|u| format!(" ({u})"))
                     .unwrap_or_default(),
             );
+        }
+    }
+}
+
+/// Root fixing another user's home: what `fix` made there (the store, a wrapper, and the
+/// directories it made for them) belongs to that user, who must be able to read it.
+fn hand_over(path: &Path, home: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Ok(owner) = std::fs::metadata(home) else {
+        return;
+    };
+    if owner.uid() == 0 {
+        return;
+    }
+    for made in path
+        .ancestors()
+        .take_while(|p| p.starts_with(home) && *p != home)
+    {
+        if std::fs::metadata(made).is_ok_and(|m| m.uid() == 0) {
+            let _ = std::os::unix::fs::chown(made, Some(owner.uid()), Some(owner.gid()));
         }
     }
 }
