@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod detect;
 pub mod event;
+pub mod fix;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
