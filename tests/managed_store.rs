@@ -17,7 +17,7 @@ use kit::{
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::detector;
+use crate::{detector, schema::assert_report_valid};
 
 const ORG_KEY: &str = "managed-store-test-org";
 
@@ -102,6 +102,26 @@ fn a_key_held_only_in_the_store_is_listed_not_exposed() {
         .stdout
         .windows(secret.len())
         .any(|w| w == secret.as_bytes()));
+    assert_report_valid(&report, "a report with a key held in a managed store");
+
+    // Saved and merged, it is still held: merging assesses keys again from their locations.
+    let saved = root.path().join("report.json");
+    fs::write(&saved, &output.stdout).unwrap();
+    let saved = saved.display().to_string();
+    let merged = detector(
+        &["report", "merge", &saved, &saved, "--format", "json"],
+        &home,
+        None,
+    );
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let merged = json(&merged);
+    assert_report_valid(
+        &merged,
+        "a merged report with a key held in a managed store",
+    );
+    assert_eq!(only_key(&merged)["held_in_store"], true);
+    assert_eq!(merged["summary"]["held_in_store"], 1);
+    assert_eq!(merged["summary"]["failing"], 0);
 
     // Even at the lowest bar, it fails nothing.
     let target = format!("dir:{}", home.display());

@@ -451,6 +451,10 @@ mod tests {
             })
         };
         round_trip(place("/h/.env", Origin::File(disk.clone())));
+        round_trip(place(
+            "/h/.config/detector/keys.env",
+            Origin::ManagedStore(disk.clone()),
+        ));
         round_trip(Location {
             mcp_client: Some("cursor".into()),
             mcp_server: Some("gh".into()),
