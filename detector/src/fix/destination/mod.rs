@@ -33,6 +33,8 @@ pub const STORE_PREFIX: &str = "detector";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     /// A sh-sourceable env file of `NAME='value'` lines, mode 0600, outside any git work tree.
+    /// An empty path is the default file of a home not yet known (what `env-file` parses to):
+    /// [`Destination::in_home`] makes it that home's, and until then the store is unusable.
     EnvFile(PathBuf),
     /// `pass`: each key at `detector/NAME`, encrypted to the store's GPG key.
     Pass,
@@ -67,6 +69,8 @@ pub enum DestinationError {
     MissingPath,
     #[error("no home directory for the default env file: HOME is not set (use env-file:PATH)")]
     NoHome,
+    #[error("the default env file has no home yet (the program must resolve `env-file` against the home it fixes)")]
+    UnresolvedDefault,
     #[error("cannot use {} as an env file: {reason}", path.display())]
     BadPath { path: PathBuf, reason: String },
     #[error("`{0}` is not a variable name: use upper-case letters, digits and `_`, not starting with a digit")]
@@ -107,17 +111,21 @@ pub enum DestinationError {
 impl FromStr for Destination {
     type Err = DestinationError;
 
-    /// `env-file` (the default file under `$HOME`), `env-file:PATH`, `pass`, `secret-tool`.
+    /// `env-file`, `env-file:PATH`, `pass`, `secret-tool`. `env-file` is the default file of
+    /// a home not named here (an empty path): root fixing another user's home puts the store
+    /// in that home, so the caller resolves it with [`Destination::in_home`].
     fn from_str(text: &str) -> Result<Destination, DestinationError> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        Destination::parse(text, home.as_deref())
+        match text {
+            "env-file" => Ok(Destination::EnvFile(PathBuf::new())),
+            _ => Destination::parse(text, None),
+        }
     }
 }
 
 impl Destination {
-    /// [`FromStr`] with the home directory given (`None`: unknown), for callers that know
-    /// whose home it is. A relative `env-file:PATH` is made absolute against the current
-    /// directory, since the wrapper script that loads it runs elsewhere.
+    /// [`FromStr`] with the home directory given (`None`: unknown, and `env-file` is then an
+    /// error). A relative `env-file:PATH` is made absolute against the current directory,
+    /// since the wrapper script that loads it runs elsewhere.
     pub fn parse(text: &str, home: Option<&Path>) -> Result<Destination, DestinationError> {
         match text {
             "env-file" => home
@@ -149,12 +157,23 @@ impl Destination {
         home.join(".config").join("detector").join("keys.env")
     }
 
+    /// The destination with the default env file (an empty path) made `home`'s; any other
+    /// destination as it is.
+    pub fn in_home(self, home: &Path) -> Destination {
+        match self {
+            Destination::EnvFile(path) if path.as_os_str().is_empty() => {
+                Destination::EnvFile(Destination::default_env_file(home))
+            }
+            other => other,
+        }
+    }
+
     /// Is the destination usable? An env file must lie outside every git work tree and be
     /// either missing or already a managed store; `pass` must be installed with its store
     /// initialised; `secret-tool` must be installed with a Secret Service answering.
     pub fn check(&self) -> Result<(), DestinationError> {
         match self {
-            Destination::EnvFile(path) => env_file::check(path),
+            Destination::EnvFile(path) => env_file::check(usable(path)?),
             Destination::Pass => pass::check(),
             Destination::SecretTool => secret_tool::check(),
         }
@@ -164,7 +183,7 @@ impl Destination {
     pub fn lookup(&self, name: &str) -> Result<Option<Zeroizing<String>>, DestinationError> {
         check_name(name)?;
         match self {
-            Destination::EnvFile(path) => env_file::lookup(path, name),
+            Destination::EnvFile(path) => env_file::lookup(usable(path)?, name),
             Destination::Pass => pass::lookup(name),
             Destination::SecretTool => secret_tool::lookup(name),
         }
@@ -178,7 +197,7 @@ impl Destination {
             check_value(entry)?;
         }
         match self {
-            Destination::EnvFile(path) => env_file::put(path, entries),
+            Destination::EnvFile(path) => env_file::put(usable(path)?, entries),
             Destination::Pass => pass::put(entries),
             Destination::SecretTool => secret_tool::put(entries),
         }
@@ -193,13 +212,19 @@ impl Destination {
             Destination::EnvFile(path) => {
                 format!("set -a; . {}; set +a\n", sh_quote(&path.to_string_lossy()))
             }
+            // A key that cannot be loaded is said on standard error, without ending the
+            // shell: the same text serves a wrapper script and a shell profile.
             Destination::Pass => names
-                .map(|n| format!("{n}=$(pass show {STORE_PREFIX}/{n}) && export {n}\n"))
+                .map(|n| {
+                    format!(
+                        "{n}=$(pass show {STORE_PREFIX}/{n}) && export {n} || echo \"detector: cannot load {n} from pass\" >&2\n"
+                    )
+                })
                 .collect(),
             Destination::SecretTool => names
                 .map(|n| {
                     format!(
-                        "{n}=$(secret-tool lookup service {STORE_PREFIX} name {n}) && export {n}\n"
+                        "{n}=$(secret-tool lookup service {STORE_PREFIX} name {n}) && export {n} || echo \"detector: cannot load {n} from the Secret Service\" >&2\n"
                     )
                 })
                 .collect(),
@@ -215,6 +240,15 @@ impl Destination {
                 format!("Secret Service (secret-tool), attributes service={STORE_PREFIX} name=NAME")
             }
         }
+    }
+}
+
+/// An env file's path, unless it is the default not yet resolved against a home.
+fn usable(path: &Path) -> Result<&Path, DestinationError> {
+    if path.as_os_str().is_empty() {
+        Err(DestinationError::UnresolvedDefault)
+    } else {
+        Ok(path)
     }
 }
 

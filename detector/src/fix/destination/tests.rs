@@ -128,8 +128,32 @@ fn parses_destinations() {
         Destination::parse("env-file", Some(Path::new(""))),
         Err(DestinationError::NoHome)
     ));
-    assert!("pass".parse::<Destination>().is_ok());
     assert!("nope".parse::<Destination>().is_err());
+    assert_eq!("pass".parse::<Destination>().unwrap(), Destination::Pass);
+    assert_eq!(
+        "env-file:/srv/k.env".parse::<Destination>().unwrap(),
+        Destination::EnvFile("/srv/k.env".into())
+    );
+    // `env-file` from the command line is the default of the home being fixed, not $HOME's.
+    let default = "env-file".parse::<Destination>().unwrap();
+    assert_eq!(default, Destination::EnvFile(PathBuf::new()));
+    assert!(matches!(
+        default.check(),
+        Err(DestinationError::UnresolvedDefault)
+    ));
+    assert!(matches!(
+        default.put(&[entry("A", "x", "")]),
+        Err(DestinationError::UnresolvedDefault)
+    ));
+    assert_eq!(
+        default.in_home(home),
+        Destination::EnvFile("/home/al/.config/detector/keys.env".into())
+    );
+    assert_eq!(
+        Destination::EnvFile("/srv/k.env".into()).in_home(home),
+        Destination::EnvFile("/srv/k.env".into())
+    );
+    assert_eq!(Destination::Pass.in_home(home), Destination::Pass);
 }
 
 #[test]
@@ -159,12 +183,13 @@ fn shell_load_text_names_only_variables() {
     let pass = Destination::Pass.shell_load(&["A_KEY", "bad; rm -rf /", "B"]);
     assert_eq!(
         pass,
-        "A_KEY=$(pass show detector/A_KEY) && export A_KEY\nB=$(pass show detector/B) && export B\n"
+        "A_KEY=$(pass show detector/A_KEY) && export A_KEY || echo \"detector: cannot load A_KEY from pass\" >&2\n\
+         B=$(pass show detector/B) && export B || echo \"detector: cannot load B from pass\" >&2\n"
     );
     let tool = Destination::SecretTool.shell_load(&["A_KEY"]);
     assert_eq!(
         tool,
-        "A_KEY=$(secret-tool lookup service detector name A_KEY) && export A_KEY\n"
+        "A_KEY=$(secret-tool lookup service detector name A_KEY) && export A_KEY || echo \"detector: cannot load A_KEY from the Secret Service\" >&2\n"
     );
     let file = Destination::EnvFile("/h/it's/keys.env".into()).shell_load(&["A"]);
     assert_eq!(file, "set -a; . '/h/it'\\''s/keys.env'; set +a\n");
@@ -664,4 +689,16 @@ fn round_trip(store: &Destination) {
     assert_eq!(loaded_by_sh(store, "OPENAI_API_KEY"), awkward);
     assert_eq!(loaded_by_sh(store, "GITHUB_TOKEN"), github);
     assert!(store.lookup("NOT_STORED").unwrap().is_none());
+    // A key that cannot be loaded is said, not exported, and the shell (or `set -e`
+    // wrapper) goes on.
+    let script = format!(
+        "set -e\n{}echo alive; env",
+        store.shell_load(&["NOT_STORED"])
+    );
+    let output = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("alive\n"), "{stdout}");
+    assert!(!stdout.contains("NOT_STORED="), "not exported");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("detector: cannot load NOT_STORED"));
 }
