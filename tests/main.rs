@@ -12,6 +12,7 @@ mod coverage;
 mod fix;
 mod homes;
 mod hostile;
+mod managed_store;
 mod report;
 mod rules;
 mod scan_dir;

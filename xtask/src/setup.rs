@@ -10,7 +10,9 @@ use crate::{command_ok, run};
 /// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
 /// (git, a Docker engine, busybox for image rootfs, rsyslog as a real syslog collector,
 /// systemd-analyze for the unit file, headless Chromium for the HTML report), the C++ compiler
-/// libFuzzer is built with, and the peers the benchmarks compare with.
+/// libFuzzer is built with, the peers the benchmarks compare with, and the key stores
+/// `detector fix --to` writes to (pass with GnuPG; secret-tool against a gnome-keyring-daemon
+/// on a private bus from dbus-run-session).
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -28,6 +30,11 @@ const PACKAGES: &[&str] = &[
     "systemd",
     "chromium",
     "g++",
+    "pass",
+    "gnupg",
+    "libsecret-tools",
+    "gnome-keyring",
+    "dbus-daemon",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -182,7 +182,7 @@ fn parse_line(text: &str) -> Result<Option<OpenRecord>, String> {
 /// Git objects and image layers are read through their repository or image, not by path.
 fn host_file(location: &Location) -> Option<&Path> {
     match location.origin() {
-        Origin::File(_) | Origin::McpConfig(_) => Some(location.path()),
+        Origin::File(_) | Origin::McpConfig(_) | Origin::ManagedStore(_) => Some(location.path()),
         Origin::ArchiveMember(member) => match member.container {
             Container::File(_) => Some(&member.archive),
             Container::ImageLayer(_) => None,
@@ -198,7 +198,9 @@ fn host_file(location: &Location) -> Option<&Path> {
 fn identity(location: &Location) -> Option<(String, u64)> {
     // The identity is of the file at `path`; for an archive member that is the member's, not
     // the archive's, so only path joins there.
-    let (Origin::File(file) | Origin::McpConfig(file)) = location.origin() else {
+    let (Origin::File(file) | Origin::McpConfig(file) | Origin::ManagedStore(file)) =
+        location.origin()
+    else {
         return None;
     };
     Some((dev_string(kernel_dev(file.dev?)), file.inode?))
@@ -238,6 +240,7 @@ mod tests {
             })],
             accessed_by: Vec::new(),
             remediation: Vec::new(),
+            held_in_store: false,
         }
     }
 

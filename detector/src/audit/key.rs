@@ -22,6 +22,11 @@ pub struct Key {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub status: Status,
+    /// Held in detector's managed store and nowhere else: every location is a managed store
+    /// that only its owner can read. Listed, but not an exposure: no violation of its own, and
+    /// not counted against `--fail-on`. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_in_store: bool,
     /// What took the key's place in its slot when it was rotated: a newer key or a reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotated_to: Option<Successor>,

@@ -273,7 +273,9 @@ impl From<Location> for LocationV1 {
             ..LocationV1::default()
         };
         match origin {
-            Origin::File(file) | Origin::McpConfig(file) => v1.disk_file(file),
+            Origin::File(file) | Origin::McpConfig(file) | Origin::ManagedStore(file) => {
+                v1.disk_file(file)
+            }
             Origin::Git(git) => {
                 v1.commit = git.commit;
                 v1.commit_time = git.commit_time;
@@ -314,6 +316,7 @@ impl From<LocationV1> for Location {
         let origin = match v1.kind {
             LocationKind::File => Origin::File(v1.take_disk_file()),
             LocationKind::McpConfig => Origin::McpConfig(v1.take_disk_file()),
+            LocationKind::ManagedStore => Origin::ManagedStore(v1.take_disk_file()),
             LocationKind::Git => Origin::Git(GitBlob {
                 blob: v1.blob.take(),
                 commit: v1.commit.take(),
@@ -448,6 +451,10 @@ mod tests {
             })
         };
         round_trip(place("/h/.env", Origin::File(disk.clone())));
+        round_trip(place(
+            "/h/.config/detector/keys.env",
+            Origin::ManagedStore(disk.clone()),
+        ));
         round_trip(Location {
             mcp_client: Some("cursor".into()),
             mcp_server: Some("gh".into()),

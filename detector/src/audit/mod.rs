@@ -34,7 +34,7 @@ pub use timeline::{assignments, Assignment};
 use crate::{
     detect::value::ValueClass,
     mcp::{check_per_project_keys, McpServer, ParsedConfig},
-    source::{Container, Origin},
+    source::{Container, LocationKind, Origin},
 };
 
 #[derive(Debug, Clone)]
@@ -133,7 +133,18 @@ impl Auditor {
             (a.kind(), a.path(), a.line, a.column).cmp(&(b.kind(), b.path(), b.line, b.column))
         });
 
-        let projects: BTreeSet<String> = group.iter().map(|f| f.project.clone()).collect();
+        // The managed store is where a key is kept, not a project that uses it: a key in the
+        // store and in one project's config is that project's alone.
+        let in_use = |f: &&Finding| f.location.kind() != LocationKind::ManagedStore;
+        let projects: BTreeSet<String> = if group.iter().any(|f| in_use(&f)) {
+            group
+                .iter()
+                .filter(in_use)
+                .map(|f| f.project.clone())
+                .collect()
+        } else {
+            group.iter().map(|f| f.project.clone()).collect()
+        };
         let mcp_servers: BTreeSet<McpServerRef> = group
             .iter()
             .flat_map(|f| f.mcp_servers.iter().cloned())
@@ -197,6 +208,7 @@ impl Auditor {
             accessed_by: Vec::new(),
             remediation: Vec::new(),
             rotate_at,
+            held_in_store: false,
         };
         assess(&mut key, self.options.max_age_days);
         key
@@ -340,12 +352,33 @@ pub fn is_overdue(status: Status, age_days: Option<i64>, max_age_days: u64) -> b
 /// readers. Run when the key is built, and again whenever those change (agent events joined,
 /// reports of many hosts merged), so the three never disagree.
 pub fn assess(key: &mut Key, max_age_days: u64) {
+    key.held_in_store = is_held_in_store(key);
     key.violations = violations(key);
     key.remediation = remediation(key, max_age_days);
 }
 
+/// Every place the key is, is a managed store only its owner can read. A store others can
+/// read is an exposure like any file (`world-readable`); a copy of a store elsewhere (git, a
+/// backup, an image) is not a managed-store location at all.
+fn is_held_in_store(key: &Key) -> bool {
+    !key.locations.is_empty()
+        && key.locations.iter().all(|l| {
+            l.kind() == LocationKind::ManagedStore
+                && !is_world_readable(l)
+                && l.mcp_server.is_none()
+        })
+}
+
 fn violations(key: &Key) -> Vec<Violation> {
     let mut found = BTreeSet::new();
+    if key.held_in_store {
+        // Held, not exposed: the key's age, projects and environments are its users' matter,
+        // seen where they use it. Only an unexpected reader of the store is news.
+        if key.accessed_by.iter().any(|a| !a.allowed) {
+            found.insert(Violation::ReadByUnexpectedProcess);
+        }
+        return found.into_iter().collect();
+    }
     for location in &key.locations {
         // A backup (or archived copy) of an MCP config is still the config, in clear.
         if location.mcp_server.is_some() {
@@ -445,6 +478,23 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
     } else {
         "the servers below"
     };
+    if key.held_in_store {
+        let stores: BTreeSet<String> = key
+            .locations
+            .iter()
+            .map(|l| l.path().display().to_string())
+            .collect();
+        let mut steps = vec![format!(
+            "Nothing to do: held in a managed store ({}), private to its owner; keep it out of git and unencrypted backups.",
+            stores.into_iter().collect::<Vec<_>>().join(", ")
+        )];
+        if key.violations.contains(&Violation::ReadByUnexpectedProcess) {
+            steps.push(
+                "A process the policy does not allow read the store: unless it is explained, treat the key as stolen and rotate it now.".to_string(),
+            );
+        }
+        return steps;
+    }
     let mut steps = vec![match key.status {
         Status::Live => format!(
             "Rotate, then revoke: issue a new key at {who}, give it to {users} through a reference (not a literal), restart {}, then revoke this key at {who}. It has been stored in clear, so assume it is known.",

@@ -32,7 +32,7 @@ impl ScopeRoot {
         let project = match blob.provenance.origin {
             Origin::Git(_) => blob.project.clone(),
             Origin::McpConfig(_) if blob.project.starts_with("user:") => blob.project.clone(),
-            Origin::File(_) => home_label(&blob.root)?,
+            Origin::File(_) | Origin::ManagedStore(_) => home_label(&blob.root)?,
             _ => return None,
         };
         Some(ScopeRoot {
@@ -71,9 +71,10 @@ pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
     for finding in findings.iter_mut() {
         let location = &finding.location;
         let path: &Path = match location.origin() {
-            Origin::File(_) | Origin::McpConfig(_) | Origin::ArchiveMember(_) => {
-                location.provenance.file()
-            }
+            Origin::File(_)
+            | Origin::McpConfig(_)
+            | Origin::ManagedStore(_)
+            | Origin::ArchiveMember(_) => location.provenance.file(),
             Origin::Git(_)
             | Origin::GitCommitMessage(_)
             | Origin::ImageLayer(_)
@@ -191,6 +192,7 @@ mod tests {
         let origin = match kind {
             LocationKind::File => Origin::File(DiskFile::default()),
             LocationKind::McpConfig => Origin::McpConfig(DiskFile::default()),
+            LocationKind::ManagedStore => Origin::ManagedStore(DiskFile::default()),
             LocationKind::Git => Origin::Git(GitBlob::default()),
             other => panic!("no test place of kind {other:?}"),
         };

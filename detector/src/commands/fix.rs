@@ -26,9 +26,8 @@ use crate::{
     cli::FixArgs,
     detect::RuleSet,
     fix::{
-        destination::{Destination, Entry},
+        destination::{sh_quote as quote, Destination, Entry},
         plan,
-        wrapper::quote,
         write::{self, WriteError},
         Context, FilePlan, Names,
     },
@@ -84,12 +83,7 @@ fn fix(args: &FixArgs) -> anyhow::Result<u8> {
             ),
         }
     }
-    let mut store: Destination = args.to.parse()?;
-    if let Destination::EnvFile(path) = &store {
-        if path.as_os_str().is_empty() {
-            store = Destination::EnvFile(Destination::default_env_file(&home));
-        }
-    }
+    let store = Destination::parse(&args.to, Some(&home))?.in_home(&home);
     store.check()?;
     let wrapper_dir = args
         .wrapper_dir

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::destination::Destination;
+use super::destination::{is_variable_name as is_variable, Destination};
 
 pub struct Names<'d> {
     taken: BTreeMap<String, Zeroizing<String>>,
@@ -37,14 +37,6 @@ pub fn variable(text: &str) -> String {
     } else {
         out
     }
-}
-
-fn is_variable(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl<'d> Names<'d> {
@@ -87,9 +79,7 @@ impl<'d> Names<'d> {
     ) -> String {
         let server_part = server.map(variable);
         let base = match (hint.filter(|h| !h.is_empty()), &server_part) {
-            (Some(h), _) if is_variable(h) && h.len() > 3 && h == h.to_ascii_uppercase() => {
-                h.to_string()
-            }
+            (Some(h), _) if is_variable(h) && h.len() > 3 => h.to_string(),
             (Some(h), Some(s)) => format!("{s}_{}", variable(h)),
             (Some(h), None) => variable(h),
             (None, Some(s)) => format!("{s}_{}", variable(field.unwrap_or("KEY"))),

@@ -4,18 +4,13 @@
 //! The script holds no key: each key in an argument or a variable is written as its name.
 use std::path::{Path, PathBuf};
 
-use super::destination::Destination;
+use super::destination::{sh_quote as quote, Destination};
 
 /// A wrapper script to write.
 pub struct Wrapper {
     pub path: PathBuf,
     pub text: String,
     pub server: String,
-}
-
-/// `text` as one single-quoted POSIX shell word.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// `value` as one shell word in which every key is its variable (`'Bearer '"${NAME}"`).

@@ -17,7 +17,7 @@ use super::{
     plural, time_text,
     view::{
         short_commit, KeyView, Outcome, Replacement, ReportView, ServersView, TargetView,
-        ENVIRONMENTS, SEVERITIES, STATUSES,
+        ENVIRONMENTS, HELD_IN_STORE, SEVERITIES, STATUSES,
     },
     Report,
 };
@@ -196,11 +196,18 @@ fn key_article(html: &mut String, key: &KeyView, axis: &TimeAxis) {
     );
     let _ = writeln!(
         html,
-        r#"<h2><span class="n">{n}.</span> <span class="badge" style="background:{sc}">{sev}</span> <span class="badge" style="background:{stc}">{status}</span> {provider} <code>{shown}</code></h2>"#,
+        r#"<h2><span class="n">{n}.</span> <span class="badge" style="background:{sc}">{sev}</span> <span class="badge" style="background:{stc}">{status}</span>{held} {provider} <code>{shown}</code></h2>"#,
         sc = severity_color(key.severity),
         sev = key.severity,
         stc = status_color(key.status),
         status = key.status.as_str(),
+        held = if key.held_in_store {
+            format!(
+                r#" <span class="badge held" style="background:#2e7d32">{HELD_IN_STORE}</span>"#
+            )
+        } else {
+            String::new()
+        },
         provider = esc(key.provider),
         shown = esc(key.shown),
     );
@@ -229,6 +236,9 @@ fn search_text(key: &KeyView) -> String {
     ]
     .map(str::to_string)
     .to_vec();
+    if key.held_in_store {
+        search.push(HELD_IN_STORE.to_string());
+    }
     search.extend(key.projects.iter().cloned());
     search.extend(key.slots.iter().cloned());
     search.extend(key.violations.iter().map(|v| v.to_string()));

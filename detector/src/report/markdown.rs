@@ -5,7 +5,10 @@ use std::io::{self, Write};
 
 use super::{
     plural, time_text,
-    view::{short_commit, KeyView, Outcome, Replacement, ReportView, ServersView, TargetView},
+    view::{
+        short_commit, KeyView, Outcome, Replacement, ReportView, ServersView, TargetView,
+        HELD_IN_STORE,
+    },
     Report,
 };
 use crate::detect::value::ValueClass;
@@ -120,7 +123,11 @@ fn write_key_table(out: &mut dyn Write, keys: &[KeyView]) -> io::Result<()> {
                 key.severity.to_string(),
                 code(key.shown),
                 cell(key.provider),
-                key.status.as_str().to_string(),
+                if key.held_in_store {
+                    format!("{} ({HELD_IN_STORE})", key.status.as_str())
+                } else {
+                    key.status.as_str().to_string()
+                },
                 key.environment_names.join(", "),
                 key.projects.len().to_string(),
                 key.violations.join(", "),
@@ -134,12 +141,17 @@ fn write_key_table(out: &mut dyn Write, keys: &[KeyView]) -> io::Result<()> {
 fn write_key(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
     writeln!(
         out,
-        "### {}. {} {} — {}, {}",
+        "### {}. {} {} — {}, {}{}",
         key.number,
         line(key.provider),
         code(key.shown),
         key.severity,
-        key.status.as_str()
+        key.status.as_str(),
+        if key.held_in_store {
+            format!(", {HELD_IN_STORE}")
+        } else {
+            String::new()
+        }
     )?;
     writeln!(out)?;
     write_key_facts(out, key)?;

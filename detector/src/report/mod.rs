@@ -154,7 +154,12 @@ pub struct UnparsedConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// Every key listed, those held in a managed store included.
     pub keys: usize,
+    /// Keys held in a managed store and nowhere else: listed, not exposed, so left out of
+    /// every count below and of `failing`.
+    #[serde(default)]
+    pub held_in_store: usize,
     /// Every status, zeros included.
     pub by_status: BTreeMap<String, usize>,
     /// Every severity, zeros included.
@@ -210,7 +215,8 @@ impl Summary {
         .collect();
         let mut by_environment: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_violation: BTreeMap<String, usize> = BTreeMap::new();
-        for key in keys {
+        let exposed = || keys.iter().filter(|k| !k.held_in_store);
+        for key in exposed() {
             *by_status
                 .entry(key.status.as_str().to_string())
                 .or_default() += 1;
@@ -228,6 +234,7 @@ impl Summary {
         }
         Summary {
             keys: keys.len(),
+            held_in_store: keys.len() - exposed().count(),
             by_status,
             by_severity,
             by_environment,
@@ -235,7 +242,7 @@ impl Summary {
             suppressed,
             fail_on,
             max_age_days,
-            failing: keys.iter().filter(|k| k.severity >= fail_on).count(),
+            failing: exposed().filter(|k| k.severity >= fail_on).count(),
             mcp_servers: servers.len(),
             mcp_configs: targets.iter().map(|t| t.mcp_configs).sum(),
             unparsed_configs: targets.iter().map(|t| t.unparsed_configs.len()).sum(),

@@ -38,7 +38,9 @@ pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
     let view = ReportView::new(report);
     // One rule per rule id, at the highest severity any of its keys has.
     let mut rules: BTreeMap<&str, &KeyView> = BTreeMap::new();
-    for key in &view.keys {
+    // A key held in a managed store is no finding: listed in the other formats, not here.
+    let exposed = || view.keys.iter().filter(|k| !k.held_in_store);
+    for key in exposed() {
         let entry = rules.entry(key.rule).or_insert(key);
         if key.severity > entry.severity {
             *entry = key;
@@ -48,7 +50,7 @@ pub fn sarif(report: &Report, base: Option<&Path>) -> Value {
     let rule_objects: Vec<Value> = rules.values().map(|key| rule(key)).collect();
 
     let mut results = Vec::new();
-    for key in &view.keys {
+    for key in exposed() {
         for location in &key.locations {
             results.push(result(key, location, index[key.rule], base));
         }

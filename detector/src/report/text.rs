@@ -9,7 +9,10 @@ use owo_colors::{OwoColorize, Style};
 
 use super::{
     plural,
-    view::{short_commit, KeyView, LocationView, Replacement, ReportView, ServerView, TargetView},
+    view::{
+        short_commit, KeyView, LocationView, Replacement, ReportView, ServerView, TargetView,
+        HELD_IN_STORE,
+    },
     Report,
 };
 use crate::{
@@ -115,10 +118,12 @@ fn write_summary(out: &mut dyn Write, paint: &Paint, view: &ReportView) -> io::R
         .rev()
         .map(String::as_str)
         .collect();
-    let breakdown = if severities.is_empty() {
+    let held = (s.held_in_store > 0).then(|| format!("{} {HELD_IN_STORE}", s.held_in_store));
+    let parts: Vec<&str> = severities.into_iter().chain(held.as_deref()).collect();
+    let breakdown = if parts.is_empty() {
         String::new()
     } else {
-        format!(" ({})", severities.join(", "))
+        format!(" ({})", parts.join(", "))
     };
     writeln!(
         out,
@@ -160,12 +165,17 @@ fn write_summary(out: &mut dyn Write, paint: &Paint, view: &ReportView) -> io::R
 fn write_key(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<()> {
     writeln!(
         out,
-        "{} {} · {} · {} · {}",
+        "{} {} · {} · {} · {}{}",
         paint.severity(key.severity),
         paint.bold(key.rule),
         key.provider,
         paint.bold(key.shown),
         key.status.as_str(),
+        if key.held_in_store {
+            format!(" · {HELD_IN_STORE}")
+        } else {
+            String::new()
+        },
     )?;
     write_scope(out, paint, key)?;
     write_history(out, paint, key)?;

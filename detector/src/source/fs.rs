@@ -24,8 +24,8 @@ use super::{
     archive::{self, ArchiveOptions, ArchivePlace, Format},
     backup::{self, Backup, BackupKind},
     exclude::Exclusions,
-    secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, Skip, SkipReason,
-    SourceError, SourceOptions,
+    managed_store, secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, Skip,
+    SkipReason, SourceError, SourceOptions,
 };
 use crate::mcp::{self, ConfigRef};
 
@@ -518,6 +518,13 @@ pub(crate) fn recognise_within(
     } else if structured {
         blob.fields = secret_file::recognise(&recognise_as)
             .map(|kind| Arc::new(secret_file::parse(kind, &blob.bytes)));
+    }
+    // detector's own store, where it sits: not a copy of it (a backup, an archive member, a
+    // file in a layer or a commit), which is as exposed as any file.
+    if let (Origin::File(file), None) = (&blob.provenance.origin, &backup) {
+        if blob.mcp.is_none() && managed_store::is_managed_store(&blob.bytes) {
+            blob.provenance.origin = Origin::ManagedStore(file.clone());
+        }
     }
     blob.provenance.backup = backup;
     blob

@@ -7,6 +7,7 @@ pub mod exclude;
 pub mod fs;
 pub mod git;
 pub mod image;
+pub mod managed_store;
 pub mod mcp;
 mod provenance;
 pub mod secret_file;

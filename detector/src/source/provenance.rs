@@ -29,6 +29,9 @@ pub enum Origin {
     File(DiskFile),
     /// An MCP client config on this host's disk now.
     McpConfig(DiskFile),
+    /// detector's managed store on this host's disk now: an env file `detector fix` wrote
+    /// (its first line is [`super::managed_store::HEADER`]). Keys there are held, not exposed.
+    ManagedStore(DiskFile),
     /// A blob of a git repository, placed in its history by the audit.
     Git(GitBlob),
     /// The message of a git commit (the path is the commit's id).
@@ -163,6 +166,7 @@ pub enum LocationKind {
     ImageConfig,
     ArchiveMember,
     GitCommitMessage,
+    ManagedStore,
 }
 
 impl LocationKind {
@@ -175,6 +179,7 @@ impl LocationKind {
             LocationKind::ImageConfig => "image-config",
             LocationKind::ArchiveMember => "archive-member",
             LocationKind::GitCommitMessage => "git-commit-message",
+            LocationKind::ManagedStore => "managed-store",
         }
     }
 }
@@ -189,13 +194,14 @@ impl Origin {
             Origin::ImageConfig(_) => LocationKind::ImageConfig,
             Origin::ArchiveMember(_) => LocationKind::ArchiveMember,
             Origin::GitCommitMessage(_) => LocationKind::GitCommitMessage,
+            Origin::ManagedStore(_) => LocationKind::ManagedStore,
         }
     }
 
     /// The file on disk, directly or as the archive that holds the member.
     pub fn disk_file(&self) -> Option<&DiskFile> {
         match self {
-            Origin::File(file) | Origin::McpConfig(file) => Some(file),
+            Origin::File(file) | Origin::McpConfig(file) | Origin::ManagedStore(file) => Some(file),
             Origin::ArchiveMember(Member {
                 container: Container::File(file),
                 ..
@@ -266,7 +272,7 @@ impl Origin {
     /// config's creation, a commit's time.
     pub fn time(&self) -> Option<DateTime<Utc>> {
         match self {
-            Origin::File(file) | Origin::McpConfig(file) => file.mtime,
+            Origin::File(file) | Origin::McpConfig(file) | Origin::ManagedStore(file) => file.mtime,
             Origin::Git(git) => git.commit_time,
             Origin::GitCommitMessage(commit) => commit.commit_time,
             Origin::ImageLayer(layer) => layer.mtime,

@@ -10,6 +10,9 @@ use crate::{
     detect::{value::ValueClass, Severity},
 };
 
+/// What the human formats say of a key held in detector's managed store and nowhere else.
+pub const HELD_IN_STORE: &str = "held in a managed store";
+
 pub struct KeyView<'r> {
     /// Its place in the report, from 1: how the markdown and HTML sections are numbered.
     pub number: usize,
@@ -19,6 +22,8 @@ pub struct KeyView<'r> {
     pub description: &'r str,
     pub severity: Severity,
     pub status: Status,
+    /// Held in a managed store and nowhere else: listed, not exposed ([`HELD_IN_STORE`]).
+    pub held_in_store: bool,
     pub redacted: &'r str,
     /// The secret with `--show-secrets`, else the redacted preview.
     pub shown: &'r str,
@@ -77,6 +82,7 @@ impl<'r> KeyView<'r> {
             description: &key.description,
             severity: key.severity,
             status: key.status,
+            held_in_store: key.held_in_store,
             redacted: &key.redacted,
             shown: key.secret.as_deref().unwrap_or(&key.redacted),
             slots: &key.slots,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-pub use key::{KeyView, Replacement};
+pub use key::{KeyView, Replacement, HELD_IN_STORE};
 pub use location::LocationView;
 pub use server::{ServerView, ServersView};
 pub use target::{Outcome, TargetError, TargetView};
@@ -67,7 +67,9 @@ impl<'r> ReportView<'r> {
         let summary = &report.summary;
         let count = |map: &BTreeMap<String, usize>, name: &str| map.get(name).copied().unwrap_or(0);
         let mut environments: BTreeMap<Environment, usize> = BTreeMap::new();
-        for environment in report.keys.iter().flat_map(|k| &k.scope.environments) {
+        // Exposed keys only, as the summary counts them.
+        let exposed = report.keys.iter().filter(|k| !k.held_in_store);
+        for environment in exposed.flat_map(|k| &k.scope.environments) {
             *environments.entry(*environment).or_default() += 1;
         }
         ReportView {
