@@ -11,6 +11,7 @@ mod agent_log;
 mod coverage;
 mod homes;
 mod hostile;
+mod prevent;
 mod report;
 mod rules;
 mod scan_dir;

@@ -41,6 +41,26 @@ pub enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Install the git pre-commit hook that blocks a commit holding a key.
+    Hook {
+        #[command(subcommand)]
+        command: HookCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCommand {
+    /// Write a `pre-commit` hook running `detector scan git:. --staged` into this repository's
+    /// hooks directory (`core.hooksPath` honoured), or with `--global` into the global one.
+    Install {
+        /// Install into the global hooks path (`git config --global core.hooksPath`, set to
+        /// `~/.config/git/hooks` when unset): every repository of the user runs it.
+        #[arg(long)]
+        global: bool,
+        /// Replace an existing `pre-commit` hook.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +130,14 @@ pub struct ScanArgs {
     /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
     #[arg(required = true, value_name = "TARGET", value_parser = Target::parse)]
     pub targets: Vec<Target>,
+    /// git: scan only what `git commit` would record (the index's changes against HEAD),
+    /// as a pre-commit hook does.
+    #[arg(long, conflicts_with = "since_commit")]
+    pub staged: bool,
+    /// git: scan only what the commits after REV (up to HEAD) brought in, as a pull-request
+    /// job does (the same as `git:PATH@REV..HEAD`).
+    #[arg(long, value_name = "REV")]
+    pub since_commit: Option<String>,
     #[command(flatten)]
     pub scan: ScanOptions,
 }

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => detector::commands::agent::run(&args),
         Command::Rules { command } => detector::commands::rules::run(&command),
         Command::Log { command } => detector::commands::log::run(&command),
+        Command::Hook { command } => detector::commands::hook::run(&command),
     };
     match result {
         Ok(code) => code,

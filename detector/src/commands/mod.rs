@@ -2,6 +2,7 @@
 pub mod agent;
 mod args;
 pub mod audit;
+pub mod hook;
 pub mod log;
 pub mod output;
 mod progress;
