@@ -110,10 +110,7 @@ pub fn scan(
         commits.push(record);
     }
 
-    // (blob, path) → the earliest commit of the range that brought it there, and the blobs the
-    // path held in that commit's parents.
-    let mut introduced: BTreeMap<(ObjectId, String), ((i64, ObjectId), Vec<ObjectId>)> =
-        BTreeMap::new();
+    let mut introduced: BTreeMap<(ObjectId, String), Introduced> = BTreeMap::new();
     let mut reader = TreeReader::new(&repo);
     let mut raw = Vec::new();
     let mut cuts = Vec::new();
@@ -192,6 +189,10 @@ pub fn scan(
     }
     Ok(())
 }
+
+/// Where a (blob, path) came from: the earliest commit of the range that put the blob at the
+/// path (author time, id), and the blobs the path held in that commit's parents.
+type Introduced = ((i64, ObjectId), Vec<ObjectId>);
 
 /// The commit `id`, parsed, and its message. One that cannot be read is reported.
 fn read_commit(
