@@ -131,6 +131,14 @@ fn staged_needs_a_git_work_tree() {
     }
     let output = detector(&["scan", "mcp:", "--staged"], home, Some(ORG_KEY));
     one_line_naming(&output, "--staged");
+
+    // No repository to install a hook into.
+    let mut cmd = kit::run::detector_command(Path::new(DETECTOR), &["hook", "install"], home, None);
+    cmd.current_dir(&plain)
+        .env("GIT_CEILING_DIRECTORIES", tmp.path());
+    let output = run_with_deadline(cmd, kit::run::deadline(), "detector hook install");
+    one_line_naming(&output, "not in a git work tree");
+    assert!(!plain.join(".git").exists());
 }
 
 /// A history for the range tests: a key before the range, one in each of two commits of it.
