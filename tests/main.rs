@@ -13,6 +13,7 @@ mod fix;
 mod homes;
 mod hostile;
 mod managed_store;
+mod prevent;
 mod report;
 mod rules;
 mod scan_dir;

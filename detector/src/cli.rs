@@ -45,6 +45,11 @@ pub enum Command {
     /// them in its client's own syntax (or start the server through a wrapper that loads
     /// them). A dry run that prints a redacted diff unless `--apply`.
     Fix(FixArgs),
+    /// Install the git pre-commit hook that blocks a commit holding a key.
+    Hook {
+        #[command(subcommand)]
+        command: HookCommand,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -57,7 +62,7 @@ pub struct FixArgs {
     #[arg(long)]
     pub apply: bool,
     /// Where the keys go: `env-file[:PATH]` (one file per user, mode 0600, outside any git
-    /// work tree; default `$XDG_CONFIG_HOME/detector/keys.env`), `pass`, or `secret-tool`.
+    /// work tree; default `HOME/.config/detector/keys.env`), `pass`, or `secret-tool`.
     #[arg(long, default_value = "env-file", value_name = "STORE")]
     pub to: String,
     /// Where the client can prompt for a key (VS Code's `${input:…}`), refer to a prompt:
@@ -71,6 +76,21 @@ pub struct FixArgs {
     /// The org key that fingerprints are keyed with (as for `detector scan`).
     #[arg(long, value_name = "FILE")]
     pub org_key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCommand {
+    /// Write a `pre-commit` hook running `detector scan git:. --staged` into this repository's
+    /// hooks directory (`core.hooksPath` honoured), or with `--global` into the global one.
+    Install {
+        /// Install into the global hooks path (`git config --global core.hooksPath`, set to
+        /// `~/.config/git/hooks` when unset): every repository of the user runs it.
+        #[arg(long)]
+        global: bool,
+        /// Replace an existing `pre-commit` hook.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +160,14 @@ pub struct ScanArgs {
     /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
     #[arg(required = true, value_name = "TARGET", value_parser = Target::parse)]
     pub targets: Vec<Target>,
+    /// git: scan only what `git commit` would record (the index's changes against HEAD),
+    /// as a pre-commit hook does.
+    #[arg(long, conflicts_with = "since_commit")]
+    pub staged: bool,
+    /// git: scan only what the commits after REV (up to HEAD) brought in, as a pull-request
+    /// job does (the same as `git:PATH@REV..HEAD`).
+    #[arg(long, value_name = "REV")]
+    pub since_commit: Option<String>,
     #[command(flatten)]
     pub scan: ScanOptions,
 }

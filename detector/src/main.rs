@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Rules { command } => detector::commands::rules::run(&command),
         Command::Log { command } => detector::commands::log::run(&command),
         Command::Fix(args) => detector::commands::fix::run(&args),
+        Command::Hook { command } => detector::commands::hook::run(&command),
     };
     match result {
         Ok(code) => code,

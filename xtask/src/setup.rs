@@ -44,6 +44,7 @@ pub fn setup() -> Result<()> {
     rust_toolchains()?;
     bpf_linker()?;
     cargo_fuzz()?;
+    pre_commit()?;
     eprintln!("xtask setup: ready");
     Ok(())
 }
@@ -126,6 +127,43 @@ fn cargo_fuzz() -> Result<()> {
     run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))?;
     if !command_ok(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
         bail!("cargo-fuzz was installed but cargo does not find it: add ~/.cargo/bin to PATH");
+    }
+    Ok(())
+}
+
+/// The pre-commit framework (PyPI `pre-commit`, which Debian 12 ships too old), in a
+/// virtualenv of its own at [`kit::tools::PRE_COMMIT_VENV`]: the hook tests run this
+/// repository's `.pre-commit-hooks.yaml` through it. Needs the `python3-venv` of [`PACKAGES`].
+fn pre_commit() -> Result<()> {
+    let venv = std::path::Path::new(kit::tools::PRE_COMMIT_VENV);
+    let binary = venv.join("bin/pre-commit");
+    let wanted = kit::tools::PRE_COMMIT_VERSION;
+    let has = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(wanted))
+        .unwrap_or(false);
+    if has {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask setup: installing pre-commit {wanted} into {}",
+        venv.display()
+    );
+    if !venv.join("bin/pip").exists() {
+        std::fs::create_dir_all(venv)
+            .with_context(|| format!("cannot create {}", venv.display()))?;
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))
+            .context("cannot create the pre-commit virtualenv (python3-venv)")?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("pre-commit=={wanted}")))?;
+    if !command_ok(Command::new(&binary).arg("--version")) {
+        bail!(
+            "pre-commit was installed but {} does not run",
+            binary.display()
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@ pub mod agent;
 mod args;
 pub mod audit;
 pub mod fix;
+pub mod hook;
 pub mod log;
 pub mod output;
 mod progress;

@@ -4,11 +4,56 @@ use std::process::ExitCode;
 use super::{args, output, progress::Progress, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
     cli::{ScanArgs, ScanOptions},
-    source::Target,
+    source::{git, Target},
 };
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    run_targets(&args.targets, &args.scan)
+    let targets = narrowed(args)?;
+    run_targets(&targets, &args.scan)
+}
+
+/// The targets as `--staged` or `--since-commit` narrow them; each must then be a git work
+/// tree (a repository for a range), and a range's revisions must be in it: else one line
+/// naming the target or the revision (exit 2).
+fn narrowed(args: &ScanArgs) -> anyhow::Result<Vec<Target>> {
+    let mut targets = Vec::with_capacity(args.targets.len());
+    for target in &args.targets {
+        let narrowed = match (target, args.staged, &args.since_commit) {
+            (Target::Git(path), true, _) => Target::GitStaged(path.clone()),
+            (Target::Git(path), false, Some(rev)) => Target::GitRange(
+                path.clone(),
+                git::Range {
+                    from: rev.clone(),
+                    to: None,
+                },
+            ),
+            (Target::GitRange(..), true, _) | (Target::GitRange(..), _, Some(_)) => {
+                anyhow::bail!("{target}: a range takes neither --staged nor --since-commit")
+            }
+            (Target::GitRange(..) | Target::Git(_), false, None) => target.clone(),
+            (_, true, _) | (_, _, Some(_)) => {
+                let flag = if args.staged {
+                    "--staged"
+                } else {
+                    "--since-commit"
+                };
+                anyhow::bail!("{flag} takes a git work tree (git:PATH): {target} is not one")
+            }
+            _ => target.clone(),
+        };
+        match &narrowed {
+            Target::GitStaged(path) if !git::index::is_work_tree(path) => anyhow::bail!(
+                "--staged takes a git work tree: {} is not one",
+                path.display()
+            ),
+            Target::GitRange(path, range) => {
+                git::range::resolve(path, range)?;
+            }
+            _ => {}
+        }
+        targets.push(narrowed);
+    }
+    Ok(targets)
 }
 
 /// Scan `targets` into one report and write it (and the baseline, when asked). The exit code

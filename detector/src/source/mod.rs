@@ -35,6 +35,11 @@ pub enum Target {
     Dir(PathBuf),
     File(PathBuf),
     Git(PathBuf),
+    /// `git:PATH --staged`: what `git commit` would record (the index against HEAD).
+    GitStaged(PathBuf),
+    /// `git:PATH@A..B` or `git:PATH --since-commit A`: only what the commits of the range
+    /// brought in.
+    GitRange(PathBuf, git::Range),
     /// `None`: every home on the host when root, else `$HOME`.
     Mcp(Option<PathBuf>),
     /// `docker:NAME[:TAG]`: an image of the local Docker daemon.
@@ -55,6 +60,8 @@ pub enum TargetError {
     MissingPath { scheme: String },
     #[error("`docker:` needs an image name (e.g. `docker:app:prod`)")]
     MissingImage,
+    #[error("`{raw}`: a range needs a start revision (e.g. `git:.@origin/main..HEAD`)")]
+    MissingRangeStart { raw: String },
 }
 
 impl Target {
@@ -74,7 +81,7 @@ impl Target {
             return match scheme {
                 "dir" => Ok(Target::Dir(path()?)),
                 "file" => Ok(Target::File(path()?)),
-                "git" => Ok(Target::Git(path()?)),
+                "git" => git_target(raw, rest).unwrap_or_else(|| Ok(Target::Git(path()?))),
                 "mcp" => Ok(Target::Mcp((!rest.is_empty()).then(|| PathBuf::from(rest)))),
                 "docker" if rest.is_empty() => Err(TargetError::MissingImage),
                 "docker" => Ok(Target::Docker(rest.to_string())),
@@ -109,6 +116,8 @@ impl Target {
             Target::Dir(p)
             | Target::File(p)
             | Target::Git(p)
+            | Target::GitStaged(p)
+            | Target::GitRange(p, _)
             | Target::Mcp(Some(p))
             | Target::DockerArchive(p)
             | Target::OciDir(p)
@@ -123,7 +132,7 @@ impl Target {
         match self {
             Target::Dir(_) => "dir",
             Target::File(_) => "file",
-            Target::Git(_) => "git",
+            Target::Git(_) | Target::GitStaged(_) | Target::GitRange(..) => "git",
             Target::Mcp(_) => "mcp",
             Target::Docker(_) => "docker",
             Target::DockerArchive(_) => "docker-archive",
@@ -131,6 +140,29 @@ impl Target {
             Target::OciArchive(_) => "oci-archive",
         }
     }
+}
+
+/// `git:PATH@A..B` (`B` empty: HEAD) as a range, unless `PATH@A..B` is itself an existing path;
+/// `None` when `rest` names no range.
+fn git_target(raw: &str, rest: &str) -> Option<Result<Target, TargetError>> {
+    let (path, revs) = rest.rsplit_once('@')?;
+    let (from, to) = revs.split_once("..")?;
+    if Path::new(rest).exists() {
+        return None;
+    }
+    if from.is_empty() {
+        return Some(Err(TargetError::MissingRangeStart {
+            raw: raw.to_string(),
+        }));
+    }
+    let path = if path.is_empty() { "." } else { path };
+    Some(Ok(Target::GitRange(
+        PathBuf::from(path),
+        git::Range {
+            from: from.to_string(),
+            to: (!to.is_empty()).then(|| to.to_string()),
+        },
+    )))
 }
 
 fn bare(raw: &str) -> Target {
@@ -163,6 +195,8 @@ impl fmt::Display for Target {
             Target::Dir(p) => write!(f, "dir:{}", p.display()),
             Target::File(p) => write!(f, "file:{}", p.display()),
             Target::Git(p) => write!(f, "git:{}", p.display()),
+            Target::GitStaged(p) => write!(f, "git:{} --staged", p.display()),
+            Target::GitRange(p, range) => write!(f, "git:{}@{range}", p.display()),
             Target::Mcp(Some(p)) => write!(f, "mcp:{}", p.display()),
             Target::Mcp(None) => f.write_str("mcp:"),
             Target::Docker(name) => write!(f, "docker:{name}"),
@@ -349,6 +383,8 @@ pub fn scan(target: &Target, context: &Context, sink: &dyn Sink) -> Result<(), S
         Target::Dir(root) => fs::scan_dir(root, options, sink),
         Target::File(path) => fs::scan_file(path, options, sink),
         Target::Git(path) => git::scan(path, options, sink),
+        Target::GitStaged(path) => git::index::scan(path, options, sink),
+        Target::GitRange(path, range) => git::range::scan(path, range, options, sink),
         Target::Mcp(home) => mcp::scan(home.as_deref(), options, sink),
         Target::Docker(name) => image::scan_daemon(name, context, sink),
         Target::DockerArchive(path) => {
@@ -395,6 +431,31 @@ mod tests {
             Err(TargetError::MissingImage)
         ));
         assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
+        let range = |from: &str, to: Option<&str>| git::Range {
+            from: from.into(),
+            to: to.map(Into::into),
+        };
+        assert_eq!(
+            Target::parse("git:/srv/app@origin/main..HEAD").unwrap(),
+            Target::GitRange("/srv/app".into(), range("origin/main", Some("HEAD")))
+        );
+        assert_eq!(
+            Target::parse("git:.@v1.0..").unwrap(),
+            Target::GitRange(".".into(), range("v1.0", None))
+        );
+        assert_eq!(
+            Target::parse("git:.@v1.0..").unwrap().to_string(),
+            "git:.@v1.0..HEAD"
+        );
+        assert!(matches!(
+            Target::parse("git:.@..HEAD"),
+            Err(TargetError::MissingRangeStart { .. })
+        ));
+        assert_eq!(
+            Target::parse("git:me@host.git").unwrap(),
+            Target::Git("me@host.git".into()),
+            "an @ without a range is part of the path"
+        );
         assert_eq!(
             Target::parse("docker:alpine").unwrap(),
             Target::Docker("alpine".into())

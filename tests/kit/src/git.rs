@@ -19,18 +19,8 @@ pub fn git_at(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
 
 /// [`git_at`] with `input` on standard input (`git mktree`, `git hash-object --stdin`, …).
 pub fn git_fed(dir: &Path, home: &Path, date: &str, args: &[&str], input: Option<&[u8]>) -> String {
-    let stamp = format!("{date}T12:00:00Z");
-    let mut child = Command::new("git")
+    let mut child = git_command(dir, home, date)
         .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .env("GIT_AUTHOR_DATE", &stamp)
-        .env("GIT_COMMITTER_DATE", &stamp)
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -50,6 +40,24 @@ pub fn git_fed(dir: &Path, home: &Path, date: &str, args: &[&str], input: Option
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// `git` in `dir` with `home` as HOME, the fixed identity and `date` (see [`git_at`]), not yet
+/// started: for a run that may fail (a commit a hook blocks), or a program that runs git
+/// itself (pre-commit).
+pub fn git_command(dir: &Path, home: &Path, date: &str) -> Command {
+    let stamp = format!("{date}T12:00:00Z");
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_AUTHOR_DATE", &stamp)
+        .env("GIT_COMMITTER_DATE", &stamp);
+    cmd
 }
 
 /// A work tree with its repository, and the home its commands run with.

@@ -11,7 +11,8 @@
 //! - [`accounts`]: users and groups made on the host for one test;
 //! - [`git`]: repositories built with `git` (fixed identity and dates) or `git fast-import`;
 //! - [`image`]: image archives (`docker save`, both layouts, and OCI layouts) written by hand;
-//! - [`docker`]: a private Docker daemon, one per process.
+//! - [`docker`]: a private Docker daemon, one per process;
+//! - [`tools`]: where setup installs the tools no Debian package has (pre-commit).
 pub mod accounts;
 pub mod docker;
 pub mod git;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod report;
 pub mod rss;
 pub mod run;
+pub mod tools;
 
 /// Make a FIFO at `path`.
 pub fn mkfifo(path: &std::path::Path) {

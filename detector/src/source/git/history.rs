@@ -714,7 +714,7 @@ impl TreeEntry {
 }
 
 /// A path under the root, a blob before and a blob after (`None`: absent).
-type RawChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
+pub(super) type RawChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
 
 /// Why a walk did not enter a subtree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -729,9 +729,9 @@ enum CutReason {
 
 /// A subtree a walk did not enter, and the path it is at.
 #[derive(Debug)]
-struct Cut {
+pub(super) struct Cut {
     tree: ObjectId,
-    path: Vec<u8>,
+    pub(super) path: Vec<u8>,
     reason: CutReason,
 }
 
@@ -886,7 +886,7 @@ fn on_path(stack: &[Frame], old: Option<ObjectId>, new: Option<ObjectId>) -> Opt
 }
 
 /// Parsed trees, read through one thread's object handle and cached by id.
-struct TreeReader {
+pub(super) struct TreeReader {
     repo: gix::Repository,
     buf: Vec<u8>,
     cache: HashMap<ObjectId, Arc<[TreeEntry]>>,
@@ -899,7 +899,7 @@ struct TreeReader {
 const TREE_CACHE_ENTRIES: usize = 8 * 1024;
 
 impl TreeReader {
-    fn new(repo: &gix::ThreadSafeRepository) -> TreeReader {
+    pub(super) fn new(repo: &gix::ThreadSafeRepository) -> TreeReader {
         let mut repo = repo.to_thread_local();
         repo.object_cache_size(None);
         TreeReader {
@@ -965,7 +965,7 @@ impl TreeReader {
     /// deeper than [`MAX_TREE_DEPTH`] is not entered and goes to `cuts`. A subtree that cannot
     /// be read is skipped and the first such failure returned (the rest of the diff is still
     /// made).
-    fn diff(
+    pub(super) fn diff(
         &mut self,
         old: Option<ObjectId>,
         new: Option<ObjectId>,

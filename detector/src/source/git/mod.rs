@@ -12,7 +12,10 @@
 //! is reported once the walk is done, at the first path history gives it.
 mod discover;
 pub mod history;
+pub mod index;
 mod objects;
+pub mod range;
+mod selected;
 
 use std::{
     path::{Path, PathBuf},
@@ -24,6 +27,7 @@ use std::{
 
 pub use discover::repositories_under;
 pub use history::{Exit, GitHistory, Occurrence};
+pub use range::Range;
 
 use super::{
     Blob, GitBlob, GitCommit, HistoryRef, Origin, Provenance, Sink, Skip, SkipReason, SourceError,
