@@ -1,12 +1,13 @@
 //! The matching engine: keyword prefilter → windows → regex → checks → matches grouped by secret.
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use regex_automata::meta;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
 use regex_automata::Input;
+use regex_syntax::hir::Hir;
 
 use super::error::{RegexProblem, RuleError};
 use super::lines::LineCounter;
@@ -54,9 +55,37 @@ pub struct Match {
 }
 
 struct CompiledRule {
-    regex: meta::Regex,
+    /// Compiled before the scan (a rule from `--rules`: a bad one fails at once), or when a
+    /// keyword of it is first met (a built-in rule, which the test suite compiles): a hook
+    /// that scans one staged file does not compile 500 regexes for it.
+    regex: OnceLock<meta::Regex>,
+    hir: Hir,
     /// The capture group holding the secret.
     group: usize,
+}
+
+impl CompiledRule {
+    fn regex(&self) -> &meta::Regex {
+        self.regex.get_or_init(|| {
+            build_regex(&self.hir).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a built-in rule's regex does not compile; it matches nothing");
+                meta::Regex::new_many::<&str>(&[]).expect("an empty set of patterns compiles")
+            })
+        })
+    }
+}
+
+fn build_regex(hir: &Hir) -> Result<meta::Regex, meta::BuildError> {
+    meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .dfa(false)
+                .onepass(false)
+                .hybrid_cache_capacity(LAZY_DFA_CAPACITY),
+        )
+        .build_from_hir(hir)
 }
 
 /// The compiled rules. Built once; `Send + Sync`, shared by every scanning thread.
@@ -125,6 +154,14 @@ impl Engine {
         &self.rules
     }
 
+    /// How many rules' regexes are compiled so far (built-in ones wait for their keywords).
+    pub fn compiled_regexes(&self) -> usize {
+        self.compiled
+            .iter()
+            .filter(|c| c.regex.get().is_some())
+            .count()
+    }
+
     /// The published example values of rule `id` (what `rules check` proves for it).
     pub fn published_examples_of<'a>(
         &'a self,
@@ -159,7 +196,7 @@ impl Engine {
                 let mut at = range.start;
                 while at < range.end {
                     let input = Input::new(data).span(at..range.end);
-                    if compiled.regex.search_slots(&input, &mut slots).is_none() {
+                    if compiled.regex().search_slots(&input, &mut slots).is_none() {
                         break;
                     }
                     let (Some(match_start), Some(match_end)) = (slots[0], slots[1]) else {
@@ -240,17 +277,11 @@ fn compile_rule(rule: &Rule) -> Result<(CompiledRule, usize, Vec<usize>), RuleEr
     let compile = |problem: RegexProblem| RuleError::Compile(problem.of(&rule.id));
     let hir = parse_regex(&rule.regex).map_err(compile)?;
     let group = secret_group_in(&hir).map_err(compile)?;
-    let regex = meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
-        .configure(
-            meta::Config::new()
-                .utf8_empty(false)
-                .dfa(false)
-                .onepass(false)
-                .hybrid_cache_capacity(LAZY_DFA_CAPACITY),
-        )
-        .build_from_hir(&hir)
-        .map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
+    let regex = OnceLock::new();
+    if !rule.proven {
+        let built = build_regex(&hir).map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
+        let _ = regex.set(built);
+    }
     let reach = rule
         .window
         .or(hir.properties().maximum_len())
@@ -263,7 +294,7 @@ fn compile_rule(rule: &Rule) -> Result<(CompiledRule, usize, Vec<usize>), RuleEr
             super::prefilter::keyword_lead(&hir, k.as_bytes()).map_or(reach, |lead| lead.min(reach))
         })
         .collect();
-    Ok((CompiledRule { regex, group }, reach, leads))
+    Ok((CompiledRule { regex, hir, group }, reach, leads))
 }
 
 fn passes_checks(rule: &Rule, data: &[u8], start: usize, end: usize) -> bool {

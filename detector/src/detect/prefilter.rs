@@ -236,6 +236,7 @@ mod tests {
 
     fn rule(id: &str, keywords: &[&str]) -> Rule {
         Rule {
+            proven: false,
             id: id.into(),
             provider: "Test".into(),
             description: String::new(),

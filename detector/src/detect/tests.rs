@@ -509,3 +509,35 @@ keywords = ["demo_"]
         );
     }
 }
+
+/// Built-in rules compile when their keywords are first met, so a scan of one small file
+/// compiles next to nothing; a rule from a rules directory compiles at once, so a bad one
+/// fails before anything is read.
+#[test]
+fn built_in_regexes_compile_on_first_use_and_user_rules_at_once() {
+    let engine = Engine::new(RuleSet::builtin().unwrap()).unwrap();
+    assert_eq!(engine.compiled_regexes(), 0);
+    let text = format!("token = {}", github_token());
+    let found = engine.scan(text.as_bytes());
+    assert!(
+        found.iter().any(|m| m.rule.id.starts_with("github")),
+        "{found:?}"
+    );
+    let compiled = engine.compiled_regexes();
+    assert!(
+        compiled >= 1 && compiled < 20,
+        "{compiled} compiled for one line"
+    );
+    // The same line again finds the same: the compiled regex is kept.
+    assert_eq!(engine.scan(text.as_bytes()).len(), found.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "[[rules]]\nid = \"too-big\"\nprovider = \"Test\"\ndescription = \"x\"\nseverity = \"low\"\nregex = '''key=(\\w{1000}){1000}'''\nkeywords = [\"key=\"]\n";
+    std::fs::write(dir.path().join("big.toml"), rule).unwrap();
+    let mut rules = RuleSet::builtin().unwrap();
+    rules.extend(RuleSet::load_dir(dir.path()).unwrap());
+    match Engine::new(rules) {
+        Ok(_) => panic!("a regex over the size limit compiled"),
+        Err(e) => assert!(e.to_string().contains("too-big"), "{e}"),
+    }
+}
