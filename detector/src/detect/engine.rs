@@ -75,7 +75,7 @@ impl CompiledRule {
     }
 }
 
-fn build_regex(hir: &Hir) -> Result<meta::Regex, meta::BuildError> {
+fn build_regex(hir: &Hir) -> Result<meta::Regex, String> {
     meta::Regex::builder()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(
@@ -86,6 +86,7 @@ fn build_regex(hir: &Hir) -> Result<meta::Regex, meta::BuildError> {
                 .hybrid_cache_capacity(LAZY_DFA_CAPACITY),
         )
         .build_from_hir(hir)
+        .map_err(|e| e.to_string())
 }
 
 /// The compiled rules. Built once; `Send + Sync`, shared by every scanning thread.
@@ -279,7 +280,7 @@ fn compile_rule(rule: &Rule) -> Result<(CompiledRule, usize, Vec<usize>), RuleEr
     let group = secret_group_in(&hir).map_err(compile)?;
     let regex = OnceLock::new();
     if !rule.proven {
-        let built = build_regex(&hir).map_err(|e| compile(RegexProblem::Compile(e.to_string())))?;
+        let built = build_regex(&hir).map_err(|e| compile(RegexProblem::Compile(e)))?;
         let _ = regex.set(built);
     }
     let reach = rule
