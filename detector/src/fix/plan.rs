@@ -211,7 +211,11 @@ pub fn plan(config: &ParsedConfig, names: &mut Names, context: &Context) -> File
             return plan;
         }
     }
-    let text = String::from_utf8_lossy(&plan.original).into_owned();
+    // Written back as text: a file that is not UTF-8 would lose its other bytes.
+    let Ok(text) = String::from_utf8(plan.original.clone()) else {
+        plan.refused = Some("is not UTF-8 text; move its keys by hand".into());
+        return plan;
+    };
     let document = match parse_document(format, plan.original.as_slice()) {
         Ok(document) => document,
         Err(e) => {
@@ -342,12 +346,11 @@ fn plan_server(
         if items.iter().any(|(_, path)| {
             field_of(Some(server), path).is_some_and(|f| COMMAND_KEYS.contains(&f))
         }) {
-            for (found, path) in items {
+            for (_, path) in items {
                 plan.left.push(Left {
                     field: display(path),
                     reason: "the key is part of the command itself; split it into an argument or an environment variable first".into(),
                 });
-                let _ = found;
             }
             return;
         }
