@@ -556,3 +556,76 @@ fn root_hands_what_it_writes_to_the_homes_owner() {
     assert_eq!(fs::metadata(&wrapper).unwrap().uid(), owner);
     assert_eq!(fs::metadata(home.join(".local")).unwrap().uid(), owner);
 }
+
+/// `--to pass`: the key goes into a real password store (its own GPG key), and the wrapper
+/// of a desktop client's server loads it from there.
+#[test]
+fn fix_to_pass_and_the_wrapper_loads_from_it() {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !["pass", "gpg", "gpgconf"].iter().all(|t| have(t))
+        && !kit::guard::skip("pass and gpg are not installed (cargo xtask setup installs them)")
+    {
+        return;
+    }
+    let store = kit::pass::PassStore::new();
+    let home = store.home();
+    let secret = github_key(91);
+    let seen = home.join("seen");
+    let config = home.join(".config/Claude/claude_desktop_config.json");
+    let server = serde_json::json!({"mcpServers": {"probe": {
+        "command": "sh",
+        "args": ["-c", format!("printf %s \"$GITHUB_TOKEN\" | sha256sum > '{}'", seen.display())],
+        "env": {"GITHUB_TOKEN": secret},
+    }}});
+    write(&config, &serde_json::to_string_pretty(&server).unwrap());
+    let env: Vec<(&str, String)> = store
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k, v.display().to_string()))
+        .collect();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = fix_with(
+        &home,
+        &[
+            &format!("file:{}", config.display()),
+            "--to",
+            "pass",
+            "--apply",
+        ],
+        &env_refs,
+    );
+    assert_eq!(
+        code(&out),
+        0,
+        "{}\n{}",
+        stdout(&out),
+        kit::run::stderr(&out)
+    );
+    assert!(!env_file(&home).exists(), "--to pass wrote an env file");
+
+    let mut show = Command::new("pass");
+    show.args(["show", "detector/GITHUB_TOKEN"])
+        .env("HOME", &home);
+    for (k, v) in &env {
+        show.env(k, v);
+    }
+    let shown = kit::run::run_ok(&mut show);
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim_end(), secret);
+
+    let fixed: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    let wrapper = PathBuf::from(fixed["mcpServers"]["probe"]["command"].as_str().unwrap());
+    let mut start = Command::new(&wrapper);
+    start
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &home);
+    for (k, v) in &env {
+        start.env(k, v);
+    }
+    assert!(start.status().unwrap().success());
+    let expected = kit::image::sha256(secret.as_bytes())
+        .trim_start_matches("sha256:")
+        .to_string();
+    assert!(fs::read_to_string(&seen).unwrap().starts_with(&expected));
+}

@@ -19,6 +19,7 @@ pub mod git;
 pub mod guard;
 pub mod image;
 pub mod keys;
+pub mod pass;
 pub mod report;
 pub mod rss;
 pub mod run;

@@ -480,72 +480,7 @@ fn run_child(scenario: &str, env: &[(&str, &OsStr)], wrapper: &[&str]) {
     );
 }
 
-/// A GPG home and password store of their own, with a key without passphrase.
-struct PassStore {
-    dir: tempfile::TempDir,
-}
-
-impl PassStore {
-    fn new() -> PassStore {
-        let dir = tempfile::tempdir().unwrap();
-        let store = PassStore { dir };
-        fs::create_dir(store.home()).unwrap();
-        fs::create_dir(store.gnupg()).unwrap();
-        fs::set_permissions(store.gnupg(), fs::Permissions::from_mode(0o700)).unwrap();
-        let id = "detector-test@example.invalid";
-        let run = |program: &str, args: &[&str]| {
-            let output = Command::new(program)
-                .args(args)
-                .env("HOME", store.home())
-                .env("GNUPGHOME", store.gnupg())
-                .env("PASSWORD_STORE_DIR", store.passwords())
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{program} {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        run(
-            "gpg",
-            &[
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                id,
-                "default",
-                "default",
-                "never",
-            ],
-        );
-        run("pass", &["init", id]);
-        store
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn gnupg(&self) -> PathBuf {
-        self.dir.path().join("gnupg")
-    }
-
-    fn passwords(&self) -> PathBuf {
-        self.dir.path().join("password-store")
-    }
-}
-
-impl Drop for PassStore {
-    /// The gpg-agent the key generation started lives on; stop it.
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", self.gnupg())
-            .status();
-    }
-}
+use kit::pass::PassStore;
 
 #[test]
 fn pass_round_trip_with_a_real_store() {
