@@ -629,3 +629,25 @@ fn fix_to_pass_and_the_wrapper_loads_from_it() {
         .to_string();
     assert!(fs::read_to_string(&seen).unwrap().starts_with(&expected));
 }
+
+/// A config's text reaches the terminal escaped: an escape sequence in a comment of the
+/// config is printed as text in the diff.
+#[test]
+fn the_diff_escapes_the_configs_text() {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path();
+    let config = home.join("proj/.mcp.json");
+    let text = format!(
+        "{{\n  \"mcpServers\": {{\"github\": {{\"command\": \"npx\", \"env\": {{\"GITHUB_PERSONAL_ACCESS_TOKEN\": \"{}\", \"NOTE\": \"\\u001b[2J\u{1b}]0;owned\u{7}\"}}}}}}\n}}\n",
+        github_key(95)
+    );
+    write(&config, &text);
+    let out = fix(home, &[&format!("file:{}", config.display())]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "an escape reached the terminal:\n{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("\\x1b]0;owned"), "{}", stdout(&out));
+}

@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::{progress::Progress, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
     audit::{
         fingerprint::redact,
@@ -31,7 +31,7 @@ use crate::{
         write::{self, WriteError},
         Context, FilePlan, Names,
     },
-    pipeline::{self, Pipeline, Silent},
+    pipeline::{self, Pipeline},
     report::escape::visible,
     source::{LocationKind, Target},
 };
@@ -92,7 +92,7 @@ fn fix(args: &FixArgs) -> anyhow::Result<u8> {
 
     let org_key = OrgKey::load(args.org_key_file.as_deref())?;
     let pipeline = Pipeline::new(RuleSet::builtin()?, org_key, pipeline::Options::default())?;
-    let outcome = pipeline.run(&targets, &Silent);
+    let outcome = pipeline.run(&targets, &Progress::new());
     for target in &outcome.report.targets {
         for error in &target.errors {
             eprintln!(
@@ -169,13 +169,16 @@ fn describe(out: &mut String, plan: &FilePlan, store: &Destination, apply: bool)
             let old = redacted(&String::from_utf8_lossy(&plan.original), &plan.secrets);
             let new = redacted(edited, &plan.secrets);
             let diff = similar::TextDiff::from_lines(&old, &new);
-            let _ = write!(
-                out,
-                "\n{}",
-                diff.unified_diff()
-                    .context_radius(2)
-                    .header(&path, &format!("{path} (fixed)"))
-            );
+            let text = diff
+                .unified_diff()
+                .context_radius(2)
+                .header(&path, &format!("{path} (fixed)"))
+                .to_string();
+            // The config's own text, escaped line by line for the terminal.
+            out.push('\n');
+            for line in text.lines() {
+                let _ = writeln!(out, "{}", visible(line));
+            }
         }
     }
     for m in &plan.moves {
@@ -440,7 +443,7 @@ impl Facts {
         }
         if !repositories.is_empty() {
             let targets: Vec<Target> = repositories.into_iter().map(Target::Git).collect();
-            let history = pipeline.run(&targets, &Silent);
+            let history = pipeline.run(&targets, &Progress::new());
             for key in &history.report.keys {
                 let Some((name, _)) = moved.get(&key.fingerprint) else {
                     continue;

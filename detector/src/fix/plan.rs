@@ -627,15 +627,25 @@ fn wrap(
                 field,
             )
         });
-        keys.push((found.secret.to_string(), name.clone()));
         let label = display(path);
         match (field, entry) {
-            (Some(f), Some(e)) if ENV_KEYS.contains(&f) && path.len() == server.len() + 2 => {
+            (Some(f), Some(e))
+                if ENV_KEYS.contains(&f)
+                    && path.len() == server.len() + 2
+                    && wrapper::is_shell_name(e) =>
+            {
                 let value = document::get(document, path)
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 exports.push((e.to_string(), value.to_string()));
                 ops.push(Op::Remove(path.clone()));
+            }
+            (Some(f), Some(_)) if ENV_KEYS.contains(&f) && path.len() == server.len() + 2 => {
+                plan.left.push(Left {
+                    field: label,
+                    reason: "a shell cannot set a variable of that name, so no wrapper can; move it by hand".into(),
+                });
+                continue;
             }
             (Some("args"), _) => {}
             _ => {
@@ -645,6 +655,9 @@ fn wrap(
                 });
                 continue;
             }
+        }
+        if !keys.iter().any(|(_, n)| *n == name) {
+            keys.push((found.secret.to_string(), name.clone()));
         }
         if !plan.moves.iter().any(|m| m.secret == found.secret) {
             plan.moves.push(Move {

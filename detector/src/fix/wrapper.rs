@@ -13,6 +13,23 @@ pub struct Wrapper {
     pub server: String,
 }
 
+/// A name `sh` takes as a variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Text for a `#` comment line: a line break (a config path or server name may hold one)
+/// would end the comment and start a command.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// `value` as one shell word in which every key is its variable (`'Bearer '"${NAME}"`).
 fn word(value: &str, keys: &[(String, String)]) -> String {
     let mut out = String::new();
@@ -79,9 +96,9 @@ impl Wrapper {
         let mut text = String::from("#!/bin/sh\n");
         text.push_str(&format!(
             "# Written by `detector fix`: starts MCP server {} of {}\n# with its keys loaded from {}. It holds no key.\nset -e\n",
-            quote(server),
-            quote(&config.display().to_string()),
-            store.describe(),
+            comment(&quote(server)),
+            comment(&quote(&config.display().to_string())),
+            comment(&store.describe()),
         ));
         text.push_str(&store.shell_load(&names));
         if !text.ends_with('\n') {
@@ -116,5 +133,38 @@ mod tests {
         assert_eq!(word("s3cr3tvalue", &keys), "\"${K}\"");
         assert_eq!(word("it's", &keys), r"'it'\''s'");
         assert_eq!(word("", &keys), "''");
+    }
+
+    /// Names and paths from a config are data: a line break in a server's name or the
+    /// config's path cannot end the comment and run as a command; an exported variable
+    /// must be a shell name.
+    #[test]
+    fn names_from_the_config_cannot_become_commands() {
+        let store = Destination::EnvFile(PathBuf::from("/s/keys.env"));
+        let wrapper = Wrapper::new(
+            Path::new("/w"),
+            "cursor",
+            Path::new("/p/evil\ntouch /tmp/pwned\n/mcp.json"),
+            "gh\nrm -rf ~",
+            "npx",
+            &["-y".into()],
+            &[],
+            &[],
+            &store,
+        );
+        for line in wrapper.text.lines() {
+            assert!(
+                line.starts_with('#')
+                    || line.starts_with("set -e")
+                    || line.starts_with(". ")
+                    || line.starts_with("export ")
+                    || line.starts_with("exec "),
+                "a line a config wrote: {line:?}\n{}",
+                wrapper.text
+            );
+        }
+        assert!(!wrapper.path.to_string_lossy().contains('\n'));
+        assert!(is_shell_name("GITHUB_TOKEN") && is_shell_name("_x1"));
+        assert!(!is_shell_name("A;rm") && !is_shell_name("1A") && !is_shell_name(""));
     }
 }
