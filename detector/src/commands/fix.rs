@@ -191,7 +191,7 @@ fn describe(out: &mut String, plan: &FilePlan, store: &Destination, apply: bool)
                 || "the file".to_string(),
                 |s| format!("server {}", visible(s))
             ),
-            store.describe(),
+            visible(&store.describe()),
             m.name,
             visible(&m.how),
         );
@@ -270,7 +270,7 @@ fn apply(
             out,
             "stored {} key(s) in {}",
             entries.len(),
-            store.describe()
+            visible(&store.describe())
         );
     }
     let mut code = EXIT_CLEAN;
@@ -308,7 +308,7 @@ fn apply(
                     out,
                     "{}; its keys stay stored in {} as {}",
                     visible(&e.to_string()),
-                    store.describe(),
+                    visible(&store.describe()),
                     stored.join(", ")
                 );
                 code = EXIT_ERROR;
@@ -353,7 +353,12 @@ fn advice(out: &mut String, plans: &[FilePlan], store: &Destination) {
             out,
             "the clients read {} from their environment: start them from a shell whose profile loads the store:\n    {}",
             referenced.join(", "),
-            store.shell_load(&referenced).trim_end().replace('\n', "\n    ")
+            store
+                .shell_load(&referenced)
+                .lines()
+                .map(|l| visible(l).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n    ")
         );
     }
     for plan in &fixed {
