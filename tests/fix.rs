@@ -651,3 +651,31 @@ fn the_diff_escapes_the_configs_text() {
     );
     assert!(stdout(&out).contains("\\x1b]0;owned"), "{}", stdout(&out));
 }
+
+/// With no target, `fix` takes the home's configs and the project configs of the directory
+/// it runs in.
+#[test]
+fn without_targets_the_home_and_this_project() {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    let project = temp.path().join("work/app");
+    let global = home.join(".gemini/settings.json");
+    let local = project.join(".mcp.json");
+    write(&global, &CASES[3].text.replace("{KEY}", &github_key(97)));
+    write(&local, &CASES[0].text.replace("{KEY}", &github_key(98)));
+    let mut cmd = detector_command(
+        Path::new(DETECTOR),
+        &["fix", "--apply"],
+        &home,
+        Some(ORG_KEY),
+    );
+    cmd.current_dir(&project);
+    let out = run_with_deadline(cmd, deadline(), "detector fix");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(!fs::read_to_string(&global)
+        .unwrap()
+        .contains(&github_key(97)));
+    assert!(!fs::read_to_string(&local)
+        .unwrap()
+        .contains(&github_key(98)));
+}

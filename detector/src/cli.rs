@@ -54,8 +54,9 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct FixArgs {
-    /// Configs to fix: `mcp:[HOME]` (every MCP config of that home; default: `$HOME`'s) or
-    /// `file:CONFIG`. Repeatable.
+    /// Configs to fix: `mcp:[HOME]` (every MCP config of that home) or `file:CONFIG`.
+    /// Repeatable. Default: `$HOME`'s configs and the project configs of the current
+    /// directory.
     #[arg(value_name = "TARGET", value_parser = Target::parse)]
     pub targets: Vec<Target>,
     /// Write the changes. Without it nothing is changed: the diff is printed, keys redacted.

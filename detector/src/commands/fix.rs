@@ -71,7 +71,16 @@ fn fix(args: &FixArgs) -> anyhow::Result<u8> {
     };
     let mut targets = args.targets.clone();
     if targets.is_empty() {
+        // The home's configs, and the project configs of the directory it is run in (a
+        // project's `.mcp.json`, `.cursor/mcp.json`, …), which no home lists.
         targets.push(Target::Mcp(Some(home.clone())));
+        if let Ok(cwd) = std::env::current_dir() {
+            targets.extend(
+                crate::mcp::project_configs(&cwd)
+                    .into_iter()
+                    .map(|c| Target::File(c.path)),
+            );
+        }
     }
     for target in &mut targets {
         match target {
