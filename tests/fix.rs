@@ -127,6 +127,32 @@ fn assert_no_leftovers(dir: &Path) {
     }
 }
 
+/// A Claude Desktop config whose server `probe` writes the SHA-256 of the `GITHUB_TOKEN` it
+/// gets into the returned file; the key is a literal of its env.
+fn probe_config(home: &Path, secret: &str) -> (PathBuf, PathBuf) {
+    let seen = home.join("seen");
+    let config = home.join(".config/Claude/claude_desktop_config.json");
+    let server = serde_json::json!({"mcpServers": {"probe": {
+        "command": "sh",
+        "args": ["-c", format!("printf %s \"$GITHUB_TOKEN\" | sha256sum > '{}'", seen.display())],
+        "env": {"GITHUB_TOKEN": secret},
+    }}});
+    write(&config, &serde_json::to_string_pretty(&server).unwrap());
+    (config, seen)
+}
+
+/// The probe server saw exactly `secret`.
+fn assert_probe_saw(seen: &Path, secret: &str) {
+    let expected = kit::image::sha256(secret.as_bytes())
+        .trim_start_matches("sha256:")
+        .to_string();
+    let got = fs::read_to_string(seen).unwrap();
+    assert!(
+        got.starts_with(&expected),
+        "the server saw another value: {got} (want {expected})"
+    );
+}
+
 fn env_file(home: &Path) -> PathBuf {
     home.join(".config/detector/keys.env")
 }
@@ -242,14 +268,7 @@ fn the_wrapper_starts_the_server_with_its_key() {
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path();
     let secret = github_key(7);
-    let seen = home.join("seen");
-    let config = home.join(".config/Claude/claude_desktop_config.json");
-    let server = serde_json::json!({"mcpServers": {"probe": {
-        "command": "sh",
-        "args": ["-c", format!("printf %s \"$GITHUB_TOKEN\" | sha256sum > '{}'", seen.display())],
-        "env": {"GITHUB_TOKEN": secret},
-    }}});
-    write(&config, &serde_json::to_string_pretty(&server).unwrap());
+    let (config, seen) = probe_config(home.as_ref(), &secret);
     let applied = fix(home, &[&format!("file:{}", config.display()), "--apply"]);
     assert_eq!(code(&applied), 0, "{}", stdout(&applied));
 
@@ -278,14 +297,7 @@ fn the_wrapper_starts_the_server_with_its_key() {
         .status()
         .unwrap();
     assert!(status.success());
-    let expected = kit::image::sha256(secret.as_bytes())
-        .trim_start_matches("sha256:")
-        .to_string();
-    let got = fs::read_to_string(&seen).unwrap();
-    assert!(
-        got.starts_with(&expected),
-        "the server saw another value: {got} (want {expected})"
-    );
+    assert_probe_saw(&seen, &secret);
 }
 
 #[test]
@@ -570,14 +582,7 @@ fn fix_to_pass_and_the_wrapper_loads_from_it() {
     let store = kit::pass::PassStore::new();
     let home = store.home();
     let secret = github_key(91);
-    let seen = home.join("seen");
-    let config = home.join(".config/Claude/claude_desktop_config.json");
-    let server = serde_json::json!({"mcpServers": {"probe": {
-        "command": "sh",
-        "args": ["-c", format!("printf %s \"$GITHUB_TOKEN\" | sha256sum > '{}'", seen.display())],
-        "env": {"GITHUB_TOKEN": secret},
-    }}});
-    write(&config, &serde_json::to_string_pretty(&server).unwrap());
+    let (config, seen) = probe_config(home.as_ref(), &secret);
     let env: Vec<(&str, String)> = store
         .env()
         .into_iter()
@@ -624,10 +629,7 @@ fn fix_to_pass_and_the_wrapper_loads_from_it() {
         start.env(k, v);
     }
     assert!(start.status().unwrap().success());
-    let expected = kit::image::sha256(secret.as_bytes())
-        .trim_start_matches("sha256:")
-        .to_string();
-    assert!(fs::read_to_string(&seen).unwrap().starts_with(&expected));
+    assert_probe_saw(&seen, &secret);
 }
 
 /// A config's text reaches the terminal escaped: an escape sequence in a comment of the
