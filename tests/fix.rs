@@ -268,7 +268,7 @@ fn the_wrapper_starts_the_server_with_its_key() {
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path();
     let secret = github_key(7);
-    let (config, seen) = probe_config(home.as_ref(), &secret);
+    let (config, seen) = probe_config(&home, &secret);
     let applied = fix(home, &[&format!("file:{}", config.display()), "--apply"]);
     assert_eq!(code(&applied), 0, "{}", stdout(&applied));
 
@@ -582,7 +582,7 @@ fn fix_to_pass_and_the_wrapper_loads_from_it() {
     let store = kit::pass::PassStore::new();
     let home = store.home();
     let secret = github_key(91);
-    let (config, seen) = probe_config(home.as_ref(), &secret);
+    let (config, seen) = probe_config(&home, &secret);
     let env: Vec<(&str, String)> = store
         .env()
         .into_iter()
