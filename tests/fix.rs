@@ -268,7 +268,7 @@ fn the_wrapper_starts_the_server_with_its_key() {
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path();
     let secret = github_key(7);
-    let (config, seen) = probe_config(&home, &secret);
+    let (config, seen) = probe_config(home, &secret);
     let applied = fix(home, &[&format!("file:{}", config.display()), "--apply"]);
     assert_eq!(code(&applied), 0, "{}", stdout(&applied));
 
