@@ -50,7 +50,13 @@ pub fn replace(path: &Path, expected: &[u8], new: &[u8]) -> Result<(), WriteErro
         Some((meta.uid(), meta.gid())),
         || {
             test_hook("DETECTOR_TEST_BEFORE_RENAME");
-            unchanged()
+            unchanged()?;
+            if test_hook("DETECTOR_TEST_FAIL_RENAME") {
+                return Err(io_error(path, "rename over")(io::Error::other(
+                    "failed on purpose (DETECTOR_TEST_FAIL_RENAME)",
+                )));
+            }
+            Ok(())
         },
     )
 }
@@ -92,11 +98,6 @@ fn write_beside(
         .map_err(io_error(target, "set the mode of"))?;
     file.sync_all().map_err(io_error(target, "sync"))?;
     before_rename()?;
-    if test_hook("DETECTOR_TEST_FAIL_RENAME") {
-        return Err(io_error(target, "rename over")(io::Error::other(
-            "failed on purpose (DETECTOR_TEST_FAIL_RENAME)",
-        )));
-    }
     temp.persist(target)
         .map_err(|e| io_error(target, "rename over")(e.error))?;
     if let Ok(dir) = fs::File::open(dir) {
@@ -105,9 +106,9 @@ fn write_beside(
     Ok(())
 }
 
-/// Faults the end-to-end tests inject into a debug build: the variable's command runs (a
-/// change made between read and write), or its presence makes the rename fail. Release
-/// builds have no such hook.
+/// Faults the end-to-end tests inject into a debug build's replacement of a config: the
+/// variable's command runs (a change made between read and write), or its presence makes the
+/// rename fail. Release builds have no such hook.
 fn test_hook(variable: &str) -> bool {
     #[cfg(debug_assertions)]
     if let Some(command) = std::env::var_os(variable) {

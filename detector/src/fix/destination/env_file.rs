@@ -1,11 +1,11 @@
 //! The env file store: `ENV_FILE_HEADER`, then for each key a `# note` line and a
-//! `NAME='value'` line that sh sources as is (`set -a; . FILE; set +a`). Written whole and
+//! `NAME='value'` line that sh sources as is (`. FILE`). Written whole and
 //! atomically (a private temp file beside it, fsync, rename, fsync of the folder), so a crash
 //! leaves the old file or the new one, never half of one, and no other user can read either.
 use std::{
     fs::{self, DirBuilder, File},
-    io::{self, Write},
-    os::unix::fs::{DirBuilderExt, PermissionsExt},
+    io,
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
 };
 
@@ -46,6 +46,15 @@ pub(super) fn lookup(
 
 pub(super) fn put(path: &Path, entries: &[Entry]) -> Result<(), DestinationError> {
     check(path)?;
+    let dir = folder(path);
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error("create the folder", dir, e))?;
+    // Read, merge and replace under a lock on the folder: two runs of `fix` at once each
+    // keep the other's keys.
+    let _lock = lock(dir)?;
     let mut stored = read(path)?;
     for entry in entries {
         let new = Stored {
@@ -199,39 +208,33 @@ fn render(stored: &[Stored]) -> Zeroizing<String> {
     text
 }
 
-/// Replace `path` with `text` atomically, mode 0600; its folder is made (0700) when missing.
-fn write(path: &Path, text: &str) -> Result<(), DestinationError> {
-    let io_error = |action, path: &Path, source| DestinationError::Io {
+fn io_error(action: &'static str, path: &Path, source: io::Error) -> DestinationError {
+    DestinationError::Io {
         action,
         path: path.to_path_buf(),
         source,
-    };
-    let dir = match path.parent() {
+    }
+}
+
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io_error("create the folder", dir, e))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // tempfile creates it O_EXCL with mode 0600: never readable by others, not even briefly.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| io_error("create a temporary file in", dir, e))?;
-    temp.write_all(text.as_bytes())
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| io_error("write", temp.path(), e))?;
-    temp.persist(path)
-        .map_err(|e| io_error("replace", path, e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync the folder", dir, e))
+    }
+}
+
+/// An exclusive lock on the store's folder, held until the returned file is dropped.
+fn lock(dir: &Path) -> Result<File, DestinationError> {
+    let file = File::open(dir).map_err(|e| io_error("open the folder", dir, e))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+        return Err(io_error("lock the folder", dir, io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
+/// Replace `path` with `text`, mode 0600, the way `fix` writes every file
+/// ([`crate::fix::write`]): atomically, nothing left behind.
+fn write(path: &Path, text: &str) -> Result<(), DestinationError> {
+    crate::fix::write::create(path, text.as_bytes(), 0o600).map_err(DestinationError::from)
 }

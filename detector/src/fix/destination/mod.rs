@@ -85,6 +85,8 @@ pub enum DestinationError {
     NotAFile { path: PathBuf },
     #[error("{}:{line}: not a line of a detector managed store (a comment or NAME='value'); fix or move the file", path.display())]
     Malformed { path: PathBuf, line: usize },
+    #[error(transparent)]
+    Write(#[from] crate::fix::write::WriteError),
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,

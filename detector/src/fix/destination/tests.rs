@@ -663,3 +663,36 @@ fn env_file_load_exports_only_the_named_keys() {
     assert!(env.lines().any(|l| l == "MINE=one-value"), "{env}");
     assert!(!env.contains("OTHER"), "{env}");
 }
+
+/// Two runs of `fix` storing at once each keep the other's keys: the read, merge and
+/// replace of the env file happen under a lock.
+#[test]
+fn env_file_puts_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Destination::EnvFile(dir.path().join("keys.env"));
+    std::thread::scope(|scope| {
+        for side in ["A", "B"] {
+            let store = &store;
+            scope.spawn(move || {
+                for i in 0..40 {
+                    let entry = Entry {
+                        name: format!("{side}_{i}"),
+                        secret: Zeroizing::new(format!("value-{side}-{i}")),
+                        note: String::new(),
+                    };
+                    store.put(&[entry]).unwrap();
+                }
+            });
+        }
+    });
+    for side in ["A", "B"] {
+        for i in 0..40 {
+            let held = store.lookup(&format!("{side}_{i}")).unwrap();
+            assert_eq!(
+                held.as_deref().map(String::as_str),
+                Some(format!("value-{side}-{i}").as_str()),
+                "{side}_{i} was lost"
+            );
+        }
+    }
+}
