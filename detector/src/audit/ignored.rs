@@ -207,7 +207,7 @@ fn ignored_by(path: &Path, glob: &ignore::gitignore::Glob) -> IgnoredBy {
 
 /// The work tree that holds `path`: the nearest directory above it with a `.git` (a directory,
 /// or a file as in linked worktrees and submodules).
-fn work_tree_of(path: &Path) -> Option<PathBuf> {
+pub fn work_tree_of(path: &Path) -> Option<PathBuf> {
     path.ancestors()
         .skip(1)
         .find(|dir| dir.join(".git").exists())

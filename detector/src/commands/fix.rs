@@ -20,7 +20,7 @@ use super::{progress::Progress, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
     audit::{
         fingerprint::redact,
-        ignored::{GitExposure, IgnoreCache},
+        ignored::{work_tree_of, GitExposure, IgnoreCache},
         OrgKey,
     },
     cli::FixArgs,
@@ -425,13 +425,8 @@ impl Facts {
             if let Some(exposure) = ignores.exposure(&plan.path) {
                 repositories.insert(exposure.root.clone());
                 facts.unignored.push(exposure);
-            } else if let Some(repo) = plan
-                .path
-                .ancestors()
-                .skip(1)
-                .find(|d| d.join(".git").exists())
-            {
-                repositories.insert(repo.to_path_buf());
+            } else if let Some(repo) = work_tree_of(&plan.path) {
+                repositories.insert(repo);
             }
         }
         let moved: BTreeMap<String, (&str, &str)> = plans

@@ -595,10 +595,9 @@ mod yaml {
             Op::ClearList(path) => {
                 let node = locate(text, all, path)?;
                 let (from, to) = value_span(text, &all[node.line], node.column);
-                let mut out = vec![(from, to, " []".trim_start().to_string())];
-                if from == to {
-                    out[0].2 = " []".to_string();
-                }
+                // `key:` with its list below gets a space before the `[]`.
+                let empty = if from == to { " []" } else { "[]" };
+                let mut out = vec![(from, to, empty.to_string())];
                 if node.end > node.line + 1 {
                     out.push((all[node.line].end, all[node.end - 1].end, String::new()));
                 }

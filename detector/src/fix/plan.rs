@@ -78,13 +78,7 @@ const MIN_SECRET: usize = 8;
 /// The part of a configured value that is the key: a header's value without its scheme
 /// (`Bearer …`).
 fn secret_part(value: &str) -> &str {
-    let trimmed = value.trim();
-    for scheme in ["bearer ", "basic ", "token ", "bot "] {
-        if trimmed.len() > scheme.len() && trimmed[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return trimmed[scheme.len()..].trim();
-        }
-    }
-    trimmed
+    crate::mcp::fields::without_auth_scheme(value).unwrap_or(value.trim())
 }
 
 /// A reference syntax `fix` can write: it names a variable and nothing else to fill in.

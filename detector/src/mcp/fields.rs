@@ -477,10 +477,20 @@ fn header_field(out: &mut Fields, field: String, name: &str, value: &str) {
 }
 
 fn has_auth_scheme(value: &str) -> bool {
-    let lower = value.trim_start().to_ascii_lowercase();
+    without_auth_scheme(value).is_some()
+}
+
+/// A header value without its authorization scheme (`Bearer …`, `Basic …`, `Token …`,
+/// `Bot …`): the credential itself; None when it names no scheme.
+pub(crate) fn without_auth_scheme(value: &str) -> Option<&str> {
+    let start = value.trim_start();
     ["bearer ", "basic ", "token ", "bot "]
         .iter()
-        .any(|s| lower.starts_with(s))
+        .find_map(|scheme| {
+            let head = start.get(..scheme.len())?;
+            head.eq_ignore_ascii_case(scheme)
+                .then(|| start[scheme.len()..].trim())
+        })
 }
 
 /// Flags that take a `Name: value` header.
