@@ -21,3 +21,4 @@ pub mod pipeline;
 pub mod report;
 pub mod source;
 pub mod uri;
+pub mod verify;

@@ -8,6 +8,8 @@ use super::error::{RegexProblem, RuleError, RuleProblem};
 use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
+use crate::verify::spec::Verifier;
+
 static BUILTIN_RULES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../rules");
 
 /// The widest window a rule may ask for around a keyword hit.
@@ -285,6 +287,9 @@ struct RuleFile {
     /// The providers' own example values of the file's rules.
     #[serde(default)]
     published_examples: Vec<PublishedExample>,
+    /// How the provider is asked whether a key of the file's rules still works.
+    #[serde(default)]
+    verifiers: Vec<Verifier>,
 }
 
 /// An ordered set of rules with unique ids, and the published example values of those rules.
@@ -292,6 +297,7 @@ struct RuleFile {
 pub struct RuleSet {
     rules: Vec<Rule>,
     published: Vec<PublishedExample>,
+    verifiers: Vec<Verifier>,
 }
 
 impl RuleSet {
@@ -392,6 +398,15 @@ impl RuleSet {
             self.rules.push(rule);
         }
         self.published.extend(file.published_examples);
+        for verifier in file.verifiers {
+            if self.verifiers.iter().any(|v| v.id == verifier.id) {
+                return Err(RuleError::Syntax {
+                    path: path.to_path_buf(),
+                    reason: format!("verifier {} is defined twice", verifier.id),
+                });
+            }
+            self.verifiers.push(verifier);
+        }
         Ok(())
     }
 
@@ -414,6 +429,12 @@ impl RuleSet {
         self.published
             .retain(|p| !other.rules.iter().any(|r| r.id == p.rule));
         self.published.extend(other.published);
+        for verifier in other.verifiers {
+            match self.verifiers.iter_mut().find(|v| v.id == verifier.id) {
+                Some(existing) => *existing = verifier,
+                None => self.verifiers.push(verifier),
+            }
+        }
         for rule in other.rules {
             match self.rules.iter_mut().find(|r| r.id == rule.id) {
                 Some(existing) => *existing = rule,
@@ -429,6 +450,19 @@ impl RuleSet {
     /// The published example values of the set's rules.
     pub fn published_examples(&self) -> &[PublishedExample] {
         &self.published
+    }
+
+    /// How keys of the rules are checked with their providers (`--verify`).
+    pub fn verifiers(&self) -> &[Verifier] {
+        &self.verifiers
+    }
+
+    /// The verifier of `rule`: the last one loaded that names it (`--rules` replaces).
+    pub fn verifier_of(&self, rule: &str) -> Option<&Verifier> {
+        self.verifiers
+            .iter()
+            .rev()
+            .find(|v| v.rules.iter().any(|r| r == rule))
     }
 
     /// The rules and the published example values, for the engine.
@@ -464,6 +498,12 @@ fn read_file(path: &Path, text: &str) -> Result<RuleFile, RuleError> {
             });
         }
     }
+    for verifier in &file.verifiers {
+        verifier.validate().map_err(|reason| RuleError::Syntax {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
     for example in &file.published_examples {
         let problem = if !file.rules.iter().any(|r| r.id == example.rule) {
             Some(format!(
@@ -496,6 +536,7 @@ impl From<Vec<Rule>> for RuleSet {
         RuleSet {
             rules,
             published: Vec::new(),
+            verifiers: Vec::new(),
         }
     }
 }
