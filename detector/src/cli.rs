@@ -50,6 +50,33 @@ pub enum Command {
         #[command(subcommand)]
         command: HookCommand,
     },
+    /// Revoke a key at its provider, for providers that document a call by which a key
+    /// revokes itself. Reports hold no secret: the targets are scanned again to find the key
+    /// with FINGERPRINT. Asks on a terminal; `--yes` otherwise. Prints one JSON line; exits 0
+    /// revoked, 1 not revoked (the provider refused, or could not be asked), 2 not found or
+    /// unsupported.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RevokeArgs {
+    /// The key's fingerprint, from a report (`hmac-sha256:…`).
+    #[arg(value_name = "FINGERPRINT")]
+    pub fingerprint: String,
+    /// Where the key is (as for `detector scan`).
+    #[arg(value_name = "TARGET", value_parser = Target::parse, required = true)]
+    pub targets: Vec<Target>,
+    /// Revoke without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// A directory of extra rule files (*.toml) with their verifiers.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// The org key that fingerprints are keyed with (as for `detector scan`).
+    #[arg(long, value_name = "FILE")]
+    pub org_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: VerifyConnection,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -77,6 +104,57 @@ pub struct FixArgs {
     /// The org key that fingerprints are keyed with (as for `detector scan`).
     #[arg(long, value_name = "FILE")]
     pub org_key_file: Option<PathBuf>,
+}
+
+/// `--verify` and how it asks.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Ask each key's provider whether it still works: one read-only HTTPS request per key
+    /// whose rule has a verifier (`detector rules list` shows which), to the provider's own
+    /// host. Off by default: without it nothing leaves the host.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: also try to log in with database URLs' passwords (they point at
+    /// private hosts, so only when asked).
+    #[arg(long, requires = "verify")]
+    pub verify_network: bool,
+    /// With --verify: report only the keys their provider says are active.
+    #[arg(long, requires = "verify")]
+    pub only_verified: bool,
+    /// How long a provider's answer is remembered, by fingerprint, in
+    /// `$XDG_CACHE_HOME/detector/verify.json` (`24h`, `30m`; `0s`: always ask).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub verify_ttl: std::time::Duration,
+    /// Ask again, whatever the cache holds.
+    #[arg(long)]
+    pub verify_refresh: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub verify_concurrency: usize,
+    /// Requests in flight at once to one provider host.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub verify_per_host: usize,
+    /// All verification ends after this long; keys not asked by then are `unknown`.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub verify_budget: std::time::Duration,
+    #[command(flatten)]
+    pub connection: VerifyConnection,
+}
+
+/// How requests to providers connect: shared by `--verify` and `detector revoke`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyConnection {
+    /// Send requests for HOST:PORT to ADDR (as curl's --resolve; HOST may be `*`; ADDR may
+    /// carry its own port). The hostname, SNI and headers stay the provider's. Repeatable.
+    #[arg(long, value_name = "HOST:PORT:ADDR[:ADDRPORT]")]
+    pub verify_resolve: Vec<crate::verify::Resolve>,
+    /// Trust the CA certificates in this PEM file too (a corporate proxy's). `HTTPS_PROXY`
+    /// is honoured.
+    #[arg(long, value_name = "FILE")]
+    pub verify_ca: Option<PathBuf>,
+    /// Give up on one request after this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub verify_timeout: std::time::Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +347,8 @@ pub struct ScanOptions {
     /// get the same fingerprint for the same key everywhere.
     #[arg(long, value_name = "FILE")]
     pub org_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 /// A command-line value that is not what its flag takes.

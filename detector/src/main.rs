@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Log { command } => detector::commands::log::run(&command),
         Command::Fix(args) => detector::commands::fix::run(&args),
         Command::Hook { command } => detector::commands::hook::run(&command),
+        Command::Revoke(args) => detector::commands::revoke::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -220,6 +220,7 @@ mod tests {
             redacted: "…".into(),
             secret: None,
             status: super::super::Status::Live,
+            verification: None,
             rotated_to: None,
             first_seen: None,
             last_seen: None,

@@ -22,6 +22,9 @@ pub struct Key {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub status: Status,
+    /// What the provider says of the key, with `--verify` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::Verification>,
     /// Held in detector's managed store and nowhere else: every location is a managed store
     /// that only its owner can read. Listed, but not an exposure: no violation of its own, and
     /// not counted against `--fail-on`. Written only when true.
@@ -153,6 +156,10 @@ pub enum Violation {
     Overdue,
     /// A process that policy does not allow opened a file holding the key (agent events).
     ReadByUnexpectedProcess,
+    /// Rotated or removed, and the provider says it still works (`--verify`): never revoked.
+    RotatedNotRevoked,
+    /// In a current location, and the provider says it no longer works (`--verify`).
+    DeadKeyInConfig,
 }
 
 impl Violation {
@@ -169,6 +176,8 @@ impl Violation {
             Violation::WorldReadable => "world-readable",
             Violation::Overdue => "overdue",
             Violation::ReadByUnexpectedProcess => "read-by-unexpected-process",
+            Violation::RotatedNotRevoked => "rotated-not-revoked",
+            Violation::DeadKeyInConfig => "dead-key-in-config",
         }
     }
 }

@@ -192,6 +192,7 @@ impl Auditor {
             redacted: redact(&secret),
             secret: self.options.show_secrets.then_some(secret),
             status,
+            verification: None,
             rotated_to,
             first_seen,
             last_seen,
@@ -355,6 +356,21 @@ pub fn assess(key: &mut Key, max_age_days: u64) {
     key.held_in_store = is_held_in_store(key);
     key.violations = violations(key);
     key.remediation = remediation(key, max_age_days);
+    // A replaced key that still works is the worst kind: every old copy is a live credential.
+    if key.violations.contains(&Violation::RotatedNotRevoked) {
+        key.severity = crate::detect::Severity::Critical;
+    }
+}
+
+/// What the provider's answer (`--verify`) makes of the key's status: a rotated or removed
+/// key it still takes was never revoked; a live key it refuses breaks whatever uses it.
+fn verified_violation(key: &Key) -> Option<Violation> {
+    use crate::verify::State;
+    match (key.status, key.verification.as_ref()?.state) {
+        (Status::Rotated | Status::Removed, State::Active) => Some(Violation::RotatedNotRevoked),
+        (Status::Live, State::Revoked) => Some(Violation::DeadKeyInConfig),
+        _ => None,
+    }
 }
 
 /// Every place the key is, is a managed store only its owner can read. A store others can
@@ -370,7 +386,7 @@ fn is_held_in_store(key: &Key) -> bool {
 }
 
 fn violations(key: &Key) -> Vec<Violation> {
-    let mut found = BTreeSet::new();
+    let mut found: BTreeSet<Violation> = verified_violation(key).into_iter().collect();
     if key.held_in_store {
         // Held, not exposed: the key's age, projects and environments are its users' matter,
         // seen where they use it. Only an unexpected reader of the store is news.
@@ -495,7 +511,21 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
         }
         return steps;
     }
-    let mut steps = vec![match key.status {
+    let mut steps = Vec::new();
+    match verified_violation(key) {
+        Some(Violation::RotatedNotRevoked) => steps.push(format!(
+            "Revoke it at {who} now: it was {} here, but {} says it still works, so every copy listed below is a working credential.",
+            key.status.as_str(),
+            key.provider
+        )),
+        Some(_) => steps.push(format!(
+            "{} says this key no longer works: {users} using it {} broken. Put a working key in its place through a reference, then remove this one.",
+            key.provider,
+            if key.scope.mcp_servers.is_empty() { "is" } else { "are" }
+        )),
+        None => {}
+    }
+    steps.push(match key.status {
         Status::Live => format!(
             "Rotate, then revoke: issue a new key at {who}, give it to {users} through a reference (not a literal), restart {}, then revoke this key at {who}. It has been stored in clear, so assume it is known.",
             if key.scope.mcp_servers.is_empty() { "it" } else { "them" }
@@ -525,7 +555,7 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
         Status::Removed => format!(
             "Revoke it at {who}: it is no longer in use here, but every copy listed below still holds it."
         ),
-    }];
+    });
     for violation in &key.violations {
         let step = match violation {
             Violation::PlaintextInMcpConfig => {
@@ -619,6 +649,8 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
             Violation::InImageLayer | Violation::InImageConfig => {
                 "Rebuild the image without the key (build secrets, not ENV/ARG or COPY) and delete the old tags.".to_string()
             }
+            // Said first, above.
+            Violation::RotatedNotRevoked | Violation::DeadKeyInConfig => continue,
             Violation::ReadByUnexpectedProcess => {
                 let readers: BTreeSet<String> = key
                     .accessed_by

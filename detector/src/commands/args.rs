@@ -7,11 +7,12 @@ use anyhow::Context;
 
 use crate::{
     audit::OrgKey,
-    cli::{FailOn, ScanOptions},
+    cli::{FailOn, ScanOptions, VerifyArgs, VerifyConnection},
     detect::{RuleSet, Severity},
     pipeline::{self, Pipeline},
     report::baseline::Baseline,
     source::{archive::ArchiveLimits, SourceOptions},
+    verify,
 };
 
 /// The pipeline `scan` and `audit` run, from their shared options.
@@ -49,8 +50,41 @@ pub fn pipeline(args: &ScanOptions) -> anyhow::Result<Pipeline> {
         fail_on: severity(args.fail_on),
         access_logs: args.access_log.clone(),
         baseline,
+        verify: args
+            .verify
+            .verify
+            .then(|| verify_options(&args.verify))
+            .transpose()?,
+        only_verified: args.verify.only_verified,
+        keep_candidates: false,
     };
     Ok(Pipeline::new(rules, org_key, options)?)
+}
+
+/// How `--verify` asks, checked now: a `--verify-ca` that cannot be read fails before the
+/// scan.
+pub fn verify_options(args: &VerifyArgs) -> anyhow::Result<verify::Options> {
+    let options = verify::Options {
+        client: client_options(&args.connection),
+        concurrency: args.verify_concurrency.max(1),
+        per_host: args.verify_per_host.max(1),
+        budget: args.verify_budget,
+        ttl: args.verify_ttl,
+        refresh: args.verify_refresh,
+        network: args.verify_network,
+        ..verify::Options::default()
+    };
+    verify::client::Client::new(&options.client)?;
+    Ok(options)
+}
+
+/// How requests to providers connect (`--verify-resolve`, `--verify-ca`, `--verify-timeout`).
+pub fn client_options(args: &VerifyConnection) -> verify::ClientOptions {
+    verify::ClientOptions {
+        resolve: args.verify_resolve.clone(),
+        extra_ca: args.verify_ca.clone(),
+        timeout: args.verify_timeout,
+    }
 }
 
 /// Every parallel source runs on rayon's global pool, so this bounds the whole scan.

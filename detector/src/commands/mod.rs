@@ -8,6 +8,7 @@ pub mod log;
 pub mod output;
 mod progress;
 pub mod report;
+pub mod revoke;
 pub mod rules;
 pub mod scan;
 

@@ -19,6 +19,8 @@ pub struct Progress {
     objects: AtomicU64,
     /// What is counted for the current target: `files`, or `objects` for a repository.
     unit: Mutex<&'static str>,
+    /// The second phase's bar (`--verify`).
+    verify_bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Progress {
@@ -36,6 +38,7 @@ impl Progress {
             bar,
             objects: AtomicU64::new(0),
             unit: Mutex::new("files"),
+            verify_bar: Mutex::new(None),
         }
     }
 }
@@ -73,6 +76,37 @@ impl Observer for Progress {
     fn done(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+
+    fn verifying(&self, keys: usize) {
+        if io::stderr().is_terminal() {
+            let bar =
+                ProgressBar::with_draw_target(Some(keys as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} verifying keys with their providers: {pos}/{len} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            *self
+                .verify_bar
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(bar);
+        }
+    }
+
+    fn verified(&self) {
+        let slot = self
+            .verify_bar
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(bar) = &*slot {
+            bar.inc(1);
+            if bar.length().is_some_and(|len| bar.position() >= len) {
+                bar.finish_and_clear();
+            }
         }
     }
 }

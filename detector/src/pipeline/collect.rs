@@ -2,7 +2,7 @@
 //! arrives and becomes findings; the parsed configs, the references in git slots, the scope
 //! roots and the counts are kept for the audit that follows.
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -31,6 +31,8 @@ pub struct Gathered {
     pub on_disk: BTreeSet<PathBuf>,
     /// Directories whose files belong to one project (repositories, homes).
     pub scope_roots: BTreeSet<ScopeRoot>,
+    /// With `--verify`: by secret, the values its verifier needs, found in its blob.
+    pub needs: HashMap<String, BTreeMap<String, String>>,
 }
 
 /// An MCP config that did not parse, before its reason is scrubbed of secrets.
@@ -128,6 +130,9 @@ impl<'a> Collector<'a> {
         into.assignments.extend(gathered.assignments);
         into.configs.extend(gathered.configs);
         into.on_disk.extend(gathered.on_disk);
+        for (secret, needs) in gathered.needs {
+            into.needs.entry(secret).or_insert(needs);
+        }
         into.scope_roots.extend(gathered.scope_roots);
         (report, into_inner(self.unparsed))
     }
@@ -191,7 +196,17 @@ impl Sink for Collector<'_> {
             // Most blobs: nothing to keep, and no lock taken.
             return;
         }
+        // Read while the blob's bytes are at hand: what a verifier needs next to its key.
+        let needs = match self.pipeline.verify_plan() {
+            Some(plan) if !findings.is_empty() && !plan.needs().is_empty() => {
+                plan.needs().find(&blob.bytes, &findings)
+            }
+            _ => Vec::new(),
+        };
         let mut gathered = lock(&self.gathered);
+        for (secret, found) in needs {
+            gathered.needs.entry(secret).or_insert(found);
+        }
         if let Some(config) = &blob.mcp {
             self.mcp_configs.fetch_add(1, Ordering::Relaxed);
             if let Some(reason) = &config.parse_error {

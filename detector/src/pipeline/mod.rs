@@ -8,7 +8,7 @@ mod collect;
 pub mod host;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
     sync::{Arc, OnceLock, PoisonError, RwLock},
     time::Instant,
@@ -23,6 +23,7 @@ use crate::{
         Report, TargetIssue, TargetReport, UnparsedConfig,
     },
     source::{self, SourceOptions, Target},
+    verify,
 };
 
 /// Everything a run needs to know, checked: sizes parsed, files that must exist read.
@@ -39,6 +40,12 @@ pub struct Options {
     pub access_logs: Vec<PathBuf>,
     /// Fingerprints to leave out of the report (counted as suppressed).
     pub baseline: Option<BTreeSet<String>>,
+    /// Ask the providers whether keys still work (`--verify`); `None`: nothing leaves the host.
+    pub verify: Option<verify::Options>,
+    /// Report only the keys a provider says are active (`--only-verified`).
+    pub only_verified: bool,
+    /// Hand back each verifiable key's secret and needs, by fingerprint (`detector revoke`).
+    pub keep_candidates: bool,
 }
 
 impl Default for Options {
@@ -50,6 +57,9 @@ impl Default for Options {
             fail_on: Severity::High,
             access_logs: Vec::new(),
             baseline: None,
+            verify: None,
+            only_verified: false,
+            keep_candidates: false,
         }
     }
 }
@@ -65,6 +75,22 @@ pub trait Observer: Sync {
     fn warn(&self, _message: &str) {}
     /// Every target was read.
     fn done(&self) {}
+    /// `keys` requests to providers are about to be sent (`--verify`).
+    fn verifying(&self, _keys: usize) {}
+    /// One of them was answered (or gave up).
+    fn verified(&self) {}
+}
+
+/// The observer, as verification reports to it.
+struct Verifying<'a>(&'a dyn Observer);
+
+impl verify::Progress for Verifying<'_> {
+    fn verifying(&self, keys: usize) {
+        self.0.verifying(keys);
+    }
+    fn verified(&self) {
+        self.0.verified();
+    }
 }
 
 /// An observer that says nothing.
@@ -83,6 +109,8 @@ pub struct Outcome {
     pub all_failed: bool,
     /// The MCP configs read (each once), for callers that act on servers.
     pub configs: Vec<Arc<ParsedConfig>>,
+    /// With `keep_candidates`: each verifiable key's secret and needs, by fingerprint.
+    pub candidates: Option<HashMap<String, verify::Candidate>>,
 }
 
 /// The rules, compiled once and shared by every run; the org key; the options.
@@ -92,6 +120,8 @@ pub struct Pipeline {
     engine: RwLock<Option<Arc<Engine>>>,
     org_key: OrgKey,
     options: Options,
+    /// The verifiers by rule, with `--verify` only.
+    verify_plan: Option<verify::Plan>,
 }
 
 impl Pipeline {
@@ -99,12 +129,23 @@ impl Pipeline {
     pub fn new(rules: RuleSet, org_key: OrgKey, options: Options) -> Result<Pipeline, RuleError> {
         let engine = Engine::new(rules.clone())?;
         tracing::debug!(origin = %org_key.origin, "org key loaded");
+        let verify_plan = match (&options.verify, options.keep_candidates) {
+            (Some(verify), _) => Some(verify::Plan::new(&rules, verify.network)),
+            (None, true) => Some(verify::Plan::new(&rules, false)),
+            (None, false) => None,
+        };
         Ok(Pipeline {
             rules,
             engine: RwLock::new(Some(Arc::new(engine))),
             org_key,
             options,
+            verify_plan,
         })
+    }
+
+    /// The verifiers by rule, with `--verify` only.
+    pub fn verify_plan(&self) -> Option<&verify::Plan> {
+        self.verify_plan.as_ref()
     }
 
     pub fn options(&self) -> &Options {
@@ -214,6 +255,12 @@ impl Pipeline {
             .collect();
         let scope_roots: Vec<_> = gathered.scope_roots.into_iter().collect();
         audit::place_in_scope_roots(&mut gathered.findings, &scope_roots);
+        let candidates = self.verify_plan.as_ref().map(|plan| {
+            verify::candidates(plan, &gathered.findings, &gathered.needs, |secret| {
+                auditor.fingerprint(secret)
+            })
+        });
+        drop(std::mem::take(&mut gathered.needs));
         let mut keys = auditor.keys_with_history(gathered.findings, &gathered.assignments);
         // Build instructions carry `--build-arg` values in clear.
         for location in keys.iter_mut().flat_map(|k| k.locations.iter_mut()) {
@@ -227,6 +274,28 @@ impl Pipeline {
             options.max_age_days,
             observer,
         ));
+        if let (Some(plan), Some(verify), Some(candidates)) =
+            (&self.verify_plan, &options.verify, &candidates)
+        {
+            if let Err(err) = verify::verify(
+                &mut keys,
+                candidates,
+                plan,
+                verify,
+                options.max_age_days,
+                &Verifying(observer),
+            ) {
+                observer.warn(&format!("cannot verify: {err:#}"));
+            }
+        }
+        let candidates = candidates.filter(|_| options.keep_candidates);
+        if options.only_verified {
+            keys.retain(|k| {
+                k.verification
+                    .as_ref()
+                    .is_some_and(|v| v.state == verify::State::Active)
+            });
+        }
         let servers = auditor.servers(&configs, &keys, &scrubber, &gathered.on_disk);
         let mut report = Report::new(
             keys,
@@ -245,6 +314,7 @@ impl Pipeline {
             found,
             all_failed,
             configs,
+            candidates,
         }
     }
 }

@@ -211,6 +211,21 @@ fn key_article(html: &mut String, key: &KeyView, axis: &TimeAxis) {
         provider = esc(key.provider),
         shown = esc(key.shown),
     );
+    if let Some(verification) = &key.verification {
+        if let Some(alarm) = verification.alarm {
+            let _ = writeln!(
+                html,
+                r#"<p class="alarm" role="alert"><strong>{}</strong></p>"#,
+                esc(alarm)
+            );
+        }
+        let _ = writeln!(
+            html,
+            r#"<p class="verification" data-verification="{}">{}</p>"#,
+            verification.state,
+            esc(&verification.sentence())
+        );
+    }
     facts_table(html, key);
     html.push_str(&axis.timeline(key));
     locations_table(html, key);
@@ -236,6 +251,9 @@ fn search_text(key: &KeyView) -> String {
     ]
     .map(str::to_string)
     .to_vec();
+    if let Some(verification) = &key.verification {
+        search.push(verification.state.to_string());
+    }
     if key.held_in_store {
         search.push(HELD_IN_STORE.to_string());
     }
@@ -726,6 +744,8 @@ article.key { background: #fff; border: 1px solid var(--line); border-radius: 6p
 article.key[hidden], .empty[hidden] { display: none; }
 .n { color: var(--muted); }
 .badge { display: inline-block; color: #fff; border-radius: 3px; padding: 0 6px; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .02em; }
+.alarm { background: #b71c1c; color: #fff; padding: 4px 8px; border-radius: 3px; }
+.verification { font-style: italic; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid #eee; }
 table.facts th { width: 140px; color: var(--muted); font-weight: 500; }

@@ -123,10 +123,10 @@ fn write_key_table(out: &mut dyn Write, keys: &[KeyView]) -> io::Result<()> {
                 key.severity.to_string(),
                 code(key.shown),
                 cell(key.provider),
-                if key.held_in_store {
-                    format!("{} ({HELD_IN_STORE})", key.status.as_str())
-                } else {
-                    key.status.as_str().to_string()
+                match (&key.verification, key.held_in_store) {
+                    (_, true) => format!("{} ({HELD_IN_STORE})", key.status.as_str()),
+                    (Some(v), false) => format!("{}, {}", key.status.as_str(), v.state),
+                    (None, false) => key.status.as_str().to_string(),
                 },
                 key.environment_names.join(", "),
                 key.projects.len().to_string(),
@@ -154,6 +154,13 @@ fn write_key(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
         }
     )?;
     writeln!(out)?;
+    if let Some(verification) = &key.verification {
+        if let Some(alarm) = verification.alarm {
+            writeln!(out, "> **{}**", line(alarm))?;
+            writeln!(out)?;
+        }
+        writeln!(out, "- **Verified:** {}", line(&verification.sentence()))?;
+    }
     write_key_facts(out, key)?;
     writeln!(out)?;
     write_locations(out, key)?;

@@ -138,6 +138,14 @@ fn join_key(merging: &mut Merging, other: Key) {
     if key.rotated_to.is_none() {
         key.rotated_to = other.rotated_to;
     }
+    // The provider's latest word that tells (active or revoked) over an older one or none.
+    let telling = |v: &Option<crate::verify::Verification>| {
+        v.as_ref()
+            .map(|v| (v.state != crate::verify::State::Unknown, v.checked_at))
+    };
+    if telling(&other.verification) > telling(&key.verification) {
+        key.verification = other.verification;
+    }
     key.first_seen = min_opt(key.first_seen, other.first_seen);
     key.last_seen = key.last_seen.max(other.last_seen);
     union(&mut key.slots, other.slots);

@@ -170,6 +170,9 @@ pub struct Summary {
     /// Keys by violation.
     #[serde(default)]
     pub by_violation: BTreeMap<String, usize>,
+    /// With `--verify`: keys by what their provider said (`active`, `revoked`, `unknown`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_verification: BTreeMap<String, usize>,
     /// Keys left out by a baseline.
     pub suppressed: usize,
     pub fail_on: Severity,
@@ -215,6 +218,12 @@ impl Summary {
         .collect();
         let mut by_environment: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_violation: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_verification: BTreeMap<String, usize> = BTreeMap::new();
+        for verification in keys.iter().filter_map(|k| k.verification.as_ref()) {
+            *by_verification
+                .entry(verification.state.as_str().to_string())
+                .or_default() += 1;
+        }
         let exposed = || keys.iter().filter(|k| !k.held_in_store);
         for key in exposed() {
             *by_status
@@ -239,6 +248,7 @@ impl Summary {
             by_severity,
             by_environment,
             by_violation,
+            by_verification,
             suppressed,
             fail_on,
             max_age_days,

@@ -148,6 +148,17 @@ fn write_summary(out: &mut dyn Write, paint: &Paint, view: &ReportView) -> io::R
             s.fail_on
         )?;
     }
+    if !s.by_verification.is_empty() {
+        let said: Vec<String> = ["active", "revoked", "unknown"]
+            .iter()
+            .filter_map(|state| {
+                s.by_verification
+                    .get(*state)
+                    .map(|n| format!("{n} {state}"))
+            })
+            .collect();
+        writeln!(out, "providers say: {}", said.join(", "))?;
+    }
     if s.suppressed > 0 {
         writeln!(
             out,
@@ -177,6 +188,22 @@ fn write_key(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<()
             String::new()
         },
     )?;
+    if let Some(verification) = &key.verification {
+        if let Some(alarm) = verification.alarm {
+            writeln!(
+                out,
+                "{}{}",
+                paint.label("ALERT"),
+                paint.with(alarm, Style::new().red().bold())
+            )?;
+        }
+        writeln!(
+            out,
+            "{}{}",
+            paint.label("verified"),
+            verification.sentence()
+        )?;
+    }
     write_scope(out, paint, key)?;
     write_history(out, paint, key)?;
     if !key.violations.is_empty() {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::location::LocationView;
 use crate::{
-    audit::{Access, Environment, Key, McpServerRef, Status, Successor},
+    audit::{Access, Environment, Key, McpServerRef, Status, Successor, Violation},
     detect::{value::ValueClass, Severity},
 };
 
@@ -44,6 +44,36 @@ pub struct KeyView<'r> {
     /// Readers the policy does not allow.
     pub alerts: usize,
     pub remediation: &'r [String],
+    /// What the provider said (`--verify`).
+    pub verification: Option<VerificationView<'r>>,
+}
+
+/// What the provider said of a key, as the human formats show it.
+pub struct VerificationView<'r> {
+    /// `active`, `revoked`, `unknown`.
+    pub state: &'static str,
+    pub detail: &'r str,
+    pub checked_at: DateTime<Utc>,
+    pub cached: bool,
+    /// What the answer makes of the key's status, said loudly: `still works: rotated but not
+    /// revoked`, `dead: the provider refuses it`.
+    pub alarm: Option<&'static str>,
+}
+
+impl VerificationView<'_> {
+    /// `active — login=octocat (checked 2026-12-07 00:20 UTC)`.
+    pub fn sentence(&self) -> String {
+        let mut out = format!("provider says {}", self.state);
+        if !self.detail.is_empty() {
+            out.push_str(&format!(" — {}", self.detail));
+        }
+        out.push_str(&format!(
+            " (checked {}{})",
+            self.checked_at.format("%Y-%m-%d %H:%M UTC"),
+            if self.cached { ", cached" } else { "" }
+        ));
+        out
+    }
 }
 
 /// How old a key is, against the rotation policy.
@@ -102,9 +132,27 @@ impl<'r> KeyView<'r> {
             readers: &key.accessed_by,
             alerts: key.accessed_by.iter().filter(|a| !a.allowed).count(),
             remediation: &key.remediation,
+            verification: key.verification.as_ref().map(|v| VerificationView {
+                state: v.state.as_str(),
+                detail: &v.detail,
+                checked_at: v.checked_at,
+                cached: v.cached,
+                alarm: if key.violations.contains(&Violation::RotatedNotRevoked) {
+                    Some(ROTATED_NOT_REVOKED)
+                } else if key.violations.contains(&Violation::DeadKeyInConfig) {
+                    Some(DEAD_KEY)
+                } else {
+                    None
+                },
+            }),
         }
     }
 }
+
+/// The alarm of a rotated or removed key that still works.
+pub const ROTATED_NOT_REVOKED: &str = "STILL WORKS: replaced but never revoked";
+/// The alarm of a live key its provider refuses.
+pub const DEAD_KEY: &str = "DEAD: the provider refuses it, whatever uses it is broken";
 
 impl<'r> SuccessorView<'r> {
     fn new(next: &'r Successor) -> SuccessorView<'r> {
