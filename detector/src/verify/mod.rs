@@ -125,7 +125,8 @@ impl Plan {
                 by_rule.insert(rule.clone(), i);
             }
         }
-        let needs = Needs::new(&verifiers, &by_rule);
+        let extra = if network { database::NEEDS } else { &[] };
+        let needs = Needs::new(&verifiers, &by_rule, extra);
         Plan {
             verifiers,
             by_rule,

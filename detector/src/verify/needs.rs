@@ -11,42 +11,53 @@ use crate::audit::Finding;
 /// Matches of one need looked at per blob, at most: a blob full of candidates costs no more.
 const MAX_MATCHES: usize = 256;
 
-/// Each verifier's needs, compiled, by rule.
+/// Each rule's needs, compiled.
 pub struct Needs {
-    by_rule: HashMap<String, usize>,
-    compiled: Vec<Vec<(String, Regex)>>,
+    by_rule: HashMap<String, Vec<(String, Regex)>>,
 }
 
 impl Needs {
-    /// Needs whose regex does not compile (loading rejects them) are left out.
-    pub fn new(verifiers: &[Verifier], by_rule: &HashMap<String, usize>) -> Needs {
-        let mut compiled = Vec::with_capacity(verifiers.len());
-        for verifier in verifiers {
-            let mut needs = Vec::new();
-            for need in &verifier.needs {
-                match Regex::new(&need.regex) {
-                    Ok(regex) => needs.push((need.name.clone(), regex)),
-                    Err(e) => {
-                        tracing::error!(verifier = %verifier.id, need = %need.name, error = %e, "need left out")
-                    }
-                }
+    /// The needs of each rule's verifier (`by_rule`: rule → index in `verifiers`), and
+    /// `extra` (rule, name, regex) besides. A regex that does not compile (loading rejects
+    /// them) is left out.
+    pub fn new(
+        verifiers: &[Verifier],
+        by_rule: &HashMap<String, usize>,
+        extra: &[(&str, &str, &str)],
+    ) -> Needs {
+        let compile = |what: &str, name: &str, regex: &str| match Regex::new(regex) {
+            Ok(regex) => Some((name.to_string(), regex)),
+            Err(e) => {
+                tracing::error!(%what, need = %name, error = %e, "need left out");
+                None
             }
-            compiled.push(needs);
+        };
+        let mut out: HashMap<String, Vec<(String, Regex)>> = HashMap::new();
+        for (rule, &i) in by_rule {
+            let verifier = &verifiers[i];
+            let needs: Vec<(String, Regex)> = verifier
+                .needs
+                .iter()
+                .filter_map(|n| compile(&verifier.id, &n.name, &n.regex))
+                .collect();
+            if !needs.is_empty() {
+                out.insert(rule.clone(), needs);
+            }
         }
-        let by_rule = by_rule
-            .iter()
-            .filter(|(_, &i)| !compiled[i].is_empty())
-            .map(|(r, &i)| (r.clone(), i))
-            .collect();
-        Needs { by_rule, compiled }
+        for (rule, name, regex) in extra {
+            out.entry(rule.to_string())
+                .or_default()
+                .extend(compile(rule, name, regex));
+        }
+        Needs { by_rule: out }
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_rule.is_empty()
     }
 
-    /// For each finding whose verifier has needs: the secret and the values found in
-    /// `bytes` (the finding's blob) nearest to it.
+    /// For each finding whose rule has needs: the secret and the values found in `bytes`
+    /// (the finding's blob) nearest to it.
     pub fn find(
         &self,
         bytes: &[u8],
@@ -55,13 +66,13 @@ impl Needs {
         let mut out = Vec::new();
         let mut lines: Option<Vec<usize>> = None;
         for finding in findings {
-            let Some(&verifier) = self.by_rule.get(&finding.rule.id) else {
+            let Some(needs) = self.by_rule.get(&finding.rule.id) else {
                 continue;
             };
             let starts = lines.get_or_insert_with(|| line_starts(bytes));
             let line = finding.location.line.unwrap_or(1);
             let mut values = BTreeMap::new();
-            for (name, regex) in &self.compiled[verifier] {
+            for (name, regex) in needs {
                 let nearest = regex
                     .captures_iter(bytes)
                     .take(MAX_MATCHES)
