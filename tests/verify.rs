@@ -1,0 +1,748 @@
+//! `--verify` and `detector revoke` over real TLS: a local HTTPS server with its own CA
+//! (`kit::https`) answers as each provider documents, and the binary is pointed at it with
+//! `--verify-resolve` and `--verify-ca` only, so the real hostname, SNI, method, path, headers
+//! and body are what the server sees. Every verifier of `rules/` sends its example's exact
+//! request and reads each example answer as its example says.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Output,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use kit::{
+    https::{ProviderServer, Recorded, Reply},
+    keys::{fingerprint, key, ALNUM},
+    report::{assert_no_secret, key_of},
+    run::{json, stderr, stdout},
+};
+use serde_json::Value;
+
+use crate::detector;
+
+const ORG_KEY: &str = "verify-test-org";
+
+/// One example answer of a verifier.
+#[derive(Clone, Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    state: String,
+    detail: Option<String>,
+}
+
+/// A verifier's example as `rules/*.toml` writes it, with what to plant for it.
+#[derive(Clone, Debug)]
+struct Example {
+    id: String,
+    secret: String,
+    /// A text the rule finds the secret in, and the needs' values, one a line.
+    plant: String,
+    request: String,
+    answers: Vec<Answer>,
+    revoke: Option<(String, Vec<Answer>)>,
+}
+
+impl Example {
+    fn host(&self) -> String {
+        request_host(&self.request)
+    }
+}
+
+fn request_host(request: &str) -> String {
+    request
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or_else(|| panic!("no host line in {request}"))
+        .trim()
+        .to_string()
+}
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
+}
+
+fn answers(example: &toml::Value) -> Vec<Answer> {
+    example["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| Answer {
+            status: a["status"].as_integer().unwrap() as u16,
+            headers: a
+                .get("headers")
+                .and_then(|h| h.as_table())
+                .map(|t| {
+                    t.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            body: a
+                .get("body")
+                .and_then(|b| b.as_str())
+                .unwrap_or("")
+                .to_string(),
+            state: a["state"].as_str().unwrap().to_string(),
+            detail: a.get("detail").and_then(|d| d.as_str()).map(str::to_string),
+        })
+        .collect()
+}
+
+/// Every verifier of the built-in rules, with its example.
+fn examples() -> Vec<Example> {
+    let mut rules: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut verifiers = Vec::new();
+    let mut paths: Vec<PathBuf> = fs::read_dir(rules_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let file: toml::Value = toml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        for rule in file.get("rules").and_then(|r| r.as_array()).into_iter().flatten() {
+            let examples = rule["examples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["text"].as_str().unwrap().to_string(),
+                        e["secret"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            rules.insert(rule["id"].as_str().unwrap().to_string(), examples);
+        }
+        for verifier in file
+            .get("verifiers")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            verifiers.push(verifier.clone());
+        }
+    }
+    verifiers
+        .iter()
+        .map(|v| {
+            let id = v["id"].as_str().unwrap().to_string();
+            let verifier_rules: Vec<&str> = v["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            let example = &v["example"];
+            let secret = example
+                .get("secret")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| rules[verifier_rules[0]][0].1.clone());
+            let text = verifier_rules
+                .iter()
+                .flat_map(|r| rules[*r].iter())
+                .find(|(_, s)| *s == secret)
+                .map(|(t, _)| t.clone())
+                .unwrap_or_else(|| format!("API_KEY={secret}"));
+            let mut plant = text;
+            for (_, value) in example
+                .get("needs")
+                .and_then(|n| n.as_table())
+                .into_iter()
+                .flatten()
+            {
+                plant.push('\n');
+                plant.push_str(value.as_str().unwrap());
+            }
+            plant.push('\n');
+            let revoke = v.get("revoke").map(|r| {
+                (
+                    r["example"]["request"].as_str().unwrap().to_string(),
+                    answers(&r["example"]),
+                )
+            });
+            Example {
+                id,
+                secret,
+                plant,
+                request: example["request"].as_str().unwrap().to_string(),
+                answers: answers(example),
+                revoke,
+            }
+        })
+        .collect()
+}
+
+/// How `got` differs from the `expected` request text (`METHOD target`, `name: value`
+/// lines, a blank line, the body; a value ending in `*` is a prefix), or `None`. The host
+/// line must be both the SNI and the Host header.
+fn differs(expected: &str, got: &Recorded) -> Option<String> {
+    let expected = expected.strip_suffix('\n').unwrap_or(expected);
+    let (head, body) = expected.split_once("\n\n").unwrap_or((expected, ""));
+    let mut lines = head.lines();
+    let first = lines.next().unwrap();
+    let sent = format!("{} {}", got.method, got.path_and_query);
+    if first != sent {
+        return Some(format!("sent {sent:?}, expected {first:?}"));
+    }
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        let (name, value) = (name.trim(), value.trim());
+        if name == "host" {
+            if got.host.as_deref() != Some(value) || got.sni.as_deref() != Some(value) {
+                return Some(format!(
+                    "host {:?} / SNI {:?}, expected {value:?}",
+                    got.host, got.sni
+                ));
+            }
+            continue;
+        }
+        let actual = got.header(name);
+        let ok = match (actual, value.strip_suffix('*')) {
+            (Some(a), Some(prefix)) => a.starts_with(prefix),
+            (Some(a), None) => a == value,
+            (None, _) => false,
+        };
+        if !ok {
+            return Some(format!("{name}: {actual:?}, expected {value:?}"));
+        }
+    }
+    if got.body != body.as_bytes() {
+        return Some(format!(
+            "body {:?}, expected {body:?}",
+            String::from_utf8_lossy(&got.body)
+        ));
+    }
+    None
+}
+
+fn reply(answer: &Answer) -> Reply {
+    let mut reply = Reply::json(answer.status, answer.body.clone());
+    for (name, value) in &answer.headers {
+        reply = reply.with_header(name.clone(), value.clone());
+    }
+    reply
+}
+
+/// A home, a cache folder and the files planted.
+struct Place {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    dir: PathBuf,
+}
+
+impl Place {
+    fn new() -> Place {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let dir = tmp.path().join("scanned");
+        fs::create_dir_all(&home).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        Place {
+            home,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    fn plant(&self, name: &str, text: &str) {
+        fs::write(self.dir.join(name), text).unwrap();
+    }
+
+    fn target(&self) -> String {
+        format!("dir:{}", self.dir.display())
+    }
+
+    fn cache_file(&self) -> PathBuf {
+        self.home.join(".cache/detector/verify.json")
+    }
+
+    /// `detector scan TARGET --format json ARGS… <the server's resolve and CA>`.
+    fn scan(&self, server: &ProviderServer, target: &str, args: &[&str]) -> Output {
+        let mut all: Vec<String> = ["scan", target, "--format", "json", "--verify"]
+            .map(String::from)
+            .to_vec();
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend(server.resolve_args());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        detector(&all, &self.home, Some(ORG_KEY))
+    }
+}
+
+fn state(key: &Value) -> &str {
+    key["verification"]["state"].as_str().unwrap_or_else(|| panic!("no verification in {key:#}"))
+}
+
+fn violations(key: &Value) -> Vec<String> {
+    kit::report::strings(&key["violations"])
+}
+
+#[test]
+fn every_verifier_sends_its_documented_request_and_reads_each_answer() {
+    let examples = examples();
+    assert!(examples.len() >= 40, "only {} verifiers", examples.len());
+    let secrets: BTreeSet<&str> = examples.iter().map(|e| e.secret.as_str()).collect();
+    assert_eq!(secrets.len(), examples.len(), "two verifiers share an example key");
+    let hosts: BTreeSet<String> = examples.iter().map(Example::host).collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let server = ProviderServer::start(&hosts);
+    // The answer each verifier gets this round, by verifier id; a request that matches no
+    // example's request gets 404, so its key is `unknown` and the round fails.
+    let round: Arc<Mutex<BTreeMap<String, Answer>>> = Arc::default();
+    {
+        let examples = examples.clone();
+        let round = Arc::clone(&round);
+        server.set_handler(move |got| {
+            let round = round.lock().unwrap();
+            examples
+                .iter()
+                .filter(|e| differs(&e.request, got).is_none())
+                .find_map(|e| round.get(&e.id))
+                .map_or_else(|| Reply::status(404), reply)
+        });
+    }
+    let rounds = examples.iter().map(|e| e.answers.len()).max().unwrap();
+    for r in 0..rounds {
+        let place = Place::new();
+        let mut planted = Vec::new();
+        {
+            let mut answers = round.lock().unwrap();
+            answers.clear();
+            for example in &examples {
+                // Rate limits and provider errors are retried, whatever the verifier says:
+                // `rate_limits_are_honoured` covers them.
+                let Some(answer) = example
+                    .answers
+                    .get(r)
+                    .filter(|a| a.status != 429 && a.status < 500)
+                else {
+                    continue;
+                };
+                place.plant(&format!("{}.txt", example.id), &example.plant);
+                answers.insert(example.id.clone(), answer.clone());
+                planted.push((example, answer.clone()));
+            }
+        }
+        server.clear();
+        let output = place.scan(&server, &place.target(), &["--verify-refresh"]);
+        let report = json(&output);
+        for (example, answer) in &planted {
+            let key = key_of(&report, ORG_KEY, &example.secret);
+            let verification = &key["verification"];
+            if r == 0 {
+                let to_host: Vec<&Recorded> = Vec::new();
+                let requests = server.requests();
+                let mine: Vec<&Recorded> = requests
+                    .iter()
+                    .filter(|got| differs(&example.request, got).is_none())
+                    .collect();
+                let near: Vec<String> = requests
+                    .iter()
+                    .filter(|got| got.sni.as_deref() == Some(example.host().as_str()))
+                    .chain(to_host)
+                    .filter_map(|got| differs(&example.request, got))
+                    .collect();
+                assert_eq!(
+                    mine.len(),
+                    1,
+                    "{}: expected one request exactly as its example writes it; to its host: {near:?}; verification: {verification}",
+                    example.id
+                );
+            }
+            assert_eq!(
+                verification["state"], answer.state,
+                "{}: HTTP {} {:?} must mean {}: {verification}",
+                example.id, answer.status, answer.body, answer.state
+            );
+            assert_eq!(verification["verifier"], example.id.as_str());
+            if let Some(detail) = &answer.detail {
+                assert_eq!(verification["detail"], detail.as_str(), "{}", example.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_revoker_sends_its_documented_call() {
+    let examples: Vec<Example> = examples().into_iter().filter(|e| e.revoke.is_some()).collect();
+    assert!(examples.len() >= 3, "GitHub, GitLab and Slack at least");
+    let hosts: BTreeSet<String> = examples
+        .iter()
+        .map(|e| request_host(&e.revoke.as_ref().unwrap().0))
+        .collect();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let server = ProviderServer::start(&hosts);
+    for example in &examples {
+        let (request, answers) = example.revoke.clone().unwrap();
+        let place = Place::new();
+        place.plant("key.txt", &example.plant);
+        for answer in answers.iter().filter(|a| a.status != 429 && a.status < 500) {
+            let expected = request.clone();
+            let reply_with = answer.clone();
+            server.set_handler(move |got| match differs(&expected, got) {
+                None => reply(&reply_with),
+                Some(_) => Reply::status(404),
+            });
+            server.clear();
+            let fp = fingerprint(ORG_KEY.as_bytes(), &example.secret);
+            let mut args = vec![
+                "revoke".to_string(),
+                fp.clone(),
+                place.target(),
+                "--yes".to_string(),
+            ];
+            args.extend(server.resolve_args());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = detector(&args, &place.home, Some(ORG_KEY));
+            let line: Value = serde_json::from_str(stdout(&output).trim()).unwrap_or_else(|e| {
+                panic!("{}: not one JSON line ({e}): {}", example.id, stderr(&output))
+            });
+            let requests = server.requests();
+            assert_eq!(requests.len(), 1, "{}: {line}", example.id);
+            assert_eq!(
+                differs(&request, &requests[0]),
+                None,
+                "{}: the revoke call differs from its example",
+                example.id
+            );
+            let (outcome, code) = match answer.state.as_str() {
+                "revoked" => ("revoked", 0),
+                "active" => ("refused", 1),
+                _ => ("failed", 1),
+            };
+            assert_eq!(line["outcome"], outcome, "{}: {line}", example.id);
+            assert_eq!(line["fingerprint"], fp.as_str());
+            assert_eq!(output.status.code(), Some(code), "{}: {line}", example.id);
+            assert_no_secret(&stdout(&output), [&example.secret], "revoke's line");
+            assert_no_secret(&stderr(&output), [&example.secret], "revoke's stderr");
+        }
+    }
+}
+
+/// A GitHub token built at run time.
+fn github_token(seed: u64) -> String {
+    key(&["gh", "p_"].concat(), ALNUM, 36, seed)
+}
+
+fn github_server() -> ProviderServer {
+    ProviderServer::start(&["api.github.com"])
+}
+
+/// 200 for `active` keys, 401 for the rest, by the bearer token.
+fn answer_by_token(server: &ProviderServer, active: &[String]) {
+    let active: Vec<String> = active.to_vec();
+    server.set_handler(move |got| {
+        let token = got
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if active.iter().any(|a| a == token) {
+            Reply::json(200, r#"{"login":"octocat","id":1}"#)
+        } else {
+            Reply::json(401, r#"{"message":"Bad credentials"}"#)
+        }
+    });
+}
+
+#[test]
+fn a_rotated_key_the_provider_still_takes_was_never_revoked() {
+    let repo = kit::git::Repo::temporary();
+    let (old, new) = (github_token(11), github_token(12));
+    repo.commit("2024-01-01", &[(".env", &format!("GITHUB_TOKEN={old}\n"))], "add");
+    repo.commit("2024-02-01", &[(".env", &format!("GITHUB_TOKEN={new}\n"))], "rotate");
+    let server = github_server();
+    let place = Place::new();
+    let target = format!("git:{}", repo.dir.display());
+
+    // Both keys still work: the old one was rotated in the file, never revoked.
+    answer_by_token(&server, &[old.clone(), new.clone()]);
+    let output = place.scan(&server, &target, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let key = key_of(&report, ORG_KEY, &old);
+    assert_eq!(key["status"], "rotated");
+    assert_eq!(state(key), "active");
+    assert_eq!(key["verification"]["detail"], "login=octocat");
+    assert!(violations(key).contains(&"rotated-not-revoked".to_string()), "{key:#}");
+    assert_eq!(key["severity"], "critical");
+    assert!(key["remediation"][0].as_str().unwrap().starts_with("Revoke it at GitHub now"));
+    let live = key_of(&report, ORG_KEY, &new);
+    assert_eq!(state(live), "active");
+    assert!(!violations(live).iter().any(|v| v == "rotated-not-revoked" || v == "dead-key-in-config"));
+    assert_eq!(report["summary"]["by_verification"]["active"], 2);
+
+    // The old key answered 401: revoked, as it should be; the live one refused: a dead key.
+    answer_by_token(&server, &[]);
+    let output = place.scan(&server, &target, &["--verify-refresh"]);
+    let report = json(&output);
+    let key = key_of(&report, ORG_KEY, &old);
+    assert_eq!(state(key), "revoked");
+    assert!(!violations(key).contains(&"rotated-not-revoked".to_string()), "{key:#}");
+    assert_ne!(key["severity"], "critical");
+    let live = key_of(&report, ORG_KEY, &new);
+    assert_eq!(state(live), "revoked");
+    assert!(violations(live).contains(&"dead-key-in-config".to_string()), "{live:#}");
+
+    // The human formats say both out loud.
+    answer_by_token(&server, &[old.clone()]);
+    for (format, alarm) in [("text", "STILL WORKS"), ("markdown", "STILL WORKS"), ("html", "STILL WORKS")] {
+        let mut args = vec!["scan".to_string(), target.clone(), "--verify".into(), "--verify-refresh".into(), "--format".into(), format.into()];
+        args.extend(server.resolve_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = detector(&args, &place.home, Some(ORG_KEY));
+        let text = stdout(&output);
+        assert!(text.contains(alarm), "{format}: {text}");
+        assert!(text.contains("DEAD"), "{format}: {text}");
+        assert!(text.contains("provider says active"), "{format}: {text}");
+    }
+}
+
+#[test]
+fn nothing_is_sent_without_verify() {
+    let server = github_server();
+    answer_by_token(&server, &[]);
+    let place = Place::new();
+    place.plant(".env", &format!("GITHUB_TOKEN={}\n", github_token(21)));
+    let mut args = vec!["scan".to_string(), place.target(), "--format".into(), "json".into()];
+    args.extend(server.resolve_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = detector(&args, &place.home, Some(ORG_KEY));
+    let report = json(&output);
+    assert_eq!(report["keys"].as_array().unwrap().len(), 1);
+    assert!(report["keys"][0].get("verification").is_none());
+    assert_eq!(server.count(), 0, "a request left without --verify");
+    assert!(!place.cache_file().exists());
+}
+
+#[test]
+fn the_cache_answers_a_second_run_and_holds_no_secret() {
+    let server = github_server();
+    let token = github_token(31);
+    answer_by_token(&server, std::slice::from_ref(&token));
+    let place = Place::new();
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    let first = json(&place.scan(&server, &place.target(), &[]));
+    assert_eq!(state(&first["keys"][0]), "active");
+    assert_eq!(server.count(), 1);
+    let cache = place.cache_file();
+    let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the cache is private");
+    let dir_mode = fs::metadata(cache.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    assert_no_secret(&fs::read_to_string(&cache).unwrap(), [&token], "the cache");
+
+    let second = json(&place.scan(&server, &place.target(), &[]));
+    assert_eq!(server.count(), 1, "the cache must answer the second run");
+    assert_eq!(state(&second["keys"][0]), "active");
+    assert_eq!(second["keys"][0]["verification"]["cached"], true);
+
+    let refreshed = json(&place.scan(&server, &place.target(), &["--verify-refresh"]));
+    assert_eq!(server.count(), 2, "--verify-refresh asks again");
+    assert!(refreshed["keys"][0]["verification"].get("cached").is_none());
+
+    let expired = json(&place.scan(&server, &place.target(), &["--verify-ttl", "0s"]));
+    assert_eq!(server.count(), 3, "an answer older than the TTL is asked again");
+    assert_eq!(state(&expired["keys"][0]), "active");
+}
+
+#[test]
+fn rate_limits_and_provider_errors_are_retried_as_the_provider_asks() {
+    let server = github_server();
+    let tokens = [github_token(41), github_token(42)];
+    let calls = Arc::new(Mutex::new(0usize));
+    {
+        let calls = Arc::clone(&calls);
+        server.set_handler(move |_| {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            match *n {
+                1 => Reply::json(429, r#"{"message":"slow down"}"#).with_header("Retry-After", "2"),
+                2 => Reply::status(503),
+                _ => Reply::json(200, r#"{"login":"octocat"}"#),
+            }
+        });
+    }
+    let place = Place::new();
+    place.plant(
+        ".env",
+        &format!("GITHUB_TOKEN={}\nGH_TOKEN={}\n", tokens[0], tokens[1]),
+    );
+    let report = json(&place.scan(&server, &place.target(), &["--verify-per-host", "2"]));
+    for token in &tokens {
+        assert_eq!(state(key_of(&report, ORG_KEY, token)), "active", "{report:#}");
+    }
+    let requests = server.requests();
+    assert!(requests.len() >= 3, "{} requests", requests.len());
+    // After the 429, nothing went to the host before its Retry-After was up.
+    let limited = requests[0].at;
+    for later in &requests[1..] {
+        let gap = later.at.duration_since(limited);
+        assert!(
+            gap >= Duration::from_millis(1900),
+            "a request {gap:?} after a 429 that asked for 2 s"
+        );
+    }
+
+    // A provider that asks for longer than detector waits: unknown, said why, not retried.
+    server.set_handler(|_| Reply::json(429, "{}").with_header("Retry-After", "3600"));
+    server.clear();
+    let report = json(&place.scan(&server, &place.target(), &["--verify-refresh"]));
+    let key = key_of(&report, ORG_KEY, &tokens[0]);
+    assert_eq!(state(key), "unknown");
+    let detail = key["verification"]["detail"].as_str().unwrap();
+    assert!(detail.contains("rate limited") && detail.contains("3600"), "{detail}");
+    assert_eq!(server.count(), 2, "one request per key, no retry");
+}
+
+#[test]
+fn a_slow_or_unreachable_provider_is_unknown_and_says_why() {
+    let server = github_server();
+    server.set_handler(|_| Reply::json(200, "{}").after(Duration::from_secs(5)));
+    let place = Place::new();
+    let token = github_token(51);
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    let report = json(&place.scan(&server, &place.target(), &["--verify-timeout", "1s"]));
+    let key = key_of(&report, ORG_KEY, &token);
+    assert_eq!(state(key), "unknown");
+    assert!(key["verification"]["detail"].as_str().unwrap().contains("did not answer in time"));
+
+    // A CA the client does not trust: the certificate is refused, nothing is sent.
+    let other = ProviderServer::start(&["api.github.com"]);
+    let mut args = vec!["scan".to_string(), place.target(), "--format".into(), "json".into(), "--verify".into(), "--verify-refresh".into()];
+    args.extend([
+        "--verify-resolve".to_string(),
+        format!("*:443:127.0.0.1:{}", other.port()),
+        "--verify-ca".into(),
+        server.ca_file().display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = json(&detector(&args, &place.home, Some(ORG_KEY)));
+    let key = key_of(&report, ORG_KEY, &token);
+    assert_eq!(state(key), "unknown");
+    assert!(key["verification"]["detail"].as_str().unwrap().contains("cannot connect"), "{key:#}");
+    assert_eq!(other.count(), 0);
+}
+
+#[test]
+fn a_host_from_the_scanned_file_is_asked_only_when_the_provider_documents_it() {
+    let server = ProviderServer::start(&["acme.atlassian.net", "evil.example.com"]);
+    server.set_handler(|_| Reply::json(200, r#"{"accountId":"1","emailAddress":"mia@example.com"}"#));
+    let example = examples()
+        .into_iter()
+        .find(|e| e.id == "atlassian-jira-myself")
+        .expect("the Atlassian verifier");
+    let place = Place::new();
+    place.plant(".env", &example.plant.replace("acme.atlassian.net", "evil.example.com"));
+    let report = json(&place.scan(&server, &place.target(), &[]));
+    let key = key_of(&report, ORG_KEY, &example.secret);
+    assert_eq!(state(key), "unknown");
+    assert_eq!(server.count(), 0, "a host the provider does not document was asked");
+
+    place.plant(".env", &example.plant);
+    let report = json(&place.scan(&server, &place.target(), &["--verify-refresh"]));
+    assert_eq!(state(key_of(&report, ORG_KEY, &example.secret)), "active");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].sni.as_deref(), Some("acme.atlassian.net"));
+}
+
+#[test]
+fn only_verified_keeps_the_active_keys() {
+    let server = github_server();
+    let (good, dead) = (github_token(61), github_token(62));
+    answer_by_token(&server, std::slice::from_ref(&good));
+    let place = Place::new();
+    place.plant(".env", &format!("GITHUB_TOKEN={good}\nGH_TOKEN={dead}\nOTHER_SECRET_KEY=sk-not-verifiable-{}\n", kit::keys::random(ALNUM, 24, 63)));
+    let report = json(&place.scan(&server, &place.target(), &["--only-verified"]));
+    let keys = report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{report:#}");
+    assert_eq!(keys[0]["fingerprint"], fingerprint(ORG_KEY.as_bytes(), &good));
+}
+
+#[test]
+fn no_secret_reaches_stderr_the_cache_or_any_report_format() {
+    // The provider echoes the key back in the body and a header; the verifier's detail reads
+    // `/login`, which holds it too.
+    let token = github_token(71);
+    let server = github_server();
+    {
+        let token = token.clone();
+        server.set_handler(move |_| {
+            Reply::json(200, format!(r#"{{"login":"{token}","token":"{token}"}}"#))
+                .with_header("X-OAuth-Scopes", format!("repo {token}"))
+        });
+    }
+    let place = Place::new();
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    for format in ["json", "sarif", "markdown", "html", "text"] {
+        let mut cmd = kit::run::detector_command(
+            Path::new(crate::DETECTOR),
+            &[],
+            &place.home,
+            Some(ORG_KEY),
+        );
+        cmd.args(["scan", &place.target(), "--verify", "--verify-refresh", "--format", format]);
+        cmd.args(server.resolve_args());
+        cmd.env("RUST_LOG", "trace");
+        let output = kit::run::run_with_deadline(cmd, kit::run::deadline(), "verify scan");
+        assert_no_secret(&stdout(&output), [&token], format);
+        assert_no_secret(&stderr(&output), [&token], "stderr with RUST_LOG=trace");
+    }
+    assert_no_secret(&fs::read_to_string(place.cache_file()).unwrap(), [&token], "the cache");
+}
+
+#[test]
+fn revoke_asks_first_and_says_what_it_could_not_do() {
+    let server = ProviderServer::start(&["api.github.com"]);
+    server.set_handler(|_| Reply::json(202, "{}"));
+    let place = Place::new();
+    let token = github_token(81);
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    let fp = fingerprint(ORG_KEY.as_bytes(), &token);
+    let run = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(server.resolve_args());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        detector(&all, &place.home, Some(ORG_KEY))
+    };
+    let target = place.target();
+
+    // No terminal and no --yes: refused, nothing sent.
+    let output = run(&["revoke", &fp, &target]);
+    assert_eq!(output.status.code(), Some(2));
+    let line: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(line["outcome"], "not-confirmed");
+    assert_eq!(server.count(), 0);
+
+    // A fingerprint no key has.
+    let other = fingerprint(ORG_KEY.as_bytes(), "nothing");
+    let output = run(&["revoke", &other, &target, "--yes"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(serde_json::from_str::<Value>(stdout(&output).trim()).unwrap()["outcome"], "not-found");
+
+    // A key whose provider documents no self-revocation.
+    let openai = ["sk-proj-", &kit::keys::random(ALNUM, 74, 82), "T3BlbkFJ", &kit::keys::random(ALNUM, 74, 83)].concat();
+    place.plant("openai.env", &format!("OPENAI_API_KEY={openai}\n"));
+    let output = run(&["revoke", &fingerprint(ORG_KEY.as_bytes(), &openai), &target, "--yes"]);
+    let line: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(line["outcome"], "unsupported", "{line}");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(server.count(), 0);
+
+    // Revoked; the next --verify need not ask.
+    let output = run(&["revoke", &fp, &target, "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(serde_json::from_str::<Value>(stdout(&output).trim()).unwrap()["outcome"], "revoked");
+    assert_eq!(server.count(), 1);
+    let report = json(&place.scan(&server, &target, &[]));
+    let key = key_of(&report, ORG_KEY, &token);
+    assert_eq!(state(key), "revoked");
+    assert_eq!(key["verification"]["cached"], true);
+    assert_eq!(server.count(), 1);
+}
