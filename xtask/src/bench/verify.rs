@@ -79,7 +79,17 @@ pub fn run(options: Options) -> Result<()> {
         .context("temp dir")?;
     let tree = work.path().join("tree");
     let planted = plant(&tree, options.keys)?;
-    let hosts: Vec<&str> = VERIFIABLE_PROVIDERS.iter().map(|p| p.host).collect();
+    // Each provider's host, and its whole domain in case a verifier checks on another host
+    // of it (`api.x.com` or `x.com`): the certificate names them all.
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    for p in VERIFIABLE_PROVIDERS {
+        let labels: Vec<&str> = p.host.split('.').collect();
+        let domain = labels[labels.len().saturating_sub(2)..].join(".");
+        hosts.insert(p.host.to_string());
+        hosts.insert(format!("*.{domain}"));
+        hosts.insert(domain);
+    }
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     let server = ProviderServer::start(&hosts).with_latency(options.latency);
     server.set_handler(|_| Reply::json(200, r#"{"ok":true,"id":1,"login":"bench"}"#));
     let home = work.path().join("home");
