@@ -22,6 +22,7 @@ mod scan_image;
 mod scan_mcp;
 mod schema;
 mod snapshot;
+mod verify;
 
 use std::{path::Path, process::Output};
 

@@ -12,11 +12,13 @@
 //! - [`git`]: repositories built with `git` (fixed identity and dates) or `git fast-import`;
 //! - [`image`]: image archives (`docker save`, both layouts, and OCI layouts) written by hand;
 //! - [`docker`]: a private Docker daemon, one per process;
+//! - [`https`]: a local HTTPS "provider" with its own CA, for `--verify`;
 //! - [`tools`]: where setup installs the tools no Debian package has (pre-commit).
 pub mod accounts;
 pub mod docker;
 pub mod git;
 pub mod guard;
+pub mod https;
 pub mod image;
 pub mod keys;
 pub mod pass;

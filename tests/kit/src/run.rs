@@ -29,6 +29,7 @@ pub fn detector_command(
     cmd.args(args)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
         .env_remove("DETECTOR_ORG_KEY")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1");

@@ -10,6 +10,7 @@ pub mod peers;
 mod precision;
 mod scan;
 mod staged;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -73,6 +74,23 @@ pub enum Which {
         #[arg(long, value_name = "BINARY")]
         before: Option<std::path::PathBuf>,
     },
+    /// `scan dir: --verify` of 1,000 keys of 20 providers against a local HTTPS provider
+    /// (its own CA, 50 ms latency): wall time and keys/s with an empty verification cache,
+    /// then with the cache (no request expected), requests seen, keys found active.
+    Verify {
+        /// Keys planted (spread over 50 `.env` files); the report must show all of them.
+        #[arg(long, default_value_t = 1_000)]
+        keys: usize,
+        /// Cold runs, then as many warm runs; the table shows the median wall time.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Milliseconds the provider waits before each reply.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+        /// Another build of detector to run instead of the release build.
+        #[arg(long, value_name = "BINARY")]
+        binary: Option<PathBuf>,
+    },
     /// (internal) Build the inputs of `hostile` (in a process of their own).
     #[command(hide = true)]
     HostileInputs,
@@ -94,6 +112,17 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Staged => staged::run(),
         Which::Precision { paths } => precision::run(paths),
         Which::Hostile { deadline, before } => hostile::run(deadline, before),
+        Which::Verify {
+            keys,
+            runs,
+            latency_ms,
+            binary,
+        } => verify::run(verify::Options {
+            keys,
+            runs,
+            latency: std::time::Duration::from_millis(latency_ms),
+            binary,
+        }),
         Which::HostileInputs => hostile::build_inputs(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
