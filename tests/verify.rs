@@ -531,7 +531,7 @@ fn a_rotated_key_the_provider_still_takes_was_never_revoked() {
     );
 
     // The human formats say both out loud.
-    answer_by_token(&server, &[old.clone()]);
+    answer_by_token(&server, std::slice::from_ref(&old));
     for (format, alarm) in [
         ("text", "STILL WORKS"),
         ("markdown", "STILL WORKS"),

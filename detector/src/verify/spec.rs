@@ -214,7 +214,7 @@ impl Verifier {
         let names: Vec<&str> = self.needs.iter().map(|n| n.name.as_str()).collect();
         self.request
             .validate(&names, &self.hosts)
-            .or_else(|e| fail(e))?;
+            .or_else(&fail)?;
         for pointer in &self.detail {
             if !(pointer.starts_with('/') || pointer.starts_with("header:")) {
                 return fail(format!(
