@@ -306,6 +306,8 @@ mod tests {
             needs: &none,
         };
         s.form = None;
+        s.basic = None;
+        s.headers.insert("X-Key".into(), "{secret}".into());
         assert_eq!(
             render(&s, &[], crlf, Utc::now()),
             Err(RenderError::Unsendable)
