@@ -776,9 +776,13 @@ fn only_verified_keeps_the_active_keys() {
 #[test]
 fn no_secret_reaches_stderr_the_cache_or_any_report_format() {
     // The provider echoes the key back in the body and a header; the verifier's detail reads
-    // `/login`, which holds it too.
+    // `/login`, which holds it too. SerpApi's verifier sends its key in the URL's query.
     let token = github_token(71);
-    let server = github_server();
+    let serpapi = examples()
+        .into_iter()
+        .find(|e| e.id == "serpapi-account")
+        .expect("a verifier with the key in its URL");
+    let server = ProviderServer::start(&["api.github.com", "serpapi.com"]);
     {
         let token = token.clone();
         server.set_handler(move |_| {
@@ -788,28 +792,25 @@ fn no_secret_reaches_stderr_the_cache_or_any_report_format() {
     }
     let place = Place::new();
     place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    place.plant("serp.env", &serpapi.plant);
+    let secrets = [token.as_str(), serpapi.secret.as_str()];
     for format in ["json", "sarif", "markdown", "html", "text"] {
-        let mut cmd =
-            kit::run::detector_command(Path::new(crate::DETECTOR), &[], &place.home, Some(ORG_KEY));
-        cmd.args([
-            "scan",
-            &place.target(),
-            "--verify",
-            "--verify-refresh",
-            "--format",
-            format,
-        ]);
+        let mut cmd = kit::run::detector_command(
+            Path::new(crate::DETECTOR),
+            &[],
+            &place.home,
+            Some(ORG_KEY),
+        );
+        cmd.args(["scan", &place.target(), "--verify", "--verify-refresh", "--format", format]);
         cmd.args(server.resolve_args());
         cmd.env("RUST_LOG", "trace");
         let output = kit::run::run_with_deadline(cmd, kit::run::deadline(), "verify scan");
-        assert_no_secret(&stdout(&output), [&token], format);
-        assert_no_secret(&stderr(&output), [&token], "stderr with RUST_LOG=trace");
+        assert!(stdout(&output).contains("active"), "{format}: {}", stdout(&output));
+        assert_no_secret(&stdout(&output), secrets, format);
+        assert_no_secret(&stderr(&output), secrets, "stderr with RUST_LOG=trace");
     }
-    assert_no_secret(
-        &fs::read_to_string(place.cache_file()).unwrap(),
-        [&token],
-        "the cache",
-    );
+    assert_eq!(server.count(), 10, "both keys asked in each of the five runs");
+    assert_no_secret(&fs::read_to_string(place.cache_file()).unwrap(), secrets, "the cache");
 }
 
 #[test]

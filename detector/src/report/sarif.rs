@@ -136,6 +136,9 @@ fn result(key: &KeyView, location: &LocationView, rule_index: usize, base: Optio
         key.severity,
         describe(location),
     );
+    if let Some(verification) = &key.verification {
+        text.push_str(&format!("; {}", verification.sentence()));
+    }
     if !key.violations.is_empty() {
         text.push_str(&format!("; violations: {}", key.violations.join(", ")));
     }
@@ -175,6 +178,9 @@ fn result(key: &KeyView, location: &LocationView, rule_index: usize, base: Optio
         if let Some(value) = value {
             properties[name] = json!(value);
         }
+    }
+    if let Some(verification) = &key.verification {
+        properties["verification"] = json!(verification.state);
     }
 
     json!({
