@@ -795,22 +795,37 @@ fn no_secret_reaches_stderr_the_cache_or_any_report_format() {
     place.plant("serp.env", &serpapi.plant);
     let secrets = [token.as_str(), serpapi.secret.as_str()];
     for format in ["json", "sarif", "markdown", "html", "text"] {
-        let mut cmd = kit::run::detector_command(
-            Path::new(crate::DETECTOR),
-            &[],
-            &place.home,
-            Some(ORG_KEY),
-        );
-        cmd.args(["scan", &place.target(), "--verify", "--verify-refresh", "--format", format]);
+        let mut cmd =
+            kit::run::detector_command(Path::new(crate::DETECTOR), &[], &place.home, Some(ORG_KEY));
+        cmd.args([
+            "scan",
+            &place.target(),
+            "--verify",
+            "--verify-refresh",
+            "--format",
+            format,
+        ]);
         cmd.args(server.resolve_args());
         cmd.env("RUST_LOG", "trace");
         let output = kit::run::run_with_deadline(cmd, kit::run::deadline(), "verify scan");
-        assert!(stdout(&output).contains("active"), "{format}: {}", stdout(&output));
+        assert!(
+            stdout(&output).contains("active"),
+            "{format}: {}",
+            stdout(&output)
+        );
         assert_no_secret(&stdout(&output), secrets, format);
         assert_no_secret(&stderr(&output), secrets, "stderr with RUST_LOG=trace");
     }
-    assert_eq!(server.count(), 10, "both keys asked in each of the five runs");
-    assert_no_secret(&fs::read_to_string(place.cache_file()).unwrap(), secrets, "the cache");
+    assert_eq!(
+        server.count(),
+        10,
+        "both keys asked in each of the five runs"
+    );
+    assert_no_secret(
+        &fs::read_to_string(place.cache_file()).unwrap(),
+        secrets,
+        "the cache",
+    );
 }
 
 #[test]
@@ -878,4 +893,86 @@ fn revoke_asks_first_and_says_what_it_could_not_do() {
     assert_eq!(state(key), "revoked");
     assert_eq!(key["verification"]["cached"], true);
     assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn database_urls_are_logged_in_to_only_with_verify_network() {
+    let password = kit::keys::random(ALNUM, 24, 91);
+    let (pg, redis) = match (
+        kit::db::Postgres::start(&password),
+        kit::db::Redis::start(&password),
+    ) {
+        (Ok(pg), Ok(redis)) => (pg, redis),
+        (Err(reason), _) | (_, Err(reason)) => {
+            kit::guard::skip(&reason);
+            return;
+        }
+    };
+    let place = Place::new();
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--format", "json", "--verify", "--verify-refresh"];
+        let target = place.target();
+        args.push(&target);
+        args.extend_from_slice(extra);
+        json(&detector(&args, &place.home, Some(ORG_KEY)))
+    };
+    let wrong = kit::keys::random(ALNUM, 24, 92);
+    place.plant(
+        "db.env",
+        &format!(
+            "DATABASE_URL={}\nREDIS_URL={}\nOLD_DATABASE_URL={}\n",
+            pg.url(&password),
+            redis.url(&password),
+            pg.url(&wrong)
+        ),
+    );
+
+    // Without --verify-network no login is tried, and the report says so.
+    let report = scan(&[]);
+    let key = key_of(&report, ORG_KEY, &password);
+    assert_eq!(state(key), "unknown");
+    assert!(key["verification"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("--verify-network"));
+
+    let report = scan(&["--verify-network"]);
+    let key = key_of(&report, ORG_KEY, &password);
+    // The same password in both URLs is one key: whichever URL was nearest logged in.
+    assert_eq!(state(key), "active", "{key:#}");
+    let refused = key_of(&report, ORG_KEY, &wrong);
+    assert_eq!(state(refused), "revoked", "{refused:#}");
+    assert!(violations(refused).contains(&"dead-key-in-config".to_string()));
+
+    // Each server on its own.
+    for (name, url) in [("pg", pg.url(&password)), ("redis", redis.url(&password))] {
+        let place_one = Place::new();
+        place_one.plant("db.env", &format!("URL={url}\n"));
+        let target = place_one.target();
+        let args = [
+            "scan",
+            "--format",
+            "json",
+            "--verify",
+            "--verify-network",
+            target.as_str(),
+        ];
+        let report = json(&detector(&args, &place_one.home, Some(ORG_KEY)));
+        let key = key_of(&report, ORG_KEY, &password);
+        assert_eq!(state(key), "active", "{name}: {key:#}");
+        assert_no_secret(&report.to_string(), [&password], name);
+    }
+    let place_wrong = Place::new();
+    place_wrong.plant("db.env", &format!("REDIS_URL={}\n", redis.url(&wrong)));
+    let target = place_wrong.target();
+    let args = [
+        "scan",
+        "--format",
+        "json",
+        "--verify",
+        "--verify-network",
+        target.as_str(),
+    ];
+    let report = json(&detector(&args, &place_wrong.home, Some(ORG_KEY)));
+    assert_eq!(state(key_of(&report, ORG_KEY, &wrong)), "revoked");
 }

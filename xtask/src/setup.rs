@@ -12,7 +12,8 @@ use crate::{command_ok, run};
 /// systemd-analyze for the unit file, headless Chromium for the HTML report), the C++ compiler
 /// libFuzzer is built with, the peers the benchmarks compare with, and the key stores
 /// `detector fix --to` writes to (pass with GnuPG; secret-tool against a gnome-keyring-daemon
-/// on a private bus from dbus-run-session).
+/// on a private bus from dbus-run-session), and the database servers `--verify-network` logs
+/// in to (PostgreSQL, Redis; the tests start their own).
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -35,6 +36,8 @@ const PACKAGES: &[&str] = &[
     "libsecret-tools",
     "gnome-keyring",
     "dbus-daemon",
+    "postgresql",
+    "redis-server",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -131,7 +131,10 @@ impl<'a> Collector<'a> {
         into.configs.extend(gathered.configs);
         into.on_disk.extend(gathered.on_disk);
         for (secret, needs) in gathered.needs {
-            into.needs.entry(secret).or_insert(needs);
+            let known = into.needs.entry(secret).or_default();
+            for (name, value) in needs {
+                known.entry(name).or_insert(value);
+            }
         }
         into.scope_roots.extend(gathered.scope_roots);
         (report, into_inner(self.unparsed))
@@ -205,7 +208,10 @@ impl Sink for Collector<'_> {
         };
         let mut gathered = lock(&self.gathered);
         for (secret, found) in needs {
-            gathered.needs.entry(secret).or_insert(found);
+            let known = gathered.needs.entry(secret).or_default();
+            for (name, value) in found {
+                known.entry(name).or_insert(value);
+            }
         }
         if let Some(config) = &blob.mcp {
             self.mcp_configs.fetch_add(1, Ordering::Relaxed);

@@ -21,10 +21,10 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub const NEEDS: &[(&str, &str, &str)] = &[
     (
         POSTGRES,
-        "url",
+        "postgres_url",
         r#"(?i)\b((?:postgres|postgresql)://[^\s"'<>`]+)"#,
     ),
-    (REDIS, "url", r#"(?i)\b(redis://[^\s"'<>`]+)"#),
+    (REDIS, "redis_url", r#"(?i)\b(redis://[^\s"'<>`]+)"#),
 ];
 
 /// Whether keys of `rule` are database passwords this module can try.
@@ -44,8 +44,13 @@ pub fn verify(key: &Key, candidate: Option<&Candidate>, plan: &Plan) -> Option<V
         ));
     }
     let verifier = Some(key.rule.as_str());
+    let need = if key.rule == POSTGRES {
+        "postgres_url"
+    } else {
+        "redis_url"
+    };
     let Some(url) = candidate.and_then(|c| {
-        let url = c.needs.get("url")?;
+        let url = c.needs.get(need)?;
         url.contains(c.secret.as_str()).then_some(url)
     }) else {
         return Some(Verification::unknown(
@@ -67,13 +72,14 @@ pub fn verify(key: &Key, candidate: Option<&Candidate>, plan: &Plan) -> Option<V
             redis(url).await
         }
     };
-    let (state, detail) = match runtime.block_on(tokio::time::timeout(TIMEOUT, attempt)) {
-        Ok(said) => said,
-        Err(_) => (
-            State::Unknown,
-            "the database did not answer in time".to_string(),
-        ),
-    };
+    let (state, detail) =
+        match runtime.block_on(async { tokio::time::timeout(TIMEOUT, attempt).await }) {
+            Ok(said) => said,
+            Err(_) => (
+                State::Unknown,
+                "the database did not answer in time".to_string(),
+            ),
+        };
     Some(Verification {
         state,
         checked_at: Utc::now(),

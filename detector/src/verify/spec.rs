@@ -212,9 +212,7 @@ impl Verifier {
             return fail("says nothing of what the answers mean".into());
         }
         let names: Vec<&str> = self.needs.iter().map(|n| n.name.as_str()).collect();
-        self.request
-            .validate(&names, &self.hosts)
-            .or_else(&fail)?;
+        self.request.validate(&names, &self.hosts).or_else(&fail)?;
         for pointer in &self.detail {
             if !(pointer.starts_with('/') || pointer.starts_with("header:")) {
                 return fail(format!(

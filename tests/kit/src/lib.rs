@@ -13,8 +13,10 @@
 //! - [`image`]: image archives (`docker save`, both layouts, and OCI layouts) written by hand;
 //! - [`docker`]: a private Docker daemon, one per process;
 //! - [`https`]: a local HTTPS "provider" with its own CA, for `--verify`;
+//! - [`db`]: PostgreSQL and Redis servers of a test's own, for `--verify-network`;
 //! - [`tools`]: where setup installs the tools no Debian package has (pre-commit).
 pub mod accounts;
+pub mod db;
 pub mod docker;
 pub mod git;
 pub mod guard;
