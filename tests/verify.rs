@@ -976,3 +976,31 @@ fn database_urls_are_logged_in_to_only_with_verify_network() {
     let report = json(&detector(&args, &place_wrong.home, Some(ORG_KEY)));
     assert_eq!(state(key_of(&report, ORG_KEY, &wrong)), "revoked");
 }
+
+#[test]
+fn a_regional_key_is_asked_at_its_own_site_or_the_documented_default() {
+    let datadog = examples()
+        .into_iter()
+        .find(|e| e.id == "datadog-validate")
+        .expect("the Datadog verifier");
+    let server = ProviderServer::start(&[
+        "api.datadoghq.com",
+        "api.us5.datadoghq.com",
+        "api.datadoghq.eu",
+    ]);
+    server.set_handler(|_| Reply::json(200, r#"{"valid":true}"#));
+    let key_line = datadog.plant.lines().next().unwrap().to_string();
+    for (site_line, host) in [
+        ("", "api.datadoghq.com"),
+        ("DD_SITE=us5.datadoghq.com\n", "api.us5.datadoghq.com"),
+    ] {
+        let place = Place::new();
+        place.plant("dd.env", &format!("{key_line}\n{site_line}"));
+        server.clear();
+        let report = json(&place.scan(&server, &place.target(), &[]));
+        assert_eq!(state(key_of(&report, ORG_KEY, &datadog.secret)), "active");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].sni.as_deref(), Some(host));
+    }
+}

@@ -180,6 +180,11 @@ pub fn candidates(
 ) -> HashMap<String, Candidate> {
     let mut out: HashMap<String, Candidate> = HashMap::new();
     for finding in findings.iter().filter(|f| plan.verifiable(&f.rule.id)) {
+        let defaults = plan
+            .verifier_of(&finding.rule.id)
+            .into_iter()
+            .flat_map(|v| &v.needs)
+            .filter_map(|n| Some((n.name.clone(), n.default.clone()?)));
         let candidate = out.entry(fingerprint(&finding.secret)).or_default();
         if candidate.secret.is_empty() {
             *candidate.secret = finding.secret.clone();
@@ -192,6 +197,9 @@ pub fn candidates(
                     .entry(name.clone())
                     .or_insert_with(|| value.clone());
             }
+        }
+        for (name, value) in defaults {
+            candidate.needs.entry(name).or_insert(value);
         }
     }
     out

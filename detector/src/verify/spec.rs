@@ -111,6 +111,10 @@ pub struct Need {
     pub regex: String,
     /// What it is, for the `unknown` detail when it is missing.
     pub description: String,
+    /// The value when none is found, where the provider documents one (Datadog's site is
+    /// `datadoghq.com` unless the config names another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// One mapping from an answer to a state.
