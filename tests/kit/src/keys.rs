@@ -158,9 +158,9 @@ pub const VERIFIABLE_PROVIDERS: &[VerifiableProvider] = &[
     provider("doppler-token", "DOPPLER_TOKEN", "api.doppler.com"),
     provider("sentry-user-token", "SENTRY_AUTH_TOKEN", "sentry.io"),
     provider(
-        "perplexity-api-key",
-        "PERPLEXITY_API_KEY",
-        "api.perplexity.ai",
+        "replicate-api-token",
+        "REPLICATE_API_TOKEN",
+        "api.replicate.com",
     ),
 ];
 
@@ -274,7 +274,7 @@ fn verifiable_key(index: usize, g: &mut Generator) -> String {
         16 => parts.extend([["tvly-", "dev-"].concat(), g.string(ALNUM, 32)]),
         17 => parts.extend([["dp.", "pt."].concat(), g.string(ALNUM, 43)]),
         18 => parts.extend([["sntr", "yu_"].concat(), g.string(HEX, 64)]),
-        19 => parts.extend([["pp", "lx-"].concat(), g.string(ALNUM, 48)]),
+        19 => parts.extend([["r8", "_"].concat(), g.string(ALNUM, 37)]),
         _ => unreachable!("{index} is not a verifiable provider"),
     }
     parts.concat()
