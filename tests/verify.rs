@@ -1004,3 +1004,61 @@ fn a_regional_key_is_asked_at_its_own_site_or_the_documented_default() {
         assert_eq!(requests[0].sni.as_deref(), Some(host));
     }
 }
+
+#[test]
+fn requests_to_one_host_stay_within_the_limit_and_the_budget() {
+    let server = github_server();
+    server.set_handler(|_| {
+        Reply::json(200, r#"{"login":"octocat"}"#).after(Duration::from_millis(400))
+    });
+    let place = Place::new();
+    let tokens: Vec<String> = (0..6).map(|i| github_token(100 + i)).collect();
+    let text: String = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("GITHUB_TOKEN_{i}={t}\n"))
+        .collect();
+    place.plant(".env", &text);
+    let report = json(&place.scan(&server, &place.target(), &["--verify-per-host", "2"]));
+    for token in &tokens {
+        assert_eq!(state(key_of(&report, ORG_KEY, token)), "active");
+    }
+    // Two at a time: the third request starts only when one of the first two was answered.
+    let mut arrivals: Vec<_> = server.requests().iter().map(|r| r.at).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 6);
+    for window in arrivals.windows(3) {
+        let spread = window[2].duration_since(window[0]);
+        assert!(
+            spread >= Duration::from_millis(350),
+            "three requests in flight at once ({spread:?} apart)"
+        );
+    }
+
+    // A budget spent before every key was asked: the rest are unknown, and say why.
+    server.clear();
+    let report = json(&place.scan(
+        &server,
+        &place.target(),
+        &[
+            "--verify-refresh",
+            "--verify-per-host",
+            "1",
+            "--verify-budget",
+            "1s",
+        ],
+    ));
+    let unknown: Vec<&Value> = tokens
+        .iter()
+        .map(|t| key_of(&report, ORG_KEY, t))
+        .filter(|k| state(k) == "unknown")
+        .collect();
+    assert!(unknown.len() >= 3, "{report:#}");
+    for key in unknown {
+        let detail = key["verification"]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("budget") || detail.contains("in time"),
+            "{detail}"
+        );
+    }
+}
