@@ -120,7 +120,7 @@ pub struct Pipeline {
     engine: RwLock<Option<Arc<Engine>>>,
     org_key: OrgKey,
     options: Options,
-    /// The verifiers by rule, with `--verify` only.
+    /// The verifiers by rule, with `--verify` or `keep_candidates` only.
     verify_plan: Option<verify::Plan>,
 }
 
@@ -143,7 +143,7 @@ impl Pipeline {
         })
     }
 
-    /// The verifiers by rule, with `--verify` only.
+    /// The verifiers by rule, with `--verify` or `keep_candidates` only.
     pub fn verify_plan(&self) -> Option<&verify::Plan> {
         self.verify_plan.as_ref()
     }
