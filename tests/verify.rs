@@ -1053,3 +1053,77 @@ fn requests_to_one_host_stay_within_the_limit_and_the_budget() {
         );
     }
 }
+
+/// An HTTP CONNECT proxy on loopback that tunnels every request to `to`, recording the
+/// CONNECT targets it was asked for.
+fn connect_proxy(to: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let record = Arc::clone(&record);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                record.lock().unwrap().push(line.trim().to_string());
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let upstream = std::net::TcpStream::connect(to).unwrap();
+                let mut client_w = client;
+                client_w
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let mut up_r = upstream.try_clone().unwrap();
+                let mut client_r = client_w.try_clone().unwrap();
+                let mut up_w = upstream;
+                let buffered = reader.buffer().to_vec();
+                up_w.write_all(&buffered).unwrap();
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut client_w);
+                });
+                let _ = std::io::copy(&mut client_r, &mut up_w);
+            });
+        }
+    });
+    (port, asked)
+}
+
+#[test]
+fn https_proxy_is_honoured() {
+    let server = github_server();
+    let token = github_token(121);
+    answer_by_token(&server, std::slice::from_ref(&token));
+    let (proxy_port, asked) = connect_proxy(server.addr());
+    let place = Place::new();
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    let mut cmd =
+        kit::run::detector_command(Path::new(crate::DETECTOR), &[], &place.home, Some(ORG_KEY));
+    cmd.args(["scan", &place.target(), "--format", "json", "--verify"]);
+    cmd.args(["--verify-ca", &server.ca_file().display().to_string()]);
+    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    let output = kit::run::run_with_deadline(cmd, kit::run::deadline(), "verify through a proxy");
+    let report = json(&output);
+    assert_eq!(
+        state(key_of(&report, ORG_KEY, &token)),
+        "active",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        asked.lock().unwrap().as_slice(),
+        ["CONNECT api.github.com:443 HTTP/1.1"],
+        "the request went through the proxy, to the provider's own host"
+    );
+    assert_eq!(server.requests()[0].sni.as_deref(), Some("api.github.com"));
+}
