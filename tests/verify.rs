@@ -1127,3 +1127,59 @@ fn https_proxy_is_honoured() {
     );
     assert_eq!(server.requests()[0].sni.as_deref(), Some("api.github.com"));
 }
+
+#[test]
+fn revoke_on_a_terminal_asks_and_takes_the_answer() {
+    let Some(script) = kit::run::which("script") else {
+        kit::guard::skip("no script(1) to give revoke a terminal (util-linux)");
+        return;
+    };
+    let server = github_server();
+    server.set_handler(|_| Reply::json(202, "{}"));
+    let place = Place::new();
+    let token = github_token(131);
+    place.plant(".env", &format!("GITHUB_TOKEN={token}\n"));
+    let fp = fingerprint(ORG_KEY.as_bytes(), &token);
+    let words: Vec<String> = [
+        crate::DETECTOR.to_string(),
+        "revoke".into(),
+        fp,
+        place.target(),
+    ]
+    .into_iter()
+    .chain(server.resolve_args())
+    .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+    .collect();
+    for (answer, outcome, requests) in [("n", "not-confirmed", 0), ("y", "revoked", 1)] {
+        server.clear();
+        let mut cmd = std::process::Command::new(&script);
+        cmd.args(["-qec", &words.join(" "), "/dev/null"])
+            .env("HOME", &place.home)
+            .env("DETECTOR_ORG_KEY", ORG_KEY)
+            .env("NO_COLOR", "1")
+            .env_remove("XDG_CACHE_HOME")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            // The prompt comes after a scan: give it time to ask before the answer arrives.
+            std::thread::sleep(Duration::from_secs(2));
+            writeln!(stdin, "{answer}").unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        let text = stdout(&output);
+        assert!(
+            text.contains("Revoke the GitHub key"),
+            "no question asked: {text}"
+        );
+        assert!(
+            text.contains(&format!("\"outcome\":\"{outcome}\"")),
+            "{answer}: {text}"
+        );
+        assert_no_secret(&text, [&token], "the terminal");
+        assert_eq!(server.count(), requests, "{answer}");
+    }
+}
