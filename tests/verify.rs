@@ -1183,3 +1183,43 @@ fn revoke_on_a_terminal_asks_and_takes_the_answer() {
         assert_eq!(server.count(), requests, "{answer}");
     }
 }
+
+#[test]
+fn a_key_of_a_self_managed_instance_is_not_judged_by_the_hosted_service() {
+    let server = ProviderServer::start(&["gitlab.com", "gitlab.acme.internal", "api.github.com"]);
+    server.set_handler(|_| Reply::json(401, r#"{"message":"401 Unauthorized"}"#));
+    let gitlab = key(&["gl", "pat-"].concat(), ALNUM, 20, 141);
+    let github = github_token(142);
+    let place = Place::new();
+    place.plant(
+        "mcp.json",
+        &format!(
+            r#"{{"mcpServers": {{
+  "gitlab": {{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-gitlab"],
+    "env": {{"GITLAB_PERSONAL_ACCESS_TOKEN": "{gitlab}", "GITLAB_API_URL": "https://gitlab.acme.internal/api/v4"}}}},
+  "github": {{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+    "env": {{"GITHUB_PERSONAL_ACCESS_TOKEN": "{github}", "GITHUB_API_URL": "https://github.acme.internal/api/v3"}}}}
+}}}}"#
+        ),
+    );
+    let report = json(&place.scan(&server, &place.target(), &[]));
+    for secret in [&gitlab, &github] {
+        let key = key_of(&report, ORG_KEY, secret);
+        assert_eq!(state(key), "unknown", "{key:#}");
+        assert!(!violations(key).contains(&"dead-key-in-config".to_string()));
+    }
+    assert_eq!(
+        server.count(),
+        0,
+        "a self-managed instance's key went to the hosted service"
+    );
+
+    // Named as the hosted service itself, it is asked there.
+    place.plant(
+        "mcp.json",
+        &format!("GITLAB_URL=https://gitlab.com\nGITLAB_TOKEN={gitlab}\n"),
+    );
+    let report = json(&place.scan(&server, &place.target(), &["--verify-refresh"]));
+    assert_eq!(state(key_of(&report, ORG_KEY, &gitlab)), "revoked");
+    assert_eq!(server.requests()[0].sni.as_deref(), Some("gitlab.com"));
+}

@@ -89,9 +89,17 @@ fn prove(
     example: &Example,
     secret: &str,
 ) -> Result<(), String> {
+    let mut needs = example.needs.clone();
+    for need in &verifier.needs {
+        if let Some(default) = &need.default {
+            needs
+                .entry(need.name.clone())
+                .or_insert_with(|| default.clone());
+        }
+    }
     let values = Values {
         secret,
-        needs: &example.needs,
+        needs: &needs,
     };
     let request = render(spec, &verifier.hosts, values, example_time())
         .map_err(|e| format!("its example does not make a request: {e}"))?;
