@@ -1214,6 +1214,24 @@ fn a_key_of_a_self_managed_instance_is_not_judged_by_the_hosted_service() {
         "a self-managed instance's key went to the hosted service"
     );
 
+    // Terraform Enterprise, named by the variable its CLI reads.
+    let terraform = examples()
+        .into_iter()
+        .find(|e| e.id == "terraform-cloud-account")
+        .expect("the HCP Terraform verifier");
+    place.plant("mcp.json", "{}");
+    place.plant(
+        "tf.env",
+        &format!("TFE_HOSTNAME=tfe.acme.internal\n{}", terraform.plant),
+    );
+    let report = json(&place.scan(&server, &place.target(), &["--verify-refresh"]));
+    assert_eq!(
+        state(key_of(&report, ORG_KEY, &terraform.secret)),
+        "unknown"
+    );
+    assert_eq!(server.count(), 0);
+    std::fs::remove_file(place.dir.join("tf.env")).unwrap();
+
     // Named as the hosted service itself, it is asked there.
     place.plant(
         "mcp.json",
