@@ -180,7 +180,7 @@ fn classify(error: reqwest::Error) -> SendError {
 
 /// The innermost cause: what went wrong (refused, certificate unknown), without the layers
 /// that name the request.
-fn cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut inner: &(dyn std::error::Error + 'static) = error;
     while let Some(next) = inner.source() {
         inner = next;

@@ -120,18 +120,10 @@ async fn postgres(url: &str) -> (State, String) {
             ),
             None => (
                 State::Unknown,
-                format!("cannot log in at {place}: {}", cause(&e)),
+                format!("cannot log in at {place}: {}", super::client::cause(&e)),
             ),
         },
     }
-}
-
-fn cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner = error;
-    while let Some(next) = inner.source() {
-        inner = next;
-    }
-    inner.to_string()
 }
 
 /// `redis://[user]:password@host[:port][/db]`: `AUTH [user] password`.

@@ -65,22 +65,31 @@ impl Needs {
     ) -> Vec<(String, BTreeMap<String, String>)> {
         let mut out = Vec::new();
         let mut lines: Option<Vec<usize>> = None;
+        // Each need's matches in this blob, (line, value), by rule and need: read once however
+        // many findings ask for them.
+        let mut found: HashMap<(&str, usize), Vec<Place<'_>>> = HashMap::new();
         for finding in findings {
-            let Some(needs) = self.by_rule.get(&finding.rule.id) else {
+            let Some((rule, needs)) = self.by_rule.get_key_value(&finding.rule.id) else {
                 continue;
             };
             let starts = lines.get_or_insert_with(|| line_starts(bytes));
             let line = finding.location.line.unwrap_or(1);
             let mut values = BTreeMap::new();
-            for (name, regex) in needs {
-                let nearest = regex
-                    .captures_iter(bytes)
-                    .take(MAX_MATCHES)
-                    .filter_map(|c| c.get(1))
-                    .filter(|m| m.as_bytes() != finding.secret.as_bytes())
-                    .min_by_key(|m| line_of(starts, m.start()).abs_diff(line));
-                if let Some(m) = nearest {
-                    if let Ok(text) = std::str::from_utf8(m.as_bytes()) {
+            for (i, (name, regex)) in needs.iter().enumerate() {
+                let matches = found.entry((rule.as_str(), i)).or_insert_with(|| {
+                    regex
+                        .captures_iter(bytes)
+                        .take(MAX_MATCHES)
+                        .filter_map(|c| c.get(1))
+                        .map(|m| (line_of(starts, m.start()), m.as_bytes()))
+                        .collect()
+                });
+                let nearest = matches
+                    .iter()
+                    .filter(|(_, value)| *value != finding.secret.as_bytes())
+                    .min_by_key(|(at, _)| at.abs_diff(line));
+                if let Some((_, value)) = nearest {
+                    if let Ok(text) = std::str::from_utf8(value) {
                         values.insert(name.clone(), text.to_string());
                     }
                 }
@@ -92,6 +101,9 @@ impl Needs {
         out
     }
 }
+
+/// Where a need's value sits in a blob: its line, and its bytes.
+type Place<'b> = (usize, &'b [u8]);
 
 fn line_starts(bytes: &[u8]) -> Vec<usize> {
     std::iter::once(0)
