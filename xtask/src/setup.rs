@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::{command_ok, run};
 
 /// Debian packages: the LLVM that matches nightly rustc (for bpf-linker), what the tests drive
-/// (git, a Docker engine, busybox for image rootfs, rsyslog as a real syslog collector,
+/// (git, a Docker engine and Compose (v1, the one Debian 12 packages), busybox for image rootfs, rsyslog as a real syslog collector,
 /// systemd-analyze for the unit file, headless Chromium for the HTML report), the C++ compiler
 /// libFuzzer is built with, the peers the benchmarks compare with, and the key stores
 /// `detector fix --to` writes to (pass with GnuPG; secret-tool against a gnome-keyring-daemon
@@ -23,6 +23,7 @@ const PACKAGES: &[&str] = &[
     "zlib1g-dev",
     "git",
     "docker.io",
+    "docker-compose",
     "busybox-static",
     "bpftrace",
     "auditd",

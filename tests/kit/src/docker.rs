@@ -29,7 +29,70 @@ impl Daemon {
             .env("DOCKER_CONFIG", self.dir.join("client"));
         cmd
     }
+
+    /// An image of busybox (static) with its common applets, imported once per process: what
+    /// the tests run containers of (this machine pulls nothing).
+    pub fn busybox(&self) -> &'static str {
+        static IMPORTED: OnceLock<()> = OnceLock::new();
+        IMPORTED.get_or_init(|| self.import_busybox());
+        BUSYBOX_IMAGE
+    }
+
+    fn import_busybox(&self) {
+        let busybox =
+            fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+        let mut rootfs = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(busybox.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        rootfs
+            .append_data(&mut header, "bin/busybox", busybox.as_slice())
+            .unwrap();
+        for applet in BUSYBOX_APPLETS {
+            let mut link = tar::Header::new_gnu();
+            link.set_entry_type(tar::EntryType::Symlink);
+            link.set_size(0);
+            link.set_mode(0o777);
+            rootfs
+                .append_link(&mut link, format!("bin/{applet}"), "busybox")
+                .unwrap();
+        }
+        for dir in ["tmp", "app", "run", "etc"] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o1777);
+            header.set_cksum();
+            rootfs
+                .append_data(&mut header, format!("{dir}/"), std::io::empty())
+                .unwrap();
+        }
+        let rootfs = rootfs.into_inner().unwrap();
+        let mut import = self
+            .docker(&["import", "-", BUSYBOX_IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut import.stdin.take().unwrap(), &rootfs).unwrap();
+        let out = import.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
+
+/// The image [`Daemon::busybox`] imports.
+pub const BUSYBOX_IMAGE: &str = "detector-test-busybox:1";
+
+const BUSYBOX_APPLETS: &[&str] = &[
+    "sh", "cat", "sleep", "env", "echo", "ls", "rm", "mkdir", "true", "false", "test", "head",
+    "dd", "touch", "printf", "kill", "ps", "wc", "grep", "tail",
+];
 
 /// The process's daemon, or `None` when this machine cannot run one (skipped, or a failure
 /// under `CI=true`: see [`guard::skip`]).
