@@ -3,6 +3,7 @@
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod archive;
 pub mod backup;
+pub mod docker;
 pub mod exclude;
 pub mod fs;
 pub mod git;

@@ -7,7 +7,7 @@
 //! or a [`Sink::error`](crate::source::Sink::error) (one image, config or layer could not).
 use std::io;
 
-use super::daemon::DaemonError;
+use crate::source::docker::DaemonError;
 use crate::source::fs::io_reason;
 
 /// A file or stream that cannot be indexed as the tar archive of an image layout.

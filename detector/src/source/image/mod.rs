@@ -17,7 +17,6 @@
 //! metadata and each layer's changes, then for the layers' files, each read as it comes with
 //! the overlay the first read gave; nothing of it is written to disk.
 mod config;
-mod daemon;
 mod error;
 mod layer;
 mod layout;
@@ -36,7 +35,8 @@ use std::{
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-pub use daemon::{images as local_images, DaemonError};
+use crate::source::docker as daemon;
+pub use crate::source::docker::{images as local_images, DaemonError};
 pub use layout::Layout;
 
 use self::{

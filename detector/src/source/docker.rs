@@ -1,5 +1,13 @@
-//! `docker:NAME[:TAG]`: the image straight from the local Docker daemon, over its unix socket
-//! (`DOCKER_HOST=unix://…` honoured), with no `docker` CLI. `GET /images/{name}/get` streams
+//! The local Docker daemon's Engine API, over its unix socket (`DOCKER_HOST=unix://…`
+//! honoured), with no `docker` CLI: images (`docker:NAME[:TAG]`) and containers
+//! (`container:NAME`, `containers:`, the agent's names of container processes).
+//!
+//! Paths carry the API version both sides speak, negotiated once per process: the daemon's
+//! newest (`Api-Version` of `GET /_ping`), capped at [`CLIENT_API`]; a daemon too old for
+//! versioned paths gets unversioned ones (Docker's documentation of API versioning:
+//! <https://docs.docker.com/reference/api/engine/#api-version-matrix>).
+//!
+//! For an image, `GET /images/{name}/get` streams
 //! what `docker save` would write, and [`save`] hands that stream on as it arrives, through a
 //! small bounded queue: nothing of it is written to disk. Its `manifest.json` comes last, and
 //! a layer's files can only be told hidden once the layers above it are known, so the image
@@ -36,8 +44,8 @@ pub enum DaemonError {
     Connect { socket: PathBuf, reason: String },
     #[error("Docker daemon at {}: {reason}", socket.display())]
     Protocol { socket: PathBuf, reason: String },
-    #[error("no such image in the Docker daemon at {}", .0.display())]
-    NoSuchImage(PathBuf),
+    #[error("{message} (Docker daemon at {})", socket.display())]
+    NotFound { socket: PathBuf, message: String },
     #[error("the Docker daemon answered {status}: {message}")]
     Refused { status: StatusCode, message: String },
     #[error("the image stream from the Docker daemon broke: {0}")]
@@ -77,18 +85,82 @@ pub fn images() -> Result<Vec<String>, DaemonError> {
     let socket = socket()?;
     let body = runtime()?.block_on(async {
         let (body, driver) = get(&socket, "/images/json").await?;
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| DaemonError::Protocol {
-                socket: socket.clone(),
-                reason: e.to_string(),
-            })?
-            .to_bytes();
-        driver.abort();
-        Ok::<_, DaemonError>(bytes)
+        whole(&socket, body, driver).await
     })?;
     image_names(&body)
+}
+
+/// The newest API version this client asks for; every call it makes exists since 1.24.
+pub const CLIENT_API: (u32, u32) = (1, 43);
+
+/// `GET path` (an API path, unversioned: `/containers/json?all=1`) and its JSON answer.
+pub fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, DaemonError> {
+    let socket = socket()?;
+    let body = runtime()?.block_on(async {
+        let (body, driver) = get(&socket, path).await?;
+        whole(&socket, body, driver).await
+    })?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// A body read to its end, and the connection closed.
+async fn whole(
+    socket: &Path,
+    body: Incoming,
+    driver: tokio::task::JoinHandle<hyper::Result<()>>,
+) -> Result<Bytes, DaemonError> {
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| DaemonError::Protocol {
+            socket: socket.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .to_bytes();
+    driver.abort();
+    Ok(bytes)
+}
+
+/// `/vX.Y` for the version negotiated with the daemon at `socket` (asked once per process
+/// and socket), or nothing for a daemon that does not say.
+async fn version_prefix(socket: &Path) -> String {
+    static NEGOTIATED: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let known = NEGOTIATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(s, _)| s == socket)
+        .map(|(_, prefix)| prefix.clone());
+    if let Some(prefix) = known {
+        return prefix;
+    }
+    let prefix = match request(socket, "/_ping").await {
+        Ok((response, driver)) => {
+            driver.abort();
+            response
+                .headers()
+                .get("api-version")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_version)
+                .map(|server| {
+                    let (major, minor) = server.min(CLIENT_API);
+                    format!("/v{major}.{minor}")
+                })
+                .unwrap_or_default()
+        }
+        Err(_) => String::new(),
+    };
+    NEGOTIATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((socket.to_path_buf(), prefix.clone()));
+    prefix
+}
+
+/// `1.41` as numbers, so that 1.9 < 1.10.
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 fn image_names(body: &[u8]) -> Result<Vec<String>, DaemonError> {
@@ -120,7 +192,15 @@ fn image_names(body: &[u8]) -> Result<Vec<String>, DaemonError> {
 pub fn inspect(name: &str) -> Result<(), DaemonError> {
     let socket = socket()?;
     runtime()?.block_on(async {
-        let (_, driver) = get(&socket, &format!("/images/{}/json", escape(name))).await?;
+        let (_, driver) = get(&socket, &format!("/images/{}/json", escape(name)))
+            .await
+            .map_err(|err| match err {
+                DaemonError::NotFound { socket, .. } => DaemonError::NotFound {
+                    socket,
+                    message: "no such image".to_string(),
+                },
+                other => other,
+            })?;
         driver.abort();
         Ok(())
     })
@@ -196,12 +276,50 @@ impl Read for SaveStream {
     }
 }
 
-/// GET `path`: the body of a 200 answer, and the task driving the connection (to abort when
-/// done with the body). Errors name the socket and say what the daemon answered.
+/// GET `path` (unversioned; the negotiated version is put in front): the body of a 200
+/// answer, and the task driving the connection (to abort when done with the body). Errors name
+/// the socket and say what the daemon answered.
 async fn get(
     socket: &Path,
     path: &str,
 ) -> Result<(Incoming, tokio::task::JoinHandle<hyper::Result<()>>), DaemonError> {
+    let versioned = format!("{}{path}", version_prefix(socket).await);
+    let (response, driver) = request(socket, &versioned).await?;
+    let status = response.status();
+    let body = response.into_body();
+    if status != StatusCode::OK {
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+        driver.abort();
+        return Err(match status {
+            StatusCode::NOT_FOUND => DaemonError::NotFound {
+                socket: socket.to_path_buf(),
+                message,
+            },
+            _ => DaemonError::Refused { status, message },
+        });
+    }
+    Ok((body, driver))
+}
+
+/// Send `GET path` as is; the answer whatever its status.
+async fn request(
+    socket: &Path,
+    path: &str,
+) -> Result<
+    (
+        hyper::Response<Incoming>,
+        tokio::task::JoinHandle<hyper::Result<()>>,
+    ),
+    DaemonError,
+> {
     let protocol = |reason: String| DaemonError::Protocol {
         socket: socket.to_path_buf(),
         reason,
@@ -225,25 +343,7 @@ async fn get(
         .send_request(request)
         .await
         .map_err(|e| protocol(e.to_string()))?;
-    let status = response.status();
-    let body = response.into_body();
-    if status != StatusCode::OK {
-        let bytes = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-        driver.abort();
-        return Err(match status {
-            StatusCode::NOT_FOUND => DaemonError::NoSuchImage(socket.to_path_buf()),
-            _ => DaemonError::Refused { status, message },
-        });
-    }
-    Ok((body, driver))
+    Ok((response, driver))
 }
 
 /// What an image reference keeps in a URL path: RFC 3986's unreserved characters, and `/`,
@@ -267,6 +367,14 @@ mod tests {
             image_names(body).unwrap(),
             ["app:prod", "sha256:bb", "sha256:cc"]
         );
+    }
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(parse_version("1.41"), Some((1, 41)));
+        assert!(parse_version("1.9").unwrap() < parse_version("1.10").unwrap());
+        assert_eq!(parse_version("1.51").unwrap().min(CLIENT_API), CLIENT_API);
+        assert_eq!(parse_version("x"), None);
     }
 
     #[test]
