@@ -18,7 +18,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Scan targets (dir:, file:, git:, docker:, docker-archive:, oci-dir:, oci-archive:, mcp:)
+    /// Scan targets (dir:, file:, git:, docker:, docker-archive:, oci-dir:, oci-archive:, container:, containers:, mcp:)
     /// and write one report grouped by key.
     Scan(ScanArgs),
     /// Audit this host: every home's MCP configs, the homes as directories, the git
@@ -236,7 +236,7 @@ pub enum LogCommand {
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
     /// What to scan: `dir:PATH`, `file:PATH`, `git:PATH`, `mcp:[HOME]`, `docker:NAME[:TAG]`,
-    /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, or a bare path.
+    /// `docker-archive:PATH`, `oci-dir:PATH`, `oci-archive:PATH`, `container:NAME`, `containers:[running|stopped]`, or a bare path.
     #[arg(required = true, value_name = "TARGET", value_parser = Target::parse)]
     pub targets: Vec<Target>,
     /// git: scan only what `git commit` would record (the index's changes against HEAD),
@@ -260,6 +260,10 @@ pub struct AuditArgs {
     /// Leave out the local Docker daemon's images.
     #[arg(long)]
     pub no_images: bool,
+    /// Leave out the local Docker daemon's containers (their environment, command lines,
+    /// labels and mounted files).
+    #[arg(long)]
+    pub no_containers: bool,
     /// Walk the homes' tool-managed trees too (toolchains, package registries and caches such
     /// as `.rustup/toolchains`, `.cargo/registry`, `node_modules`), which are left out by
     /// default: gigabytes of downloaded code, and no place a person keeps a key.

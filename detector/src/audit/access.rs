@@ -190,7 +190,8 @@ fn host_file(location: &Location) -> Option<&Path> {
         Origin::Git(_)
         | Origin::GitCommitMessage(_)
         | Origin::ImageLayer(_)
-        | Origin::ImageConfig(_) => None,
+        | Origin::ImageConfig(_)
+        | Origin::Container(_) => None,
     }
 }
 

@@ -12,6 +12,7 @@ use crate::{
     },
     mcp::{servers::Credential, McpServer, ParsedConfig, SecretField},
     source::{
+        container::Place as WorkloadPlace,
         secret_file::{Secrecy, SecretFile, SecretFileKind},
         Blob, LocationKind,
     },
@@ -123,14 +124,22 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         for (nth, position) in positions.into_iter().enumerate() {
             let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
             // In a credential file, the field the match sits in names the slot.
-            let field = index
+            let held_by = index
                 .as_ref()
                 .zip(m.spans.get(nth))
-                .and_then(|(index, span)| {
-                    let i = index.at(span.start)?;
+                .and_then(|(index, span)| index.at(span.start).map(|i| &index.file.fields[i]));
+            // An encoded value (a Secret's base64 `data`) is scanned decoded: what matches its
+            // encoded form is not a key of its own.
+            if held_by.is_some_and(|f| f.decoded.is_some()) {
+                continue;
+            }
+            if let (Some(index), Some(span)) = (index.as_ref(), m.spans.get(nth)) {
+                if let Some(i) = index.at(span.start) {
                     file_covered[i] = true;
-                    Some(index.file.fields[i].slot.clone())
-                });
+                }
+            }
+            let field = held_by.map(|f| f.slot.clone());
+            let workload = held_by.and_then(|f| f.place.clone());
             let mut found = finding(
                 blob,
                 true,
@@ -141,6 +150,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
                     holder: holder.map(|i| &literals[i]),
                     slot: field.or_else(|| m.slot.clone()),
                     mcp_servers: refs.clone(),
+                    workload,
                 },
             );
             found.context.extend(rule_environment.clone());
@@ -186,6 +196,7 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
                 holder: Some(literal),
                 slot: literal.field.name.clone(),
                 mcp_servers: refs,
+                workload: None,
             },
         ));
     }
@@ -197,7 +208,8 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         // short (see the pipeline's limit of places per object).
         let matched: HashSet<&str> = matches.iter().map(|m| m.secret.as_str()).collect();
         for (field, covered) in file.fields.iter().zip(&mut file_covered) {
-            *covered = *covered || matched.contains(field.value.trim());
+            *covered =
+                *covered || (field.decoded.is_none() && matched.contains(field.value.trim()));
         }
         out.extend(file_field_findings(
             blob,
@@ -261,6 +273,7 @@ fn config_field_findings(
                 holder: None,
                 slot: Some(field.field.clone()),
                 mcp_servers: Vec::new(),
+                workload: None,
             },
         );
         found.context.push(field.field.clone());
@@ -352,6 +365,7 @@ fn file_field_findings(
                         holder: None,
                         slot: slot.clone(),
                         mcp_servers: Vec::new(),
+                        workload: field.place.clone(),
                     },
                 ));
             }
@@ -367,6 +381,7 @@ fn file_field_findings(
                 holder: None,
                 slot,
                 mcp_servers: Vec::new(),
+                workload: field.place.clone(),
             },
         ));
     }
@@ -425,6 +440,8 @@ struct Occurrence<'a> {
     holder: Option<&'a LiteralField<'a>>,
     slot: Option<String>,
     mcp_servers: Vec<McpServerRef>,
+    /// The workload value that holds it (Compose, Kubernetes, a container).
+    workload: Option<WorkloadPlace>,
 }
 
 /// The finding of an occurrence in `blob`; `in_config`: it sits in the blob's MCP config
@@ -437,6 +454,7 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
         holder,
         slot,
         mcp_servers,
+        workload,
     } = occurrence;
     let slot = slot.or_else(|| holder.and_then(|h| h.field.name.clone()));
     // An MCP config's path is the client's choice (`…/saoudrizwan.claude-dev/…`) and says
@@ -461,6 +479,11 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
         context.push(r.field.clone());
     }
     context.extend(slot.clone());
+    // A workload's namespace and name often say where it runs (`prod/api`).
+    if let Some(place) = &workload {
+        context.extend(place.workload.namespace.clone());
+        context.push(place.workload.name.clone());
+    }
     let project = holder
         .and_then(|h| h.server.project.clone())
         .or_else(|| by_value.and_then(|r| r.project.clone()))
@@ -480,6 +503,7 @@ fn finding(blob: &Blob, in_config: bool, occurrence: Occurrence<'_>) -> Finding 
             .map(|h| h.field.field.clone())
             .or_else(|| by_value.map(|r| r.field.clone())),
         slot,
+        workload,
         ..Location::at(blob.provenance.clone())
     };
     Finding {

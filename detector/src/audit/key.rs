@@ -102,6 +102,10 @@ pub struct Scope {
     pub projects: Vec<String>,
     pub environments: Vec<Environment>,
     pub mcp_servers: Vec<McpServerRef>,
+    /// The workloads that hold or read the key: Compose services, Kubernetes objects,
+    /// containers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<crate::source::container::Workload>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -160,6 +164,14 @@ pub enum Violation {
     RotatedNotRevoked,
     /// In a current location, and the provider says it no longer works (`--verify`).
     DeadKeyInConfig,
+    /// Given to a container in clear through its environment (`docker run -e`, Compose
+    /// `environment:`, a Kubernetes `env[].value`): `docker inspect`, `/proc/PID/environ` and
+    /// every process in the container see it.
+    PlaintextInContainerEnv,
+    /// In the data of a Kubernetes Secret manifest kept as a file (base64 is not encryption).
+    InK8sSecretManifest,
+    /// In a ConfigMap, which is not meant for secrets.
+    SecretInConfigmap,
 }
 
 impl Violation {
@@ -178,6 +190,9 @@ impl Violation {
             Violation::ReadByUnexpectedProcess => "read-by-unexpected-process",
             Violation::RotatedNotRevoked => "rotated-not-revoked",
             Violation::DeadKeyInConfig => "dead-key-in-config",
+            Violation::PlaintextInContainerEnv => "plaintext-in-container-env",
+            Violation::InK8sSecretManifest => "in-k8s-secret-manifest",
+            Violation::SecretInConfigmap => "secret-in-configmap",
         }
     }
 }

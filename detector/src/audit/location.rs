@@ -15,8 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::path_text;
 use crate::source::{
-    backup::Backup, ConfigValue, Container, DiskFile, GitBlob, GitCommit, LayerFile, LocationKind,
-    Member, Origin, Provenance,
+    backup::Backup, container::Place as WorkloadPlace, ConfigValue, Container, ContainerValue,
+    DiskFile, GitBlob, GitCommit, LayerFile, LocationKind, Member, Origin, Provenance,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,9 @@ pub struct Location {
     pub slot: Option<String>,
     /// The host whose report named this location (set when reports of many hosts are merged).
     pub host: Option<String>,
+    /// The workload (Compose service, Kubernetes object, container) whose value holds the
+    /// key here, and which part of it.
+    pub workload: Option<WorkloadPlace>,
 }
 
 impl Location {
@@ -47,6 +50,7 @@ impl Location {
             mcp_field: None,
             slot: None,
             host: None,
+            workload: None,
         }
     }
 
@@ -81,6 +85,7 @@ impl Location {
             blob: git.and_then(|g| g.blob.clone()),
             layer: origin.layer_file().and_then(|f| f.layer.clone()),
             member: origin.member().map(|m| m.member.clone()),
+            container: origin.container().map(|c| c.container_id.clone()),
         }
     }
 }
@@ -96,6 +101,7 @@ struct Place {
     blob: Option<String>,
     layer: Option<String>,
     member: Option<String>,
+    container: Option<String>,
 }
 
 /// A key's locations, each place once: of two copies of one place, the one that knows the MCP
@@ -114,6 +120,8 @@ impl Locations {
                 let existing = &mut self.list[*at.get()];
                 if existing.mcp_server.is_none() && location.mcp_server.is_some() {
                     *existing = location;
+                } else if existing.workload.is_none() {
+                    existing.workload = location.workload;
                 }
             }
             Entry::Vacant(slot) => {
@@ -208,6 +216,16 @@ pub struct LocationV1 {
     pub readable_by_others: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadPlace>,
 }
 
 impl LocationV1 {
@@ -270,6 +288,7 @@ impl From<Location> for LocationV1 {
             slot: location.slot,
             backup,
             host: location.host,
+            workload: location.workload,
             ..LocationV1::default()
         };
         match origin {
@@ -305,6 +324,14 @@ impl From<Location> for LocationV1 {
                 v1.mtime = member.mtime;
                 v1.archive = Some(member.archive);
                 v1.member = Some(member.member);
+            }
+            Origin::Container(container) => {
+                v1.container = Some(container.container);
+                v1.container_id = Some(container.container_id);
+                v1.image = container.image;
+                v1.image_id = container.image_id;
+                v1.mtime = container.created;
+                v1.state = container.state;
             }
         }
         v1
@@ -362,6 +389,14 @@ impl From<LocationV1> for Location {
                     container,
                 })
             }
+            LocationKind::Container => Origin::Container(ContainerValue {
+                container: v1.container.take().unwrap_or_default(),
+                container_id: v1.container_id.take().unwrap_or_default(),
+                image: v1.image.take(),
+                image_id: v1.image_id.take(),
+                created: v1.mtime,
+                state: v1.state.take(),
+            }),
         };
         Location {
             provenance: Provenance {
@@ -376,6 +411,7 @@ impl From<LocationV1> for Location {
             mcp_field: v1.mcp_field,
             slot: v1.slot,
             host: v1.host,
+            workload: v1.workload,
         }
     }
 }
@@ -492,6 +528,27 @@ mod tests {
                 mtime: time,
             }),
         ));
+        round_trip(Location {
+            workload: Some(WorkloadPlace {
+                workload: crate::source::container::Workload {
+                    kind: "container".into(),
+                    namespace: None,
+                    name: "api".into(),
+                },
+                part: crate::source::container::Part::Env,
+            }),
+            ..place(
+                "Config.Env",
+                Origin::Container(ContainerValue {
+                    container: "api".into(),
+                    container_id: "0123abcd".into(),
+                    image: Some("app:prod".into()),
+                    image_id: Some("sha256:cc".into()),
+                    created: time,
+                    state: Some("running".into()),
+                }),
+            )
+        });
         for container in [
             Container::File(DiskFile {
                 mtime: None,

@@ -11,6 +11,7 @@ pub mod key;
 pub mod location;
 pub mod scope;
 pub mod timeline;
+pub mod workloads;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -30,11 +31,12 @@ pub use key::{
 pub use location::{Location, LocationV1, Locations};
 pub use scope::{place_in_scope_roots, ScopeRoot};
 pub use timeline::{assignments, Assignment};
+pub use workloads::{link_files as link_workload_files, WorkloadFieldEntry, WorkloadReport};
 
 use crate::{
     detect::value::ValueClass,
     mcp::{check_per_project_keys, McpServer, ParsedConfig},
-    source::{Container, LocationKind, Origin},
+    source::{container::Part, Container, LocationKind, Origin},
 };
 
 #[derive(Debug, Clone)]
@@ -153,6 +155,11 @@ impl Auditor {
             .iter()
             .filter_map(|f| f.location.slot.clone())
             .collect();
+        let workloads: BTreeSet<crate::source::container::Workload> = group
+            .iter()
+            .filter_map(|f| f.location.workload.as_ref())
+            .map(|place| place.workload.clone())
+            .collect();
 
         let mut environments: BTreeSet<Environment> = group
             .iter()
@@ -203,6 +210,7 @@ impl Auditor {
                 projects: projects.into_iter().collect(),
                 environments: environments.into_iter().collect(),
                 mcp_servers: mcp_servers.into_iter().collect(),
+                workloads: workloads.into_iter().collect(),
             },
             violations: Vec::new(),
             locations,
@@ -433,6 +441,18 @@ fn violations(key: &Key) -> Vec<Violation> {
         if is_shell_profile(location) {
             found.insert(Violation::PlaintextInShellProfile);
         }
+        match location.workload.as_ref().map(|place| place.part) {
+            Some(Part::Env) => {
+                found.insert(Violation::PlaintextInContainerEnv);
+            }
+            Some(Part::SecretData) => {
+                found.insert(Violation::InK8sSecretManifest);
+            }
+            Some(Part::ConfigData) => {
+                found.insert(Violation::SecretInConfigmap);
+            }
+            _ => {}
+        }
     }
     if key.scope.projects.len() > 1 {
         found.insert(Violation::SharedAcrossProjects);
@@ -646,6 +666,24 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
                 }
                 .to_string()
             }
+            Violation::PlaintextInContainerEnv => {
+                let holders = workload_labels(key, &[Part::Env]);
+                format!(
+                    "Stop passing the key in clear to the container's environment ({holders}): anyone who can run `docker inspect` or read the manifest has it. Mount it as a secret file (Compose `secrets:`, a Kubernetes Secret volume) or reference a Secret (`valueFrom.secretKeyRef`) fed from a secret manager."
+                )
+            }
+            Violation::InK8sSecretManifest => {
+                let holders = workload_labels(key, &[Part::SecretData]);
+                format!(
+                    "Take the Secret out of the manifest files ({holders}): base64 is not encryption. Create it from a secret manager (External Secrets, Sealed Secrets, SOPS) and commit only the reference."
+                )
+            }
+            Violation::SecretInConfigmap => {
+                let holders = workload_labels(key, &[Part::ConfigData]);
+                format!(
+                    "Move the key out of the ConfigMap ({holders}) into a Secret: ConfigMaps are readable by anyone who may read the namespace's configuration, and are not meant for secrets."
+                )
+            }
             Violation::InImageLayer | Violation::InImageConfig => {
                 "Rebuild the image without the key (build secrets, not ENV/ARG or COPY) and delete the old tags.".to_string()
             }
@@ -673,6 +711,18 @@ fn remediation(key: &Key, max_age_days: u64) -> Vec<String> {
         }
     }
     steps
+}
+
+/// The workloads that hold the key in these parts, as the report names them.
+fn workload_labels(key: &Key, parts: &[Part]) -> String {
+    let labels: BTreeSet<String> = key
+        .locations
+        .iter()
+        .filter_map(|l| l.workload.as_ref())
+        .filter(|place| parts.contains(&place.part))
+        .map(|place| place.workload.label())
+        .collect();
+    labels.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// `path` as one word of a shell command, quoted so that pasting the command runs nothing the

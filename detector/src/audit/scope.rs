@@ -78,7 +78,8 @@ pub fn place_in_scope_roots(findings: &mut [Finding], roots: &[ScopeRoot]) {
             Origin::Git(_)
             | Origin::GitCommitMessage(_)
             | Origin::ImageLayer(_)
-            | Origin::ImageConfig(_) => continue,
+            | Origin::ImageConfig(_)
+            | Origin::Container(_) => continue,
         };
         let project = finding.project.as_str();
         if project.starts_with("user:") {

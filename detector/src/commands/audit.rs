@@ -12,6 +12,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let host = match host::targets(&HostOptions {
         homes: args.homes.clone(),
         images: !args.no_images,
+        containers: !args.no_containers,
         all_files: args.all_files,
     }) {
         Ok(host) => host,
@@ -27,7 +28,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     eprintln!(
-        "detector audit: {} home{} ({}), {} git repositor{}, {} image{}",
+        "detector audit: {} home{} ({}), {} git repositor{}, {} image{}, {} container{}",
         host.homes.len(),
         plural(host.homes.len(), "", "s"),
         names.join(", "),
@@ -35,6 +36,8 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         plural(host.repositories, "y", "ies"),
         host.images,
         plural(host.images, "", "s"),
+        host.containers,
+        plural(host.containers, "", "s"),
     );
     if let Some(note) = &host.image_note {
         eprintln!("detector audit: {note}");

@@ -15,6 +15,12 @@ pub enum ValueClass {
     SecretManager,
     /// `${input:…}`: the client prompts for it.
     InputPrompt,
+    /// A reference to an orchestrator's secret object: a Kubernetes `secretKeyRef` or
+    /// `secretRef`, a Compose service's `secrets:` entry.
+    SecretRef,
+    /// A reference to a Kubernetes ConfigMap's key (`configMapKeyRef`, `configMapRef`): given
+    /// from elsewhere, but from a store not meant for secrets.
+    ConfigRef,
     /// Documentation filler: `your-api-key-here`, `<YOUR_KEY>`, `xxxx`, `changeme`, `sk-...`.
     Placeholder,
     Empty,
@@ -33,6 +39,8 @@ impl ValueClass {
             ValueClass::EnvRef => "env-ref",
             ValueClass::SecretManager => "secret-manager",
             ValueClass::InputPrompt => "input-prompt",
+            ValueClass::SecretRef => "secret-ref",
+            ValueClass::ConfigRef => "config-ref",
             ValueClass::Placeholder => "placeholder",
             ValueClass::Empty => "empty",
         }
@@ -117,7 +125,8 @@ fn is_env_reference(v: &str) -> bool {
     }
     if let Some(inner) = v.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
         let inner = inner.strip_prefix("env:").unwrap_or(inner);
-        let name = inner.split(":-").next().unwrap_or(inner);
+        // `${VAR:-default}`, `${VAR:?message}`, `${VAR:+alternative}` (Compose, shells).
+        let name = inner.split([':', '?', '+']).next().unwrap_or(inner);
         return ident(name);
     }
     if let Some(inner) = v.strip_prefix("{env:").and_then(|s| s.strip_suffix('}')) {
@@ -256,6 +265,8 @@ mod tests {
         );
         assert_eq!(classify("${OPENAI_KEY:-}"), ValueClass::EnvRef);
         assert_eq!(classify("${OPENAI_KEY:-changeme}"), ValueClass::EnvRef);
+        assert_eq!(classify("${OPENAI_KEY:?set it}"), ValueClass::EnvRef);
+        assert_eq!(classify("${OPENAI_KEY?}"), ValueClass::EnvRef);
         // Template tokens of the double-brace kind are references of a templating tool.
         for v in ["{{API_KEY}}", "Bearer {{ token }}"] {
             assert_eq!(classify(v), ValueClass::EnvRef, "{v}");

@@ -487,6 +487,25 @@ pub fn yaml_value(text: &str) -> Result<serde_norway::Value, DocumentError> {
     yaml_built(text)
 }
 
+/// Every document of a YAML stream (`---`-separated: Kubernetes manifests, Helm and kustomize
+/// output), within one parse budget for the whole text; empty documents are left out.
+pub fn yaml_documents(text: &str) -> Result<Vec<serde_norway::Value>, DocumentError> {
+    check_budget(ConfigFormat::Yaml, text)?;
+    let budget = element_budget(ConfigFormat::Yaml);
+    let left = Cell::new(budget + 1);
+    let mut documents = Vec::new();
+    for document in serde_norway::Deserializer::from_str(text) {
+        let counted = Counted { left: &left };
+        match counted.deserialize(document) {
+            Ok(serde_norway::Value::Null) => {}
+            Ok(value) => documents.push(value),
+            Err(_) if left.get() == 0 => return Err(DocumentError::TooManyElements(budget)),
+            Err(e) => return Err(yaml_syntax(e)),
+        }
+    }
+    Ok(documents)
+}
+
 fn yaml_syntax(e: serde_norway::Error) -> DocumentError {
     DocumentError::Syntax(e.to_string().replace('\n', "; "))
 }

@@ -17,7 +17,7 @@ use crate::{
     detect::Engine,
     mcp::ParsedConfig,
     report::{NotScanned, TargetIssue, TargetReport, MAX_NOT_SCANNED},
-    source::{Blob, Sink, Skip, SkipReason, Target},
+    source::{container::WorkloadEntry, Blob, Sink, Skip, SkipReason, Target},
 };
 
 /// What all targets of a run gave the audit.
@@ -33,6 +33,9 @@ pub struct Gathered {
     pub scope_roots: BTreeSet<ScopeRoot>,
     /// With `--verify`: by secret, the values its verifier needs, found in its blob.
     pub needs: HashMap<String, BTreeMap<String, String>>,
+    /// The workloads defined where the scan looked (not in git history), by the file that
+    /// defines them (`container:NAME` for a container).
+    pub workloads: Vec<(PathBuf, WorkloadEntry)>,
 }
 
 /// An MCP config that did not parse, before its reason is scrubbed of secrets.
@@ -137,6 +140,7 @@ impl<'a> Collector<'a> {
             }
         }
         into.scope_roots.extend(gathered.scope_roots);
+        into.workloads.extend(gathered.workloads);
         (report, into_inner(self.unparsed))
     }
 }
@@ -195,7 +199,18 @@ impl Sink for Collector<'_> {
         let keys_in_slots = findings.iter().any(|f| f.location.slot.is_some());
         let assigned = audit::assignments(&blob, keys_in_slots);
         let root = ScopeRoot::of(&blob);
-        if findings.is_empty() && assigned.is_empty() && blob.mcp.is_none() && root.is_none() {
+        // Workloads as they are now (a Compose file in git history defines nothing running).
+        let defines = blob
+            .fields
+            .as_deref()
+            .is_some_and(|f| !f.workloads.is_empty())
+            && blob.provenance.origin.git().is_none();
+        if findings.is_empty()
+            && assigned.is_empty()
+            && blob.mcp.is_none()
+            && root.is_none()
+            && !defines
+        {
             // Most blobs: nothing to keep, and no lock taken.
             return;
         }
@@ -234,6 +249,17 @@ impl Sink for Collector<'_> {
         }
         if let Some(root) = root {
             gathered.scope_roots.insert(root);
+        }
+        if let (true, Some(file)) = (defines, blob.fields.as_deref()) {
+            let defined_in = match blob.provenance.origin.container() {
+                Some(container) => PathBuf::from(format!("container:{}", container.container)),
+                None => blob.provenance.path.clone(),
+            };
+            gathered.workloads.extend(
+                file.workloads
+                    .iter()
+                    .map(|entry| (defined_in.clone(), entry.clone())),
+            );
         }
         gathered.findings.extend(findings);
         gathered.assignments.extend(assigned);

@@ -1,13 +1,13 @@
 //! What `detector audit` reads on this host: the MCP configs of every home, the homes as
 //! directories (tool-managed trees left out unless asked), the git repositories found in them,
-//! and the local Docker daemon's images.
+//! and the local Docker daemon's images and containers.
 use std::path::{Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::{
     mcp::{self, Home},
-    source::{git, image, mcp::home_at, SourceError, Target},
+    source::{container, git, image, mcp::home_at, SourceError, Target},
 };
 
 /// Trees that tools manage inside a home (gitignore syntax, from the home): downloaded
@@ -42,6 +42,8 @@ pub struct HostOptions {
     pub homes: Vec<PathBuf>,
     /// The local Docker daemon's images too.
     pub images: bool,
+    /// The local Docker daemon's containers too (running and stopped).
+    pub containers: bool,
     /// The homes' tool-managed trees too ([`TOOL_TREES`]).
     pub all_files: bool,
 }
@@ -53,7 +55,8 @@ pub struct HostTargets {
     pub targets: Vec<Target>,
     pub repositories: usize,
     pub images: usize,
-    /// Why no image is read, when the daemon could not be asked.
+    pub containers: usize,
+    /// Why no image (or container) is read, when the daemon could not be asked.
     pub image_note: Option<String>,
     /// Globs the homes' walks leave out (the tool trees, unless `all_files`).
     pub excludes: Vec<String>,
@@ -96,7 +99,7 @@ pub fn targets(options: &HostOptions) -> Result<HostTargets, HostError> {
     let repository_count = repositories.len();
     targets.extend(repositories.into_iter().map(Target::Git));
 
-    let (images, image_note) = if options.images {
+    let (images, mut image_note) = if options.images {
         match image::local_images() {
             Ok(names) => (names, None),
             Err(reason) => (Vec::new(), Some(format!("no images scanned: {reason}"))),
@@ -106,6 +109,21 @@ pub fn targets(options: &HostOptions) -> Result<HostTargets, HostError> {
     };
     let image_count = images.len();
     targets.extend(images.into_iter().map(Target::Docker));
+    // Asked only when the daemon answered (or images were not asked for).
+    let containers = if options.containers && image_note.is_none() {
+        match container::daemon::count() {
+            Ok(count) => count,
+            Err(reason) => {
+                image_note = Some(format!("no containers scanned: {reason}"));
+                0
+            }
+        }
+    } else {
+        0
+    };
+    if containers > 0 {
+        targets.push(Target::Containers(container::daemon::Which::All));
+    }
 
     let excludes = if options.all_files {
         Vec::new()
@@ -117,6 +135,7 @@ pub fn targets(options: &HostOptions) -> Result<HostTargets, HostError> {
         targets,
         repositories: repository_count,
         images: image_count,
+        containers,
         image_note,
         excludes,
     })

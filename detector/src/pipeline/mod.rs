@@ -255,6 +255,7 @@ impl Pipeline {
             .collect();
         let scope_roots: Vec<_> = gathered.scope_roots.into_iter().collect();
         audit::place_in_scope_roots(&mut gathered.findings, &scope_roots);
+        audit::link_workload_files(&mut gathered.findings, &gathered.workloads);
         let candidates = self.verify_plan.as_ref().map(|plan| {
             verify::candidates(plan, &gathered.findings, &gathered.needs, |secret| {
                 auditor.fingerprint(secret)
@@ -297,6 +298,7 @@ impl Pipeline {
             });
         }
         let servers = auditor.servers(&configs, &keys, &scrubber, &gathered.on_disk);
+        let workloads = auditor.workloads(&gathered.workloads, &keys);
         let mut report = Report::new(
             keys,
             servers,
@@ -305,6 +307,7 @@ impl Pipeline {
             options.max_age_days,
             now,
         );
+        report.workloads = workloads;
         let found = Baseline::of(&report);
         if let Some(baseline) = &options.baseline {
             baseline::suppress(&mut report, baseline, options.fail_on);

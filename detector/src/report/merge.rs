@@ -13,9 +13,10 @@ use super::{Report, TargetReport};
 use crate::{
     audit::{
         assess, is_overdue, Access, Environment, Key, Locations, ServerEntry, Status,
-        MCP_LITERAL_RULE,
+        WorkloadReport, MCP_LITERAL_RULE,
     },
     detect::Severity,
+    source::container::Workload,
 };
 
 pub struct MergeOptions {
@@ -39,6 +40,8 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
     let mut server_places: HashSet<(Option<String>, PathBuf, Option<String>, String)> =
         HashSet::new();
     let mut targets: Vec<TargetReport> = Vec::new();
+    let mut workloads: Vec<WorkloadReport> = Vec::new();
+    let mut workload_places: HashSet<(Option<String>, PathBuf, Workload)> = HashSet::new();
     let mut suppressed = 0;
     for report in reports {
         let host = report.host.clone();
@@ -81,6 +84,17 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
             target.host = target.host.take().or_else(|| host.clone());
             targets.push(target);
         }
+        for mut workload in report.workloads {
+            workload.host = workload.host.take().or_else(|| host.clone());
+            let place = (
+                workload.host.clone(),
+                workload.file.clone(),
+                workload.workload.clone(),
+            );
+            if workload_places.insert(place) {
+                workloads.push(workload);
+            }
+        }
     }
 
     let mut keys: Vec<Key> = keys
@@ -115,6 +129,8 @@ pub fn merge(reports: Vec<Report>, options: &MergeOptions) -> Report {
     );
     merged.host = None;
     merged.hosts = hosts.into_iter().collect();
+    workloads.sort_by(|a, b| (&a.host, &a.file, &a.workload).cmp(&(&b.host, &b.file, &b.workload)));
+    merged.workloads = workloads;
     merged.summary.suppressed = suppressed;
     merged
 }
@@ -152,6 +168,7 @@ fn join_key(merging: &mut Merging, other: Key) {
     union(&mut key.scope.projects, other.scope.projects);
     union(&mut key.scope.environments, other.scope.environments);
     union(&mut key.scope.mcp_servers, other.scope.mcp_servers);
+    union(&mut key.scope.workloads, other.scope.workloads);
     for location in other.locations {
         merging.locations.add(location);
     }

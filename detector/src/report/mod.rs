@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{
-    audit::{Key, ServerEntry, Status},
+    audit::{Key, ServerEntry, Status, WorkloadReport},
     detect::Severity,
     path_text,
 };
@@ -70,6 +70,10 @@ pub struct Report {
     pub hosts: Vec<String>,
     pub keys: Vec<Key>,
     pub mcp_servers: Vec<ServerEntry>,
+    /// Every workload found (Compose services, Kubernetes objects, containers), with how
+    /// each secret-bearing value is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadReport>,
     pub targets: Vec<TargetReport>,
     pub summary: Summary,
 }
@@ -284,6 +288,7 @@ impl Report {
             hosts: Vec::new(),
             keys,
             mcp_servers,
+            workloads: Vec::new(),
             targets,
             summary,
         }

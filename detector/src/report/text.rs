@@ -392,6 +392,8 @@ fn class_name(class: ValueClass) -> &'static str {
         ValueClass::EnvRef => "environment variable",
         ValueClass::SecretManager => "secret manager",
         ValueClass::InputPrompt => "input prompt",
+        ValueClass::SecretRef => "secret reference",
+        ValueClass::ConfigRef => "ConfigMap reference",
         ValueClass::Literal => "literal",
         ValueClass::Placeholder => "placeholder",
         ValueClass::Empty => "empty",
@@ -433,6 +435,8 @@ fn describe_field(paint: &Paint, field: &FieldEntry) -> String {
         ValueClass::EnvRef => paint.with("env-ref", Style::new().green()),
         ValueClass::SecretManager => paint.with("secret-manager", Style::new().green()),
         ValueClass::InputPrompt => paint.with("input-prompt", Style::new().green()),
+        ValueClass::SecretRef => paint.with("secret-ref", Style::new().green()),
+        ValueClass::ConfigRef => paint.with("config-ref", Style::new().yellow()),
         ValueClass::Placeholder => "placeholder".to_string(),
         ValueClass::Empty => "empty".to_string(),
     };

@@ -516,8 +516,7 @@ pub(crate) fn recognise_within(
         blob.project = project.map_or_else(|| config.scope.label(), str::to_string);
         blob.mcp = Some(Arc::new(parsed));
     } else if structured {
-        blob.fields = secret_file::recognise(&recognise_as)
-            .map(|kind| Arc::new(secret_file::parse(kind, &blob.bytes)));
+        blob.fields = secret_file::read(&recognise_as, &blob.bytes).map(Arc::new);
     }
     // detector's own store, where it sits: not a copy of it (a backup, an archive member, a
     // file in a layer or a commit), which is as exposed as any file.

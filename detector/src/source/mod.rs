@@ -1,8 +1,10 @@
-//! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI), mcp
-//! (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
+//! Where bytes come from: fs (dirs, dotfiles, archives), git (history), image (docker/OCI),
+//! container (the Docker daemon's containers; Compose files and Kubernetes manifests, read
+//! as files), mcp (client configs). A source never knows about rules: it hands [`Blob`]s (bytes + provenance)
 //! to a [`Sink`], and says which objects it skipped and which it could not read.
 pub mod archive;
 pub mod backup;
+pub mod container;
 pub mod docker;
 pub mod exclude;
 pub mod fs;
@@ -23,8 +25,8 @@ use std::{
 };
 
 pub use provenance::{
-    ConfigValue, Container, DiskFile, GitBlob, GitCommit, HistoryRef, LayerFile, LocationKind,
-    Member, Origin, Provenance,
+    ConfigValue, Container, ContainerValue, DiskFile, GitBlob, GitCommit, HistoryRef, LayerFile,
+    LocationKind, Member, Origin, Provenance,
 };
 
 use crate::mcp::ParsedConfig;
@@ -51,16 +53,24 @@ pub enum Target {
     OciDir(PathBuf),
     /// `oci-archive:PATH`: an OCI image layout in a tar.
     OciArchive(PathBuf),
+    /// `container:NAME|ID`: a container of the local Docker daemon, running or stopped.
+    Container(String),
+    /// `containers:[running|stopped]`: the local Docker daemon's containers (all by default).
+    Containers(container::daemon::Which),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH or a bare path)")]
+    #[error("unknown target scheme `{scheme}:` in `{raw}` (use dir:PATH, file:PATH, git:PATH, mcp:[HOME], docker:NAME, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH, container:NAME, containers: or a bare path)")]
     UnknownScheme { scheme: String, raw: String },
     #[error("`{scheme}:` needs a path (e.g. `{scheme}:/srv/app`)")]
     MissingPath { scheme: String },
     #[error("`docker:` needs an image name (e.g. `docker:app:prod`)")]
     MissingImage,
+    #[error("`container:` needs a container name or id (e.g. `container:api`; `containers:` reads them all)")]
+    MissingContainer,
+    #[error("`containers:{0}`: say `containers:`, `containers:running` or `containers:stopped`")]
+    UnknownContainerSet(String),
     #[error("`{raw}`: a range needs a start revision (e.g. `git:.@origin/main..HEAD`)")]
     MissingRangeStart { raw: String },
 }
@@ -89,6 +99,11 @@ impl Target {
                 "docker-archive" => Ok(Target::DockerArchive(path()?)),
                 "oci-dir" => Ok(Target::OciDir(path()?)),
                 "oci-archive" => Ok(Target::OciArchive(path()?)),
+                "container" if rest.is_empty() => Err(TargetError::MissingContainer),
+                "container" => Ok(Target::Container(rest.to_string())),
+                "containers" => container::daemon::Which::parse(rest)
+                    .map(Target::Containers)
+                    .ok_or_else(|| TargetError::UnknownContainerSet(rest.to_string())),
                 // `notes:v2.txt` may well be a file name: only an existing path is taken as one.
                 _ if Path::new(raw).exists() => Ok(bare(raw)),
                 s => Err(TargetError::UnknownScheme {
@@ -123,8 +138,8 @@ impl Target {
             | Target::DockerArchive(p)
             | Target::OciDir(p)
             | Target::OciArchive(p) => Some(p),
-            Target::Docker(name) => Some(Path::new(name)),
-            Target::Mcp(None) => None,
+            Target::Docker(name) | Target::Container(name) => Some(Path::new(name)),
+            Target::Mcp(None) | Target::Containers(_) => None,
         }
     }
 
@@ -139,6 +154,8 @@ impl Target {
             Target::DockerArchive(_) => "docker-archive",
             Target::OciDir(_) => "oci-dir",
             Target::OciArchive(_) => "oci-archive",
+            Target::Container(_) => "container",
+            Target::Containers(_) => "containers",
         }
     }
 }
@@ -204,6 +221,8 @@ impl fmt::Display for Target {
             Target::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
             Target::OciDir(p) => write!(f, "oci-dir:{}", p.display()),
             Target::OciArchive(p) => write!(f, "oci-archive:{}", p.display()),
+            Target::Container(name) => write!(f, "container:{name}"),
+            Target::Containers(which) => write!(f, "containers:{}", which.as_str()),
         }
     }
 }
@@ -393,6 +412,8 @@ pub fn scan(target: &Target, context: &Context, sink: &dyn Sink) -> Result<(), S
         }
         Target::OciDir(path) => image::scan_oci_dir(path, context, sink),
         Target::OciArchive(path) => image::scan_archive(path, image::Layout::Oci, context, sink),
+        Target::Container(name) => container::daemon::scan_container(name, options, sink),
+        Target::Containers(which) => container::daemon::scan_containers(*which, options, sink),
     }
 }
 
@@ -430,6 +451,26 @@ mod tests {
         assert!(matches!(
             Target::parse("docker:"),
             Err(TargetError::MissingImage)
+        ));
+        assert_eq!(
+            Target::parse("container:api-1").unwrap(),
+            Target::Container("api-1".into())
+        );
+        assert_eq!(
+            Target::parse("containers:").unwrap(),
+            Target::Containers(container::daemon::Which::All)
+        );
+        assert_eq!(
+            Target::parse("containers:running").unwrap().to_string(),
+            "containers:running"
+        );
+        assert!(matches!(
+            Target::parse("containers:some"),
+            Err(TargetError::UnknownContainerSet(_))
+        ));
+        assert!(matches!(
+            Target::parse("container:"),
+            Err(TargetError::MissingContainer)
         ));
         assert_eq!(Target::parse("git:.").unwrap(), Target::Git(".".into()));
         let range = |from: &str, to: Option<&str>| git::Range {

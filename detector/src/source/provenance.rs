@@ -42,6 +42,8 @@ pub enum Origin {
     ImageConfig(ConfigValue),
     /// A member of an archive (nested members included) found in another place.
     ArchiveMember(Member),
+    /// A value of a Docker daemon's container (`Config.Env`, its command line, labels).
+    Container(ContainerValue),
 }
 
 /// A file on disk, as `stat` saw it when it was read.
@@ -132,6 +134,21 @@ pub struct ConfigValue {
     pub mtime: Option<DateTime<Utc>>,
 }
 
+/// A value of a container of the local Docker daemon, running or stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerValue {
+    /// Its name (without Docker's leading `/`).
+    pub container: String,
+    pub container_id: String,
+    /// The image it was started from, as given (`app:prod`), and that image's id.
+    pub image: Option<String>,
+    pub image_id: Option<String>,
+    /// When the container was created.
+    pub created: Option<DateTime<Utc>>,
+    /// `running`, `exited`, `created`, … when it was read.
+    pub state: Option<String>,
+}
+
 /// A member of an archive, and where the archive itself is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -167,6 +184,7 @@ pub enum LocationKind {
     ArchiveMember,
     GitCommitMessage,
     ManagedStore,
+    Container,
 }
 
 impl LocationKind {
@@ -180,6 +198,7 @@ impl LocationKind {
             LocationKind::ArchiveMember => "archive-member",
             LocationKind::GitCommitMessage => "git-commit-message",
             LocationKind::ManagedStore => "managed-store",
+            LocationKind::Container => "container",
         }
     }
 }
@@ -195,6 +214,7 @@ impl Origin {
             Origin::ArchiveMember(_) => LocationKind::ArchiveMember,
             Origin::GitCommitMessage(_) => LocationKind::GitCommitMessage,
             Origin::ManagedStore(_) => LocationKind::ManagedStore,
+            Origin::Container(_) => LocationKind::Container,
         }
     }
 
@@ -260,10 +280,19 @@ impl Origin {
         }
     }
 
-    /// The image the place belongs to.
+    /// The container of the Docker daemon the place is a value of.
+    pub fn container(&self) -> Option<&ContainerValue> {
+        match self {
+            Origin::Container(container) => Some(container),
+            _ => None,
+        }
+    }
+
+    /// The image the place belongs to (a container's: the image it runs).
     pub fn image(&self) -> Option<&str> {
         match self {
             Origin::ImageConfig(config) => config.image.as_deref(),
+            Origin::Container(container) => container.image.as_deref(),
             _ => self.layer_file().and_then(|l| l.image.as_deref()),
         }
     }
@@ -278,6 +307,7 @@ impl Origin {
             Origin::ImageLayer(layer) => layer.mtime,
             Origin::ImageConfig(config) => config.mtime,
             Origin::ArchiveMember(member) => member.mtime,
+            Origin::Container(container) => container.created,
         }
     }
 

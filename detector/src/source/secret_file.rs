@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
+use super::container::{self, Place, WorkloadEntry};
 use crate::mcp::{is_secret_name, parse as config, ConfigFormat};
 
 /// What kind of credential file.
@@ -37,6 +38,12 @@ pub enum SecretFileKind {
     /// `application_default_credentials.json`, `legacy_credentials/*/adc.json`.
     Gcloud,
     GitCredentials,
+    /// A Compose file (see [`super::container::compose`]).
+    Compose,
+    /// Kubernetes manifests (see [`super::container::kubernetes`]).
+    Kubernetes,
+    /// A container's configuration, from the Docker daemon (see [`super::container::daemon`]).
+    Container,
 }
 
 impl SecretFileKind {
@@ -65,6 +72,9 @@ impl SecretFileKind {
             SecretFileKind::KubeConfig => "kube-config",
             SecretFileKind::Gcloud => "gcloud-credentials",
             SecretFileKind::GitCredentials => "git-credentials",
+            SecretFileKind::Compose => "compose",
+            SecretFileKind::Kubernetes => "kubernetes",
+            SecretFileKind::Container => "container",
         }
     }
 }
@@ -91,8 +101,11 @@ pub struct FileField {
     pub range: Range<usize>,
     pub secrecy: Secrecy,
     /// The credential inside an encoded value: the password of a base64 `user:password`,
-    /// the PEM of `client-key-data`.
+    /// the PEM of `client-key-data`, a Kubernetes Secret's base64 `data`.
     pub decoded: Option<String>,
+    /// The workload the value belongs to, and which part of it holds the value (Compose
+    /// files, Kubernetes manifests, containers).
+    pub place: Option<Place>,
 }
 
 /// A parsed credential file.
@@ -100,6 +113,9 @@ pub struct FileField {
 pub struct SecretFile {
     pub kind: SecretFileKind,
     pub fields: Vec<FileField>,
+    /// The workloads the file defines (Compose services, Kubernetes objects, a container),
+    /// with how each of their secret-bearing values is given.
+    pub workloads: Vec<WorkloadEntry>,
 }
 
 impl SecretFile {
@@ -137,6 +153,7 @@ pub fn recognise(path: &Path) -> Option<SecretFileKind> {
         _ if name.ends_with(".kubeconfig") => KubeConfig,
         "application_default_credentials.json" if parent == "gcloud" => Gcloud,
         "adc.json" if grandparent == "legacy_credentials" => Gcloud,
+        _ if container::compose::is_compose_name(path) => Compose,
         ".bashrc" | ".bash_profile" | ".bash_login" | ".bash_aliases" | ".profile" | ".zshrc"
         | ".zshenv" | ".zprofile" | ".zlogin" | ".kshrc" | ".mkshrc" | ".aliases" | ".exports"
         | ".extra" | ".envrc" | ".zshrc.local" | ".bashrc.local" | ".profile.local"
@@ -157,8 +174,64 @@ pub fn recognise(path: &Path) -> Option<SecretFileKind> {
     Some(kind)
 }
 
+/// Read the file at `path` field by field, when its name (a credential file, a Compose file)
+/// or its content (Kubernetes manifests) says how.
+pub fn read(path: &Path, bytes: &[u8]) -> Option<SecretFile> {
+    if let Some(kind) = recognise(path) {
+        return Some(parse(kind, path, bytes));
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let lower = name.to_ascii_lowercase();
+    let structured = [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    if !structured {
+        return None;
+    }
+    read_unnamed(bytes)
+}
+
+/// Read a file known by its content only (a git blob): Kubernetes manifests, a Compose file.
+pub fn read_unnamed(bytes: &[u8]) -> Option<SecretFile> {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    let manifest = memchr::memmem::find(head, b"apiVersion").is_some();
+    let services = memchr::memmem::find(head, b"services").is_some();
+    if !manifest && !services {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if manifest {
+        if let Some(file) = container::kubernetes::parse(text) {
+            return Some(file);
+        }
+    }
+    if services {
+        return container::compose::parse(Path::new(""), text);
+    }
+    None
+}
+
 /// Read the fields of a credential file.
-pub fn parse(kind: SecretFileKind, bytes: &[u8]) -> SecretFile {
+pub fn parse(kind: SecretFileKind, path: &Path, bytes: &[u8]) -> SecretFile {
+    match kind {
+        SecretFileKind::Compose => {
+            let text = String::from_utf8_lossy(bytes);
+            return container::compose::parse(path, &text).unwrap_or_else(|| SecretFile {
+                kind,
+                fields: Vec::new(),
+                workloads: Vec::new(),
+            });
+        }
+        SecretFileKind::Kubernetes => {
+            let text = String::from_utf8_lossy(bytes);
+            return container::kubernetes::parse(&text).unwrap_or_else(|| SecretFile {
+                kind,
+                fields: Vec::new(),
+                workloads: Vec::new(),
+            });
+        }
+        _ => {}
+    }
     let text = String::from_utf8_lossy(bytes);
     // Offsets are into `bytes`; lossy decoding only changes invalid sequences, which a
     // credential file does not have where it matters. Keep offsets exact by falling back
@@ -175,9 +248,16 @@ pub fn parse(kind: SecretFileKind, bytes: &[u8]) -> SecretFile {
             SecretFileKind::KubeConfig => kube(&text),
             SecretFileKind::Gcloud => gcloud(&text),
             SecretFileKind::GitCredentials => git_credentials(&text),
+            SecretFileKind::Compose | SecretFileKind::Kubernetes | SecretFileKind::Container => {
+                Vec::new()
+            }
         }
     };
-    SecretFile { kind, fields }
+    SecretFile {
+        kind,
+        fields,
+        workloads: Vec::new(),
+    }
 }
 
 /// Lines with the byte offset of their start.
@@ -261,6 +341,7 @@ fn assignments(text: &str) -> Vec<FileField> {
                 Secrecy::No
             },
             decoded: None,
+            place: None,
         });
     }
     fields
@@ -338,6 +419,7 @@ fn netrc(text: &str) -> Vec<FileField> {
                             Secrecy::Field
                         },
                         decoded: None,
+                        place: None,
                     });
                     i += 1;
                 }
@@ -433,6 +515,7 @@ fn ini(text: &str, kind: SecretFileKind) -> Vec<FileField> {
             range,
             secrecy,
             decoded,
+            place: None,
         });
     }
     fields
@@ -464,6 +547,7 @@ fn docker(text: &str) -> Vec<FileField> {
                     range,
                     secrecy,
                     decoded,
+                    place: None,
                 });
             }
         }
@@ -499,6 +583,7 @@ fn kube(text: &str) -> Vec<FileField> {
                     range,
                     secrecy,
                     decoded,
+                    place: None,
                 });
             }
         };
@@ -581,6 +666,7 @@ fn gcloud(text: &str) -> Vec<FileField> {
                 range,
                 secrecy,
                 decoded: None,
+                place: None,
             });
         }
     }
@@ -619,6 +705,7 @@ fn git_credentials(text: &str) -> Vec<FileField> {
             range: value_at..value_at + password.len(),
             secrecy: Secrecy::Field,
             decoded: None,
+            place: None,
         });
     }
     fields
@@ -631,6 +718,26 @@ fn locate(text: &str, value: &str) -> Option<Range<usize>> {
     }
     let at = memchr::memmem::find(text.as_bytes(), value.as_bytes())?;
     Some(at..at + value.len())
+}
+
+/// Where `value` is written after a mention of `name` (its key), else its first occurrence:
+/// the range of a value of a structured file, whose parser keeps no positions.
+pub(crate) fn locate_near(text: &str, name: &str, value: &str) -> Option<Range<usize>> {
+    if value.is_empty() {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    if !name.is_empty() {
+        let finder = memchr::memmem::Finder::new(value.as_bytes());
+        for at in memchr::memmem::find_iter(bytes, name.as_bytes()) {
+            let from = at + name.len();
+            let window = &bytes[from..bytes.len().min(from + 4096 + value.len())];
+            if let Some(offset) = finder.find(window) {
+                return Some(from + offset..from + offset + value.len());
+            }
+        }
+    }
+    locate(text, value)
 }
 
 fn decode_base64(value: &str) -> Option<String> {
@@ -652,7 +759,7 @@ mod tests {
     use super::*;
 
     fn slots(kind: SecretFileKind, text: &str) -> Vec<(String, String, Secrecy)> {
-        let parsed = parse(kind, text.as_bytes());
+        let parsed = parse(kind, Path::new(""), text.as_bytes());
         for f in &parsed.fields {
             assert_eq!(
                 &text[f.range.clone()],
@@ -755,7 +862,7 @@ mod tests {
             ]
         );
         let npm = "registry=https://r.example.com/\n//registry.npmjs.org/:_authToken=\"tok1\"\n_auth=dXNlcjpwYXNz\n";
-        let parsed = parse(SecretFileKind::Npmrc, npm.as_bytes());
+        let parsed = parse(SecretFileKind::Npmrc, Path::new(""), npm.as_bytes());
         assert_eq!(parsed.fields[1].slot, "//registry.npmjs.org/:_authToken");
         assert_eq!(parsed.fields[1].value, "tok1");
         assert_eq!(parsed.fields[1].secrecy, Secrecy::Field);
@@ -770,11 +877,15 @@ mod tests {
     #[test]
     fn structured_files() {
         let docker = r#"{"auths": {"ghcr.io": {"auth": "dXNlcjpzM2NyZXQ="}}, "credsStore": "x"}"#;
-        let parsed = parse(SecretFileKind::DockerConfig, docker.as_bytes());
+        let parsed = parse(
+            SecretFileKind::DockerConfig,
+            Path::new(""),
+            docker.as_bytes(),
+        );
         assert_eq!(parsed.fields[0].slot, "auths.ghcr.io.auth");
         assert_eq!(parsed.fields[0].decoded.as_deref(), Some("s3cret"));
         let kube = "apiVersion: v1\nusers:\n- name: admin\n  user:\n    token: abc123\n    client-key-data: LS0tLQ==\n";
-        let parsed = parse(SecretFileKind::KubeConfig, kube.as_bytes());
+        let parsed = parse(SecretFileKind::KubeConfig, Path::new(""), kube.as_bytes());
         let got: Vec<(&str, Option<&str>)> = parsed
             .fields
             .iter()
@@ -788,11 +899,12 @@ mod tests {
             ]
         );
         let adc = r#"{"client_id": "x.apps", "client_secret": "pub", "refresh_token": "1//0abc", "type": "authorized_user"}"#;
-        let got: Vec<(String, Secrecy)> = parse(SecretFileKind::Gcloud, adc.as_bytes())
-            .fields
-            .into_iter()
-            .map(|f| (f.slot, f.secrecy))
-            .collect();
+        let got: Vec<(String, Secrecy)> =
+            parse(SecretFileKind::Gcloud, Path::new(""), adc.as_bytes())
+                .fields
+                .into_iter()
+                .map(|f| (f.slot, f.secrecy))
+                .collect();
         assert!(got.contains(&("refresh_token".to_string(), Secrecy::Field)));
         assert!(!got.iter().any(|(slot, _)| slot == "client_secret"));
         // Built here, so that no credential-shaped URL sits in the source.

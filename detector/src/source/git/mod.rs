@@ -188,6 +188,11 @@ impl objects::ObjectSink for BlobSink<'_> {
         // A committed MCP config is read as one (by its content: its paths are known only
         // once history is walked), so a key in it is its server's.
         let mcp = crate::mcp::read_unnamed(Path::new(&name), &self.project, data).map(Arc::new);
+        // Kubernetes manifests and Compose files, known by their content too.
+        let fields = match mcp {
+            None => crate::source::secret_file::read_unnamed(data).map(Arc::new),
+            Some(_) => None,
+        };
         self.sink.blob(Blob {
             bytes: data.to_vec(),
             provenance: Provenance {
@@ -202,7 +207,7 @@ impl objects::ObjectSink for BlobSink<'_> {
             project: self.project.clone(),
             root: self.root.clone(),
             mcp,
-            fields: None,
+            fields,
         });
     }
 
