@@ -8,6 +8,7 @@
 //! serialises or shares it. `tracefs.rs` is a binary of its own: it unmounts tracefs.
 mod agent;
 mod agent_log;
+mod containers;
 mod coverage;
 mod fix;
 mod homes;

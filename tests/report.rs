@@ -962,8 +962,8 @@ fn audit_scans_the_homes_it_is_given() {
     assert!(stderr(&output).contains("nobody"));
 }
 
-/// A Docker daemon that knows one image: it lists it, inspects it and saves it, over a unix
-/// socket in the test's directory, speaking just enough HTTP.
+/// A Docker daemon that knows one image and no container: it lists the image, inspects it and
+/// saves it, over a unix socket in the test's directory, speaking just enough HTTP.
 fn fake_docker_daemon(socket: &Path, reference: &'static str, archive: Vec<u8>) {
     use std::io::{Read, Write};
     let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
@@ -981,7 +981,9 @@ fn fake_docker_daemon(socket: &Path, reference: &'static str, archive: Vec<u8>) 
             let head = String::from_utf8_lossy(&head).into_owned();
             let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
             let image = format!("/images/{reference}");
-            let (status, body) = if path == "/images/json" {
+            let (status, body) = if path.starts_with("/containers/json") {
+                ("200 OK", b"[]".to_vec())
+            } else if path == "/images/json" {
                 let list = json!([{"Id": "sha256:00", "RepoTags": [reference]}]);
                 ("200 OK", list.to_string().into_bytes())
             } else if path == format!("{image}/json") {

@@ -41,6 +41,9 @@ pub fn render(report: &Report) -> String {
     if !view.servers.is_empty() {
         servers_section(&mut html, &view.servers);
     }
+    if !view.workloads.is_empty() {
+        workloads_section(&mut html, view.workloads);
+    }
     targets_section(&mut html, &view.targets);
     html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
@@ -356,6 +359,9 @@ fn scope_rows(html: &mut String, key: &KeyView, row: impl Fn(&mut String, &str, 
             .collect();
         row(html, "MCP servers", servers.join("<br>"));
     }
+    if !key.workloads.is_empty() {
+        row(html, "Workloads", codes(&key.workloads));
+    }
     if !key.violations.is_empty() {
         let violations: Vec<String> = (key.violations.iter())
             .map(|v| format!("<span class=\"violation\">{v}</span>"))
@@ -407,6 +413,31 @@ fn readers_table(html: &mut String, readers: &[Access], alerts: usize) {
         );
     }
     html.push_str("</tbody></table></details>\n");
+}
+
+fn workloads_section(html: &mut String, workloads: &[crate::audit::WorkloadReport]) {
+    html.push_str("<section id=\"workloads\"><h2>Workloads</h2>\n<table><thead><tr><th>Workload</th><th>Defined in</th><th>Secret-bearing values</th></tr></thead><tbody>\n");
+    for workload in workloads {
+        let fields: Vec<String> = (workload.fields.iter())
+            .map(|f| {
+                format!(
+                    "<code>{}</code> {} <span class=\"class-{}\">{}</span>",
+                    esc(&f.field),
+                    f.part.as_str(),
+                    f.class.as_str(),
+                    f.class.as_str()
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            html,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&workload.workload.label()),
+            esc(&workload.file.display().to_string()),
+            fields.join("<br>")
+        );
+    }
+    html.push_str("</tbody></table></section>\n");
 }
 
 fn servers_section(html: &mut String, servers: &ServersView) {

@@ -31,6 +31,34 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         write_servers(out, &view.servers)?;
     }
+    if !view.workloads.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Workloads")?;
+        writeln!(out)?;
+        writeln!(out, "| Workload | Defined in | Secret-bearing values |")?;
+        writeln!(out, "|---|---|---|")?;
+        for workload in view.workloads {
+            let fields: Vec<String> = workload
+                .fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}) {}",
+                        code(&f.field),
+                        f.part.as_str(),
+                        f.class.as_str()
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "| {} | {} | {} |",
+                code(&workload.workload.label()),
+                code(&workload.file.display().to_string()),
+                fields.join("<br>")
+            )?;
+        }
+    }
     writeln!(out)?;
     writeln!(out, "## Targets")?;
     writeln!(out)?;
@@ -229,6 +257,9 @@ fn write_key_facts(out: &mut dyn Write, key: &KeyView) -> io::Result<()> {
         "- **Environments:** {}",
         key.environment_names.join(", ")
     )?;
+    for workload in &key.workloads {
+        writeln!(out, "- **Workload:** {}", code(workload))?;
+    }
     for server in key.mcp_servers {
         writeln!(
             out,

@@ -232,6 +232,11 @@ fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
         let rel = path.strip_prefix("/").unwrap_or(path);
         return json!({"uri": percent_encode(&rel.to_string_lossy())});
     }
+    if let Some(container) = location.container {
+        // Not a file: the container's value, named under the container.
+        let uri = format!("container/{}/{}", container.container, path.display());
+        return json!({"uri": percent_encode(&uri)});
+    }
     if path.is_absolute() {
         if let Some(rel) = base.and_then(|b| path.strip_prefix(b).ok()) {
             return json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT});
@@ -260,6 +265,9 @@ fn logical_locations(location: &LocationView) -> Vec<Value> {
     if let Some(member) = location.member() {
         logical.push(json!({"name": member, "kind": "member"}));
     }
+    if let Some(place) = location.workload {
+        logical.push(json!({"name": place.workload.label(), "kind": "object"}));
+    }
     if let Some(server) = location.mcp_server {
         let name = match location.mcp_field {
             Some(field) => format!("{server}.{field}"),
@@ -278,6 +286,7 @@ fn describe(location: &LocationView) -> String {
         location.commit_phrase(),
         location.image_phrase(),
         location.member_phrase(),
+        location.workload_phrase(),
         server,
     ]
     .into_iter()

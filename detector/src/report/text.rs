@@ -101,6 +101,21 @@ pub fn write(report: &Report, out: &mut dyn Write, options: TextOptions) -> io::
             write_server(out, &paint, server)?;
         }
     }
+    if !view.workloads.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint.bold("Workloads"))?;
+        for workload in view.workloads {
+            writeln!(
+                out,
+                "  {} {}",
+                paint.bold(workload.workload.label()),
+                paint.dim(workload.file.display())
+            )?;
+            for field in &workload.fields {
+                writeln!(out, "      {}", describe_workload_field(&paint, field))?;
+            }
+        }
+    }
     writeln!(out)?;
     writeln!(out, "{}", paint.bold("Targets"))?;
     for target in &view.targets {
@@ -258,6 +273,9 @@ fn write_scope(out: &mut dyn Write, paint: &Paint, key: &KeyView) -> io::Result<
             server.field
         )?;
     }
+    for workload in &key.workloads {
+        writeln!(out, "{}{workload}", paint.label("workload"))?;
+    }
     Ok(())
 }
 
@@ -364,6 +382,7 @@ fn describe_location(location: &LocationView) -> String {
         reach,
         location.member_phrase(),
         location.image_phrase(),
+        location.workload_phrase(),
     ];
     for word in words.into_iter().flatten() {
         text.push(' ');
@@ -427,6 +446,18 @@ fn write_server(out: &mut dyn Write, paint: &Paint, server: &ServerView) -> io::
         )?;
     }
     Ok(())
+}
+
+fn describe_workload_field(paint: &Paint, field: &crate::audit::WorkloadFieldEntry) -> String {
+    describe_field(
+        paint,
+        &FieldEntry {
+            field: format!("{} ({})", field.field, field.part.as_str()),
+            name: field.name.clone(),
+            class: field.class,
+            fingerprint: field.fingerprint.clone(),
+        },
+    )
 }
 
 fn describe_field(paint: &Paint, field: &FieldEntry) -> String {

@@ -33,6 +33,8 @@ pub struct KeyView<'r> {
     pub environments: &'r [Environment],
     pub environment_names: Vec<&'static str>,
     pub mcp_servers: &'r [McpServerRef],
+    /// The workloads that hold or read it (`Deployment prod/api`, `compose-service shop/web`).
+    pub workloads: Vec<String>,
     pub violations: Vec<&'static str>,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
@@ -120,6 +122,7 @@ impl<'r> KeyView<'r> {
             environments: &key.scope.environments,
             environment_names: key.scope.environments.iter().map(|e| e.as_str()).collect(),
             mcp_servers: &key.scope.mcp_servers,
+            workloads: key.scope.workloads.iter().map(|w| w.label()).collect(),
             violations: key.violations.iter().map(|v| v.as_str()).collect(),
             first_seen: key.first_seen,
             last_seen: key.last_seen,

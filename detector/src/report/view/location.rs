@@ -9,7 +9,11 @@ use super::short_commit;
 use crate::{
     audit::Location,
     report::time_text,
-    source::{backup::Backup, GitBlob, GitCommit, LocationKind, Member, Origin},
+    source::{
+        backup::Backup,
+        container::{Place as WorkloadPlace, Workload},
+        ContainerValue, GitBlob, GitCommit, LocationKind, Member, Origin,
+    },
 };
 
 pub struct LocationView<'r> {
@@ -35,6 +39,10 @@ pub struct LocationView<'r> {
     pub image: Option<ImagePlace<'r>>,
     pub archive: Option<&'r Member>,
     pub backup: Option<&'r Backup>,
+    /// The Docker daemon's container the value is of.
+    pub container: Option<&'r ContainerValue>,
+    /// The workload whose value holds the key, and which part of it.
+    pub workload: Option<&'r WorkloadPlace>,
 }
 
 /// What a place in an image says of the image: a file of a layer (or an archive in one), or
@@ -124,6 +132,8 @@ impl<'r> LocationView<'r> {
             image: ImagePlace::of(origin),
             archive: origin.member(),
             backup: location.provenance.backup.as_ref(),
+            container: origin.container(),
+            workload: location.workload.as_ref(),
         }
     }
 
@@ -161,8 +171,41 @@ impl<'r> LocationView<'r> {
         Some(format!("removed in {}", short_commit(removed)))
     }
 
+    /// `image app:prod`, or for a container `container api (0123456789ab, running) of image
+    /// app:prod`.
     pub fn image_phrase(&self) -> Option<String> {
+        if let Some(container) = self.container {
+            let state = container
+                .state
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default();
+            let image = container
+                .image
+                .as_deref()
+                .map(|i| format!(" of image {i}"))
+                .unwrap_or_default();
+            return Some(format!(
+                "container {} ({}{state}){image}",
+                container.container,
+                short_commit(&container.container_id)
+            ));
+        }
         self.image_name().map(|image| format!("image {image}"))
+    }
+
+    /// `Deployment prod/api env`: the workload whose value holds the key.
+    pub fn workload_phrase(&self) -> Option<String> {
+        let place = self.workload?;
+        // A container's own values: its phrase already names it.
+        if self.container.is_some() && place.workload.kind == Workload::CONTAINER {
+            return None;
+        }
+        Some(format!(
+            "{} {}",
+            place.workload.label(),
+            place.part.as_str()
+        ))
     }
 
     pub fn member_phrase(&self) -> Option<String> {
@@ -204,6 +247,7 @@ impl<'r> LocationView<'r> {
             parts.push(format!("archive {}", member.archive.display()));
         }
         parts.extend(self.member_phrase());
+        parts.extend(self.workload_phrase());
         parts.join(", ")
     }
 

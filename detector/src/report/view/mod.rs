@@ -59,6 +59,8 @@ pub struct ReportView<'r> {
     pub by_environment: Vec<(Environment, usize)>,
     pub keys: Vec<KeyView<'r>>,
     pub servers: ServersView<'r>,
+    /// Compose services, Kubernetes objects and containers, with their secret-bearing fields.
+    pub workloads: &'r [crate::audit::WorkloadReport],
     pub targets: Vec<TargetView<'r>>,
 }
 
@@ -98,6 +100,7 @@ impl<'r> ReportView<'r> {
                 .map(|(i, key)| KeyView::new(i + 1, key))
                 .collect(),
             servers: ServersView::new(&report.mcp_servers),
+            workloads: &report.workloads,
             targets: report.targets.iter().map(TargetView::new).collect(),
         }
     }
