@@ -335,7 +335,7 @@ fn compose_files_and_kubernetes_manifests_name_the_workload_of_each_key() {
         &k.deployment,
         &k.config_map,
     ];
-    kit::report::assert_no_secret(&stdout(&out), &secrets, "the JSON report");
+    kit::report::assert_no_secret(&stdout(&out), secrets, "the JSON report");
     for format in ["text", "markdown", "sarif", "html"] {
         let out = detector(
             &[
@@ -348,7 +348,7 @@ fn compose_files_and_kubernetes_manifests_name_the_workload_of_each_key() {
             None,
         );
         let text = stdout(&out);
-        kit::report::assert_no_secret(&text, &secrets, format);
+        kit::report::assert_no_secret(&text, secrets, format);
         if format != "sarif" {
             assert!(text.contains("Deployment prod/api"), "{format}: {text}");
         }
@@ -594,7 +594,7 @@ fn containers_are_read_with_their_environment_command_labels_and_mounts() {
     assert!(kinds.contains(&("container", "Config.Env")), "{kinds:?}");
     kit::report::assert_no_secret(
         &[stdout(&out), stderr(&out)].concat(),
-        &[&k.shared, &run_key, &created_key, &mounted_key],
+        [&k.shared, &run_key, &created_key, &mounted_key],
         "the report",
     );
 
