@@ -327,6 +327,28 @@ fn compose_files_and_kubernetes_manifests_name_the_workload_of_each_key() {
     );
     assert_eq!(deployed["fingerprint"], fp(&k.deployment));
 
+    // A Compose file named on its own brings the files its services read.
+    let out = detector(
+        &[
+            "scan",
+            &format!("file:{}", dir.join("compose.yaml").display()),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+        None,
+    );
+    let alone = json(&out);
+    let env_file_alone = key_of(&alone, &k.env_file);
+    assert!(locations(env_file_alone)[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("shop/.env.api"));
+    assert_eq!(
+        workloads(env_file_alone),
+        [("compose-service".into(), "shop".into(), "api".into())]
+    );
+
     // Nothing in clear, in any format.
     let secrets = [
         &k.shared,

@@ -98,7 +98,7 @@ pub fn scan_dir(root: &Path, options: &SourceOptions, sink: &dyn Sink) -> Result
                             options.max_file_size,
                             options.archive.max_depth > 0,
                         );
-                        handle(entry.path(), read, root, options, sink);
+                        handle(entry.path(), read, root, options, sink, Follow::OutsideRoot);
                     } else {
                         visit(entry.path(), root, options, sink);
                     }
@@ -142,7 +142,7 @@ pub fn scan_file(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Resul
         FileRead::Failed(reason) => Err(SourceError::new(path, reason)),
         FileRead::Special(what) => Err(SourceError::new(path, what)),
         read => {
-            handle(path, read, parent, options, sink);
+            handle(path, read, parent, options, sink, Follow::All);
             Ok(())
         }
     }
@@ -150,14 +150,50 @@ pub fn scan_file(path: &Path, options: &SourceOptions, sink: &dyn Sink) -> Resul
 
 fn visit(path: &Path, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
     let read = open_path(path, options.max_file_size, options.archive.max_depth > 0);
-    handle(path, read, root, options, sink);
+    handle(path, read, root, options, sink, Follow::OutsideRoot);
 }
 
-fn handle(path: &Path, read: FileRead, root: &Path, options: &SourceOptions, sink: &dyn Sink) {
+/// Which of the files a Compose file names (`env_file:`, `secrets: file:`) to read with it:
+/// they hold what its services are given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// A file named on its own (`file:compose.yaml`): all of them.
+    All,
+    /// A file met in a walk: those outside the walked directory (the walk reads the others).
+    OutsideRoot,
+    /// A file read because another named it: none (no chains, no loops).
+    None,
+}
+
+fn handle(
+    path: &Path,
+    read: FileRead,
+    root: &Path,
+    options: &SourceOptions,
+    sink: &dyn Sink,
+    follow: Follow,
+) {
     match read {
         FileRead::Loaded(loaded) => {
-            let blob = disk_blob(path, loaded, root);
-            sink.blob(recognise(blob, path, false));
+            let blob = recognise(disk_blob(path, loaded, root), path, false);
+            let named: Vec<PathBuf> = match (&blob.fields, follow) {
+                (_, Follow::None) | (None, _) => Vec::new(),
+                (Some(file), _) => file
+                    .workloads
+                    .iter()
+                    .flat_map(|w| w.files.iter().map(|(file, _)| file.clone()))
+                    .filter(|file| follow == Follow::All || !file.starts_with(root))
+                    .collect(),
+            };
+            sink.blob(blob);
+            for file in named {
+                // A missing `env_file` is Compose's matter (`required: false`); one that is
+                // there is read like any file.
+                if file.is_file() {
+                    let read = open_path(&file, options.max_file_size, false);
+                    handle(&file, read, root, options, sink, Follow::None);
+                }
+            }
         }
         FileRead::Archive(file, format, meta) => {
             let place = ArchivePlace {

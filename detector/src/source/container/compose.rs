@@ -101,7 +101,7 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
             }
         }
         for env_file in env_files(service.get("env_file")) {
-            reader.entry.files.push((dir.join(env_file), Part::Env));
+            reader.entry.files.push((joined(dir, &env_file), Part::Env));
         }
         if let Some(Yaml::Sequence(secrets)) = service.get("secrets") {
             for secret in secrets {
@@ -118,7 +118,10 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
                 });
                 let defined = top_secrets.and_then(|s| s.get(source));
                 if let Some(file) = defined.and_then(|d| d.get("file")).and_then(Yaml::as_str) {
-                    reader.entry.files.push((dir.join(file), Part::Mount));
+                    reader
+                        .entry
+                        .files
+                        .push((joined(dir, Path::new(file)), Part::Mount));
                 }
                 if let Some(variable) = defined
                     .and_then(|d| d.get("environment"))
@@ -147,6 +150,15 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
         file.workloads.push(entry);
     }
     Some(file)
+}
+
+/// `dir/path` as Compose resolves it, without `.` components (so that it names the file as a
+/// walk of `dir` does).
+fn joined(dir: &Path, path: &Path) -> PathBuf {
+    dir.join(path)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// `env_file:` as a string, a list of strings, or a list of `{path, required}`.
@@ -347,8 +359,8 @@ secrets:
             api.files,
             [
                 (PathBuf::from("/srv/shop/.env.api"), Part::Env),
-                (PathBuf::from("/srv/shop/./more.env"), Part::Env),
-                (PathBuf::from("/srv/shop/./db_password.txt"), Part::Mount),
+                (PathBuf::from("/srv/shop/more.env"), Part::Env),
+                (PathBuf::from("/srv/shop/db_password.txt"), Part::Mount),
             ]
         );
         let worker = &file.workloads[1];
