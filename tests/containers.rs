@@ -440,6 +440,20 @@ fn broken_manifests_and_compose_files_are_scanned_as_text() {
         format!("services:\n  api:\n    environment:\n      GITHUB_TOKEN: \"{token}"),
     )
     .unwrap();
+    // Many values of one name, each written once: placed in one pass, not one per value
+    // (the run's deadline would end a quadratic search).
+    let mut many = String::from(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: big}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        env:\n",
+    );
+    for i in 0..40_000 {
+        many.push_str(&format!(
+            "        - {{name: LOG_LEVEL, value: value-{i:08}-x}}\n"
+        ));
+    }
+    many.push_str(&format!(
+        "        - {{name: GITHUB_TOKEN, value: {token}}}\n"
+    ));
+    fs::write(dir.join("big.yaml"), many).unwrap();
     let out = detector(
         &[
             "scan",
@@ -453,7 +467,13 @@ fn broken_manifests_and_compose_files_are_scanned_as_text() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
     let found = key_of(&report, &token);
-    assert_eq!(locations(found).len(), 2, "{found:#}");
+    let places = locations(found);
+    assert_eq!(places.len(), 3, "{found:#}");
+    let big = places
+        .iter()
+        .find(|l| l["path"].as_str().unwrap().ends_with("big.yaml"))
+        .unwrap();
+    assert_eq!(big["workload"]["name"], "big", "{big:#}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -720,24 +720,53 @@ fn locate(text: &str, value: &str) -> Option<Range<usize>> {
     Some(at..at + value.len())
 }
 
-/// Where `value` is written after a mention of `name` (its key), else its first occurrence:
-/// the range of a value of a structured file, whose parser keeps no positions.
-pub(crate) fn locate_near(text: &str, name: &str, value: &str) -> Option<Range<usize>> {
-    if value.is_empty() {
-        return None;
-    }
-    let bytes = text.as_bytes();
-    if !name.is_empty() {
-        let finder = memchr::memmem::Finder::new(value.as_bytes());
-        for at in memchr::memmem::find_iter(bytes, name.as_bytes()) {
-            let from = at + name.len();
-            let window = &bytes[from..bytes.len().min(from + 4096 + value.len())];
-            if let Some(offset) = finder.find(window) {
-                return Some(from + offset..from + offset + value.len());
-            }
+/// Finds where the values of a parsed structured file are written (its parser keeps no
+/// positions): each value is looked for from where the previous one was found, as values come
+/// in document order, then from the start (a value merged from an anchor). The bytes searched
+/// are bounded, a few times the text's length, so that a file of a million values costs a few
+/// passes over it, not a million: past the bound, values are no longer placed (their bytes
+/// are still scanned, only the field that holds a key goes unnamed).
+pub(crate) struct Locator<'t> {
+    text: &'t str,
+    cursor: usize,
+    budget: usize,
+}
+
+/// Values shorter than this hold no key: not worth a search.
+const MIN_LOCATED: usize = 8;
+
+impl<'t> Locator<'t> {
+    pub fn new(text: &'t str) -> Locator<'t> {
+        Locator {
+            text,
+            cursor: 0,
+            budget: text.len().saturating_mul(8).max(1 << 20),
         }
     }
-    locate(text, value)
+
+    /// Where `value` is written, next.
+    pub fn find(&mut self, value: &str) -> Option<Range<usize>> {
+        if value.len() < MIN_LOCATED {
+            return None;
+        }
+        let found = self
+            .search(self.cursor, value)
+            .or_else(|| self.search(0, value))?;
+        self.cursor = found.end;
+        Some(found)
+    }
+
+    fn search(&mut self, from: usize, value: &str) -> Option<Range<usize>> {
+        let haystack = self.text.as_bytes().get(from..)?;
+        if self.budget == 0 {
+            return None;
+        }
+        let found = memchr::memmem::find(haystack, value.as_bytes());
+        let searched = found.map_or(haystack.len(), |at| at + value.len());
+        self.budget = self.budget.saturating_sub(searched);
+        let at = from + found?;
+        Some(at..at + value.len())
+    }
 }
 
 fn decode_base64(value: &str) -> Option<String> {

@@ -17,7 +17,7 @@ use super::{Part, Place, Workload, WorkloadEntry, WorkloadField};
 use crate::{
     detect::{filter::is_literal_secret, value::classify, value::ValueClass},
     mcp::{is_secret_name, parse as config},
-    source::secret_file::{locate_near, FileField, Secrecy, SecretFile, SecretFileKind},
+    source::secret_file::{FileField, Locator, Secrecy, SecretFile, SecretFileKind},
 };
 
 /// Is `path` named like a Compose file? (`compose.yaml`, `compose.override.yml`,
@@ -74,6 +74,7 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
     let Some(Yaml::Mapping(services)) = document.get("services") else {
         return None;
     };
+    let mut locator = Locator::new(text);
     for (name, service) in services {
         let Some(name) = name.as_str() else { continue };
         let workload = Workload {
@@ -82,7 +83,7 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
             name: name.to_string(),
         };
         let mut reader = Reader {
-            text,
+            locator: &mut locator,
             workload: &workload,
             prefix: format!("services.{name}"),
             fields: &mut file.fields,
@@ -178,15 +179,15 @@ fn env_files(value: Option<&Yaml>) -> Vec<PathBuf> {
 }
 
 /// The values of one service, read into the file's fields and the workload's entry.
-struct Reader<'a> {
-    text: &'a str,
+struct Reader<'a, 't> {
+    locator: &'a mut Locator<'t>,
     workload: &'a Workload,
     prefix: String,
     fields: &'a mut Vec<FileField>,
     entry: WorkloadEntry,
 }
 
-impl Reader<'_> {
+impl Reader<'_, '_> {
     /// `NAME: value` entries, or a list of `NAME=value` (a bare `NAME`, like a null value,
     /// passes the variable through from the environment Compose runs in).
     fn assignments(&mut self, value: &Yaml, what: &str, part: Part) {
@@ -255,7 +256,7 @@ impl Reader<'_> {
 
     /// A value of the file, where it is written, so that a key found there is named by it.
     fn field(&mut self, field: &str, name: &str, value: &str, part: Part) {
-        let Some(range) = locate_near(self.text, name, value) else {
+        let Some(range) = self.locator.find(value) else {
             return;
         };
         let secrecy = match part {

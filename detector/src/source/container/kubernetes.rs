@@ -21,7 +21,7 @@ use super::{Part, Place, Workload, WorkloadEntry, WorkloadField};
 use crate::{
     detect::{filter::is_literal_secret, value::classify, value::ValueClass},
     mcp::{is_secret_name, parse as config},
-    source::secret_file::{locate_near, FileField, Secrecy, SecretFile, SecretFileKind},
+    source::secret_file::{FileField, Locator, Secrecy, SecretFile, SecretFileKind},
 };
 
 /// How deep a custom resource's pod spec is looked for.
@@ -90,6 +90,7 @@ pub fn parse(text: &str) -> Option<SecretFile> {
         fields: Vec::new(),
         workloads: Vec::new(),
     };
+    let mut locator = Locator::new(text);
     for (kind, object) in objects {
         let metadata = object.get("metadata");
         let name = metadata
@@ -108,7 +109,7 @@ pub fn parse(text: &str) -> Option<SecretFile> {
             name,
         };
         let mut reader = Reader {
-            text,
+            locator: &mut locator,
             fields: &mut file.fields,
             entry: WorkloadEntry {
                 workload,
@@ -156,13 +157,13 @@ fn collect_objects<'a>(
     out.push((kind, document));
 }
 
-struct Reader<'a> {
-    text: &'a str,
+struct Reader<'a, 't> {
+    locator: &'a mut Locator<'t>,
     fields: &'a mut Vec<FileField>,
     entry: WorkloadEntry,
 }
 
-impl Reader<'_> {
+impl Reader<'_, '_> {
     fn place(&self, part: Part) -> Place {
         Place {
             workload: self.entry.workload.clone(),
@@ -173,13 +174,12 @@ impl Reader<'_> {
     fn push_field(
         &mut self,
         slot: String,
-        name: &str,
         value: &str,
         part: Part,
         secrecy: Secrecy,
         decoded: Option<String>,
     ) {
-        let Some(range) = locate_near(self.text, name, value) else {
+        let Some(range) = self.locator.find(value) else {
             return;
         };
         let place = Some(self.place(part));
@@ -236,7 +236,6 @@ impl Reader<'_> {
                 let decoded = (encoded || docker).then(|| seen.clone());
                 self.push_field(
                     format!("{section}.{key}"),
-                    key,
                     value,
                     Part::SecretData,
                     secrecy,
@@ -282,7 +281,6 @@ impl Reader<'_> {
                 };
                 self.push_field(
                     format!("{section}.{key}"),
-                    key,
                     value,
                     Part::ConfigData,
                     secrecy,
@@ -369,7 +367,7 @@ impl Reader<'_> {
                 } else {
                     Secrecy::No
                 };
-                self.push_field(field.clone(), var_name, &value, Part::Env, secrecy, None);
+                self.push_field(field.clone(), &value, Part::Env, secrecy, None);
                 let class = classify(&value);
                 if secret_named || (class == ValueClass::Literal && is_literal_secret(&value)) {
                     self.classified(field, var_name, Part::Env, class, &value);
@@ -404,7 +402,6 @@ impl Reader<'_> {
                     if let Some(word) = scalar(word) {
                         self.push_field(
                             format!("{prefix}.{what}[{i}]"),
-                            what,
                             &word,
                             Part::Command,
                             Secrecy::No,
