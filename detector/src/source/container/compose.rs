@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value as Yaml;
 
-use super::{Part, Place, Workload, WorkloadEntry, WorkloadField};
+use super::{scalar, Part, Place, Workload, WorkloadEntry, WorkloadField};
 use crate::{
     detect::{filter::is_literal_secret, value::classify, value::ValueClass},
     mcp::{is_secret_name, parse as config},
@@ -274,16 +274,6 @@ impl Reader<'_, '_> {
                 part,
             }),
         });
-    }
-}
-
-/// A scalar as text (numbers and booleans as written).
-fn scalar(value: &Yaml) -> Option<String> {
-    match value {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

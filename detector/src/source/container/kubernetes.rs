@@ -17,7 +17,7 @@
 use base64::Engine as _;
 use serde_norway::Value as Yaml;
 
-use super::{Part, Place, Workload, WorkloadEntry, WorkloadField};
+use super::{scalar, Part, Place, Workload, WorkloadEntry, WorkloadField};
 use crate::{
     detect::{filter::is_literal_secret, value::classify, value::ValueClass},
     mcp::{is_secret_name, parse as config},
@@ -451,15 +451,6 @@ fn registry_passwords(json: &str) -> Option<String> {
         }
     }
     (!out.is_empty()).then(|| out.join("\n"))
-}
-
-fn scalar(value: &Yaml) -> Option<String> {
-    match value {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

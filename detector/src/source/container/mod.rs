@@ -110,3 +110,14 @@ pub struct WorkloadEntry {
     /// workload's too.
     pub files: Vec<(std::path::PathBuf, Part)>,
 }
+
+/// A YAML scalar as text (numbers and booleans as written); `None` for anything else.
+fn scalar(value: &serde_norway::Value) -> Option<String> {
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
