@@ -51,9 +51,16 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
     let mut document = config::yaml_value(text).ok()?;
     // Anchors were expanded by the parser; `<<: *base` merges are applied here.
     document.apply_merge().ok()?;
-    if !looks_like_compose(&document) {
+    let services = if looks_like_compose(&document) {
+        match document.get("services") {
+            Some(Yaml::Mapping(services)) => services.clone(),
+            _ => return None,
+        }
+    } else if is_compose_name(path) {
+        legacy_services(&document)?
+    } else {
         return None;
-    }
+    };
     let dir = path.parent().unwrap_or(Path::new(""));
     let project = document
         .get("name")
@@ -71,11 +78,8 @@ pub fn parse(path: &Path, text: &str) -> Option<SecretFile> {
         fields: Vec::new(),
         workloads: Vec::new(),
     };
-    let Some(Yaml::Mapping(services)) = document.get("services") else {
-        return None;
-    };
     let mut locator = Locator::new(text);
-    for (name, service) in services {
+    for (name, service) in &services {
         let Some(name) = name.as_str() else { continue };
         let workload = Workload {
             kind: Workload::COMPOSE_SERVICE.to_string(),
@@ -160,6 +164,20 @@ fn joined(dir: &Path, path: &Path) -> PathBuf {
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
+}
+
+/// The services of a file of Compose's first format (no `services:`: every top-level entry
+/// that says what to run is a service), read only from a file named like a Compose file.
+fn legacy_services(document: &Yaml) -> Option<serde_norway::Mapping> {
+    let Yaml::Mapping(top) = document else {
+        return None;
+    };
+    let services: serde_norway::Mapping = top
+        .iter()
+        .filter(|(_, service)| service.get("image").is_some() || service.get("build").is_some())
+        .map(|(name, service)| (name.clone(), service.clone()))
+        .collect();
+    (!services.is_empty()).then_some(services)
 }
 
 /// `env_file:` as a string, a list of strings, or a list of `{path, required}`.
@@ -376,6 +394,18 @@ secrets:
             .unwrap();
         assert_eq!(&text[field.range.clone()], key);
         assert_eq!(field.place.as_ref().unwrap().part, Part::Env);
+    }
+
+    #[test]
+    fn the_first_format_has_no_services_key() {
+        let key = ["glpat-", &"x7Y".repeat(7)].concat();
+        let text = format!("web:\n  image: shop/web\n  environment:\n    - GITLAB_TOKEN={key}\n");
+        let file = parse(Path::new("/srv/shop/docker-compose.yml"), &text).unwrap();
+        assert_eq!(
+            file.workloads[0].workload.label(),
+            "compose-service shop/web"
+        );
+        assert!(parse(Path::new("/srv/shop/values.yml"), &text).is_none());
     }
 
     #[test]
