@@ -124,19 +124,18 @@ pub fn findings(blob: &Blob, found: &BlobMatches) -> Vec<Finding> {
         for (nth, position) in positions.into_iter().enumerate() {
             let holder = pick_holder(&holders, &literals, nth, count, m.slot.as_deref());
             // In a credential file, the field the match sits in names the slot.
-            let held_by = index
+            let held_at = index
                 .as_ref()
                 .zip(m.spans.get(nth))
-                .and_then(|(index, span)| index.at(span.start).map(|i| &index.file.fields[i]));
+                .and_then(|(index, span)| index.at(span.start));
+            let held_by = held_at.and_then(|i| file.map(|f| &f.fields[i]));
             // An encoded value (a Secret's base64 `data`) is scanned decoded: what matches its
             // encoded form is not a key of its own.
             if held_by.is_some_and(|f| f.decoded.is_some()) {
                 continue;
             }
-            if let (Some(index), Some(span)) = (index.as_ref(), m.spans.get(nth)) {
-                if let Some(i) = index.at(span.start) {
-                    file_covered[i] = true;
-                }
+            if let Some(i) = held_at {
+                file_covered[i] = true;
             }
             let field = held_by.map(|f| f.slot.clone());
             let workload = held_by.and_then(|f| f.place.clone());
