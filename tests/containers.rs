@@ -782,3 +782,77 @@ services:
         "env-ref"
     );
 }
+
+#[test]
+fn a_key_a_container_inherits_from_its_image_is_one_key_in_both() {
+    let Some(daemon) = daemon() else { return };
+    let base = daemon.busybox();
+    let tmp = tempfile::tempdir().unwrap();
+    let token = key("ghp_", ALNUM, 36, 2201);
+    let pid = std::process::id();
+    let image = format!("detector-test-envimage-{pid}:1");
+    let name = format!("detector-test-inherits-{pid}");
+    let _cleanup = Containers {
+        daemon,
+        names: vec![name.clone()],
+    };
+    let context = tmp.path().join("context");
+    fs::create_dir_all(&context).unwrap();
+    fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nENV GITHUB_TOKEN={token}\n"),
+    )
+    .unwrap();
+    docker_ok(
+        daemon,
+        &["build", "-q", "-t", &image, &context.display().to_string()],
+    );
+    docker_ok(
+        daemon,
+        &[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            &image,
+            "true",
+        ],
+    );
+    let out = detector(
+        &[
+            "scan",
+            &format!("docker:{image}"),
+            &format!("container:{name}"),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+        Some(&daemon.host),
+    );
+    let report = json(&out);
+    let found = key_of(&report, &token);
+    let mut kinds: Vec<(String, String)> = locations(found)
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_string(),
+                l["image"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    // (The image config holds it twice: in Env, and in the history entry of its ENV line.)
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            ("container".to_string(), image.clone()),
+            ("image-config".to_string(), image.clone()),
+        ],
+        "the container's location names the image whose config holds the key: {found:#}"
+    );
+    assert!(has_violation(found, "in-image-config"));
+    assert!(has_violation(found, "plaintext-in-container-env"));
+    let _ = daemon.docker(&["rmi", "-f", &image]).output();
+}
