@@ -856,3 +856,54 @@ fn a_key_a_container_inherits_from_its_image_is_one_key_in_both() {
     assert!(has_violation(found, "plaintext-in-container-env"));
     let _ = daemon.docker(&["rmi", "-f", &image]).output();
 }
+
+/// What a daemon says is input too: an odd inspect answer (a name of the wrong type, an env
+/// entry with no `=`, controls in values, a path that is not a file as a mount) is one error
+/// naming the container; the others are read.
+#[test]
+fn odd_answers_from_the_daemon_are_errors_not_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("docker.sock");
+    let token = key("glpat-", ALNUM, 20, 2301);
+    let good = serde_json::json!({
+        "Id": "a".repeat(64), "Name": "/good\u{1b}[31m", "Created": "not a time",
+        "Config": {"Env": ["NOEQUALS", format!("GITLAB_TOKEN={token}"), "=empty-name"],
+                   "Labels": null, "Image": "app:1"},
+        "Mounts": [{"Type": "bind", "Source": "/dev/null", "Destination": "/x"},
+                   {"Type": "volume", "Source": "/nonexistent", "Destination": "/y"}],
+        "State": {"Status": "running"}
+    });
+    kit::docker::fake_daemon(&socket, move |path| {
+        let path = path.split_once("/containers").map_or(path, |(_, p)| p);
+        match path {
+            "/json?all=1" => (
+                "200 OK",
+                format!(
+                    r#"[{{"Id":"{}","State":"running"}},{{"Id":"bad","State":"exited"}}]"#,
+                    "a".repeat(64)
+                )
+                .into_bytes(),
+            ),
+            "/bad/json" => ("200 OK", br#"{"Id":"bad","Name":5}"#.to_vec()),
+            p if p.ends_with("/json") => ("200 OK", good.to_string().into_bytes()),
+            _ => ("404 Not Found", br#"{"message":"not here"}"#.to_vec()),
+        }
+    });
+    let host = format!("unix://{}", socket.display());
+    let out = detector(
+        &["scan", "containers:", "--format", "json"],
+        tmp.path(),
+        Some(&host),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    let found = key_of(&report, &token);
+    assert_eq!(locations(found)[0]["container"], "good\u{1b}[31m");
+    let errors = kit::report::target_errors(&report);
+    assert!(
+        errors.iter().any(|(path, _)| path == "container:bad"),
+        "{errors:?}"
+    );
+    let text = detector(&["scan", "containers:"], tmp.path(), Some(&host));
+    assert!(!stdout(&text).contains('\u{1b}'), "{}", stdout(&text));
+}

@@ -963,42 +963,21 @@ fn audit_scans_the_homes_it_is_given() {
 }
 
 /// A Docker daemon that knows one image and no container: it lists the image, inspects it and
-/// saves it, over a unix socket in the test's directory, speaking just enough HTTP.
+/// saves it.
 fn fake_docker_daemon(socket: &Path, reference: &'static str, archive: Vec<u8>) {
-    use std::io::{Read, Write};
-    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            let image = format!("/images/{reference}");
-            let (status, body) = if path.starts_with("/containers/json") {
-                ("200 OK", b"[]".to_vec())
-            } else if path == "/images/json" {
-                let list = json!([{"Id": "sha256:00", "RepoTags": [reference]}]);
-                ("200 OK", list.to_string().into_bytes())
-            } else if path == format!("{image}/json") {
-                ("200 OK", b"{}".to_vec())
-            } else if path == format!("{image}/get") {
-                ("200 OK", archive.clone())
-            } else {
-                ("404 Not Found", br#"{"message":"no such image"}"#.to_vec())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
+    kit::docker::fake_daemon(socket, move |path| {
+        let image = format!("/images/{reference}");
+        if path.starts_with("/containers/json") {
+            ("200 OK", b"[]".to_vec())
+        } else if path == "/images/json" {
+            let list = json!([{"Id": "sha256:00", "RepoTags": [reference]}]);
+            ("200 OK", list.to_string().into_bytes())
+        } else if path == format!("{image}/json") {
+            ("200 OK", b"{}".to_vec())
+        } else if path == format!("{image}/get") {
+            ("200 OK", archive.clone())
+        } else {
+            ("404 Not Found", br#"{"message":"no such image"}"#.to_vec())
         }
     });
 }

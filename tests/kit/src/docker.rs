@@ -208,3 +208,37 @@ fn remove_stale_daemon_dirs() {
         }
     }
 }
+
+/// A stand-in for a Docker daemon on a unix socket, speaking just enough HTTP/1.1: each
+/// request's path is answered with what `answer` gives (`"200 OK"` and a JSON body, say), and
+/// the connection closed. For what a real daemon will not say (an odd answer, a daemon that
+/// knows an image a test wrote byte by byte).
+pub fn fake_daemon(
+    socket: &Path,
+    answer: impl Fn(&str) -> (&'static str, Vec<u8>) + Send + 'static,
+) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body) = answer(&path);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+}
