@@ -752,6 +752,7 @@ services:
         "{at:#}"
     );
     assert_eq!(found["scope"]["projects"][0], project.as_str());
+    assert_eq!(workloads(found)[0].1, project, "named within its project");
     assert!(has_violation(found, "plaintext-in-container-env"));
 
     // The Compose file itself, read as a file: the same key, at the service.

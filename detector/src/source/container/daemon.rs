@@ -211,9 +211,13 @@ fn read(inspected: &Inspected, options: &SourceOptions, sink: &dyn Sink) {
         .or_else(|| labels.get(POD_NAMESPACE))
         .cloned()
         .unwrap_or_else(|| format!("container:{name}"));
+    // A container of a Compose project or a Kubernetes pod is named within it.
     let workload = Workload {
         kind: Workload::CONTAINER.to_string(),
-        namespace: None,
+        namespace: labels
+            .get(COMPOSE_PROJECT)
+            .or_else(|| labels.get(POD_NAMESPACE))
+            .cloned(),
         name: name.clone(),
     };
     let blob = |path: &str, lines: &[String], file: Option<SecretFile>| Blob {
