@@ -1,20 +1,43 @@
 //! A provider's answer → what it says of the key, and what it says of the account.
 use super::spec::{ResponseRule, State};
 
-/// The state the first matching rule gives, or `None` when none matches.
-pub fn judge(rules: &[ResponseRule], status: u16, body: &[u8]) -> Option<State> {
-    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    rules
-        .iter()
-        .find(|rule| {
-            rule.status.contains(&status)
-                && rule.json.iter().all(|(pointer, expected)| {
-                    json.as_ref()
-                        .and_then(|j| j.pointer(pointer))
-                        .is_some_and(|v| v == expected)
-                })
-        })
-        .map(|rule| rule.state)
+/// A provider's answer, its body parsed once (as JSON, when it is).
+pub struct Answer<'a> {
+    pub status: u16,
+    pub headers: &'a [(String, String)],
+    json: Option<serde_json::Value>,
+}
+
+impl<'a> Answer<'a> {
+    pub fn new(status: u16, headers: &'a [(String, String)], body: &[u8]) -> Answer<'a> {
+        Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(body).ok(),
+        }
+    }
+
+    /// The state the first matching rule gives, or `None` when none matches.
+    pub fn judge(&self, rules: &[ResponseRule]) -> Option<State> {
+        rules
+            .iter()
+            .find(|rule| {
+                rule.status.contains(&self.status)
+                    && rule.json.iter().all(|(pointer, expected)| {
+                        self.pointer(pointer).is_some_and(|v| v == expected)
+                    })
+            })
+            .map(|rule| rule.state)
+    }
+
+    /// `name=value, …` of the pointers and headers asked for (see [`detail`]).
+    pub fn detail(&self, wanted: &[String], secrets: &[&str]) -> String {
+        detail(wanted, self, secrets)
+    }
+
+    fn pointer(&self, pointer: &str) -> Option<&serde_json::Value> {
+        self.json.as_ref().and_then(|j| j.pointer(pointer))
+    }
 }
 
 /// The most a detail value may hold.
@@ -22,26 +45,21 @@ const MAX_VALUE: usize = 80;
 
 /// `name=value, …` of the pointers and headers asked for, each value cut short and made
 /// printable; a value that holds any of `secrets` is left out.
-pub fn detail(
-    wanted: &[String],
-    headers: &[(String, String)],
-    body: &[u8],
-    secrets: &[&str],
-) -> String {
-    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+fn detail(wanted: &[String], answer: &Answer, secrets: &[&str]) -> String {
     let mut parts = Vec::new();
     for want in wanted {
         let (name, value) = match want.strip_prefix("header:") {
             Some(header) => (
                 header.to_ascii_lowercase(),
-                headers
+                answer
+                    .headers
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(header))
                     .map(|(_, v)| v.clone()),
             ),
             None => (
                 want.rsplit('/').next().unwrap_or(want).to_string(),
-                json.as_ref().and_then(|j| j.pointer(want)).and_then(scalar),
+                answer.pointer(want).and_then(scalar),
             ),
         };
         let Some(value) = value else { continue };
@@ -97,10 +115,11 @@ mod tests {
                 state: State::Revoked,
             },
         ];
-        assert_eq!(judge(&rules, 200, br#"{"ok":true}"#), Some(State::Active));
-        assert_eq!(judge(&rules, 200, br#"{"ok":false}"#), Some(State::Revoked));
-        assert_eq!(judge(&rules, 200, b"not json"), None);
-        assert_eq!(judge(&rules, 401, br#"{"ok":true}"#), None);
+        let judge = |status, body: &[u8]| Answer::new(status, &[], body).judge(&rules);
+        assert_eq!(judge(200, br#"{"ok":true}"#), Some(State::Active));
+        assert_eq!(judge(200, br#"{"ok":false}"#), Some(State::Revoked));
+        assert_eq!(judge(200, b"not json"), None);
+        assert_eq!(judge(401, br#"{"ok":true}"#), None);
     }
 
     #[test]
@@ -114,7 +133,7 @@ mod tests {
         ];
         let headers = vec![("x-plan".to_string(), "free\u{1b}[1m".to_string())];
         assert_eq!(
-            detail(&wanted, &headers, body, &["sk-1"]),
+            Answer::new(200, &headers, body).detail(&wanted, &["sk-1"]),
             "login=octo, scopes=repo gist, x-plan=free [1m"
         );
     }

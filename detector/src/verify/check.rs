@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{TimeZone, Utc};
 
 use super::{
-    answer,
+    answer::Answer,
     render::{render, Request, Values},
     spec::{Example, RequestSpec, ResponseRule, State, Verifier},
 };
@@ -112,8 +112,8 @@ fn prove(
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
             .collect();
-        let state = answer::judge(responses, answer.status, answer.body.as_bytes())
-            .unwrap_or(State::Unknown);
+        let parsed = Answer::new(answer.status, &headers, answer.body.as_bytes());
+        let state = parsed.judge(responses).unwrap_or(State::Unknown);
         if state != answer.state {
             return Err(format!(
                 "HTTP {} {:?} means {}, not {}",
@@ -124,12 +124,7 @@ fn prove(
             ));
         }
         if let Some(expected) = &answer.detail {
-            let got = answer::detail(
-                &verifier.detail,
-                &headers,
-                answer.body.as_bytes(),
-                &[secret],
-            );
+            let got = parsed.detail(&verifier.detail, &[secret]);
             if &got != expected {
                 return Err(format!(
                     "HTTP {} gives the detail {got:?}, not {expected:?}",

@@ -2,7 +2,7 @@
 use chrono::Utc;
 
 use super::{
-    answer,
+    answer::Answer,
     client::{Client, ClientOptions, SendError},
     render::{render, Values},
     spec::{Revoke, State, Verifier},
@@ -97,7 +97,8 @@ pub fn revoke(
             detail: format!("request to {host} failed: {cause}"),
         },
         Ok(response) => {
-            let state = answer::judge(&revoke.responses, response.status, &response.body);
+            let state = Answer::new(response.status, &response.headers, &response.body)
+                .judge(&revoke.responses);
             let outcome = match state {
                 Some(State::Revoked) => Outcome::Revoked,
                 Some(State::Active) => Outcome::Refused,

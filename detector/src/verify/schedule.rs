@@ -12,7 +12,7 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 
 use super::{
-    answer,
+    answer::Answer,
     cache::Cache,
     client::{Client, SendError},
     render::{render, Request, Values},
@@ -247,16 +247,13 @@ async fn ask(
                 }
             }
             status => {
-                let state = answer::judge(&job.verifier.responses, status, &response.body)
+                let answer = Answer::new(status, &response.headers, &response.body);
+                let state = answer
+                    .judge(&job.verifier.responses)
                     .unwrap_or(State::Unknown);
                 let detail = match state {
                     State::Unknown => format!("unexpected answer from {host}: HTTP {status}"),
-                    _ => answer::detail(
-                        &job.verifier.detail,
-                        &response.headers,
-                        &response.body,
-                        &[&job.secret],
-                    ),
+                    _ => answer.detail(&job.verifier.detail, &[&job.secret]),
                 };
                 return Verification {
                     state,
