@@ -23,6 +23,7 @@ mod scan_image;
 mod scan_mcp;
 mod schema;
 mod snapshot;
+mod store;
 mod verify;
 
 use std::{path::Path, process::Output};

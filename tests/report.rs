@@ -993,6 +993,7 @@ fn audit_reads_the_local_daemons_images() {
         .env("HOME", &f.root)
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .env("DETECTOR_ORG_KEY", ORG_KEY)
+        .env("DETECTOR_STORE", kit::run::store_in(&f.root))
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("RUST_LOG")
         .output()
@@ -1251,6 +1252,7 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
         .args(["600", DETECTOR, "audit", "--format", "json", "-o"])
         .arg(&report_path)
         .env("HOME", tmp.path())
+        .env("DETECTOR_STORE", kit::run::store_in(tmp.path()))
         .env("DETECTOR_ORG_KEY", ORG_KEY)
         .env("NO_COLOR", "1")
         .env_remove("XDG_CONFIG_HOME")
@@ -1272,10 +1274,15 @@ fn audit_with_no_arguments_reads_every_home_on_the_host() {
         err.contains(&home),
         "the new home is among the audited: {err}"
     );
+    assert!(
+        err.contains("recorded in sqlite:") && err.contains("first run of its kind"),
+        "the audit is recorded in the inventory: {err}"
+    );
 
     let text = fs::read_to_string(&report_path).unwrap();
     assert_no_secret(&text, secrets, "the host's audit report");
     let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["scope"], "audit");
     assert_report_valid(&report, "the host's audit report");
     let targets: Vec<&str> = report["targets"]
         .as_array()

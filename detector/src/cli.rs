@@ -31,10 +31,19 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
-    /// Work with saved JSON reports: merge many hosts' reports into one, or render one again.
+    /// Work with saved JSON reports: merge many hosts' reports into one, or render one again;
+    /// or, with `--store URL`, write the key inventory the store holds.
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
         #[command(subcommand)]
-        command: ReportCommand,
+        command: Option<ReportCommand>,
+        #[command(flatten)]
+        inventory: InventoryArgs,
+    },
+    /// Work with the key inventory: `ingest` saved reports into it.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
     },
     /// Work with the agent's event logs.
     Log {
@@ -209,6 +218,34 @@ pub enum ReportCommand {
     },
 }
 
+/// `detector report --store URL`: the inventory, every key over every recorded run.
+#[derive(Args, Debug, Clone)]
+pub struct InventoryArgs {
+    /// The inventory to read: `sqlite:PATH` or `postgres://USER@HOST/DB`.
+    #[arg(long, value_name = "URL", env = "DETECTOR_STORE")]
+    pub store: Option<String>,
+    /// `json` (the inventory, `detector/inventory/v1`) or `text` (default: text on a
+    /// terminal, json elsewhere).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write it here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Record saved JSON reports (`--format json`, `report merge` output, a spool file of a
+    /// run the store missed) as runs. The same file twice changes nothing.
+    Ingest {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The inventory: `sqlite:PATH` or `postgres://USER@HOST/DB`.
+        #[arg(long, value_name = "URL", env = "DETECTOR_STORE")]
+        store: String,
+    },
+}
+
 /// Baseline and failure threshold for commands that read saved reports.
 #[derive(Args, Debug, Clone)]
 pub struct GateArgs {
@@ -264,6 +301,10 @@ pub struct AuditArgs {
     /// labels and mounted files).
     #[arg(long)]
     pub no_containers: bool,
+    /// Do not record this audit in the host's key inventory (recorded by default: root's
+    /// under /var/lib/detector, else under the XDG data directory; `--store` names another).
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
     /// Walk the homes' tool-managed trees too (toolchains, package registries and caches such
     /// as `.rustup/toolchains`, `.cargo/registry`, `node_modules`), which are left out by
     /// default: gigabytes of downloaded code, and no place a person keeps a key.
@@ -292,6 +333,11 @@ pub struct ScanOptions {
     /// `summary.suppressed` and never fail the run.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Record the run in this key inventory (`sqlite:PATH`, `postgres://USER@HOST/DB`) and
+    /// say what changed since its last run of the same targets. `audit` records by default
+    /// (in `DETECTOR_STORE` when set, else in the host's inventory).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Record every key of this run (by fingerprint) as a baseline in FILE.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,

@@ -20,5 +20,6 @@ pub mod path_text;
 pub mod pipeline;
 pub mod report;
 pub mod source;
+pub mod store;
 pub mod uri;
 pub mod verify;

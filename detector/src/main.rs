@@ -27,7 +27,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => detector::commands::scan::run(&args),
         Command::Audit(args) => detector::commands::audit::run(&args),
-        Command::Report { command } => detector::commands::report::run(&command),
+        Command::Report {
+            command: Some(command),
+            ..
+        } => detector::commands::report::run(&command),
+        Command::Report {
+            command: None,
+            inventory,
+        } => detector::commands::store::report(&inventory),
+        Command::Store { command } => detector::commands::store::run(&command),
         Command::Agent(args) => detector::commands::agent::run(&args),
         Command::Rules { command } => detector::commands::rules::run(&command),
         Command::Log { command } => detector::commands::log::run(&command),

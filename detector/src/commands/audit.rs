@@ -1,14 +1,37 @@
 //! `detector audit`: this host in one report, through the same pipeline as `detector scan`.
 use std::process::ExitCode;
 
-use super::{scan, EXIT_ERROR};
+use super::{
+    scan,
+    store::{self, Recording},
+    EXIT_ERROR,
+};
 use crate::{
     cli::AuditArgs,
     pipeline::host::{self, HostOptions},
     report::escape::visible,
+    store::StoreUrl,
 };
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    // Recorded in the host's inventory unless asked not to (or in the one `--store` names).
+    let url = if args.no_store {
+        None
+    } else {
+        let named = args.scan.store.clone().or_else(|| {
+            std::env::var("DETECTOR_STORE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        match named {
+            Some(url) => Some(StoreUrl::parse(&url)?),
+            None => StoreUrl::host_default(),
+        }
+    };
+    let recording = Recording {
+        url,
+        scope: store::AUDIT.to_string(),
+    };
     let host = match host::targets(&HostOptions {
         homes: args.homes.clone(),
         images: !args.no_images,
@@ -51,5 +74,5 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     targets.extend(args.targets.iter().cloned());
     let mut options = args.scan.clone();
     options.exclude.extend(host.excludes);
-    scan::run_targets(&targets, &options)
+    scan::run_targets(&targets, &options, &recording)
 }

@@ -11,6 +11,7 @@ pub mod report;
 pub mod revoke;
 pub mod rules;
 pub mod scan;
+pub mod store;
 
 /// Exit codes of DESIGN.md.
 pub const EXIT_CLEAN: u8 = 0;

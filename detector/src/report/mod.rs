@@ -68,6 +68,10 @@ pub struct Report {
     /// The hosts whose reports were merged into this one (empty for a single scan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// `audit` for a host's audit: its runs follow each other in the key inventory (a scan's
+    /// runs are known by their targets). Written only for an audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     pub keys: Vec<Key>,
     pub mcp_servers: Vec<ServerEntry>,
     /// Every workload found (Compose services, Kubernetes objects, containers), with how
@@ -286,6 +290,7 @@ impl Report {
             generated_at,
             host: hostname(),
             hosts: Vec::new(),
+            scope: None,
             keys,
             mcp_servers,
             workloads: Vec::new(),

@@ -146,6 +146,31 @@ impl Postgres {
         })
     }
 
+    /// Everything the database holds, as `pg_dump` writes it (to look for what must not be
+    /// there).
+    pub fn dump(&self, password: &str) -> String {
+        let bin = postgres_bin().expect("PostgreSQL is installed: it runs");
+        let out = Command::new(bin.join("pg_dump"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tester",
+                "postgres",
+            ])
+            .env("PGPASSWORD", password)
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `postgresql://tester:PASSWORD@127.0.0.1:PORT/postgres`.
     pub fn url(&self, password: &str) -> String {
         format!(

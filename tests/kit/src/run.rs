@@ -32,11 +32,21 @@ pub fn detector_command(
         .env_remove("XDG_CACHE_HOME")
         .env_remove("DETECTOR_ORG_KEY")
         .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Each test's audits in an inventory of its own (audits record by default).
+        .env("DETECTOR_STORE", store_in(home));
     if let Some(key) = org_key {
         cmd.env("DETECTOR_ORG_KEY", key);
     }
     cmd
+}
+
+/// The inventory of the runs made with `home`: `sqlite:HOME/.detector-inventory.sqlite`.
+pub fn store_in(home: &Path) -> String {
+    format!(
+        "sqlite:{}",
+        home.join(".detector-inventory.sqlite").display()
+    )
 }
 
 /// How long a run of the binary may take before the test fails as a hang

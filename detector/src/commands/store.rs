@@ -1,0 +1,266 @@
+//! The key inventory from the command line: a run recorded (and what changed since the last
+//! one said on standard error), `detector store ingest`, `detector report --store`.
+use std::{
+    io::{self, IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+
+use super::{EXIT_CLEAN, EXIT_ERROR};
+use crate::{
+    cli::{Format, InventoryArgs, StoreCommand},
+    report::{escape::visible, Report},
+    store::{inventory::KeyLine, Changes, Inventory, Origin, Store, StoreUrl},
+};
+
+/// What a run covered, and where it is recorded (if anywhere).
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub url: Option<StoreUrl>,
+    /// [`AUDIT`], or the targets of a scan: runs of one scope follow each other.
+    pub scope: String,
+}
+
+/// The scope of every audit of a host.
+pub const AUDIT: &str = "audit";
+
+/// Record `report`; say what changed since the last run of its scope. When the store cannot
+/// take it, the report is saved to a spool file (for `detector store ingest`) and one line
+/// says where and why; `false` then, and the run ends with exit code 2: nothing of it is lost.
+pub fn record(report: &Report, recording: &Recording) -> bool {
+    let Some(url) = &recording.url else {
+        return true;
+    };
+    let identity = serde_json::to_vec(report).unwrap_or_default();
+    let result = Store::open(url)
+        .and_then(|mut store| store.record(report, &recording.scope, Origin::Live, &identity));
+    match result {
+        Ok(recorded) => {
+            say_changes(url, recorded.run, &recorded.changes);
+            true
+        }
+        Err(err) => {
+            let message = match spool(report) {
+                Ok(path) => format!(
+                    "{err}; the run is saved in {} (record it later with `detector store ingest {}`)",
+                    path.display(),
+                    shlex::try_quote(&path.to_string_lossy())
+                        .map(|q| q.into_owned())
+                        .unwrap_or_else(|_| path.display().to_string())
+                ),
+                Err(spool_err) => format!("{err}; and the run could not be saved: {spool_err:#}"),
+            };
+            eprintln!("detector: {}", visible(&message));
+            false
+        }
+    }
+}
+
+/// The spool directory: root's under /var/lib/detector, else under the XDG data directory.
+fn spool_dir() -> PathBuf {
+    match StoreUrl::host_default() {
+        Some(StoreUrl::Sqlite(path)) => path
+            .parent()
+            .map(|p| p.join("spool"))
+            .unwrap_or_else(|| std::env::temp_dir().join("detector-spool")),
+        _ => std::env::temp_dir().join("detector-spool"),
+    }
+}
+
+fn spool(report: &Report) -> anyhow::Result<PathBuf> {
+    let dir = spool_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    let name = format!(
+        "run-{}-{}.json",
+        report.generated_at.format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    );
+    let path = dir.join(name);
+    let mut clean = report.clone();
+    clean.forget_secrets();
+    let bytes = serde_json::to_vec_pretty(&clean)?;
+    crate::fix::write::create(&path, &bytes, 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// One line of totals, then one per key that is new, fixed or back (and the oldest still
+/// open), on standard error.
+fn say_changes(url: &StoreUrl, run: i64, changes: &Changes) {
+    let mut out = io::stderr().lock();
+    let since = match changes.since {
+        Some(t) => format!("since the last run ({})", t.format("%Y-%m-%d %H:%M UTC")),
+        None => "first run of its kind".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "detector: recorded in {url} (run {run}); {since}: {} new, {} fixed, {} reappeared, {} still open",
+        changes.new.len(),
+        changes.fixed.len(),
+        changes.reappeared.len(),
+        changes.still_open.len()
+    );
+    let lines = |out: &mut dyn Write, what: &str, keys: &[KeyLine], limit: usize| {
+        for key in keys.iter().take(limit) {
+            let age = if what == "still open" {
+                format!(", open {} days", key.age_days)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {what:<11} {} {} {}{age}",
+                visible(&key.redacted),
+                visible(&key.provider),
+                key.severity
+            );
+        }
+        if keys.len() > limit {
+            let _ = writeln!(out, "  {what:<11} … and {} more", keys.len() - limit);
+        }
+    };
+    lines(&mut out, "new", &changes.new, 20);
+    lines(&mut out, "reappeared", &changes.reappeared, 20);
+    lines(&mut out, "fixed", &changes.fixed, 20);
+    lines(&mut out, "still open", &changes.still_open, 5);
+}
+
+pub fn run(command: &StoreCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Ingest { files, store } => ingest(files, store),
+    }
+}
+
+fn open(url: &str) -> anyhow::Result<Store> {
+    let url = StoreUrl::parse(url)?;
+    Ok(Store::open(&url)?)
+}
+
+fn ingest(files: &[PathBuf], url: &str) -> anyhow::Result<ExitCode> {
+    let mut store = open(url)?;
+    let mut failed = false;
+    for file in files {
+        match ingest_one(&mut store, file) {
+            Ok(line) => eprintln!("detector: {}", visible(&line)),
+            Err(err) => {
+                failed = true;
+                eprintln!("detector: {}", visible(&format!("{err:#}")));
+            }
+        }
+    }
+    Ok(if failed { EXIT_ERROR } else { EXIT_CLEAN }.into())
+}
+
+fn ingest_one(store: &mut Store, file: &Path) -> anyhow::Result<String> {
+    let bytes = crate::source::fs::read_named_file(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let report = Report::from_slice(&bytes)
+        .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
+    let scope = report.scope.clone().unwrap_or_else(|| scope_of(&report));
+    let recorded = store.record(&report, &scope, Origin::Ingest, &bytes)?;
+    Ok(if recorded.new_run {
+        format!(
+            "{}: recorded as run {} ({} keys)",
+            file.display(),
+            recorded.run,
+            report.keys.len()
+        )
+    } else {
+        format!(
+            "{}: already recorded (run {}): nothing changed",
+            file.display(),
+            recorded.run
+        )
+    })
+}
+
+/// The scope of a saved scan's report: its targets (an audit's says its scope).
+fn scope_of(report: &Report) -> String {
+    scan_scope(report.targets.iter().map(|t| t.target.clone()))
+}
+
+/// What a scan of `targets` covered, as a scope: the targets, sorted.
+pub fn scan_scope(targets: impl IntoIterator<Item = String>) -> String {
+    let mut targets: Vec<String> = targets.into_iter().collect();
+    targets.sort_unstable();
+    targets.dedup();
+    format!("scan {}", targets.join(" "))
+}
+
+/// `detector report --store URL`.
+pub fn report(args: &InventoryArgs) -> anyhow::Result<ExitCode> {
+    let Some(url) = &args.store else {
+        anyhow::bail!("report: give a subcommand (merge, render) or --store URL");
+    };
+    let mut store = open(url)?;
+    let inventory = store.inventory(chrono::Utc::now())?;
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if to_terminal {
+        Format::Text
+    } else {
+        Format::Json
+    });
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&inventory)? + "\n",
+        Format::Text => text(&inventory),
+        other => anyhow::bail!(
+            "report --store writes json or text so far, not {}",
+            format!("{other:?}").to_ascii_lowercase()
+        ),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = io::stdout().lock();
+            match out.write_all(text.as_bytes()) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                other => other.context("cannot write to standard output")?,
+            }
+        }
+    }
+    Ok(EXIT_CLEAN.into())
+}
+
+fn text(inventory: &Inventory) -> String {
+    let mut out = String::new();
+    let s = &inventory.summary;
+    out.push_str(&format!(
+        "{}: {} keys over {} runs of {} host{} · {} open, {} fixed",
+        inventory.store,
+        inventory.keys.len(),
+        inventory.runs,
+        inventory.hosts.len(),
+        if inventory.hosts.len() == 1 { "" } else { "s" },
+        s.open,
+        s.fixed
+    ));
+    if let (Some(mean), Some(median)) = (s.mean_time_to_fix_days, s.median_time_to_fix_days) {
+        out.push_str(&format!(
+            " · time to fix: mean {mean:.1} days, median {median:.1} days"
+        ));
+    }
+    out.push('\n');
+    for key in &inventory.keys {
+        let when = match (key.state, key.age_days, key.time_to_fix_days) {
+            ("open", Some(age), _) => format!("open {age} days"),
+            (state, _, Some(days)) => format!("{state} after {days} days"),
+            (state, _, _) => state.to_string(),
+        };
+        let reopened = if key.reopened > 0 {
+            format!(", reopened {}×", key.reopened)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {:<8} {} {} · {when}{reopened} · {}\n",
+            key.severity,
+            visible(&key.redacted),
+            visible(&key.provider),
+            visible(&key.hosts.join(", "))
+        ));
+    }
+    out
+}

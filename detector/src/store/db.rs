@@ -1,0 +1,369 @@
+//! One way to talk to either database. Statements are written once, with `?` placeholders and
+//! PostgreSQL's `LEAST`/`GREATEST`: SQLite runs them with its two-argument `min`/`max`,
+//! PostgreSQL with `$n` placeholders. Values are integers and text (times are Unix seconds),
+//! so every statement means the same on both.
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+
+/// A value of a statement or of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    /// A NULL of an integer column.
+    NullInt,
+    /// A NULL of a text column.
+    NullText,
+}
+
+impl Value {
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn opt_int(value: Option<i64>) -> Value {
+        value.map_or(Value::NullInt, Value::Int)
+    }
+
+    pub fn opt_text(value: Option<&str>) -> Value {
+        value.map_or(Value::NullText, |s| Value::Text(s.to_string()))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Text(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Text(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Int(i64::from(b))
+    }
+}
+
+pub type Row = Vec<Value>;
+
+/// What a database said, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Another writer holds the store past the bounded wait.
+    #[error("locked by another writer for {0:?}")]
+    Locked(Duration),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How long a writer waits for another one to finish before it gives up.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// An open connection to one of the two backends.
+pub enum Db {
+    Sqlite(rusqlite::Connection),
+    Postgres(Postgres),
+}
+
+pub struct Postgres {
+    client: tokio_postgres::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Db {
+    /// A SQLite database file (made when missing), in WAL mode, waiting up to [`LOCK_WAIT`]
+    /// for another writer.
+    pub fn sqlite(path: &std::path::Path) -> Result<Db, DbError> {
+        let connection = rusqlite::Connection::open(path).map_err(sqlite_error)?;
+        connection.busy_timeout(LOCK_WAIT).map_err(sqlite_error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(sqlite_error)?;
+        Ok(Db::Sqlite(connection))
+    }
+
+    /// A PostgreSQL server, by its `postgres://` URL (no TLS: a server on this host or a
+    /// private network; a connection times out after 10 s).
+    pub fn postgres(url: &str) -> Result<Db, DbError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError::Failed(e.to_string()))?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Failed(e.to_string()))?;
+        config.connect_timeout(Duration::from_secs(10));
+        let client = runtime.block_on(async {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(pg_error)?;
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(%err, "the store's connection ended");
+                }
+            });
+            let lock_wait = format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs());
+            client.batch_execute(&lock_wait).await.map_err(pg_error)?;
+            Ok::<_, DbError>(client)
+        })?;
+        Ok(Db::Postgres(Postgres { client, runtime }))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// Statements with no parameters and no rows (schema changes).
+    pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(c) => c.execute_batch(sql).map_err(sqlite_error),
+            Db::Postgres(pg) => pg
+                .runtime
+                .block_on(pg.client.batch_execute(sql))
+                .map_err(pg_error),
+        }
+    }
+
+    /// Start a write transaction: SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// that a writer waits at the start rather than failing halfway.
+    pub fn begin(&mut self) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(_) => self.batch("BEGIN IMMEDIATE"),
+            Db::Postgres(_) => self.batch("BEGIN"),
+        }
+    }
+
+    pub fn commit(&mut self) -> Result<(), DbError> {
+        self.batch("COMMIT")
+    }
+
+    pub fn rollback(&mut self) {
+        let _ = self.batch("ROLLBACK");
+    }
+
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut statement = c.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let changed = statement
+                    .execute(rusqlite::params_from_iter(params.iter().map(sqlite_value)))
+                    .map_err(sqlite_error)?;
+                Ok(changed as u64)
+            }
+            Db::Postgres(pg) => {
+                let sql = postgres_sql(sql);
+                let boxed = pg_params(params);
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    boxed.iter().map(|b| b.as_ref()).collect();
+                pg.runtime
+                    .block_on(pg.client.execute(sql.as_str(), &refs))
+                    .map_err(pg_error)
+            }
+        }
+    }
+
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut statement = c.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let columns = statement.column_count();
+                let mut rows = statement
+                    .query(rusqlite::params_from_iter(params.iter().map(sqlite_value)))
+                    .map_err(sqlite_error)?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().map_err(sqlite_error)? {
+                    let mut values = Vec::with_capacity(columns);
+                    for i in 0..columns {
+                        values.push(match row.get_ref(i).map_err(sqlite_error)? {
+                            ValueRef::Integer(n) => Value::Int(n),
+                            ValueRef::Real(f) => Value::Int(f as i64),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                Value::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                            ValueRef::Null => Value::NullText,
+                        });
+                    }
+                    out.push(values);
+                }
+                Ok(out)
+            }
+            Db::Postgres(pg) => {
+                let sql = postgres_sql(sql);
+                let boxed = pg_params(params);
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    boxed.iter().map(|b| b.as_ref()).collect();
+                let rows = pg
+                    .runtime
+                    .block_on(pg.client.query(sql.as_str(), &refs))
+                    .map_err(pg_error)?;
+                rows.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    /// The first column of the first row, as an integer (an id a statement `RETURNING`).
+    pub fn query_int(&mut self, sql: &str, params: &[Value]) -> Result<Option<i64>, DbError> {
+        Ok(self
+            .query(sql, params)?
+            .first()
+            .and_then(|row| row.first())
+            .and_then(Value::int))
+    }
+}
+
+/// `LEAST(`/`GREATEST(` are SQLite's multi-argument `min(`/`max(`.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace("LEAST(", "min(").replace("GREATEST(", "max(")
+}
+
+/// `?` → `$1`, `$2`, … (the statements here hold no `?` in a literal).
+fn postgres_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn sqlite_value(value: &Value) -> rusqlite::types::Value {
+    match value {
+        Value::Int(n) => rusqlite::types::Value::Integer(*n),
+        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        Value::NullInt | Value::NullText => rusqlite::types::Value::Null,
+    }
+}
+
+fn pg_params(params: &[Value]) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync> {
+            match v {
+                Value::Int(n) => Box::new(*n),
+                Value::Text(s) => Box::new(s.clone()),
+                Value::NullInt => Box::new(None::<i64>),
+                Value::NullText => Box::new(None::<String>),
+            }
+        })
+        .collect()
+}
+
+fn pg_row(row: &tokio_postgres::Row) -> Result<Row, DbError> {
+    use tokio_postgres::types::Type;
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        let value = if *ty == Type::INT8 {
+            Value::opt_int(row.try_get::<_, Option<i64>>(i).map_err(pg_error)?)
+        } else if *ty == Type::INT4 {
+            Value::opt_int(
+                row.try_get::<_, Option<i32>>(i)
+                    .map_err(pg_error)?
+                    .map(i64::from),
+            )
+        } else if *ty == Type::BOOL {
+            Value::opt_int(
+                row.try_get::<_, Option<bool>>(i)
+                    .map_err(pg_error)?
+                    .map(i64::from),
+            )
+        } else {
+            match row.try_get::<_, Option<String>>(i).map_err(pg_error)? {
+                Some(s) => Value::Text(s),
+                None => Value::NullText,
+            }
+        };
+        values.push(value);
+    }
+    Ok(values)
+}
+
+fn sqlite_error(err: rusqlite::Error) -> DbError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            DbError::Locked(LOCK_WAIT)
+        }
+        _ => DbError::Failed(err.to_string().replace('\n', " ")),
+    }
+}
+
+fn pg_error(err: tokio_postgres::Error) -> DbError {
+    // A lock not granted within `lock_timeout`.
+    if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        return DbError::Locked(LOCK_WAIT);
+    }
+    let text = match err.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        }
+    };
+    DbError::Failed(text.replace('\n', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_statement_two_dialects() {
+        assert_eq!(
+            postgres_sql("UPDATE k SET a = LEAST(a, ?) WHERE id = ?"),
+            "UPDATE k SET a = LEAST(a, $1) WHERE id = $2"
+        );
+        assert_eq!(
+            sqlite_sql("SET a = LEAST(a, ?), b = GREATEST(b, ?)"),
+            "SET a = min(a, ?), b = max(b, ?)"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_store_round_trips_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::sqlite(&dir.path().join("s.sqlite")).unwrap();
+        db.batch("CREATE TABLE t (a INTEGER, b TEXT)").unwrap();
+        db.execute(
+            "INSERT INTO t VALUES (?, ?)",
+            &[Value::Int(7), Value::NullText],
+        )
+        .unwrap();
+        let rows = db.query("SELECT a, b FROM t", &[]).unwrap();
+        assert_eq!(rows, [vec![Value::Int(7), Value::NullText]]);
+    }
+}

@@ -1,0 +1,207 @@
+//! A report into the store: one run, in one transaction, so that a reader never sees half a
+//! run and a writer killed halfway leaves nothing. Keys are written in fingerprint order, so
+//! that writers of the same keys at once take their row locks in the same order (no deadlock).
+use ring::digest;
+
+use super::{
+    db::{Db, DbError, Value},
+    inventory::{self, Changes},
+    Store, StoreError,
+};
+use crate::{
+    audit::{Key, Location, Status},
+    report::Report,
+};
+
+/// How a run came into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written by the scan or audit that made it.
+    Live,
+    /// `detector store ingest` of a saved report (or a spool file).
+    Ingest,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Live => "live",
+            Origin::Ingest => "ingest",
+        }
+    }
+}
+
+/// What recording a report did.
+#[derive(Debug)]
+pub struct Recorded {
+    pub run: i64,
+    /// False when the same report was recorded before (nothing changed).
+    pub new_run: bool,
+    /// What changed since the run before it of the same host and scope.
+    pub changes: Changes,
+}
+
+impl Store {
+    /// Record `report` as a run of `scope` (`audit`, or what a scan covered). `digest_of`: the
+    /// bytes that identify the report (a saved file's, else its JSON), so that recording the
+    /// same report twice changes nothing.
+    pub fn record(
+        &mut self,
+        report: &Report,
+        scope: &str,
+        origin: Origin,
+        identity: &[u8],
+    ) -> Result<Recorded, StoreError> {
+        let sha256 = hex::encode(digest::digest(&digest::SHA256, identity));
+        let result = record(&mut self.db, report, scope, origin, &sha256);
+        result.map_err(|e| self.failed(e))
+    }
+}
+
+fn record(
+    db: &mut Db,
+    report: &Report,
+    scope: &str,
+    origin: Origin,
+    sha256: &str,
+) -> Result<Recorded, DbError> {
+    if let Some(run) = db.query_int(
+        "SELECT id FROM run WHERE report_sha256 = ?",
+        &[sha256.into()],
+    )? {
+        let changes = inventory::changes(db, run)?;
+        return Ok(Recorded {
+            run,
+            new_run: false,
+            changes,
+        });
+    }
+    db.begin()?;
+    let run = match write_run(db, report, scope, origin, sha256) {
+        Ok(run) => run,
+        Err(err) => {
+            db.rollback();
+            return Err(err);
+        }
+    };
+    db.commit()?;
+    let changes = inventory::changes(db, run)?;
+    Ok(Recorded {
+        run,
+        new_run: true,
+        changes,
+    })
+}
+
+fn write_run(
+    db: &mut Db,
+    report: &Report,
+    scope: &str,
+    origin: Origin,
+    sha256: &str,
+) -> Result<i64, DbError> {
+    let host = report.host.clone().unwrap_or_else(|| "unknown".to_string());
+    let run = db
+        .query_int(
+            "INSERT INTO run (host, scope, generated_at, recorded_at, tool_version, report_sha256, origin)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            &[
+                host.into(),
+                scope.into(),
+                report.generated_at.timestamp().into(),
+                chrono::Utc::now().timestamp().into(),
+                report.tool.version.clone().into(),
+                sha256.into(),
+                origin.as_str().into(),
+            ],
+        )?
+        .ok_or_else(|| DbError::Failed("no run id".into()))?;
+    let mut keys: Vec<&Key> = report.keys.iter().collect();
+    keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    for key in keys {
+        let id = upsert_key(db, key)?;
+        let verification = key.verification.as_ref();
+        db.execute(
+            "INSERT INTO key_run (run_id, key_id, status, severity, exposed, violations, projects, environments, verification, verified_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                run.into(),
+                id.into(),
+                key.status.as_str().into(),
+                key.severity.to_string().into(),
+                is_exposed(key).into(),
+                joined(key.violations.iter().map(|v| v.as_str())).into(),
+                joined(key.scope.projects.iter().map(String::as_str)).into(),
+                joined(key.scope.environments.iter().map(|e| e.as_str())).into(),
+                Value::opt_text(verification.map(|v| v.state.as_str())),
+                Value::opt_int(verification.map(|v| v.checked_at.timestamp())),
+            ],
+        )?;
+        for location in &key.locations {
+            let place = upsert_location(db, location)?;
+            db.execute(
+                "INSERT INTO sighting (run_id, key_id, location_id, is_current) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    run.into(),
+                    id.into(),
+                    place.into(),
+                    location.origin().is_current().into(),
+                ],
+            )?;
+        }
+    }
+    Ok(run)
+}
+
+/// Exposed in this run: in a current place that is not detector's managed store.
+pub fn is_exposed(key: &Key) -> bool {
+    key.status == Status::Live && !key.held_in_store
+}
+
+fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(",")
+}
+
+fn upsert_key(db: &mut Db, key: &Key) -> Result<i64, DbError> {
+    db.query_int(
+        "INSERT INTO inventory_key (fingerprint, rule, provider, severity, redacted, first_seen, last_seen)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (fingerprint) DO UPDATE SET
+           rule = excluded.rule, provider = excluded.provider, severity = excluded.severity,
+           redacted = excluded.redacted,
+           first_seen = LEAST(COALESCE(inventory_key.first_seen, excluded.first_seen), COALESCE(excluded.first_seen, inventory_key.first_seen)),
+           last_seen = GREATEST(COALESCE(inventory_key.last_seen, excluded.last_seen), COALESCE(excluded.last_seen, inventory_key.last_seen))
+         RETURNING id",
+        &[
+            key.fingerprint.clone().into(),
+            key.rule.clone().into(),
+            key.provider.clone().into(),
+            key.severity.to_string().into(),
+            key.redacted.clone().into(),
+            Value::opt_int(key.first_seen.map(|t| t.timestamp())),
+            Value::opt_int(key.last_seen.map(|t| t.timestamp())),
+        ],
+    )?
+    .ok_or_else(|| DbError::Failed("no key id".into()))
+}
+
+/// The location's row, by the SHA-256 of its v1 JSON (which holds no secret).
+fn upsert_location(db: &mut Db, location: &Location) -> Result<i64, DbError> {
+    let detail = serde_json::to_string(location).map_err(|e| DbError::Failed(e.to_string()))?;
+    let place = hex::encode(digest::digest(&digest::SHA256, detail.as_bytes()));
+    db.query_int(
+        "INSERT INTO location (place, kind, host, path, line, detail) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (place) DO UPDATE SET place = excluded.place
+         RETURNING id",
+        &[
+            place.into(),
+            location.kind().as_str().into(),
+            Value::opt_text(location.host.as_deref()),
+            location.path().to_string_lossy().into_owned().into(),
+            Value::opt_int(location.line.map(|l| l as i64)),
+            detail.into(),
+        ],
+    )?
+    .ok_or_else(|| DbError::Failed("no location id".into()))
+}

@@ -1,0 +1,310 @@
+//! The key inventory on both backends, with one test body: real SQLite files and a real
+//! PostgreSQL server the kit starts. Reports are made by real scans; their `generated_at` is
+//! set to the days the story needs before they are ingested, so that first detection, the
+//! fix and the time to fix can be checked to the day.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Output,
+};
+
+use kit::{
+    keys::{key, ALNUM},
+    run::{json, stderr},
+};
+use serde_json::Value;
+
+use crate::DETECTOR;
+
+const ORG_KEY: &str = "store-test-org";
+
+fn detector(args: &[&str], home: &Path) -> Output {
+    let mut cmd = kit::run::detector_command(Path::new(DETECTOR), args, home, Some(ORG_KEY));
+    cmd.env_remove("DETECTOR_STORE");
+    kit::run::run_with_deadline(cmd, kit::run::deadline(), &args.join(" "))
+}
+
+/// A scan of `dir` saved to `out` as if made on `day` (`2026-01-01`).
+fn report_on(dir: &Path, home: &Path, day: &str, out: &Path) {
+    let scan = detector(
+        &[
+            "scan",
+            &format!("dir:{}", dir.display()),
+            "--format",
+            "json",
+            "-o",
+            &out.display().to_string(),
+        ],
+        home,
+    );
+    assert!(
+        scan.status.code().is_some_and(|c| c < 2),
+        "{}",
+        stderr(&scan)
+    );
+    let mut report: Value = serde_json::from_slice(&fs::read(out).unwrap()).unwrap();
+    report["generated_at"] = Value::from(format!("{day}T09:00:00Z"));
+    fs::write(out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+}
+
+fn inventory(store: &str, home: &Path) -> Value {
+    let out = detector(&["report", "--store", store, "--format", "json"], home);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    json(&out)
+}
+
+fn key_in<'a>(inventory: &'a Value, secret: &str) -> &'a Value {
+    let fingerprint = kit::keys::fingerprint(ORG_KEY.as_bytes(), secret);
+    inventory["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["fingerprint"] == fingerprint.as_str())
+        .unwrap_or_else(|| panic!("no key {fingerprint} in {inventory:#}"))
+}
+
+fn ingest(store: &str, home: &Path, file: &Path) -> String {
+    let out = detector(
+        &[
+            "store",
+            "ingest",
+            "--store",
+            store,
+            &file.display().to_string(),
+        ],
+        home,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// The story: a key seen in three audits, rotated, then the new key gone; the old key back in
+/// a sixth. `dump` gives everything the store holds, to look for secrets in.
+fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("app");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    let old = key("ghp_", ALNUM, 36, 3101);
+    let new = key("ghp_", ALNUM, 36, 3102);
+    let env = dir.join(".env");
+    let reports: Vec<PathBuf> = (1..=6)
+        .map(|i| tmp.path().join(format!("r{i}.json")))
+        .collect();
+    let story = [
+        ("2026-01-01", Some(&old)),
+        ("2026-01-10", Some(&old)),
+        ("2026-01-20", Some(&old)),
+        ("2026-02-01", Some(&new)),
+        ("2026-02-10", None),
+        ("2026-03-01", Some(&old)),
+    ];
+    for ((day, key), out) in story.iter().zip(&reports) {
+        match key {
+            Some(k) => fs::write(&env, format!("GITHUB_TOKEN={k}\n")).unwrap(),
+            None => fs::write(&env, "GITHUB_TOKEN=${GITHUB_TOKEN}\n").unwrap(),
+        }
+        report_on(&dir, &home, day, out);
+    }
+    // Out of order, to show the order of ingest does not matter.
+    for i in [2, 0, 1, 4, 3] {
+        ingest(store, &home, &reports[i]);
+    }
+    let again = ingest(store, &home, &reports[0]);
+    assert!(again.contains("already recorded"), "{again}");
+
+    let five = inventory(store, &home);
+    assert_eq!(five["runs"], 5, "the same report twice is one run");
+    let old_key = key_in(&five, &old);
+    assert_eq!(old_key["first_detected"], "2026-01-01T09:00:00Z");
+    assert_eq!(old_key["last_seen"], "2026-01-20T09:00:00Z");
+    assert_eq!(old_key["fixed_at"], "2026-02-01T09:00:00Z");
+    assert_eq!(old_key["time_to_fix_days"], 31);
+    assert_eq!(old_key["state"], "fixed");
+    assert_eq!(old_key["reopened"], 0);
+    let new_key = key_in(&five, &new);
+    assert_eq!(new_key["fixed_at"], "2026-02-10T09:00:00Z");
+    assert_eq!(new_key["time_to_fix_days"], 9);
+    assert_eq!(five["summary"]["open"], 0);
+    assert_eq!(five["summary"]["fixed"], 2);
+    assert_eq!(five["summary"]["mean_time_to_fix_days"], 20.0);
+    assert_eq!(five["summary"]["median_time_to_fix_days"], 20.0);
+
+    // It comes back.
+    let said = ingest(store, &home, &reports[5]);
+    assert!(said.contains("recorded as run"), "{said}");
+    let six = inventory(store, &home);
+    let old_key = key_in(&six, &old);
+    assert_eq!(old_key["state"], "open");
+    assert_eq!(old_key["reopened"], 1);
+    assert_eq!(old_key["fixed_at"], Value::Null);
+    assert_eq!(six["summary"]["open"], 1);
+
+    // A live scan says what changed since the run before it of the same targets; another
+    // directory is another scope, whose first run finds the key new to it but not to the
+    // store.
+    let live = |what: &str| {
+        let out = detector(
+            &[
+                "scan",
+                &format!("dir:{}", dir.display()),
+                "--store",
+                store,
+                "--format",
+                "json",
+            ],
+            &home,
+        );
+        let said = stderr(&out);
+        assert!(said.contains(what), "{what}: {said}");
+        out
+    };
+    // Its runs follow the ingested ones of the same targets: the key is still open, since
+    // the first day.
+    let first = live("0 new, 0 fixed, 0 reappeared, 1 still open");
+    assert!(
+        stderr(&first).contains("still open  ghp_"),
+        "{}",
+        stderr(&first)
+    );
+    fs::write(&env, "GITHUB_TOKEN=${GITHUB_TOKEN}\n").unwrap();
+    live("0 new, 1 fixed, 0 reappeared, 0 still open");
+    fs::write(&env, format!("GITHUB_TOKEN={old}\n")).unwrap();
+    let out = live("0 new, 0 fixed, 1 reappeared, 0 still open");
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join(".env"), format!("GITHUB_TOKEN={new}\n")).unwrap();
+    let other = detector(
+        &[
+            "scan",
+            &format!("dir:{}", elsewhere.display()),
+            "--store",
+            store,
+        ],
+        &home,
+    );
+    let said = stderr(&other);
+    assert!(
+        said.contains("first run of its kind: 0 new, 0 fixed, 1 reappeared"),
+        "{said}"
+    );
+    // The summary is on standard error: the report on standard output is the report alone.
+    assert!(json(&out)["keys"].is_array());
+
+    // No secret anywhere in the store.
+    kit::report::assert_no_secret(&dump(), [&old, &new], "the store");
+}
+
+#[test]
+fn the_inventory_remembers_a_key_over_time_in_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("inventory.sqlite");
+    let store = format!("sqlite:{}", path.display());
+    a_key_over_time(&store, &|| {
+        let mut all = Vec::new();
+        for entry in fs::read_dir(tmp.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                all.extend(fs::read(path).unwrap());
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+}
+
+#[test]
+fn the_inventory_remembers_a_key_over_time_in_postgresql() {
+    let password = kit::keys::random(ALNUM, 20, 3201);
+    let server = match kit::db::Postgres::start(&password) {
+        Ok(server) => server,
+        Err(reason) => {
+            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
+            return;
+        }
+    };
+    let url = server.url(&password);
+    a_key_over_time(&url, &|| server.dump(&password));
+}
+
+#[test]
+fn an_unreachable_store_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let dir = tmp.path().join("app");
+    fs::create_dir_all(&dir).unwrap();
+    let token = key("ghp_", ALNUM, 36, 3301);
+    fs::write(dir.join(".env"), format!("GITHUB_TOKEN={token}\n")).unwrap();
+    // Nothing listens on port 1.
+    let store = "postgresql://tester:pw@127.0.0.1:1/postgres";
+    let out = detector(
+        &[
+            "scan",
+            &format!("dir:{}", dir.display()),
+            "--store",
+            store,
+            "--format",
+            "json",
+        ],
+        &home,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        !said.contains(":pw@"),
+        "the password is not printed: {said}"
+    );
+    assert!(
+        said.contains("postgresql://tester:***@127.0.0.1:1/postgres"),
+        "{said}"
+    );
+    // The report is written all the same, and the run spooled for later.
+    assert!(json(&out)["keys"].as_array().is_some_and(|k| k.len() == 1));
+    let spooled = said
+        .split("detector store ingest ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no spool file named: {said}"));
+    let spooled = PathBuf::from(spooled.trim_matches('\''));
+    assert!(spooled.is_file(), "{}", spooled.display());
+    kit::report::assert_no_secret(
+        &fs::read_to_string(&spooled).unwrap(),
+        [&token],
+        "the spool",
+    );
+    // Ingested later, it is the run that was missed.
+    let later = format!("sqlite:{}", tmp.path().join("later.sqlite").display());
+    ingest(&later, &home, &spooled);
+    let inventory = inventory(&later, &home);
+    assert_eq!(key_in(&inventory, &token)["state"], "open");
+}
+
+#[test]
+fn a_store_of_a_newer_detector_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("inventory.sqlite");
+    let store = format!("sqlite:{}", path.display());
+    let home = tmp.path();
+    inventory(&store, home);
+    assert!(
+        mark_future_schema(&path),
+        "python3's sqlite3 could not be run"
+    );
+    let out = detector(&["report", "--store", &store, "--format", "json"], home);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("newer detector"), "{}", stderr(&out));
+}
+
+/// Mark the store as written by a future schema (with python3's sqlite3 module: another
+/// program than detector writing the file, as a newer detector would).
+fn mark_future_schema(path: &Path) -> bool {
+    std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('INSERT INTO schema_version VALUES (999, 0, \"future\")'); c.commit()",
+        ])
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
