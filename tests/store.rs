@@ -308,3 +308,136 @@ fn mark_future_schema(path: &Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Eight writers at once, each ingesting its own report into one PostgreSQL store (each
+/// report shares keys and places with others): the inventory is what ingesting them one by
+/// one into another store gives.
+#[test]
+fn eight_writers_at_once_lose_nothing() {
+    let password = kit::keys::random(ALNUM, 20, 3401);
+    let (together, one_by_one) = match (
+        kit::db::Postgres::start(&password),
+        kit::db::Postgres::start(&password),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(reason), _) | (_, Err(reason)) => {
+            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let shared = key("ghp_", ALNUM, 36, 3410);
+    let own: Vec<String> = (0..9).map(|i| key("ghp_", ALNUM, 36, 3420 + i)).collect();
+    let mut reports = Vec::new();
+    for i in 0..8 {
+        // The same directory each time (the same places), holding other keys.
+        let dir = tmp.path().join("app");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(".env"),
+            format!(
+                "GITHUB_TOKEN={shared}\nGH_A={}\nGH_B={}\n",
+                own[i],
+                own[i + 1]
+            ),
+        )
+        .unwrap();
+        let out = tmp.path().join(format!("r{i}.json"));
+        report_on(&dir, &home, &format!("2026-01-0{}", i + 1), &out);
+        reports.push(out);
+    }
+    let url = together.url(&password);
+    let writers: Vec<std::process::Child> = reports
+        .iter()
+        .map(|report| {
+            kit::run::detector_command(
+                Path::new(DETECTOR),
+                &[
+                    "store",
+                    "ingest",
+                    "--store",
+                    &url,
+                    &report.display().to_string(),
+                ],
+                &home,
+                Some(ORG_KEY),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for writer in writers {
+        let out = writer.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let sequential = one_by_one.url(&password);
+    for report in &reports {
+        ingest(&sequential, &home, report);
+    }
+    let comparable = |store: &str| {
+        let mut inventory = inventory(store, &home);
+        let object = inventory.as_object_mut().unwrap();
+        object.remove("store");
+        object.remove("generated_at");
+        inventory
+    };
+    let at_once = comparable(&url);
+    assert_eq!(at_once["runs"], 8);
+    assert_eq!(at_once["keys"].as_array().unwrap().len(), 10);
+    assert_eq!(at_once, comparable(&sequential));
+    assert_eq!(key_in(&at_once, &shared)["state"], "open");
+    assert_eq!(
+        key_in(&at_once, &own[0])["fixed_at"],
+        "2026-01-02T09:00:00Z"
+    );
+}
+
+/// A store made by the detector before this one (schema version 1, written here from that
+/// version's own migration) is brought up to date when it is opened, its runs kept.
+#[test]
+fn a_store_of_the_previous_version_is_migrated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("inventory.sqlite");
+    let v1 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/store/migrations/1.sqlite.sql"
+    );
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute('CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, tool_version TEXT NOT NULL)'); \
+             c.executescript(open(sys.argv[2]).read()); \
+             c.execute(\"INSERT INTO schema_version VALUES (1, 0, 'previous')\"); \
+             c.execute(\"INSERT INTO run (host, scope, generated_at, recorded_at, tool_version, report_sha256, origin) VALUES ('old-host', 'audit', 1767225600, 1767225600, 'previous', 'aa', 'live')\"); \
+             c.commit()",
+        ])
+        .arg(&path)
+        .arg(v1)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let store = format!("sqlite:{}", path.display());
+    let migrated = inventory(&store, tmp.path());
+    assert_eq!(migrated["runs"], 1, "the old run is kept: {migrated:#}");
+    assert_eq!(migrated["hosts"][0], "old-host");
+    let versions = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             print([r[0] for r in c.execute('SELECT version FROM schema_version ORDER BY version')]); \
+             print([r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'run_time'\")])",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&versions.stdout);
+    assert!(
+        said.contains("[1, 2]") && said.contains("run_time"),
+        "{said}"
+    );
+}

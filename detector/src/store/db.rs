@@ -73,6 +73,10 @@ pub enum DbError {
     /// Another writer holds the store past the bounded wait.
     #[error("locked by another writer for {0:?}")]
     Locked(Duration),
+    /// The server gave up this transaction to let another through (a deadlock, a
+    /// serialization failure): writing it again succeeds.
+    #[error("{0}")]
+    Retry(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -319,8 +323,16 @@ fn sqlite_error(err: rusqlite::Error) -> DbError {
 
 fn pg_error(err: tokio_postgres::Error) -> DbError {
     // A lock not granted within `lock_timeout`.
-    if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-        return DbError::Locked(LOCK_WAIT);
+    use tokio_postgres::error::SqlState;
+    match err.code() {
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => return DbError::Locked(LOCK_WAIT),
+        Some(code)
+            if *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
+        {
+            return DbError::Retry(err.to_string());
+        }
+        _ => {}
     }
     let text = match err.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),

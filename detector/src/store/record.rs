@@ -13,6 +13,9 @@ use crate::{
     report::Report,
 };
 
+/// How many times a run is written when the server breaks a deadlock or a conflict with it.
+const MAX_ATTEMPTS: u32 = 5;
+
 /// How a run came into the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -76,15 +79,35 @@ fn record(
             changes,
         });
     }
-    db.begin()?;
-    let run = match write_run(db, report, scope, origin, sha256) {
-        Ok(run) => run,
-        Err(err) => {
-            db.rollback();
-            return Err(err);
+    // Writers of the same keys at once take their row locks in the same order; should the
+    // server still pick this one to break a deadlock, the whole run is written again.
+    let mut attempt = 0;
+    let run = loop {
+        attempt += 1;
+        db.begin()?;
+        let written = write_run(db, report, scope, origin, sha256).and_then(|run| {
+            db.commit()?;
+            Ok(run)
+        });
+        match written {
+            Ok(run) => break run,
+            Err(DbError::Retry(_)) if attempt < MAX_ATTEMPTS => {
+                db.rollback();
+                tracing::debug!(attempt, "the store asked to write the run again");
+            }
+            Err(err) => {
+                db.rollback();
+                // Another writer recorded the same report meanwhile: it is recorded.
+                if let Some(run) = db.query_int(
+                    "SELECT id FROM run WHERE report_sha256 = ?",
+                    &[sha256.into()],
+                )? {
+                    break run;
+                }
+                return Err(err);
+            }
         }
     };
-    db.commit()?;
     let changes = inventory::changes(db, run)?;
     Ok(Recorded {
         run,
@@ -116,6 +139,20 @@ fn write_run(
             ],
         )?
         .ok_or_else(|| DbError::Failed("no run id".into()))?;
+    // Every place first, in the order of their identity, then every key in fingerprint order:
+    // what concurrent writers of overlapping reports lock, they lock in the same order.
+    let mut places: Vec<(String, String, &Location)> = Vec::new();
+    for location in report.keys.iter().flat_map(|k| &k.locations) {
+        let (place, detail) = place_of(location)?;
+        places.push((place, detail, location));
+    }
+    places.sort_by(|a, b| a.0.cmp(&b.0));
+    places.dedup_by(|a, b| a.0 == b.0);
+    let mut place_ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for (place, detail, location) in &places {
+        let id = upsert_location(db, place, detail, location)?;
+        place_ids.insert(place.clone(), id);
+    }
     let mut keys: Vec<&Key> = report.keys.iter().collect();
     keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
     for key in keys {
@@ -138,7 +175,8 @@ fn write_run(
             ],
         )?;
         for location in &key.locations {
-            let place = upsert_location(db, location)?;
+            let (place, _) = place_of(location)?;
+            let place = place_ids[&place];
             db.execute(
                 "INSERT INTO sighting (run_id, key_id, location_id, is_current) VALUES (?, ?, ?, ?)
                  ON CONFLICT DO NOTHING",
@@ -186,10 +224,20 @@ fn upsert_key(db: &mut Db, key: &Key) -> Result<i64, DbError> {
     .ok_or_else(|| DbError::Failed("no key id".into()))
 }
 
-/// The location's row, by the SHA-256 of its v1 JSON (which holds no secret).
-fn upsert_location(db: &mut Db, location: &Location) -> Result<i64, DbError> {
+/// A location's identity (the SHA-256 of its v1 JSON) and that JSON (which holds no secret).
+fn place_of(location: &Location) -> Result<(String, String), DbError> {
     let detail = serde_json::to_string(location).map_err(|e| DbError::Failed(e.to_string()))?;
     let place = hex::encode(digest::digest(&digest::SHA256, detail.as_bytes()));
+    Ok((place, detail))
+}
+
+/// The location's row, by its identity.
+fn upsert_location(
+    db: &mut Db,
+    place: &str,
+    detail: &str,
+    location: &Location,
+) -> Result<i64, DbError> {
     db.query_int(
         "INSERT INTO location (place, kind, host, path, line, detail) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (place) DO UPDATE SET place = excluded.place

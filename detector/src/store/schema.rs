@@ -9,14 +9,21 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: include_str!("migrations/1.sqlite.sql"),
-    postgres: include_str!("migrations/1.postgres.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("migrations/1.sqlite.sql"),
+        postgres: include_str!("migrations/1.postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("migrations/2.sqlite.sql"),
+        postgres: include_str!("migrations/2.postgres.sql"),
+    },
+];
 
 /// The newest schema this detector writes.
-pub const CURRENT: i64 = 1;
+pub const CURRENT: i64 = 2;
 
 /// Any number, the same in every detector: the PostgreSQL advisory lock that serialises
 /// migrations of one database.
