@@ -441,3 +441,74 @@ fn a_store_of_the_previous_version_is_migrated() {
         "{said}"
     );
 }
+
+/// A writer killed while its run is written but not committed leaves nothing of it, on both
+/// backends, and the store takes the next writer at once.
+fn a_killed_writer_leaves_no_partial_run(store: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("app");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    let token = key("ghp_", ALNUM, 36, 3501);
+    fs::write(dir.join(".env"), format!("GITHUB_TOKEN={token}\n")).unwrap();
+    let report = tmp.path().join("r.json");
+    report_on(&dir, &home, "2026-01-01", &report);
+    let marker = tmp.path().join("writing");
+    let mut writer = kit::run::detector_command(
+        Path::new(DETECTOR),
+        &[
+            "store",
+            "ingest",
+            "--store",
+            store,
+            &report.display().to_string(),
+        ],
+        &home,
+        Some(ORG_KEY),
+    )
+    .env(
+        "DETECTOR_TEST_BEFORE_COMMIT",
+        format!("touch '{}'; sleep 30", marker.display()),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never got there"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let after = inventory(store, &home);
+    assert_eq!(after["runs"], 0, "{after:#}");
+    assert_eq!(after["keys"].as_array().unwrap().len(), 0);
+    let said = ingest(store, &home, &report);
+    assert!(said.contains("recorded as run"), "{said}");
+    assert_eq!(inventory(store, &home)["runs"], 1);
+}
+
+#[test]
+fn a_killed_writer_leaves_no_partial_run_in_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    a_killed_writer_leaves_no_partial_run(&format!(
+        "sqlite:{}",
+        tmp.path().join("inventory.sqlite").display()
+    ));
+}
+
+#[test]
+fn a_killed_writer_leaves_no_partial_run_in_postgresql() {
+    let password = kit::keys::random(ALNUM, 20, 3601);
+    match kit::db::Postgres::start(&password) {
+        Ok(server) => a_killed_writer_leaves_no_partial_run(&server.url(&password)),
+        Err(reason) => {
+            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
+        }
+    }
+}

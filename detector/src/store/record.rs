@@ -86,6 +86,7 @@ fn record(
         attempt += 1;
         db.begin()?;
         let written = write_run(db, report, scope, origin, sha256).and_then(|run| {
+            before_commit_hook();
             db.commit()?;
             Ok(run)
         });
@@ -190,6 +191,18 @@ fn write_run(
         }
     }
     Ok(run)
+}
+
+/// Tests only (debug builds): run `$DETECTOR_TEST_BEFORE_COMMIT` with `sh -c` while the run
+/// is written but not committed, so that a test can kill the writer there.
+fn before_commit_hook() {
+    #[cfg(debug_assertions)]
+    if let Some(command) = std::env::var_os("DETECTOR_TEST_BEFORE_COMMIT") {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .status();
+    }
 }
 
 /// Exposed in this run: in a current place that is not detector's managed store.
