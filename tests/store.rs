@@ -512,3 +512,55 @@ fn a_killed_writer_leaves_no_partial_run_in_postgresql() {
         }
     }
 }
+
+/// Retention forgets old runs and the keys only they held, never a key still open.
+#[test]
+fn pruning_forgets_old_runs_but_never_an_open_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let store = format!("sqlite:{}", tmp.path().join("inventory.sqlite").display());
+    let open = key("ghp_", ALNUM, 36, 3701);
+    let fixed = key("ghp_", ALNUM, 36, 3702);
+    let elsewhere = key("ghp_", ALNUM, 36, 3703);
+    let app = tmp.path().join("app");
+    let other = tmp.path().join("other");
+    fs::create_dir_all(&app).unwrap();
+    fs::create_dir_all(&other).unwrap();
+    let recent = (chrono::Utc::now() - chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    let runs = [
+        (&app, "2025-01-01", format!("A={open}\nB={fixed}\n")),
+        (&app, "2025-02-01", format!("A={open}\n")),
+        (&other, "2025-01-15", format!("C={elsewhere}\n")),
+        (&other, "2025-01-20", String::new()),
+        (&app, recent.as_str(), format!("A={open}\n")),
+    ];
+    for (i, (dir, day, env)) in runs.iter().enumerate() {
+        let env = env
+            .replace("A=", "GITHUB_TOKEN=")
+            .replace("B=", "GH_TOKEN=")
+            .replace("C=", "GITHUB_PAT=");
+        fs::write(dir.join(".env"), env).unwrap();
+        let out = tmp.path().join(format!("r{i}.json"));
+        report_on(dir, &home, day, &out);
+        ingest(&store, &home, &out);
+    }
+    let out = detector(
+        &["store", "prune", "--keep-days", "30", "--store", &store],
+        &home,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("forgot 2 runs, 2 keys"),
+        "{}",
+        stderr(&out)
+    );
+    let after = inventory(&store, &home);
+    assert_eq!(after["runs"], 3, "{after:#}");
+    let kept = key_in(&after, &open);
+    assert_eq!(kept["state"], "open");
+    assert_eq!(kept["first_detected"], "2025-01-01T09:00:00Z");
+    assert_eq!(after["keys"].as_array().unwrap().len(), 1);
+}

@@ -235,6 +235,16 @@ pub struct InventoryArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
+    /// Forget runs older than `--keep-days` (their sightings and states), and the keys and
+    /// places only they held; never a key that is still open, whose every run is kept.
+    Prune {
+        /// Keep the runs of the last N days.
+        #[arg(long, value_name = "N")]
+        keep_days: u32,
+        /// The inventory: `sqlite:PATH` or `postgres://USER@HOST/DB`.
+        #[arg(long, value_name = "URL", env = "DETECTOR_STORE")]
+        store: String,
+    },
     /// Record saved JSON reports (`--format json`, `report merge` output, a spool file of a
     /// run the store missed) as runs. The same file twice changes nothing.
     Ingest {

@@ -130,6 +130,21 @@ fn say_changes(url: &StoreUrl, run: i64, changes: &Changes) {
 pub fn run(command: &StoreCommand) -> anyhow::Result<ExitCode> {
     match command {
         StoreCommand::Ingest { files, store } => ingest(files, store),
+        StoreCommand::Prune { keep_days, store } => {
+            let mut store = open(store)?;
+            let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(*keep_days));
+            let pruned = store.prune(cutoff)?;
+            eprintln!(
+                "detector: {}: forgot {} runs, {} keys and {} places from before {}; kept every run of the {} keys still open",
+                store.url(),
+                pruned.runs,
+                pruned.keys,
+                pruned.places,
+                cutoff.format("%Y-%m-%d %H:%M UTC"),
+                pruned.open_keys
+            );
+            Ok(EXIT_CLEAN.into())
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! same answer.
 pub mod db;
 pub mod inventory;
+pub mod prune;
 pub mod record;
 pub mod schema;
 
