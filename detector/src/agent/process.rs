@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::container::{self, CgroupContainer};
 pub use crate::event::Ancestor;
 
 /// How long an exited process stays in the table, so that the opens and children it left
@@ -20,6 +21,9 @@ pub struct Process {
     pub ppid: u32,
     pub exe: String,
     pub cmdline: Vec<String>,
+    /// The container it runs in, from its cgroup, read while it lived (at first sight, exec,
+    /// or inherited at fork).
+    pub container: Option<CgroupContainer>,
     exited: Option<Instant>,
 }
 
@@ -69,12 +73,16 @@ impl ProcessTable {
         if cmdline.is_empty() {
             cmdline = read_cmdline(pid);
         }
+        // A process gone already keeps the container it had at fork (or first sight).
+        let container = container::of_pid(pid)
+            .or_else(|| self.processes.get(&pid).and_then(|p| p.container.clone()));
         self.processes.insert(
             pid,
             Process {
                 ppid,
                 exe,
                 cmdline,
+                container,
                 exited: None,
             },
         );
@@ -87,13 +95,18 @@ impl ProcessTable {
             .get(&parent)
             .cloned()
             .or_else(|| read_proc(parent));
-        let (exe, cmdline) = inherited.map(|p| (p.exe, p.cmdline)).unwrap_or_default();
+        let (exe, cmdline, container) = inherited
+            .map(|p| (p.exe, p.cmdline, p.container))
+            .unwrap_or_default();
+        // A child starts in its parent's cgroup; a runtime that moves it is seen at its exec.
+        let container = container::of_pid(child).or(container);
         self.processes.insert(
             child,
             Process {
                 ppid: parent,
                 exe,
                 cmdline,
+                container,
                 exited: None,
             },
         );
@@ -103,6 +116,14 @@ impl ProcessTable {
         if let Some(process) = self.processes.get_mut(&pid) {
             process.exited = Some(Instant::now());
         }
+    }
+
+    /// Every process the table knows that has not exited, with its pid.
+    pub fn living(&self) -> impl Iterator<Item = (u32, &Process)> {
+        self.processes
+            .iter()
+            .filter(|(_, p)| p.exited.is_none())
+            .map(|(pid, p)| (*pid, p))
     }
 
     /// Looks up a process, learning it from /proc if the table missed it.
@@ -130,6 +151,7 @@ impl ProcessTable {
                 ppid: 0,
                 exe: String::new(),
                 cmdline: Vec::new(),
+                container: None,
                 exited: None,
             });
             next = Some(process.ppid);
@@ -169,6 +191,7 @@ fn read_proc(pid: u32) -> Option<Process> {
         ppid,
         exe,
         cmdline: read_cmdline(pid),
+        container: container::of_pid(pid),
         exited: None,
     })
 }
