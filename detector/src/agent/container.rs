@@ -84,6 +84,84 @@ pub fn of_pid(pid: u32) -> Option<CgroupContainer> {
     parse_cgroup(&String::from_utf8_lossy(&text))
 }
 
+/// Cgroups (v2 ids) known at most; ids are never reused, so an answer stays true.
+const CGROUP_IDS: usize = 4096;
+/// Directories looked at, at most, to find one cgroup by id.
+const CGROUP_WALK: usize = 20_000;
+
+/// The container of a cgroup v2 id (what the kernel programs record of every opener), found
+/// by the cgroup's directory in the cgroup2 mount, whose inode number is that id: the
+/// container of an opener that was gone before its process record could be read.
+#[derive(Default)]
+pub struct CgroupIds {
+    mount: Option<Option<std::path::PathBuf>>,
+    known: HashMap<u64, Option<CgroupContainer>>,
+    order: VecDeque<u64>,
+}
+
+impl CgroupIds {
+    pub fn container(&mut self, cgroup_id: u64) -> Option<CgroupContainer> {
+        // 0: no id; 1: the root cgroup, never a container's.
+        if cgroup_id <= 1 {
+            return None;
+        }
+        if let Some(known) = self.known.get(&cgroup_id) {
+            return known.clone();
+        }
+        let mount = self.mount.get_or_insert_with(cgroup2_mount).clone()?;
+        let found = find_cgroup(&mount, cgroup_id).and_then(|path| {
+            let relative = path.strip_prefix(&mount).ok()?;
+            parse_cgroup_path(&relative.to_string_lossy())
+        });
+        self.known.insert(cgroup_id, found.clone());
+        self.order.push_back(cgroup_id);
+        while self.order.len() > CGROUP_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.known.remove(&old);
+            }
+        }
+        found
+    }
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `…/unified` on a hybrid
+/// host), from `/proc/self/mountinfo`.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        (after.split(' ').next()? == "cgroup2")
+            .then(|| before.split(' ').nth(4).map(std::path::PathBuf::from))
+            .flatten()
+    })
+}
+
+/// The directory under `root` whose inode number is `ino` (breadth first, bounded).
+fn find_cgroup(root: &std::path::Path, ino: u64) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::DirEntryExt;
+    let mut queue = VecDeque::from([root.to_path_buf()]);
+    let mut seen = 0;
+    while let Some(dir) = queue.pop_front() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.ino() == ino {
+                return Some(entry.path());
+            }
+            seen += 1;
+            if seen > CGROUP_WALK {
+                return None;
+            }
+            queue.push_back(entry.path());
+        }
+    }
+    None
+}
+
 /// Containers known to the cache at most; the oldest are forgotten first.
 const CACHE_CAPACITY: usize = 1024;
 /// A lookup that failed (no daemon, not a Docker container) is asked again after this.
@@ -376,6 +454,29 @@ mod tests {
         ] {
             assert_eq!(parsed(&path), None, "{path:?}");
         }
+    }
+
+    #[test]
+    fn a_cgroup_id_is_found_by_its_directory() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let container = root
+            .path()
+            .join("system.slice")
+            .join(format!("docker-{ID}.scope"));
+        std::fs::create_dir_all(&container).unwrap();
+        std::fs::create_dir_all(root.path().join("user.slice/session-1.scope")).unwrap();
+        let host = std::fs::metadata(root.path().join("user.slice/session-1.scope")).unwrap();
+        let mut ids = CgroupIds {
+            mount: Some(Some(root.path().to_path_buf())),
+            ..CgroupIds::default()
+        };
+        let id = std::fs::metadata(&container).unwrap().ino();
+        assert_eq!(ids.container(id).map(|c| c.id), Some(ID.to_string()));
+        std::fs::remove_dir(&container).unwrap();
+        assert!(ids.container(id).is_some(), "remembered");
+        assert_eq!(ids.container(host.ino()), None);
+        assert_eq!(ids.container(1), None);
     }
 
     #[test]

@@ -267,6 +267,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
         containers,
+        cgroup_ids: container::CgroupIds::default(),
         watched_container,
         environ: environ::Pins::default(),
         files,
@@ -463,6 +464,7 @@ struct Agent {
     lost: LostCounters,
     own_pid: u32,
     containers: container::Directory,
+    cgroup_ids: container::CgroupIds,
     /// `--container`: the container whose files are watched, until it stops.
     watched_container: Option<WatchedContainer>,
     /// The environments of running MCP servers, held open so their identity stays.
@@ -769,7 +771,7 @@ impl Agent {
             view.verdicts[&group].clone(),
             view.mcp_server.clone(),
         );
-        let container = self.container_of(open.tgid);
+        let container = self.container_of(open.tgid, open.cgroup_id);
         let record = Open {
             file,
             dev: Some(dev_string(open.key.dev)),
@@ -807,9 +809,14 @@ impl Agent {
 }
 
 impl Agent {
-    /// The container a process runs in, named as far as the daemon answers in a moment.
-    fn container_of(&mut self, pid: u32) -> Option<event::Container> {
-        let found = self.processes.lookup(pid)?.container.clone()?;
+    /// The container a process runs in, named as far as the daemon answers in a moment:
+    /// from the process table, else (a process gone before its record was read) from the
+    /// cgroup id the kernel recorded with its open.
+    fn container_of(&mut self, pid: u32, cgroup_id: u64) -> Option<event::Container> {
+        let found = match self.processes.lookup(pid).and_then(|p| p.container.clone()) {
+            Some(found) => found,
+            None => self.cgroup_ids.container(cgroup_id)?,
+        };
         Some(self.containers.describe(&found, container::LOOKUP_WAIT))
     }
 
@@ -924,7 +931,7 @@ impl Agent {
             view.ancestry.clone(),
             view.mcp_server.clone(),
         );
-        let container = self.container_of(open.tgid);
+        let container = self.container_of(open.tgid, open.cgroup_id);
         let (target_exe, target_cmdline) = self
             .processes
             .get(target_pid)
@@ -935,7 +942,7 @@ impl Agent {
             exe: target_exe,
             cmdline: target_cmdline,
             mcp_server: server,
-            container: self.container_of(target_pid),
+            container: self.container_of(target_pid, 0),
         };
         let record = Open {
             file: format!("/proc/{target_pid}/environ"),

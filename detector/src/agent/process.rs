@@ -68,7 +68,6 @@ impl ProcessTable {
 
     /// A new image: `filename` as the kernel saw it, `args` the NUL-separated argv it read.
     pub fn exec(&mut self, pid: u32, ppid: u32, filename: &str, args: &[u8]) {
-        let exe = resolve_exe(pid, filename);
         let mut cmdline = split_args(args);
         if cmdline.is_empty() {
             cmdline = read_cmdline(pid);
@@ -76,6 +75,7 @@ impl ProcessTable {
         // A process gone already keeps the container it had at fork (or first sight).
         let container = container::of_pid(pid)
             .or_else(|| self.processes.get(&pid).and_then(|p| p.container.clone()));
+        let exe = resolve_exe(pid, filename, container.is_some());
         self.processes.insert(
             pid,
             Process {
@@ -213,9 +213,10 @@ fn split_args(raw: &[u8]) -> Vec<String> {
 }
 
 /// The executable's real path: the kernel's filename with links resolved, else /proc's view.
-fn resolve_exe(pid: u32, filename: &str) -> String {
+/// A container's filename means nothing on the host's file system: /proc's view only.
+fn resolve_exe(pid: u32, filename: &str, in_container: bool) -> String {
     let path = Path::new(filename);
-    if path.is_absolute() {
+    if path.is_absolute() && !in_container {
         if let Ok(real) = fs::canonicalize(path) {
             return real.to_string_lossy().into_owned();
         }
