@@ -549,7 +549,19 @@ impl Agent {
     }
 }
 
-fn write_policy(dir: &Path, text: &str) -> PathBuf {
+/// `cat PATH`, to the end; its pid.
+pub(crate) fn run_cat(path: &Path) -> u32 {
+    let mut cat = Command::new("/bin/cat")
+        .arg(path)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cat.id();
+    assert!(cat.wait().unwrap().success(), "cat {}", path.display());
+    pid
+}
+
+pub(crate) fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("policy.toml");
     fs::write(&path, text).unwrap();
     path
@@ -580,13 +592,7 @@ fn the_policy_judges_readers_and_names_the_mcp_server() {
         "[[group]]\nname = \"project-configs\"\nmcp_clients = [\"claude-code\"]\nallow = [{ exe = \"**/cat\" }]\n",
     );
     let agent = Agent::start_with(&[&config], &["--policy", policy.to_str().unwrap()]);
-    let mut cat = Command::new("/bin/cat")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let cat_pid = cat.id();
-    cat.wait().unwrap();
+    let cat_pid = run_cat(&config);
     let server_pid = run_opener(&["path", config.to_str().unwrap()]);
     let records = agent.stop();
 

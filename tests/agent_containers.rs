@@ -17,7 +17,7 @@ use kit::{docker::Daemon, guard::kernel_available};
 use serde_json::Value;
 
 use crate::{
-    agent::{opens_by, run_opener, Agent},
+    agent::{opens_by, run_cat, run_opener, write_policy, Agent},
     DETECTOR,
 };
 
@@ -237,14 +237,12 @@ fn a_read_of_an_mcp_servers_environment_names_both_processes() {
     let server = serde_json::json!({"mcpServers": {"env-test": {
         "command": "sleep", "args": [nap]}}});
     fs::write(&config, server.to_string()).unwrap();
-    let policy = dir.path().join("policy.toml");
-    fs::write(
-        &policy,
+    let policy = write_policy(
+        dir.path(),
         "[[group]]\nname = \"project-configs\"\nmcp_clients = [\"claude-code\"]\n\n\
          [[group]]\nname = \"server-environment\"\nmcp_server_environ = true\n\
          allow = [{ exe = \"**/cat\" }]\n",
-    )
-    .unwrap();
+    );
     let agent = Agent::start_with(&[&config], &["--policy", policy.to_str().unwrap()]);
     // The key the server is started with, made here (never whole in the source).
     let key = format!("sk-{}-{}", "proj", "Zq8".repeat(12));
@@ -269,13 +267,7 @@ fn a_read_of_an_mcp_servers_environment_names_both_processes() {
         }
         assert!(Instant::now() < deadline, "no read of {environ} reported");
     };
-    let mut cat = Command::new("cat")
-        .arg(&environ)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let cat_pid = cat.id();
-    cat.wait().unwrap();
+    let cat_pid = run_cat(Path::new(&environ));
     thread::sleep(Duration::from_millis(200));
     let _ = server.kill();
     let _ = server.wait();
@@ -295,8 +287,6 @@ fn a_read_of_an_mcp_servers_environment_names_both_processes() {
     assert_eq!(allowed.len(), 1, "{allowed:#?}");
     assert_eq!(allowed[0]["verdict"], "allow");
     assert_eq!(allowed[0]["policy_rule"], "server-environment/allow[0]");
-    let text = fs::read_to_string(dir.path().join("policy.toml")).unwrap();
-    assert!(!text.contains(&key));
     for record in &records {
         assert!(!record.to_string().contains(&key), "a secret in {record}");
     }

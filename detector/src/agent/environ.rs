@@ -12,6 +12,9 @@ use detector_common::FileKey;
 
 use super::watch::kernel_dev;
 
+/// Environments held open at most (each is one file descriptor).
+const MAX_PINS: usize = 4096;
+
 /// One server's environment, held open.
 pub struct Pin {
     pub pid: u32,
@@ -35,6 +38,12 @@ impl Pins {
             if let Some(pin) = self.by_key.get_mut(key) {
                 pin.server = server;
             }
+            return None;
+        }
+        if self.by_pid.len() >= MAX_PINS {
+            tracing::warn!(
+                "{MAX_PINS} server environments watched already: not that of process {pid}"
+            );
             return None;
         }
         let file = match fs::File::open(format!("/proc/{pid}/environ")) {
@@ -68,6 +77,12 @@ impl Pins {
         let key = self.by_pid.remove(&pid)?;
         self.by_key.remove(&key);
         Some(key)
+    }
+
+    /// The server whose environment is pinned for this process, if any.
+    pub fn server_of(&self, pid: u32) -> Option<&str> {
+        let key = self.by_pid.get(&pid)?;
+        self.by_key.get(key).map(|pin| pin.server.as_str())
     }
 
     pub fn get(&self, key: &FileKey) -> Option<&Pin> {

@@ -763,12 +763,45 @@ impl Agent {
             watched.mcp_client.clone(),
             watched.in_container.as_ref().map(|i| i.container.clone()),
         );
-        let view = self.view(open.tgid, group);
-        let (exe, cmdline, ancestry, verdict, mcp_server) = (
+        self.write_open(
+            open,
+            file,
+            Judge::Group(group),
+            About {
+                mcp_client,
+                file_container,
+                target: None,
+            },
+        )
+    }
+
+    /// Writes the record of an open: the kernel's facts, who the opener is (its view), what
+    /// the policy says, and what the caller knows of the file.
+    fn write_open(
+        &mut self,
+        open: &OpenEvent,
+        file: String,
+        judge: Judge,
+        about: About,
+    ) -> Result<(), SinkError> {
+        let group = match judge {
+            Judge::Group(group) => group,
+            Judge::Environ => None,
+        };
+        self.view(open.tgid, group);
+        let view = &self.views[&open.tgid];
+        let verdict = match judge {
+            Judge::Group(group) => view.verdicts[&group].clone(),
+            Judge::Environ => self.files.environ_verdict(&Reader {
+                exe: &view.exe,
+                parent_exe: view.parent_exe.as_deref(),
+                cmdline: &view.raw_cmdline,
+            }),
+        };
+        let (exe, cmdline, ancestry, mcp_server) = (
             view.exe.clone(),
             view.cmdline.clone(),
             view.ancestry.clone(),
-            view.verdicts[&group].clone(),
             view.mcp_server.clone(),
         );
         let container = self.container_of(open.tgid, open.cgroup_id);
@@ -794,11 +827,11 @@ impl Agent {
             cgroup_id: open.cgroup_id,
             verdict: event::Verdict::allowed(verdict.allowed),
             policy_rule: Some(verdict.rule),
-            mcp_client,
+            mcp_client: about.mcp_client,
             mcp_server,
             container,
-            target: None,
-            file_container,
+            target: about.target,
+            file_container: about.file_container,
         };
         self.open_events += 1;
         self.sink.write(
@@ -806,6 +839,22 @@ impl Agent {
             &Record::Open(Box::new(record)),
         )
     }
+}
+
+/// Which rules judge an open.
+#[derive(Clone, Copy)]
+enum Judge {
+    /// The readers of a policy group (`None`: a file no group claims).
+    Group(Option<usize>),
+    /// The readers of MCP servers' environments.
+    Environ,
+}
+
+/// What an open record says of the file besides its name.
+struct About {
+    mcp_client: Option<String>,
+    file_container: Option<event::Container>,
+    target: Option<event::Target>,
 }
 
 impl Agent {
@@ -843,7 +892,8 @@ impl Agent {
         Ok(())
     }
 
-    /// The configured MCP server whose command this very process runs, if any.
+    /// The configured MCP server whose command this process runs, or whose server process
+    /// started it (the `node` an `npx` execs inherits its environment, key included).
     fn server_run_by(&self, pid: u32) -> Option<String> {
         let process = self.processes.get(pid)?;
         self.files
@@ -851,6 +901,7 @@ impl Agent {
             .iter()
             .find(|s| rescan::server_matches(&s.argv, &process.exe, &process.cmdline))
             .map(|s| s.name.clone())
+            .or_else(|| self.environ.server_of(process.ppid).map(str::to_string))
     }
 
     /// Every running process, against the servers of the watched configs (at start, and
@@ -918,20 +969,6 @@ impl Agent {
         target_pid: u32,
         server: String,
     ) -> Result<(), SinkError> {
-        self.view(open.tgid, None);
-        let view = &self.views[&open.tgid];
-        let verdict = self.files.environ_verdict(&Reader {
-            exe: &view.exe,
-            parent_exe: view.parent_exe.as_deref(),
-            cmdline: &view.raw_cmdline,
-        });
-        let (exe, cmdline, ancestry, mcp_server) = (
-            view.exe.clone(),
-            view.cmdline.clone(),
-            view.ancestry.clone(),
-            view.mcp_server.clone(),
-        );
-        let container = self.container_of(open.tgid, open.cgroup_id);
         let (target_exe, target_cmdline) = self
             .processes
             .get(target_pid)
@@ -944,36 +981,15 @@ impl Agent {
             mcp_server: server,
             container: self.container_of(target_pid, 0),
         };
-        let record = Open {
-            file: format!("/proc/{target_pid}/environ"),
-            dev: Some(dev_string(open.key.dev)),
-            ino: Some(open.key.ino),
-            syscall: Syscall::try_from(open.syscall).ok(),
-            flags: open.flags,
-            access: Some(Access::of_flags(open.flags)),
-            result: open.result,
-            pid: open.tgid,
-            tid: open.tid,
-            ppid: open.ppid,
-            uid: open.uid,
-            gid: open.gid,
-            comm: c_string(&open.comm[..COMM_LEN]),
-            exe,
-            cmdline,
-            ancestry,
-            cgroup_id: open.cgroup_id,
-            verdict: event::Verdict::allowed(verdict.allowed),
-            policy_rule: Some(verdict.rule),
-            mcp_client: None,
-            mcp_server,
-            container,
-            target: Some(target),
-            file_container: None,
-        };
-        self.open_events += 1;
-        self.sink.write(
-            self.clock.wall(open.ktime_ns),
-            &Record::Open(Box::new(record)),
+        self.write_open(
+            open,
+            format!("/proc/{target_pid}/environ"),
+            Judge::Environ,
+            About {
+                mcp_client: None,
+                file_container: None,
+                target: Some(target),
+            },
         )
     }
 
