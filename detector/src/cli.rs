@@ -508,8 +508,9 @@ pub struct AgentArgs {
         conflicts_with = "container_pid"
     )]
     pub container: Option<String>,
-    /// As --container, for a container of any runtime: the --watch paths are inside the
-    /// mount namespace of this process (the container's init process, or any of its).
+    /// As --container, for a container of any runtime: the --watch paths are seen through
+    /// this process's root (give the container's init process); when it exits, the watches
+    /// end with a `container-exit` record.
     #[arg(long, value_name = "PID", requires = "watch")]
     pub container_pid: Option<u32>,
 }
