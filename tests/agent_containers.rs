@@ -190,21 +190,34 @@ fn a_file_inside_a_container_is_watched_until_the_container_stops() {
     let ready = wait_for(&agent, Duration::from_secs(5), |r| r["type"] == "ready");
     assert_eq!(ready["watched"][0]["file"], "/app/.env", "{ready}");
     assert_eq!(ready["watched"][0]["container"]["id"], inside.id.as_str());
+    // The same file by the container's init process, as any runtime's container is given.
+    let init_pid = docker(daemon, &["inspect", "-f", "{{.State.Pid}}", &inside.name]);
+    let by_pid = Agent::start_in_env(
+        &[Path::new("/app/.env")],
+        &["--container-pid", &init_pid],
+        &[("DOCKER_HOST", &daemon.host)],
+    );
     inside.exec(&["cat", "/app/.env"]);
-    let open = wait_for(&agent, Duration::from_secs(5), |r| {
-        r["type"] == "open" && r["file"] == "/app/.env"
-    });
-    assert_eq!(open["file_container"]["name"], inside.name.as_str());
-    assert_eq!(open["container"]["id"], inside.id.as_str());
+    for agent in [&agent, &by_pid] {
+        // The agents' own reads of the file (its baseline scan) are each other's opens too.
+        let open = wait_for(agent, Duration::from_secs(5), |r| {
+            r["type"] == "open" && r["file"] == "/app/.env" && r["comm"] == "cat"
+        });
+        assert_eq!(open["file_container"]["id"], inside.id.as_str());
+        assert_eq!(open["file_container"]["name"], inside.name.as_str());
+        assert_eq!(open["container"]["id"], inside.id.as_str(), "{open}");
+    }
     docker(daemon, &["kill", &inside.name]);
-    let exit = wait_for(&agent, Duration::from_secs(10), |r| {
-        r["type"] == "container-exit"
-    });
-    assert_eq!(exit["container"]["id"], inside.id.as_str());
-    assert_eq!(exit["files"][0], "/app/.env");
-    let records = agent.stop();
-    let last = records.last().unwrap();
-    assert_eq!(last["watched"], 0, "the container's watches are dropped");
+    for agent in [agent, by_pid] {
+        let exit = wait_for(&agent, Duration::from_secs(10), |r| {
+            r["type"] == "container-exit"
+        });
+        assert_eq!(exit["container"]["id"], inside.id.as_str());
+        assert_eq!(exit["files"][0], "/app/.env");
+        let records = agent.stop();
+        let last = records.last().unwrap();
+        assert_eq!(last["watched"], 0, "the container's watches are dropped");
+    }
 }
 
 #[test]

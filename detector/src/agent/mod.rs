@@ -798,13 +798,22 @@ impl Agent {
                 cmdline: &view.raw_cmdline,
             }),
         };
-        let (exe, cmdline, ancestry, mcp_server) = (
+        let (mut exe, cmdline, ancestry, mcp_server) = (
             view.exe.clone(),
             view.cmdline.clone(),
             view.ancestry.clone(),
             view.mcp_server.clone(),
         );
         let container = self.container_of(open.tgid, open.cgroup_id);
+        if container.is_some() {
+            // In a container the table did not know of: the exec's own name, not the host's
+            // file of that name.
+            if let Some(process) = self.processes.get(open.tgid) {
+                if let (None, Some(filename)) = (&process.container, &process.exec_filename) {
+                    exe = filename.clone();
+                }
+            }
+        }
         let record = Open {
             file,
             dev: Some(dev_string(open.key.dev)),

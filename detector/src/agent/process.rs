@@ -24,6 +24,10 @@ pub struct Process {
     /// The container it runs in, from its cgroup, read while it lived (at first sight, exec,
     /// or inherited at fork).
     pub container: Option<CgroupContainer>,
+    /// The kernel's filename of the exec, when `exe` is that name resolved on the host's files
+    /// and says otherwise: a process gone before its container was known ran the container's
+    /// file of that name, not the host's.
+    pub exec_filename: Option<String>,
     exited: Option<Instant>,
 }
 
@@ -76,6 +80,7 @@ impl ProcessTable {
         let container = container::of_pid(pid)
             .or_else(|| self.processes.get(&pid).and_then(|p| p.container.clone()));
         let exe = resolve_exe(pid, filename, container.is_some());
+        let exec_filename = (exe != filename).then(|| filename.to_string());
         self.processes.insert(
             pid,
             Process {
@@ -83,6 +88,7 @@ impl ProcessTable {
                 exe,
                 cmdline,
                 container,
+                exec_filename,
                 exited: None,
             },
         );
@@ -107,6 +113,7 @@ impl ProcessTable {
                 exe,
                 cmdline,
                 container,
+                exec_filename: None,
                 exited: None,
             },
         );
@@ -152,6 +159,7 @@ impl ProcessTable {
                 exe: String::new(),
                 cmdline: Vec::new(),
                 container: None,
+                exec_filename: None,
                 exited: None,
             });
             next = Some(process.ppid);
@@ -192,6 +200,7 @@ fn read_proc(pid: u32) -> Option<Process> {
         exe,
         cmdline: read_cmdline(pid),
         container: container::of_pid(pid),
+        exec_filename: None,
         exited: None,
     })
 }
