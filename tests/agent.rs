@@ -122,7 +122,7 @@ fn with_dirfd(dir: &str, open: impl Fn(i32, &CString) -> i64, name: &str) -> i64
 }
 
 /// Runs this binary as an opener child; returns its pid.
-fn run_opener(spec: &[&str]) -> u32 {
+pub(crate) fn run_opener(spec: &[&str]) -> u32 {
     run_opener_with_env(spec, &[])
 }
 
@@ -140,7 +140,7 @@ pub fn run_opener_with_env(spec: &[&str], env: &[(&str, &str)]) -> u32 {
     pid
 }
 
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     events: PathBuf,
     _dir: tempfile::TempDir,
@@ -151,7 +151,12 @@ impl Agent {
         Agent::start_with(watch, &[])
     }
 
-    fn start_with(watch: &[&Path], options: &[&str]) -> Agent {
+    pub(crate) fn start_with(watch: &[&Path], options: &[&str]) -> Agent {
+        Agent::start_in_env(watch, options, &[])
+    }
+
+    /// [`Agent::start_with`], with more variables in the agent's environment.
+    pub(crate) fn start_in_env(watch: &[&Path], options: &[&str], env: &[(&str, &str)]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events.jsonl");
         let mut command = Command::new(DETECTOR);
@@ -164,7 +169,11 @@ impl Agent {
         if !watch.is_empty() {
             command.arg("--watch").args(watch);
         }
-        let child = command.stdin(Stdio::null()).spawn().unwrap();
+        let child = command
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut agent = Agent {
             child,
             events,
@@ -181,7 +190,7 @@ impl Agent {
         agent
     }
 
-    fn records(&self) -> Vec<Value> {
+    pub(crate) fn records(&self) -> Vec<Value> {
         let Ok(file) = fs::File::open(&self.events) else {
             return Vec::new();
         };
@@ -194,7 +203,7 @@ impl Agent {
     }
 
     /// SIGINT, wait, and every record written.
-    fn stop(mut self) -> Vec<Value> {
+    pub(crate) fn stop(mut self) -> Vec<Value> {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().unwrap();
@@ -227,7 +236,7 @@ fn empty_config(name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, watched)
 }
 
-fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
+pub(crate) fn opens_by(records: &[Value], pid: u32) -> Vec<&Value> {
     records
         .iter()
         .filter(|r| r["type"] == "open" && r["pid"] == pid)
@@ -540,7 +549,19 @@ impl Agent {
     }
 }
 
-fn write_policy(dir: &Path, text: &str) -> PathBuf {
+/// `cat PATH`, to the end; its pid.
+pub(crate) fn run_cat(path: &Path) -> u32 {
+    let mut cat = Command::new("/bin/cat")
+        .arg(path)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cat.id();
+    assert!(cat.wait().unwrap().success(), "cat {}", path.display());
+    pid
+}
+
+pub(crate) fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("policy.toml");
     fs::write(&path, text).unwrap();
     path
@@ -571,13 +592,7 @@ fn the_policy_judges_readers_and_names_the_mcp_server() {
         "[[group]]\nname = \"project-configs\"\nmcp_clients = [\"claude-code\"]\nallow = [{ exe = \"**/cat\" }]\n",
     );
     let agent = Agent::start_with(&[&config], &["--policy", policy.to_str().unwrap()]);
-    let mut cat = Command::new("/bin/cat")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let cat_pid = cat.id();
-    cat.wait().unwrap();
+    let cat_pid = run_cat(&config);
     let server_pid = run_opener(&["path", config.to_str().unwrap()]);
     let records = agent.stop();
 

@@ -7,6 +7,7 @@
 //! what is host-wide (accounts and homes, the Docker daemon) goes through the kit, which
 //! serialises or shares it. `tracefs.rs` is a binary of its own: it unmounts tracefs.
 mod agent;
+mod agent_containers;
 mod agent_log;
 mod containers;
 mod coverage;

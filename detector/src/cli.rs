@@ -557,6 +557,22 @@ pub struct AgentArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
+    /// The --watch paths are inside this running Docker container (its name or id): each is
+    /// watched through the container's root (`/proc/PID/root/PATH`) and named by its path
+    /// there; when the container stops, a `container-exit` record says so and its watches
+    /// end. A container the daemon does not know is an error (exit 2).
+    #[arg(
+        long,
+        value_name = "NAME|ID",
+        requires = "watch",
+        conflicts_with = "container_pid"
+    )]
+    pub container: Option<String>,
+    /// As --container, for a container of any runtime: the --watch paths are seen through
+    /// this process's root (give the container's init process); when it exits, the watches
+    /// end with a `container-exit` record.
+    #[arg(long, value_name = "PID", requires = "watch")]
+    pub container_pid: Option<u32>,
 }
 
 /// Syslog facilities (RFC 5424 §6.2.1) that suit a security agent.

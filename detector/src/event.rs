@@ -15,6 +15,7 @@ pub enum Record {
     Heartbeat(Heartbeat),
     Gap(Gap),
     ConfigChange(ConfigChange),
+    ContainerExit(ContainerExit),
 }
 
 /// One record as written: the envelope every type shares, then the record's own fields.
@@ -24,6 +25,8 @@ pub struct Line<'a> {
     pub seq: u64,
     /// The hash of the line before (see `agent::chain`).
     pub prev: &'a str,
+    /// The host's name: inside the chained record, like every field.
+    pub host: &'a str,
     #[serde(flatten)]
     pub record: &'a Record,
 }
@@ -129,6 +132,9 @@ pub struct WatchedFile {
     pub ino: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_client: Option<String>,
+    /// A file of this container's (`--container`); `file` is its path there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -181,6 +187,65 @@ pub struct Open {
     pub mcp_client: Option<String>,
     #[serde(default)]
     pub mcp_server: Option<String>,
+    /// The container whose file this is (`--container`): `file` is its path there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_container: Option<Container>,
+    /// The opener's container, when it runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    /// The file is the `/proc/PID/environ` of this process (an MCP server's): whose
+    /// environment was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// A container, as records name it: `id` and `runtime` from the process's cgroup, the rest
+/// from the runtime's daemon (Docker) and the kubelet's labels, when they answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub runtime: Runtime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Which container runtime a cgroup path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Runtime {
+    #[serde(rename = "docker")]
+    Docker,
+    #[serde(rename = "containerd")]
+    Containerd,
+    #[serde(rename = "cri-o")]
+    CriO,
+    #[serde(rename = "podman")]
+    Podman,
+}
+
+/// The process whose environment (`/proc/PID/environ`) an open read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub pid: u32,
+    pub exe: String,
+    /// With secrets redacted.
+    pub cmdline: Vec<String>,
+    pub mcp_server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+}
+
+/// A container the agent watched files of (`--container`) stopped: those watches are dropped.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContainerExit {
+    pub container: Container,
+    /// The container's paths that were watched.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -255,6 +320,16 @@ mod tests {
             policy_rule: Some("mcp-configs".into()),
             mcp_client: Some("cursor".into()),
             mcp_server: None,
+            container: Some(Container {
+                id: "ab".repeat(32),
+                name: Some("web\"1\n".into()),
+                image: Some("busybox:1".into()),
+                runtime: Runtime::CriO,
+                pod: None,
+                namespace: None,
+            }),
+            target: None,
+            file_container: None,
         };
         let record = Record::Open(Box::new(open.clone()));
         let time = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
@@ -262,6 +337,7 @@ mod tests {
             time: rfc3339(time),
             seq: 3,
             prev: "00",
+            host: "vm",
             record: &record,
         })
         .unwrap();
@@ -269,6 +345,10 @@ mod tests {
         assert!(line.contains(r#""dev":"8:1""#), "{line}");
         assert!(line.contains(r#""access":"read-write""#), "{line}");
         assert!(line.contains(r#""syscall":"openat""#), "{line}");
+        assert!(line.contains(r#""host":"vm""#), "{line}");
+        assert!(line.contains(r#""runtime":"cri-o""#), "{line}");
+        assert!(line.contains(r#""name":"web\"1\n""#), "{line}");
+        assert!(!line.contains("target"), "{line}");
         let read: OpenLine = serde_json::from_str(&line).unwrap();
         assert_eq!(read.time, time);
         assert_eq!(

@@ -161,9 +161,51 @@ impl LiveFiles {
         self.watch.describe()
     }
 
-    /// The kernel map holds this identity too (the canary).
+    /// The kernel map holds this identity too (the canary, a pinned `environ`).
     pub fn insert_kernel_key(&mut self, key: detector_common::FileKey) -> Result<(), KernelError> {
         self.kernel.insert(key)
+    }
+
+    /// Drops an identity given with [`LiveFiles::insert_kernel_key`]; `keep` are the other
+    /// such identities, whose inode bits must stay.
+    pub fn remove_kernel_key(
+        &mut self,
+        key: detector_common::FileKey,
+        keep: &[detector_common::FileKey],
+    ) -> Result<(), KernelError> {
+        let remaining: Vec<detector_common::FileKey> =
+            self.watch.keys().chain(keep).copied().collect();
+        self.kernel.remove(key, remaining.iter())
+    }
+
+    /// Says that a watched path is a container's file seen through its root.
+    pub fn set_in_container(&mut self, path: &Path, inside: super::watch::InContainer) {
+        self.watch.set_in_container(path, inside);
+    }
+
+    /// Stops watching these paths (a watched container stopped); `keep` as for
+    /// [`LiveFiles::remove_kernel_key`].
+    pub fn unwatch(
+        &mut self,
+        paths: &[PathBuf],
+        keep: &[detector_common::FileKey],
+    ) -> Result<(), KernelError> {
+        for path in paths {
+            if let Some(explicit) = &mut self.explicit {
+                explicit.remove(path);
+            }
+            self.contents.remove(path);
+            if let Some(key) = self.watch.remove(path) {
+                self.remove_kernel_key(key, keep)?;
+            }
+            self.inotify.remove_file(path);
+        }
+        Ok(())
+    }
+
+    /// The MCP servers of the watched configs.
+    pub fn servers(&self) -> &[McpServer] {
+        &self.servers
     }
 
     /// Acts on paths that changed; returns the records to write.
@@ -286,6 +328,11 @@ impl LiveFiles {
     /// A command line fit for the log (secrets redacted).
     pub fn scrub(&self, cmdline: &[String]) -> Vec<String> {
         self.rescanner.scrub(cmdline)
+    }
+
+    /// The policy's verdict on a reader of an MCP server's environment.
+    pub fn environ_verdict(&self, reader: &Reader) -> Verdict {
+        self.policy.environ_verdict(reader)
     }
 
     /// The policy's verdict on a reader of a file of `group`.

@@ -5,6 +5,8 @@
 //! module is only opens of watched files plus exec/fork/exit records for the process table.
 pub mod btf;
 pub mod chain;
+pub mod container;
+pub mod environ;
 pub mod kernel;
 pub mod live;
 pub mod policy;
@@ -16,7 +18,7 @@ pub mod watch;
 use std::{
     collections::{BTreeSet, HashMap},
     fs, io,
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -74,6 +76,14 @@ pub enum Error {
     /// The canary file, just created, cannot be looked at.
     #[error(transparent)]
     CanaryIdentity(io::Error),
+    #[error("no container {name:?} (--container): {reason}")]
+    NoSuchContainer { name: String, reason: String },
+    #[error("container {0:?} (--container) is not running")]
+    ContainerNotRunning(String),
+    #[error("--container-pid {0}: no such process")]
+    NoSuchProcess(u32),
+    #[error("--watch {0}: a path inside a container must be absolute")]
+    RelativeContainerPath(PathBuf),
     #[error("cannot start the event loop: {0}")]
     EventLoop(io::Error),
     #[error("cannot poll the ring buffer: {0}")]
@@ -115,6 +125,10 @@ pub struct Options {
     pub heartbeat: Duration,
     pub ring_buffer_bytes: u32,
     pub duration: Option<Duration>,
+    /// `--container NAME|ID`: `watch` paths are inside this Docker container.
+    pub container: Option<String>,
+    /// `--container-pid PID`: `watch` paths are inside the mount namespace of this process.
+    pub container_pid: Option<u32>,
 }
 
 /// (program, how it attaches).
@@ -200,13 +214,30 @@ pub fn run(options: Options) -> Result<(), Error> {
         take_map(&mut ebpf, "INODE_BITMAP")?,
         take_map(&mut ebpf, "WATCHED")?,
     );
+    let containers = container::Directory::start();
+    let watched_container = WatchedContainer::resolve(&options, &containers)?;
+    let watch_paths = match &watched_container {
+        Some(watched) => watched.paths.clone(),
+        None => options.watch.clone(),
+    };
     let (mut files, changes, not_watched) = LiveFiles::start(
         policy,
         homes(&options.homes),
-        &options.watch,
+        &watch_paths,
         kernel_watch,
         rescanner,
     )?;
+    if let Some(watched) = &watched_container {
+        for (path, name) in watched.paths.iter().zip(&watched.names) {
+            files.set_in_container(
+                path,
+                watch::InContainer {
+                    path: name.clone(),
+                    container: watched.container.clone(),
+                },
+            );
+        }
+    }
     files.insert_kernel_key(canary_key)?;
     // The baselines are taken: what only re-scans need goes until a file changes.
     files.release_idle_memory();
@@ -235,6 +266,10 @@ pub fn run(options: Options) -> Result<(), Error> {
         ebpf: None,
         sink: Sink::open(&options.sinks)?,
         processes: ProcessTable::from_proc(),
+        containers,
+        cgroup_ids: container::CgroupIds::default(),
+        watched_container,
+        environ: environ::Pins::default(),
         files,
         canary,
         canary_key,
@@ -249,6 +284,13 @@ pub fn run(options: Options) -> Result<(), Error> {
         },
         own_pid: std::process::id(),
     };
+    // Names of the containers running now, asked ahead of their first open.
+    for (_, process) in agent.processes.living() {
+        if let Some(container) = &process.container {
+            agent.containers.request(&container.id);
+        }
+    }
+    agent.pin_servers()?;
     let ready = Ready {
         pid: agent.own_pid,
         programs,
@@ -421,6 +463,84 @@ struct Agent {
     open_events: u64,
     lost: LostCounters,
     own_pid: u32,
+    containers: container::Directory,
+    cgroup_ids: container::CgroupIds,
+    /// `--container`: the container whose files are watched, until it stops.
+    watched_container: Option<WatchedContainer>,
+    /// The environments of running MCP servers, held open so their identity stays.
+    environ: environ::Pins,
+}
+
+/// The container of `--container`/`--container-pid`, and its watched paths.
+struct WatchedContainer {
+    container: event::Container,
+    /// Its init process on the host: the paths are seen through its root.
+    init_pid: u32,
+    /// `/proc/PID/root/PATH` of every `--watch PATH`.
+    paths: Vec<PathBuf>,
+    /// The same, as the container names them.
+    names: Vec<String>,
+}
+
+impl WatchedContainer {
+    fn resolve(
+        options: &Options,
+        containers: &container::Directory,
+    ) -> Result<Option<WatchedContainer>, Error> {
+        let (container, init_pid) = match (&options.container, options.container_pid) {
+            (Some(name), _) => {
+                let details = container::inspect(name).map_err(|error| {
+                    use crate::source::docker::DaemonError;
+                    Error::NoSuchContainer {
+                        name: name.clone(),
+                        reason: match error {
+                            DaemonError::NotFound { .. } => {
+                                "the Docker daemon has none by that name or id".into()
+                            }
+                            other => other.to_string(),
+                        },
+                    }
+                })?;
+                if !details.running || details.pid == 0 {
+                    return Err(Error::ContainerNotRunning(name.clone()));
+                }
+                let pid = details.pid;
+                let found = container::of_pid(pid).unwrap_or(container::CgroupContainer {
+                    id: details.id.clone(),
+                    runtime: event::Runtime::Docker,
+                });
+                (containers.describe(&found, container::LOOKUP_WAIT * 8), pid)
+            }
+            (None, Some(pid)) => {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    return Err(Error::NoSuchProcess(pid));
+                }
+                let Some(found) = container::of_pid(pid) else {
+                    return Err(Error::NoSuchContainer {
+                        name: format!("of process {pid}"),
+                        reason: "its cgroup names no container".into(),
+                    });
+                };
+                (containers.describe(&found, container::LOOKUP_WAIT * 8), pid)
+            }
+            (None, None) => return Ok(None),
+        };
+        let mut paths = Vec::new();
+        let mut names = Vec::new();
+        for path in &options.watch {
+            let Ok(inside) = path.strip_prefix("/") else {
+                return Err(Error::RelativeContainerPath(path.clone()));
+            };
+            paths.push(PathBuf::from(format!("/proc/{init_pid}/root")).join(inside));
+            names.push(path.display().to_string());
+        }
+        Ok(Some(WatchedContainer {
+            container,
+            init_pid,
+            paths,
+            names,
+        }))
+    }
 }
 
 impl Agent {
@@ -480,6 +600,7 @@ impl Agent {
                     let records = self.files.changed(std::mem::take(&mut changed))?;
                     // Configured servers may have changed: who is which server, again.
                     self.views.clear();
+                    self.pin_servers()?;
                     for record in records {
                         self.sink.write(Utc::now(), &Record::ConfigChange(record))?;
                     }
@@ -493,6 +614,15 @@ impl Agent {
                 }
                 _ = heartbeat.tick() => {
                     self.check_lost()?;
+                    // An exit record lost with a full ring buffer must not keep a stopped
+                    // container's watches.
+                    if self
+                        .watched_container
+                        .as_ref()
+                        .is_some_and(|w| !Path::new(&format!("/proc/{}", w.init_pid)).exists())
+                    {
+                        self.container_exit()?;
+                    }
                     self.processes.collect_garbage();
                     self.views.clear();
                     self.files.release_idle_memory();
@@ -589,6 +719,7 @@ impl Agent {
                     let args = &exec.args[..(exec.args_len as usize).min(exec.args.len())];
                     self.processes.exec(exec.tgid, exec.ppid, &filename, args);
                     self.views.remove(&exec.tgid);
+                    self.after_exec(exec.tgid)?;
                 }
             }
             RecordKind::Fork => {
@@ -601,6 +732,7 @@ impl Agent {
                 if let Some(task) = read_record::<TaskEvent>(record) {
                     self.processes.exit(task.tgid);
                     self.views.remove(&task.tgid);
+                    self.after_exit(task.tgid)?;
                 }
             }
         }
@@ -609,30 +741,79 @@ impl Agent {
 
     fn on_open(&mut self, open: &OpenEvent) -> Result<(), SinkError> {
         if open.tgid == self.own_pid {
-            // The canary round trip, and the agent's own re-scans of changed files.
+            // The canary round trip, the agent's own re-scans of changed files, and its pins
+            // of servers' environments.
             if open.key == self.canary_key {
                 self.canary_seen = true;
             }
             return Ok(());
+        }
+        if let Some(pin) = self.environ.get(&open.key) {
+            let (pid, server) = (pin.pid, pin.server.clone());
+            return self.on_environ_open(open, pid, server);
         }
         let Some(watched) = self.files.watched(&open.key) else {
             // Watched when the record was queued, since dropped from the set (or the canary,
             // opened by someone else).
             return Ok(());
         };
-        let (file, group, mcp_client) = (
-            watched.path.display().to_string(),
+        let (file, group, mcp_client, file_container) = (
+            watched.name(),
             watched.group,
             watched.mcp_client.clone(),
+            watched.in_container.as_ref().map(|i| i.container.clone()),
         );
-        let view = self.view(open.tgid, group);
-        let (exe, cmdline, ancestry, verdict, mcp_server) = (
+        self.write_open(
+            open,
+            file,
+            Judge::Group(group),
+            About {
+                mcp_client,
+                file_container,
+                target: None,
+            },
+        )
+    }
+
+    /// Writes the record of an open: the kernel's facts, who the opener is (its view), what
+    /// the policy says, and what the caller knows of the file.
+    fn write_open(
+        &mut self,
+        open: &OpenEvent,
+        file: String,
+        judge: Judge,
+        about: About,
+    ) -> Result<(), SinkError> {
+        let group = match judge {
+            Judge::Group(group) => group,
+            Judge::Environ => None,
+        };
+        self.view(open.tgid, group);
+        let view = &self.views[&open.tgid];
+        let verdict = match judge {
+            Judge::Group(group) => view.verdicts[&group].clone(),
+            Judge::Environ => self.files.environ_verdict(&Reader {
+                exe: &view.exe,
+                parent_exe: view.parent_exe.as_deref(),
+                cmdline: &view.raw_cmdline,
+            }),
+        };
+        let (mut exe, cmdline, ancestry, mcp_server) = (
             view.exe.clone(),
             view.cmdline.clone(),
             view.ancestry.clone(),
-            view.verdicts[&group].clone(),
             view.mcp_server.clone(),
         );
+        let container = self.container_of(open.tgid, open.cgroup_id);
+        if container.is_some() {
+            // In a container the table did not know of: the exec's own name, not the host's
+            // file of that name.
+            if let Some(process) = self.processes.get(open.tgid) {
+                if let (None, Some(filename)) = (&process.container, &process.exec_filename) {
+                    exe = filename.clone();
+                }
+            }
+        }
         let record = Open {
             file,
             dev: Some(dev_string(open.key.dev)),
@@ -655,8 +836,11 @@ impl Agent {
             cgroup_id: open.cgroup_id,
             verdict: event::Verdict::allowed(verdict.allowed),
             policy_rule: Some(verdict.rule),
-            mcp_client,
+            mcp_client: about.mcp_client,
             mcp_server,
+            container,
+            target: about.target,
+            file_container: about.file_container,
         };
         self.open_events += 1;
         self.sink.write(
@@ -666,7 +850,158 @@ impl Agent {
     }
 }
 
+/// Which rules judge an open.
+#[derive(Clone, Copy)]
+enum Judge {
+    /// The readers of a policy group (`None`: a file no group claims).
+    Group(Option<usize>),
+    /// The readers of MCP servers' environments.
+    Environ,
+}
+
+/// What an open record says of the file besides its name.
+struct About {
+    mcp_client: Option<String>,
+    file_container: Option<event::Container>,
+    target: Option<event::Target>,
+}
+
 impl Agent {
+    /// The container a process runs in, named as far as the daemon answers in a moment:
+    /// from the process table, else (a process gone before its record was read) from the
+    /// cgroup id the kernel recorded with its open.
+    fn container_of(&mut self, pid: u32, cgroup_id: u64) -> Option<event::Container> {
+        let found = match self.processes.lookup(pid).and_then(|p| p.container.clone()) {
+            Some(found) => found,
+            None => self.cgroup_ids.container(cgroup_id)?,
+        };
+        Some(self.containers.describe(&found, container::LOOKUP_WAIT))
+    }
+
+    /// A new image: its container is asked for ahead of its opens, and an MCP server's
+    /// environment is pinned.
+    fn after_exec(&mut self, pid: u32) -> Result<(), SinkError> {
+        if let Some(found) = self.processes.get(pid).and_then(|p| p.container.as_ref()) {
+            self.containers.request(&found.id);
+        }
+        let server = self.server_run_by(pid);
+        self.pin(pid, server);
+        Ok(())
+    }
+
+    fn after_exit(&mut self, pid: u32) -> Result<(), SinkError> {
+        self.unpin(pid);
+        if self
+            .watched_container
+            .as_ref()
+            .is_some_and(|w| w.init_pid == pid)
+        {
+            self.container_exit()?;
+        }
+        Ok(())
+    }
+
+    /// The configured MCP server whose command this process runs, or whose server process
+    /// started it (the `node` an `npx` execs inherits its environment, key included).
+    fn server_run_by(&self, pid: u32) -> Option<String> {
+        let process = self.processes.get(pid)?;
+        self.files
+            .servers()
+            .iter()
+            .find(|s| rescan::server_matches(&s.argv, &process.exe, &process.cmdline))
+            .map(|s| s.name.clone())
+            .or_else(|| self.environ.server_of(process.ppid).map(str::to_string))
+    }
+
+    /// Every running process, against the servers of the watched configs (at start, and
+    /// when a config changed).
+    fn pin_servers(&mut self) -> Result<(), KernelError> {
+        let living: Vec<u32> = self.processes.living().map(|(pid, _)| pid).collect();
+        for pid in living {
+            if pid == self.own_pid {
+                continue;
+            }
+            let server = self.server_run_by(pid);
+            self.pin(pid, server);
+        }
+        Ok(())
+    }
+
+    /// Holds `/proc/PID/environ` of a server open (watched like a file), or lets it go when
+    /// the process runs no server (any more).
+    fn pin(&mut self, pid: u32, server: Option<String>) {
+        match server {
+            Some(server) => {
+                if let Some(key) = self.environ.pin(pid, server) {
+                    if let Err(err) = self.files.insert_kernel_key(key) {
+                        tracing::warn!("cannot watch the environment of process {pid}: {err}");
+                    }
+                }
+            }
+            None => self.unpin(pid),
+        }
+    }
+
+    fn unpin(&mut self, pid: u32) {
+        if let Some(key) = self.environ.unpin(pid) {
+            let mut keep = self.environ.keys();
+            keep.push(self.canary_key);
+            if let Err(err) = self.files.remove_kernel_key(key, &keep) {
+                tracing::warn!("cannot stop watching the environment of process {pid}: {err}");
+            }
+        }
+    }
+
+    /// The `--container` stopped: its watches go, and a record says so.
+    fn container_exit(&mut self) -> Result<(), SinkError> {
+        let Some(watched) = self.watched_container.take() else {
+            return Ok(());
+        };
+        let mut keep = self.environ.keys();
+        keep.push(self.canary_key);
+        if let Err(err) = self.files.unwatch(&watched.paths, &keep) {
+            tracing::warn!("cannot drop the watches of a stopped container: {err}");
+        }
+        let record = event::ContainerExit {
+            container: watched.container,
+            files: watched.names,
+        };
+        self.sink
+            .write(Utc::now(), &Record::ContainerExit(record))?;
+        self.sink.flush()
+    }
+
+    /// An open of a pinned `/proc/PID/environ`: who read which server's environment.
+    fn on_environ_open(
+        &mut self,
+        open: &OpenEvent,
+        target_pid: u32,
+        server: String,
+    ) -> Result<(), SinkError> {
+        let (target_exe, target_cmdline) = self
+            .processes
+            .get(target_pid)
+            .map(|p| (p.exe.clone(), self.files.scrub(&p.cmdline)))
+            .unwrap_or_default();
+        let target = event::Target {
+            pid: target_pid,
+            exe: target_exe,
+            cmdline: target_cmdline,
+            mcp_server: server,
+            container: self.container_of(target_pid, 0),
+        };
+        self.write_open(
+            open,
+            format!("/proc/{target_pid}/environ"),
+            Judge::Environ,
+            About {
+                mcp_client: None,
+                file_container: None,
+                target: Some(target),
+            },
+        )
+    }
+
     /// Who a process is, as the log shows it: worked out once per process (a burst of opens
     /// by one process costs one lineage walk, one scrub and one policy decision per group),
     /// forgotten when it execs or exits.

@@ -15,6 +15,9 @@ use crate::mcp::{self, Home};
 /// The default policy, compiled in.
 pub const DEFAULT_POLICY: &str = include_str!("../../../deploy/policy.toml");
 
+/// The `policy_rule` of a read of an MCP server's environment that no group claims.
+pub const ENVIRON_RULE: &str = "mcp-server-environ";
+
 /// How deep below a project root `project_files` are looked for.
 const PROJECT_DEPTH: usize = 4;
 /// Directories never entered while looking for project files.
@@ -83,6 +86,9 @@ struct GroupFile {
     paths: Vec<String>,
     #[serde(default)]
     project_files: Vec<String>,
+    /// The group claims `/proc/PID/environ` of every running MCP server of a watched config.
+    #[serde(default)]
+    mcp_server_environ: bool,
     #[serde(default)]
     allow: Vec<AllowFile>,
 }
@@ -108,6 +114,7 @@ pub struct Group {
     paths: Vec<String>,
     project_files: Vec<GlobMatcher>,
     project_file_patterns: Vec<String>,
+    mcp_server_environ: bool,
     allow: Vec<Allow>,
 }
 
@@ -161,6 +168,7 @@ impl Policy {
             if group.mcp_clients.is_empty()
                 && group.paths.is_empty()
                 && group.project_files.is_empty()
+                && !group.mcp_server_environ
             {
                 return Err(group_error(GroupProblem::NamesNoFiles));
             }
@@ -216,6 +224,7 @@ impl Policy {
                 paths: group.paths,
                 project_files,
                 project_file_patterns: group.project_files,
+                mcp_server_environ: group.mcp_server_environ,
                 allow,
             });
         }
@@ -342,6 +351,23 @@ impl Policy {
             .collect()
     }
 
+    /// The group that claims the environment (`/proc/PID/environ`) of MCP servers, if any.
+    pub fn environ_group(&self) -> Option<usize> {
+        self.groups.iter().position(|g| g.mcp_server_environ)
+    }
+
+    /// Whether `reader` may read an MCP server's environment: the [`Policy::environ_group`]'s
+    /// rules, and without such a group nobody may (`policy_rule` "mcp-server-environ").
+    pub fn environ_verdict(&self, reader: &Reader) -> Verdict {
+        match self.environ_group() {
+            Some(group) => self.verdict(Some(group), reader),
+            None => Verdict {
+                allowed: false,
+                rule: ENVIRON_RULE.into(),
+            },
+        }
+    }
+
     /// Whether `reader` may open a file of `group` (`None`: a file no group claims).
     pub fn verdict(&self, group: Option<usize>, reader: &Reader) -> Verdict {
         let Some(index) = group else {
@@ -397,6 +423,9 @@ impl Policy {
                     "  project files: {}",
                     group.project_file_patterns.join(", ")
                 );
+            }
+            if group.mcp_server_environ {
+                let _ = writeln!(out, "  the environment (/proc/PID/environ) of MCP servers");
             }
             if group.allow.is_empty() {
                 let _ = writeln!(out, "  allowed readers: none (every reader alerts)");
@@ -512,6 +541,34 @@ mod tests {
             uid: 1000,
             dir: dir.to_path_buf(),
         }
+    }
+
+    #[test]
+    fn a_group_may_claim_the_environment_of_mcp_servers() {
+        let reader = |exe| Reader {
+            exe,
+            parent_exe: None,
+            cmdline: &[],
+        };
+        let none = Policy::parse("[[group]]\nname = \"a\"\npaths = [\"/x\"]\n", "t").unwrap();
+        let verdict = none.environ_verdict(&reader("/usr/bin/cat"));
+        assert_eq!(
+            (verdict.allowed, verdict.rule.as_str()),
+            (false, ENVIRON_RULE)
+        );
+        let policy = Policy::parse(
+            "[[group]]\nname = \"env\"\nmcp_server_environ = true\nallow = [{ exe = \"/usr/bin/ps\" }]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(policy.environ_group(), Some(0));
+        let allowed = policy.environ_verdict(&reader("/usr/bin/ps"));
+        assert_eq!(
+            (allowed.allowed, allowed.rule.as_str()),
+            (true, "env/allow[0]")
+        );
+        let alerted = policy.environ_verdict(&reader("/usr/bin/cat"));
+        assert_eq!((alerted.allowed, alerted.rule.as_str()), (false, "env"));
     }
 
     #[test]

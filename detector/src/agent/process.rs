@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::container::{self, CgroupContainer};
 pub use crate::event::Ancestor;
 
 /// How long an exited process stays in the table, so that the opens and children it left
@@ -20,6 +21,13 @@ pub struct Process {
     pub ppid: u32,
     pub exe: String,
     pub cmdline: Vec<String>,
+    /// The container it runs in, from its cgroup, read while it lived (at first sight, exec,
+    /// or inherited at fork).
+    pub container: Option<CgroupContainer>,
+    /// The kernel's filename of the exec, when `exe` is that name resolved on the host's files
+    /// and says otherwise: a process gone before its container was known ran the container's
+    /// file of that name, not the host's.
+    pub exec_filename: Option<String>,
     exited: Option<Instant>,
 }
 
@@ -64,17 +72,23 @@ impl ProcessTable {
 
     /// A new image: `filename` as the kernel saw it, `args` the NUL-separated argv it read.
     pub fn exec(&mut self, pid: u32, ppid: u32, filename: &str, args: &[u8]) {
-        let exe = resolve_exe(pid, filename);
         let mut cmdline = split_args(args);
         if cmdline.is_empty() {
             cmdline = read_cmdline(pid);
         }
+        // A process gone already keeps the container it had at fork (or first sight).
+        let container = container::of_pid(pid)
+            .or_else(|| self.processes.get(&pid).and_then(|p| p.container.clone()));
+        let exe = resolve_exe(pid, filename, container.is_some());
+        let exec_filename = (exe != filename).then(|| filename.to_string());
         self.processes.insert(
             pid,
             Process {
                 ppid,
                 exe,
                 cmdline,
+                container,
+                exec_filename,
                 exited: None,
             },
         );
@@ -87,13 +101,19 @@ impl ProcessTable {
             .get(&parent)
             .cloned()
             .or_else(|| read_proc(parent));
-        let (exe, cmdline) = inherited.map(|p| (p.exe, p.cmdline)).unwrap_or_default();
+        let (exe, cmdline, container) = inherited
+            .map(|p| (p.exe, p.cmdline, p.container))
+            .unwrap_or_default();
+        // A child starts in its parent's cgroup; a runtime that moves it is seen at its exec.
+        let container = container::of_pid(child).or(container);
         self.processes.insert(
             child,
             Process {
                 ppid: parent,
                 exe,
                 cmdline,
+                container,
+                exec_filename: None,
                 exited: None,
             },
         );
@@ -103,6 +123,14 @@ impl ProcessTable {
         if let Some(process) = self.processes.get_mut(&pid) {
             process.exited = Some(Instant::now());
         }
+    }
+
+    /// Every process the table knows that has not exited, with its pid.
+    pub fn living(&self) -> impl Iterator<Item = (u32, &Process)> {
+        self.processes
+            .iter()
+            .filter(|(_, p)| p.exited.is_none())
+            .map(|(pid, p)| (*pid, p))
     }
 
     /// Looks up a process, learning it from /proc if the table missed it.
@@ -130,6 +158,8 @@ impl ProcessTable {
                 ppid: 0,
                 exe: String::new(),
                 cmdline: Vec::new(),
+                container: None,
+                exec_filename: None,
                 exited: None,
             });
             next = Some(process.ppid);
@@ -169,6 +199,8 @@ fn read_proc(pid: u32) -> Option<Process> {
         ppid,
         exe,
         cmdline: read_cmdline(pid),
+        container: container::of_pid(pid),
+        exec_filename: None,
         exited: None,
     })
 }
@@ -190,9 +222,10 @@ fn split_args(raw: &[u8]) -> Vec<String> {
 }
 
 /// The executable's real path: the kernel's filename with links resolved, else /proc's view.
-fn resolve_exe(pid: u32, filename: &str) -> String {
+/// A container's filename means nothing on the host's file system: /proc's view only.
+fn resolve_exe(pid: u32, filename: &str, in_container: bool) -> String {
     let path = Path::new(filename);
-    if path.is_absolute() {
+    if path.is_absolute() && !in_container {
         if let Ok(real) = fs::canonicalize(path) {
             return real.to_string_lossy().into_owned();
         }

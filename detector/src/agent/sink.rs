@@ -123,6 +123,8 @@ pub struct Sink {
     file: Option<RotatingFile>,
     syslog: Vec<syslog::Sender>,
     formatter: syslog::Formatter,
+    /// The host's name, in every record.
+    host: String,
 }
 
 impl Sink {
@@ -150,6 +152,7 @@ impl Sink {
             file,
             syslog,
             formatter: syslog::Formatter::new(options.facility),
+            host: hostname(),
         };
         if let Some(resumed) = resumed {
             // The time between the last record of the file and now is time nobody watched.
@@ -186,6 +189,7 @@ impl Sink {
                 time: rfc3339(time),
                 seq,
                 prev: &self.last.hash,
+                host: &self.host,
                 record,
             },
         )
@@ -220,4 +224,22 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// The host's name (`/proc/sys/kernel/hostname`, else `gethostname`), empty when neither
+/// answers.
+pub fn hostname() -> String {
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() {
+            return name.to_string();
+        }
+    }
+    let mut buffer = [0u8; 256];
+    // SAFETY: a valid buffer of the given length; gethostname NUL-terminates within it.
+    if unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len() - 1) } != 0 {
+        return String::new();
+    }
+    let len = buffer.iter().position(|&b| b == 0).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..len]).into_owned()
 }

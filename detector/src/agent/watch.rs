@@ -12,7 +12,7 @@ use detector_common::{inode_bit, FileKey};
 
 use super::kernel::KernelError;
 pub use crate::event::{dev_string, kernel_dev};
-use crate::event::{NotWatched, WatchedFile};
+use crate::event::{Container, NotWatched, WatchedFile};
 
 #[derive(Debug, Clone)]
 pub struct Watched {
@@ -20,6 +20,26 @@ pub struct Watched {
     /// The policy group that claims the file (index into the policy).
     pub group: Option<usize>,
     pub mcp_client: Option<String>,
+    /// A file of a container's (`--container`): its path there, and the container.
+    pub in_container: Option<InContainer>,
+}
+
+/// A watched file seen through a container's root (`/proc/PID/root/PATH`).
+#[derive(Debug, Clone)]
+pub struct InContainer {
+    /// The path inside the container, as records name the file.
+    pub path: String,
+    pub container: Container,
+}
+
+impl Watched {
+    /// The file's name in records: its path in its container, else on the host.
+    pub fn name(&self) -> String {
+        match &self.in_container {
+            Some(inside) => inside.path.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// The kernel's side of the watch set: the inode bitmap and the `(dev, ino)` hash map.
@@ -144,6 +164,7 @@ impl WatchSet {
                 path: path.to_path_buf(),
                 group,
                 mcp_client,
+                in_container: None,
             },
         );
         Ok(Added::New { key, replaced })
@@ -162,6 +183,13 @@ impl WatchSet {
         }
         self.files.remove(&key);
         Some(key)
+    }
+
+    /// Says that the file a watched path names is seen through a container's root.
+    pub fn set_in_container(&mut self, path: &Path, inside: InContainer) {
+        if let Some(watched) = self.paths.get(path).and_then(|key| self.files.get_mut(key)) {
+            watched.in_container = Some(inside);
+        }
     }
 
     pub fn get(&self, key: &FileKey) -> Option<&Watched> {
@@ -195,11 +223,16 @@ impl WatchSet {
     pub fn describe(&self) -> Vec<WatchedFile> {
         self.paths
             .iter()
-            .map(|(path, key)| WatchedFile {
-                file: path.display().to_string(),
-                dev: dev_string(key.dev),
-                ino: key.ino,
-                mcp_client: self.files.get(key).and_then(|w| w.mcp_client.clone()),
+            .map(|(path, key)| {
+                let watched = self.files.get(key);
+                let inside = watched.and_then(|w| w.in_container.as_ref());
+                WatchedFile {
+                    file: inside.map_or_else(|| path.display().to_string(), |i| i.path.clone()),
+                    dev: dev_string(key.dev),
+                    ino: key.ino,
+                    mcp_client: watched.and_then(|w| w.mcp_client.clone()),
+                    container: inside.map(|i| i.container.clone()),
+                }
             })
             .collect()
     }

@@ -28,6 +28,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         ring_buffer_bytes: args.ring_buffer_kib.saturating_mul(1024),
         duration: args.duration.map(Duration::from_secs),
+        container: args.container.clone(),
+        container_pid: args.container_pid,
     })?;
     Ok(ExitCode::from(super::EXIT_CLEAN))
 }

@@ -18,7 +18,6 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-const DETECTOR: &str = "target/release/detector";
 const BURST: u64 = 100_000;
 const IDLE_WATCHED: usize = 10_000;
 
@@ -177,7 +176,11 @@ struct AgentStats {
 impl Agent {
     fn start(watch: &[PathBuf], events: &Path) -> Result<Agent> {
         let _ = fs::remove_file(events);
-        let child = Command::new(DETECTOR)
+        // The release build, in CARGO_TARGET_DIR when it is set.
+        let detector = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| super::workspace_root().join("target"), PathBuf::from)
+            .join("release/detector");
+        let child = Command::new(&detector)
             .arg("agent")
             .arg("--events")
             .arg(events)
@@ -187,7 +190,12 @@ impl Agent {
             .args(watch)
             .stdin(Stdio::null())
             .spawn()
-            .context("cannot start detector agent")?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} agent (build it first: cargo build --release -p detector)",
+                    detector.display()
+                )
+            })?;
         let agent = Agent {
             child,
             events: events.to_path_buf(),
