@@ -29,6 +29,20 @@ fn detector(args: &[&str], home: &Path, docker_host: Option<&str>) -> Output {
     kit::run::run_with_deadline(cmd, kit::run::deadline(), &args.join(" "))
 }
 
+/// `detector scan dir:DIR --format json`, with no Docker daemon.
+fn scan_json(dir: &Path, home: &Path) -> Output {
+    detector(
+        &[
+            "scan",
+            &format!("dir:{}", dir.display()),
+            "--format",
+            "json",
+        ],
+        home,
+        None,
+    )
+}
+
 fn fp(secret: &str) -> String {
     fingerprint(ORG_KEY.as_bytes(), secret)
 }
@@ -211,16 +225,7 @@ fn compose_files_and_kubernetes_manifests_name_the_workload_of_each_key() {
     let dir = tmp.path().join("shop");
     let k = keys(1701);
     write_project(&dir, &k);
-    let out = detector(
-        &[
-            "scan",
-            &format!("dir:{}", dir.display()),
-            "--format",
-            "json",
-        ],
-        tmp.path(),
-        None,
-    );
+    let out = scan_json(&dir, tmp.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
     assert_report_valid(&report, "a report of Compose files and manifests");
@@ -468,16 +473,7 @@ fn broken_manifests_and_compose_files_are_scanned_as_text() {
         "        - {{name: GITHUB_TOKEN, value: {token}}}\n"
     ));
     fs::write(dir.join("big.yaml"), many).unwrap();
-    let out = detector(
-        &[
-            "scan",
-            &format!("dir:{}", dir.display()),
-            "--format",
-            "json",
-        ],
-        tmp.path(),
-        None,
-    );
+    let out = scan_json(&dir, tmp.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
     let found = key_of(&report, &token);

@@ -47,6 +47,21 @@ fn report_on(dir: &Path, home: &Path, day: &str, out: &Path) {
     fs::write(out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
 }
 
+/// `detector scan dir:DIR --store STORE --format json`: a live run recorded.
+fn scan_into(dir: &Path, store: &str, home: &Path) -> Output {
+    detector(
+        &[
+            "scan",
+            &format!("dir:{}", dir.display()),
+            "--store",
+            store,
+            "--format",
+            "json",
+        ],
+        home,
+    )
+}
+
 fn inventory(store: &str, home: &Path) -> Value {
     let out = detector(&["report", "--store", store, "--format", "json"], home);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -145,17 +160,7 @@ fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
     // directory is another scope, whose first run finds the key new to it but not to the
     // store.
     let live = |what: &str| {
-        let out = detector(
-            &[
-                "scan",
-                &format!("dir:{}", dir.display()),
-                "--store",
-                store,
-                "--format",
-                "json",
-            ],
-            &home,
-        );
+        let out = scan_into(&dir, store, &home);
         let said = stderr(&out);
         assert!(said.contains(what), "{what}: {said}");
         out
@@ -238,17 +243,7 @@ fn an_unreachable_store_loses_nothing() {
     fs::write(dir.join(".env"), format!("GITHUB_TOKEN={token}\n")).unwrap();
     // Nothing listens on port 1.
     let store = "postgresql://tester:pw@127.0.0.1:1/postgres";
-    let out = detector(
-        &[
-            "scan",
-            &format!("dir:{}", dir.display()),
-            "--store",
-            store,
-            "--format",
-            "json",
-        ],
-        &home,
-    );
+    let out = scan_into(&dir, store, &home);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let said = stderr(&out);
     assert!(
