@@ -263,6 +263,11 @@ fn an_unreachable_store_loses_nothing() {
         .unwrap_or_else(|| panic!("no spool file named: {said}"));
     let spooled = PathBuf::from(spooled.trim_matches('\''));
     assert!(spooled.is_file(), "{}", spooled.display());
+    assert!(
+        spooled.starts_with(home.join(".detector-spool")),
+        "{}",
+        spooled.display()
+    );
     kit::report::assert_no_secret(
         &fs::read_to_string(&spooled).unwrap(),
         [&token],

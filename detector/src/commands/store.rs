@@ -58,8 +58,12 @@ pub fn record(report: &Report, recording: &Recording) -> bool {
     }
 }
 
-/// The spool directory: root's under /var/lib/detector, else under the XDG data directory.
+/// The spool directory: `$DETECTOR_SPOOL`, else root's under /var/lib/detector, else under the
+/// XDG data directory.
 fn spool_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DETECTOR_SPOOL").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     match StoreUrl::host_default() {
         Some(StoreUrl::Sqlite(path)) => path
             .parent()
@@ -71,7 +75,8 @@ fn spool_dir() -> PathBuf {
 
 fn spool(report: &Report) -> anyhow::Result<PathBuf> {
     let dir = spool_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    crate::store::make_private_dir(&dir)
+        .with_context(|| format!("cannot make {}", dir.display()))?;
     let name = format!(
         "run-{}-{}.json",
         report.generated_at.format("%Y%m%dT%H%M%SZ"),

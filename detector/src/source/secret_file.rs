@@ -213,24 +213,26 @@ pub fn read_unnamed(bytes: &[u8]) -> Option<SecretFile> {
 
 /// Read the fields of a credential file.
 pub fn parse(kind: SecretFileKind, path: &Path, bytes: &[u8]) -> SecretFile {
-    match kind {
-        SecretFileKind::Compose => {
-            let text = String::from_utf8_lossy(bytes);
-            return container::compose::parse(path, &text).unwrap_or_else(|| SecretFile {
-                kind,
-                fields: Vec::new(),
-                workloads: Vec::new(),
-            });
-        }
-        SecretFileKind::Kubernetes => {
-            let text = String::from_utf8_lossy(bytes);
-            return container::kubernetes::parse(&text).unwrap_or_else(|| SecretFile {
-                kind,
-                fields: Vec::new(),
-                workloads: Vec::new(),
-            });
-        }
-        _ => {}
+    // Their fields' ranges are offsets into the text: only text that is the bytes will do.
+    let workloads = match kind {
+        SecretFileKind::Compose => Some(
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| container::compose::parse(path, t)),
+        ),
+        SecretFileKind::Kubernetes => Some(
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(container::kubernetes::parse),
+        ),
+        _ => None,
+    };
+    if let Some(parsed) = workloads {
+        return parsed.unwrap_or(SecretFile {
+            kind,
+            fields: Vec::new(),
+            workloads: Vec::new(),
+        });
     }
     let text = String::from_utf8_lossy(bytes);
     // Offsets are into `bytes`; lossy decoding only changes invalid sequences, which a

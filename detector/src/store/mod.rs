@@ -142,8 +142,8 @@ impl Store {
     }
 }
 
-/// The store's directory, made private (0700) when it is made.
-fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+/// The store's (or the spool's) directory, made private (0700) when it is made.
+pub(crate) fn make_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

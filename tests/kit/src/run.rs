@@ -34,7 +34,8 @@ pub fn detector_command(
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         // Each test's audits in an inventory of its own (audits record by default).
-        .env("DETECTOR_STORE", store_in(home));
+        .env("DETECTOR_STORE", store_in(home))
+        .env("DETECTOR_SPOOL", home.join(".detector-spool"));
     if let Some(key) = org_key {
         cmd.env("DETECTOR_ORG_KEY", key);
     }
