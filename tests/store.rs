@@ -197,6 +197,26 @@ fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
     // The summary is on standard error: the report on standard output is the report alone.
     assert!(json(&out)["keys"].is_array());
 
+    // Filters: the runs of a recent period (the four live ones), the keys of one project.
+    let filtered = |extra: &[&str]| {
+        let mut args = vec!["report", "--store", store, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = detector(&args, &home);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        json(&out)
+    };
+    assert_eq!(filtered(&["--since", "1d"])["runs"], 4);
+    assert_eq!(filtered(&["--since", "1000d"])["runs"], 10);
+    let project = dir.display().to_string();
+    let of_project = filtered(&["--project", &project]);
+    assert_eq!(
+        of_project["keys"].as_array().unwrap().len(),
+        2,
+        "{of_project:#}"
+    );
+    let of_none = filtered(&["--project", "/no/such/project"]);
+    assert_eq!(of_none["keys"].as_array().unwrap().len(), 0);
+
     // No secret anywhere in the store.
     kit::report::assert_no_secret(&dump(), [&old, &new], "the store");
 }

@@ -224,6 +224,12 @@ pub struct InventoryArgs {
     /// The inventory to read: `sqlite:PATH` or `postgres://USER@HOST/DB`.
     #[arg(long, value_name = "URL", env = "DETECTOR_STORE")]
     pub store: Option<String>,
+    /// Only the runs of this last period (`30d`, `12w`): what they saw, fixed and reopened.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub since: Option<std::time::Duration>,
+    /// Only the keys of this project (as the report's `scope.projects` names it). Repeatable.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Vec<String>,
     /// `json` (the inventory, `detector/inventory/v1`) or `text` (default: text on a
     /// terminal, json elsewhere).
     #[arg(long, value_enum)]

@@ -12,7 +12,7 @@ use super::{EXIT_CLEAN, EXIT_ERROR};
 use crate::{
     cli::{Format, InventoryArgs, StoreCommand},
     report::{escape::visible, Report},
-    store::{inventory::KeyLine, Changes, Inventory, Origin, Store, StoreUrl},
+    store::{inventory::KeyLine, Changes, Filter, Inventory, Origin, Store, StoreUrl},
 };
 
 /// What a run covered, and where it is recorded (if anywhere).
@@ -215,7 +215,23 @@ pub fn report(args: &InventoryArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("report: give a subcommand (merge, render) or --store URL");
     };
     let mut store = open(url)?;
-    let inventory = store.inventory(chrono::Utc::now())?;
+    let now = chrono::Utc::now();
+    let since = match args.since {
+        Some(period) => Some(
+            chrono::Duration::from_std(period)
+                .ok()
+                .and_then(|p| now.checked_sub_signed(p))
+                .ok_or_else(|| anyhow::anyhow!("--since: a period this long has no start"))?,
+        ),
+        None => None,
+    };
+    let inventory = store.inventory_of(
+        now,
+        &Filter {
+            since,
+            projects: args.project.clone(),
+        },
+    )?;
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if to_terminal {
         Format::Text

@@ -77,12 +77,30 @@ pub struct Inventory {
     pub store: String,
     #[serde(serialize_with = "crate::audit::location::time")]
     pub generated_at: DateTime<Utc>,
+    /// The period asked for (`--since`), when one was.
+    #[serde(
+        serialize_with = "crate::audit::location::time_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub since: Option<DateTime<Utc>>,
+    /// The projects asked for (`--project`), when any were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
     pub runs: usize,
     pub hosts: Vec<String>,
     pub keys: Vec<KeyRecord>,
     pub summary: Tally,
     pub by_project: BTreeMap<String, Tally>,
     pub by_environment: BTreeMap<String, Tally>,
+}
+
+/// Which runs and keys an inventory is made of.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only runs made at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only keys of one of these projects (none: every key).
+    pub projects: Vec<String>,
 }
 
 /// What changed in a run since the run before it of the same host and scope.
@@ -241,8 +259,17 @@ pub fn changes(db: &mut Db, run: i64) -> Result<Changes, DbError> {
 impl Store {
     /// The whole inventory, derived from every run.
     pub fn inventory(&mut self, now: DateTime<Utc>) -> Result<Inventory, StoreError> {
+        self.inventory_of(now, &Filter::default())
+    }
+
+    /// The inventory of the runs and keys `filter` keeps.
+    pub fn inventory_of(
+        &mut self,
+        now: DateTime<Utc>,
+        filter: &Filter,
+    ) -> Result<Inventory, StoreError> {
         let url = self.url.to_string();
-        inventory(&mut self.db, &url, now).map_err(|e| self.failed(e))
+        inventory(&mut self.db, &url, now, filter).map_err(|e| self.failed(e))
     }
 
     /// What changed in a recorded run (see [`changes`]).
@@ -251,11 +278,17 @@ impl Store {
     }
 }
 
-fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, DbError> {
+fn inventory(
+    db: &mut Db,
+    store: &str,
+    now: DateTime<Utc>,
+    filter: &Filter,
+) -> Result<Inventory, DbError> {
+    let since = filter.since.map_or(i64::MIN, |t| t.timestamp());
     let runs: Vec<RunRow> = db
         .query(
-            "SELECT id, host, scope, generated_at FROM run ORDER BY generated_at, id",
-            &[],
+            "SELECT id, host, scope, generated_at FROM run WHERE generated_at >= ? ORDER BY generated_at, id",
+            &[since.into()],
         )?
         .iter()
         .map(|r| RunRow {
@@ -300,8 +333,9 @@ fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, 
         reopened: u32,
         revoked_at: Option<i64>,
         hosts: BTreeSet<String>,
-        projects: String,
-        environments: String,
+        /// Every project and environment any run gave it.
+        projects: BTreeSet<String>,
+        environments: BTreeSet<String>,
         /// Seen (in any place) in the latest run of some stream.
         in_latest: BTreeSet<(String, String)>,
     }
@@ -319,8 +353,8 @@ fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, 
             h.first = Some(h.first.map_or(run.at, |f| f.min(run.at)));
             h.last = Some(h.last.map_or(run.at, |l| l.max(run.at)));
             h.hosts.insert(run.host.clone());
-            h.projects.clone_from(&row.projects);
-            h.environments.clone_from(&row.environments);
+            h.projects.extend(split(&row.projects));
+            h.environments.extend(split(&row.environments));
             if row.verification.as_deref() == Some("revoked") && h.revoked_at.is_none() {
                 h.revoked_at = row.verified_at.or(Some(run.at));
             }
@@ -364,6 +398,10 @@ fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, 
             "fixed"
         };
         let first = h.first.and_then(time);
+        let projects: Vec<String> = h.projects.iter().cloned().collect();
+        if !filter.projects.is_empty() && !projects.iter().any(|p| filter.projects.contains(p)) {
+            continue;
+        }
         records.push(KeyRecord {
             fingerprint: text(row, 1),
             rule: text(row, 2),
@@ -384,8 +422,8 @@ fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, 
                 .zip(h.first)
                 .map(|(fixed, first)| (fixed - first).max(0) / 86_400),
             hosts: h.hosts.iter().cloned().collect(),
-            projects: split(&h.projects),
-            environments: split(&h.environments),
+            projects,
+            environments: h.environments.iter().cloned().collect(),
         });
     }
     let mut by_project: BTreeMap<String, Vec<&KeyRecord>> = BTreeMap::new();
@@ -403,6 +441,8 @@ fn inventory(db: &mut Db, store: &str, now: DateTime<Utc>) -> Result<Inventory, 
     }
     let hosts: BTreeSet<String> = runs.iter().map(|r| r.host.clone()).collect();
     Ok(Inventory {
+        since: filter.since,
+        projects: filter.projects.clone(),
         schema: "detector/inventory/v1",
         store: store.to_string(),
         generated_at: now,

@@ -15,7 +15,7 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-pub use inventory::{Changes, Inventory};
+pub use inventory::{Changes, Filter, Inventory};
 pub use record::{Origin, Recorded};
 
 use db::{Db, DbError};
