@@ -7,9 +7,8 @@
 use std::{
     collections::BTreeSet,
     fs,
-    io::Write,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
     sync::OnceLock,
 };
 
@@ -114,39 +113,7 @@ fn build_app(daemon: &'static Daemon) -> Built {
     let env_key = [&key("sk-ant-api03-", ALNUM, 93, 103), "AA"].concat();
 
     // The base: busybox, with the applets the Dockerfile runs.
-    let mut rootfs = tar::Builder::new(Vec::new());
-    let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(busybox.len() as u64);
-    header.set_mode(0o755);
-    header.set_cksum();
-    rootfs
-        .append_data(&mut header, "bin/busybox", busybox.as_slice())
-        .unwrap();
-    for applet in ["sh", "rm", "echo", "mkdir"] {
-        let mut link = tar::Header::new_gnu();
-        link.set_entry_type(tar::EntryType::Symlink);
-        link.set_size(0);
-        link.set_mode(0o777);
-        rootfs
-            .append_link(&mut link, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    let rootfs = rootfs.into_inner().unwrap();
-    let mut import = daemon
-        .docker(&["import", "-", "detector-test-base:1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    import.stdin.take().unwrap().write_all(&rootfs).unwrap();
-    let out = import.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base = daemon.busybox();
 
     let context = daemon.dir.join("context");
     fs::create_dir_all(&context).unwrap();
@@ -158,7 +125,7 @@ fn build_app(daemon: &'static Daemon) -> Built {
     fs::write(
         context.join("Dockerfile"),
         format!(
-            "FROM detector-test-base:1\n\
+            "FROM {base}\n\
              ARG GITLAB_TOKEN\n\
              COPY .env /app/.env\n\
              RUN mkdir -p /srv && echo \"fetched with ${{GITLAB_TOKEN:+a token}}\" > /srv/built.txt\n\
