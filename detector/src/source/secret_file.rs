@@ -771,15 +771,18 @@ impl<'t> Locator<'t> {
     }
 }
 
-fn decode_base64(value: &str) -> Option<String> {
+/// Standard base64 (RFC 4648 §4) decoded to text; whitespace anywhere in it (a value folded
+/// over lines) is left out.
+pub(crate) fn decode_base64(value: &str) -> Option<String> {
+    let compact: String = value.split_whitespace().collect();
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
+        .decode(compact)
         .ok()?;
     String::from_utf8(bytes).ok()
 }
 
 /// The password of a base64 `user:password`.
-fn decode_user_password(value: &str) -> Option<String> {
+pub(crate) fn decode_user_password(value: &str) -> Option<String> {
     let decoded = decode_base64(value)?;
     let (_, password) = decoded.split_once(':')?;
     (!password.is_empty()).then(|| password.to_string())

@@ -14,14 +14,16 @@
 //! <https://kubernetes.io/docs/concepts/configuration/secret/>,
 //! <https://kubernetes.io/docs/concepts/configuration/configmap/>,
 //! <https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/>.
-use base64::Engine as _;
 use serde_norway::Value as Yaml;
 
 use super::{scalar, Part, Place, Workload, WorkloadEntry, WorkloadField};
 use crate::{
     detect::{filter::is_literal_secret, value::classify, value::ValueClass},
     mcp::{is_secret_name, parse as config},
-    source::secret_file::{FileField, Locator, Secrecy, SecretFile, SecretFileKind},
+    source::secret_file::{
+        decode_base64, decode_user_password, FileField, Locator, Secrecy, SecretFile,
+        SecretFileKind,
+    },
 };
 
 /// How deep a custom resource's pod spec is looked for.
@@ -226,7 +228,7 @@ impl Reader<'_, '_> {
                 };
                 let secrecy = secret_key_secrecy(key);
                 // Not base64 (or not text): scanned as written.
-                let plain = if encoded { decode(value) } else { None };
+                let plain = if encoded { decode_base64(value) } else { None };
                 let mut seen = plain.clone().unwrap_or_else(|| value.to_string());
                 // A registry config's credentials are its passwords (one per line), not the
                 // JSON around them.
@@ -273,7 +275,7 @@ impl Reader<'_, '_> {
                 let (Some(key), Some(value)) = (key.as_str(), value.as_str()) else {
                     continue;
                 };
-                let decoded = if encoded { decode(value) } else { None };
+                let decoded = if encoded { decode_base64(value) } else { None };
                 let plain = decoded.as_deref().unwrap_or(value);
                 let secret_named = is_secret_name(key);
                 let secrecy = if secret_named {
@@ -427,15 +429,6 @@ fn secret_key_secrecy(key: &str) -> Secrecy {
     }
 }
 
-/// Standard base64 (RFC 4648 §4), as Kubernetes writes `data`, decoded to text.
-fn decode(value: &str) -> Option<String> {
-    let compact: String = value.split_whitespace().collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .ok()?;
-    String::from_utf8(bytes).ok()
-}
-
 /// The passwords of a Docker config's registries (`auths.*.password`, and the password half
 /// of each base64 `auth`), one per line.
 fn registry_passwords(json: &str) -> Option<String> {
@@ -446,10 +439,12 @@ fn registry_passwords(json: &str) -> Option<String> {
         if let Some(password) = auth.get("password").and_then(|p| p.as_str()) {
             out.push(password.to_string());
         }
-        if let Some(pair) = auth.get("auth").and_then(|a| a.as_str()).and_then(decode) {
-            if let Some((_, password)) = pair.split_once(':') {
-                out.push(password.to_string());
-            }
+        if let Some(password) = auth
+            .get("auth")
+            .and_then(|a| a.as_str())
+            .and_then(decode_user_password)
+        {
+            out.push(password);
         }
     }
     (!out.is_empty()).then(|| out.join("\n"))
@@ -460,6 +455,7 @@ mod tests {
     use super::*;
 
     fn b64(text: &str) -> String {
+        use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(text)
     }
 
