@@ -766,51 +766,15 @@ fn every_format_hides_secrets_and_sarif_validates() {
     assert!(md.contains("## MCP servers"));
 }
 
-/// Headless Chromium's DOM of `file` (with `fragment`), and its log on standard error. Output
-/// goes to files (a DOM larger than a pipe's buffer must not stall it), and a browser that
-/// does not finish in two minutes is killed.
+/// Headless Chromium's DOM of `file` (with `fragment`) and its log: see [`kit::chromium`].
 fn chromium(file: &Path, fragment: &str, profile: &Path) -> (String, String) {
-    let url = format!("file://{}{fragment}", file.display());
-    let dom_path = profile.with_extension("dom");
-    let log_path = profile.with_extension("log");
-    let mut child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            &format!("--user-data-dir={}", profile.display()),
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            &url,
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(fs::File::create(&dom_path).unwrap())
-        .stderr(fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run chromium ({e}): `cargo xtask setup` installs Debian's chromium")
-        });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish in 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let dom = fs::read_to_string(&dom_path).unwrap();
-    let log = fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(status.success(), "chromium {status}: {log}");
-    (dom, log)
+    let page = kit::chromium::open(file, fragment, profile);
+    assert!(
+        page.requests.is_empty(),
+        "the page asked for {:?}",
+        page.requests
+    );
+    (page.dom, page.log)
 }
 
 #[test]

@@ -155,6 +155,46 @@ fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
     assert_eq!(old_key["reopened"], 1);
     assert_eq!(old_key["fixed_at"], Value::Null);
     assert_eq!(six["summary"]["open"], 1);
+    // Open keys over time, one point per day with runs; the GitHub token is critical.
+    let trend: Vec<(String, u64, u64)> = six["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["date"].as_str().unwrap().to_string(),
+                p["open"].as_u64().unwrap(),
+                p["critical"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, u64)> = [
+        ("2026-01-01", 1),
+        ("2026-01-10", 1),
+        ("2026-01-20", 1),
+        ("2026-02-01", 1),
+        ("2026-02-10", 0),
+        ("2026-03-01", 1),
+    ]
+    .iter()
+    .map(|(d, n)| (d.to_string(), *n, *n))
+    .collect();
+    assert_eq!(trend, expected);
+    // Time to fix: the new key's nine days, in February; the old key is open again.
+    assert_eq!(six["time_to_fix"]["buckets"]["8-30"], 1);
+    assert_eq!(six["time_to_fix"]["by_month"][0]["month"], "2026-02");
+    assert_eq!(six["time_to_fix"]["by_month"][0]["median_days"], 9.0);
+    // Nothing happened in the last seven days: the old key is open from before them.
+    let changes = &six["changes"];
+    assert_eq!(changes["new"].as_array().unwrap().len(), 0, "{changes:#}");
+    let still: Vec<&Value> = changes["still_open"].as_array().unwrap().iter().collect();
+    assert_eq!(still.len(), 1, "{changes:#}");
+    assert_eq!(still[0]["fingerprint"], key_in(&six, &old)["fingerprint"]);
+    assert_eq!(still[0]["at"], "2026-01-01T09:00:00Z");
+    // Where it is now: the .env of the latest run of its scope.
+    let now = key_in(&six, &old)["now"].as_array().unwrap();
+    assert_eq!(now.len(), 1, "{now:#?}");
+    assert_eq!(now[0]["path"], env.display().to_string());
 
     // A live scan says what changed since the run before it of the same targets; another
     // directory is another scope, whose first run finds the key new to it but not to the
@@ -583,4 +623,222 @@ fn pruning_forgets_old_runs_but_never_an_open_key() {
     assert_eq!(kept["state"], "open");
     assert_eq!(kept["first_detected"], "2025-01-01T09:00:00Z");
     assert_eq!(after["keys"].as_array().unwrap().len(), 1);
+}
+
+/// The org report from the store in every format. A story of four keys over two months
+/// (critical GitHub tokens, high Hugging Face tokens), then a live run today; the HTML page is
+/// opened in headless Chromium: the trend and time-to-fix charts hold the story's numbers
+/// (read back from the page), its script ran, and it asked for nothing.
+#[test]
+fn the_store_report_shows_trends_and_what_changed_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("app");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    let store = format!("sqlite:{}", tmp.path().join("inventory.sqlite").display());
+    let a = key("ghp_", ALNUM, 36, 3201);
+    let b = key("hf_", ALNUM, 34, 3202);
+    let c = key("hf_", ALNUM, 34, 3203);
+    let d = key("ghp_", ALNUM, 36, 3204);
+    let env = dir.join(".env");
+    let story: [(&str, &[&str]); 4] = [
+        ("2026-01-01", &[&a, &b]),
+        ("2026-01-05", &[&a]),
+        ("2026-02-10", &[]),
+        ("2026-02-20", &[&c]),
+    ];
+    for (i, (day, keys)) in story.iter().enumerate() {
+        let lines: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(n, k)| format!("TOKEN_{n}={k}\n"))
+            .collect();
+        fs::write(&env, lines.concat()).unwrap();
+        let out = tmp.path().join(format!("r{i}.json"));
+        report_on(&dir, &home, day, &out);
+        ingest(&store, &home, &out);
+    }
+    // Today: the Hugging Face token is gone, a new GitHub token is in.
+    fs::write(&env, format!("TOKEN={d}\n")).unwrap();
+    let live = scan_into(&dir, &store, &home);
+    assert_eq!(live.status.code(), Some(1), "{}", stderr(&live));
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+
+    let render = |format: &str| -> String {
+        let out = detector(&["report", "--store", &store, "--format", format], &home);
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        kit::report::assert_no_secret(&text, [&a, &b, &c, &d], format);
+        text
+    };
+    let inventory: Value = serde_json::from_str(&render("json")).unwrap();
+    let trend: Vec<(String, u64, u64, u64)> = inventory["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let n = |k: &str| p[k].as_u64().unwrap();
+            (
+                p["date"].as_str().unwrap().to_string(),
+                n("open"),
+                n("critical"),
+                n("high"),
+            )
+        })
+        .collect();
+    let expected = vec![
+        ("2026-01-01".to_string(), 2, 1, 1),
+        ("2026-01-05".to_string(), 1, 1, 0),
+        ("2026-02-10".to_string(), 0, 0, 0),
+        ("2026-02-20".to_string(), 1, 0, 1),
+        (today.clone(), 1, 1, 0),
+    ];
+    assert_eq!(trend, expected, "{inventory:#}");
+    // B fixed after 4 days in January, A after 40 in February, C today.
+    let months: Vec<(String, u64)> = inventory["time_to_fix"]["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["month"].as_str().unwrap().to_string(),
+                m["fixed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(months[0], ("2026-01".to_string(), 1));
+    assert_eq!(months[1], ("2026-02".to_string(), 1));
+    assert_eq!(inventory["time_to_fix"]["by_month"][0]["median_days"], 4.0);
+    assert_eq!(inventory["time_to_fix"]["by_month"][1]["median_days"], 40.0);
+    // What changed in the last seven days: D new, C fixed.
+    let fingerprints = |list: &str| -> Vec<String> {
+        inventory["changes"][list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["fingerprint"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let fp = |secret: &str| kit::keys::fingerprint(ORG_KEY.as_bytes(), secret);
+    assert_eq!(fingerprints("new"), vec![fp(&d)]);
+    assert_eq!(fingerprints("fixed"), vec![fp(&c)]);
+    assert!(fingerprints("reappeared").is_empty());
+    assert!(fingerprints("still_open").is_empty());
+
+    // Text and Markdown say the same.
+    let text = render("text");
+    assert!(
+        text.contains("1 new, 1 fixed, 0 reappeared, 0 still open"),
+        "{text}"
+    );
+    let markdown = render("markdown");
+    assert!(markdown.starts_with("# detector inventory"), "{markdown}");
+    assert!(
+        markdown.contains("| 2026-01-01 | 2 | 1 | 1 | 0 | 0 |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("- **New**: 1"), "{markdown}");
+    // SARIF: the one open key, at its place now, valid against SARIF's schema.
+    let sarif: Value = serde_json::from_str(&render("sarif")).unwrap();
+    crate::schema::assert_valid(
+        &crate::schema::schema("sarif-2.1.0.json"),
+        &sarif,
+        "the store's SARIF",
+    );
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{sarif:#}");
+    assert_eq!(results[0]["partialFingerprints"]["detectorKey/v1"], fp(&d));
+    assert_eq!(results[0]["level"], "error");
+    let uri = results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.ends_with("app/.env"), "{uri}");
+
+    // HTML, in Chromium.
+    let page_path = tmp.path().join("inventory.html");
+    let out = detector(
+        &[
+            "report",
+            "--store",
+            &store,
+            "--format",
+            "html",
+            "-o",
+            &page_path.display().to_string(),
+        ],
+        &home,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = fs::read_to_string(&page_path).unwrap();
+    kit::report::assert_no_secret(&html, [&a, &b, &c, &d], "the HTML inventory");
+    let page = kit::chromium::open(&page_path, "", &tmp.path().join("chromium"));
+    assert!(page.dom.contains("data-rendered=\"ok\""), "{}", page.log);
+    assert!(!page.dom.contains("data-script-error=\""), "{}", page.dom);
+    assert!(page.console().is_empty(), "{:#?}", page.console());
+    assert!(
+        page.requests.is_empty(),
+        "the page asked for {:?}",
+        page.requests
+    );
+    // The charts' numbers, read back from the page's DOM.
+    let day = regex::Regex::new(
+        r#"<g class="day" data-date="([0-9-]+)" data-open="(\d+)" data-critical="(\d+)" data-high="(\d+)""#,
+    )
+    .unwrap();
+    let drawn: Vec<(String, u64, u64, u64)> = day
+        .captures_iter(&page.dom)
+        .map(|c| {
+            (
+                c[1].to_string(),
+                c[2].parse().unwrap(),
+                c[3].parse().unwrap(),
+                c[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(drawn, expected);
+    let month = regex::Regex::new(
+        r#"<g class="month" data-month="([0-9-]+)" data-fixed="(\d+)" data-median="([0-9.]+)""#,
+    )
+    .unwrap();
+    let fixes: Vec<(String, String)> = month
+        .captures_iter(&page.dom)
+        .map(|c| (c[1].to_string(), c[3].to_string()))
+        .collect();
+    assert_eq!(fixes[0], ("2026-01".to_string(), "4".to_string()));
+    assert_eq!(fixes[1], ("2026-02".to_string(), "40".to_string()));
+    // The script read the charts back: five days, one open on the last (one drawn).
+    assert!(
+        page.dom
+            .contains("Rendered 4 keys, 4 shown; trend of 5 days, 1 open on the last (1 drawn)"),
+        "{}",
+        page.dom
+    );
+    assert!(page.dom.contains("id=\"changes-new\" data-count=\"1\""));
+    assert!(page.dom.contains("id=\"changes-fixed\" data-count=\"1\""));
+    let open = kit::chromium::open(&page_path, "#state=open", &tmp.path().join("chromium"));
+    assert!(
+        open.dom.contains("Rendered 4 keys, 1 shown;"),
+        "{}",
+        open.dom
+    );
+
+    // The check for requests sees one: the same page with an image from the network, and no
+    // policy to stop it.
+    let leaky = tmp.path().join("leaky.html");
+    fs::write(
+        &leaky,
+        html.replace(
+            "<meta http-equiv=\"Content-Security-Policy\"",
+            "<meta name=\"x\"",
+        )
+        .replace(
+            "</main>",
+            "<img src=\"http://127.0.0.1:9/pixel.png\"></main>",
+        ),
+    )
+    .unwrap();
+    let control = kit::chromium::open(&leaky, "", &tmp.path().join("chromium"));
+    assert_eq!(control.requests, vec!["http://127.0.0.1:9/pixel.png"]);
 }

@@ -12,7 +12,7 @@ use super::{EXIT_CLEAN, EXIT_ERROR};
 use crate::{
     cli::{Format, InventoryArgs, StoreCommand},
     report::{escape::visible, Report},
-    store::{inventory::KeyLine, Changes, Filter, Inventory, Origin, Store, StoreUrl},
+    store::{inventory::KeyLine, Changes, Filter, Origin, Store, StoreUrl},
 };
 
 /// What a run covered, and where it is recorded (if anywhere).
@@ -238,65 +238,18 @@ pub fn report(args: &InventoryArgs) -> anyhow::Result<ExitCode> {
     } else {
         Format::Json
     });
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&inventory)? + "\n",
-        Format::Text => text(&inventory),
-        other => anyhow::bail!(
-            "report --store writes json or text so far, not {}",
-            format!("{other:?}").to_ascii_lowercase()
-        ),
-    };
+    let mut rendered = Vec::new();
+    crate::report::inventory::render(&inventory, format, &mut rendered)?;
     match &args.output {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, rendered)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => {
             let mut out = io::stdout().lock();
-            match out.write_all(text.as_bytes()) {
+            match out.write_all(&rendered) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 other => other.context("cannot write to standard output")?,
             }
         }
     }
     Ok(EXIT_CLEAN.into())
-}
-
-fn text(inventory: &Inventory) -> String {
-    let mut out = String::new();
-    let s = &inventory.summary;
-    out.push_str(&format!(
-        "{}: {} keys over {} runs of {} host{} · {} open, {} fixed",
-        inventory.store,
-        inventory.keys.len(),
-        inventory.runs,
-        inventory.hosts.len(),
-        if inventory.hosts.len() == 1 { "" } else { "s" },
-        s.open,
-        s.fixed
-    ));
-    if let (Some(mean), Some(median)) = (s.mean_time_to_fix_days, s.median_time_to_fix_days) {
-        out.push_str(&format!(
-            " · time to fix: mean {mean:.1} days, median {median:.1} days"
-        ));
-    }
-    out.push('\n');
-    for key in &inventory.keys {
-        let when = match (key.state, key.age_days, key.time_to_fix_days) {
-            ("open", Some(age), _) => format!("open {age} days"),
-            (state, _, Some(days)) => format!("{state} after {days} days"),
-            (state, _, _) => state.to_string(),
-        };
-        let reopened = if key.reopened > 0 {
-            format!(", reopened {}×", key.reopened)
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "  {:<8} {} {} · {when}{reopened} · {}\n",
-            key.severity,
-            visible(&key.redacted),
-            visible(&key.provider),
-            visible(&key.hosts.join(", "))
-        ));
-    }
-    out
 }

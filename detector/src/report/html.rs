@@ -660,7 +660,7 @@ fn rotation(key: &KeyView) -> String {
 }
 
 /// A horizontal bar chart: one bar per category, with its count.
-fn bar_chart(id: &str, title: &str, items: &[(String, usize, &str)]) -> String {
+pub(crate) fn bar_chart(id: &str, title: &str, items: &[(String, usize, &str)]) -> String {
     let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1) as f64;
     let row = 22.0;
     let height = 30.0 + row * items.len() as f64;
@@ -716,7 +716,7 @@ fn status_color(status: Status) -> &'static str {
     }
 }
 
-fn severity_color(severity: Severity) -> &'static str {
+pub(crate) fn severity_color(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "#6a1b9a",
         Severity::High => "#c62828",
@@ -736,7 +736,7 @@ fn environment_color(environment: Environment) -> &'static str {
 }
 
 /// Escape text for HTML content and attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -751,7 +751,7 @@ fn esc(text: &str) -> String {
     out
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root { color-scheme: light; --line: #ddd; --muted: #666; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #222; background: #f6f7f9; }

@@ -471,12 +471,12 @@ fn line(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     line(text)
 }
 
 /// Inline code that survives backticks and pipes in the text.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let text = text.replace(['\n', '\r'], " ");
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);

@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod escape;
 pub mod html;
+pub mod inventory;
 pub mod json;
 pub mod markdown;
 pub mod merge;

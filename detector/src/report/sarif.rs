@@ -23,8 +23,8 @@ use super::{
 };
 use crate::{detect::Severity, source::LocationKind, uri};
 
-const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const SRCROOT: &str = "%SRCROOT%";
+pub(crate) const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub(crate) const SRCROOT: &str = "%SRCROOT%";
 
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let base = std::env::current_dir().ok();
@@ -212,7 +212,7 @@ fn location_fingerprint(key: &KeyView, location: &LocationView) -> String {
     hex::encode(digest::digest(&digest::SHA256, identity.as_bytes()).as_ref())
 }
 
-fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
+pub(crate) fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
     // A member is found at its archive's file.
     let path: &Path = match location.archive {
         Some(member) => &member.archive,
@@ -251,7 +251,7 @@ fn artifact(location: &LocationView, base: Option<&Path>) -> Value {
     json!({"uri": percent_encode(&rel.to_string_lossy()), "uriBaseId": SRCROOT})
 }
 
-fn logical_locations(location: &LocationView) -> Vec<Value> {
+pub(crate) fn logical_locations(location: &LocationView) -> Vec<Value> {
     let mut logical = Vec::new();
     if let Some(image) = &location.image {
         if let Some(name) = image.image {
@@ -279,7 +279,7 @@ fn logical_locations(location: &LocationView) -> Vec<Value> {
 }
 
 /// `kind path`, then the commit, image, member and server in parentheses.
-fn describe(location: &LocationView) -> String {
+pub(crate) fn describe(location: &LocationView) -> String {
     let mut text = format!("{} {}", location.kind_name(), location.path.display());
     let server = location.mcp_server.map(|s| format!("MCP server `{s}`"));
     for aside in [
@@ -297,7 +297,7 @@ fn describe(location: &LocationView) -> String {
     text
 }
 
-fn level(severity: Severity) -> &'static str {
+pub(crate) fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -306,7 +306,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 /// GitHub maps these to critical (≥ 9.0), high (≥ 7.0), medium (≥ 4.0) and low.
-fn security_severity(severity: Severity) -> &'static str {
+pub(crate) fn security_severity(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
@@ -316,7 +316,7 @@ fn security_severity(severity: Severity) -> &'static str {
 }
 
 /// `github-pat` → `GithubPat`.
-fn rule_name(id: &str) -> String {
+pub(crate) fn rule_name(id: &str) -> String {
     id.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
@@ -329,7 +329,7 @@ fn rule_name(id: &str) -> String {
         .collect()
 }
 
-fn directory_uri(dir: &Path) -> String {
+pub(crate) fn directory_uri(dir: &Path) -> String {
     let mut text = format!("file://{}", percent_encode(&dir.to_string_lossy()));
     if !text.ends_with('/') {
         text.push('/');

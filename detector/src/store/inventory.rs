@@ -7,7 +7,7 @@
 //! first detection is the earliest run that saw it; `revoked_at` is when the provider first
 //! said it was revoked (`--verify`); until then a fixed key still found in history or an image
 //! is "fixed, still in history".
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,6 +16,7 @@ use super::{
     db::{Db, DbError, Value},
     Store, StoreError,
 };
+use crate::audit::Location;
 
 /// One key as the inventory knows it.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,10 @@ pub struct KeyRecord {
     pub hosts: Vec<String>,
     pub projects: Vec<String>,
     pub environments: Vec<String>,
+    /// Where it is now: the places the latest run of each host and scope saw it in (a fixed
+    /// key still in history or an image is seen there), as the report's location objects,
+    /// each naming the host that saw it.
+    pub now: Vec<Location>,
 }
 
 /// Counts of a group of keys (all, a project, an environment).
@@ -92,7 +97,78 @@ pub struct Inventory {
     pub summary: Tally,
     pub by_project: BTreeMap<String, Tally>,
     pub by_environment: BTreeMap<String, Tally>,
+    /// Open keys over time, by severity: one point per day of the period that had runs.
+    pub trend: Vec<TrendPoint>,
+    /// How long fixed keys stayed exposed.
+    pub time_to_fix: TimeToFix,
+    /// What changed in the period (`--since`, else the last seven days).
+    pub changes: PeriodChanges,
 }
+
+/// The keys open at the end of a day, by severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrendPoint {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    pub open: usize,
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
+impl TrendPoint {
+    /// The count of one severity (`critical`, `high`, `medium`, `low`).
+    pub fn of(&self, severity: &str) -> usize {
+        match severity {
+            "critical" => self.critical,
+            "high" => self.high,
+            "medium" => self.medium,
+            _ => self.low,
+        }
+    }
+}
+
+/// Fixed keys by how long they stayed exposed, overall and by the month they were fixed in.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TimeToFix {
+    pub buckets: AgeBuckets,
+    pub by_month: Vec<MonthOfFixes>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthOfFixes {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    pub fixed: usize,
+    pub mean_days: f64,
+    pub median_days: f64,
+}
+
+/// The keys first detected, fixed, reappeared in the period, and those open since before it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodChanges {
+    #[serde(serialize_with = "crate::audit::location::time")]
+    pub since: DateTime<Utc>,
+    pub new: Vec<ChangedKey>,
+    pub fixed: Vec<ChangedKey>,
+    pub reappeared: Vec<ChangedKey>,
+    pub still_open: Vec<ChangedKey>,
+}
+
+/// A key in "what changed", with when that happened (still open: when first detected).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedKey {
+    pub fingerprint: String,
+    pub redacted: String,
+    pub provider: String,
+    pub severity: String,
+    #[serde(serialize_with = "crate::audit::location::time")]
+    pub at: DateTime<Utc>,
+}
+
+/// The period "what changed" covers when none is asked for.
+pub const DEFAULT_PERIOD_DAYS: i64 = 7;
 
 /// Which runs and keys an inventory is made of.
 #[derive(Debug, Clone, Default)]
@@ -135,7 +211,6 @@ struct RunRow {
 struct KeyRun {
     run: i64,
     key: i64,
-    status: String,
     exposed: bool,
     verification: Option<String>,
     verified_at: Option<i64>,
@@ -284,11 +359,12 @@ fn inventory(
     now: DateTime<Utc>,
     filter: &Filter,
 ) -> Result<Inventory, DbError> {
-    let since = filter.since.map_or(i64::MIN, |t| t.timestamp());
+    // Every run, so that what is derived of a key (first detection, fixes) does not depend on
+    // the period asked for; the period picks the keys shown, the trend and "what changed".
     let runs: Vec<RunRow> = db
         .query(
-            "SELECT id, host, scope, generated_at FROM run WHERE generated_at >= ? ORDER BY generated_at, id",
-            &[since.into()],
+            "SELECT id, host, scope, generated_at FROM run ORDER BY generated_at, id",
+            &[],
         )?
         .iter()
         .map(|r| RunRow {
@@ -300,18 +376,17 @@ fn inventory(
         .collect();
     let mut by_run: HashMap<i64, Vec<KeyRun>> = HashMap::new();
     for r in db.query(
-        "SELECT run_id, key_id, status, exposed, verification, verified_at, projects, environments FROM key_run",
+        "SELECT run_id, key_id, exposed, verification, verified_at, projects, environments FROM key_run",
         &[],
     )? {
         let row = KeyRun {
             run: int(&r, 0).unwrap_or(0),
             key: int(&r, 1).unwrap_or(0),
-            status: text(&r, 2),
-            exposed: int(&r, 3) == Some(1),
-            verification: r.get(4).and_then(Value::text).map(str::to_string),
-            verified_at: int(&r, 5),
-            projects: text(&r, 6),
-            environments: text(&r, 7),
+            exposed: int(&r, 2) == Some(1),
+            verification: r.get(3).and_then(Value::text).map(str::to_string),
+            verified_at: int(&r, 4),
+            projects: text(&r, 5),
+            environments: text(&r, 6),
         };
         by_run.entry(row.run).or_default().push(row);
     }
@@ -324,6 +399,27 @@ fn inventory(
         .map(|r| (int(&r, 0).unwrap_or(0), r))
         .collect();
 
+    let since = filter.since.map(|t| t.timestamp());
+    let in_period = |at: i64| since.is_none_or(|s| at >= s);
+    // The keys of the projects asked for (`None`: every key).
+    let wanted: Option<HashSet<i64>> = (!filter.projects.is_empty()).then(|| {
+        by_run
+            .values()
+            .flatten()
+            .filter(|r| {
+                split(&r.projects)
+                    .iter()
+                    .any(|p| filter.projects.contains(p))
+            })
+            .map(|r| r.key)
+            .collect()
+    });
+    let is_wanted = |key: i64| wanted.as_ref().is_none_or(|w| w.contains(&key));
+    let severity_of: HashMap<i64, usize> = keys
+        .iter()
+        .map(|(id, row)| (*id, severity_index(&text(row, 4))))
+        .collect();
+
     #[derive(Default)]
     struct History {
         first: Option<i64>,
@@ -331,27 +427,46 @@ fn inventory(
         open: bool,
         fixed_at: Option<i64>,
         reopened: u32,
+        reopened_at: Option<i64>,
         revoked_at: Option<i64>,
+        /// Seen in a run of the period.
+        in_period: bool,
         hosts: BTreeSet<String>,
         /// Every project and environment any run gave it.
         projects: BTreeSet<String>,
         environments: BTreeSet<String>,
-        /// Seen (in any place) in the latest run of some stream.
-        in_latest: BTreeSet<(String, String)>,
     }
     let mut history: HashMap<i64, History> = HashMap::new();
-    // Per stream, the keys open in its latest run.
-    let mut streams: HashMap<(String, String), BTreeSet<i64>> = HashMap::new();
+    // Per stream, its latest run and the keys open in it; per key, how many streams have it
+    // open.
+    let mut streams: HashMap<(String, String), (i64, BTreeSet<i64>)> = HashMap::new();
+    let mut open_streams: HashMap<i64, usize> = HashMap::new();
+    // The wanted keys open now, by severity; their count at the end of each day of the period.
+    let mut open_by_severity = [0usize; 4];
+    let mut days: BTreeMap<String, [usize; 4]> = BTreeMap::new();
+    let mut period_runs = 0;
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
     for run in &runs {
         let rows = by_run.remove(&run.id).unwrap_or_default();
         let open_now: BTreeSet<i64> = rows.iter().filter(|r| r.exposed).map(|r| r.key).collect();
-        let open_before = streams.insert(run.stream.clone(), open_now.clone());
-        let mut touched: BTreeSet<i64> = open_now.clone();
-        touched.extend(open_before.into_iter().flatten());
+        let (_, open_before) = streams
+            .insert(run.stream.clone(), (run.id, open_now.clone()))
+            .unwrap_or_default();
+        for key in open_now.difference(&open_before) {
+            *open_streams.entry(*key).or_default() += 1;
+        }
+        for key in open_before.difference(&open_now) {
+            if let Some(n) = open_streams.get_mut(key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let mut touched: BTreeSet<i64> = open_now;
+        touched.extend(open_before);
         for row in &rows {
             let h = history.entry(row.key).or_default();
             h.first = Some(h.first.map_or(run.at, |f| f.min(run.at)));
             h.last = Some(h.last.map_or(run.at, |l| l.max(run.at)));
+            h.in_period |= in_period(run.at);
             h.hosts.insert(run.host.clone());
             h.projects.extend(split(&row.projects));
             h.environments.extend(split(&row.environments));
@@ -360,72 +475,96 @@ fn inventory(
             }
             touched.insert(row.key);
         }
-        for h in history.values_mut() {
-            h.in_latest.remove(&run.stream);
-        }
-        for row in &rows {
-            if row.status != "removed" || row.exposed {
-                if let Some(h) = history.get_mut(&row.key) {
-                    h.in_latest.insert(run.stream.clone());
-                }
-            }
-        }
         for key in touched {
-            let open = streams.values().any(|s| s.contains(&key));
+            let open = open_streams.get(&key).is_some_and(|n| *n > 0);
             let h = history.entry(key).or_default();
             match (h.open, open) {
                 (true, false) => h.fixed_at = Some(run.at),
                 (false, true) if h.fixed_at.is_some() => {
                     h.reopened += 1;
+                    h.reopened_at = Some(run.at);
                     h.fixed_at = None;
                 }
                 _ => {}
             }
+            if h.open != open && is_wanted(key) {
+                let count = &mut open_by_severity[severity_of.get(&key).copied().unwrap_or(3)];
+                *count = if open {
+                    *count + 1
+                } else {
+                    count.saturating_sub(1)
+                };
+            }
             h.open = open;
         }
+        if in_period(run.at) {
+            period_runs += 1;
+            hosts.insert(run.host.clone());
+            if let Some(at) = time(run.at) {
+                days.insert(at.format("%Y-%m-%d").to_string(), open_by_severity);
+            }
+        }
+    }
+    let now_places = places_now(db, streams.values().map(|(run, _)| *run))?;
+    // Seen (in any place) in the latest run of some stream.
+    let mut in_latest: HashSet<i64> = HashSet::new();
+    for (run, _) in streams.values() {
+        in_latest.extend(now_places.iter().filter(|p| p.run == *run).map(|p| p.key));
     }
 
     let mut records = Vec::new();
     for (id, row) in &keys {
         let Some(h) = history.get(id) else { continue };
+        if !is_wanted(*id) || !(h.in_period || h.open) {
+            continue;
+        }
         let state = if h.open {
             "open"
         } else if h.revoked_at.is_some() {
             "revoked"
-        } else if !h.in_latest.is_empty() {
+        } else if in_latest.contains(id) {
             "fixed-still-in-history"
         } else {
             "fixed"
         };
         let first = h.first.and_then(time);
-        let projects: Vec<String> = h.projects.iter().cloned().collect();
-        if !filter.projects.is_empty() && !projects.iter().any(|p| filter.projects.contains(p)) {
-            continue;
-        }
-        records.push(KeyRecord {
-            fingerprint: text(row, 1),
-            rule: text(row, 2),
-            provider: text(row, 3),
-            severity: text(row, 4),
-            redacted: text(row, 5),
-            state,
-            first_detected: first,
-            last_seen: h.last.and_then(time),
-            fixed_at: h.fixed_at.and_then(time),
-            revoked_at: h.revoked_at.and_then(time),
-            reopened: h.reopened,
-            age_days: first
-                .filter(|_| h.open)
-                .map(|f| (now - f).num_days().max(0)),
-            time_to_fix_days: h
-                .fixed_at
-                .zip(h.first)
-                .map(|(fixed, first)| (fixed - first).max(0) / 86_400),
-            hosts: h.hosts.iter().cloned().collect(),
-            projects,
-            environments: h.environments.iter().cloned().collect(),
-        });
+        records.push((
+            KeyRecord {
+                fingerprint: text(row, 1),
+                rule: text(row, 2),
+                provider: text(row, 3),
+                severity: text(row, 4),
+                redacted: text(row, 5),
+                state,
+                first_detected: first,
+                last_seen: h.last.and_then(time),
+                fixed_at: h.fixed_at.and_then(time),
+                revoked_at: h.revoked_at.and_then(time),
+                reopened: h.reopened,
+                age_days: first
+                    .filter(|_| h.open)
+                    .map(|f| (now - f).num_days().max(0)),
+                time_to_fix_days: h
+                    .fixed_at
+                    .zip(h.first)
+                    .map(|(fixed, first)| (fixed - first).max(0) / 86_400),
+                hosts: h.hosts.iter().cloned().collect(),
+                projects: h.projects.iter().cloned().collect(),
+                environments: h.environments.iter().cloned().collect(),
+                now: now_places
+                    .iter()
+                    .filter(|p| p.key == *id)
+                    .map(|p| p.location.clone())
+                    .collect(),
+            },
+            h.reopened_at,
+        ));
     }
+    let start = filter
+        .since
+        .unwrap_or_else(|| now - chrono::Duration::days(DEFAULT_PERIOD_DAYS));
+    let changes = period_changes(start, &records);
+    let records: Vec<KeyRecord> = records.into_iter().map(|(record, _)| record).collect();
     let mut by_project: BTreeMap<String, Vec<&KeyRecord>> = BTreeMap::new();
     let mut by_environment: BTreeMap<String, Vec<&KeyRecord>> = BTreeMap::new();
     for record in &records {
@@ -439,14 +578,24 @@ fn inventory(
                 .push(record);
         }
     }
-    let hosts: BTreeSet<String> = runs.iter().map(|r| r.host.clone()).collect();
+    let trend = days
+        .into_iter()
+        .map(|(date, [critical, high, medium, low])| TrendPoint {
+            date,
+            open: critical + high + medium + low,
+            critical,
+            high,
+            medium,
+            low,
+        })
+        .collect();
     Ok(Inventory {
         since: filter.since,
         projects: filter.projects.clone(),
         schema: "detector/inventory/v1",
         store: store.to_string(),
         generated_at: now,
-        runs: runs.len(),
+        runs: period_runs,
         hosts: hosts.into_iter().collect(),
         summary: tally(records.iter()),
         by_project: by_project
@@ -457,8 +606,166 @@ fn inventory(
             .into_iter()
             .map(|(k, v)| (k, tally(v.into_iter())))
             .collect(),
+        trend,
+        time_to_fix: time_to_fix(&records),
+        changes,
         keys: records,
     })
+}
+
+/// Where a run saw a key.
+struct PlaceNow {
+    run: i64,
+    key: i64,
+    location: Location,
+}
+
+/// The places the runs `runs` saw keys in, each naming the host of its run.
+fn places_now(db: &mut Db, runs: impl Iterator<Item = i64>) -> Result<Vec<PlaceNow>, DbError> {
+    let runs: Vec<i64> = runs.collect();
+    let mut places = Vec::new();
+    for chunk in runs.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let params: Vec<Value> = chunk.iter().map(|r| (*r).into()).collect();
+        let rows = db.query(
+            &format!(
+                "SELECT s.run_id, s.key_id, r.host, l.detail FROM sighting s
+                 JOIN location l ON l.id = s.location_id JOIN run r ON r.id = s.run_id
+                 WHERE s.run_id IN ({marks}) ORDER BY s.key_id, r.host, l.place"
+            ),
+            &params,
+        )?;
+        for row in rows {
+            match serde_json::from_str::<Location>(&text(&row, 3)) {
+                Ok(mut location) => {
+                    location.host.get_or_insert_with(|| text(&row, 2));
+                    places.push(PlaceNow {
+                        run: int(&row, 0).unwrap_or(0),
+                        key: int(&row, 1).unwrap_or(0),
+                        location,
+                    });
+                }
+                Err(err) => tracing::warn!(%err, "a stored place does not read as a location"),
+            }
+        }
+    }
+    places.sort_by_key(|p| p.key);
+    Ok(places)
+}
+
+/// 0 for critical … 3 for low (and anything else).
+fn severity_index(severity: &str) -> usize {
+    match severity {
+        "critical" => 0,
+        "high" => 1,
+        "medium" => 2,
+        _ => 3,
+    }
+}
+
+/// What happened to the keys since `start`.
+fn period_changes(start: DateTime<Utc>, records: &[(KeyRecord, Option<i64>)]) -> PeriodChanges {
+    let changed = |record: &KeyRecord, at: DateTime<Utc>| ChangedKey {
+        fingerprint: record.fingerprint.clone(),
+        redacted: record.redacted.clone(),
+        provider: record.provider.clone(),
+        severity: record.severity.clone(),
+        at,
+    };
+    let mut changes = PeriodChanges {
+        since: start,
+        new: Vec::new(),
+        fixed: Vec::new(),
+        reappeared: Vec::new(),
+        still_open: Vec::new(),
+    };
+    for (record, reopened_at) in records {
+        let first = record.first_detected.unwrap_or(start);
+        let open = record.state == "open";
+        if first >= start {
+            changes.new.push(changed(record, first));
+        }
+        if let Some(fixed) = record.fixed_at.filter(|t| *t >= start && !open) {
+            changes.fixed.push(changed(record, fixed));
+        }
+        let back = reopened_at.and_then(time).filter(|t| *t >= start && open);
+        if let Some(back) = back {
+            changes.reappeared.push(changed(record, back));
+        } else if open && first < start {
+            changes.still_open.push(changed(record, first));
+        }
+    }
+    for list in [
+        &mut changes.new,
+        &mut changes.fixed,
+        &mut changes.reappeared,
+    ] {
+        list.sort_by(|a, b| {
+            b.at.cmp(&a.at)
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+    }
+    changes.still_open.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+    changes
+}
+
+/// Fixed keys by time to fix, and per month of their fix.
+fn time_to_fix(records: &[KeyRecord]) -> TimeToFix {
+    let mut out = TimeToFix::default();
+    let mut months: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for record in records {
+        let (Some(days), Some(fixed)) = (record.time_to_fix_days, record.fixed_at) else {
+            continue;
+        };
+        out.buckets.add(days);
+        months
+            .entry(fixed.format("%Y-%m").to_string())
+            .or_default()
+            .push(days);
+    }
+    out.by_month = months
+        .into_iter()
+        .map(|(month, mut days)| {
+            let (mean, median) = mean_and_median(&mut days).unwrap_or_default();
+            MonthOfFixes {
+                month,
+                fixed: days.len(),
+                mean_days: mean,
+                median_days: median,
+            }
+        })
+        .collect();
+    out
+}
+
+/// The mean and median of `values` (sorted in place), unless there are none.
+fn mean_and_median(values: &mut [i64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let n = values.len();
+    let mean = values.iter().sum::<i64>() as f64 / n as f64;
+    let median = if n % 2 == 1 {
+        values[n / 2] as f64
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) as f64 / 2.0
+    };
+    Some((mean, median))
+}
+
+impl AgeBuckets {
+    fn add(&mut self, days: i64) {
+        match days {
+            ..=7 => self.week += 1,
+            8..=30 => self.month += 1,
+            31..=90 => self.quarter += 1,
+            _ => self.older += 1,
+        }
+    }
 }
 
 fn tally<'a>(records: impl Iterator<Item = &'a KeyRecord>) -> Tally {
@@ -467,27 +774,15 @@ fn tally<'a>(records: impl Iterator<Item = &'a KeyRecord>) -> Tally {
     for record in records {
         if record.state == "open" {
             out.open += 1;
-            let ages = &mut out.open_by_age;
-            match record.age_days.unwrap_or(0) {
-                ..=7 => ages.week += 1,
-                8..=30 => ages.month += 1,
-                31..=90 => ages.quarter += 1,
-                _ => ages.older += 1,
-            }
+            out.open_by_age.add(record.age_days.unwrap_or(0));
         } else {
             out.fixed += 1;
             fix_times.extend(record.time_to_fix_days);
         }
     }
-    if !fix_times.is_empty() {
-        fix_times.sort_unstable();
-        let n = fix_times.len();
-        out.mean_time_to_fix_days = Some(fix_times.iter().sum::<i64>() as f64 / n as f64);
-        out.median_time_to_fix_days = Some(if n % 2 == 1 {
-            fix_times[n / 2] as f64
-        } else {
-            (fix_times[n / 2 - 1] + fix_times[n / 2]) as f64 / 2.0
-        });
+    if let Some((mean, median)) = mean_and_median(&mut fix_times) {
+        out.mean_time_to_fix_days = Some(mean);
+        out.median_time_to_fix_days = Some(median);
     }
     out
 }

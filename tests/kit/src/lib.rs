@@ -14,8 +14,10 @@
 //! - [`docker`]: a private Docker daemon, one per process;
 //! - [`https`]: a local HTTPS "provider" with its own CA, for `--verify`;
 //! - [`db`]: PostgreSQL and Redis servers of a test's own, for `--verify-network`;
+//! - [`chromium`]: headless Chromium on a page: its DOM, its log, the requests it made;
 //! - [`tools`]: where setup installs the tools no Debian package has (pre-commit).
 pub mod accounts;
+pub mod chromium;
 pub mod db;
 pub mod docker;
 pub mod git;
