@@ -1241,3 +1241,67 @@ fn a_key_of_a_self_managed_instance_is_not_judged_by_the_hosted_service() {
     assert_eq!(state(key_of(&report, ORG_KEY, &gitlab)), "revoked");
     assert_eq!(server.requests()[0].sni.as_deref(), Some("gitlab.com"));
 }
+
+/// The inventory keeps what providers said: a key removed from the file but still in git
+/// history is "fixed, still in history" while GitHub still takes it, and "revoked" from the
+/// run in which GitHub first refused it.
+#[test]
+fn the_inventory_remembers_when_a_provider_first_said_revoked() {
+    let repo = kit::git::Repo::temporary();
+    let token = github_token(21);
+    repo.commit(
+        "2024-01-01",
+        &[(".env", &format!("GITHUB_TOKEN={token}\n"))],
+        "add",
+    );
+    let server = github_server();
+    let place = Place::new();
+    let target = format!("git:{}", repo.dir.display());
+    let store = format!("sqlite:{}", place.home.join("inventory.sqlite").display());
+    let inventory = || {
+        let out = detector(
+            &["report", "--store", &store, "--format", "json"],
+            &place.home,
+            Some(ORG_KEY),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let inventory = json(&out);
+        let fp = fingerprint(ORG_KEY.as_bytes(), &token);
+        let key = inventory["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["fingerprint"] == fp.as_str())
+            .unwrap_or_else(|| panic!("no key in {inventory:#}"))
+            .clone();
+        key
+    };
+
+    answer_by_token(&server, std::slice::from_ref(&token));
+    let output = place.scan(&server, &target, &["--store", &store]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(inventory()["state"], "open");
+    assert_eq!(inventory()["verification"]["state"], "active");
+
+    // Out of the file, still in history, still working.
+    repo.commit(
+        "2024-02-01",
+        &[(".env", "GITHUB_TOKEN=${GITHUB_TOKEN}\n")],
+        "use the environment",
+    );
+    place.scan(&server, &target, &["--store", &store]);
+    let key = inventory();
+    assert_eq!(key["state"], "fixed-still-in-history", "{key:#}");
+    assert_eq!(key["revoked_at"], Value::Null);
+    assert!(!key["now"].as_array().unwrap().is_empty(), "{key:#}");
+
+    // GitHub refuses it now.
+    answer_by_token(&server, &[]);
+    let output = place.scan(&server, &target, &["--store", &store, "--verify-refresh"]);
+    let checked = key_of(&json(&output), ORG_KEY, &token)["verification"]["checked_at"].clone();
+    let key = inventory();
+    assert_eq!(key["state"], "revoked", "{key:#}");
+    assert_eq!(key["verification"]["state"], "revoked");
+    assert_eq!(key["revoked_at"], checked);
+    assert_eq!(key["verification"]["checked_at"], checked);
+}

@@ -38,6 +38,9 @@ pub struct KeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// How many times it came back after being fixed.
     pub reopened: u32,
+    /// What the provider said last (`--verify` on any host): `valid`, `revoked`, … and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<LastVerification>,
     /// Open: days since first detected.
     pub age_days: Option<i64>,
     /// Fixed: days from first detection to the fix.
@@ -49,6 +52,14 @@ pub struct KeyRecord {
     /// key still in history or an image is seen there), as the report's location objects,
     /// each naming the host that saw it.
     pub now: Vec<Location>,
+}
+
+/// The latest answer a provider gave about a key, from whichever run asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastVerification {
+    pub state: String,
+    #[serde(serialize_with = "crate::audit::location::time")]
+    pub checked_at: DateTime<Utc>,
 }
 
 /// Counts of a group of keys (all, a project, an environment).
@@ -429,6 +440,8 @@ fn inventory(
         reopened: u32,
         reopened_at: Option<i64>,
         revoked_at: Option<i64>,
+        /// The latest verification: its time and state.
+        verified: Option<(i64, String)>,
         /// Seen in a run of the period.
         in_period: bool,
         hosts: BTreeSet<String>,
@@ -470,8 +483,14 @@ fn inventory(
             h.hosts.insert(run.host.clone());
             h.projects.extend(split(&row.projects));
             h.environments.extend(split(&row.environments));
-            if row.verification.as_deref() == Some("revoked") && h.revoked_at.is_none() {
-                h.revoked_at = row.verified_at.or(Some(run.at));
+            if let Some(state) = &row.verification {
+                let at = row.verified_at.unwrap_or(run.at);
+                if state == "revoked" && h.revoked_at.is_none_or(|r| at < r) {
+                    h.revoked_at = Some(at);
+                }
+                if h.verified.as_ref().is_none_or(|(t, _)| at >= *t) {
+                    h.verified = Some((at, state.clone()));
+                }
             }
             touched.insert(row.key);
         }
@@ -541,6 +560,12 @@ fn inventory(
                 fixed_at: h.fixed_at.and_then(time),
                 revoked_at: h.revoked_at.and_then(time),
                 reopened: h.reopened,
+                verification: h.verified.as_ref().and_then(|(at, state)| {
+                    Some(LastVerification {
+                        state: state.clone(),
+                        checked_at: time(*at)?,
+                    })
+                }),
                 age_days: first
                     .filter(|_| h.open)
                     .map(|f| (now - f).num_days().max(0)),
