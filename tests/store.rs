@@ -62,10 +62,17 @@ fn scan_into(dir: &Path, store: &str, home: &Path) -> Output {
     )
 }
 
+/// The store's inventory, valid against `schema/inventory-v1.json`.
 fn inventory(store: &str, home: &Path) -> Value {
     let out = detector(&["report", "--store", store, "--format", "json"], home);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    json(&out)
+    let inventory = json(&out);
+    crate::schema::assert_valid(
+        &crate::schema::schema("inventory-v1.json"),
+        &inventory,
+        "the inventory",
+    );
+    inventory
 }
 
 fn key_in<'a>(inventory: &'a Value, secret: &str) -> &'a Value {
@@ -243,7 +250,13 @@ fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
         args.extend_from_slice(extra);
         let out = detector(&args, &home);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        json(&out)
+        let inventory = json(&out);
+        crate::schema::assert_valid(
+            &crate::schema::schema("inventory-v1.json"),
+            &inventory,
+            "a filtered inventory",
+        );
+        inventory
     };
     assert_eq!(filtered(&["--since", "1d"])["runs"], 4);
     assert_eq!(filtered(&["--since", "1000d"])["runs"], 10);
@@ -673,6 +686,11 @@ fn the_store_report_shows_trends_and_what_changed_in_every_format() {
         text
     };
     let inventory: Value = serde_json::from_str(&render("json")).unwrap();
+    crate::schema::assert_valid(
+        &crate::schema::schema("inventory-v1.json"),
+        &inventory,
+        "the inventory",
+    );
     let trend: Vec<(String, u64, u64, u64)> = inventory["trend"]
         .as_array()
         .unwrap()
