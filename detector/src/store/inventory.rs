@@ -524,12 +524,8 @@ fn inventory(
             }
         }
     }
-    let now_places = places_now(db, streams.values().map(|(run, _)| *run))?;
-    // Seen (in any place) in the latest run of some stream.
-    let mut in_latest: HashSet<i64> = HashSet::new();
-    for (run, _) in streams.values() {
-        in_latest.extend(now_places.iter().filter(|p| p.run == *run).map(|p| p.key));
-    }
+    // Where each key is now: the places the latest run of each stream saw it in.
+    let mut now_places = places_now(db, streams.values().map(|(run, _)| *run))?;
 
     let mut records = Vec::new();
     for (id, row) in &keys {
@@ -541,7 +537,7 @@ fn inventory(
             "open"
         } else if h.revoked_at.is_some() {
             "revoked"
-        } else if in_latest.contains(id) {
+        } else if now_places.contains_key(id) {
             "fixed-still-in-history"
         } else {
             "fixed"
@@ -576,11 +572,7 @@ fn inventory(
                 hosts: h.hosts.iter().cloned().collect(),
                 projects: h.projects.iter().cloned().collect(),
                 environments: h.environments.iter().cloned().collect(),
-                now: now_places
-                    .iter()
-                    .filter(|p| p.key == *id)
-                    .map(|p| p.location.clone())
-                    .collect(),
+                now: now_places.remove(id).unwrap_or_default(),
             },
             h.reopened_at,
         ));
@@ -638,43 +630,37 @@ fn inventory(
     })
 }
 
-/// Where a run saw a key.
-struct PlaceNow {
-    run: i64,
-    key: i64,
-    location: Location,
-}
-
-/// The places the runs `runs` saw keys in, each naming the host of its run.
-fn places_now(db: &mut Db, runs: impl Iterator<Item = i64>) -> Result<Vec<PlaceNow>, DbError> {
+/// The places the runs `runs` saw each key in, each naming the host of its run.
+fn places_now(
+    db: &mut Db,
+    runs: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, Vec<Location>>, DbError> {
     let runs: Vec<i64> = runs.collect();
-    let mut places = Vec::new();
+    let mut places: HashMap<i64, Vec<Location>> = HashMap::new();
     for chunk in runs.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let params: Vec<Value> = chunk.iter().map(|r| (*r).into()).collect();
         let rows = db.query(
             &format!(
-                "SELECT s.run_id, s.key_id, r.host, l.detail FROM sighting s
+                "SELECT s.key_id, r.host, l.detail FROM sighting s
                  JOIN location l ON l.id = s.location_id JOIN run r ON r.id = s.run_id
                  WHERE s.run_id IN ({marks}) ORDER BY s.key_id, r.host, l.place"
             ),
             &params,
         )?;
         for row in rows {
-            match serde_json::from_str::<Location>(&text(&row, 3)) {
+            match serde_json::from_str::<Location>(&text(&row, 2)) {
                 Ok(mut location) => {
-                    location.host.get_or_insert_with(|| text(&row, 2));
-                    places.push(PlaceNow {
-                        run: int(&row, 0).unwrap_or(0),
-                        key: int(&row, 1).unwrap_or(0),
-                        location,
-                    });
+                    location.host.get_or_insert_with(|| text(&row, 1));
+                    places
+                        .entry(int(&row, 0).unwrap_or(0))
+                        .or_default()
+                        .push(location);
                 }
                 Err(err) => tracing::warn!(%err, "a stored place does not read as a location"),
             }
         }
     }
-    places.sort_by_key(|p| p.key);
     Ok(places)
 }
 
