@@ -92,6 +92,9 @@ pub struct Inventory {
     pub summary: Tally,
     pub by_project: BTreeMap<String, Tally>,
     pub by_environment: BTreeMap<String, Tally>,
+    /// The agents' records in the store, and where their logs' hash chains break.
+    pub agent_events: usize,
+    pub chain_breaks: Vec<super::ChainBreak>,
 }
 
 /// Which runs and keys an inventory is made of.
@@ -458,6 +461,8 @@ fn inventory(
             .map(|(k, v)| (k, tally(v.into_iter())))
             .collect(),
         keys: records,
+        agent_events: super::agent_log::agent_events(db)?,
+        chain_breaks: super::agent_log::chain_breaks(db)?,
     })
 }
 
