@@ -29,7 +29,12 @@ fn detector(args: &[&str], home: &Path) -> Output {
 
 /// `detector store ingest --store STORE FILE…`: its exit code and what it said.
 fn ingest(store: &str, home: &Path, files: &[&Path]) -> (Option<i32>, String) {
-    let mut args = vec!["store".to_string(), "ingest".into(), "--store".into(), store.into()];
+    let mut args = vec![
+        "store".to_string(),
+        "ingest".into(),
+        "--store".into(),
+        store.into(),
+    ];
     args.extend(files.iter().map(|f| f.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = detector(&args, home);
@@ -44,7 +49,10 @@ fn inventory(store: &str, home: &Path) -> Value {
 
 /// The problems `detector log verify FILE` names, one line each.
 fn verify_says(file: &Path) -> Vec<String> {
-    let out = detector(&["log", "verify", &file.display().to_string()], Path::new("/"));
+    let out = detector(
+        &["log", "verify", &file.display().to_string()],
+        Path::new("/"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let place = format!("{}:", file.display());
     stdout(&out)
@@ -72,7 +80,9 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let host = records[0]["host"].as_str().expect("records name their host");
+    let host = records[0]["host"]
+        .as_str()
+        .expect("records name their host");
     let opens: Vec<usize> = (0..records.len())
         .filter(|&i| records[i]["type"] == "open")
         .collect();
@@ -88,7 +98,11 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
     assert_eq!(breaks.len(), 1, "{breaks:?}");
 
     let (code, said) = ingest(store, &home, &[&tampered]);
-    assert_eq!(code, Some(1), "a broken chain exits 1, as `log verify` does: {said}");
+    assert_eq!(
+        code,
+        Some(1),
+        "a broken chain exits 1, as `log verify` does: {said}"
+    );
     let t = tampered.display();
     let n = lines.len() - 1;
     assert!(
@@ -97,10 +111,19 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
         )),
         "{said}"
     );
-    let printed: Vec<&str> = said.lines().filter(|l| l.starts_with(&format!("{t}:"))).collect();
-    assert_eq!(printed, breaks, "each break as `log verify` says it: {said}");
+    let printed: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with(&format!("{t}:")))
+        .collect();
+    assert_eq!(
+        printed, breaks,
+        "each break as `log verify` says it: {said}"
+    );
     let after = inventory(store, &home);
-    assert_eq!(after["agent_events"], n, "the records after the cut too: {after:#}");
+    assert_eq!(
+        after["agent_events"], n,
+        "the records after the cut too: {after:#}"
+    );
     let stored = after["chain_breaks"].as_array().unwrap();
     assert_eq!(stored.len(), 1, "{after:#}");
     assert_eq!(stored[0]["what"], breaks[0].as_str());
@@ -112,7 +135,11 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
     let (code, said) = ingest(store, &home, &[&tampered]);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("(0 new), 1 chain break (0 new)"), "{said}");
-    assert_eq!(dump(), before, "ingesting the same log again changed the store");
+    assert_eq!(
+        dump(),
+        before,
+        "ingesting the same log again changed the store"
+    );
 
     // The whole log, beside a report of the config it watched: one command takes both.
     let report = dir.join("report.json");
@@ -127,7 +154,11 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
         ],
         &home,
     );
-    assert!(scan.status.code().is_some_and(|c| c < 2), "{}", stderr(&scan));
+    assert!(
+        scan.status.code().is_some_and(|c| c < 2),
+        "{}",
+        stderr(&scan)
+    );
     let (code, said) = ingest(store, &home, &[&report, &setup.events]);
     assert_eq!(code, Some(0), "{said}");
     let e = setup.events.display();
@@ -144,11 +175,19 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("(0 new), 0 chain breaks"), "{said}");
     assert!(said.contains("already recorded"), "{said}");
-    assert_eq!(dump(), before, "ingesting the same files again changed the store");
+    assert_eq!(
+        dump(),
+        before,
+        "ingesting the same files again changed the store"
+    );
     let inventory = inventory(store, &home);
     assert_eq!(inventory["agent_events"], all);
     assert_eq!(inventory["chain_breaks"].as_array().unwrap().len(), 1);
-    assert_eq!(inventory["keys"].as_array().unwrap().len(), 1, "{inventory:#}");
+    assert_eq!(
+        inventory["keys"].as_array().unwrap().len(),
+        1,
+        "{inventory:#}"
+    );
     let text = detector(&["report", "--store", store, "--format", "text"], &home);
     assert!(
         stdout(&text).contains(&format!("  chain break on {host}: {}\n", breaks[0])),

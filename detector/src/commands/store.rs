@@ -236,9 +236,8 @@ fn ingest_log(
     host: Option<&str>,
 ) -> anyhow::Result<FileIngested> {
     let ingested = store.ingest_agent_log(file, bytes, host)?;
-    let plural = |n: usize, one: &str, many: &str| {
-        format!("{n} {}", if n == 1 { one } else { many })
-    };
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut line = format!(
         "{}: {} from {} ({} new), {}",
         file.display(),

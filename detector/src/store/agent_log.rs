@@ -384,7 +384,9 @@ fn agent_reads(db: &mut Db, which: Reads) -> Result<Vec<AgentRead>, DbError> {
     let order = "ORDER BY e.host, e.seq, e.hash";
     let rows = match which {
         Reads::All => db.query(&format!("{columns} {order}"), &[])?,
-        Reads::Path(path) => db.query(&format!("{columns} AND e.path = ? {order}"), &[path.into()])?,
+        Reads::Path(path) => {
+            db.query(&format!("{columns} AND e.path = ? {order}"), &[path.into()])?
+        }
         Reads::Fingerprint(fingerprint) => db.query(
             &format!(
                 "{columns} AND e.path IN (
@@ -479,8 +481,12 @@ mod tests {
     fn a_log_is_told_from_a_report() {
         let lines = log(Some("vm"), 2);
         assert!(is_agent_log(format!("\n{}\n", lines[0]).as_bytes()));
-        assert!(!is_agent_log(b"{\n  \"schema\": \"detector/report/v1\"\n}\n"));
-        assert!(!is_agent_log(br#"{"schema":"detector/report/v1","keys":[]}"#));
+        assert!(!is_agent_log(
+            b"{\n  \"schema\": \"detector/report/v1\"\n}\n"
+        ));
+        assert!(!is_agent_log(
+            br#"{"schema":"detector/report/v1","keys":[]}"#
+        ));
         assert!(!is_agent_log(b""));
         assert!(!is_agent_log(b"\xff\xfe"));
     }
@@ -521,7 +527,9 @@ mod tests {
         );
         assert_eq!(ingested.new_breaks, 2);
         assert_eq!(store.chain_breaks().unwrap(), ingested.breaks);
-        let reads = store.agent_reads(Reads::Path("/h/.cursor/mcp.json")).unwrap();
+        let reads = store
+            .agent_reads(Reads::Path("/h/.cursor/mcp.json"))
+            .unwrap();
         assert_eq!(reads.len(), 6);
         assert_eq!(reads[0].host, "vm");
         assert_eq!(reads[0].verdict.as_deref(), Some("alert"));
