@@ -49,15 +49,15 @@ fn ring_hex(bytes: &[u8]) -> String {
 
 /// A temporary directory with a watched MCP config holding a fresh fake secret, and the
 /// path of the events file.
-struct Setup {
-    dir: tempfile::TempDir,
-    secret: String,
-    watched: PathBuf,
-    events: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) secret: String,
+    pub(crate) watched: PathBuf,
+    pub(crate) events: PathBuf,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    pub(crate) fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let secret = fake_secret();
         let watched = watched_file(dir.path(), &secret);
@@ -72,7 +72,7 @@ impl Setup {
 
     /// One run of the agent writing to `events` with `args`: ready, `opens` opens of the
     /// watched file by a child process, a clean stop.
-    fn run(&self, events: &Path, args: &[&str], opens: u64) {
+    pub(crate) fn run(&self, events: &Path, args: &[&str], opens: u64) {
         let agent = Agent::start(&self.watched, events, args);
         open_from_child(&self.watched, opens, &self.secret);
         agent.stop();

@@ -25,6 +25,7 @@ mod scan_mcp;
 mod schema;
 mod snapshot;
 mod store;
+mod store_agent;
 mod verify;
 
 use std::{path::Path, process::Output};

@@ -252,13 +252,19 @@ pub enum StoreCommand {
         store: String,
     },
     /// Record saved JSON reports (`--format json`, `report merge` output, a spool file of a
-    /// run the store missed) as runs. The same file twice changes nothing.
+    /// run the store missed) as runs, and the agent's JSON-lines logs (their hash chains
+    /// checked: each break is kept and said as `log verify` says it). The same file twice
+    /// changes nothing. Exit 0, 1 when a log's chain is broken, 2 when a file cannot be taken.
     Ingest {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// The inventory: `sqlite:PATH` or `postgres://USER@HOST/DB`.
         #[arg(long, value_name = "URL", env = "DETECTOR_STORE")]
         store: String,
+        /// The host of agent records that name none (logs of agents before records had a
+        /// `host`); default: the host the file's other records name.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
 }
 

@@ -166,6 +166,20 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The seq the problem is about, when it is about one (the first of those missing).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Problem::NotARecord { .. } | Problem::Torn { .. } => None,
+            Problem::NotGenesis { .. } => Some(1),
+            Problem::Missing { first, .. } => Some(*first),
+            Problem::Altered { seq, .. }
+            | Problem::OutOfOrder { seq, .. }
+            | Problem::Duplicate { seq, .. } => Some(*seq),
+        }
+    }
+}
+
 /// The outcome of [`verify`]: intact when `problems` is empty.
 #[derive(Debug)]
 pub struct Verification {
@@ -281,6 +295,20 @@ pub fn verify(paths: &[PathBuf]) -> Result<Verification, VerifyError> {
         })?);
     }
     Ok(verify_read(paths, read))
+}
+
+/// Checks the chain of one file already read into memory (`detector store ingest` reads each
+/// file once, and checks and stores the same bytes). `path` names the file in what is said.
+pub fn verify_bytes(path: &Path, bytes: &[u8]) -> Verification {
+    let read = match read_records(bytes, 0) {
+        Ok(read) => read,
+        // Reading from memory cannot fail; were it to, the file would hold no record.
+        Err(_) => Read {
+            entries: Vec::new(),
+            problems: Vec::new(),
+        },
+    };
+    verify_read(&[path.to_path_buf()], vec![read])
 }
 
 fn read_file(path: &Path, file: usize) -> io::Result<Read> {

@@ -8,11 +8,11 @@ use std::{
 
 use anyhow::Context;
 
-use super::{EXIT_CLEAN, EXIT_ERROR};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::{
     cli::{Format, InventoryArgs, StoreCommand},
     report::{escape::visible, Report},
-    store::{inventory::KeyLine, Changes, Filter, Origin, Store, StoreUrl},
+    store::{agent_log, inventory::KeyLine, Changes, Filter, Origin, Store, StoreUrl},
 };
 
 /// What a run covered, and where it is recorded (if anywhere).
@@ -134,7 +134,7 @@ fn say_changes(url: &StoreUrl, run: i64, changes: &Changes) {
 
 pub fn run(command: &StoreCommand) -> anyhow::Result<ExitCode> {
     match command {
-        StoreCommand::Ingest { files, store } => ingest(files, store),
+        StoreCommand::Ingest { files, store, host } => ingest(files, store, host.as_deref()),
         StoreCommand::Prune { keep_days, store } => {
             let mut store = open(store)?;
             let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(*keep_days));
@@ -158,29 +158,58 @@ fn open(url: &str) -> anyhow::Result<Store> {
     Ok(Store::open(&url)?)
 }
 
-fn ingest(files: &[PathBuf], url: &str) -> anyhow::Result<ExitCode> {
+/// One line per file on standard error; after a log's line, each break of its chain as `log
+/// verify` says it. Exit 1 when a log's chain is broken (as `log verify`), 2 when a file could
+/// not be taken.
+fn ingest(files: &[PathBuf], url: &str, host: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut store = open(url)?;
     let mut failed = false;
+    let mut broken = false;
     for file in files {
-        match ingest_one(&mut store, file) {
-            Ok(line) => eprintln!("detector: {}", visible(&line)),
+        match ingest_one(&mut store, file, host) {
+            Ok(ingested) => {
+                broken |= !ingested.breaks.is_empty();
+                let mut out = io::stderr().lock();
+                let _ = writeln!(out, "detector: {}", visible(&ingested.line));
+                for what in &ingested.breaks {
+                    let _ = writeln!(out, "{}", visible(what));
+                }
+            }
             Err(err) => {
                 failed = true;
                 eprintln!("detector: {}", visible(&format!("{err:#}")));
             }
         }
     }
-    Ok(if failed { EXIT_ERROR } else { EXIT_CLEAN }.into())
+    Ok(if failed {
+        EXIT_ERROR
+    } else if broken {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+    .into())
 }
 
-fn ingest_one(store: &mut Store, file: &Path) -> anyhow::Result<String> {
+/// What ingesting a file said: its line, and the breaks of a log's chain.
+struct FileIngested {
+    line: String,
+    breaks: Vec<String>,
+}
+
+/// A report becomes a run; an agent's JSON-lines log (its first line is a chained record)
+/// becomes its records and the breaks of its chain.
+fn ingest_one(store: &mut Store, file: &Path, host: Option<&str>) -> anyhow::Result<FileIngested> {
     let bytes = crate::source::fs::read_named_file(file)
         .with_context(|| format!("cannot read {}", file.display()))?;
+    if agent_log::is_agent_log(&bytes) {
+        return ingest_log(store, file, &bytes, host);
+    }
     let report = Report::from_slice(&bytes)
         .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
     let scope = report.scope.clone().unwrap_or_else(|| scope_of(&report));
     let recorded = store.record(&report, &scope, Origin::Ingest, &bytes)?;
-    Ok(if recorded.new_run {
+    let line = if recorded.new_run {
         format!(
             "{}: recorded as run {} ({} keys)",
             file.display(),
@@ -193,6 +222,44 @@ fn ingest_one(store: &mut Store, file: &Path) -> anyhow::Result<String> {
             file.display(),
             recorded.run
         )
+    };
+    Ok(FileIngested {
+        line,
+        breaks: Vec::new(),
+    })
+}
+
+fn ingest_log(
+    store: &mut Store,
+    file: &Path,
+    bytes: &[u8],
+    host: Option<&str>,
+) -> anyhow::Result<FileIngested> {
+    let ingested = store.ingest_agent_log(file, bytes, host)?;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut line = format!(
+        "{}: {} from {} ({} new), {}",
+        file.display(),
+        plural(ingested.records, "agent record", "agent records"),
+        ingested.hosts.join(", "),
+        ingested.new_records,
+        plural(ingested.breaks.len(), "chain break", "chain breaks"),
+    );
+    if !ingested.breaks.is_empty() {
+        line.push_str(&format!(
+            " ({} new): the records after a break are taken, but the log was tampered with or damaged",
+            ingested.new_breaks
+        ));
+    }
+    if let Some(number) = ingested.unfinished_line {
+        line.push_str(&format!(
+            "; line {number} has no newline: a record still being written, left for the next ingest"
+        ));
+    }
+    Ok(FileIngested {
+        line,
+        breaks: ingested.breaks.into_iter().map(|b| b.what).collect(),
     })
 }
 

@@ -114,6 +114,9 @@ pub struct Inventory {
     pub time_to_fix: TimeToFix,
     /// What changed in the period (`--since`, else the last seven days).
     pub changes: PeriodChanges,
+    /// The agents' records in the store, and where their logs' hash chains break.
+    pub agent_events: usize,
+    pub chain_breaks: Vec<super::ChainBreak>,
 }
 
 /// The keys open at the end of a day, by severity.
@@ -627,6 +630,8 @@ fn inventory(
         time_to_fix: time_to_fix(&records),
         changes,
         keys: records,
+        agent_events: super::agent_log::agent_events(db)?,
+        chain_breaks: super::agent_log::chain_breaks(db)?,
     })
 }
 

@@ -6,7 +6,9 @@
 //! previews: never a secret), each key's state in the run, and where it was seen. What the
 //! inventory says of a key over time (first detected, fixed, reopened, time to fix) is derived
 //! from the runs when it is read ([`inventory`]), so reports ingested in any order give the
-//! same answer.
+//! same answer. The agent's logs go in beside the runs ([`agent_log`]): who read which file,
+//! and where a log's hash chain breaks.
+pub mod agent_log;
 pub mod db;
 pub mod inventory;
 pub mod prune;
@@ -15,6 +17,7 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
+pub use agent_log::{AgentRead, ChainBreak, Reads};
 pub use inventory::{Changes, Filter, Inventory};
 pub use record::{Origin, Recorded};
 

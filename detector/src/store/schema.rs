@@ -20,10 +20,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/2.sqlite.sql"),
         postgres: include_str!("migrations/2.postgres.sql"),
     },
+    Migration {
+        version: 3,
+        sqlite: include_str!("migrations/3.sqlite.sql"),
+        postgres: include_str!("migrations/3.postgres.sql"),
+    },
 ];
 
 /// The newest schema this detector writes.
-pub const CURRENT: i64 = 2;
+pub const CURRENT: i64 = 3;
 
 /// Any number, the same in every detector: the PostgreSQL advisory lock that serialises
 /// migrations of one database.

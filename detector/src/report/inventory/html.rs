@@ -44,6 +44,7 @@ pub fn render(inventory: &Inventory) -> String {
     fix_month_chart(&mut html, inventory);
     html.push_str("</section>\n");
     changes_section(&mut html, inventory);
+    agent_section(&mut html, inventory);
     keys_section(&mut html, &inventory.keys);
     html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
@@ -316,6 +317,32 @@ fn changes_section(html: &mut String, inventory: &Inventory) {
                 key = esc(&key.redacted),
                 provider = esc(&key.provider),
                 at = key.at.format("%Y-%m-%d"),
+            );
+        }
+        html.push_str("</tbody></table>\n");
+    }
+    html.push_str("</section>\n");
+}
+
+/// The agents' records in the store, and every break of their logs' hash chains.
+fn agent_section(html: &mut String, inventory: &Inventory) {
+    if inventory.agent_events == 0 && inventory.chain_breaks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        html,
+        "<section id=\"agent\" class=\"panel\">\n<h2>Agent logs</h2>\n<p data-events=\"{events}\" data-breaks=\"{breaks}\">{events} agent records · {breaks} chain breaks</p>",
+        events = inventory.agent_events,
+        breaks = inventory.chain_breaks.len()
+    );
+    if !inventory.chain_breaks.is_empty() {
+        html.push_str("<table><thead><tr><th>Host</th><th>Break</th></tr></thead><tbody>\n");
+        for found in &inventory.chain_breaks {
+            let _ = writeln!(
+                html,
+                "<tr class=\"alert-row\"><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&found.host),
+                esc(&found.what)
             );
         }
         html.push_str("</tbody></table>\n");

@@ -99,6 +99,21 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
 
+    if inventory.agent_events > 0 || !inventory.chain_breaks.is_empty() {
+        writeln!(
+            out,
+            "## Agent logs\n\n{} agent records · {} chain breaks\n",
+            inventory.agent_events,
+            inventory.chain_breaks.len()
+        )?;
+        for found in &inventory.chain_breaks {
+            writeln!(out, "- {}: {}", safe(&found.host), safe(&found.what))?;
+        }
+        if !inventory.chain_breaks.is_empty() {
+            writeln!(out)?;
+        }
+    }
+
     writeln!(out, "## Keys\n")?;
     writeln!(
         out,

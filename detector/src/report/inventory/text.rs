@@ -63,5 +63,21 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
             visible(&key.hosts.join(", "))
         )?;
     }
+    if inventory.agent_events > 0 || !inventory.chain_breaks.is_empty() {
+        writeln!(
+            out,
+            "{} agent records · {} chain breaks",
+            inventory.agent_events,
+            inventory.chain_breaks.len()
+        )?;
+    }
+    for found in &inventory.chain_breaks {
+        writeln!(
+            out,
+            "  chain break on {}: {}",
+            visible(&found.host),
+            visible(&found.what)
+        )?;
+    }
     Ok(())
 }
