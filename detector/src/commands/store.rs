@@ -140,11 +140,12 @@ pub fn run(command: &StoreCommand) -> anyhow::Result<ExitCode> {
             let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(*keep_days));
             let pruned = store.prune(cutoff)?;
             eprintln!(
-                "detector: {}: forgot {} runs, {} keys and {} places from before {}; kept every run of the {} keys still open",
+                "detector: {}: forgot {} runs, {} keys, {} places and {} agent records from before {}; kept every run of the {} keys still open",
                 store.url(),
                 pruned.runs,
                 pruned.keys,
                 pruned.places,
+                pruned.agent_events,
                 cutoff.format("%Y-%m-%d %H:%M UTC"),
                 pruned.open_keys
             );

@@ -478,6 +478,34 @@ mod tests {
     }
 
     #[test]
+    fn pruning_forgets_old_agent_records_but_keeps_the_breaks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(dir.path());
+        let path = dir.path().join("events.jsonl");
+        let mut lines = log(Some("vm"), 4);
+        lines.remove(1);
+        let text = lines.join("\n") + "\n";
+        store
+            .ingest_agent_log(&path, text.as_bytes(), None)
+            .unwrap();
+        let before = chrono::DateTime::parse_from_rfc3339("2025-12-01T00:00:00Z").unwrap();
+        let pruned = store.prune(before.to_utc()).unwrap();
+        assert_eq!(
+            pruned.agent_events, 0,
+            "the records are newer than the cutoff"
+        );
+        let after = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let pruned = store.prune(after.to_utc()).unwrap();
+        assert_eq!(pruned.agent_events, 3);
+        assert_eq!(agent_events(&mut store.db).unwrap(), 0);
+        assert_eq!(
+            store.chain_breaks().unwrap().len(),
+            1,
+            "a break is evidence: kept"
+        );
+    }
+
+    #[test]
     fn a_log_is_told_from_a_report() {
         let lines = log(Some("vm"), 2);
         assert!(is_agent_log(format!("\n{}\n", lines[0]).as_bytes()));

@@ -16,6 +16,8 @@ pub struct Pruned {
     pub runs: u64,
     pub keys: u64,
     pub places: u64,
+    /// Agents' records older than the cutoff (those of files an open key is in are kept).
+    pub agent_events: u64,
     /// Keys still open, kept whatever their age.
     pub open_keys: usize,
 }
@@ -90,10 +92,17 @@ fn prune(db: &mut Db, cutoff: i64, open: &BTreeSet<String>) -> Result<Pruned, Db
         "DELETE FROM location WHERE NOT EXISTS (SELECT 1 FROM sighting WHERE sighting.location_id = location.id)",
         &[],
     )?;
+    let agent_events = db.execute(
+        "DELETE FROM agent_event WHERE time < ? AND (path IS NULL OR path NOT IN (
+           SELECT l.path FROM location l JOIN sighting s ON s.location_id = l.id
+           WHERE s.key_id IN (SELECT id FROM kept_key)))",
+        &[cutoff.into()],
+    )?;
     Ok(Pruned {
         runs,
         keys,
         places,
+        agent_events,
         open_keys: open_ids.len(),
     })
 }
