@@ -5,6 +5,9 @@
 //! `cargo xtask setup`), the build still succeeds: the binary embeds no programs and
 //! `detector agent` says how to get them. Set `DETECTOR_REQUIRE_EBPF=1` to make that an error
 //! (CI does, through `cargo xtask`).
+//!
+//! For any other target OS nothing is built: only the agent, which is Linux only, embeds the
+//! object.
 use std::{
     env, fs,
     path::{Path, PathBuf},
@@ -12,6 +15,10 @@ use std::{
 };
 
 fn main() {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        println!("cargo:rerun-if-changed=build.rs");
+        return;
+    }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());

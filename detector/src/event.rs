@@ -67,13 +67,21 @@ pub enum Access {
     Path,
 }
 
+/// Linux's open flags, as the agent's records carry them (whatever system reads the records).
+pub mod linux_flags {
+    pub const O_RDONLY: u32 = 0;
+    pub const O_WRONLY: u32 = 1;
+    pub const O_RDWR: u32 = 2;
+    pub const O_ACCMODE: u32 = 3;
+    pub const O_PATH: u32 = 0o10000000;
+}
+
 impl Access {
     pub fn of_flags(flags: u32) -> Access {
-        const O_PATH: u32 = libc::O_PATH as u32;
-        if flags & O_PATH != 0 {
+        if flags & linux_flags::O_PATH != 0 {
             return Access::Path;
         }
-        match flags & libc::O_ACCMODE as u32 {
+        match flags & linux_flags::O_ACCMODE {
             0 => Access::Read,
             1 => Access::Write,
             _ => Access::ReadWrite,
@@ -277,11 +285,20 @@ pub fn rfc3339(time: DateTime<Utc>) -> String {
 }
 
 /// The kernel's encoding of a device (`MKDEV(major, minor)`, as in `super_block.s_dev`) of a
-/// user-space `st_dev`.
+/// user-space `st_dev` (Linux's encoding, glibc's `major`/`minor`).
 pub fn kernel_dev(st_dev: u64) -> u32 {
-    let major = libc::major(st_dev);
-    let minor = libc::minor(st_dev);
+    let major = (((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & 0xffff_f000)) as u32;
+    let minor = ((st_dev & 0xff) | ((st_dev >> 12) & 0xffff_ff00)) as u32;
     (major << 20) | (minor & 0xfffff)
+}
+
+/// A user-space `st_dev` of (major, minor) on Linux (glibc's `makedev`).
+pub fn linux_st_dev(major: u32, minor: u32) -> u64 {
+    let (major, minor) = (u64::from(major), u64::from(minor));
+    ((major & 0xfff) << 8)
+        | ((major & 0xffff_f000) << 32)
+        | (minor & 0xff)
+        | ((minor & 0xffff_ff00) << 12)
 }
 
 /// `major:minor`, as records name a device.
@@ -297,11 +314,11 @@ mod tests {
     fn an_open_record_reads_back_as_the_agent_wrote_it() {
         let open = Open {
             file: "/h/.cursor/mcp.json".into(),
-            dev: Some(dev_string(kernel_dev(libc::makedev(8, 1)))),
+            dev: Some(dev_string(kernel_dev(linux_st_dev(8, 1)))),
             ino: Some(42),
             syscall: Some(Syscall::Openat),
-            flags: libc::O_RDWR as u32,
-            access: Some(Access::of_flags(libc::O_RDWR as u32)),
+            flags: linux_flags::O_RDWR,
+            access: Some(Access::of_flags(linux_flags::O_RDWR)),
             result: 3,
             pid: 10,
             tid: 11,
@@ -363,11 +380,35 @@ mod tests {
 
     #[test]
     fn flags_say_how_a_file_was_opened() {
-        assert_eq!(Access::of_flags(libc::O_RDONLY as u32), Access::Read);
-        assert_eq!(Access::of_flags(libc::O_WRONLY as u32), Access::Write);
-        assert_eq!(
-            Access::of_flags((libc::O_PATH | libc::O_RDONLY) as u32),
-            Access::Path
-        );
+        use linux_flags::*;
+        assert_eq!(Access::of_flags(O_RDONLY), Access::Read);
+        assert_eq!(Access::of_flags(O_WRONLY), Access::Write);
+        assert_eq!(Access::of_flags(O_PATH | O_RDONLY), Access::Path);
+    }
+
+    /// The records' flags and devices are Linux's, read the same on every system.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_flags_and_devices_are_the_kernels() {
+        use linux_flags::*;
+        assert_eq!(O_RDONLY, libc::O_RDONLY as u32);
+        assert_eq!(O_WRONLY, libc::O_WRONLY as u32);
+        assert_eq!(O_RDWR, libc::O_RDWR as u32);
+        assert_eq!(O_ACCMODE, libc::O_ACCMODE as u32);
+        assert_eq!(O_PATH, libc::O_PATH as u32);
+        for (major, minor) in [
+            (8, 1),
+            (259, 0x12345),
+            (0xfff, 0xff),
+            (0x12345, 0xabcdef),
+            (0, 0),
+        ] {
+            let st_dev = libc::makedev(major, minor);
+            assert_eq!(linux_st_dev(major, minor), st_dev);
+            assert_eq!(
+                kernel_dev(st_dev),
+                (libc::major(st_dev) << 20) | (libc::minor(st_dev) & 0xfffff)
+            );
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Developer tasks. `cargo xtask setup` prepares a fresh machine, `cargo xtask test` runs every
 //! test (setup first) and a short fuzz run, `cargo xtask fuzz` runs the fuzz targets,
-//! `cargo xtask bench …` prints the benchmark tables of README.
+//! `cargo xtask bench …` prints the benchmark tables of README, `cargo xtask check-platforms`
+//! checks that the scanner compiles for macOS and Windows.
 mod bench;
 mod fuzz;
+mod platforms;
 mod setup;
 
 use std::process::Command;
@@ -41,6 +43,10 @@ enum Task {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// `cargo check -p detector` for macOS and Windows (through cargo-zigbuild, whose zig
+    /// compiles the dependencies' C for them); fails on any error. Installs the targets and
+    /// zig first when missing.
+    CheckPlatforms(platforms::CheckArgs),
 }
 
 fn main() -> Result<()> {
@@ -57,6 +63,7 @@ fn main() -> Result<()> {
             fuzz::in_tests()
         }
         Task::Fuzz(args) => fuzz::fuzz(&args),
+        Task::CheckPlatforms(args) => platforms::check(&args),
         Task::Run { args } => {
             setup::setup()?;
             build(&["build", "--release"])?;

@@ -46,6 +46,8 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 pub fn setup() -> Result<()> {
     apt_packages()?;
     rust_toolchains()?;
+    cross_targets()?;
+    zig()?;
     bpf_linker()?;
     cargo_fuzz()?;
     pre_commit()?;
@@ -116,6 +118,87 @@ fn rust_toolchains() -> Result<()> {
         if !stable.lines().any(|l| l.starts_with(component)) {
             run(Command::new("rustup").args(["component", "add", component]))?;
         }
+    }
+    Ok(())
+}
+
+/// The targets the scanner is built for besides this machine's: static Linux (musl) for both
+/// architectures, macOS for both, Windows (GNU ABI). rustup downloads each standard library.
+pub const CROSS_TARGETS: &[&str] = &[
+    "x86_64-pc-windows-gnu",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-musl",
+];
+
+/// The virtualenv of zig (PyPI `ziglang`) and cargo-zigbuild.
+pub const ZIG_VENV: &str = "/opt/detector-test-tools/zig";
+const ZIGLANG_VERSION: &str = "0.17.1";
+const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
+
+pub fn cross_targets() -> Result<()> {
+    let list = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is required")?;
+    let installed = String::from_utf8_lossy(&list.stdout);
+    let missing: Vec<&str> = CROSS_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask setup: adding Rust targets {}", missing.join(" "));
+    run(Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing))
+}
+
+/// zig and cargo-zigbuild (PyPI `ziglang`, `cargo-zigbuild`), in a virtualenv of their own at
+/// [`ZIG_VENV`]: zig compiles the C inside the dependencies (ring, SQLite, zstd, bzip2, lzma)
+/// for macOS (it ships macOS's libc headers: no Apple SDK needed) and Windows, and links.
+/// `cargo-zigbuild` is on the venv's `bin`, with the `python3` that finds `ziglang`.
+pub fn zig() -> Result<()> {
+    let venv = std::path::Path::new(ZIG_VENV);
+    let zigbuild = venv.join("bin/cargo-zigbuild");
+    let has = |program: &std::path::Path, args: &[&str], wanted: &str| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(wanted))
+            .unwrap_or(false)
+    };
+    if has(&zigbuild, &["--version"], CARGO_ZIGBUILD_VERSION)
+        && has(
+            &venv.join("bin/python3"),
+            &["-m", "ziglang", "version"],
+            ZIGLANG_VERSION,
+        )
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask setup: installing zig and cargo-zigbuild into {}",
+        venv.display()
+    );
+    if !venv.join("bin/pip").exists() {
+        std::fs::create_dir_all(venv)
+            .with_context(|| format!("cannot create {}", venv.display()))?;
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))
+            .context("cannot create the zig virtualenv (python3-venv)")?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("ziglang=={ZIGLANG_VERSION}"))
+        .arg(format!("cargo-zigbuild=={CARGO_ZIGBUILD_VERSION}")))?;
+    if !command_ok(Command::new(&zigbuild).arg("--version")) {
+        bail!(
+            "cargo-zigbuild was installed but {} does not run",
+            zigbuild.display()
+        );
     }
     Ok(())
 }

@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn joins_by_path_and_by_identity() {
-        let st_dev = libc::makedev(8, 1);
+        let st_dev = crate::event::linux_st_dev(8, 1);
         let events = [
             r#"{"type":"ready","time":"2025-06-01T09:00:00Z","seq":0}"#.to_string(),
             open("/h/.cursor/mcp.json", "8:1", 42, "allow", 10),

@@ -6,10 +6,10 @@
 use std::{
     fs::{DirBuilder, OpenOptions},
     io::{self, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
+use crate::platform::{self, CreateMode};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},
@@ -77,8 +77,7 @@ impl OrgKey {
             return OrgKey::from_file(path);
         }
         if let Some(value) = std::env::var_os(ORG_KEY_ENV).filter(|v| !v.is_empty()) {
-            use std::os::unix::ffi::OsStrExt;
-            return Ok(OrgKey::from_bytes(value.as_bytes(), ORG_KEY_ENV));
+            return Ok(OrgKey::from_bytes(value.as_encoded_bytes(), ORG_KEY_ENV));
         }
         let Some(path) = default_key_path() else {
             return Err(OrgKeyError::Missing);
@@ -97,12 +96,16 @@ impl OrgKey {
         if key.is_empty() {
             return Err(OrgKeyError::Empty(path.to_path_buf()));
         }
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
+        if let Some(mode) = std::fs::metadata(path)
+            .ok()
+            .as_ref()
+            .and_then(platform::mode)
+        {
+            if mode & 0o077 != 0 {
                 tracing::warn!(
                     "org key file {} is accessible to other users (mode {:o}); run chmod 600 on it",
                     path.display(),
-                    meta.permissions().mode() & 0o777
+                    mode & 0o777
                 );
             }
         }
@@ -116,16 +119,10 @@ impl OrgKey {
     }
 }
 
-/// `$XDG_CONFIG_HOME/detector/org.key`, else `~/.config/detector/org.key`.
+/// `$XDG_CONFIG_HOME/detector/org.key`, else `~/.config/detector/org.key` (macOS
+/// `~/Library/Application Support/detector/org.key`, Windows `%APPDATA%\detector\org.key`).
 pub fn default_key_path() -> Option<PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
+    let config = platform::user_config_dir()?;
     Some(config.join("detector").join("org.key"))
 }
 
@@ -140,14 +137,14 @@ fn create_key_file(path: &Path) -> Result<Vec<u8>, OrgKeyError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .unix_mode(0o700)
             .create(dir)
             .map_err(OrgKeyError::io("create directory", dir))?;
     }
     match OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .unix_mode(0o600)
         .open(path)
     {
         Ok(mut file) => {
@@ -211,8 +208,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cfg/detector/org.key");
         let first = OrgKey::from_file(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        // (Where files have modes.)
+        if let Some(mode) = platform::mode(&std::fs::metadata(&path).unwrap()) {
+            assert_eq!(mode & 0o777, 0o600);
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 64);
         let again = OrgKey::from_file(&path).unwrap();

@@ -1,10 +1,23 @@
-use std::{process::ExitCode, time::Duration};
+//! `detector agent`: Linux only (eBPF). The subcommand exists everywhere, so that help text
+//! and documentation agree; elsewhere it refuses in one line (exit 2).
+use std::process::ExitCode;
+#[cfg(target_os = "linux")]
+use std::time::Duration;
 
+use crate::cli::AgentArgs;
+#[cfg(target_os = "linux")]
 use crate::{
     agent::{self, policy::Policy, sink},
-    cli::{AgentArgs, SyslogFacility},
+    cli::SyslogFacility,
 };
 
+#[cfg(not(target_os = "linux"))]
+pub fn run(_args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    eprintln!("detector: the agent needs Linux (eBPF); scan, audit, fix and report work here");
+    Ok(ExitCode::from(super::EXIT_ERROR))
+}
+
+#[cfg(target_os = "linux")]
 pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.check_policy {
         let policy = Policy::load(path)?;
@@ -34,6 +47,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(super::EXIT_CLEAN))
 }
 
+#[cfg(target_os = "linux")]
 fn facility(facility: SyslogFacility) -> sink::syslog::Facility {
     use SyslogFacility::*;
     sink::syslog::Facility(match facility {

@@ -9,7 +9,6 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -32,6 +31,7 @@ use crate::{
         Context, FilePlan, Names,
     },
     pipeline::{self, Pipeline},
+    platform,
     report::escape::visible,
     source::{LocationKind, Target},
 };
@@ -47,17 +47,18 @@ pub fn run(args: &FixArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn env_home() -> anyhow::Result<PathBuf> {
-    std::env::var_os("HOME")
+    platform::home_var()
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
         .context("$HOME is not set: name the configs (`mcp:HOME` or `file:CONFIG`)")
 }
 
-/// `$XDG_DATA_HOME` when it is the running user's own home being fixed, else `HOME/.local/share`.
+/// `$XDG_DATA_HOME` when it is the running user's own home being fixed, else `HOME/.local/share`
+/// (macOS `HOME/Library/Application Support`, Windows `HOME/AppData/Local`).
 fn data_dir(home: &Path) -> PathBuf {
     match (std::env::var_os("XDG_DATA_HOME"), env_home()) {
         (Some(dir), Ok(own)) if !dir.is_empty() && own == home => PathBuf::from(dir),
-        _ => home.join(".local/share"),
+        _ => home.join(platform::DATA_UNDER_HOME),
     }
 }
 
@@ -416,8 +417,13 @@ impl Facts {
         let mut repositories = BTreeSet::new();
         let mut ignores = IgnoreCache::default();
         for plan in plans {
-            if let Ok(meta) = std::fs::metadata(&plan.path) {
-                let mode = meta.permissions().mode() & 0o777;
+            // (Only where files have modes.)
+            if let Some(mode) = std::fs::metadata(&plan.path)
+                .ok()
+                .as_ref()
+                .and_then(platform::mode)
+            {
+                let mode = mode & 0o777;
                 if mode & 0o077 != 0 {
                     facts.readable.push((plan.path.clone(), mode));
                 }
@@ -477,7 +483,7 @@ impl Facts {
         for (path, mode) in &self.readable {
             let shown = visible(&path.to_string_lossy()).into_owned();
             if apply {
-                let result = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+                let result = platform::set_mode(path, 0o600);
                 match result {
                     Ok(()) => {
                         let _ = writeln!(out, "{shown}: mode {mode:o} → 600");
@@ -549,23 +555,29 @@ impl Facts {
 /// Root fixing another user's home: what `fix` made there (the store, a wrapper, and the
 /// directories it made for them) belongs to that user, who must be able to read it.
 fn hand_over(path: &Path, home: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !platform::is_root() {
         return;
     }
-    let Ok(owner) = std::fs::metadata(home) else {
+    let Some(owner) = std::fs::metadata(home)
+        .ok()
+        .as_ref()
+        .and_then(platform::owner)
+    else {
         return;
     };
-    if owner.uid() == 0 {
+    if owner.0 == 0 {
         return;
     }
     for made in path
         .ancestors()
         .take_while(|p| p.starts_with(home) && *p != home)
     {
-        if std::fs::metadata(made).is_ok_and(|m| m.uid() == 0) {
-            let _ = std::os::unix::fs::chown(made, Some(owner.uid()), Some(owner.gid()));
+        let uid = std::fs::metadata(made)
+            .ok()
+            .as_ref()
+            .and_then(platform::owner);
+        if uid.is_some_and(|(uid, _)| uid == 0) {
+            platform::set_owner(made, owner);
         }
     }
 }

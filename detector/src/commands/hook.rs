@@ -10,7 +10,6 @@ use std::{
     ffi::OsStr,
     fs,
     io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
@@ -18,7 +17,7 @@ use std::{
 use anyhow::{bail, Context};
 
 use super::EXIT_CLEAN;
-use crate::{cli::HookCommand, report::escape::visible};
+use crate::{cli::HookCommand, platform::CreateMode, report::escape::visible};
 
 /// The line that runs the scan; also what a user adds to a hook of their own to chain it.
 pub const CHAIN_LINE: &str = "detector scan git:. --staged || exit 1";
@@ -70,7 +69,7 @@ fn global_hooks_dir() -> anyhow::Result<PathBuf> {
     }
     let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        None => match crate::platform::home_var().filter(|v| !v.is_empty()) {
             Some(home) => PathBuf::from(home).join(".config"),
             None => bail!("HOME is not set: cannot choose a global hooks directory"),
         },
@@ -146,10 +145,10 @@ fn write_hook(path: &Path, text: &str) -> anyhow::Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o755)
+            .unix_mode(0o755)
             .open(path)?;
         file.write_all(text.as_bytes())?;
-        file.set_permissions(fs::Permissions::from_mode(0o755))
+        crate::platform::set_file_mode(&file, 0o755)
     };
     write().with_context(|| format!("cannot write {}", path.display()))
 }

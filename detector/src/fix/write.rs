@@ -5,9 +5,10 @@
 use std::{
     fs,
     io::{self, Write},
-    os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
 };
+
+use crate::platform;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -46,8 +47,9 @@ pub fn replace(path: &Path, expected: &[u8], new: &[u8]) -> Result<(), WriteErro
     write_beside(
         &target,
         new,
-        meta.mode() & 0o7777,
-        Some((meta.uid(), meta.gid())),
+        // (Where files have no mode, none is set: the 0o600 is not applied.)
+        platform::mode(&meta).map_or(0o600, |mode| mode & 0o7777),
+        platform::owner(&meta),
         || {
             test_hook("DETECTOR_TEST_BEFORE_RENAME");
             unchanged()?;
@@ -88,14 +90,12 @@ fn write_beside(
     temp.write_all(bytes)
         .map_err(io_error(temp.path(), "write"))?;
     let file = temp.as_file();
-    if let Some((uid, gid)) = owner {
+    if let Some(owner) = owner {
         // Only root can give a file away; anyone else keeps their own file, so a refusal
         // changes nothing.
-        // SAFETY: fchown on an open descriptor; no memory is shared.
-        let _ = unsafe { libc::fchown(std::os::fd::AsRawFd::as_raw_fd(file), uid, gid) };
+        platform::set_file_owner(file, owner);
     }
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io_error(target, "set the mode of"))?;
+    platform::set_file_mode(file, mode).map_err(io_error(target, "set the mode of"))?;
     file.sync_all().map_err(io_error(target, "sync"))?;
     before_rename()?;
     temp.persist(target)

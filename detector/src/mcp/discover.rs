@@ -72,8 +72,11 @@ fn client_id<S: Serializer>(client: &&'static Client, s: S) -> Result<S::Ok, S::
 /// The homes to look in: every user's when running as root (from `/etc/passwd`, plus
 /// `/root`, plus `/Users/*` on macOS), else the current user's.
 pub fn homes() -> Vec<Home> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    // Windows has no uids and no password database: the running user's home (uid 0 there
+    // stands for "unknown").
+    let Some(euid) = crate::platform::euid() else {
+        return current_home(0).into_iter().collect();
+    };
     if euid != 0 {
         return current_home(euid).into_iter().collect();
     }
@@ -90,7 +93,6 @@ pub fn homes() -> Vec<Home> {
     }
     // macOS keeps its users in Directory Services, not in /etc/passwd.
     if let Ok(entries) = fs::read_dir("/Users") {
-        use std::os::unix::fs::MetadataExt;
         for entry in entries.flatten() {
             let dir = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -101,7 +103,7 @@ pub fn homes() -> Vec<Home> {
             if seen.insert(dir.clone()) {
                 homes.push(Home {
                     user: name,
-                    uid: meta.uid(),
+                    uid: crate::platform::owner(&meta).map_or(0, |(uid, _)| uid),
                     dir,
                 });
             }
@@ -112,14 +114,13 @@ pub fn homes() -> Vec<Home> {
 
 fn current_home(uid: u32) -> Option<Home> {
     let entry = passwd_entries().iter().find(|e| e.uid == uid);
-    let dir = std::env::var_os("HOME")
+    let dir = crate::platform::home_var()
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
         .or_else(|| entry.map(|e| e.dir.clone()))?;
     let user = entry
         .map(|e| e.user.clone())
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(crate::platform::user_var)
         .unwrap_or_else(|| uid.to_string());
     Some(Home { user, uid, dir })
 }
@@ -242,7 +243,7 @@ impl Discovery {
     /// The global configs under `home`, with `env` standing for this process's environment.
     fn global_configs_in(&mut self, home: &Home, env: &dyn Fn(&str) -> Option<OsString>) {
         // A relocation the environment documents (`$CODEX_HOME`) is this process's user's.
-        let own_home = env("HOME").is_some_and(|h| Path::new(&h) == home.dir);
+        let own_home = env(crate::platform::HOME_VAR).is_some_and(|h| Path::new(&h) == home.dir);
         for client in clients() {
             for file in client.files.iter().filter(|f| f.scope == Scope::Global) {
                 let mut paths = self.expand(&home.dir, file.path);

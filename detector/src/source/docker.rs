@@ -1,5 +1,5 @@
 //! The local Docker daemon's Engine API, over its unix socket (`DOCKER_HOST=unix://…`
-//! honoured), with no `docker` CLI: images (`docker:NAME[:TAG]`) and containers
+//! honoured; on Windows its named pipe, `npipe://…`), with no `docker` CLI: images (`docker:NAME[:TAG]`) and containers
 //! (`container:NAME`, `containers:`, the agent's names of container processes).
 //!
 //! Paths carry the API version both sides speak, negotiated once per process: the daemon's
@@ -29,7 +29,44 @@ use percent_encoding::AsciiSet;
 
 use crate::{source::fs::io_reason, uri};
 
-const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// How this system's daemon listens: a unix socket, or on Windows a named pipe.
+#[cfg(unix)]
+mod endpoint {
+    use std::{io, path::Path};
+
+    pub const DEFAULT: &str = "/var/run/docker.sock";
+    /// The `DOCKER_HOST` scheme of [`DEFAULT`]'s kind.
+    pub const SCHEME: &str = "unix://";
+
+    pub fn path(address: &str) -> std::path::PathBuf {
+        address.into()
+    }
+
+    pub async fn connect(socket: &Path) -> io::Result<tokio::net::UnixStream> {
+        tokio::net::UnixStream::connect(socket).await
+    }
+}
+
+#[cfg(windows)]
+mod endpoint {
+    use std::{io, path::Path};
+
+    use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient};
+
+    pub const DEFAULT: &str = r"\\.\pipe\docker_engine";
+    pub const SCHEME: &str = "npipe://";
+
+    /// `npipe:////./pipe/docker_engine` names `\\.\pipe\docker_engine`.
+    pub fn path(address: &str) -> std::path::PathBuf {
+        address.replace('/', "\\").into()
+    }
+
+    pub async fn connect(pipe: &Path) -> io::Result<NamedPipeClient> {
+        ClientOptions::new().open(pipe)
+    }
+}
+
+const DEFAULT_SOCKET: &str = endpoint::DEFAULT;
 
 /// Chunks of the image stream (each what one read of the socket gave, some KiB) queued
 /// ahead of the reader: bounds memory, keeps the socket busy while a layer is scanned.
@@ -38,7 +75,7 @@ const QUEUED_CHUNKS: usize = 64;
 /// What went wrong talking to the daemon, said so that the user knows what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("DOCKER_HOST={0} is not supported: only unix:// sockets are")]
+    #[error("DOCKER_HOST={0} is not supported: only {scheme} sockets are", scheme = endpoint::SCHEME)]
     UnsupportedHost(String),
     #[error("cannot connect to the Docker daemon at {}: {reason} (is it running? DOCKER_HOST selects another socket)", socket.display())]
     Connect { socket: PathBuf, reason: String },
@@ -61,8 +98,8 @@ pub enum DaemonError {
 /// The daemon's socket: `$DOCKER_HOST` when it is a `unix://` address, else the default.
 pub fn socket() -> Result<PathBuf, DaemonError> {
     match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => match host.strip_prefix("unix://") {
-            Some(path) => Ok(PathBuf::from(path)),
+        Ok(host) if !host.is_empty() => match host.strip_prefix(endpoint::SCHEME) {
+            Some(path) => Ok(endpoint::path(path)),
             None => Err(DaemonError::UnsupportedHost(host)),
         },
         _ => Ok(PathBuf::from(DEFAULT_SOCKET)),
@@ -324,13 +361,12 @@ async fn request(
         socket: socket.to_path_buf(),
         reason,
     };
-    let stream =
-        tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|e| DaemonError::Connect {
-                socket: socket.to_path_buf(),
-                reason: io_reason(&e),
-            })?;
+    let stream = endpoint::connect(socket)
+        .await
+        .map_err(|e| DaemonError::Connect {
+            socket: socket.to_path_buf(),
+            reason: io_reason(&e),
+        })?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| protocol(e.to_string()))?;

@@ -10,9 +10,8 @@
 //! whatever its size) or binary (skipped).
 use std::{
     collections::HashMap,
-    fs::{File, FileType, Metadata, OpenOptions},
+    fs::{File, FileType, Metadata},
     io::{self, Read, Seek},
-    os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock},
 };
@@ -27,7 +26,10 @@ use super::{
     managed_store, secret_file, Blob, Container, DiskFile, Origin, Provenance, Sink, Skip,
     SkipReason, SourceError, SourceOptions,
 };
-use crate::mcp::{self, ConfigRef};
+use crate::{
+    mcp::{self, ConfigRef},
+    platform,
+};
 
 /// How many leading bytes decide whether a file is binary (a NUL byte among them).
 const BINARY_PROBE: usize = 8 * 1024;
@@ -272,13 +274,9 @@ pub fn open_path(path: &Path, max_size: u64, archives: bool) -> FileRead {
 /// whole gate, and a FIFO or device swapped in is refused by the descriptor's own type
 /// (`O_NONBLOCK`: never waited on).
 pub fn open_listed_file(path: &Path, max_size: u64, archives: bool) -> FileRead {
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(path);
-    match opened {
+    match platform::open_for_reading(path, false) {
         Ok(file) => read_open_file(file, path, max_size, archives),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => open_path(path, max_size, archives),
+        Err(e) if platform::is_symlink_loop(&e) => open_path(path, max_size, archives),
         Err(e) => FileRead::Failed(io_reason(&e)),
     }
 }
@@ -357,10 +355,7 @@ pub enum FileRead {
 /// before reading, as [`read_file`] does. For every open of a scanned path that does not go
 /// through [`open_path`] (image archives and layouts).
 pub fn open_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
+    platform::open_for_reading(path, true)
 }
 
 /// Open and read a file whose type was checked by [`open_path`]. The descriptor's own type
@@ -474,10 +469,10 @@ pub fn file_blob(path: &Path, loaded: LoadedFile, root: &Path, config: Option<Co
 fn disk_file(meta: &Metadata) -> DiskFile {
     DiskFile {
         mtime: mtime(meta),
-        mode: Some(meta.mode() & 0o7777),
-        readable_by_others: Some(readable_by_others(meta)),
-        dev: Some(meta.dev()),
-        inode: Some(meta.ino()),
+        mode: platform::mode(meta).map(|mode| mode & 0o7777),
+        readable_by_others: readable_by_others(meta),
+        dev: platform::file_id(meta).map(|(dev, _)| dev),
+        inode: platform::file_id(meta).map(|(_, inode)| inode),
     }
 }
 
@@ -587,10 +582,11 @@ fn archived(name: &Path) -> Backup {
 }
 
 /// Can users other than the owner read the file: world-readable, or group-readable with
-/// other users in the group?
-fn readable_by_others(meta: &Metadata) -> bool {
-    let mode = meta.mode();
-    mode & 0o004 != 0 || (mode & 0o040 != 0 && group_has_others(meta.gid(), meta.uid()))
+/// other users in the group? Unknown (`None`) where files have no mode.
+fn readable_by_others(meta: &Metadata) -> Option<bool> {
+    let mode = platform::mode(meta)?;
+    let (uid, gid) = platform::owner(meta)?;
+    Some(mode & 0o004 != 0 || (mode & 0o040 != 0 && group_has_others(gid, uid)))
 }
 
 /// Does group `gid` have a member other than `owner` (listed in `/etc/group`, or having it
@@ -650,23 +646,19 @@ fn group_members(passwd: &str, group: &str, gid: u32) -> Vec<u32> {
 }
 
 fn mtime(meta: &Metadata) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(meta.mtime(), meta.mtime_nsec().clamp(0, 999_999_999) as u32)
+    platform::mtime(meta)
 }
 
 fn special_file(file_type: FileType) -> Option<&'static str> {
-    if file_type.is_fifo() {
-        Some("not a regular file (FIFO), not opened")
-    } else if file_type.is_socket() {
-        Some("not a regular file (socket), not opened")
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        Some("not a regular file (device), not opened")
-    } else {
-        None
-    }
+    Some(match platform::special_kind(file_type)? {
+        "FIFO" => "not a regular file (FIFO), not opened",
+        "socket" => "not a regular file (socket), not opened",
+        _ => "not a regular file (device), not opened",
+    })
 }
 
 fn symlink_reason(path: &Path, err: &io::Error) -> String {
-    if err.raw_os_error() == Some(libc::ELOOP) {
+    if platform::is_symlink_loop(err) {
         return match std::fs::read_link(path) {
             Ok(target) => format!("symlink loop (through {})", target.display()),
             Err(_) => "symlink loop".to_string(),

@@ -5,11 +5,7 @@
 //! path and reason: a FIFO, socket or device as a special file (never opened), a config over
 //! `--max-file-size` as too large (a config path is worth naming), what cannot be read as
 //! unreadable.
-use std::{
-    ffi::CStr,
-    os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
-};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -36,13 +32,15 @@ pub fn scan(
                 ));
             }
             // The host's own configs too: those an administrator keeps for every user.
-            let Discovery { configs, unread } = Discovery::system(Path::new("/"));
+            // (`/`, or the system drive on Windows.)
+            let system = crate::platform::system_root();
+            let Discovery { configs, unread } = Discovery::system(&system);
             for file in &unread {
                 refused(sink, &file.path, file.reason, &file.detail);
             }
             configs
                 .into_par_iter()
-                .for_each(|config| read_config(config, Path::new("/"), options, sink));
+                .for_each(|config| read_config(config, &system, options, sink));
             homes
         }
     };
@@ -107,9 +105,10 @@ pub fn home_at(dir: &Path) -> Result<Home, SourceError> {
             "not a directory (mcp: takes a home directory)",
         ));
     }
-    let uid = meta.uid();
+    // No uid where files have no owner ids (Windows): 0 stands for "unknown".
+    let uid = crate::platform::owner(&meta).map_or(0, |(uid, _)| uid);
     let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let user = match passwd_entry(uid) {
+    let user = match crate::platform::user_by_uid(uid) {
         Some((name, pw_dir))
             if std::fs::canonicalize(&pw_dir).ok().as_ref() == Some(&canonical) =>
         {
@@ -125,25 +124,6 @@ pub fn home_at(dir: &Path) -> Result<Home, SourceError> {
         uid,
         dir: dir.to_path_buf(),
     })
-}
-
-/// (name, home directory) of `uid` in the password database.
-fn passwd_entry(uid: u32) -> Option<(String, PathBuf)> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, whose sizes we pass, and sets
-    // `result` to `&pwd` on success; the strings it points to live in `buf`.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
-        return None;
-    }
-    // SAFETY: non-null, NUL-terminated strings inside `buf`, which outlives these borrows.
-    let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
-    Some((
-        name.to_string_lossy().into_owned(),
-        PathBuf::from(dir.to_string_lossy().into_owned()),
-    ))
 }
 
 #[cfg(test)]

@@ -55,18 +55,13 @@ impl StoreUrl {
     }
 
     /// The host's own inventory: `/var/lib/detector/inventory.sqlite` for root, else under
-    /// the XDG data directory (`~/.local/share/detector/inventory.sqlite`).
+    /// the user's data directory (`~/.local/share/detector/inventory.sqlite`; macOS
+    /// `~/Library/Application Support/detector`, Windows `%LOCALAPPDATA%\detector`).
     pub fn host_default() -> Option<StoreUrl> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        let dir = if root {
+        let dir = if crate::platform::is_root() {
             PathBuf::from("/var/lib/detector")
         } else {
-            let data = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))?;
-            data.join("detector")
+            crate::platform::user_data_dir()?.join("detector")
         };
         Some(StoreUrl::Sqlite(dir.join("inventory.sqlite")))
     }
@@ -147,10 +142,10 @@ impl Store {
 
 /// The store's (or the spool's) directory, made private (0700) when it is made.
 pub(crate) fn make_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use crate::platform::CreateMode;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .unix_mode(0o700)
         .create(dir)
 }
 

@@ -1,12 +1,12 @@
 //! What providers said, by fingerprint, for `--verify-ttl`: under the XDG cache directory
-//! (`$XDG_CACHE_HOME/detector/verify.json`, else `~/.cache/…`), mode 0600 in a 0700 folder,
+//! (`$XDG_CACHE_HOME/detector/verify.json`, else `~/.cache/…`; macOS `~/Library/Caches/…`,
+//! Windows `%LOCALAPPDATA%\…`), mode 0600 in a 0700 folder (where files have modes),
 //! fingerprints and outcomes only. Only `active` and `revoked` are kept: `unknown` is asked
 //! again. Written whole to a temporary file and renamed, merged with what another run wrote
 //! meanwhile.
 use std::{
     collections::BTreeMap,
     io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{State, Verification};
+use crate::platform::CreateMode;
 
 const SCHEMA: &str = "detector/verify-cache/v1";
 
@@ -42,10 +43,7 @@ pub struct Cache {
 
 /// The cache file's default place.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| Path::new(v).is_absolute())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let base = crate::platform::user_cache_dir()?;
     Some(base.join("detector").join("verify.json"))
 }
 
@@ -116,7 +114,7 @@ impl Cache {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .unix_mode(0o700)
             .create(dir)?;
         let mut file = read(&self.path);
         file.schema = SCHEMA.to_string();
@@ -127,7 +125,7 @@ impl Cache {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
+            .unix_mode(0o600)
             .open(&temp)?;
         out.write_all(&text)?;
         out.sync_all()?;

@@ -100,6 +100,8 @@ async fn postgres(url: &str) -> (State, String) {
         .first()
         .map(|h| match h {
             tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            // (Unix sockets exist only on Unix, and so does this variant.)
+            #[cfg(unix)]
             tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .unwrap_or_default();

@@ -3,16 +3,18 @@
 //! atomically (a private temp file beside it, fsync, rename, fsync of the folder), so a crash
 //! leaves the old file or the new one, never half of one, and no other user can read either.
 use std::{
-    fs::{self, DirBuilder, File},
+    fs::{self, DirBuilder},
     io,
-    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
 };
 
 use zeroize::Zeroizing;
 
 use super::{DestinationError, Entry, ENV_FILE_HEADER};
-use crate::source::managed_store::is_managed_store;
+use crate::{
+    platform::{CreateMode, FolderLock},
+    source::managed_store::is_managed_store,
+};
 
 /// A file larger than this is no store of ours (a few hundred keys take a few KiB).
 const MAX_STORE_SIZE: u64 = 4 * 1024 * 1024;
@@ -49,7 +51,7 @@ pub(super) fn put(path: &Path, entries: &[Entry]) -> Result<(), DestinationError
     let dir = folder(path);
     DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .unix_mode(0o700)
         .create(dir)
         .map_err(|e| io_error("create the folder", dir, e))?;
     // Read, merge and replace under a lock on the folder: two runs of `fix` at once each
@@ -224,13 +226,8 @@ fn folder(path: &Path) -> &Path {
 }
 
 /// An exclusive lock on the store's folder, held until the returned file is dropped.
-fn lock(dir: &Path) -> Result<File, DestinationError> {
-    let file = File::open(dir).map_err(|e| io_error("open the folder", dir, e))?;
-    // SAFETY: flock on a descriptor this function owns; no memory is shared.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
-        return Err(io_error("lock the folder", dir, io::Error::last_os_error()));
-    }
-    Ok(file)
+fn lock(dir: &Path) -> Result<FolderLock, DestinationError> {
+    FolderLock::acquire(dir).map_err(|(step, e)| io_error(step, dir, e))
 }
 
 /// Replace `path` with `text`, mode 0600, the way `fix` writes every file

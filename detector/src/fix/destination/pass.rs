@@ -75,7 +75,6 @@ pub(super) fn put(entries: &[Entry]) -> Result<(), DestinationError> {
             return Err(tool.failed(&output));
         }
     }
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    crate::platform::sync_file_systems();
     Ok(())
 }

@@ -27,7 +27,6 @@ mod stream;
 use std::{
     collections::BTreeSet,
     fs::File,
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     rc::Rc,
     sync::{mpsc, Arc},
@@ -172,7 +171,7 @@ pub fn layout_at(path: &Path) -> Option<Target> {
     }
     let file = File::open(path).ok()?;
     let mut magic = [0u8; 5];
-    file.read_exact_at(&mut magic, 257).ok()?;
+    crate::platform::read_exact_at(&file, &mut magic, 257).ok()?;
     if &magic != b"ustar" {
         return None;
     }

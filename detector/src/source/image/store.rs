@@ -7,7 +7,6 @@ use std::{
     collections::HashMap,
     fs::File,
     io::{self, Read, Seek, SeekFrom},
-    os::unix::fs::FileExt,
     path::{Component, Path, PathBuf},
 };
 
@@ -59,7 +58,7 @@ impl TarStore {
             return Err(ArchiveError::NotRegularFile);
         }
         let mut magic = [0u8; 4];
-        let n = file.read_at(&mut magic, 0).map_err(ArchiveError::Io)?;
+        let n = crate::platform::read_at(&file, &mut magic, 0).map_err(ArchiveError::Io)?;
         Ok(Compression::sniff(&magic[..n]))
     }
 
@@ -204,7 +203,7 @@ impl Read for Section<'_> {
             return Ok(0);
         }
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        let n = crate::platform::read_at(self.file, &mut buf[..want], self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
