@@ -298,22 +298,48 @@ fn inventory(
             at: int(r, 3).unwrap_or(0),
         })
         .collect();
-    let mut by_run: HashMap<i64, Vec<KeyRun>> = HashMap::new();
-    for r in db.query(
-        "SELECT run_id, key_id, status, exposed, verification, verified_at, projects, environments FROM key_run",
-        &[],
-    )? {
-        let row = KeyRun {
-            run: int(&r, 0).unwrap_or(0),
-            key: int(&r, 1).unwrap_or(0),
-            status: text(&r, 2),
-            exposed: int(&r, 3) == Some(1),
-            verification: r.get(4).and_then(Value::text).map(str::to_string),
-            verified_at: int(&r, 5),
-            projects: text(&r, 6),
-            environments: text(&r, 7),
+    // Only the rows of the runs kept, each value moved out of its row (no copy).
+    let mut by_run: HashMap<i64, Vec<KeyRun>> = HashMap::with_capacity(runs.len());
+    let key_runs = if since == i64::MIN {
+        db.query(
+            "SELECT run_id, key_id, status, exposed, verification, verified_at, projects, environments FROM key_run",
+            &[],
+        )?
+    } else {
+        db.query(
+            "SELECT kr.run_id, kr.key_id, kr.status, kr.exposed, kr.verification, kr.verified_at, kr.projects, kr.environments
+             FROM key_run kr JOIN run r ON r.id = kr.run_id WHERE r.generated_at >= ?",
+            &[since.into()],
+        )?
+    };
+    for r in key_runs {
+        let mut values = r.into_iter();
+        let mut next = || values.next().unwrap_or(Value::NullText);
+        let owned = |value: Value| match value {
+            Value::Text(s) => s,
+            _ => String::new(),
         };
-        by_run.entry(row.run).or_default().push(row);
+        let run = next().int().unwrap_or(0);
+        let key = next().int().unwrap_or(0);
+        let status = owned(next());
+        let exposed = next().int() == Some(1);
+        let verification = match next() {
+            Value::Text(s) => Some(s),
+            _ => None,
+        };
+        let verified_at = next().int();
+        let projects = owned(next());
+        let environments = owned(next());
+        by_run.entry(run).or_default().push(KeyRun {
+            run,
+            key,
+            status,
+            exposed,
+            verification,
+            verified_at,
+            projects,
+            environments,
+        });
     }
     let keys: Vec<(i64, Vec<Value>)> = db
         .query(
