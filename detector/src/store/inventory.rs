@@ -330,7 +330,7 @@ fn inventory(
         let verified_at = next().int();
         let projects = owned(next());
         let environments = owned(next());
-        by_run.entry(run).or_default().push(KeyRun {
+        let row = KeyRun {
             run,
             key,
             status,
@@ -339,7 +339,8 @@ fn inventory(
             verified_at,
             projects,
             environments,
-        });
+        };
+        by_run.entry(row.run).or_default().push(row);
     }
     let keys: Vec<(i64, Vec<Value>)> = db
         .query(
