@@ -93,6 +93,33 @@ pub enum Db {
 pub struct Postgres {
     client: tokio_postgres::Client,
     runtime: tokio::runtime::Runtime,
+    /// Statements prepared on this connection, by their text (as SQLite's `prepare_cached`):
+    /// a statement run again costs one round trip, not two.
+    statements: std::collections::HashMap<String, tokio_postgres::Statement>,
+}
+
+/// Prepared statements a connection keeps; past this many, the cache starts afresh.
+const STATEMENT_CACHE: usize = 128;
+
+/// Parameters of one statement of [`Db::insert_rows`]: under SQLite's limit (32,766) and
+/// PostgreSQL's (65,535).
+const MAX_PARAMS: usize = 16_000;
+
+impl Postgres {
+    fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self
+            .runtime
+            .block_on(self.client.prepare(sql))
+            .map_err(pg_error)?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl Db {
@@ -134,7 +161,11 @@ impl Db {
             client.batch_execute(&lock_wait).await.map_err(pg_error)?;
             Ok::<_, DbError>(client)
         })?;
-        Ok(Db::Postgres(Postgres { client, runtime }))
+        Ok(Db::Postgres(Postgres {
+            client,
+            runtime,
+            statements: std::collections::HashMap::new(),
+        }))
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -179,12 +210,12 @@ impl Db {
                 Ok(changed as u64)
             }
             Db::Postgres(pg) => {
-                let sql = postgres_sql(sql);
+                let statement = pg.statement(&postgres_sql(sql))?;
                 let boxed = pg_params(params);
                 let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                     boxed.iter().map(|b| b.as_ref()).collect();
                 pg.runtime
-                    .block_on(pg.client.execute(sql.as_str(), &refs))
+                    .block_on(pg.client.execute(&statement, &refs))
                     .map_err(pg_error)
             }
         }
@@ -216,13 +247,13 @@ impl Db {
                 Ok(out)
             }
             Db::Postgres(pg) => {
-                let sql = postgres_sql(sql);
+                let statement = pg.statement(&postgres_sql(sql))?;
                 let boxed = pg_params(params);
                 let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                     boxed.iter().map(|b| b.as_ref()).collect();
                 let rows = pg
                     .runtime
-                    .block_on(pg.client.query(sql.as_str(), &refs))
+                    .block_on(pg.client.query(&statement, &refs))
                     .map_err(pg_error)?;
                 rows.iter().map(pg_row).collect()
             }
@@ -236,6 +267,39 @@ impl Db {
             .first()
             .and_then(|row| row.first())
             .and_then(Value::int))
+    }
+}
+
+impl Db {
+    /// Many rows in few statements: `{insert} VALUES (?, …), (?, …), … {tail}`, as many rows a
+    /// statement as the backends take, in the order given (so that rows are locked in that
+    /// order). Every row has as many values as the first. The rows of `tail`'s `RETURNING`
+    /// (if any), of every statement.
+    pub fn insert_rows(
+        &mut self,
+        insert: &str,
+        rows: &[Row],
+        tail: &str,
+    ) -> Result<Vec<Row>, DbError> {
+        let Some(width) = rows.first().map(Vec::len).filter(|w| *w > 0) else {
+            return Ok(Vec::new());
+        };
+        if rows.iter().any(|row| row.len() != width) {
+            return Err(DbError::Failed(format!(
+                "rows of unequal width for `{insert}`"
+            )));
+        }
+        let one = format!("({})", vec!["?"; width].join(", "));
+        let mut out = Vec::new();
+        for chunk in rows.chunks((MAX_PARAMS / width).max(1)) {
+            let sql = format!(
+                "{insert} VALUES {} {tail}",
+                vec![one.as_str(); chunk.len()].join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            out.extend(self.query(&sql, &params)?);
+        }
+        Ok(out)
     }
 }
 
@@ -377,5 +441,63 @@ mod tests {
         .unwrap();
         let rows = db.query("SELECT a, b FROM t", &[]).unwrap();
         assert_eq!(rows, [vec![Value::Int(7), Value::NullText]]);
+    }
+
+    #[test]
+    fn many_rows_go_in_as_few_statements_and_say_what_they_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::sqlite(&dir.path().join("s.sqlite")).unwrap();
+        db.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, n INTEGER)")
+            .unwrap();
+        // More rows than one statement takes: several statements, one answer.
+        let rows: Vec<Row> = (0..10_000)
+            .map(|i| {
+                vec![
+                    Value::Text(format!("k{i:05}")),
+                    Value::opt_int((i % 2 == 0).then_some(i)),
+                ]
+            })
+            .collect();
+        let returned = db
+            .insert_rows(
+                "INSERT INTO t (name, n)",
+                &rows,
+                "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING name, id",
+            )
+            .unwrap();
+        assert_eq!(returned.len(), 10_000);
+        // Again, and one new: the old rows keep their ids.
+        let mut again = rows[..3].to_vec();
+        again.push(vec![Value::from("new"), Value::NullInt]);
+        let ids: std::collections::HashMap<String, i64> = db
+            .insert_rows(
+                "INSERT INTO t (name, n)",
+                &again,
+                "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING name, id",
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r[0].text().unwrap().to_string(), r[1].int().unwrap()))
+            .collect();
+        assert_eq!(ids.len(), 4);
+        let first = db
+            .query_int("SELECT id FROM t WHERE name = ?", &["k00000".into()])
+            .unwrap();
+        assert_eq!(ids.get("k00000").copied(), first);
+        assert_eq!(ids["new"], 10_001);
+        let count = db
+            .query_int("SELECT COUNT(*) FROM t WHERE n IS NULL", &[])
+            .unwrap();
+        assert_eq!(count, Some(5_001));
+        // Nothing to write: no statement; rows of unequal width: refused.
+        assert!(db
+            .insert_rows("INSERT INTO t (name, n)", &[], "")
+            .unwrap()
+            .is_empty());
+        let ragged = [
+            vec![Value::from("a")],
+            vec![Value::from("b"), Value::Int(1)],
+        ];
+        assert!(db.insert_rows("INSERT INTO t (name)", &ragged, "").is_err());
     }
 }

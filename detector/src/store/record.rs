@@ -1,10 +1,12 @@
 //! A report into the store: one run, in one transaction, so that a reader never sees half a
 //! run and a writer killed halfway leaves nothing. Keys are written in fingerprint order, so
 //! that writers of the same keys at once take their row locks in the same order (no deadlock).
+use std::collections::HashMap;
+
 use ring::digest;
 
 use super::{
-    db::{Db, DbError, Value},
+    db::{Db, DbError, Row, Value},
     inventory::{self, Changes},
     Store, StoreError,
 };
@@ -141,56 +143,117 @@ fn write_run(
         )?
         .ok_or_else(|| DbError::Failed("no run id".into()))?;
     // Every place first, in the order of their identity, then every key in fingerprint order:
-    // what concurrent writers of overlapping reports lock, they lock in the same order.
+    // what concurrent writers of overlapping reports lock, they lock in the same order. Each
+    // table takes its rows in few statements (many rows each), in that order.
+    let mut keys: Vec<(&Key, Vec<String>)> = Vec::with_capacity(report.keys.len());
     let mut places: Vec<(String, String, &Location)> = Vec::new();
-    for location in report.keys.iter().flat_map(|k| &k.locations) {
-        let (place, detail) = place_of(location)?;
-        places.push((place, detail, location));
+    for key in &report.keys {
+        let mut of_key = Vec::with_capacity(key.locations.len());
+        for location in &key.locations {
+            let (place, detail) = place_of(location)?;
+            of_key.push(place.clone());
+            places.push((place, detail, location));
+        }
+        keys.push((key, of_key));
     }
     places.sort_by(|a, b| a.0.cmp(&b.0));
     places.dedup_by(|a, b| a.0 == b.0);
-    let mut place_ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for (place, detail, location) in &places {
-        let id = upsert_location(db, place, detail, location)?;
-        place_ids.insert(place.clone(), id);
-    }
-    let mut keys: Vec<&Key> = report.keys.iter().collect();
-    keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-    for key in keys {
-        let id = upsert_key(db, key)?;
+    let place_ids = ids(db.insert_rows(
+        "INSERT INTO location (place, kind, host, path, line, detail)",
+        &places
+            .iter()
+            .map(|(place, detail, location)| {
+                vec![
+                    place.as_str().into(),
+                    location.kind().as_str().into(),
+                    Value::opt_text(location.host.as_deref()),
+                    location.path().to_string_lossy().into_owned().into(),
+                    Value::opt_int(location.line.map(|l| l as i64)),
+                    detail.as_str().into(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+        "ON CONFLICT (place) DO UPDATE SET place = excluded.place RETURNING place, id",
+    )?)?;
+    // A key listed twice in one report is one key of the run (its first entry).
+    keys.sort_by(|a, b| a.0.fingerprint.cmp(&b.0.fingerprint));
+    keys.dedup_by(|a, b| a.0.fingerprint == b.0.fingerprint);
+    let key_ids = ids(db.insert_rows(
+        "INSERT INTO inventory_key (fingerprint, rule, provider, severity, redacted, first_seen, last_seen)",
+        &keys
+            .iter()
+            .map(|(key, _)| {
+                vec![
+                    key.fingerprint.as_str().into(),
+                    key.rule.as_str().into(),
+                    key.provider.as_str().into(),
+                    key.severity.to_string().into(),
+                    key.redacted.as_str().into(),
+                    Value::opt_int(key.first_seen.map(|t| t.timestamp())),
+                    Value::opt_int(key.last_seen.map(|t| t.timestamp())),
+                ]
+            })
+            .collect::<Vec<_>>(),
+        "ON CONFLICT (fingerprint) DO UPDATE SET
+           rule = excluded.rule, provider = excluded.provider, severity = excluded.severity,
+           redacted = excluded.redacted,
+           first_seen = LEAST(COALESCE(inventory_key.first_seen, excluded.first_seen), COALESCE(excluded.first_seen, inventory_key.first_seen)),
+           last_seen = GREATEST(COALESCE(inventory_key.last_seen, excluded.last_seen), COALESCE(excluded.last_seen, inventory_key.last_seen))
+         RETURNING fingerprint, id",
+    )?)?;
+    let id_of = |ids: &HashMap<String, i64>, name: &str| {
+        ids.get(name)
+            .copied()
+            .ok_or_else(|| DbError::Failed(format!("no id for {name}")))
+    };
+    let mut key_runs = Vec::with_capacity(keys.len());
+    let mut sightings = Vec::new();
+    for (key, places) in &keys {
+        let id = id_of(&key_ids, &key.fingerprint)?;
         let verification = key.verification.as_ref();
-        db.execute(
-            "INSERT INTO key_run (run_id, key_id, status, severity, exposed, violations, projects, environments, verification, verified_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &[
+        key_runs.push(vec![
+            run.into(),
+            id.into(),
+            key.status.as_str().into(),
+            key.severity.to_string().into(),
+            is_exposed(key).into(),
+            joined(key.violations.iter().map(|v| v.as_str())).into(),
+            joined(key.scope.projects.iter().map(String::as_str)).into(),
+            joined(key.scope.environments.iter().map(|e| e.as_str())).into(),
+            Value::opt_text(verification.map(|v| v.state.as_str())),
+            Value::opt_int(verification.map(|v| v.checked_at.timestamp())),
+        ]);
+        for (location, place) in key.locations.iter().zip(places) {
+            sightings.push(vec![
                 run.into(),
                 id.into(),
-                key.status.as_str().into(),
-                key.severity.to_string().into(),
-                is_exposed(key).into(),
-                joined(key.violations.iter().map(|v| v.as_str())).into(),
-                joined(key.scope.projects.iter().map(String::as_str)).into(),
-                joined(key.scope.environments.iter().map(|e| e.as_str())).into(),
-                Value::opt_text(verification.map(|v| v.state.as_str())),
-                Value::opt_int(verification.map(|v| v.checked_at.timestamp())),
-            ],
-        )?;
-        for location in &key.locations {
-            let (place, _) = place_of(location)?;
-            let place = place_ids[&place];
-            db.execute(
-                "INSERT INTO sighting (run_id, key_id, location_id, is_current) VALUES (?, ?, ?, ?)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    run.into(),
-                    id.into(),
-                    place.into(),
-                    location.origin().is_current().into(),
-                ],
-            )?;
+                id_of(&place_ids, place)?.into(),
+                location.origin().is_current().into(),
+            ]);
         }
     }
+    db.insert_rows(
+        "INSERT INTO key_run (run_id, key_id, status, severity, exposed, violations, projects, environments, verification, verified_at)",
+        &key_runs,
+        "",
+    )?;
+    // A key seen twice in one place is one sighting (the first).
+    db.insert_rows(
+        "INSERT INTO sighting (run_id, key_id, location_id, is_current)",
+        &sightings,
+        "ON CONFLICT DO NOTHING",
+    )?;
     Ok(run)
+}
+
+/// `name → id` from rows of `RETURNING name, id`.
+fn ids(rows: Vec<Row>) -> Result<HashMap<String, i64>, DbError> {
+    rows.into_iter()
+        .map(|row| match (row.first(), row.get(1).and_then(Value::int)) {
+            (Some(Value::Text(name)), Some(id)) => Ok((name.clone(), id)),
+            _ => Err(DbError::Failed("a row without its id".into())),
+        })
+        .collect()
 }
 
 /// Tests only (debug builds): run `$DETECTOR_TEST_BEFORE_COMMIT` with `sh -c` while the run
@@ -214,55 +277,9 @@ fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(",")
 }
 
-fn upsert_key(db: &mut Db, key: &Key) -> Result<i64, DbError> {
-    db.query_int(
-        "INSERT INTO inventory_key (fingerprint, rule, provider, severity, redacted, first_seen, last_seen)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (fingerprint) DO UPDATE SET
-           rule = excluded.rule, provider = excluded.provider, severity = excluded.severity,
-           redacted = excluded.redacted,
-           first_seen = LEAST(COALESCE(inventory_key.first_seen, excluded.first_seen), COALESCE(excluded.first_seen, inventory_key.first_seen)),
-           last_seen = GREATEST(COALESCE(inventory_key.last_seen, excluded.last_seen), COALESCE(excluded.last_seen, inventory_key.last_seen))
-         RETURNING id",
-        &[
-            key.fingerprint.clone().into(),
-            key.rule.clone().into(),
-            key.provider.clone().into(),
-            key.severity.to_string().into(),
-            key.redacted.clone().into(),
-            Value::opt_int(key.first_seen.map(|t| t.timestamp())),
-            Value::opt_int(key.last_seen.map(|t| t.timestamp())),
-        ],
-    )?
-    .ok_or_else(|| DbError::Failed("no key id".into()))
-}
-
 /// A location's identity (the SHA-256 of its v1 JSON) and that JSON (which holds no secret).
 fn place_of(location: &Location) -> Result<(String, String), DbError> {
     let detail = serde_json::to_string(location).map_err(|e| DbError::Failed(e.to_string()))?;
     let place = hex::encode(digest::digest(&digest::SHA256, detail.as_bytes()));
     Ok((place, detail))
-}
-
-/// The location's row, by its identity.
-fn upsert_location(
-    db: &mut Db,
-    place: &str,
-    detail: &str,
-    location: &Location,
-) -> Result<i64, DbError> {
-    db.query_int(
-        "INSERT INTO location (place, kind, host, path, line, detail) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (place) DO UPDATE SET place = excluded.place
-         RETURNING id",
-        &[
-            place.into(),
-            location.kind().as_str().into(),
-            Value::opt_text(location.host.as_deref()),
-            location.path().to_string_lossy().into_owned().into(),
-            Value::opt_int(location.line.map(|l| l as i64)),
-            detail.into(),
-        ],
-    )?
-    .ok_or_else(|| DbError::Failed("no location id".into()))
 }

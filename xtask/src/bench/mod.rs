@@ -10,6 +10,7 @@ pub mod peers;
 mod precision;
 mod scan;
 mod staged;
+mod store;
 mod verify;
 
 use std::path::PathBuf;
@@ -74,6 +75,17 @@ pub enum Which {
         #[arg(long, value_name = "BINARY")]
         before: Option<std::path::PathBuf>,
     },
+    /// The key inventory at an organisation's size: 10,000 reports (1,000,000 sightings of
+    /// 100,000 keys) ingested by `detector store ingest` into SQLite and PostgreSQL
+    /// (sightings/s), then the org report rendered from each (wall time).
+    Store {
+        /// Reports to ingest (100 sightings each; cached under target/bench-store).
+        #[arg(long, default_value_t = 10_000)]
+        reports: usize,
+        /// Another build of detector to run instead of the release build.
+        #[arg(long, value_name = "BINARY")]
+        binary: Option<PathBuf>,
+    },
     /// `scan dir: --verify` of 1,000 keys of 20 providers against a local HTTPS provider
     /// (its own CA, 50 ms latency): wall time and keys/s with an empty verification cache,
     /// then with the cache (no request expected), requests seen, keys found active.
@@ -123,6 +135,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             latency: std::time::Duration::from_millis(latency_ms),
             binary,
         }),
+        Which::Store { reports, binary } => store::run(store::Options { reports, binary }),
         Which::HostileInputs => hostile::build_inputs(),
         Which::OpenLoop { path, iterations } => {
             println!("{}", agent::open_close_once(&path, iterations)?);
