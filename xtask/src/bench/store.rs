@@ -202,7 +202,7 @@ fn expected_keys(reports: usize) -> usize {
 /// index in its stream.
 fn stream_of(r: usize) -> (usize, bool, usize) {
     let stream = r % (2 * HOSTS);
-    (stream / 2, stream % 2 == 0, r / (2 * HOSTS))
+    (stream / 2, stream.is_multiple_of(2), r / (2 * HOSTS))
 }
 
 /// The keys (indexes into the host's keys) of run `i` of a stream.
@@ -311,7 +311,7 @@ fn key(rule: &Value, host: usize, j: usize, at: i64, rotated: bool, project: &st
     key["overdue"] = json!(false);
     key["slots"] = json!([format!("API_KEY_{j}")]);
     let environment = ["production", "staging", "development"][j % 3];
-    let projects = if j % 7 == 0 {
+    let projects = if j.is_multiple_of(7) {
         json!([project, format!("{project}-worker")])
     } else {
         json!([project])
