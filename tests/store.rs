@@ -294,12 +294,8 @@ fn the_inventory_remembers_a_key_over_time_in_sqlite() {
 #[test]
 fn the_inventory_remembers_a_key_over_time_in_postgresql() {
     let password = kit::keys::random(ALNUM, 20, 3201);
-    let server = match kit::db::Postgres::start(&password) {
-        Ok(server) => server,
-        Err(reason) => {
-            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
-            return;
-        }
+    let Some(server) = kit::db::Postgres::start_or_skip(&password) else {
+        return;
     };
     let url = server.url(&password);
     a_key_over_time(&url, &|| server.dump(&password));
@@ -576,11 +572,8 @@ fn a_killed_writer_leaves_no_partial_run_in_sqlite() {
 #[test]
 fn a_killed_writer_leaves_no_partial_run_in_postgresql() {
     let password = kit::keys::random(ALNUM, 20, 3601);
-    match kit::db::Postgres::start(&password) {
-        Ok(server) => a_killed_writer_leaves_no_partial_run(&server.url(&password)),
-        Err(reason) => {
-            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
-        }
+    if let Some(server) = kit::db::Postgres::start_or_skip(&password) {
+        a_killed_writer_leaves_no_partial_run(&server.url(&password));
     }
 }
 

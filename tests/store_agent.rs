@@ -237,12 +237,8 @@ fn an_agent_log_goes_into_the_inventory_once_with_its_breaks_in_sqlite() {
 #[test]
 fn an_agent_log_goes_into_the_inventory_once_with_its_breaks_in_postgresql() {
     let password = kit::keys::random(ALNUM, 20, 3801);
-    let server = match kit::db::Postgres::start(&password) {
-        Ok(server) => server,
-        Err(reason) => {
-            kit::guard::skip(&format!("no PostgreSQL server: {reason}"));
-            return;
-        }
+    let Some(server) = kit::db::Postgres::start_or_skip(&password) else {
+        return;
     };
     let url = server.url(&password);
     let raw = || server.dump(&password);

@@ -81,6 +81,14 @@ pub struct Postgres {
 }
 
 impl Postgres {
+    /// Made and started; `None` when it cannot run here, after [`crate::guard::skip`] said
+    /// why (which fails the test under `CI=true`).
+    pub fn start_or_skip(password: &str) -> Option<Postgres> {
+        Postgres::start(password)
+            .map_err(|reason| crate::guard::skip(&format!("no PostgreSQL server: {reason}")))
+            .ok()
+    }
+
     /// Made and started; `Err` says why it cannot run here.
     pub fn start(password: &str) -> Result<Postgres, String> {
         let bin = postgres_bin().ok_or("no PostgreSQL server (cargo xtask setup installs it)")?;

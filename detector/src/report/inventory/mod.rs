@@ -4,6 +4,7 @@
 //! HTML and SARIF escape in their own syntax. The inventory holds no secret.
 use std::io::{self, Write};
 
+use super::plural;
 use crate::{
     cli::Format,
     detect::Severity,
@@ -87,12 +88,4 @@ pub fn period(inventory: &Inventory) -> String {
         out.push_str(&format!(", projects {}", inventory.projects.join(", ")));
     }
     out
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
