@@ -41,10 +41,17 @@ fn ingest(store: &str, home: &Path, files: &[&Path]) -> (Option<i32>, String) {
     (out.status.code(), stderr(&out))
 }
 
+/// The store's inventory, valid against `schema/inventory-v1.json`.
 fn inventory(store: &str, home: &Path) -> Value {
     let out = detector(&["report", "--store", store, "--format", "json"], home);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    json(&out)
+    let inventory = json(&out);
+    crate::schema::assert_valid(
+        &crate::schema::schema("inventory-v1.json"),
+        &inventory,
+        "the inventory",
+    );
+    inventory
 }
 
 /// The problems `detector log verify FILE` names, one line each.
@@ -188,9 +195,43 @@ fn agent_log_into(store: &str, dump: &dyn Fn() -> String, raw: &dyn Fn() -> Stri
         1,
         "{inventory:#}"
     );
+    // Who read the key: the opens of the watched config on this host, by program.
+    let watched = setup.watched.display().to_string();
+    let opened: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "open" && r["file"] == watched.as_str())
+        .collect();
+    assert!(!opened.is_empty(), "{text}");
+    let read_by = inventory["keys"][0]["read_by"].as_array().unwrap();
+    assert!(!read_by.is_empty(), "{inventory:#}");
+    let reads: u64 = read_by.iter().map(|r| r["reads"].as_u64().unwrap()).sum();
+    assert_eq!(
+        reads,
+        opened.len() as u64,
+        "every open of the watched config, once: {inventory:#}"
+    );
+    for read in read_by {
+        assert_eq!(read["host"], host, "{read:#}");
+        assert_eq!(read["path"], watched.as_str(), "{read:#}");
+        let by = |r: &Value| (r["comm"].clone(), r["exe"].clone(), r["uid"].clone());
+        let of_it = opened.iter().filter(|r| by(r) == by(read)).count() as u64;
+        assert_eq!(read["reads"], of_it, "the opens of one program: {read:#}");
+    }
     let text = detector(&["report", "--store", store, "--format", "text"], &home);
     assert!(
         stdout(&text).contains(&format!("  chain break on {host}: {}\n", breaks[0])),
+        "{}",
+        stdout(&text)
+    );
+    let first = &read_by[0];
+    assert!(
+        stdout(&text).contains(&format!(
+            "read by {} ({}, uid {}) opened {watched} on {host} {} time",
+            first["comm"].as_str().unwrap(),
+            first["exe"].as_str().unwrap(),
+            first["uid"],
+            first["reads"]
+        )),
         "{}",
         stdout(&text)
     );

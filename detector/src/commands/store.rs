@@ -34,11 +34,13 @@ pub fn record(report: &Report, recording: &Recording) -> bool {
         return true;
     };
     let identity = serde_json::to_vec(report).unwrap_or_default();
-    let result = Store::open(url)
-        .and_then(|mut store| store.record(report, &recording.scope, Origin::Live, &identity));
+    let result = Store::open(url).and_then(|mut store| {
+        let recorded = store.record(report, &recording.scope, Origin::Live, &identity)?;
+        Ok((recorded.run, store.changes(recorded.run)?))
+    });
     match result {
-        Ok(recorded) => {
-            say_changes(url, recorded.run, &recorded.changes);
+        Ok((run, changes)) => {
+            say_changes(url, run, &changes);
             true
         }
         Err(err) => {
@@ -212,10 +214,11 @@ fn ingest_one(store: &mut Store, file: &Path, host: Option<&str>) -> anyhow::Res
     let recorded = store.record(&report, &scope, Origin::Ingest, &bytes)?;
     let line = if recorded.new_run {
         format!(
-            "{}: recorded as run {} ({} keys)",
+            "{}: recorded as run {} ({} key{})",
             file.display(),
             recorded.run,
-            report.keys.len()
+            report.keys.len(),
+            crate::report::plural(report.keys.len())
         )
     } else {
         format!(

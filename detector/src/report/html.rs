@@ -46,7 +46,10 @@ pub fn render(report: &Report) -> String {
     }
     targets_section(&mut html, &view.targets);
     html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
-    let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        html,
+        "<script>{FRAGMENT_SCRIPT}{SCRIPT}</script>\n</body>\n</html>\n"
+    );
     html
 }
 
@@ -796,6 +799,23 @@ section#servers, section#targets { background: #fff; border: 1px solid var(--lin
 footer { color: var(--muted); padding-bottom: 20px; }
 "#;
 
+/// Sets the filters named in the URL fragment (`#status=live&q=github`): `fields` maps a
+/// name to its form control. Shared by the report's page and the inventory's.
+pub(crate) const FRAGMENT_SCRIPT: &str = r#"
+function detectorFromFragment(fields) {
+  "use strict";
+  var fragment = window.location.hash.replace(/^#/, "");
+  if (!fragment) { return; }
+  fragment.split("&").forEach(function (pair) {
+    var parts = pair.split("=");
+    var name = decodeURIComponent(parts[0] || "");
+    if (Object.prototype.hasOwnProperty.call(fields, name)) {
+      fields[name].value = decodeURIComponent((parts[1] || "").replace(/\+/g, " "));
+    }
+  });
+}
+"#;
+
 const SCRIPT: &str = r#"
 (function () {
   "use strict";
@@ -808,17 +828,7 @@ const SCRIPT: &str = r#"
   var none = document.getElementById("no-match");
 
   function fromFragment() {
-    var fragment = window.location.hash.replace(/^#/, "");
-    if (!fragment) { return; }
-    fragment.split("&").forEach(function (pair) {
-      var parts = pair.split("=");
-      var name = decodeURIComponent(parts[0] || "");
-      var value = decodeURIComponent((parts[1] || "").replace(/\+/g, " "));
-      if (name === "status") { status.value = value; }
-      if (name === "severity") { severity.value = value; }
-      if (name === "environment") { environment.value = value; }
-      if (name === "q") { text.value = value; }
-    });
+    detectorFromFragment({ status: status, severity: severity, environment: environment, q: text });
   }
 
   function apply() {

@@ -66,6 +66,28 @@ pub struct AgentRead {
     pub mcp_server: Option<String>,
 }
 
+/// The opens of one file by one program (the same executable, user, container and verdict),
+/// on the host that saw a key in that file: who read the key, as the agents recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadBy {
+    pub host: String,
+    pub path: String,
+    pub exe: Option<String>,
+    pub comm: Option<String>,
+    pub uid: Option<u32>,
+    /// The opener's container (its JSON), when it runs in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// `allow` or `alert`.
+    pub verdict: Option<String>,
+    /// How many opens.
+    pub reads: u64,
+    #[serde(serialize_with = "crate::audit::location::time_opt")]
+    pub first_read: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::audit::location::time_opt")]
+    pub last_read: Option<DateTime<Utc>>,
+}
+
 /// Which reads [`Store::agent_reads`] gives.
 #[derive(Debug, Clone, Copy)]
 pub enum Reads<'a> {
@@ -120,6 +142,7 @@ struct Row {
     host: Option<String>,
     seq: u64,
     hash: String,
+    prev: String,
     time: Option<i64>,
     kind: String,
     path: Option<String>,
@@ -138,12 +161,14 @@ struct Row {
 /// The record on `line`, when it is one (a line that is not is one of the chain's problems).
 fn row_of(bytes: &[u8], line: u64) -> Option<Row> {
     let object: Map<String, Json> = serde_json::from_slice(bytes).ok()?;
-    let (seq, _) = envelope(&object)?;
+    let (seq, prev) = envelope(&object)?;
+    let prev = prev.to_string();
     let text = |key: &str| object.get(key).and_then(Json::as_str).map(str::to_string);
     let mut row = Row {
         host: text("host"),
         seq,
         hash: chain::hash(bytes),
+        prev,
         time: text("time")
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.timestamp()),
@@ -235,7 +260,7 @@ impl Store {
         };
 
         let verification = chain::verify_bytes(&path, bytes);
-        let breaks: Vec<ChainBreak> = verification
+        let mut breaks: Vec<ChainBreak> = verification
             .problems
             .iter()
             .map(|problem| ChainBreak {
@@ -246,6 +271,7 @@ impl Store {
                 what: verification.describe(problem),
             })
             .collect();
+        breaks.extend(seams(&mut self.db, &rows, &file).map_err(|e| self.failed(e))?);
 
         let mut hosts: Vec<String> = Vec::new();
         for row in &rows {
@@ -275,8 +301,82 @@ impl Store {
 
     /// Every chain break the store has found, by host, file and line.
     pub fn chain_breaks(&mut self) -> Result<Vec<ChainBreak>, StoreError> {
-        chain_breaks(&mut self.db).map_err(|e| self.failed(e))
+        chain_breaks(&mut self.db, None).map_err(|e| self.failed(e))
     }
+}
+
+/// Where this file's records meet those the store holds from other files of the same host (a
+/// rotated log and the one rotated from it): the first record of each host must follow the
+/// stored record before it, and the last must be the one the stored record after it follows.
+/// A seam that does not hold is a break said as `detector log verify` would say it given both
+/// files, and found the same from either side (so that it is stored once).
+fn seams(db: &mut Db, rows: &[Row], file: &str) -> Result<Vec<ChainBreak>, DbError> {
+    let mut found = Vec::new();
+    let mut ends: std::collections::BTreeMap<&str, (&Row, &Row)> = Default::default();
+    for row in rows {
+        let host = row.host.as_deref().unwrap_or_default();
+        let (first, last) = ends.entry(host).or_insert((row, row));
+        if row.seq < first.seq {
+            *first = row;
+        }
+        if row.seq > last.seq {
+            *last = row;
+        }
+    }
+    let place = |file: &str, line: u64| format!("{file}:{line}");
+    let seq_value = |seq: u64| Value::Int(i64::try_from(seq).unwrap_or(i64::MAX));
+    for (host, (first, last)) in ends {
+        // The stored records just before the first: one of them is the record it follows.
+        if let Some(before) = first.seq.checked_sub(1).filter(|s| *s > 0) {
+            let stored = db.query(
+                "SELECT hash, file, line FROM agent_event WHERE host = ? AND seq = ? AND file <> ?
+                 ORDER BY file, line",
+                &[host.into(), seq_value(before), file.into()],
+            )?;
+            if !stored.is_empty() && !stored.iter().any(|r| text(r, 0) == first.prev) {
+                let (other, line) = (text(&stored[0], 1), int(&stored[0], 2).unwrap_or(0));
+                found.push(ChainBreak {
+                    host: host.to_string(),
+                    file: other.clone(),
+                    line: u64::try_from(line).unwrap_or(0),
+                    seq: Some(before),
+                    what: format!(
+                        "{}: seq {before}: altered: its hash does not match the prev of seq {} ({})",
+                        place(&other, u64::try_from(line).unwrap_or(0)),
+                        first.seq,
+                        place(file, first.line)
+                    ),
+                });
+            }
+        }
+        // The stored records just after the last: one of them must follow it.
+        let stored = db.query(
+            "SELECT prev, file, line FROM agent_event
+             WHERE host = ? AND seq = ? AND file <> ? AND prev IS NOT NULL ORDER BY file, line",
+            &[
+                host.into(),
+                seq_value(last.seq.saturating_add(1)),
+                file.into(),
+            ],
+        )?;
+        if !stored.is_empty() && !stored.iter().any(|r| text(r, 0) == last.hash) {
+            let (other, line) = (text(&stored[0], 1), int(&stored[0], 2).unwrap_or(0));
+            found.push(ChainBreak {
+                host: host.to_string(),
+                file: file.to_string(),
+                line: last.line,
+                seq: Some(last.seq),
+                what: format!(
+                    "{}: seq {}: altered: its hash does not match the prev of seq {} ({})",
+                    place(file, last.line),
+                    last.seq,
+                    last.seq + 1,
+                    place(&other, u64::try_from(line).unwrap_or(0))
+                ),
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// The records and breaks of one file, in one transaction: how many of each were new.
@@ -314,16 +414,14 @@ fn write_all(
     file: &str,
 ) -> Result<(usize, usize), DbError> {
     let int = |n: Option<u32>| Value::opt_int(n.map(i64::from));
-    let mut new_records = 0;
-    for row in rows {
-        new_records += db.execute(
-            "INSERT INTO agent_event (host, seq, hash, time, kind, path, pid, uid, comm, exe, container, verdict, policy_rule, mcp_client, mcp_server, file, line)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-            &[
+    let values: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|row| {
+            vec![
                 Value::opt_text(row.host.as_deref()),
                 Value::Int(i64::try_from(row.seq).unwrap_or(i64::MAX)),
                 row.hash.as_str().into(),
+                row.prev.as_str().into(),
                 Value::opt_int(row.time),
                 row.kind.as_str().into(),
                 Value::opt_text(row.path.as_deref()),
@@ -338,9 +436,17 @@ fn write_all(
                 Value::opt_text(row.mcp_server.as_deref()),
                 file.into(),
                 Value::Int(i64::try_from(row.line).unwrap_or(i64::MAX)),
-            ],
-        )? as usize;
-    }
+            ]
+        })
+        .collect();
+    // Many rows a statement; the rows it returns are those that were new.
+    let new_records = db
+        .insert_rows(
+            "INSERT INTO agent_event (host, seq, hash, prev, time, kind, path, pid, uid, comm, exe, container, verdict, policy_rule, mcp_client, mcp_server, file, line)",
+            &values,
+            "ON CONFLICT DO NOTHING RETURNING seq",
+        )?
+        .len();
     let now = Utc::now().timestamp();
     let mut new_breaks = 0;
     for found in breaks {
@@ -389,11 +495,9 @@ fn agent_reads(db: &mut Db, which: Reads) -> Result<Vec<AgentRead>, DbError> {
         }
         Reads::Fingerprint(fingerprint) => db.query(
             &format!(
-                "{columns} AND e.path IN (
-                   SELECT l.path FROM location l
-                   JOIN sighting s ON s.location_id = l.id
-                   JOIN inventory_key k ON k.id = s.key_id
-                   WHERE k.fingerprint = ?)
+                "{columns} AND EXISTS (
+                   SELECT 1 FROM {FILES_OF_KEYS} AND k.fingerprint = ?
+                     AND r.host = e.host AND l.path = e.path)
                  {order}"
             ),
             &[fingerprint.into()],
@@ -420,11 +524,92 @@ fn agent_reads(db: &mut Db, which: Reads) -> Result<Vec<AgentRead>, DbError> {
         .collect())
 }
 
-pub(super) fn chain_breaks(db: &mut Db) -> Result<Vec<ChainBreak>, DbError> {
+/// The files a key was seen in on disk (where a process opens it), with the host of the run
+/// that saw it there: `s` the sighting, `l` its place, `r` its run, `k` its key.
+const FILES_OF_KEYS: &str = "sighting s
+    JOIN location l ON l.id = s.location_id
+    JOIN run r ON r.id = s.run_id
+    JOIN inventory_key k ON k.id = s.key_id
+    WHERE s.is_current = 1 AND l.kind IN ('file', 'mcp-config', 'managed-store')";
+
+/// Who read each key (by key id): the opens the agents recorded, since `since` when given, of
+/// a file some run saw the key in, on that run's host. Nothing when the store holds no
+/// agent record.
+pub(super) fn read_by(
+    db: &mut Db,
+    since: Option<i64>,
+) -> Result<std::collections::HashMap<i64, Vec<ReadBy>>, DbError> {
+    use std::collections::HashMap;
+    let mut by_key: HashMap<i64, Vec<ReadBy>> = HashMap::new();
+    if agent_events(db, None)? == 0 {
+        return Ok(by_key);
+    }
+    let period = if since.is_some() {
+        " AND time >= ?"
+    } else {
+        ""
+    };
+    let params: Vec<Value> = since.into_iter().map(Value::from).collect();
+    let mut readers: HashMap<(String, String), Vec<ReadBy>> = HashMap::new();
+    for r in db.query(
+        &format!(
+            "SELECT host, path, exe, comm, uid, container, verdict, COUNT(*), MIN(time), MAX(time)
+             FROM agent_event WHERE kind = 'open' AND path IS NOT NULL{period}
+             GROUP BY host, path, exe, comm, uid, container, verdict
+             ORDER BY host, path, MIN(time), exe, comm, uid, container, verdict"
+        ),
+        &params,
+    )? {
+        let read = ReadBy {
+            host: text(&r, 0),
+            path: text(&r, 1),
+            exe: opt_text(&r, 2),
+            comm: opt_text(&r, 3),
+            uid: int(&r, 4).and_then(|n| u32::try_from(n).ok()),
+            container: opt_text(&r, 5),
+            verdict: opt_text(&r, 6),
+            reads: int(&r, 7).and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            first_read: int(&r, 8).and_then(|t| DateTime::from_timestamp(t, 0)),
+            last_read: int(&r, 9).and_then(|t| DateTime::from_timestamp(t, 0)),
+        };
+        readers
+            .entry((read.host.clone(), read.path.clone()))
+            .or_default()
+            .push(read);
+    }
+    for r in db.query(
+        &format!(
+            "SELECT DISTINCT s.key_id, r.host, l.path FROM {FILES_OF_KEYS}
+               AND EXISTS (SELECT 1 FROM agent_event e WHERE e.host = r.host AND e.path = l.path)
+             ORDER BY s.key_id, r.host, l.path"
+        ),
+        &[],
+    )? {
+        if let Some(reads) = readers.get(&(text(&r, 1), text(&r, 2))) {
+            by_key
+                .entry(int(&r, 0).unwrap_or(0))
+                .or_default()
+                .extend(reads.iter().cloned());
+        }
+    }
+    Ok(by_key)
+}
+
+/// The breaks of the agents' logs, those found since `since` when given.
+pub(super) fn chain_breaks(db: &mut Db, since: Option<i64>) -> Result<Vec<ChainBreak>, DbError> {
+    let period = if since.is_some() {
+        " WHERE found_at >= ?"
+    } else {
+        ""
+    };
+    let params: Vec<Value> = since.into_iter().map(Value::from).collect();
     Ok(db
         .query(
-            "SELECT host, file, line, seq, what FROM chain_break ORDER BY host, file, line, what",
-            &[],
+            &format!(
+                "SELECT host, file, line, seq, what FROM chain_break{period}
+                 ORDER BY host, file, line, what"
+            ),
+            &params,
         )?
         .iter()
         .map(|r| ChainBreak {
@@ -437,10 +622,19 @@ pub(super) fn chain_breaks(db: &mut Db) -> Result<Vec<ChainBreak>, DbError> {
         .collect())
 }
 
-/// How many records of agents the store holds.
-pub(super) fn agent_events(db: &mut Db) -> Result<usize, DbError> {
+/// How many records of agents the store holds, those of `since` and after when given.
+pub(super) fn agent_events(db: &mut Db, since: Option<i64>) -> Result<usize, DbError> {
+    let period = if since.is_some() {
+        " WHERE time >= ?"
+    } else {
+        ""
+    };
+    let params: Vec<Value> = since.into_iter().map(Value::from).collect();
     Ok(db
-        .query_int("SELECT COUNT(*) FROM agent_event", &[])?
+        .query_int(
+            &format!("SELECT COUNT(*) FROM agent_event{period}"),
+            &params,
+        )?
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(0))
 }
@@ -497,7 +691,7 @@ mod tests {
         let after = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap();
         let pruned = store.prune(after.to_utc()).unwrap();
         assert_eq!(pruned.agent_events, 3);
-        assert_eq!(agent_events(&mut store.db).unwrap(), 0);
+        assert_eq!(agent_events(&mut store.db, None).unwrap(), 0);
         assert_eq!(
             store.chain_breaks().unwrap().len(),
             1,
@@ -569,6 +763,61 @@ mod tests {
                 let bytes = std::fs::read(&path).unwrap();
                 let text = String::from_utf8_lossy(&bytes);
                 assert!(!text.contains(&planted()), "{} holds it", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn a_rotated_log_is_checked_where_it_meets_the_stored_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = log(Some("vm"), 8);
+        let text = |lines: &[String]| lines.join("\n") + "\n";
+        let older = dir.path().join("events.jsonl.1");
+        let newer = dir.path().join("events.jsonl");
+        let mut altered = lines[..4].to_vec();
+        altered[3] = altered[3].replace(r#""pid":104"#, r#""pid":999"#);
+        let expected = format!(
+            "{}:4: seq 4: altered: its hash does not match the prev of seq 5 ({}:1)",
+            older.display(),
+            newer.display()
+        );
+        for (name, older_text) in [("whole", text(&lines[..4])), ("altered", text(&altered))] {
+            for newer_first in [false, true] {
+                let mut store = Store::open(&StoreUrl::Sqlite(
+                    dir.path().join(format!("{name}-{newer_first}.sqlite")),
+                ))
+                .unwrap();
+                let mut files = [(&older, older_text.clone()), (&newer, text(&lines[4..]))];
+                if newer_first {
+                    files.reverse();
+                }
+                let mut found = Vec::new();
+                for (path, text) in &files {
+                    let ingested = store.ingest_agent_log(path, text.as_bytes(), None).unwrap();
+                    found.extend(ingested.breaks.into_iter().map(|b| b.what));
+                }
+                let stored: Vec<String> = store
+                    .chain_breaks()
+                    .unwrap()
+                    .into_iter()
+                    .map(|b| b.what)
+                    .collect();
+                if name == "whole" {
+                    assert!(found.is_empty(), "newer first: {newer_first}: {found:?}");
+                } else {
+                    assert_eq!(
+                        found,
+                        std::slice::from_ref(&expected),
+                        "newer first: {newer_first}"
+                    );
+                }
+                assert_eq!(stored, found, "newer first: {newer_first}");
+                // Again, in the other order: nothing new, the break once.
+                for (path, text) in files.iter().rev() {
+                    let again = store.ingest_agent_log(path, text.as_bytes(), None).unwrap();
+                    assert_eq!((again.new_records, again.new_breaks), (0, 0));
+                }
+                assert_eq!(store.chain_breaks().unwrap().len(), found.len());
             }
         }
     }

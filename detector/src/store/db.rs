@@ -392,7 +392,9 @@ fn pg_error(err: tokio_postgres::Error) -> DbError {
         Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => return DbError::Locked(LOCK_WAIT),
         Some(code)
             if *code == SqlState::T_R_DEADLOCK_DETECTED
-                || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                // A place or key `store prune` removed while this run was being written.
+                || *code == SqlState::FOREIGN_KEY_VIOLATION =>
         {
             return DbError::Retry(err.to_string());
         }

@@ -52,6 +52,9 @@ pub struct KeyRecord {
     /// key still in history or an image is seen there), as the report's location objects,
     /// each naming the host that saw it.
     pub now: Vec<Location>,
+    /// Who opened a file it was in (on the host that saw it there), as the agents recorded
+    /// it: in the period, when one was asked for.
+    pub read_by: Vec<super::agent_log::ReadBy>,
 }
 
 /// The latest answer a provider gave about a key, from whichever run asked.
@@ -114,7 +117,8 @@ pub struct Inventory {
     pub time_to_fix: TimeToFix,
     /// What changed in the period (`--since`, else the last seven days).
     pub changes: PeriodChanges,
-    /// The agents' records in the store, and where their logs' hash chains break.
+    /// The agents' records in the store and where their logs' hash chains break (those of
+    /// the period, when one was asked for; a record names a host, not a project).
     pub agent_events: usize,
     pub chain_breaks: Vec<super::ChainBreak>,
 }
@@ -529,6 +533,7 @@ fn inventory(
     }
     // Where each key is now: the places the latest run of each stream saw it in.
     let mut now_places = places_now(db, streams.values().map(|(run, _)| *run))?;
+    let mut read_by = super::agent_log::read_by(db, since)?;
 
     let mut records = Vec::new();
     for (id, row) in &keys {
@@ -576,6 +581,7 @@ fn inventory(
                 projects: h.projects.iter().cloned().collect(),
                 environments: h.environments.iter().cloned().collect(),
                 now: now_places.remove(id).unwrap_or_default(),
+                read_by: read_by.remove(id).unwrap_or_default(),
             },
             h.reopened_at,
         ));
@@ -630,8 +636,8 @@ fn inventory(
         time_to_fix: time_to_fix(&records),
         changes,
         keys: records,
-        agent_events: super::agent_log::agent_events(db)?,
-        chain_breaks: super::agent_log::chain_breaks(db)?,
+        agent_events: super::agent_log::agent_events(db, since)?,
+        chain_breaks: super::agent_log::chain_breaks(db, since)?,
     })
 }
 

@@ -17,7 +17,7 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-pub use agent_log::{AgentRead, ChainBreak, Reads};
+pub use agent_log::{AgentRead, ChainBreak, ReadBy, Reads};
 pub use inventory::{Changes, Filter, Inventory};
 pub use record::{Origin, Recorded};
 

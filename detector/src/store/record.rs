@@ -7,7 +7,6 @@ use ring::digest;
 
 use super::{
     db::{Db, DbError, Row, Value},
-    inventory::{self, Changes},
     Store, StoreError,
 };
 use crate::{
@@ -17,6 +16,9 @@ use crate::{
 
 /// How many times a run is written when the server breaks a deadlock or a conflict with it.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// Places whose ids one statement reads back.
+const PLACES_PER_QUERY: usize = 1_000;
 
 /// How a run came into the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +44,6 @@ pub struct Recorded {
     pub run: i64,
     /// False when the same report was recorded before (nothing changed).
     pub new_run: bool,
-    /// What changed since the run before it of the same host and scope.
-    pub changes: Changes,
 }
 
 impl Store {
@@ -74,11 +74,9 @@ fn record(
         "SELECT id FROM run WHERE report_sha256 = ?",
         &[sha256.into()],
     )? {
-        let changes = inventory::changes(db, run)?;
         return Ok(Recorded {
             run,
             new_run: false,
-            changes,
         });
     }
     // Writers of the same keys at once take their row locks in the same order; should the
@@ -111,12 +109,7 @@ fn record(
             }
         }
     };
-    let changes = inventory::changes(db, run)?;
-    Ok(Recorded {
-        run,
-        new_run: true,
-        changes,
-    })
+    Ok(Recorded { run, new_run: true })
 }
 
 fn write_run(
@@ -158,7 +151,9 @@ fn write_run(
     }
     places.sort_by(|a, b| a.0.cmp(&b.0));
     places.dedup_by(|a, b| a.0 == b.0);
-    let place_ids = ids(db.insert_rows(
+    // A place is written once and never changes: a place known already is left as it is (no
+    // new row version), and the ids of all are read back.
+    db.insert_rows(
         "INSERT INTO location (place, kind, host, path, line, detail)",
         &places
             .iter()
@@ -173,8 +168,20 @@ fn write_run(
                 ]
             })
             .collect::<Vec<_>>(),
-        "ON CONFLICT (place) DO UPDATE SET place = excluded.place RETURNING place, id",
-    )?)?;
+        "ON CONFLICT (place) DO NOTHING",
+    )?;
+    let mut place_ids = HashMap::with_capacity(places.len());
+    for chunk in places.chunks(PLACES_PER_QUERY) {
+        let sql = format!(
+            "SELECT place, id FROM location WHERE place IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let params: Vec<Value> = chunk
+            .iter()
+            .map(|(place, ..)| place.as_str().into())
+            .collect();
+        place_ids.extend(ids(db.query(&sql, &params)?)?);
+    }
     // A key listed twice in one report is one key of the run (its first entry).
     keys.sort_by(|a, b| a.0.fingerprint.cmp(&b.0.fingerprint));
     keys.dedup_by(|a, b| a.0.fingerprint == b.0.fingerprint);

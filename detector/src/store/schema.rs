@@ -25,10 +25,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/3.sqlite.sql"),
         postgres: include_str!("migrations/3.postgres.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("migrations/4.sqlite.sql"),
+        postgres: include_str!("migrations/4.postgres.sql"),
+    },
 ];
 
 /// The newest schema this detector writes.
-pub const CURRENT: i64 = 3;
+pub const CURRENT: i64 = 4;
 
 /// Any number, the same in every detector: the PostgreSQL advisory lock that serialises
 /// migrations of one database.

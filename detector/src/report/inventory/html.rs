@@ -13,9 +13,9 @@ use std::{
 
 use chrono::NaiveDate;
 
-use super::{change_lists, period, severity, when, SEVERITIES};
+use super::{change_lists, period, reader, severity, when, SEVERITIES};
 use crate::{
-    report::html::{bar_chart, esc, severity_color, CSS},
+    report::html::{bar_chart, esc, severity_color, CSS, FRAGMENT_SCRIPT},
     store::inventory::{Inventory, KeyRecord, TrendPoint},
 };
 
@@ -47,7 +47,10 @@ pub fn render(inventory: &Inventory) -> String {
     agent_section(&mut html, inventory);
     keys_section(&mut html, &inventory.keys);
     html.push_str("</main>\n<footer><p id=\"render-status\" role=\"status\"></p></footer>\n");
-    let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        html,
+        "<script>{FRAGMENT_SCRIPT}{SCRIPT}</script>\n</body>\n</html>\n"
+    );
     html
 }
 
@@ -359,7 +362,7 @@ fn keys_section(html: &mut String, keys: &[KeyRecord]) {
 <label>Search <input id="filter-text" type="search" placeholder="provider, key, host, project, path"></label>
 <span id="filter-count"></span>
 </form>
-<table id="key-table"><thead><tr><th>Severity</th><th>Key</th><th>Provider</th><th>State</th><th>First detected</th><th>Hosts</th><th>Projects</th><th>Where now</th></tr></thead><tbody>
+<table id="key-table"><thead><tr><th>Severity</th><th>Key</th><th>Provider</th><th>State</th><th>First detected</th><th>Hosts</th><th>Projects</th><th>Where now</th><th>Read by</th></tr></thead><tbody>
 "#,
     );
     for key in keys {
@@ -393,7 +396,7 @@ fn keys_section(html: &mut String, keys: &[KeyRecord]) {
         let more = places.len().saturating_sub(5);
         let _ = writeln!(
             html,
-            "<tr class=\"key\" data-fingerprint=\"{fp}\" data-state=\"{state}\" data-severity=\"{sev}\" data-text=\"{search}\"><td><span class=\"badge\" style=\"background:{color}\">{sev}</span></td><td><code>{redacted}</code></td><td>{provider}</td><td>{when}</td><td>{first}</td><td>{hosts}</td><td>{projects}</td><td>{shown}{more}</td></tr>",
+            "<tr class=\"key\" data-fingerprint=\"{fp}\" data-state=\"{state}\" data-severity=\"{sev}\" data-text=\"{search}\"><td><span class=\"badge\" style=\"background:{color}\">{sev}</span></td><td><code>{redacted}</code></td><td>{provider}</td><td>{when}</td><td>{first}</td><td>{hosts}</td><td>{projects}</td><td>{shown}{more}</td><td class=\"read-by\" data-reads=\"{reads}\">{readers}</td></tr>",
             fp = esc(&key.fingerprint),
             state = key.state,
             sev = esc(&key.severity),
@@ -409,12 +412,26 @@ fn keys_section(html: &mut String, keys: &[KeyRecord]) {
             projects = esc(&key.projects.join(", ")),
             shown = shown.join("<br>"),
             more = if more > 0 { format!("<br><small>and {more} more</small>") } else { String::new() },
+            reads = key.read_by.iter().map(|r| r.reads).sum::<u64>(),
+            readers = if key.read_by.is_empty() {
+                "–".to_string()
+            } else {
+                key.read_by
+                    .iter()
+                    .map(|r| {
+                        let class = if r.verdict.as_deref() == Some("alert") { " class=\"alert\"" } else { "" };
+                        format!("<span{class}>{}</span>", esc(&reader(r)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            },
         );
     }
     html.push_str("</tbody></table>\n<p id=\"no-match\" class=\"empty\" hidden>No key matches the filters.</p>\n</section>\n");
 }
 
 const EXTRA_CSS: &str = r#"
+td.read-by .alert { color: #b3261e; font-weight: 600; }
 section.panel { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 14px 16px; margin: 14px 0; overflow-x: auto; }
 #trends { display: flex; flex-wrap: wrap; gap: 16px; }
 .chart.wide svg { max-width: 100%; height: auto; }
@@ -431,15 +448,7 @@ const SCRIPT: &str = r##"
   var none = document.getElementById("no-match");
 
   function fromFragment() {
-    var fragment = window.location.hash.replace(/^#/, "");
-    if (!fragment) { return; }
-    fragment.split("&").forEach(function (pair) {
-      var parts = pair.split("=");
-      var name = decodeURIComponent(parts[0] || "");
-      var value = decodeURIComponent((parts[1] || "").replace(/\+/g, " "));
-      if (name === "state") { state.value = value; }
-      if (name === "q") { text.value = value; }
-    });
+    detectorFromFragment({ state: state, q: text });
   }
 
   function apply() {

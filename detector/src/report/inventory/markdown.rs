@@ -2,7 +2,7 @@
 //! time to fix, what changed, and a table of keys.
 use std::io::{self, Write};
 
-use super::{change_lists, period, when};
+use super::{change_lists, period, reader, when};
 use crate::{
     report::{
         escape::visible,
@@ -117,9 +117,9 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "## Keys\n")?;
     writeln!(
         out,
-        "| Severity | Key | Provider | State | First detected | Hosts | Projects | Where now |"
+        "| Severity | Key | Provider | State | First detected | Hosts | Projects | Where now | Read by |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for key in &inventory.keys {
         let places: Vec<String> = key
             .now
@@ -128,9 +128,10 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
             .map(|l| code(&visible(&l.path().to_string_lossy())))
             .collect();
         let more = key.now.len().saturating_sub(3);
+        let readers: Vec<String> = key.read_by.iter().map(|r| safe(&reader(r))).collect();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {}{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {}{} | {} |",
             key.severity,
             code(&visible(&key.redacted)),
             safe(&key.provider),
@@ -144,6 +145,11 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
                 format!(" and {more} more")
             } else {
                 String::new()
+            },
+            if readers.is_empty() {
+                "–".to_string()
+            } else {
+                readers.join("<br>")
             }
         )?;
     }

@@ -8,7 +8,10 @@ use super::plural;
 use crate::{
     cli::Format,
     detect::Severity,
-    store::inventory::{ChangedKey, Inventory, KeyRecord},
+    store::{
+        inventory::{ChangedKey, Inventory, KeyRecord},
+        ReadBy,
+    },
 };
 
 pub mod html;
@@ -57,6 +60,37 @@ pub fn when(key: &KeyRecord) -> String {
         when.push_str(&format!(", reopened {}×", key.reopened));
     }
     when
+}
+
+/// Who read a key, in words: `cat (/usr/bin/cat, uid 1000) opened /h/.cursor/mcp.json on
+/// box 3 times, last 2026-01-02, alert`. Raw text: each writer escapes it in its syntax.
+pub fn reader(read: &ReadBy) -> String {
+    let program = read.comm.as_deref().unwrap_or("a process");
+    let mut who: Vec<String> = read.exe.iter().cloned().collect();
+    if let Some(uid) = read.uid {
+        who.push(format!("uid {uid}"));
+    }
+    if read.container.is_some() {
+        who.push("in a container".to_string());
+    }
+    let mut out = program.to_string();
+    if !who.is_empty() {
+        out.push_str(&format!(" ({})", who.join(", ")));
+    }
+    out.push_str(&format!(
+        " opened {} on {} {} time{}",
+        read.path,
+        read.host,
+        read.reads,
+        plural(read.reads as usize)
+    ));
+    if let Some(last) = read.last_read {
+        out.push_str(&format!(", last {}", last.format("%Y-%m-%d")));
+    }
+    if let Some(verdict) = &read.verdict {
+        out.push_str(&format!(", {verdict}"));
+    }
+    out
 }
 
 /// The four lists of "what changed", with their headings.

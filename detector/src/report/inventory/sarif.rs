@@ -141,6 +141,7 @@ fn result(key: &KeyRecord, rule_index: usize, base: Option<&Path>) -> Value {
             "reopened": key.reopened,
             "hosts": key.hosts,
             "projects": key.projects,
+            "read_by": key.read_by,
         },
     })
 }

@@ -1,7 +1,7 @@
 //! The inventory on a terminal: one line of totals, "what changed", then one line per key.
 use std::io::{self, Write};
 
-use super::{change_lists, period, when};
+use super::{change_lists, period, reader, when};
 use crate::{report::escape::visible, store::inventory::Inventory};
 
 pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
@@ -62,6 +62,9 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
             when(key),
             visible(&key.hosts.join(", "))
         )?;
+        for read in &key.read_by {
+            writeln!(out, "           read by {}", visible(&reader(read)))?;
+        }
     }
     if inventory.agent_events > 0 || !inventory.chain_breaks.is_empty() {
         writeln!(
