@@ -136,6 +136,27 @@ fn under_wine(wine: &Path, exe: &Path, prefix: &Path, args: &[&str]) -> Output {
     )
 }
 
+/// Stops the prefix's wineserver when the test ends (it would linger a few seconds over a
+/// removed prefix).
+struct WineServer {
+    wine: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Drop for WineServer {
+    fn drop(&mut self) {
+        let server = self.wine.with_file_name("wineserver");
+        let _ = Command::new(if server.is_file() {
+            server
+        } else {
+            "wineserver".into()
+        })
+        .arg("-k")
+        .env("WINEPREFIX", &self.prefix)
+        .output();
+    }
+}
+
 /// A Wine prefix at `prefix` that runs a Rust program: Rust's standard library (1.78 and
 /// later) imports `ProcessPrng` from `bcryptprimitives.dll`, which every Windows since 10 has
 /// but Wine before 9 (Debian 12 has 8.0) lacks; when the prefix has no such DLL, it gets one
@@ -207,6 +228,10 @@ fn the_windows_build_scans_a_windows_profile_under_wine() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let prefix = tmp.path().join("wineprefix");
+    let _server = WineServer {
+        wine: wine.clone(),
+        prefix: prefix.clone(),
+    };
     if !make_prefix(&wine, &prefix) {
         return;
     }
