@@ -192,7 +192,13 @@ fn the_debian_package_installs_removes_and_purges() {
     // Purge: what it installed goes (the conffile and its folder too); the events stay.
     run_ok("dpkg", &["--purge", PACKAGE]);
     assert_eq!(package_status(), None);
-    for gone in [BINARY_PATH, UNIT_PATH, POLICY_PATH, "/etc/detector"] {
+    for gone in [
+        BINARY_PATH,
+        UNIT_PATH,
+        POLICY_PATH,
+        "/etc/detector",
+        "/usr/share/doc/detector",
+    ] {
         assert!(
             !Path::new(gone).exists(),
             "{gone} is left after dpkg --purge"

@@ -69,6 +69,19 @@ pub fn build(
         COPYRIGHT.as_bytes(),
         0o644,
     )?;
+    let maintainer = maintainer();
+    put(
+        &root,
+        "/usr/share/doc/detector/changelog.gz",
+        &changelog(cargo_version, &maintainer)?,
+        0o644,
+    )?;
+    put(
+        &root,
+        "/usr/share/lintian/overrides/detector",
+        LINTIAN_OVERRIDES.as_bytes(),
+        0o644,
+    )?;
     let mut files = Vec::new();
     collect_files(&root, &root, &mut files)?;
     // As dpkg-gencontrol counts: each file's KiB, rounded up, and one per folder.
@@ -79,7 +92,7 @@ pub fn build(
         .map(|f| fs::metadata(root.join(f)).map_or(0, |m| m.len().div_ceil(1024)))
         .sum::<u64>()
         + folders.len() as u64;
-    let control = control(cargo_version, installed_kib);
+    let control = control(cargo_version, &maintainer, installed_kib);
     let md5sums = md5sums(&root, &files)?;
     put(&root, "/DEBIAN/control", control.as_bytes(), 0o644)?;
     put(
@@ -140,13 +153,42 @@ pub fn packaged_unit(deploy_unit: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn control(cargo_version: &str, installed_kib: u64) -> String {
-    let maintainer = match (std::env::var("DEBFULLNAME"), std::env::var("DEBEMAIL")) {
+/// `$DEBFULLNAME <$DEBEMAIL>` (Debian's variables for who builds a package), else a
+/// placeholder.
+fn maintainer() -> String {
+    match (std::env::var("DEBFULLNAME"), std::env::var("DEBEMAIL")) {
         (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => {
             format!("{name} <{email}>")
         }
         _ => "detector maintainers <maintainers@detector.invalid>".to_string(),
-    };
+    }
+}
+
+/// A native package's `changelog.gz`: one entry for this version, dated
+/// `$SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
+fn changelog(cargo_version: &str, maintainer: &str) -> Result<Vec<u8>, String> {
+    let mut date = Command::new("date");
+    date.arg("-R");
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        date.arg("-d").arg(format!("@{epoch}"));
+    }
+    let date = date
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| format!("cannot run date: {e}"))?;
+    let date = String::from_utf8_lossy(&date.stdout).trim().to_string();
+    let text = format!(
+        "{PACKAGE} ({}) unstable; urgency=medium\n\n  * Release {cargo_version}.\n\n -- {maintainer}  {date}\n",
+        debian_version(cargo_version)
+    );
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).map_err(|e| e.to_string())?;
+    gz.finish().map_err(|e| e.to_string())
+}
+
+fn control(cargo_version: &str, maintainer: &str, installed_kib: u64) -> String {
     format!(
         "Package: {PACKAGE}\n\
          Version: {}\n\
@@ -223,12 +265,20 @@ fn directories_0755(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Tags lintian raises on what this package is on purpose.
+const LINTIAN_OVERRIDES: &str = "\
+# The point of the package: one static binary that needs no libc.
+detector: statically-linked-binary [usr/bin/detector]
+# unsafe-libyaml, a Rust translation of libyaml, compiled in; not a copy of the C library.
+detector: embedded-library libyaml [usr/bin/detector]
+";
+
 const COPYRIGHT: &str = "\
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: detector
 
 Files: *
-Copyright: the detector authors
+Copyright: 2026 the detector authors
 License: Apache-2.0
  On Debian systems, the full text of the Apache License, Version 2.0, is in
  /usr/share/common-licenses/Apache-2.0.
@@ -248,7 +298,7 @@ if [ "$1" = configure ]; then
     if [ -d /run/systemd/system ]; then
         systemctl --system daemon-reload >/dev/null || true
         if [ -n "$2" ]; then
-            systemctl --system try-restart detector-agent.service >/dev/null || true
+            deb-systemd-invoke try-restart detector-agent.service >/dev/null || true
         fi
     fi
 fi
@@ -259,7 +309,7 @@ exit 0
 const PRERM: &str = r#"#!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-    systemctl --system stop detector-agent.service >/dev/null 2>&1 || true
+    deb-systemd-invoke stop detector-agent.service >/dev/null 2>&1 || true
 fi
 exit 0
 "#;
