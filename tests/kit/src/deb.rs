@@ -3,7 +3,7 @@
 //! into the dist folder, and the package test builds one of its own from the same binary, so
 //! both are made by this code.
 //!
-//! What it holds: `/usr/bin/detector`; the hardened unit of `deploy/detector-agent.service` at
+//! What it holds: `/usr/bin/detector`, stripped; the hardened unit of `deploy/detector-agent.service` at
 //! `/lib/systemd/system/`, its `ExecStart` pointed at `/usr/bin/detector` and at the policy
 //! below; `deploy/policy.toml` at `/etc/detector/policy.toml`, a conffile (an edited policy
 //! survives upgrades and removal). `postinst` makes `/var/log/detector` (mode 0750, root's),
@@ -57,8 +57,7 @@ pub fn build(
     };
     let unit = packaged_unit(&read(UNIT)?)?;
     let policy = read("policy.toml")?;
-    let binary_bytes =
-        fs::read(binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let binary_bytes = stripped(binary, staging.path())?;
 
     put(&root, BINARY_PATH, &binary_bytes, 0o755)?;
     put(&root, UNIT_PATH, unit.as_bytes(), 0o644)?;
@@ -122,6 +121,30 @@ pub fn build(
         ));
     }
     Ok(deb)
+}
+
+/// The binary's bytes without debug information or symbols, as Debian ships binaries
+/// (`dh_strip`): binutils' `strip` of a copy in `scratch`.
+fn stripped(binary: &Path, scratch: &Path) -> Result<Vec<u8>, String> {
+    let copy = scratch.join("detector.stripped");
+    fs::copy(binary, &copy).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let output = Command::new("strip")
+        .args([
+            "--strip-unneeded",
+            "--remove-section=.comment",
+            "--remove-section=.note",
+        ])
+        .arg(&copy)
+        .output()
+        .map_err(|e| format!("cannot run strip (Debian's binutils): {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "strip {} failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    fs::read(&copy).map_err(|e| format!("cannot read {}: {e}", copy.display()))
 }
 
 /// The unit of `deploy/` as the package installs it: the binary at `/usr/bin`, the policy
