@@ -4,7 +4,11 @@
 //! the command, JSON inside an argument, Docker `-e`), beside every reference form and every
 //! placeholder a config holds instead. `detector scan mcp:HOME` must find each key, attribute it
 //! to its server and field, and report nothing else.
-use std::{collections::BTreeSet, fs, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::{Path, PathBuf},
+};
 
 use kit::{
     keys::{fingerprint, key, ALNUM, DIGITS, HEX},
@@ -930,4 +934,236 @@ fn a_token_count_is_not_a_token() {
         &home,
         &[plant(github, "github", "env.GITHUB_PERSONAL_ACCESS_TOKEN")],
     );
+}
+
+/// One config file of the catalogue (`catalogue/clients.toml`), as the test reads it.
+struct CatalogueFile {
+    client: String,
+    path: String,
+    scope: String,
+    format: String,
+    servers: Vec<String>,
+}
+
+/// Every `[[clients.files]]` entry of the catalogue, with its `os`, read now: a new entry is
+/// covered without touching this test.
+fn catalogue_files() -> Vec<(String, CatalogueFile)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalogue/clients.toml");
+    let catalogue: toml::Value = toml::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let text = |v: &toml::Value, name: &str| v[name].as_str().unwrap().to_string();
+    let mut files = Vec::new();
+    for client in catalogue["clients"].as_array().unwrap() {
+        for file in client["files"].as_array().unwrap() {
+            files.push((
+                text(file, "os"),
+                CatalogueFile {
+                    client: text(client, "id"),
+                    path: text(file, "path"),
+                    scope: text(file, "scope"),
+                    format: text(file, "format"),
+                    servers: file["servers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .collect(),
+                },
+            ));
+        }
+    }
+    files
+}
+
+/// A catalogue path with its wildcards filled in (`*` stands for one name).
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|c| {
+            if c == "*" {
+                "Code".to_string()
+            } else {
+                c.replace('*', "x")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Put `server` (name → definition) at the dotted path `at` of `doc`.
+fn insert_server(doc: &mut Value, at: &str, name: &str, server: Value) {
+    let mut node = doc;
+    for part in at.split('.') {
+        node = node
+            .as_object_mut()
+            .unwrap()
+            .entry(part)
+            .or_insert_with(|| json!({}));
+    }
+    node[name] = server;
+}
+
+/// Write each planted file's document in its catalogue format.
+fn write_documents(documents: &BTreeMap<PathBuf, (String, Value)>) {
+    for (path, (format, doc)) in documents {
+        let text = match format.as_str() {
+            "json" | "jsonc" => serde_json::to_string_pretty(doc).unwrap(),
+            "toml" => toml::to_string(doc).unwrap(),
+            "yaml" => serde_norway::to_string(doc).unwrap(),
+            other => panic!("no writer for the catalogue format {other}"),
+        };
+        write(path, &text);
+    }
+}
+
+/// Every path the catalogue gives for `os` (macOS, Windows), scanned by this (Linux) build:
+/// a server with a key of its own in each file, the file where a user of that system has it.
+/// `mcp:HOME` finds each per-user config under the home and names its client and server; a
+/// scan of the whole disk (`dir:ROOT`, a backup or a mounted disk of that system: the home
+/// at `Users/<name>`, system-wide configs at their place under the root) finds the key of
+/// every file, system-wide ones included, and names the client wherever one client owns the
+/// path.
+fn every_catalogued_path_of(os: &str, seed: u64) {
+    let catalogue = catalogue_files();
+    let files: Vec<&CatalogueFile> = catalogue
+        .iter()
+        .filter(|(o, _)| o == os)
+        .map(|(_, f)| f)
+        .collect();
+    assert!(
+        !files.is_empty(),
+        "no os = \"{os}\" entries in the catalogue"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("disk");
+    let home = root.join("Users/mira");
+    let mut k = Keys(seed);
+    let mut documents: BTreeMap<PathBuf, (String, Value)> = BTreeMap::new();
+    // (secret, client, server, scope, path relative to the disk)
+    let mut planted = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let base = if file.scope == "system" { &root } else { &home };
+        if file.scope == "project" {
+            continue; // not a place of a home or a disk: a project's own file
+        }
+        let relative = concrete(&file.path);
+        let path = base.join(&relative);
+        let secret = k.github();
+        let server = format!("{}-{i}", file.client);
+        let (_, doc) = documents
+            .entry(path.clone())
+            .or_insert_with(|| (file.format.clone(), json!({})));
+        match file.servers.first() {
+            Some(at) => insert_server(
+                doc,
+                at,
+                &server,
+                json!({"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                       "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": secret}}),
+            ),
+            // A file of secrets and no servers (Goose's secrets.yaml).
+            None => doc[format!("GITHUB_TOKEN_{i}")] = json!(secret),
+        }
+        let rel = path.strip_prefix(&root).unwrap().display().to_string();
+        planted.push((
+            secret,
+            file.client.clone(),
+            (!file.servers.is_empty()).then_some(server),
+            file.scope.clone(),
+            rel,
+        ));
+    }
+    write_documents(&documents);
+    // The clients whose catalogue paths (of any system) name this file: a walk of a disk
+    // sees the path only.
+    let owners = |rel: &str| -> BTreeSet<String> {
+        catalogue
+            .iter()
+            .filter(|(_, f)| Path::new(rel).ends_with(concrete(&f.path)))
+            .map(|(_, f)| f.client.clone())
+            .collect()
+    };
+
+    // The home, as `mcp:HOME`: every per-user file, its client and its server.
+    let target = format!("mcp:{}", home.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for (secret, client, server, scope, rel) in &planted {
+        if scope == "system" {
+            continue;
+        }
+        let key = kit::report::key_of(&report, ORG_KEY, secret);
+        let at: Vec<(String, String)> = key["scope"]["mcp_servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["client"].as_str().unwrap().into(),
+                    s["server"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let claimed_by = owners(rel);
+        match server {
+            Some(server) if claimed_by.len() == 1 => assert!(
+                at.contains(&(client.clone(), server.clone())),
+                "{os} {rel}: {client}/{server} not among {at:?}"
+            ),
+            _ => {
+                // A file several clients share (VS Code's settings.json holds Augment's
+                // servers too) is read as one of them only: discovery keeps one client per
+                // path. Its key must still be found there and named after one of them.
+                let clients: BTreeSet<String> = kit::report::locations(key)
+                    .iter()
+                    .filter_map(|l| l["mcp_client"].as_str().map(str::to_string))
+                    .collect();
+                assert!(
+                    clients.iter().any(|c| claimed_by.contains(c)),
+                    "{os} {rel}: none of {claimed_by:?} among {clients:?}: {key:#}"
+                );
+            }
+        }
+    }
+    let secrets: Vec<&String> = planted.iter().map(|p| &p.0).collect();
+    assert_no_secret(&stdout(&output), &secrets, "the JSON report");
+
+    // The disk, as `dir:ROOT`: every file, system-wide ones too.
+    let target = format!("dir:{}", root.display());
+    let output = detector(&["scan", &target, "--format", "json"], &home, Some(ORG_KEY));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    for (secret, client, _, _, rel) in &planted {
+        let key = kit::report::key_of(&report, ORG_KEY, secret);
+        let clients: BTreeSet<String> = kit::report::locations(key)
+            .iter()
+            .filter_map(|l| l["mcp_client"].as_str().map(str::to_string))
+            .collect();
+        let claimed_by = owners(rel);
+        if claimed_by.len() == 1 {
+            assert!(
+                clients.contains(client),
+                "{os} {rel}: {client} not among {clients:?}: {key:#}"
+            );
+        } else {
+            assert!(
+                clients.iter().any(|c| claimed_by.contains(c)),
+                "{os} {rel}: none of {claimed_by:?} among {clients:?}"
+            );
+        }
+    }
+    assert_no_secret(&stdout(&output), &secrets, "the JSON report");
+}
+
+/// A macOS home and disk (`Library/Application Support/…`, `/Library/…`, `/etc/…`) scanned by
+/// the Linux build: every `os = "macos"` path of the catalogue.
+#[test]
+fn every_catalogued_macos_path_is_found() {
+    every_catalogued_path_of("macos", 24_000);
+}
+
+/// A Windows profile and system drive (`AppData/Roaming/…`, `ProgramData/…`,
+/// `Program Files/…`) scanned by the Linux build: every `os = "windows"` path.
+#[test]
+fn every_catalogued_windows_path_is_found() {
+    every_catalogued_path_of("windows", 24_500);
 }

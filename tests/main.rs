@@ -15,6 +15,8 @@ mod fix;
 mod homes;
 mod hostile;
 mod managed_store;
+mod package;
+mod platforms;
 mod prevent;
 mod report;
 mod rules;

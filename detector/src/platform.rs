@@ -305,6 +305,16 @@ impl Drop for FolderLock {
     }
 }
 
+/// Give freed heap memory back to the system: glibc keeps it unless asked (`malloc_trim`);
+/// musl's allocator (the static build) returns what it can by itself and has no such call.
+pub fn release_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The host's name.
 pub fn hostname() -> Option<String> {
     #[cfg(unix)]

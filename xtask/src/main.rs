@@ -3,6 +3,7 @@
 //! `cargo xtask bench …` prints the benchmark tables of README, `cargo xtask check-platforms`
 //! checks that the scanner compiles for macOS and Windows.
 mod bench;
+mod deb;
 mod fuzz;
 mod platforms;
 mod setup;
@@ -47,6 +48,9 @@ enum Task {
     /// compiles the dependencies' C for them); fails on any error. Installs the targets and
     /// zig first when missing.
     CheckPlatforms(platforms::CheckArgs),
+    /// `dist/detector_<version>_amd64.deb` (binary, systemd unit, policy, log directory) from
+    /// the static Linux binary of `cargo xtask dist`.
+    Deb,
 }
 
 fn main() -> Result<()> {
@@ -64,6 +68,7 @@ fn main() -> Result<()> {
         }
         Task::Fuzz(args) => fuzz::fuzz(&args),
         Task::CheckPlatforms(args) => platforms::check(&args),
+        Task::Deb => deb::deb(),
         Task::Run { args } => {
             setup::setup()?;
             build(&["build", "--release"])?;

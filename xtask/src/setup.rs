@@ -13,7 +13,8 @@ use crate::{command_ok, run};
 /// libFuzzer is built with, the peers the benchmarks compare with, and the key stores
 /// `detector fix --to` writes to (pass with GnuPG; secret-tool against a gnome-keyring-daemon
 /// on a private bus from dbus-run-session), and the database servers `--verify-network` logs
-/// in to (PostgreSQL, Redis; the tests start their own).
+/// in to (PostgreSQL, Redis; the tests start their own), and Wine (64-bit) for the Windows
+/// build's test.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -39,6 +40,7 @@ const PACKAGES: &[&str] = &[
     "dbus-daemon",
     "postgresql",
     "redis-server",
+    "wine64",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -133,7 +135,7 @@ pub const CROSS_TARGETS: &[&str] = &[
 ];
 
 /// The virtualenv of zig (PyPI `ziglang`) and cargo-zigbuild.
-pub const ZIG_VENV: &str = "/opt/detector-test-tools/zig";
+pub const ZIG_VENV: &str = kit::tools::ZIG_VENV;
 const ZIGLANG_VERSION: &str = "0.17.1";
 const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
 

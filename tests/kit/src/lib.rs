@@ -15,10 +15,14 @@
 //! - [`https`]: a local HTTPS "provider" with its own CA, for `--verify`;
 //! - [`db`]: PostgreSQL and Redis servers of a test's own, for `--verify-network`;
 //! - [`chromium`]: headless Chromium on a page: its DOM, its log, the requests it made;
-//! - [`tools`]: where setup installs the tools no Debian package has (pre-commit).
+//! - [`tools`]: where setup installs the tools no Debian package has (pre-commit);
+//! - [`dist`]: the release binaries of `cargo xtask dist`, per target;
+//! - [`deb`]: the Debian package of the agent host, built with `dpkg-deb`.
 pub mod accounts;
 pub mod chromium;
 pub mod db;
+pub mod deb;
+pub mod dist;
 pub mod docker;
 pub mod git;
 pub mod guard;

@@ -17,3 +17,20 @@ pub fn pre_commit() -> Option<PathBuf> {
     }
     crate::run::which("pre-commit")
 }
+
+/// The virtualenv `cargo xtask setup` installs zig (PyPI `ziglang`) and cargo-zigbuild into.
+pub const ZIG_VENV: &str = "/opt/detector-test-tools/zig";
+
+/// `python3 -m ziglang`, zig as setup installs it, when it is there.
+pub fn zig() -> Option<std::process::Command> {
+    let python = PathBuf::from(ZIG_VENV).join("bin/python3");
+    let ok = std::process::Command::new(&python)
+        .args(["-m", "ziglang", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| {
+        let mut cmd = std::process::Command::new(python);
+        cmd.args(["-m", "ziglang"]);
+        cmd
+    })
+}
