@@ -241,8 +241,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     files.insert_kernel_key(canary_key)?;
     // The baselines are taken: what only re-scans need goes until a file changes.
     files.release_idle_memory();
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    release_freed_heap();
     let lost_counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "LOST")?;
     let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
 
@@ -255,8 +254,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     // Parsing BTF, seeding the process table and the baseline scan leave megabytes of freed
     // heap behind; give them back, since this process is meant to sit idle for days.
     files.release_idle_memory();
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    release_freed_heap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -300,8 +298,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     };
     agent.sink.write(Utc::now(), &Record::Ready(ready))?;
     // The ready record of a large watch set is big; give its memory back too.
-    // SAFETY: as above.
-    unsafe { libc::malloc_trim(0) };
+    release_freed_heap();
     agent.sink.flush()?;
     agent.canary.probe();
 
@@ -315,6 +312,16 @@ pub fn run(options: Options) -> Result<(), Error> {
 /// The homes named with `--home`, if any.
 pub fn homes(dirs: &[PathBuf]) -> Option<Vec<crate::mcp::Home>> {
     (!dirs.is_empty()).then(|| dirs.iter().map(|d| live::home_at(d)).collect())
+}
+
+/// Gives freed heap back to the system. glibc keeps it unless asked (`malloc_trim`); musl
+/// (the static release builds) has no `malloc_trim`, its allocator returns freed memory itself.
+fn release_freed_heap() {
+    // SAFETY: malloc_trim only releases free memory.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn take_map<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M, KernelError>
@@ -626,8 +633,7 @@ impl Agent {
                     self.processes.collect_garbage();
                     self.views.clear();
                     self.files.release_idle_memory();
-                    // SAFETY: malloc_trim only releases free memory.
-                    unsafe { libc::malloc_trim(0) };
+                    release_freed_heap();
                     self.heartbeat(false)?;
                     self.canary.probe();
                 }
