@@ -538,5 +538,13 @@ mod tests {
             };
             assert!(check_format(&bytes, wrong).is_err(), "{target}");
         }
+        if dist_dir.join("SHA256SUMS").is_file() {
+            let output = Command::new("sha256sum")
+                .args(["--check", "--strict", "SHA256SUMS"])
+                .current_dir(&dist_dir)
+                .output()
+                .expect("sha256sum (coreutils)");
+            assert!(output.status.success(), "{output:?}");
+        }
     }
 }
