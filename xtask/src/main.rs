@@ -1,9 +1,11 @@
 //! Developer tasks. `cargo xtask setup` prepares a fresh machine, `cargo xtask test` runs every
 //! test (setup first) and a short fuzz run, `cargo xtask fuzz` runs the fuzz targets,
 //! `cargo xtask bench …` prints the benchmark tables of README, `cargo xtask check-platforms`
-//! checks that the scanner compiles for macOS and Windows.
+//! checks that the scanner compiles for macOS and Windows, `cargo xtask dist` builds, checks
+//! and packs the release binaries of every platform.
 mod bench;
 mod deb;
+mod dist;
 mod fuzz;
 mod platforms;
 mod setup;
@@ -26,8 +28,9 @@ enum Task {
     Setup,
     /// Build the eBPF programs (and the binary), failing if they cannot be built.
     BuildEbpf,
-    /// Setup, then formatting, clippy, every test (kernel and Docker tests included) and a
-    /// short run of every fuzz target.
+    /// Setup, then formatting, clippy, the release binaries of every platform (`dist`, which
+    /// the tests use), every test (kernel and Docker tests included) and a short run of every
+    /// fuzz target.
     Test,
     /// Build the fuzz targets (nightly, cargo-fuzz), seed them from the test kit, run each for
     /// a bounded time; fails on any crash, hang or out-of-memory, naming the reproducer.
@@ -51,6 +54,11 @@ enum Task {
     /// `dist/detector_<version>_amd64.deb` (binary, systemd unit, policy, log directory) from
     /// the static Linux binary of `cargo xtask dist`.
     Deb,
+    /// Release builds for static Linux (musl, x86-64 and arm64, agent included), macOS (x86-64
+    /// and arm64) and Windows (x86-64) through cargo-zigbuild; checks each binary's format and
+    /// writes `<target dir>/dist/`: `<target>/detector`, one archive per target, `SHA256SUMS`.
+    /// Fails naming the target on any build, link or format error.
+    Dist(dist::DistArgs),
 }
 
 fn main() -> Result<()> {
@@ -63,12 +71,15 @@ fn main() -> Result<()> {
             setup::setup()?;
             cargo(&["fmt", "--all", "--", "--check"])?;
             build(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
+            // Every platform must build and link, and the tests run those binaries.
+            dist::dist(&dist::DistArgs::default())?;
             build(&["test", "--no-fail-fast"])?;
             fuzz::in_tests()
         }
         Task::Fuzz(args) => fuzz::fuzz(&args),
         Task::CheckPlatforms(args) => platforms::check(&args),
         Task::Deb => deb::deb(),
+        Task::Dist(args) => dist::dist(&args),
         Task::Run { args } => {
             setup::setup()?;
             build(&["build", "--release"])?;

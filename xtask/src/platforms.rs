@@ -2,6 +2,7 @@
 //! for macOS and Windows. `cargo check` compiles the C inside the dependencies (ring, SQLite,
 //! zstd, bzip2, lzma) for the target too, so it runs through `cargo-zigbuild check`, which
 //! hands that C to zig (PyPI `ziglang`: macOS's libc headers included, no Apple SDK).
+//! A quick check without linking; `cargo xtask dist` (dist.rs) builds, links and packs.
 use std::process::Command;
 
 use anyhow::{bail, Result};
