@@ -247,6 +247,14 @@ pub fn run(options: Options) -> Result<(), Error> {
 
     let mut programs = Vec::new();
     for (name, attach) in PROGRAMS {
+        if let Attach::TracePoint("syscalls", "sys_exit_open") = attach {
+            // arm64 and riscv64 kernels have no `open` syscall (only `openat`, `openat2`),
+            // so no such tracepoint: every open goes through the others.
+            if !tracefs.join("events/syscalls/sys_exit_open").is_dir() {
+                tracing::info!("no open syscall on this kernel: {name} is not attached");
+                continue;
+            }
+        }
         attach_program(&mut ebpf, name, *attach)?;
         programs.push(format!("{name} ({})", attach.describe()));
     }
