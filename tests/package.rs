@@ -157,7 +157,7 @@ fn the_debian_package_installs_removes_and_purges() {
         exec[0]
     );
     assert!(unit.contains("LogsDirectory=detector"), "{unit}");
-    verify_unit();
+    kit::run::assert_unit_verifies(Path::new(UNIT_PATH));
 
     // The log directory: made by the package, root's, closed to others.
     let meta = fs::metadata(LOG_DIR).unwrap();
@@ -217,28 +217,5 @@ fn the_debian_package_installs_removes_and_purges() {
     assert!(
         !Path::new(LOG_DIR).exists(),
         "purge removes an empty {LOG_DIR}"
-    );
-}
-
-/// `systemd-analyze verify` of the installed unit: nothing said about the unit itself.
-fn verify_unit() {
-    let Some(analyze) = which("systemd-analyze") else {
-        skip("systemd-analyze is missing (cargo xtask setup installs systemd)");
-        return;
-    };
-    let output = Command::new(analyze)
-        .args(["verify", "--man=no", UNIT_PATH])
-        .output()
-        .unwrap();
-    let stderr = stderr(&output);
-    // Without systemd as PID 1 it may still say it is not booted with systemd; anything about
-    // the unit itself names it.
-    let about_unit: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("detector-agent.service"))
-        .collect();
-    assert!(
-        output.status.success() && about_unit.is_empty(),
-        "systemd-analyze verify {UNIT_PATH}: {stderr}"
     );
 }

@@ -63,7 +63,7 @@ fn scan_into(dir: &Path, store: &str, home: &Path) -> Output {
 }
 
 /// The store's inventory, valid against `schema/inventory-v1.json`.
-fn inventory(store: &str, home: &Path) -> Value {
+pub(crate) fn inventory(store: &str, home: &Path) -> Value {
     let out = detector(&["report", "--store", store, "--format", "json"], home);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let inventory = json(&out);

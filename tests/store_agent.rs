@@ -13,11 +13,11 @@ use std::{
 use kit::{
     guard::kernel_available,
     keys::ALNUM,
-    run::{json, stderr, stdout},
+    run::{stderr, stdout},
 };
 use serde_json::Value;
 
-use crate::{agent_log::Setup, DETECTOR};
+use crate::{agent_log::Setup, store::inventory, DETECTOR};
 
 const ORG_KEY: &str = "store-agent-test-org";
 
@@ -39,19 +39,6 @@ fn ingest(store: &str, home: &Path, files: &[&Path]) -> (Option<i32>, String) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = detector(&args, home);
     (out.status.code(), stderr(&out))
-}
-
-/// The store's inventory, valid against `schema/inventory-v1.json`.
-fn inventory(store: &str, home: &Path) -> Value {
-    let out = detector(&["report", "--store", store, "--format", "json"], home);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let inventory = json(&out);
-    crate::schema::assert_valid(
-        &crate::schema::schema("inventory-v1.json"),
-        &inventory,
-        "the inventory",
-    );
-    inventory
 }
 
 /// The problems `detector log verify FILE` names, one line each.

@@ -101,6 +101,32 @@ pub fn json(output: &Output) -> serde_json::Value {
     })
 }
 
+/// `systemd-analyze verify UNIT` passes and says nothing about the unit itself (without
+/// systemd as PID 1 it may still say that the system was not booted with it). A skip (a
+/// failure under `CI=true`) when systemd-analyze is missing.
+pub fn assert_unit_verifies(unit: &Path) {
+    let Some(analyze) = which("systemd-analyze") else {
+        crate::guard::skip("systemd-analyze is missing (cargo xtask setup installs systemd)");
+        return;
+    };
+    let output = Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(unit)
+        .output()
+        .expect("systemd-analyze runs");
+    let said = stderr(&output);
+    let name = unit
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let about_unit: Vec<&str> = said.lines().filter(|l| l.contains(&name)).collect();
+    assert!(
+        output.status.success() && about_unit.is_empty(),
+        "systemd-analyze verify {}: {said}",
+        unit.display()
+    );
+}
+
 /// `program` on PATH.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")
