@@ -17,8 +17,16 @@ use serde_json::Value;
 
 use super::catalogue::{
     client_by_id, clients, files_named, split_suffix, wildcard_match, Client, ConfigFile,
-    ConfigFormat, Scope, UNIQUE_FILE_NAMES,
+    ConfigFormat, Os, Scope, UNIQUE_FILE_NAMES,
 };
+
+/// Windows' per-user known folders the catalogue's paths start with, and the variables that
+/// say where they are: an administrator may redirect them out of the profile (Microsoft's
+/// "Folder Redirection"; KNOWNFOLDERID `FOLDERID_RoamingAppData`, `FOLDERID_LocalAppData`).
+const KNOWN_FOLDERS: &[(&str, &str)] = &[
+    ("APPDATA", "AppData/Roaming"),
+    ("LOCALAPPDATA", "AppData/Local"),
+];
 use super::parse::parse_document;
 use crate::source::{
     fs::{check_type, read_path, read_system_file, too_large_reason, FileRead},
@@ -254,6 +262,21 @@ impl Discovery {
                         .and_then(|rest| rest.strip_prefix('/'));
                     if let (Some(dir), Some(rest)) = (env(moved.var), rest) {
                         paths.extend(self.expand(Path::new(&dir), rest));
+                    }
+                }
+                if own_home && file.os == Os::Windows {
+                    for (var, default) in KNOWN_FOLDERS {
+                        let rest = file
+                            .path
+                            .strip_prefix(default)
+                            .and_then(|rest| rest.strip_prefix('/'));
+                        let Some((dir, rest)) = env(var).zip(rest) else {
+                            continue;
+                        };
+                        // Where the profile has it already: found above.
+                        if Path::new(&dir) != home.dir.join(default) {
+                            paths.extend(self.expand(Path::new(&dir), rest));
+                        }
                     }
                 }
                 for path in paths {

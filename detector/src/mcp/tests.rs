@@ -1394,6 +1394,64 @@ fn env_dir_relocations_follow_the_users_environment() {
     assert!(Discovery::global_in(&other, &env).configs.is_empty());
 }
 
+/// A redirected `%APPDATA%` or `%LOCALAPPDATA%` (a roaming profile on a server, another
+/// drive) holds the user's Windows client configs instead of the profile's `AppData`.
+#[test]
+fn redirected_windows_folders_follow_the_users_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home_dir = tmp.path().join("Users/ola");
+    let roaming = tmp.path().join("profiles/ola/Roaming");
+    write(
+        &roaming.join("Claude/claude_desktop_config.json"),
+        r#"{"mcpServers": {}}"#,
+    );
+    write(
+        &home_dir.join("AppData/Roaming/Code/User/mcp.json"),
+        r#"{"servers": {}}"#,
+    );
+    let home = Home {
+        user: "ola".into(),
+        uid: 0,
+        dir: home_dir.clone(),
+    };
+    let env = |var: &str| -> Option<std::ffi::OsString> {
+        match var {
+            v if v == crate::platform::HOME_VAR => Some(home_dir.clone().into_os_string()),
+            "APPDATA" => Some(roaming.clone().into_os_string()),
+            _ => None,
+        }
+    };
+    let found = Discovery::global_in(&home, &env);
+    let has = |path: PathBuf, client: &str| {
+        assert!(
+            found
+                .configs
+                .iter()
+                .any(|c| c.path == path && c.client.id == client),
+            "{} ({client}) missing from {:#?}",
+            path.display(),
+            found.configs
+        );
+    };
+    has(
+        roaming.join("Claude/claude_desktop_config.json"),
+        "claude-desktop",
+    );
+    // What the profile itself holds is still found.
+    has(
+        home_dir.join("AppData/Roaming/Code/User/mcp.json"),
+        "vscode",
+    );
+
+    // Another user's home: the variable is this process's, not theirs.
+    let other = Home {
+        user: "pat".into(),
+        uid: 0,
+        dir: tmp.path().join("Users/pat"),
+    };
+    assert!(Discovery::global_in(&other, &env).configs.is_empty());
+}
+
 /// Claude Code's settings `env` applies variables to every session: a key there is a leak.
 #[test]
 fn claude_code_settings_env_is_a_secret_field() {
