@@ -16,6 +16,7 @@ use crate::{command_ok, run};
 /// in to (PostgreSQL, Redis; the tests start their own), and Wine (64-bit) for the Windows
 /// build's test.
 const PACKAGES: &[&str] = &[
+    "llvm-22",
     "llvm-22-dev",
     "libpolly-22-dev",
     "libclang-22-dev",
@@ -43,7 +44,7 @@ const PACKAGES: &[&str] = &[
     "wine64",
 ];
 
-const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+pub const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
 pub fn setup() -> Result<()> {
     apt_packages()?;
