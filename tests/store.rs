@@ -243,6 +243,9 @@ fn a_key_over_time(store: &str, dump: &dyn Fn() -> String) {
     );
     // The summary is on standard error: the report on standard output is the report alone.
     assert!(json(&out)["keys"].is_array());
+    // Each live scan is a run of its own, though the first and the third found the same
+    // (within one second, their reports' bytes are alike).
+    assert_eq!(inventory(store, &home)["runs"], 10);
 
     // Filters: the runs of a recent period (the four live ones), the keys of one project.
     let filtered = |extra: &[&str]| {

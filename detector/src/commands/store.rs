@@ -33,7 +33,18 @@ pub fn record(report: &Report, recording: &Recording) -> bool {
     let Some(url) = &recording.url else {
         return true;
     };
-    let identity = serde_json::to_vec(report).unwrap_or_default();
+    // A live run is a run of its own, even when an earlier one in the same second found the
+    // same (its report's bytes alike): the identity that makes a re-ingested file one run
+    // names this process and this instant too.
+    let mut identity = serde_json::to_vec(report).unwrap_or_default();
+    identity.extend_from_slice(
+        format!(
+            "\nlive run of process {} at {}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
     let result = Store::open(url).and_then(|mut store| {
         let recorded = store.record(report, &recording.scope, Origin::Live, &identity)?;
         Ok((recorded.run, store.changes(recorded.run)?))
