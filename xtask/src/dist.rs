@@ -38,7 +38,7 @@ use object::{
 };
 use sha2::{Digest as _, Sha256};
 
-use crate::setup;
+use crate::{setup, target_dir, workspace_root};
 
 /// What a target's binary must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +105,7 @@ pub fn dist(args: &DistArgs) -> Result<()> {
     setup::cross_targets()?;
     setup::zig()?;
     let root = workspace_root();
-    let dist_dir = target_dir(&root).join("dist");
+    let dist_dir = target_dir().join("dist");
     let version = workspace_version(&root)?;
     for (target, format) in targets {
         let started = std::time::Instant::now();
@@ -136,24 +136,6 @@ pub fn dist(args: &DistArgs) -> Result<()> {
     write_sha256sums(&dist_dir, &version)?;
     eprintln!("xtask dist: {}", dist_dir.join("SHA256SUMS").display());
     Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-/// Where cargo puts its output: `$CARGO_TARGET_DIR` (relative to the current directory, as
-/// cargo reads it) or the workspace's `target`.
-pub fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => std::env::current_dir()
-            .map(|cwd| cwd.join(&dir))
-            .unwrap_or_else(|_| dir.into()),
-        _ => root.join("target"),
-    }
 }
 
 fn workspace_version(root: &Path) -> Result<String> {
@@ -208,7 +190,7 @@ fn build(root: &Path, target: &str) -> Result<PathBuf> {
         }
     }
     crate::run(&mut cmd)?;
-    let built = target_dir(root)
+    let built = target_dir()
         .join(target)
         .join("release")
         .join(binary_name(target));
@@ -545,7 +527,7 @@ mod tests {
     /// them before the tests run): each is of its target's format, and the wrong one is refused.
     #[test]
     fn built_binaries_have_their_targets_format() {
-        let dist_dir = target_dir(&workspace_root()).join("dist");
+        let dist_dir = target_dir().join("dist");
         for (target, format) in TARGETS {
             let path = dist_dir.join(target).join(binary_name(target));
             let Ok(bytes) = fs::read(&path) else {

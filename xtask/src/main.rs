@@ -124,6 +124,26 @@ fn path_with_cargo_bin() -> String {
     }
 }
 
+/// The workspace this xtask belongs to.
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(std::path::PathBuf::from)
+        .unwrap_or(manifest)
+}
+
+/// Where cargo puts its output: `$CARGO_TARGET_DIR` (relative to the current directory, as
+/// cargo reads it) or the workspace's `target`.
+pub(crate) fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or_else(|_| dir.into()),
+        _ => workspace_root().join("target"),
+    }
+}
+
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()

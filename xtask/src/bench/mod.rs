@@ -145,7 +145,4 @@ pub fn run(which: Which) -> anyhow::Result<()> {
 }
 
 /// The workspace root (xtask's parent), whatever directory `cargo xtask` was started in.
-pub(crate) fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
-}
+pub(crate) use crate::workspace_root;

@@ -58,10 +58,7 @@ pub fn run(options: Options) -> Result<()> {
     let root = workspace_root();
     let detector = match &options.binary {
         Some(binary) => binary.clone(),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"))
-            .join("release/detector"),
+        None => crate::target_dir().join("release/detector"),
     };
     if !detector.is_file() {
         bail!(
